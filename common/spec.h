@@ -1,0 +1,101 @@
+/* The ReverseEtlJob resource (retl.io/v1alpha1): parser and validator shared by
+ * the controller and the engine. DESIGN.md section 2 is the contract. */
+#ifndef RETL_SPEC_H
+#define RETL_SPEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define RETL_API_VERSION "retl.io/v1alpha1"
+#define RETL_KIND "ReverseEtlJob"
+/* Longest job name: run pod names are "<job>-<unix minutes>" (max 63). */
+#define RETL_MAX_NAME_LEN 52
+
+enum retl_mode { RETL_MODE_INSERT, RETL_MODE_UPSERT, RETL_MODE_UPDATE };
+enum retl_concurrency { RETL_CONC_FORBID, RETL_CONC_REPLACE };
+enum retl_cleanup { RETL_CLEANUP_RETAIN, RETL_CLEANUP_DELETE };
+enum retl_sf_api { RETL_API_AUTO, RETL_API_REST, RETL_API_BULK };
+
+struct retl_mapping {
+    char *source;      /* owned */
+    char *destination; /* owned */
+};
+
+struct retl_job {
+    /* metadata */
+    char *name;      /* owned */
+    char *namespace; /* owned; "default" when absent */
+    char *uid;       /* owned; may be NULL */
+    long long generation;
+
+    struct {
+        char *type;         /* postgres | sqlserver | snowflake | odbc */
+        char *secret_name;  /* spec.source.secretRef.name */
+        char *query;        /* exactly one of query / table */
+        char *table;
+        char *state_schema; /* default "retl" */
+    } source;
+    struct {
+        char *type;        /* salesforce | postgres */
+        char *secret_name;
+        char *object;
+        enum retl_sf_api api;
+    } destination;
+    enum retl_mode mode;
+    struct {
+        char *source;
+        char *destination; /* may be NULL in Insert mode */
+    } key;
+    struct retl_mapping *mappings; /* owned array */
+    size_t n_mappings;
+
+    char *schedule;  /* NULL = manual only */
+    char *time_zone; /* default "UTC" */
+    bool suspend;
+    enum retl_concurrency concurrency;
+    long long starting_deadline_seconds; /* -1 = none */
+    int batch_size;                      /* default 200 */
+    long long max_failed_rows;           /* -1 = no limit */
+    double max_failed_percent;           /* -1 = no limit */
+    int history_limit;                   /* default 10 */
+    enum retl_cleanup cleanup;
+    json_t *run_template; /* owned reference or NULL */
+};
+
+/* Up to RETL_MAX_PROBLEMS messages, each naming the field:
+ * `spec.key.destination: must be "Id" in Update mode`. */
+#define RETL_MAX_PROBLEMS 64
+struct retl_problems {
+    char *msgs[RETL_MAX_PROBLEMS]; /* owned */
+    size_t n;
+    size_t dropped; /* problems beyond the cap */
+};
+
+/* Adds a formatted problem. */
+void retl_problem_add(struct retl_problems *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* All problems joined with "; " into a heap string. Ownership: caller frees. */
+char *retl_problems_join(const struct retl_problems *p);
+void retl_problems_free(struct retl_problems *p);
+
+/* Parses and validates a whole ReverseEtlJob object (apiVersion, kind,
+ * metadata, spec; status is ignored). Every problem found is added to probs
+ * (unknown fields, wrong types, missing required fields, both/neither of
+ * query/table, bad enums, key rules per mode, a cron expression without
+ * exactly 5 fields, an unknown time zone, ...). Returns RETL_E_OK and a job in
+ * *out only when there is no problem; otherwise RETL_E_SPEC. Ownership: the
+ * caller frees *out with retl_job_free; probs with retl_problems_free. */
+retl_err retl_job_parse(const json_t *obj, struct retl_job **out,
+                        struct retl_problems *probs);
+void retl_job_free(struct retl_job *job);
+
+const char *retl_mode_name(enum retl_mode m); /* "Insert" | "Upsert" | "Update" */
+
+/* Whether a time zone name is known to this machine's tz database (IANA names
+ * like "Europe/Berlin", and "UTC"). */
+bool retl_tz_valid(const char *tz);
+
+#endif
