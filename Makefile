@@ -16,7 +16,7 @@ PKGS := libcurl jansson yaml-0.1 libpq openssl libmicrohttpd odbc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation
 CSTD := -std=c11 -D_GNU_SOURCE
 INCS := -I. -Icommon
 REL_CFLAGS := $(CSTD) $(WARN) -O2 -g $(INCS) $(PKG_CFLAGS) -MMD -MP
