@@ -18,7 +18,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation
 CSTD := -std=c11 -D_GNU_SOURCE
-INCS := -I. -Icommon
+INCS := -I.
 REL_CFLAGS := $(CSTD) $(WARN) -O2 -g $(INCS) $(PKG_CFLAGS) -MMD -MP
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SAN_CFLAGS := $(CSTD) $(WARN) -O1 -g $(SAN_FLAGS) $(INCS) $(PKG_CFLAGS) -MMD -MP -DRETL_TEST_BUILD
@@ -120,7 +120,7 @@ fmt: ## clang-format every C file in place
 lint: ## clang-format check + cppcheck
 	@clang-format --dry-run -Werror $(C_FILES)
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	  --inline-suppr --suppress=missingIncludeSystem --std=c11 -I common -I . $(filter %.c,$(C_FILES))
+	  --inline-suppr --suppress=missingIncludeSystem --std=c11 -I . $(filter %.c,$(C_FILES))
 	@echo "lint clean"
 
 clean: ## remove build/
