@@ -73,9 +73,17 @@ BINS += $(BIN)/retl-engine $(BIN)/retl-controller
 # Unit tests: tests/unit/test_<module>.c, one binary each, sanitized, linked with cmocka.
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
-$(BUILD)/test/%: $(BUILD)/san/tests/unit/%.o $(BUILD)/san/libcontroller.a $(BUILD)/san/libengine.a $(BUILD)/san/libcommon.a
-	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+# A test links the libraries whose headers it includes, so one part's work in
+# progress never blocks another part's tests.
+test_libs = $(if $(shell grep -l '"controller/' $(1)),$(BUILD)/san/libcontroller.a) \
+            $(if $(shell grep -l '"engine/' $(1)),$(BUILD)/san/libengine.a) \
+            $(BUILD)/san/libcommon.a
+define unit_rule
+$(BUILD)/test/$(basename $(notdir $(1))): $(BUILD)/san/$(1:.c=.o) $(call test_libs,$(1))
+	@mkdir -p $$(@D)
+	$$(CC) $$(SAN_FLAGS) -o $$@ $$^ $$(LDLIBS) -lcmocka
+endef
+$(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
 TEST_BUILD += $(UNIT_BINS) $(BUILD)/san/bin/retl-engine $(BUILD)/san/bin/retl-controller
 
 FRAGMENTS := $(sort $(wildcard common/*.mk engine/*.mk controller/*.mk tests/*/*.mk bench/*.mk))
