@@ -161,21 +161,42 @@ static retl_err next_event(struct loader *l, yaml_event_t *ev)
     return RETL_E_OK;
 }
 
+/* Entries of merge keys ("<<: *base") apply after the mapping's own keys,
+ * which win wherever they appear. */
+static void apply_merged(json_t *obj, json_t *merged)
+{
+    const char *mk;
+    json_t *mv;
+    json_object_foreach(merged, mk, mv)
+    {
+        if (!json_object_get(obj, mk))
+            json_object_set(obj, mk, mv);
+    }
+}
+
 static retl_err parse_mapping(struct loader *l, int depth, json_t *obj)
 {
+    json_t *merged = json_object();
+    if (!merged)
+        return RETL_E_NOMEM;
     for (;;) {
         yaml_event_t kev;
         retl_err e = next_event(l, &kev);
-        if (e)
+        if (e) {
+            json_decref(merged);
             return e;
+        }
         if (kev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&kev);
+            apply_merged(obj, merged);
+            json_decref(merged);
             return RETL_E_OK;
         }
         json_t *key = NULL;
         e = parse_node(l, &kev, depth + 1, &key);
         if (e) {
             yaml_event_delete(&kev);
+            json_decref(merged);
             return e;
         }
         char keybuf[64];
@@ -193,6 +214,7 @@ static retl_err parse_mapping(struct loader *l, int depth, json_t *obj)
             e = at_error(l, &kev, "mapping keys must be scalars");
             yaml_event_delete(&kev);
             json_decref(key);
+            json_decref(merged);
             return e;
         }
         yaml_event_t vev;
@@ -200,19 +222,13 @@ static retl_err parse_mapping(struct loader *l, int depth, json_t *obj)
         if (e) {
             yaml_event_delete(&kev);
             json_decref(key);
+            json_decref(merged);
             return e;
         }
         json_t *val = NULL;
         e = parse_node(l, &vev, depth + 1, &val);
         if (!e && strcmp(ks, "<<") == 0 && json_is_object(val)) {
-            /* merge key: copy entries not already present */
-            const char *mk;
-            json_t *mv;
-            json_object_foreach(val, mk, mv)
-            {
-                if (!json_object_get(obj, mk))
-                    json_object_set(obj, mk, mv);
-            }
+            apply_merged(merged, val);
         } else if (!e && json_object_get(obj, ks)) {
             e = at_error(l, &kev, "duplicate mapping key");
             if (l->eb) {
@@ -227,8 +243,10 @@ static retl_err parse_mapping(struct loader *l, int depth, json_t *obj)
         json_decref(key);
         yaml_event_delete(&kev);
         yaml_event_delete(&vev);
-        if (e)
+        if (e) {
+            json_decref(merged);
             return e;
+        }
     }
 }
 
