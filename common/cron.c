@@ -7,11 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const month_names[] = {"JAN", "FEB", "MAR", "APR",
-                                          "MAY", "JUN", "JUL", "AUG",
-                                          "SEP", "OCT", "NOV", "DEC"};
-static const char *const dow_names[] = {"SUN", "MON", "TUE", "WED",
-                                        "THU", "FRI", "SAT"};
+static const char *const month_names[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+                                          "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+static const char *const dow_names[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
 struct field_def {
     const char *name;
@@ -21,15 +19,12 @@ struct field_def {
 };
 
 static const struct field_def fields[5] = {
-    {"minute", 0, 59, NULL, 0},
-    {"hour", 0, 23, NULL, 0},
-    {"day of month", 1, 31, NULL, 0},
-    {"month", 1, 12, month_names, 12},
+    {"minute", 0, 59, NULL, 0},          {"hour", 0, 23, NULL, 0},
+    {"day of month", 1, 31, NULL, 0},    {"month", 1, 12, month_names, 12},
     {"day of week", 0, 6, dow_names, 7},
 };
 
-static bool parse_value(const struct field_def *f, const char *s, size_t n,
-                        int *out)
+static bool parse_value(const struct field_def *f, const char *s, size_t n, int *out)
 {
     if (n == 0)
         return false;
@@ -91,8 +86,8 @@ static retl_err parse_field(const struct field_def *f, const char *s, size_t n,
                 goto bad;
         }
         if (slash) {
-            if (!parse_value(&(struct field_def){"step", 1, 1000, NULL, 0},
-                             slash + 1, (size_t)(pe - slash - 1), &step))
+            if (!parse_value(&(struct field_def){"step", 1, 1000, NULL, 0}, slash + 1,
+                             (size_t)(pe - slash - 1), &step))
                 goto bad;
         }
         for (int v = lo; v <= hi; v += step)
@@ -113,14 +108,12 @@ static const struct {
     const char *macro;
     const char *expr;
 } macros[] = {
-    {"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"},
-    {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
-    {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+    {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+    {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
     {"@hourly", "0 * * * *"},
 };
 
-retl_err retl_cron_parse(const char *expr, struct retl_cron *out,
-                         struct retl_errbuf *eb)
+retl_err retl_cron_parse(const char *expr, struct retl_cron *out, struct retl_errbuf *eb)
 {
     if (!expr)
         return retl_errf(eb, RETL_E_PARSE, "empty schedule");
@@ -163,8 +156,7 @@ retl_err retl_cron_parse(const char *expr, struct retl_cron *out,
     uint64_t bits[5];
     bool stars[5];
     for (int i = 0; i < 5; i++) {
-        retl_err e = parse_field(&fields[i], starts[i], lens[i], &bits[i],
-                                 &stars[i], eb);
+        retl_err e = parse_field(&fields[i], starts[i], lens[i], &bits[i], &stars[i], eb);
         if (e)
             return e;
     }

@@ -41,8 +41,7 @@ retl_err retl_errf(struct retl_errbuf *eb, retl_err code, const char *fmt, ...)
     return code;
 }
 
-retl_err retl_err_wrap(struct retl_errbuf *eb, retl_err code, const char *fmt,
-                       ...)
+retl_err retl_err_wrap(struct retl_errbuf *eb, retl_err code, const char *fmt, ...)
 {
     if (!eb)
         return code;

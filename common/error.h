@@ -6,37 +6,37 @@
 
 #include <stddef.h>
 
-#define RETL_ERRORS(X)                                                         \
-    X(OK, "success")                                                           \
-    X(NOMEM, "out of memory")                                                  \
-    X(INVALID, "invalid argument")                                             \
-    X(USAGE, "bad usage")                                                      \
-    X(TOO_BIG, "size limit exceeded")                                          \
-    X(IO, "input/output error")                                                \
-    X(PARSE, "malformed input")                                                \
-    X(NOT_FOUND, "not found")                                                  \
-    X(SPEC, "invalid job spec")                                                \
-    X(CONFIG, "invalid configuration")                                         \
-    X(HTTP, "HTTP transport error")                                            \
-    X(HTTP_STATUS, "unexpected HTTP status")                                   \
-    X(TIMEOUT, "timed out")                                                    \
-    X(TLS, "TLS error")                                                        \
-    X(AUTH, "authentication failed")                                           \
-    X(UNAUTHORIZED, "unauthorized")                                            \
-    X(FORBIDDEN, "forbidden")                                                  \
-    X(CONFLICT, "conflict")                                                    \
-    X(ALREADY_EXISTS, "already exists")                                        \
-    X(GONE, "resource version expired")                                        \
-    X(UNPROCESSABLE, "rejected as invalid")                                    \
-    X(TOO_MANY_REQUESTS, "too many requests")                                  \
-    X(UNAVAILABLE, "service unavailable")                                      \
-    X(SQL, "SQL error")                                                        \
-    X(SOURCE, "source error")                                                  \
-    X(DEST, "destination error")                                               \
-    X(LIMIT, "API limit reached")                                              \
-    X(THRESHOLD, "error threshold exceeded")                                   \
-    X(CANCELLED, "cancelled")                                                  \
-    X(UNSUPPORTED, "not supported")                                            \
+#define RETL_ERRORS(X)                                                                   \
+    X(OK, "success")                                                                     \
+    X(NOMEM, "out of memory")                                                            \
+    X(INVALID, "invalid argument")                                                       \
+    X(USAGE, "bad usage")                                                                \
+    X(TOO_BIG, "size limit exceeded")                                                    \
+    X(IO, "input/output error")                                                          \
+    X(PARSE, "malformed input")                                                          \
+    X(NOT_FOUND, "not found")                                                            \
+    X(SPEC, "invalid job spec")                                                          \
+    X(CONFIG, "invalid configuration")                                                   \
+    X(HTTP, "HTTP transport error")                                                      \
+    X(HTTP_STATUS, "unexpected HTTP status")                                             \
+    X(TIMEOUT, "timed out")                                                              \
+    X(TLS, "TLS error")                                                                  \
+    X(AUTH, "authentication failed")                                                     \
+    X(UNAUTHORIZED, "unauthorized")                                                      \
+    X(FORBIDDEN, "forbidden")                                                            \
+    X(CONFLICT, "conflict")                                                              \
+    X(ALREADY_EXISTS, "already exists")                                                  \
+    X(GONE, "resource version expired")                                                  \
+    X(UNPROCESSABLE, "rejected as invalid")                                              \
+    X(TOO_MANY_REQUESTS, "too many requests")                                            \
+    X(UNAVAILABLE, "service unavailable")                                                \
+    X(SQL, "SQL error")                                                                  \
+    X(SOURCE, "source error")                                                            \
+    X(DEST, "destination error")                                                         \
+    X(LIMIT, "API limit reached")                                                        \
+    X(THRESHOLD, "error threshold exceeded")                                             \
+    X(CANCELLED, "cancelled")                                                            \
+    X(UNSUPPORTED, "not supported")                                                      \
     X(INTERNAL, "internal error")
 
 typedef enum {
@@ -65,8 +65,8 @@ retl_err retl_errf(struct retl_errbuf *eb, retl_err code, const char *fmt, ...)
 
 /* Prepends "context: " to the message already in eb (or to the default
  * message of code when eb is empty) and returns code. */
-retl_err retl_err_wrap(struct retl_errbuf *eb, retl_err code, const char *fmt,
-                       ...) __attribute__((format(printf, 3, 4)));
+retl_err retl_err_wrap(struct retl_errbuf *eb, retl_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The message in eb, or the default message of code when eb is empty/NULL. */
 const char *retl_errbuf_msg(const struct retl_errbuf *eb, retl_err code);

@@ -52,8 +52,7 @@ void retl_http_client_free(struct retl_http_client *c)
 }
 
 retl_err retl_http_client_new(const struct retl_http_opts *opts,
-                              struct retl_http_client **out,
-                              struct retl_errbuf *eb)
+                              struct retl_http_client **out, struct retl_errbuf *eb)
 {
     pthread_once(&curl_once, curl_init_once);
     struct retl_http_client *c = calloc(1, sizeof *c);
@@ -171,8 +170,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         v++, vl--;
     while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
         vl--;
-    struct retl_http_header *h =
-        realloc(r->headers, (r->n_headers + 1) * sizeof *h);
+    struct retl_http_header *h = realloc(r->headers, (r->n_headers + 1) * sizeof *h);
     if (!h)
         return 0;
     r->headers = h;
@@ -187,8 +185,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-const char *retl_http_resp_header(const struct retl_http_resp *resp,
-                                  const char *name)
+const char *retl_http_resp_header(const struct retl_http_resp *resp, const char *name)
 {
     for (size_t i = resp->n_headers; i-- > 0;) {
         if (strcasecmp(resp->headers[i].name, name) == 0)
@@ -219,16 +216,13 @@ static bool curl_err_retryable(CURLcode cc, bool idempotent)
 {
     switch (cc) {
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-        return true; /* nothing was sent */
+    case CURLE_COULDNT_CONNECT: return true; /* nothing was sent */
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-        return idempotent;
-    default:
-        return false;
+    case CURLE_PARTIAL_FILE: return idempotent;
+    default: return false;
     }
 }
 
@@ -283,17 +277,16 @@ static CURLcode attempt(struct retl_http_client *c, const struct retl_http_req *
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     if (c->o.ca_pem) {
-        struct curl_blob b = {(void *)c->o.ca_pem, strlen(c->o.ca_pem),
-                              CURL_BLOB_NOCOPY};
+        struct curl_blob b = {(void *)c->o.ca_pem, strlen(c->o.ca_pem), CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &b);
     } else if (c->o.ca_file) {
         curl_easy_setopt(h, CURLOPT_CAINFO, c->o.ca_file);
     }
     if (c->o.client_cert_pem && c->o.client_key_pem) {
-        struct curl_blob cb = {(void *)c->o.client_cert_pem,
-                               strlen(c->o.client_cert_pem), CURL_BLOB_NOCOPY};
-        struct curl_blob kb = {(void *)c->o.client_key_pem,
-                               strlen(c->o.client_key_pem), CURL_BLOB_NOCOPY};
+        struct curl_blob cb = {(void *)c->o.client_cert_pem, strlen(c->o.client_cert_pem),
+                               CURL_BLOB_NOCOPY};
+        struct curl_blob kb = {(void *)c->o.client_key_pem, strlen(c->o.client_key_pem),
+                               CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cb);
         curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
         curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kb);
@@ -346,13 +339,14 @@ retl_err retl_http_do(struct retl_http_client *c, const struct retl_http_req *re
         CURLcode cc = attempt(c, req, method, hdrs, resp, &too_big, errbuf);
         if (too_big) {
             e = retl_errf(eb, RETL_E_TOO_BIG,
-                          "%s %s: response body larger than %zu bytes", method,
-                          redacted, c->o.max_body);
+                          "%s %s: response body larger than %zu bytes", method, redacted,
+                          c->o.max_body);
             goto out;
         }
         bool last = i >= c->o.max_attempts || req->no_retry;
-        long delay = retl_http_backoff_ms(c->o.backoff_base_ms, c->o.backoff_max_ms,
-                                          i, (double)rand_r(&c->seed) / ((double)RAND_MAX + 1));
+        long delay =
+            retl_http_backoff_ms(c->o.backoff_base_ms, c->o.backoff_max_ms, i,
+                                 (double)rand_r(&c->seed) / ((double)RAND_MAX + 1));
         if (cc != CURLE_OK) {
             if (last || !curl_err_retryable(cc, idem)) {
                 e = retl_errf(eb, curl_to_err(cc), "%s %s: %s", method, redacted,

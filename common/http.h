@@ -13,10 +13,10 @@
 #include "error.h"
 
 struct retl_http_opts {
-    long connect_timeout_ms; /* default 10 s */
-    long timeout_ms;         /* whole request; default 60 s; 0 = default */
-    const char *ca_file;     /* PEM bundle; NULL = system store */
-    const char *ca_pem;      /* PEM data in memory (takes precedence) */
+    long connect_timeout_ms;     /* default 10 s */
+    long timeout_ms;             /* whole request; default 60 s; 0 = default */
+    const char *ca_file;         /* PEM bundle; NULL = system store */
+    const char *ca_pem;          /* PEM data in memory (takes precedence) */
     const char *client_cert_pem; /* mTLS, optional */
     const char *client_key_pem;
     bool insecure_skip_verify; /* only when a user asked for it explicitly */
@@ -41,9 +41,9 @@ struct retl_http_resp {
 };
 
 struct retl_http_req {
-    const char *method;             /* "GET" when NULL */
+    const char *method; /* "GET" when NULL */
     const char *url;
-    const char *const *headers;     /* "Name: value", NULL-terminated, or NULL */
+    const char *const *headers; /* "Name: value", NULL-terminated, or NULL */
     const void *body;
     size_t body_len;
     /* Which outcomes are retried: transport errors and 429/502/503/504 when
@@ -56,8 +56,7 @@ struct retl_http_client;
 /* Creates a client. opts is copied (strings too). Ownership: the caller frees
  * the client with retl_http_client_free. */
 retl_err retl_http_client_new(const struct retl_http_opts *opts,
-                              struct retl_http_client **out,
-                              struct retl_errbuf *eb);
+                              struct retl_http_client **out, struct retl_errbuf *eb);
 void retl_http_client_free(struct retl_http_client *c);
 
 /* Performs the request, retrying as configured. Any HTTP status is a success
@@ -68,8 +67,7 @@ retl_err retl_http_do(struct retl_http_client *c, const struct retl_http_req *re
                       struct retl_http_resp *resp, struct retl_errbuf *eb);
 void retl_http_resp_free(struct retl_http_resp *resp);
 /* Case-insensitive header lookup in resp (last occurrence); NULL if absent. */
-const char *retl_http_resp_header(const struct retl_http_resp *resp,
-                                  const char *name);
+const char *retl_http_resp_header(const struct retl_http_resp *resp, const char *name);
 
 /* Parses a Retry-After value (delta seconds or an HTTP date) into a delay in
  * milliseconds, relative to now_s. Returns -1 when unparsable. */

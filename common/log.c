@@ -24,8 +24,7 @@ void retl_log_setup(const char *component, enum retl_log_level min,
                     enum retl_log_format fmt, FILE *out)
 {
     pthread_mutex_lock(&log_mu);
-    snprintf(log_component, sizeof log_component, "%s",
-             component ? component : "retl");
+    snprintf(log_component, sizeof log_component, "%s", component ? component : "retl");
     log_min = min;
     log_fmt = fmt;
     log_out = out;
@@ -111,10 +110,10 @@ static void sink_puts(struct sink *s, const char *p)
 }
 
 static const char *const secret_keys[] = {
-    "password", "passwd",        "pwd",          "secret", "client_secret",
-    "token",    "access_token",  "refresh_token", "apikey", "api_key",
-    "privatekey", "private_key", "assertion",    "sig",    "signature",
-    "clientsecret", "refreshtoken", "sslpassword", NULL};
+    "password",     "passwd",       "pwd",           "secret", "client_secret",
+    "token",        "access_token", "refresh_token", "apikey", "api_key",
+    "privatekey",   "private_key",  "assertion",     "sig",    "signature",
+    "clientsecret", "refreshtoken", "sslpassword",   NULL};
 
 static bool is_secret_key(const char *k, size_t n)
 {
@@ -166,8 +165,8 @@ static void redact_pairs(const char *in, struct sink *s, const char *seps)
         }
         /* key is the run of [A-Za-z0-9_"] before eq */
         const char *k = eq;
-        while (k > p && (isalnum((unsigned char)k[-1]) || k[-1] == '_' ||
-                         k[-1] == '"' || k[-1] == '\'' || k[-1] == '-'))
+        while (k > p && (isalnum((unsigned char)k[-1]) || k[-1] == '_' || k[-1] == '"' ||
+                         k[-1] == '\'' || k[-1] == '-'))
             k--;
         const char *v = eq + 1;
         bool sep_colon = *eq == ':';

@@ -38,12 +38,10 @@ struct retl_field {
 };
 
 #define RF_S(k, v) ((struct retl_field){.key = (k), .type = RETL_F_STR, .s = (v)})
-#define RF_I(k, v)                                                             \
+#define RF_I(k, v)                                                                       \
     ((struct retl_field){.key = (k), .type = RETL_F_INT, .i = (long long)(v)})
-#define RF_D(k, v)                                                             \
-    ((struct retl_field){.key = (k), .type = RETL_F_DBL, .d = (double)(v)})
-#define RF_B(k, v)                                                             \
-    ((struct retl_field){.key = (k), .type = RETL_F_BOOL, .i = !!(v)})
+#define RF_D(k, v) ((struct retl_field){.key = (k), .type = RETL_F_DBL, .d = (double)(v)})
+#define RF_B(k, v) ((struct retl_field){.key = (k), .type = RETL_F_BOOL, .i = !!(v)})
 
 /* Sets the component name (copied), minimum level, format and stream (NULL =
  * stderr). Safe to call again; the defaults are "retl", INFO, JSON, stderr. */
@@ -59,13 +57,12 @@ bool retl_log_enabled(enum retl_log_level lvl);
 void retl_log_fields(enum retl_log_level lvl, const char *msg,
                      const struct retl_field *fields, size_t n);
 
-#define RETL_LOG(lvl, msg, ...)                                                \
-    do {                                                                       \
-        if (retl_log_enabled(lvl)) {                                           \
-            const struct retl_field f__[] = {{0}, ##__VA_ARGS__};              \
-            retl_log_fields((lvl), (msg), f__ + 1,                             \
-                            sizeof f__ / sizeof f__[0] - 1);                   \
-        }                                                                      \
+#define RETL_LOG(lvl, msg, ...)                                                          \
+    do {                                                                                 \
+        if (retl_log_enabled(lvl)) {                                                     \
+            const struct retl_field f__[] = {{0}, ##__VA_ARGS__};                        \
+            retl_log_fields((lvl), (msg), f__ + 1, sizeof f__ / sizeof f__[0] - 1);      \
+        }                                                                                \
     } while (0)
 #define RETL_LOG_DEBUG(msg, ...) RETL_LOG(RETL_LOG_DEBUG, msg, ##__VA_ARGS__)
 #define RETL_LOG_INFO(msg, ...) RETL_LOG(RETL_LOG_INFO, msg, ##__VA_ARGS__)

@@ -112,8 +112,7 @@ static void check_known(struct vctx *c, const json_t *obj, const char *path,
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)obj, k, v)
-    {
+    json_object_foreach ((json_t *)obj, k, v) {
         bool ok = false;
         for (const char *const *a = allowed; *a; a++)
             ok = ok || strcmp(*a, k) == 0;
@@ -141,8 +140,8 @@ static const json_t *get_obj(struct vctx *c, const json_t *obj, const char *path
 }
 
 /* Returns a heap copy of the string at obj[key]; NULL when absent or wrong. */
-static char *get_str(struct vctx *c, const json_t *obj, const char *path,
-                     const char *key, bool required)
+static char *get_str(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                     bool required)
 {
     json_t *v = obj ? json_object_get(obj, key) : NULL;
     if (!v || json_is_null(v)) {
@@ -167,8 +166,8 @@ static char *get_str(struct vctx *c, const json_t *obj, const char *path,
 }
 
 /* Reads an integer in [lo, hi]; returns false when absent or wrong. */
-static bool get_int(struct vctx *c, const json_t *obj, const char *path,
-                    const char *key, long long lo, long long hi, long long *out)
+static bool get_int(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                    long long lo, long long hi, long long *out)
 {
     json_t *v = obj ? json_object_get(obj, key) : NULL;
     if (!v || json_is_null(v))
@@ -180,8 +179,8 @@ static bool get_int(struct vctx *c, const json_t *obj, const char *path,
     }
     long long x = json_integer_value(v);
     if (x < lo || x > hi) {
-        retl_problem_add(c->probs, "%s.%s: must be between %lld and %lld, got %lld",
-                         path, key, lo, hi, x);
+        retl_problem_add(c->probs, "%s.%s: must be between %lld and %lld, got %lld", path,
+                         key, lo, hi, x);
         return false;
     }
     *out = x;
@@ -190,9 +189,8 @@ static bool get_int(struct vctx *c, const json_t *obj, const char *path,
 
 /* Matches the string at obj[key] against names; returns the index, or dflt
  * when absent, or -1 when invalid. */
-static int get_enum(struct vctx *c, const json_t *obj, const char *path,
-                    const char *key, const char *const *names, int dflt,
-                    bool required)
+static int get_enum(struct vctx *c, const json_t *obj, const char *path, const char *key,
+                    const char *const *names, int dflt, bool required)
 {
     char *s = get_str(c, obj, path, key, required);
     if (!s) {
@@ -259,8 +257,8 @@ static char *get_secret_ref(struct vctx *c, const json_t *side, const char *path
         /* Secret names are DNS subdomains; dots are allowed there */
         bool ok = strlen(name) <= 253;
         for (const char *q = name; *q && ok; q++)
-            ok = islower((unsigned char)*q) || isdigit((unsigned char)*q) ||
-                 *q == '-' || *q == '.';
+            ok = islower((unsigned char)*q) || isdigit((unsigned char)*q) || *q == '-' ||
+                 *q == '.';
         if (!ok) {
             retl_problem_add(c->probs, "%s.name: \"%s\" is not a valid Secret name", p,
                              name);
@@ -271,8 +269,8 @@ static char *get_secret_ref(struct vctx *c, const json_t *side, const char *path
     return name;
 }
 
-static const char *const source_types[] = {"postgres", "sqlserver", "snowflake",
-                                           "odbc", NULL};
+static const char *const source_types[] = {"postgres", "sqlserver", "snowflake", "odbc",
+                                           NULL};
 static const char *const dest_types[] = {"salesforce", "postgres", NULL};
 static const char *const api_names[] = {"auto", "rest", "bulk", NULL};
 static const char *const mode_names[] = {"Insert", "Upsert", "Update", NULL};
@@ -285,8 +283,8 @@ static void parse_source(struct vctx *c, const json_t *spec, struct retl_job *j)
     const json_t *s = get_obj(c, spec, "spec", "source", true);
     if (!s)
         return;
-    static const char *const known[] = {"type", "secretRef", "query", "table",
-                                        "stateSchema", NULL};
+    static const char *const known[] = {"type",  "secretRef",   "query",
+                                        "table", "stateSchema", NULL};
     check_known(c, s, P, known);
     int t = get_enum(c, s, P, "type", source_types, -1, true);
     if (t >= 0)
@@ -370,8 +368,7 @@ static void parse_mappings(struct vctx *c, const json_t *spec, struct retl_job *
         snprintf(p, sizeof p, "spec.mappings[%zu]", i);
         json_t *e = json_array_get(m, i);
         if (!json_is_object(e)) {
-            retl_problem_add(c->probs, "%s: must be an object, not %s", p,
-                             type_name(e));
+            retl_problem_add(c->probs, "%s: must be an object, not %s", p, type_name(e));
             continue;
         }
         check_known(c, e, p, known);
@@ -400,8 +397,7 @@ static void parse_mappings(struct vctx *c, const json_t *spec, struct retl_job *
     }
 }
 
-static void parse_key(struct vctx *c, const json_t *spec, struct retl_job *j,
-                      int mode)
+static void parse_key(struct vctx *c, const json_t *spec, struct retl_job *j, int mode)
 {
     const json_t *k = get_obj(c, spec, "spec", "key", true);
     if (!k)
@@ -441,8 +437,8 @@ static void parse_threshold(struct vctx *c, const json_t *spec, struct retl_job 
     json_t *pct = json_object_get(t, "maxFailedPercent");
     if (pct && !json_is_null(pct)) {
         if (!json_is_number(pct))
-            retl_problem_add(c->probs, "%s.maxFailedPercent: must be a number, not %s",
-                             P, type_name(pct));
+            retl_problem_add(c->probs, "%s.maxFailedPercent: must be a number, not %s", P,
+                             type_name(pct));
         else if (json_number_value(pct) < 0 || json_number_value(pct) > 100)
             retl_problem_add(c->probs,
                              "%s.maxFailedPercent: must be between 0 and 100, got %g", P,
@@ -458,10 +454,9 @@ static void parse_run_template(struct vctx *c, const json_t *spec, struct retl_j
     if (!rt)
         return;
     const char *P = "spec.runTemplate";
-    static const char *const known[] = {"image",     "serviceAccountName",
-                                        "resources", "activeDeadlineSeconds",
-                                        "nodeSelector", "tolerations",
-                                        NULL};
+    static const char *const known[] = {
+        "image",        "serviceAccountName", "resources", "activeDeadlineSeconds",
+        "nodeSelector", "tolerations",        NULL};
     check_known(c, rt, P, known);
     free(get_str(c, rt, P, "image", false));
     free(get_str(c, rt, P, "serviceAccountName", false));
@@ -472,11 +467,9 @@ static void parse_run_template(struct vctx *c, const json_t *spec, struct retl_j
     if (ns) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)ns, k, v)
-        {
+        json_object_foreach ((json_t *)ns, k, v) {
             if (!json_is_string(v))
-                retl_problem_add(c->probs, "%s.nodeSelector.%s: must be a string", P,
-                                 k);
+                retl_problem_add(c->probs, "%s.nodeSelector.%s: must be a string", P, k);
         }
     }
     json_t *tol = json_object_get(rt, "tolerations");
@@ -512,13 +505,22 @@ static void parse_metadata(struct vctx *c, const json_t *obj, struct retl_job *j
 
 static void parse_spec(struct vctx *c, const json_t *spec, struct retl_job *j)
 {
-    static const char *const known[] = {
-        "source",       "destination",     "mode",
-        "key",          "mappings",        "schedule",
-        "timeZone",     "suspend",         "concurrencyPolicy",
-        "startingDeadlineSeconds",         "batchSize",
-        "errorThreshold", "historyLimit",  "cleanupPolicy",
-        "runTemplate",  NULL};
+    static const char *const known[] = {"source",
+                                        "destination",
+                                        "mode",
+                                        "key",
+                                        "mappings",
+                                        "schedule",
+                                        "timeZone",
+                                        "suspend",
+                                        "concurrencyPolicy",
+                                        "startingDeadlineSeconds",
+                                        "batchSize",
+                                        "errorThreshold",
+                                        "historyLimit",
+                                        "cleanupPolicy",
+                                        "runTemplate",
+                                        NULL};
     check_known(c, spec, "spec", known);
     parse_source(c, spec, j);
     parse_destination(c, spec, j);
@@ -533,8 +535,7 @@ static void parse_spec(struct vctx *c, const json_t *spec, struct retl_job *j)
         struct retl_cron cr;
         struct retl_errbuf eb = {{0}};
         if (retl_cron_parse(j->schedule, &cr, &eb))
-            retl_problem_add(c->probs, "spec.schedule: \"%s\": %s", j->schedule,
-                             eb.msg);
+            retl_problem_add(c->probs, "spec.schedule: \"%s\": %s", j->schedule, eb.msg);
     }
     j->time_zone = get_str(c, spec, "spec", "timeZone", false);
     if (!j->time_zone && !json_object_get(spec, "timeZone"))
@@ -587,8 +588,8 @@ retl_err retl_job_parse(const json_t *obj, struct retl_job **out,
         retl_problem_add(probs, "apiVersion: must be \"%s\"", RETL_API_VERSION);
     if (!kind || strcmp(kind, RETL_KIND) != 0)
         retl_problem_add(probs, "kind: must be \"%s\"", RETL_KIND);
-    static const char *const known[] = {"apiVersion", "kind", "metadata", "spec",
-                                        "status", NULL};
+    static const char *const known[] = {"apiVersion", "kind",   "metadata",
+                                        "spec",       "status", NULL};
     check_known(&c, obj, "", known);
     /* check_known prefixes with the path and a dot; fix the top-level form */
     for (size_t i = before; i < probs->n; i++) {

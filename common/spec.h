@@ -32,14 +32,14 @@ struct retl_job {
     long long generation;
 
     struct {
-        char *type;         /* postgres | sqlserver | snowflake | odbc */
-        char *secret_name;  /* spec.source.secretRef.name */
-        char *query;        /* exactly one of query / table */
+        char *type;        /* postgres | sqlserver | snowflake | odbc */
+        char *secret_name; /* spec.source.secretRef.name */
+        char *query;       /* exactly one of query / table */
         char *table;
         char *state_schema; /* default "retl" */
     } source;
     struct {
-        char *type;        /* salesforce | postgres */
+        char *type; /* salesforce | postgres */
         char *secret_name;
         char *object;
         enum retl_sf_api api;

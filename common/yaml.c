@@ -32,8 +32,8 @@ static retl_err parse_error(struct loader *l)
     const yaml_parser_t *p = &l->parser;
     return retl_errf(l->eb, RETL_E_PARSE, "YAML line %zu column %zu: %s%s%s",
                      p->problem_mark.line + 1, p->problem_mark.column + 1,
-                     p->problem ? p->problem : "syntax error",
-                     p->context ? " " : "", p->context ? p->context : "");
+                     p->problem ? p->problem : "syntax error", p->context ? " " : "",
+                     p->context ? p->context : "");
 }
 
 static retl_err at_error(struct loader *l, const yaml_event_t *ev, const char *what)
@@ -76,11 +76,13 @@ static size_t count_nodes(const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) n += count_nodes(x);
+        json_object_foreach ((json_t *)v, k, x)
+            n += count_nodes(x);
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) n += count_nodes(x);
+        json_array_foreach (v, i, x)
+            n += count_nodes(x);
     }
     return n;
 }
@@ -151,8 +153,7 @@ static json_t *plain_scalar(const char *s, size_t len)
     return json_stringn(s, len);
 }
 
-static retl_err parse_node(struct loader *l, yaml_event_t *ev, int depth,
-                           json_t **out);
+static retl_err parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out);
 
 static retl_err next_event(struct loader *l, yaml_event_t *ev)
 {
@@ -167,8 +168,7 @@ static void apply_merged(json_t *obj, json_t *merged)
 {
     const char *mk;
     json_t *mv;
-    json_object_foreach(merged, mk, mv)
-    {
+    json_object_foreach (merged, mk, mv) {
         if (!json_object_get(obj, mk))
             json_object_set(obj, mk, mv);
     }
@@ -270,8 +270,7 @@ static retl_err parse_sequence(struct loader *l, int depth, json_t *arr)
     }
 }
 
-static retl_err parse_node(struct loader *l, yaml_event_t *ev, int depth,
-                           json_t **out)
+static retl_err parse_node(struct loader *l, yaml_event_t *ev, int depth, json_t **out)
 {
     if (depth > MAX_DEPTH)
         return at_error(l, ev, "nesting too deep");
@@ -325,8 +324,7 @@ static retl_err parse_node(struct loader *l, yaml_event_t *ev, int depth,
             return RETL_E_NOMEM;
         e = parse_sequence(l, depth, v);
         break;
-    default:
-        return at_error(l, ev, "unexpected YAML event");
+    default: return at_error(l, ev, "unexpected YAML event");
     }
     if (!e && anchor)
         e = anchor_add(l, (const char *)anchor, v);
@@ -342,8 +340,8 @@ retl_err retl_yaml_load(const char *data, size_t len, json_t **out,
                         struct retl_errbuf *eb)
 {
     if (len > RETL_YAML_MAX_INPUT)
-        return retl_errf(eb, RETL_E_TOO_BIG, "YAML input of %zu bytes exceeds %u",
-                         len, RETL_YAML_MAX_INPUT);
+        return retl_errf(eb, RETL_E_TOO_BIG, "YAML input of %zu bytes exceeds %u", len,
+                         RETL_YAML_MAX_INPUT);
     struct loader l = {.eb = eb};
     retl_err e = RETL_E_OK;
     json_t *docs = json_array();
@@ -399,8 +397,7 @@ out:
     return RETL_E_OK;
 }
 
-retl_err retl_yaml_load_file(const char *path, json_t **out,
-                             struct retl_errbuf *eb)
+retl_err retl_yaml_load_file(const char *path, json_t **out, struct retl_errbuf *eb)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f)
@@ -413,8 +410,7 @@ retl_err retl_yaml_load_file(const char *path, json_t **out,
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         e = retl_buf_add(&b, chunk, n);
         if (e) {
-            e = retl_errf(eb, e, "%s: larger than %u bytes", path,
-                          RETL_YAML_MAX_INPUT);
+            e = retl_errf(eb, e, "%s: larger than %u bytes", path, RETL_YAML_MAX_INPUT);
             goto out;
         }
     }

@@ -19,7 +19,6 @@
 retl_err retl_yaml_load(const char *data, size_t len, json_t **out,
                         struct retl_errbuf *eb);
 /* Same, reading path ("-" = stdin). */
-retl_err retl_yaml_load_file(const char *path, json_t **out,
-                             struct retl_errbuf *eb);
+retl_err retl_yaml_load_file(const char *path, json_t **out, struct retl_errbuf *eb);
 
 #endif

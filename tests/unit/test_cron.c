@@ -11,8 +11,8 @@
 
 static time_t utc(int y, int mo, int d, int h, int mi)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi};
+    struct tm tm = {
+        .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
     return timegm(&tm);
 }
 
@@ -44,8 +44,7 @@ static void test_fields_names_ranges_lists(void **state)
                      utc(2026, 11, 30, 9, 15)); /* Fri after 9:15 -> Mon */
     assert_int_equal(next("0 0 1 JAN,jul *", "UTC", utc(2026, 2, 1, 0, 0)),
                      utc(2026, 7, 1, 0, 0));
-    assert_int_equal(next("@daily", "UTC", utc(2026, 2, 1, 0, 0)),
-                     utc(2026, 2, 2, 0, 0));
+    assert_int_equal(next("@daily", "UTC", utc(2026, 2, 1, 0, 0)), utc(2026, 2, 2, 0, 0));
     /* day-of-month OR day-of-week when both restricted */
     assert_int_equal(next("0 0 13 * 5", "UTC", utc(2026, 11, 1, 0, 0)),
                      utc(2026, 11, 6, 0, 0));

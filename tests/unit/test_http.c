@@ -21,8 +21,8 @@ static atomic_int flaky_calls;
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status,
                              const char *body, const char *hname, const char *hval)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
     if (hname)
         MHD_add_response_header(r, hname, hval);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
@@ -71,10 +71,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 
 static int setup(void **state)
 {
-    daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
-                               0, NULL, NULL, handler, NULL, MHD_OPTION_END);
+    daemon_ =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+                         0, NULL, NULL, handler, NULL, MHD_OPTION_END);
     assert_non_null(daemon_);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
     port = info->port;
     return 0;
 }
@@ -87,8 +89,10 @@ static int teardown(void **state)
 
 static struct retl_http_client *client(long timeout_ms, int attempts, size_t max_body)
 {
-    struct retl_http_opts o = {.timeout_ms = timeout_ms, .max_attempts = attempts,
-                               .backoff_base_ms = 10, .max_body = max_body};
+    struct retl_http_opts o = {.timeout_ms = timeout_ms,
+                               .max_attempts = attempts,
+                               .backoff_base_ms = 10,
+                               .max_body = max_body};
     struct retl_http_client *c = NULL;
     struct retl_errbuf eb = {{0}};
     assert_int_equal(retl_http_client_new(&o, &c, &eb), RETL_E_OK);
@@ -180,8 +184,8 @@ static void test_methods_headers_body(void **state)
     url(u, sizeof u, "/method");
     const char *const hdrs[] = {"X-Req: abc", "Content-Type: application/json", NULL};
     struct retl_http_resp r;
-    struct retl_http_req req = {.method = "PATCH", .url = u, .headers = hdrs,
-                                .body = "{\"a\":1}", .body_len = 7};
+    struct retl_http_req req = {
+        .method = "PATCH", .url = u, .headers = hdrs, .body = "{\"a\":1}", .body_len = 7};
     assert_int_equal(retl_http_do(c, &req, &r, NULL), RETL_E_OK);
     assert_int_equal(r.status, 200);
     assert_string_equal(retl_buf_str(&r.body), "PATCH abc");
@@ -200,11 +204,11 @@ static void test_connection_refused_and_redaction(void **state)
     struct retl_http_resp r;
     struct retl_errbuf eb = {{0}};
     /* port 1 on loopback: nothing listens */
-    assert_int_equal(retl_http_do(c,
-                                  &(struct retl_http_req){
-                                      .url = "http://user:topsecret@127.0.0.1:1/x"},
-                                  &r, &eb),
-                     RETL_E_HTTP);
+    assert_int_equal(
+        retl_http_do(
+            c, &(struct retl_http_req){.url = "http://user:topsecret@127.0.0.1:1/x"}, &r,
+            &eb),
+        RETL_E_HTTP);
     assert_null(strstr(eb.msg, "topsecret"));
     assert_non_null(strstr(eb.msg, "user:***@127.0.0.1"));
     retl_http_client_free(c);
@@ -241,12 +245,10 @@ static void test_backoff_and_retry_after_parsing(void **state)
     assert_int_equal(retl_http_parse_retry_after("-1", 0), -1);
     assert_int_equal(retl_http_parse_retry_after(NULL, 0), -1);
     /* HTTP date: 1994-11-06 08:49:37 UTC = 784111777 */
-    assert_int_equal(retl_http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT",
-                                                 784111770),
-                     7000);
-    assert_int_equal(retl_http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT",
-                                                 784111800),
-                     0);
+    assert_int_equal(
+        retl_http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111770), 7000);
+    assert_int_equal(
+        retl_http_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111800), 0);
 }
 
 int main(void)

@@ -89,21 +89,19 @@ static void test_redact_helpers(void **state)
         "https://u:***@h.example/p?a=1&access_token=***&b=2");
     assert_string_equal(retl_redact_url("http://h/x", out, sizeof out), "http://h/x");
     assert_string_equal(
-        retl_redact_conninfo("host=db user=app password='a b' dbname=x", out,
-                             sizeof out),
+        retl_redact_conninfo("host=db user=app password='a b' dbname=x", out, sizeof out),
         "host=db user=app password='***' dbname=x");
-    assert_string_equal(
-        retl_redact_conninfo("Driver={ODBC};Server=s;UID=u;PWD=hunter22;", out,
-                             sizeof out),
-        "Driver={ODBC};Server=s;UID=u;PWD=***;");
+    assert_string_equal(retl_redact_conninfo("Driver={ODBC};Server=s;UID=u;PWD=hunter22;",
+                                             out, sizeof out),
+                        "Driver={ODBC};Server=s;UID=u;PWD=***;");
     assert_string_equal(retl_redact_token("eyJhbGciOi", out, sizeof out), "***");
     assert_string_equal(
-        retl_redact_text("Authorization: Bearer abc.def.ghi and client_secret=zz9",
-                         out, sizeof out),
+        retl_redact_text("Authorization: Bearer abc.def.ghi and client_secret=zz9", out,
+                         sizeof out),
         "Authorization: Bearer *** and client_secret=***");
-    assert_string_equal(retl_redact_text("{\"password\": \"pw1\", \"user\": \"u\"}",
-                                         out, sizeof out),
-                        "{\"password\": \"***\", \"user\": \"u\"}");
+    assert_string_equal(
+        retl_redact_text("{\"password\": \"pw1\", \"user\": \"u\"}", out, sizeof out),
+        "{\"password\": \"***\", \"user\": \"u\"}");
     /* truncation is safe */
     char small[8];
     retl_redact_url("https://u:p@verylonghost/", small, sizeof small);

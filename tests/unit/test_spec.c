@@ -91,12 +91,13 @@ static void test_valid_job_parses_every_field(void **state)
 
 static void test_defaults(void **state)
 {
-    json_t *d = doc("apiVersion: retl.io/v1alpha1\nkind: ReverseEtlJob\n"
-                    "metadata: {name: j}\nspec:\n"
-                    "  source: {type: postgres, secretRef: {name: w}, table: public.t}\n"
-                    "  destination: {type: postgres, secretRef: {name: d}, object: app.t}\n"
-                    "  mode: Insert\n  key: {source: id}\n"
-                    "  mappings: [{source: a, destination: a}]\n");
+    json_t *d =
+        doc("apiVersion: retl.io/v1alpha1\nkind: ReverseEtlJob\n"
+            "metadata: {name: j}\nspec:\n"
+            "  source: {type: postgres, secretRef: {name: w}, table: public.t}\n"
+            "  destination: {type: postgres, secretRef: {name: d}, object: app.t}\n"
+            "  mode: Insert\n  key: {source: id}\n"
+            "  mappings: [{source: a, destination: a}]\n");
     struct retl_job *j = NULL;
     struct retl_problems p = {0};
     assert_int_equal(retl_job_parse(d, &j, &p), RETL_E_OK);
@@ -141,10 +142,10 @@ static void expect_problems(const char *from, const char *to, const char *const 
     json_decref(d);
 }
 
-#define EXPECT(from, to, ...)                                                  \
-    do {                                                                       \
-        const char *const w__[] = {__VA_ARGS__};                               \
-        expect_problems(from, to, w__, sizeof w__ / sizeof w__[0]);            \
+#define EXPECT(from, to, ...)                                                            \
+    do {                                                                                 \
+        const char *const w__[] = {__VA_ARGS__};                                         \
+        expect_problems(from, to, w__, sizeof w__ / sizeof w__[0]);                      \
     } while (0)
 
 static void test_bad_inputs_one_message_each(void **state)
@@ -177,8 +178,8 @@ static void test_bad_inputs_one_message_each(void **state)
            "Update");
     EXPECT("  key: {source: id, destination: External_Id__c}\n", "",
            "spec.key: required field is missing");
-    EXPECT("  key: {source: id, destination: External_Id__c}\n",
-           "  key: {source: id}\n", "spec.key.destination: required field is missing");
+    EXPECT("  key: {source: id, destination: External_Id__c}\n", "  key: {source: id}\n",
+           "spec.key.destination: required field is missing");
     EXPECT("    secretRef: {name: warehouse}\n", "",
            "spec.source.secretRef: required field is missing");
     EXPECT("metadata: {name: account-scores,", "metadata: {name: Account_Scores,",
@@ -200,11 +201,12 @@ static void test_bad_inputs_one_message_each(void **state)
            "spec.suspend: must be a boolean, not string");
     EXPECT("runTemplate: {", "runTemplate: {privileged: true, ",
            "spec.runTemplate.privileged: unknown field");
-    EXPECT("    object: Account\n", "", "spec.destination.object: required field is missing");
+    EXPECT("    object: Account\n", "",
+           "spec.destination.object: required field is missing");
     /* several problems at once, each reported */
     EXPECT("  mode: Upsert\n  key: {source: id, destination: External_Id__c}\n",
-           "  mode: Sideways\n  key: 7\n",
-           "spec.mode: unsupported value \"Sideways\"", "spec.key: must be an object");
+           "  mode: Sideways\n  key: 7\n", "spec.mode: unsupported value \"Sideways\"",
+           "spec.key: must be an object");
 }
 
 static void test_not_an_object(void **state)

@@ -23,8 +23,8 @@ static void test_multi_document_stream(void **state)
     json_t *docs = load_ok("---\napiVersion: v1\nkind: Secret\n---\n# empty\n---\n"
                            "kind: B\nlist: [1, 2]\n...\n");
     assert_int_equal(json_array_size(docs), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(docs, 0), "kind")),
-                        "Secret");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(docs, 0), "kind")), "Secret");
     json_t *l = json_object_get(json_array_get(docs, 1), "list");
     assert_int_equal(json_array_size(l), 2);
     json_decref(docs);
@@ -32,9 +32,10 @@ static void test_multi_document_stream(void **state)
 
 static void test_scalar_types(void **state)
 {
-    json_t *docs = load_ok("a: 42\nb: -7\nc: 3.5\nd: true\ne: False\nf: null\ng: ~\n"
-                           "h: \"42\"\ni: 'true'\nj: 1e3\nk: 0x1F\nl: hello world\n"
-                           "m: 2024-01-01\nn:\no: \"*/30 * * * *\"\np: |\n  line1\n  line2\n");
+    json_t *docs =
+        load_ok("a: 42\nb: -7\nc: 3.5\nd: true\ne: False\nf: null\ng: ~\n"
+                "h: \"42\"\ni: 'true'\nj: 1e3\nk: 0x1F\nl: hello world\n"
+                "m: 2024-01-01\nn:\no: \"*/30 * * * *\"\np: |\n  line1\n  line2\n");
     json_t *d = json_array_get(docs, 0);
     assert_int_equal(json_integer_value(json_object_get(d, "a")), 42);
     assert_int_equal(json_integer_value(json_object_get(d, "b")), -7);
@@ -62,7 +63,8 @@ static void test_anchors_and_merge(void **state)
     json_t *o = json_object_get(d, "other");
     assert_int_equal(json_integer_value(json_object_get(o, "x")), 1);
     assert_int_equal(json_integer_value(json_object_get(o, "y")), 3);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "ref"), "y")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "ref"), "y")),
+                     2);
     json_decref(docs);
 }
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs each libFuzzer target for a short, fixed time from its seed corpus.
+# A crash, leak or timeout fails the target (the reproducer stays in build/fuzz/).
+set -uo pipefail
+cd "${RETL_ROOT:-$(dirname "$0")/../..}"
+secs=${RETL_FUZZ_SECONDS:-20}
+P=0 F=0
+for t in yaml spec; do
+  work=build/fuzz/corpus-$t
+  mkdir -p "$work"
+  cp -n tests/fuzz/corpus/$t/* "$work"/ 2>/dev/null
+  if (cd build/fuzz && ./fuzz_$t -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 \
+        -max_len=8192 -print_final_stats=1 "corpus-$t" > "fuzz_$t.log" 2>&1); then
+    runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' build/fuzz/fuzz_$t.log | grep -oE '[0-9]+$')
+    echo "ok   fuzz_$t: ${runs:-?} inputs in ${secs}s, no crash"
+    P=$((P + 1))
+  else
+    echo "FAIL fuzz_$t (see build/fuzz/fuzz_$t.log):"
+    tail -n 30 build/fuzz/fuzz_$t.log
+    F=$((F + 1))
+  fi
+done
+echo "$P passed, $F failed"
+[ "$F" -eq 0 ]
