@@ -68,7 +68,15 @@ $(BUILD)/san/bin/retl-controller: $(BUILD)/san/controller/main.o $(BUILD)/san/li
 	@mkdir -p $(@D)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
-BINS += $(BIN)/retl-engine $(BIN)/retl-controller
+# A binary is part of the build once its entry point exists.
+ifneq ($(wildcard engine/main.c),)
+BINS += $(BIN)/retl-engine
+TEST_BUILD += $(BUILD)/san/bin/retl-engine
+endif
+ifneq ($(wildcard controller/main.c),)
+BINS += $(BIN)/retl-controller
+TEST_BUILD += $(BUILD)/san/bin/retl-controller
+endif
 
 # Unit tests: tests/unit/test_<module>.c, one binary each, sanitized, linked with cmocka.
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
@@ -84,7 +92,7 @@ $(BUILD)/test/$(basename $(notdir $(1))): $(BUILD)/san/$(1:.c=.o) $(call test_li
 	$$(CC) $$(SAN_FLAGS) -o $$@ $$^ $$(LDLIBS) -lcmocka
 endef
 $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
-TEST_BUILD += $(UNIT_BINS) $(BUILD)/san/bin/retl-engine $(BUILD)/san/bin/retl-controller
+TEST_BUILD += $(UNIT_BINS)
 
 FRAGMENTS := $(sort $(wildcard common/*.mk engine/*.mk controller/*.mk tests/*/*.mk bench/*.mk))
 include $(FRAGMENTS)
