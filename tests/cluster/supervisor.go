@@ -1,0 +1,515 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// layout names every file of a cluster directory.
+type layout struct {
+	dir string
+}
+
+func (l layout) p(parts ...string) string { return filepath.Join(append([]string{l.dir}, parts...)...) }
+func (l layout) pidFile() string           { return l.p("retl-cluster.pid") }
+func (l layout) kubeconfig() string        { return l.p("kubeconfig") }
+func (l layout) envFile() string           { return l.p("cluster.env") }
+func (l layout) pki() string               { return l.p("pki") }
+func (l layout) logs() string              { return l.p("logs") }
+func (l layout) pods() string              { return l.p("pods") }
+func (l layout) procs() string             { return l.p("procs") }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func writeKubeconfig(path, server, caFile, certFile, keyFile, user string) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["retl"] = &clientcmdapi.Cluster{Server: server, CertificateAuthority: caFile}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificate: certFile, ClientKey: keyFile}
+	cfg.Contexts["retl"] = &clientcmdapi.Context{Cluster: "retl", AuthInfo: user, Namespace: "default"}
+	cfg.CurrentContext = "retl"
+	return clientcmd.WriteToFile(*cfg, path)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	c.QPS, c.Burst = 100, 200
+	return c, nil
+}
+
+// child is a control-plane process: this binary in another mode.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func spawn(name, logPath string, args ...string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, append([]string{name}, args...)...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan error, 1)}
+	go func() { c.done <- cmd.Wait(); lf.Close() }()
+	return c, nil
+}
+
+func (c *child) stop(grace time.Duration) {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-c.done
+	}
+}
+
+func startEtcd(dir string, clientPort, peerPort int) (*embed.Etcd, error) {
+	cfg := embed.NewConfig()
+	cfg.Name = "retl"
+	cfg.Dir = dir
+	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
+	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{filepath.Join(filepath.Dir(dir), "etcd.log")}
+	// A throw-away test store: durability is not worth the fsync latency.
+	cfg.UnsafeNoFsync = true
+	cfg.QuotaBackendBytes = 2 << 30
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return e, nil
+	case <-time.After(30 * time.Second):
+		e.Close()
+		return nil, errors.New("etcd did not become ready in 30s")
+	}
+}
+
+// runSupervisor is `retl-cluster run`: it owns every process of the cluster and stops
+// them all on SIGTERM/SIGINT or when one of them dies.
+func runSupervisor(c commonFlags) int {
+	t0 := time.Now()
+	l := layout{c.dir}
+	if err := os.RemoveAll(c.dir); err != nil {
+		fatalf("wipe %s: %v", c.dir, err)
+	}
+	for _, d := range []string{c.dir, l.logs(), l.pods(), l.procs(), l.p("etcd")} {
+		if err := os.MkdirAll(d, 0755); err != nil {
+			fatalf("%v", err)
+		}
+	}
+	lf, err := os.OpenFile(l.p("cluster.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0644)
+	if err == nil {
+		log.SetOutput(lf)
+	}
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	if err := os.WriteFile(l.pidFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0644); err != nil {
+		fatalf("%v", err)
+	}
+
+	ports := map[string]int{}
+	for _, n := range []string{"etcd", "etcd-peer", "apiserver", "kubelet"} {
+		p, err := freePort()
+		if err != nil {
+			fatalf("free port: %v", err)
+		}
+		ports[n] = p
+	}
+	ca, err := newPKI(l.pki())
+	if err != nil {
+		fatalf("pki: %v", err)
+	}
+	hosts := []string{"127.0.0.1", "localhost", "::1", "10.96.0.1", "kubernetes", "kubernetes.default",
+		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local", c.node}
+	certs := []struct {
+		name, cn string
+		orgs     []string
+		hosts    []string
+	}{
+		{"apiserver", "kube-apiserver", nil, hosts},
+		{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"}, nil},
+		{"admin", "kubernetes-admin", []string{"system:masters"}, nil},
+		{"controller-manager", "system:kube-controller-manager", nil, nil},
+		{"scheduler", "system:kube-scheduler", nil, nil},
+		{"node", "system:node:" + c.node, []string{"system:nodes"}, nil},
+		{"kubelet-serving", c.node, nil, []string{"127.0.0.1", "localhost", c.node}},
+	}
+	for _, ct := range certs {
+		if err := ca.issue(ct.name, ct.cn, ct.orgs, ct.hosts); err != nil {
+			fatalf("%v", err)
+		}
+	}
+	server := fmt.Sprintf("https://127.0.0.1:%d", ports["apiserver"])
+	for _, k := range []struct{ file, cert, user string }{
+		{l.kubeconfig(), "admin", "kubernetes-admin"},
+		{l.p("controller-manager.kubeconfig"), "controller-manager", "system:kube-controller-manager"},
+		{l.p("scheduler.kubeconfig"), "scheduler", "system:kube-scheduler"},
+		{l.p("kubelet.kubeconfig"), "node", "system:node:" + c.node},
+	} {
+		if err := writeKubeconfig(k.file, server, ca.path("ca.crt"), ca.path(k.cert+".crt"), ca.path(k.cert+".key"), k.user); err != nil {
+			fatalf("kubeconfig: %v", err)
+		}
+	}
+	env := fmt.Sprintf("RETL_CLUSTER_DIR=%s\nKUBECONFIG=%s\nRETL_APISERVER=%s\nRETL_APISERVER_PORT=%d\nRETL_ETCD_PORT=%d\nRETL_KUBELET_PORT=%d\nRETL_NODE=%s\nRETL_SUPERVISOR_PID=%d\n",
+		c.dir, l.kubeconfig(), server, ports["apiserver"], ports["etcd"], ports["kubelet"], c.node, os.Getpid())
+	if err := os.WriteFile(l.envFile(), []byte(env), 0644); err != nil {
+		fatalf("%v", err)
+	}
+	log.Printf("pki and kubeconfigs ready in %v", time.Since(t0))
+
+	etcd, err := startEtcd(l.p("etcd"), ports["etcd"], ports["etcd-peer"])
+	if err != nil {
+		fatalf("etcd: %v", err)
+	}
+	log.Printf("etcd ready on 127.0.0.1:%d after %v", ports["etcd"], time.Since(t0))
+
+	pk := ca.path
+	apiArgs := []string{
+		"--etcd-servers=" + fmt.Sprintf("http://127.0.0.1:%d", ports["etcd"]),
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(ports["apiserver"]),
+		"--cert-dir=" + l.pki(),
+		"--tls-cert-file=" + pk("apiserver.crt"),
+		"--tls-private-key-file=" + pk("apiserver.key"),
+		"--client-ca-file=" + pk("ca.crt"),
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--allow-privileged=true",
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + pk("sa.pub"),
+		"--service-account-signing-key-file=" + pk("sa.key"),
+		"--kubelet-client-certificate=" + pk("apiserver-kubelet-client.crt"),
+		"--kubelet-client-key=" + pk("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority=" + pk("ca.crt"),
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
+		"--profiling=false",
+		"--v=1",
+	}
+	api, err := spawn("kube-apiserver", l.p("kube-apiserver.log"), apiArgs...)
+	if err != nil {
+		fatalf("kube-apiserver: %v", err)
+	}
+	children := []*child{api}
+	shutdown := func() {
+		for i := len(children) - 1; i >= 0; i-- {
+			children[i].stop(10 * time.Second)
+		}
+		etcd.Close()
+	}
+
+	cfg, err := restConfig(l.kubeconfig())
+	if err != nil {
+		fatalf("%v", err)
+	}
+	admin := kubernetes.NewForConfigOrDie(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := waitReadyz(ctx, admin, api, 60*time.Second); err != nil {
+		log.Printf("kube-apiserver: %v", err)
+		shutdown()
+		return 1
+	}
+	log.Printf("kube-apiserver ready on %s after %v", server, time.Since(t0))
+
+	kcmArgs := []string{
+		"--kubeconfig=" + l.p("controller-manager.kubeconfig"),
+		"--secure-port=0",
+		"--leader-elect=false",
+		"--controllers=*",
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file=" + pk("sa.key"),
+		"--root-ca-file=" + pk("ca.crt"),
+		"--cluster-signing-cert-file=" + pk("ca.crt"),
+		"--cluster-signing-key-file=" + pk("ca.key"),
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--concurrent-gc-syncs=5",
+		"--v=1",
+	}
+	cm, err := spawn("kube-controller-manager", l.p("kube-controller-manager.log"), kcmArgs...)
+	if err != nil {
+		log.Printf("kube-controller-manager: %v", err)
+		shutdown()
+		return 1
+	}
+	children = append(children, cm)
+
+	kl, err := newKubelet(kubeletConfig{
+		layout:     l,
+		node:       c.node,
+		binDir:     c.binDir,
+		apiPort:    ports["apiserver"],
+		port:       ports["kubelet"],
+		kubeconfig: l.p("kubelet.kubeconfig"),
+		schedKC:    l.p("scheduler.kubeconfig"),
+		caFile:     pk("ca.crt"),
+		certFile:   pk("kubelet-serving.crt"),
+		keyFile:    pk("kubelet-serving.key"),
+	})
+	if err != nil {
+		log.Printf("kubelet: %v", err)
+		shutdown()
+		return 1
+	}
+	if err := kl.start(ctx); err != nil {
+		log.Printf("kubelet: %v", err)
+		shutdown()
+		return 1
+	}
+	log.Printf("kubelet and scheduler started after %v", time.Since(t0))
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	rc := 0
+	select {
+	case s := <-sigs:
+		log.Printf("signal %v: stopping", s)
+	case err := <-api.done:
+		log.Printf("kube-apiserver exited: %v", err)
+		api.done <- err
+		rc = 1
+	case err := <-cm.done:
+		log.Printf("kube-controller-manager exited: %v", err)
+		cm.done <- err
+		rc = 1
+	case err := <-etcd.Err():
+		log.Printf("etcd failed: %v", err)
+		rc = 1
+	}
+	kl.shutdown(5 * time.Second)
+	cancel()
+	shutdown()
+	os.Remove(l.pidFile())
+	log.Printf("stopped")
+	return rc
+}
+
+func waitReadyz(ctx context.Context, cs *kubernetes.Clientset, api *child, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-api.done:
+			api.done <- err
+			return fmt.Errorf("exited during startup: %v", err)
+		default:
+		}
+		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err == nil && strings.TrimSpace(string(body)) == "ok" {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("/readyz not ok after %v", timeout)
+}
+
+// clusterReady says why the cluster is not ready yet, or "" when it is.
+func clusterReady(ctx context.Context, cs *kubernetes.Clientset, node string) string {
+	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil || strings.TrimSpace(string(body)) != "ok" {
+		return "apiserver /readyz not ok"
+	}
+	n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return "node not registered"
+	}
+	ready := false
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			ready = true
+		}
+	}
+	if !ready {
+		return "node not Ready"
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		return "namespace default missing"
+	}
+	if _, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		return "serviceaccount default/default missing"
+	}
+	if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "kube-root-ca.crt", metav1.GetOptions{}); err != nil {
+		return "configmap default/kube-root-ca.crt missing"
+	}
+	return ""
+}
+
+func readPid(l layout) int {
+	b, err := os.ReadFile(l.pidFile())
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	// The pid may have been reused: it must be this program in run mode.
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if !strings.Contains(string(cmdline), "run\x00") {
+		return 0
+	}
+	return pid
+}
+
+func status(c commonFlags) int {
+	l := layout{c.dir}
+	if readPid(l) == 0 {
+		fmt.Println("down")
+		return 1
+	}
+	cfg, err := restConfig(l.kubeconfig())
+	if err != nil {
+		fmt.Println("down:", err)
+		return 1
+	}
+	cfg.Timeout = 5 * time.Second
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	if why := clusterReady(context.Background(), cs, c.node); why != "" {
+		fmt.Println("not ready:", why)
+		return 1
+	}
+	fmt.Println("ready", cfg.Host)
+	return 0
+}
+
+func start(c commonFlags) int {
+	t0 := time.Now()
+	l := layout{c.dir}
+	if readPid(l) != 0 {
+		if status(c) == 0 {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "retl-cluster: running but not ready; restarting")
+		stop(c)
+	}
+	killLeftovers(l)
+	self, err := os.Executable()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(c.dir), 0755); err != nil {
+		fatalf("%v", err)
+	}
+	out, err := os.OpenFile(c.dir+".out", os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0644)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	cmd := exec.Command(self, "run", "--dir", c.dir, "--bin-dir", c.binDir, "--node-name", c.node)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fatalf("start supervisor: %v", err)
+	}
+	out.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	deadline := time.Now().Add(time.Duration(c.wait) * time.Second)
+	why := "starting"
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(c.dir + ".out")
+			t, _ := os.ReadFile(l.p("cluster.log"))
+			fatalf("supervisor exited (%v):\n%s%s", err, b, tail(t, 3000))
+		default:
+		}
+		if _, err := os.Stat(l.kubeconfig()); err == nil {
+			if cfg, err := restConfig(l.kubeconfig()); err == nil {
+				cfg.Timeout = 5 * time.Second
+				if cs, err := kubernetes.NewForConfig(cfg); err == nil {
+					if why = clusterReady(context.Background(), cs, c.node); why == "" {
+						fmt.Printf("retl-cluster: ready in %.1fs: %s (KUBECONFIG=%s)\n", time.Since(t0).Seconds(), cfg.Host, l.kubeconfig())
+						return 0
+					}
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Fprintf(os.Stderr, "retl-cluster: not ready after %ds: %s (logs in %s)\n", c.wait, why, c.dir)
+	return 1
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// killLeftovers kills pod process groups that a crashed supervisor left behind.
+func killLeftovers(l layout) {
+	ents, _ := os.ReadDir(l.procs())
+	for _, e := range ents {
+		if pgid, err := strconv.Atoi(e.Name()); err == nil && pgid > 1 {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}
+}
+
+func stop(c commonFlags) int {
+	l := layout{c.dir}
+	pid := readPid(l)
+	if pid != 0 {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) && syscall.Kill(pid, 0) == nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	killLeftovers(l)
+	os.Remove(l.pidFile())
+	fmt.Println("retl-cluster: stopped")
+	return 0
+}
