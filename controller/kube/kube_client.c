@@ -9,8 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "log.h"
+#include "common/buf.h"
+#include "common/log.h"
 
 const struct kube_gvr kube_gvr_configmaps = {"", "v1", "configmaps", true};
 const struct kube_gvr kube_gvr_secrets = {"", "v1", "secrets", true};

@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "common/error.h"
 #include "kube_config.h"
 #include "kube_status.h"
 #include "kube_watch.h"

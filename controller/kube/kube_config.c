@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "yaml.h"
+#include "common/yaml.h"
 
 #define KUBECONFIG_MAX (4u * 1024 * 1024)
 #define PEM_MAX (1u * 1024 * 1024)

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "error.h"
+#include "common/error.h"
 
 #define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 /* How long a token read from a file is used before it is read again. */

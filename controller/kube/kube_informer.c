@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "kube_queue.h"
-#include "log.h"
+#include "common/log.h"
 
 #define BACKOFF_START_MS 800
 #define BACKOFF_MAX_MS 30000

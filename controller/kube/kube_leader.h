@@ -19,7 +19,7 @@
 
 #include <stdbool.h>
 
-#include "error.h"
+#include "common/error.h"
 #include "kube_client.h"
 
 struct kube_leader_opts {

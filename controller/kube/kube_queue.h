@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "common/error.h"
 
 struct kube_clock {
     int64_t (*now_ns)(void *ud); /* monotonic nanoseconds */

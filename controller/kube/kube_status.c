@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http.h"
+#include "common/http.h"
 
 retl_err kube_status_err(long code, const char *reason)
 {

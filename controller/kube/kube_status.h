@@ -20,7 +20,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "common/error.h"
 
 struct kube_status {
     long code;             /* HTTP code, or Status.code for watch events */

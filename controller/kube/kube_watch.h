@@ -11,8 +11,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "buf.h"
-#include "error.h"
+#include "common/buf.h"
+#include "common/error.h"
 
 enum kube_watch_type {
     KUBE_WATCH_ADDED,
