@@ -1,0 +1,3 @@
+module retl/tests/fakes/salesforce-sim
+
+go 1.22

@@ -1,0 +1,167 @@
+// salesforce-sim is a stand-in for the Salesforce REST, OAuth and Bulk API 2.0
+// endpoints a reverse-ETL loader uses. See README.md for flags and the admin API.
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var o Options
+	flag.StringVar(&o.Listen, "listen", "127.0.0.1:0", "address to listen on (port 0 picks a free port)")
+	flag.StringVar(&o.SchemaFile, "schema", "", "JSON file adding custom objects and fields")
+	flag.StringVar(&o.JWTPublicKey, "jwt-public-key", "", "PEM public key or certificate that verifies JWT bearer assertions (RS256)")
+	flag.StringVar(&o.StateDir, "state", "", "directory where records persist across restarts")
+	flag.StringVar(&o.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate")
+	flag.StringVar(&o.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	flag.StringVar(&o.TLSSelfSigned, "tls-self-signed", "", "generate a CA and a 127.0.0.1/localhost certificate into DIR (ca.pem, cert.pem, key.pem) and serve HTTPS with it")
+	flag.IntVar(&o.DailyLimit, "daily-api-limit", 1000000, "DailyApiRequests Max; calls beyond it get 403 REQUEST_LIMIT_EXCEEDED")
+	flag.StringVar(&o.ClientId, "client-id", "", "only accept this OAuth client id (default: any)")
+	flag.StringVar(&o.ClientSecret, "client-secret", "", "only accept this client secret (default: any)")
+	flag.StringVar(&o.Username, "username", "", "only accept this username (password flow, JWT sub)")
+	flag.StringVar(&o.Password, "password", "", "only accept this password (password flow)")
+	flag.StringVar(&o.RefreshToken, "refresh-token", "", "only accept this refresh token (default: any non-empty)")
+	flag.StringVar(&o.StaticToken, "access-token", "", "an access token that is valid from the start (no login needed)")
+	flag.StringVar(&o.Audiences, "jwt-audience", "", "extra accepted JWT aud values, comma separated")
+	flag.DurationVar(&o.SessionTTL, "session-ttl", 0, "access tokens expire after this long (0: never)")
+	flag.DurationVar(&o.BulkDelay, "bulk-delay", 300*time.Millisecond, "minimum Bulk API 2.0 processing time per job")
+	flag.IntVar(&o.QueryBatchSize, "query-batch-size", 2000, "records per query page before nextRecordsUrl")
+	flag.BoolVar(&o.LogRequests, "log-requests", false, "log every request to stderr")
+	flag.Parse()
+	log.SetPrefix("salesforce-sim: ")
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
+
+	schema := defaultSchema()
+	if o.SchemaFile != "" {
+		if err := loadSchemaFile(schema, o.SchemaFile); err != nil {
+			log.Fatalf("schema: %v", err)
+		}
+	}
+	if o.JWTPublicKey != "" {
+		if _, err := loadPublicKey(o.JWTPublicKey); err != nil {
+			log.Fatalf("jwt public key: %v", err)
+		}
+	}
+	srv := newServer(o, schema)
+	if o.StateDir != "" {
+		if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		if err := srv.loadState(); err != nil {
+			log.Fatalf("state: %v", err)
+		}
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	scheme := "http"
+	if o.TLSSelfSigned != "" {
+		if err := selfSigned(o.TLSSelfSigned); err != nil {
+			log.Fatalf("tls: %v", err)
+		}
+		o.TLSCert, o.TLSKey = filepath.Join(o.TLSSelfSigned, "cert.pem"), filepath.Join(o.TLSSelfSigned, "key.pem")
+	}
+	if o.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		if err != nil {
+			log.Fatalf("tls: %v", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.To4() == nil {
+		host = "[" + host + "]"
+	}
+	srv.baseURL = fmt.Sprintf("%s://%s:%d", scheme, host, addr.Port)
+
+	stop := make(chan struct{})
+	if o.StateDir != "" {
+		go srv.saver(stop)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Fatal(err)
+		}
+	}()
+	fmt.Println(srv.baseURL)
+	os.Stdout.Sync()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	close(stop)
+	hs.Close()
+	if o.StateDir != "" {
+		srv.saveState()
+	}
+}
+
+// selfSigned writes ca.pem, cert.pem and key.pem into dir (kept if already there).
+func selfSigned(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "key.pem")); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "salesforce-sim test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0), DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	write := func(name, typ string, b []byte, mode os.FileMode) error {
+		return os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), mode)
+	}
+	if err := write("ca.pem", "CERTIFICATE", caDER, 0o644); err != nil {
+		return err
+	}
+	if err := write("cert.pem", "CERTIFICATE", der, 0o644); err != nil {
+		return err
+	}
+	return write("key.pem", "PRIVATE KEY", keyDER, 0o600)
+}
