@@ -1,0 +1,487 @@
+/* PostgreSQL destination (type postgres, object "schema.table", secret url).
+ * A batch is copied into a session temp table and written with one
+ * set-based statement (INSERT, INSERT ... ON CONFLICT DO UPDATE, or
+ * UPDATE ... FROM) inside a transaction. When that statement fails, the batch
+ * is retried row by row under savepoints so that only the rows the server
+ * rejects fail, each with its SQLSTATE and message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "engine/dest/dest.h"
+#include "engine/pg.h"
+#include "engine/source/pg_sql.h"
+
+#define COPY_MAX (256u << 20)
+
+struct dcol {
+    char *name;     /* destination column */
+    char *basetype; /* format_type without typmod */
+    char category;  /* pg_type.typcategory */
+};
+
+struct pgdst {
+    PGconn *c;
+    enum retl_mode mode;
+    char *object;
+    struct dcol *cols; /* one per batch column */
+    size_t ncols;
+    int key; /* batch column index of the key, -1 none */
+    struct retl_buf qname;
+    struct retl_buf head; /* set statement up to the row filter */
+    struct retl_buf tail; /* after the row filter */
+    struct retl_buf sql;
+    struct retl_buf copy;
+};
+
+#define TRY(expr)                                                              \
+    do {                                                                       \
+        rc = (expr);                                                           \
+        if (rc != RETL_E_OK)                                                   \
+            goto out;                                                          \
+    } while (0)
+
+static retl_err pd_open(const struct retl_job *job,
+                        const struct eng_secrets *sec, void **ctx,
+                        struct retl_errbuf *eb)
+{
+    struct pgdst *d = calloc(1, sizeof *d);
+    retl_err rc;
+    if (!d)
+        return RETL_E_NOMEM;
+    d->mode = job->mode;
+    d->key = -1;
+    retl_buf_init(&d->qname, 1024);
+    retl_buf_init(&d->head, ENG_PG_SQL_MAX);
+    retl_buf_init(&d->tail, ENG_PG_SQL_MAX);
+    retl_buf_init(&d->sql, ENG_PG_SQL_MAX);
+    retl_buf_init(&d->copy, COPY_MAX);
+    d->object = strdup(job->destination.object ? job->destination.object : "");
+    if (!d->object) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    if (!strchr(d->object, '.'))
+        TRY(retl_buf_adds(&d->qname, "\"public\"."));
+    TRY(eng_pg_dotted(&d->qname, d->object));
+    TRY(eng_pg_connect(sec, "destination", &d->c, eb));
+    *ctx = d;
+    return RETL_E_OK;
+out:
+    free(d->object);
+    retl_buf_free(&d->qname);
+    free(d);
+    return rc;
+}
+
+static void pd_close(void *ctx)
+{
+    struct pgdst *d = ctx;
+    if (!d)
+        return;
+    if (d->c)
+        PQfinish(d->c);
+    for (size_t i = 0; i < d->ncols; i++) {
+        free(d->cols[i].name);
+        free(d->cols[i].basetype);
+    }
+    free(d->cols);
+    free(d->object);
+    retl_buf_free(&d->qname);
+    retl_buf_free(&d->head);
+    retl_buf_free(&d->tail);
+    retl_buf_free(&d->sql);
+    retl_buf_free(&d->copy);
+    free(d);
+}
+
+/* l.c<i> converted from canonical text to the column's type. Text-like
+ * columns are left as text so that assignment casts check lengths. */
+static retl_err conv(struct retl_buf *b, const struct dcol *c, size_t i)
+{
+    switch (c->category) {
+    case 'S':
+        return retl_buf_printf(b, "l.c%zu", i);
+    case 'A':
+        return retl_buf_printf(
+            b,
+            "CASE WHEN left(l.c%zu, 1) = '[' THEN ARRAY(SELECT "
+            "jsonb_array_elements_text(l.c%zu::jsonb))::%s ELSE l.c%zu::%s END",
+            i, i, c->basetype, i, c->basetype);
+    default:
+        if (strcmp(c->basetype, "bytea") == 0)
+            return retl_buf_printf(b, "decode(l.c%zu, 'base64')", i);
+        return retl_buf_printf(b, "l.c%zu::%s", i, c->basetype);
+    }
+}
+
+static retl_err build_sql(struct pgdst *d)
+{
+    retl_err rc;
+    struct retl_buf *h = &d->head, *t = &d->tail;
+    retl_buf_reset(h);
+    retl_buf_reset(t);
+    if (d->mode == RETL_MODE_UPDATE) {
+        TRY(retl_buf_printf(h, "UPDATE %s AS t SET ", retl_buf_str(&d->qname)));
+        bool any = false;
+        for (size_t i = 0; i < d->ncols; i++) {
+            if ((int)i == d->key && d->ncols > 1)
+                continue;
+            if (any)
+                TRY(retl_buf_adds(h, ", "));
+            TRY(eng_pg_ident(h, d->cols[i].name));
+            TRY(retl_buf_adds(h, " = "));
+            TRY(conv(h, &d->cols[i], i));
+            any = true;
+        }
+        TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE t."));
+        TRY(eng_pg_ident(h, d->cols[d->key].name));
+        TRY(retl_buf_adds(h, " = "));
+        TRY(conv(h, &d->cols[d->key], (size_t)d->key));
+        TRY(retl_buf_adds(h, " AND "));
+        TRY(retl_buf_adds(t, " RETURNING l.rn, false"));
+        return RETL_E_OK;
+    }
+    bool ups = d->mode == RETL_MODE_UPSERT;
+    if (ups)
+        TRY(retl_buf_adds(h, "WITH w AS ("));
+    TRY(retl_buf_printf(h, "INSERT INTO %s AS t (", retl_buf_str(&d->qname)));
+    for (size_t i = 0; i < d->ncols; i++) {
+        if (i)
+            TRY(retl_buf_adds(h, ", "));
+        TRY(eng_pg_ident(h, d->cols[i].name));
+    }
+    TRY(retl_buf_adds(h, ") SELECT "));
+    for (size_t i = 0; i < d->ncols; i++) {
+        if (i)
+            TRY(retl_buf_adds(h, ", "));
+        TRY(conv(h, &d->cols[i], i));
+    }
+    TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE "));
+    TRY(retl_buf_adds(t, " ORDER BY l.rn"));
+    if (!ups) {
+        TRY(retl_buf_adds(t, " RETURNING NULL::integer, true"));
+        return RETL_E_OK;
+    }
+    TRY(retl_buf_adds(t, " ON CONFLICT ("));
+    TRY(eng_pg_ident(t, d->cols[d->key].name));
+    TRY(retl_buf_adds(t, ") DO UPDATE SET "));
+    bool any = false;
+    for (size_t i = 0; i < d->ncols; i++) {
+        if ((int)i == d->key && d->ncols > 1)
+            continue;
+        if (any)
+            TRY(retl_buf_adds(t, ", "));
+        TRY(eng_pg_ident(t, d->cols[i].name));
+        TRY(retl_buf_adds(t, " = EXCLUDED."));
+        TRY(eng_pg_ident(t, d->cols[i].name));
+        any = true;
+    }
+    TRY(retl_buf_adds(t, " RETURNING t."));
+    TRY(eng_pg_ident(t, d->cols[d->key].name));
+    TRY(retl_buf_adds(t, " AS k, (t.xmax = 0) AS created) SELECT l.rn, "
+                         "w.created FROM w JOIN pg_temp.retl_load AS l ON "
+                         "w.k = "));
+    TRY(conv(t, &d->cols[d->key], (size_t)d->key));
+out:
+    return rc;
+}
+
+static retl_err catalog(struct pgdst *d, PGresult **cols, PGresult **uniq,
+                        struct retl_errbuf *eb)
+{
+    retl_err rc;
+    PGresult *r = NULL;
+    struct retl_buf *s = &d->sql;
+    retl_buf_reset(s);
+    TRY(retl_buf_adds(s, "SELECT to_regclass("));
+    TRY(eng_pg_literal(s, retl_buf_str(&d->qname)));
+    TRY(retl_buf_adds(s, ")::oid"));
+    TRY(eng_pg_exec(d->c, retl_buf_str(s), &r, "destination", eb));
+    if (PQgetisnull(r, 0, 0)) {
+        rc = retl_errf(eb, RETL_E_CONFIG,
+                       "destination: table %s does not exist", d->object);
+        goto out;
+    }
+    char oid[32];
+    snprintf(oid, sizeof oid, "%s", PQgetvalue(r, 0, 0));
+    retl_buf_reset(s);
+    TRY(retl_buf_printf(
+        s,
+        "SELECT a.attname, format_type(a.atttypid, NULL), t.typcategory, "
+        "a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated "
+        "<> '', format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN "
+        "pg_type t ON t.oid = a.atttypid WHERE a.attrelid = %s AND a.attnum > "
+        "0 AND NOT a.attisdropped ORDER BY a.attnum",
+        oid));
+    TRY(eng_pg_exec(d->c, retl_buf_str(s), cols, "destination", eb));
+    retl_buf_reset(s);
+    TRY(retl_buf_printf(
+        s,
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid "
+        "= i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = %s AND "
+        "i.indisunique AND i.indnkeyatts = 1 AND i.indpred IS NULL ORDER BY 1",
+        oid));
+    rc = eng_pg_exec(d->c, retl_buf_str(s), uniq, "destination", eb);
+    if (rc) {
+        PQclear(*cols);
+        *cols = NULL;
+    }
+out:
+    PQclear(r);
+    return rc;
+}
+
+static int find_col(const PGresult *r, const char *name)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (strcmp(PQgetvalue(r, i, 0), name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
+                           json_t *info, struct retl_errbuf *eb)
+{
+    struct pgdst *d = ctx;
+    retl_err rc;
+    PGresult *cr = NULL, *ur = NULL;
+    struct retl_buf prob;
+    retl_buf_init(&prob, RETL_ERRBUF_SIZE);
+    TRY(catalog(d, &cr, &ur, eb));
+    json_t *jc = json_array(), *req = json_array(), *ext = json_array();
+    for (int i = 0; i < PQntuples(cr); i++) {
+        bool notnull = PQgetvalue(cr, i, 3)[0] == 't';
+        bool hasdef = PQgetvalue(cr, i, 4)[0] == 't';
+        json_array_append_new(
+            jc, json_pack("{s:s, s:s, s:b}", "name", PQgetvalue(cr, i, 0),
+                          "type", PQgetvalue(cr, i, 5), "nullable", !notnull));
+        if (notnull && !hasdef)
+            json_array_append_new(req, json_string(PQgetvalue(cr, i, 0)));
+    }
+    for (int i = 0; i < PQntuples(ur); i++)
+        json_array_append_new(ext, json_string(PQgetvalue(ur, i, 0)));
+    json_object_set_new(info, "table", json_string(d->object));
+    json_object_set_new(info, "columns", jc);
+    json_object_set_new(info, "requiredFields", req);
+    json_object_set_new(info, "externalIdFields", ext);
+
+    d->cols = calloc(ncols ? ncols : 1, sizeof *d->cols);
+    if (!d->cols) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < ncols; i++) {
+        int at = find_col(cr, cols[i].destination);
+        if (at < 0) {
+            retl_buf_printf(&prob, "%scolumn \"%s\" does not exist",
+                            prob.len ? "; " : "", cols[i].destination);
+            continue;
+        }
+        d->cols[d->ncols].name = strdup(cols[i].destination);
+        d->cols[d->ncols].basetype = strdup(PQgetvalue(cr, at, 1));
+        d->cols[d->ncols].category = PQgetvalue(cr, at, 2)[0];
+        if (!d->cols[d->ncols].name || !d->cols[d->ncols].basetype) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        if (cols[i].is_key)
+            d->key = (int)i;
+        d->ncols++;
+    }
+    if (d->mode != RETL_MODE_UPDATE) {
+        for (int i = 0; i < PQntuples(cr); i++) {
+            bool mapped = false;
+            for (size_t j = 0; j < ncols; j++)
+                mapped |= strcmp(cols[j].destination, PQgetvalue(cr, i, 0)) == 0;
+            if (!mapped && PQgetvalue(cr, i, 3)[0] == 't' &&
+                PQgetvalue(cr, i, 4)[0] != 't')
+                retl_buf_printf(&prob,
+                                "%srequired column \"%s\" (NOT NULL, no "
+                                "default) is not mapped",
+                                prob.len ? "; " : "", PQgetvalue(cr, i, 0));
+        }
+    }
+    if (!prob.len && d->mode != RETL_MODE_INSERT && d->key < 0)
+        retl_buf_printf(&prob, "%s mode needs key.destination",
+                        retl_mode_name(d->mode));
+    if (!prob.len && d->mode == RETL_MODE_UPSERT &&
+        find_col(ur, d->cols[d->key].name) < 0)
+        retl_buf_printf(&prob,
+                        "Upsert needs a primary key or unique index on "
+                        "column \"%s\" alone",
+                        d->cols[d->key].name);
+    if (prob.len) {
+        rc = retl_errf(eb, RETL_E_CONFIG, "destination %s: %s", d->object,
+                       retl_buf_str(&prob));
+        goto out;
+    }
+    retl_buf_reset(&d->sql);
+    TRY(retl_buf_adds(&d->sql, "CREATE TEMP TABLE IF NOT EXISTS retl_load (rn "
+                               "integer"));
+    for (size_t i = 0; i < d->ncols; i++)
+        TRY(retl_buf_printf(&d->sql, ", c%zu text", i));
+    TRY(retl_buf_adds(&d->sql, ") ON COMMIT DELETE ROWS"));
+    TRY(eng_pg_exec(d->c, retl_buf_str(&d->sql), NULL, "destination", eb));
+    TRY(build_sql(d));
+out:
+    PQclear(cr);
+    PQclear(ur);
+    retl_buf_free(&prob);
+    return rc;
+}
+
+static retl_err set_result(struct eng_row_result *r, const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    const char *col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+    const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    r->ok = false;
+    r->code = strdup(state ? state : "XX000");
+    if (asprintf(&r->message, "%s%s%s", primary ? primary : "error",
+                 detail ? ": " : "", detail ? detail : "") < 0)
+        r->message = NULL;
+    r->fields = col ? strdup(col) : cons ? strdup(cons) : NULL;
+    return r->code && r->message ? RETL_E_OK : RETL_E_NOMEM;
+}
+
+static retl_err run_stmt(struct pgdst *d, const char *filter, PGresult **res)
+{
+    retl_buf_reset(&d->sql);
+    if (retl_buf_adds(&d->sql, retl_buf_str(&d->head)) ||
+        retl_buf_adds(&d->sql, filter) ||
+        retl_buf_adds(&d->sql, retl_buf_str(&d->tail)))
+        return RETL_E_TOO_BIG;
+    *res = PQexec(d->c, retl_buf_str(&d->sql));
+    ExecStatusType s = *res ? PQresultStatus(*res) : PGRES_FATAL_ERROR;
+    return s == PGRES_TUPLES_OK ? RETL_E_OK : RETL_E_SQL;
+}
+
+/* Marks the rows the statement returned (rn, created) as ok. */
+static void mark_ok(const PGresult *r, const struct eng_batch *b,
+                    struct eng_row_result *res, long single)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        long rn = PQgetisnull(r, i, 0) ? single : strtol(PQgetvalue(r, i, 0),
+                                                         NULL, 10);
+        if (rn < 0) {
+            for (size_t j = 0; j < b->nrows; j++) {
+                res[j].ok = true;
+                res[j].created = true;
+            }
+            return;
+        }
+        if ((size_t)rn < b->nrows) {
+            res[rn].ok = true;
+            res[rn].created = PQgetvalue(r, i, 1)[0] == 't';
+        }
+    }
+}
+
+static retl_err not_found(struct pgdst *d, const struct eng_batch *b,
+                          struct eng_row_result *res)
+{
+    for (size_t i = 0; i < b->nrows; i++) {
+        if (res[i].ok || res[i].code)
+            continue;
+        res[i].code = strdup("NOT_FOUND");
+        if (asprintf(&res[i].message, "no row with %s = %s in %s",
+                     d->key >= 0 ? d->cols[d->key].name : "key",
+                     b->rows[i].key, d->object) < 0)
+            res[i].message = NULL;
+        res[i].fields = d->key >= 0 ? strdup(d->cols[d->key].name) : NULL;
+        if (!res[i].code || !res[i].message)
+            return RETL_E_NOMEM;
+    }
+    return RETL_E_OK;
+}
+
+static retl_err row_by_row(struct pgdst *d, const struct eng_batch *b,
+                           struct eng_row_result *res, struct retl_errbuf *eb)
+{
+    retl_err rc = RETL_E_OK;
+    PGresult *r = NULL;
+    for (size_t i = 0; i < b->nrows; i++) {
+        char filter[48];
+        snprintf(filter, sizeof filter, "l.rn = %zu", i);
+        TRY(eng_pg_exec(d->c, "SAVEPOINT retl_row", NULL, "destination", eb));
+        if (run_stmt(d, filter, &r) == RETL_E_OK) {
+            mark_ok(r, b, res, (long)i);
+            PQclear(r);
+            r = NULL;
+            TRY(eng_pg_exec(d->c, "RELEASE SAVEPOINT retl_row", NULL,
+                            "destination", eb));
+            continue;
+        }
+        if (PQstatus(d->c) != CONNECTION_OK) {
+            rc = eng_pg_fail(d->c, r, "destination", eb);
+            goto out;
+        }
+        TRY(set_result(&res[i], r));
+        PQclear(r);
+        r = NULL;
+        TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_row", NULL,
+                        "destination", eb));
+    }
+out:
+    PQclear(r);
+    return rc;
+}
+
+static retl_err pd_load(void *ctx, const struct eng_batch *b,
+                        struct eng_row_result *res, struct retl_errbuf *eb)
+{
+    struct pgdst *d = ctx;
+    retl_err rc = RETL_E_OK;
+    PGresult *r = NULL;
+    struct retl_buf *c = &d->copy;
+    retl_buf_reset(c);
+    for (size_t i = 0; i < b->nrows; i++) {
+        TRY(retl_buf_printf(c, "%zu", i));
+        for (size_t j = 0; j < b->ncols; j++) {
+            TRY(retl_buf_addc(c, '\t'));
+            TRY(eng_pg_copy_field(c, b->rows[i].vals[j]));
+        }
+        TRY(retl_buf_addc(c, '\n'));
+    }
+    TRY(eng_pg_exec(d->c, "BEGIN", NULL, "destination", eb));
+    TRY(eng_pg_copy_in(d->c, "COPY pg_temp.retl_load FROM STDIN", c->data,
+                       c->len, "destination", eb));
+    TRY(eng_pg_exec(d->c, "SAVEPOINT retl_batch", NULL, "destination", eb));
+    if (run_stmt(d, "true", &r) == RETL_E_OK) {
+        mark_ok(r, b, res, -1);
+    } else {
+        if (PQstatus(d->c) != CONNECTION_OK) {
+            rc = eng_pg_fail(d->c, r, "destination", eb);
+            goto out;
+        }
+        TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_batch", NULL,
+                        "destination", eb));
+        TRY(row_by_row(d, b, res, eb));
+    }
+    TRY(not_found(d, b, res));
+    TRY(eng_pg_exec(d->c, "COMMIT", NULL, "destination", eb));
+out:
+    PQclear(r);
+    if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
+        rc = retl_errf(eb, rc, "destination: batch too large");
+    if (rc && PQstatus(d->c) == CONNECTION_OK &&
+        PQtransactionStatus(d->c) != PQTRANS_IDLE)
+        PQclear(PQexec(d->c, "ROLLBACK"));
+    return rc;
+}
+
+const struct eng_dest_ops eng_dest_postgres = {
+    .type = "postgres",
+    .open = pd_open,
+    .prepare = pd_prepare,
+    .plan = NULL,
+    .load = pd_load,
+    .summary = NULL,
+    .close = pd_close,
+};

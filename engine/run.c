@@ -1,0 +1,547 @@
+/* The run state machine (DESIGN.md section 5): describe the query, validate
+ * the destination, materialise the query once, compute the delta inside the
+ * warehouse, stream it in batches to the destination, and after each batch
+ * the destination acknowledged commit its successes into the snapshot and
+ * its failures into the errors table in one source transaction. */
+#include "engine/run.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "engine/dest/dest.h"
+#include "engine/progress.h"
+#include "engine/state.h"
+
+volatile sig_atomic_t eng_stop_requested;
+
+bool eng_diff_parse(const char *s, enum eng_diff *out)
+{
+    if (!s || !*s || strcmp(s, "join") == 0 || strcmp(s, "hash") == 0) {
+        *out = ENG_DIFF_JOIN;
+        return true;
+    }
+    if (strcmp(s, "except") == 0) {
+        *out = ENG_DIFF_EXCEPT;
+        return true;
+    }
+    return false;
+}
+
+const char *eng_diff_name(enum eng_diff d)
+{
+    return d == ENG_DIFF_EXCEPT ? "except" : "join";
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* What is loaded: the key (when it has a destination) and every mapping,
+ * each pointing at its state column. */
+struct outcols {
+    struct eng_col *cols; /* owned array; strings borrowed from the job */
+    size_t *vidx;         /* state column of each */
+    size_t n;
+};
+
+static void outcols_free(struct outcols *o)
+{
+    free(o->cols);
+    free(o->vidx);
+    memset(o, 0, sizeof *o);
+}
+
+static retl_err outcols_build(const struct retl_job *job,
+                              const struct eng_state *st, struct outcols *o,
+                              struct retl_errbuf *eb)
+{
+    size_t cap = job->n_mappings + 1;
+    o->cols = calloc(cap, sizeof *o->cols);
+    o->vidx = calloc(cap, sizeof *o->vidx);
+    o->n = 0;
+    if (!o->cols || !o->vidx) {
+        outcols_free(o);
+        return RETL_E_NOMEM;
+    }
+    if (job->key.destination) {
+        o->cols[0] = (struct eng_col){.source = job->key.source,
+                                      .destination = job->key.destination,
+                                      .type = st->cols[0].type,
+                                      .is_key = true};
+        o->vidx[0] = 0;
+        o->n = 1;
+    }
+    for (size_t i = 0; i < job->n_mappings; i++) {
+        const struct retl_mapping *m = &job->mappings[i];
+        bool dup = false;
+        for (size_t j = 0; j < o->n; j++)
+            dup |= strcmp(o->cols[j].destination, m->destination) == 0;
+        if (dup) {
+            if (job->key.destination &&
+                strcmp(m->destination, job->key.destination) == 0 &&
+                strcmp(m->source, job->key.source) == 0)
+                continue;
+            outcols_free(o);
+            return retl_errf(eb, RETL_E_CONFIG,
+                             "spec.mappings: destination field \"%s\" is "
+                             "mapped more than once",
+                             m->destination);
+        }
+        int at = eng_state_col(st, m->source);
+        o->cols[o->n] = (struct eng_col){.source = m->source,
+                                         .destination = m->destination,
+                                         .type = st->cols[at].type,
+                                         .is_key = false};
+        o->vidx[o->n++] = (size_t)at;
+    }
+    return RETL_E_OK;
+}
+
+static const char *op_name(enum retl_mode m)
+{
+    return m == RETL_MODE_INSERT   ? "insert"
+           : m == RETL_MODE_UPDATE ? "update"
+                                   : "upsert";
+}
+
+static enum eng_op op_of(enum retl_mode m)
+{
+    return m == RETL_MODE_INSERT   ? ENG_OP_INSERT
+           : m == RETL_MODE_UPDATE ? ENG_OP_UPDATE
+                                   : ENG_OP_UPSERT;
+}
+
+/* Everything a run holds open. */
+struct run {
+    const struct eng_ctx *c;
+    const struct eng_source_ops *src;
+    const struct eng_dest_ops *dst;
+    void *sctx, *dctx;
+    struct eng_state st;
+    struct outcols oc;
+    json_t *info;
+    struct eng_progress prog;
+};
+
+static retl_err backends(struct run *r, bool need_dest, struct retl_errbuf *eb)
+{
+    const struct retl_job *job = r->c->job;
+    r->src = eng_source_find(job->source.type);
+    if (!r->src)
+        return retl_errf(eb, RETL_E_UNSUPPORTED,
+                         "source type \"%s\" is not supported by this engine",
+                         job->source.type ? job->source.type : "");
+    if (!need_dest)
+        return RETL_E_OK;
+    r->dst = eng_dest_find(job->destination.type);
+    if (!r->dst)
+        return retl_errf(eb, RETL_E_UNSUPPORTED,
+                         "destination type \"%s\" is not supported by this "
+                         "engine",
+                         job->destination.type ? job->destination.type : "");
+    return RETL_E_OK;
+}
+
+static void run_close(struct run *r)
+{
+    if (r->dctx)
+        r->dst->close(r->dctx);
+    if (r->sctx)
+        r->src->close(r->sctx);
+    r->dctx = r->sctx = NULL;
+    outcols_free(&r->oc);
+    eng_state_free(&r->st);
+    json_decref(r->info);
+    r->info = NULL;
+}
+
+/* Everything before the delta: connect, lock, describe, validate the
+ * destination, prepare state, stage, diff. */
+static retl_err run_prepare(struct run *r, unsigned flags,
+                            struct eng_delta_counts *dc, bool *rebased,
+                            struct retl_errbuf *eb)
+{
+    const struct eng_ctx *c = r->c;
+    const struct retl_job *job = c->job;
+    retl_err rc;
+    double t0;
+    if ((rc = backends(r, true, eb)) || (rc = eng_state_from_job(job, &r->st, eb)))
+        return rc;
+    atomic_store(&r->prog.phase, "connecting");
+    if ((rc = r->src->open(job, c->src_sec, flags, &r->sctx, eb)))
+        return rc;
+    if ((rc = r->src->lock(r->sctx, &r->st, eb)))
+        return rc;
+    if ((rc = r->src->describe(r->sctx, job, &r->st, eb)))
+        return rc;
+    if ((rc = outcols_build(job, &r->st, &r->oc, eb)))
+        return rc;
+    if (!c->dst_sec)
+        return retl_errf(eb, RETL_E_CONFIG, "no destination secret");
+    if ((rc = r->dst->open(job, c->dst_sec, &r->dctx, eb)))
+        return rc;
+    r->info = json_object();
+    if (!r->info)
+        return RETL_E_NOMEM;
+    if ((rc = r->dst->prepare(r->dctx, r->oc.cols, r->oc.n, r->info, eb)))
+        return rc;
+    if ((rc = r->src->state_init(r->sctx, &r->st, rebased, eb)))
+        return rc;
+    if (*rebased)
+        RETL_LOG_WARN("the spec changed what the snapshot means (query, key, "
+                      "mappings or destination): starting a new baseline; "
+                      "every row is sent again, keys already inserted are "
+                      "kept for Insert mode",
+                      RF_S("job", job->name),
+                      RF_S("fingerprint", r->st.fingerprint));
+    atomic_store(&r->prog.phase, "staging");
+    t0 = now_s();
+    if ((rc = r->src->stage(r->sctx, job, &r->st, &dc->extracted, eb)))
+        return rc;
+    atomic_store(&r->prog.extracted, dc->extracted);
+    double t1 = now_s();
+    atomic_store(&r->prog.phase, "diffing");
+    if ((rc = r->src->diff(r->sctx, &r->st, job->mode, c->diff, dc, eb)))
+        return rc;
+    atomic_store(&r->prog.delta, dc->new_keys + dc->changed);
+    RETL_LOG_INFO("delta computed", RF_I("extracted", dc->extracted),
+                  RF_I("newKeys", dc->new_keys), RF_I("changed", dc->changed),
+                  RF_I("deleted", dc->deleted),
+                  RF_S("strategy", eng_diff_name(c->diff)),
+                  RF_D("stageSeconds", t1 - t0),
+                  RF_D("diffSeconds", now_s() - t1));
+    return RETL_E_OK;
+}
+
+struct loadstate {
+    struct eng_row *rows;
+    const char **vals;
+    struct eng_row_result *res;
+    size_t cap;
+};
+
+static retl_err load_delta(struct run *r, struct eng_summary *s,
+                           struct retl_errbuf *eb)
+{
+    const struct retl_job *job = r->c->job;
+    retl_err rc;
+    struct loadstate ls = {0};
+    size_t delta = (size_t)(s->changed);
+    size_t bs = r->dst->plan ? r->dst->plan(r->dctx, delta) : 0;
+    if (bs == 0)
+        bs = job->batch_size > 0 ? (size_t)job->batch_size : 200;
+    atomic_store(&r->prog.phase, "loading");
+    if ((rc = r->src->delta_open(r->sctx, &r->st, eb)))
+        return rc;
+    size_t nout = r->oc.n ? r->oc.n : 1;
+    ls.rows = calloc(bs, sizeof *ls.rows);
+    ls.vals = calloc(bs * nout, sizeof *ls.vals);
+    ls.res = calloc(bs, sizeof *ls.res);
+    if (!ls.rows || !ls.vals || !ls.res) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    for (;;) {
+        struct eng_chunk ch;
+        if (eng_stop_requested) {
+            rc = retl_errf(eb, RETL_E_CANCELLED,
+                           "stopped by a signal; batches already loaded are "
+                           "saved, the rest is sent by the next run");
+            goto out;
+        }
+        if ((rc = r->src->delta_fetch(r->sctx, bs, &ch, eb)))
+            goto out;
+        if (ch.nrows == 0)
+            break;
+        size_t stride = ch.ncols + 1;
+        for (size_t i = 0; i < ch.nrows; i++) {
+            const char *const *row = ch.cells + i * stride;
+            for (size_t j = 0; j < r->oc.n; j++)
+                ls.vals[i * nout + j] = row[1 + r->oc.vidx[j]];
+            ls.rows[i] = (struct eng_row){.key = row[1] ? row[1] : "",
+                                          .vals = ls.vals + i * nout,
+                                          .op = op_of(job->mode)};
+        }
+        struct eng_batch b = {.cols = r->oc.cols,
+                              .ncols = r->oc.n,
+                              .rows = ls.rows,
+                              .nrows = ch.nrows};
+        rc = r->dst->load(r->dctx, &b, ls.res, eb);
+        if (rc) {
+            eng_results_clear(ls.res, ch.nrows);
+            goto out;
+        }
+        rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode),
+                            &ch, ls.res, eb);
+        for (size_t i = 0; i < ch.nrows; i++) {
+            if (!ls.res[i].ok)
+                s->failed++;
+            else if (ls.res[i].created)
+                s->inserted++;
+            else
+                s->updated++;
+        }
+        eng_results_clear(ls.res, ch.nrows);
+        if (rc) {
+            /* The destination has the batch but the state does not: the next
+             * run sends it again (at most one batch twice). */
+            s->inserted = s->updated = 0;
+            goto out;
+        }
+        atomic_store(&r->prog.loaded, s->inserted + s->updated);
+        atomic_store(&r->prog.failed, s->failed);
+    }
+    atomic_store(&r->prog.phase, "finishing");
+    rc = r->src->finish(r->sctx, &r->st, eb);
+out:
+    free(ls.rows);
+    free(ls.vals);
+    free(ls.res);
+    return rc;
+}
+
+static void failing_rows(struct run *r, struct eng_summary *s)
+{
+    json_t *arr = NULL;
+    long long total = 0;
+    struct retl_errbuf eb = {{0}};
+    if (r->src->errors(r->sctx, &r->st, 1, &arr, &total, &eb) == RETL_E_OK)
+        s->failing_rows = total;
+    json_decref(arr);
+}
+
+int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
+{
+    const struct retl_job *job = c->job;
+    struct run r = {.c = c};
+    struct retl_errbuf eb = {{0}};
+    struct eng_delta_counts dc = {0};
+    bool rebased = false;
+    double t0 = now_s();
+    retl_err rc;
+
+    eng_summary_init(s, c->run);
+    RETL_LOG_INFO("run started", RF_S("job", job->name),
+                  RF_S("namespace", job->namespace), RF_I("run", c->run),
+                  RF_S("mode", retl_mode_name(job->mode)),
+                  RF_S("source", job->source.type),
+                  RF_S("destination", job->destination.type),
+                  RF_S("object", job->destination.object));
+    atomic_store(&r.prog.phase, "starting");
+    eng_progress_start(&r.prog, c->progress_interval);
+    rc = run_prepare(&r, 0, &dc, &rebased, &eb);
+    if (r.st.n.schema[0])
+        snprintf(s->errors_table, sizeof s->errors_table, "%s.%s",
+                 r.st.n.schema, r.st.n.errors);
+    if (rc == RETL_E_OK) {
+        s->extracted = dc.extracted;
+        s->changed = dc.new_keys + dc.changed;
+        s->deleted = dc.deleted;
+        rc = load_delta(&r, s, &eb);
+    }
+    eng_progress_stop();
+    if (r.sctx && rc != RETL_E_UNAVAILABLE && rc != RETL_E_CONFLICT)
+        failing_rows(&r, s);
+    s->duration = now_s() - t0;
+    if (rc) {
+        s->result = ENG_FAILED;
+        snprintf(s->message, sizeof s->message, "%s",
+                 retl_errbuf_msg(&eb, rc));
+        RETL_LOG_ERROR("run failed", RF_S("error", retl_err_name(rc)),
+                       RF_S("message", s->message));
+    } else {
+        bool over = eng_threshold_exceeded(s->failed, s->changed,
+                                           job->max_failed_rows,
+                                           job->max_failed_percent);
+        s->result = over ? ENG_THRESHOLD : ENG_SUCCEEDED;
+        snprintf(s->message, sizeof s->message,
+                 "%s%lld of %lld changed rows synced (%lld inserted, %lld "
+                 "updated), %lld failed%s; %lld deleted in the source (deletes "
+                 "are not propagated)",
+                 rebased ? "spec changed, new baseline: " : "",
+                 s->inserted + s->updated, s->changed, s->inserted, s->updated,
+                 s->failed, over ? " (error threshold exceeded)" : "",
+                 s->deleted);
+    }
+    s->dest_info = r.info;
+    if (r.dctx && r.dst->summary) {
+        s->extra = json_object();
+        r.dst->summary(r.dctx, s->extra);
+    }
+    RETL_LOG_INFO("run finished", RF_S("result", eng_result_name(s->result)),
+                  RF_I("extracted", s->extracted), RF_I("changed", s->changed),
+                  RF_I("inserted", s->inserted), RF_I("updated", s->updated),
+                  RF_I("deleted", s->deleted), RF_I("failed", s->failed),
+                  RF_D("durationSeconds", s->duration));
+    /* The summary borrows info and extra: keep them until the caller is done
+     * by handing ownership over through the summary fields. */
+    r.info = NULL;
+    run_close(&r);
+    return eng_summary_exit(s);
+}
+
+int eng_cmd_plan(const struct eng_ctx *c, FILE *out)
+{
+    const struct retl_job *job = c->job;
+    struct run r = {.c = c};
+    struct retl_errbuf eb = {{0}};
+    struct eng_delta_counts dc = {0};
+    bool rebased = false;
+    retl_err rc = run_prepare(&r, ENG_SRC_DRY, &dc, &rebased, &eb);
+    int code = ENG_EXIT_OK;
+    if (rc) {
+        fprintf(stderr, "plan failed: %s\n", retl_errbuf_msg(&eb, rc));
+        code = ENG_EXIT_FAILED;
+    } else {
+        long long ins = 0, upd = 0;
+        if (job->mode == RETL_MODE_INSERT)
+            ins = dc.new_keys;
+        else if (job->mode == RETL_MODE_UPDATE)
+            upd = dc.new_keys + dc.changed;
+        else
+            ins = dc.new_keys, upd = dc.changed;
+        json_t *o = json_pack(
+            "{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:s}", "mode",
+            retl_mode_name(job->mode), "extracted", (json_int_t)dc.extracted,
+            "changed", (json_int_t)(dc.new_keys + dc.changed), "insert",
+            (json_int_t)ins, "update", (json_int_t)upd, "deleted",
+            (json_int_t)dc.deleted, "newBaseline", rebased, "strategy",
+            eng_diff_name(c->diff), "note",
+            "dry run: nothing was loaded; deletes are counted, not propagated");
+        char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        fprintf(out, "%s\n", txt ? txt : "{}");
+        free(txt);
+        json_decref(o);
+    }
+    run_close(&r);
+    return code;
+}
+
+static void put_cell(FILE *out, const json_t *v, int width)
+{
+    char buf[512];
+    const char *s = json_is_string(v) ? json_string_value(v) : "";
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+        s = buf;
+    }
+    int n = 0;
+    for (const char *p = s; *p && (width <= 0 || n < width); p++, n++)
+        fputc(*p == '\n' || *p == '\t' ? ' ' : *p, out);
+    if (width > 0) {
+        if (*s && (int)strlen(s) > width)
+            fputs("...", out), n += 3;
+        for (; n < width + 3; n++)
+            fputc(' ', out);
+        fputs("  ", out);
+    }
+}
+
+int eng_cmd_errors(const struct eng_ctx *c, bool json, FILE *out)
+{
+    struct run r = {.c = c};
+    struct retl_errbuf eb = {{0}};
+    json_t *arr = NULL;
+    long long total = 0;
+    retl_err rc = backends(&r, false, &eb);
+    if (!rc)
+        rc = eng_state_from_job(c->job, &r.st, &eb);
+    if (!rc)
+        rc = r.src->open(c->job, c->src_sec, ENG_SRC_DRY, &r.sctx, &eb);
+    if (!rc)
+        rc = r.src->errors(r.sctx, &r.st, 10000, &arr, &total, &eb);
+    if (rc) {
+        fprintf(stderr, "errors: %s\n", retl_errbuf_msg(&eb, rc));
+        run_close(&r);
+        return ENG_EXIT_FAILED;
+    }
+    if (json) {
+        char *txt = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fprintf(out, "%s\n", txt ? txt : "[]");
+        free(txt);
+    } else {
+        fprintf(out, "%lld failing row(s) in %s.%s\n", total, r.st.n.schema,
+                r.st.n.errors);
+        if (total > 0) {
+            fprintf(out, "%-24s  %-8s  %-10s  %-16s  %-20s  %s\n", "KEY",
+                    "ATTEMPTS", "CODE", "FIELDS", "LAST FAILURE", "MESSAGE");
+            size_t i;
+            json_t *e;
+            json_array_foreach(arr, i, e)
+            {
+                put_cell(out, json_object_get(e, "key"), 21);
+                put_cell(out, json_object_get(e, "attempts"), 5);
+                put_cell(out, json_object_get(e, "code"), 7);
+                put_cell(out, json_object_get(e, "fields"), 13);
+                put_cell(out, json_object_get(e, "lastFailure"), 17);
+                put_cell(out, json_object_get(e, "message"), 0);
+                fputc('\n', out);
+            }
+        }
+    }
+    json_decref(arr);
+    run_close(&r);
+    return ENG_EXIT_OK;
+}
+
+int eng_cmd_describe(const struct eng_ctx *c, FILE *out)
+{
+    const struct retl_job *job = c->job;
+    struct run r = {.c = c};
+    struct retl_errbuf eb = {{0}};
+    retl_err rc = backends(&r, true, &eb);
+    if (!rc)
+        rc = eng_state_from_job(job, &r.st, &eb);
+    for (size_t i = 0; !rc && i < r.st.ncols; i++)
+        r.st.cols[i].type = ENG_T_TEXT;
+    if (!rc)
+        rc = outcols_build(job, &r.st, &r.oc, &eb);
+    if (!rc && !c->dst_sec)
+        rc = retl_errf(&eb, RETL_E_CONFIG, "no destination secret");
+    if (!rc)
+        rc = r.dst->open(job, c->dst_sec, &r.dctx, &eb);
+    r.info = json_object();
+    if (!rc)
+        rc = r.dst->prepare(r.dctx, r.oc.cols, r.oc.n, r.info, &eb);
+    json_object_set_new(r.info, "type", json_string(r.dst ? r.dst->type : ""));
+    json_object_set_new(r.info, "valid", json_boolean(rc == RETL_E_OK));
+    if (rc)
+        json_object_set_new(r.info, "problem",
+                            json_string(retl_errbuf_msg(&eb, rc)));
+    char *txt = json_dumps(r.info, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fprintf(out, "%s\n", txt ? txt : "{}");
+    free(txt);
+    run_close(&r);
+    return rc ? ENG_EXIT_FAILED : ENG_EXIT_OK;
+}
+
+int eng_cmd_cleanup(const struct eng_ctx *c, FILE *out)
+{
+    struct run r = {.c = c};
+    struct retl_errbuf eb = {{0}};
+    retl_err rc = backends(&r, false, &eb);
+    if (!rc)
+        rc = eng_state_from_job(c->job, &r.st, &eb);
+    if (!rc)
+        rc = r.src->open(c->job, c->src_sec, 0, &r.sctx, &eb);
+    if (!rc)
+        rc = r.src->lock(r.sctx, &r.st, &eb);
+    if (!rc)
+        rc = r.src->drop_state(r.sctx, &r.st, &eb);
+    if (rc) {
+        fprintf(stderr, "cleanup failed: %s\n", retl_errbuf_msg(&eb, rc));
+        RETL_LOG_ERROR("cleanup failed", RF_S("message", retl_errbuf_msg(&eb, rc)));
+    } else {
+        RETL_LOG_INFO("state dropped", RF_S("schema", r.st.n.schema),
+                      RF_S("prefix", r.st.n.prefix));
+        fprintf(out, "{\"cleanup\":\"done\",\"schema\":\"%s\",\"prefix\":\"%s\"}\n",
+                r.st.n.schema, r.st.n.prefix);
+    }
+    run_close(&r);
+    return rc ? ENG_EXIT_FAILED : ENG_EXIT_OK;
+}

@@ -1,0 +1,181 @@
+/* Job credentials from the run pod environment or from local Secret
+ * manifests. Every value is registered for redaction as soon as it is read. */
+#include "engine/secrets.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+const char *eng_secret_get(const struct eng_secrets *s, const char *key)
+{
+    if (!s || !s->data)
+        return NULL;
+    return json_string_value(json_object_get(s->data, key));
+}
+
+void eng_secrets_free(struct eng_secrets *s)
+{
+    if (!s)
+        return;
+    free(s->name);
+    json_decref(s->data);
+    s->name = NULL;
+    s->data = NULL;
+}
+
+retl_err eng_secrets_from_env(const char *prefix, char **envp,
+                              struct eng_secrets *out, struct retl_errbuf *eb)
+{
+    char pfx[64];
+    int n = snprintf(pfx, sizeof pfx, "RETL_%s_", prefix);
+    if (n < 0 || (size_t)n >= sizeof pfx)
+        return retl_errf(eb, RETL_E_INVALID, "secret prefix too long");
+    json_t *data = json_object();
+    char *name = NULL;
+    if (!data)
+        return RETL_E_NOMEM;
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, pfx, (size_t)n) != 0)
+            continue;
+        const char *kv = *e + n;
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv)
+            continue;
+        char key[256];
+        size_t kl = (size_t)(eq - kv);
+        if (kl >= sizeof key)
+            continue;
+        memcpy(key, kv, kl);
+        key[kl] = '\0';
+        retl_secret_register(eq + 1);
+        if (json_object_set_new(data, key, json_string(eq + 1)) != 0) {
+            json_decref(data);
+            return RETL_E_NOMEM;
+        }
+    }
+    if (asprintf(&name, "env RETL_%s_*", prefix) < 0) {
+        json_decref(data);
+        return RETL_E_NOMEM;
+    }
+    out->name = name;
+    out->data = data;
+    return RETL_E_OK;
+}
+
+static int b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Standard or URL-safe base64, whitespace ignored, padding optional.
+ * Ownership: caller frees *out (NUL-terminated). */
+static retl_err b64_decode(const char *in, char **out)
+{
+    size_t len = strlen(in);
+    char *buf = malloc(len / 4 * 3 + 4);
+    if (!buf)
+        return RETL_E_NOMEM;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '=' || c == '\n' || c == '\r' || c == ' ' || c == '\t')
+            continue;
+        int v = b64_val(c);
+        if (v < 0) {
+            free(buf);
+            return RETL_E_PARSE;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    buf[o] = '\0';
+    *out = buf;
+    return RETL_E_OK;
+}
+
+static bool doc_is_secret(const json_t *doc, const char *ns, const char *name)
+{
+    const char *kind = json_string_value(json_object_get(doc, "kind"));
+    json_t *md = json_object_get(doc, "metadata");
+    const char *n = json_string_value(json_object_get(md, "name"));
+    const char *dns = json_string_value(json_object_get(md, "namespace"));
+    if (!kind || strcmp(kind, "Secret") != 0 || !n || strcmp(n, name) != 0)
+        return false;
+    /* A manifest without a namespace is applied into the job's namespace. */
+    return !dns || !ns || strcmp(dns, ns) == 0;
+}
+
+retl_err eng_secrets_from_docs(const json_t *docs, const char *ns,
+                               const char *name, struct eng_secrets *out,
+                               struct retl_errbuf *eb)
+{
+    const json_t *doc = NULL;
+    size_t i;
+    json_t *d;
+    json_array_foreach(docs, i, d)
+    {
+        if (doc_is_secret(d, ns, name))
+            doc = d;
+    }
+    if (!doc)
+        return retl_errf(eb, RETL_E_NOT_FOUND,
+                         "secret %s/%s not found in the given manifests",
+                         ns ? ns : "default", name);
+    json_t *data = json_object();
+    if (!data)
+        return RETL_E_NOMEM;
+    retl_err rc = RETL_E_OK;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(doc, "data"), k, v)
+    {
+        char *dec = NULL;
+        if (!json_is_string(v) ||
+            b64_decode(json_string_value(v), &dec) != RETL_E_OK) {
+            rc = retl_errf(eb, RETL_E_PARSE,
+                           "secret %s: data.%s is not valid base64", name, k);
+            goto out;
+        }
+        retl_secret_register(dec);
+        json_object_set_new(data, k, json_string(dec));
+        free(dec);
+    }
+    json_object_foreach(json_object_get(doc, "stringData"), k, v)
+    {
+        if (!json_is_string(v)) {
+            rc = retl_errf(eb, RETL_E_PARSE,
+                           "secret %s: stringData.%s is not a string", name, k);
+            goto out;
+        }
+        retl_secret_register(json_string_value(v));
+        json_object_set(data, k, v);
+    }
+    out->name = strdup(name);
+    if (!out->name) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    out->data = data;
+    data = NULL;
+out:
+    json_decref(data);
+    return rc;
+}

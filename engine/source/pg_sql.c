@@ -1,0 +1,513 @@
+#include "engine/source/pg_sql.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TRY(expr)                                                              \
+    do {                                                                       \
+        rc = (expr);                                                           \
+        if (rc != RETL_E_OK)                                                   \
+            goto out;                                                          \
+    } while (0)
+
+retl_err eng_pg_ident(struct retl_buf *b, const char *id)
+{
+    retl_err rc;
+    TRY(retl_buf_addc(b, '"'));
+    for (const char *p = id; *p; p++) {
+        if (*p == '"')
+            TRY(retl_buf_addc(b, '"'));
+        TRY(retl_buf_addc(b, *p));
+    }
+    TRY(retl_buf_addc(b, '"'));
+out:
+    return rc;
+}
+
+retl_err eng_pg_qname(struct retl_buf *b, const char *schema, const char *t)
+{
+    retl_err rc;
+    TRY(eng_pg_ident(b, schema));
+    TRY(retl_buf_addc(b, '.'));
+    TRY(eng_pg_ident(b, t));
+out:
+    return rc;
+}
+
+retl_err eng_pg_dotted(struct retl_buf *b, const char *name)
+{
+    retl_err rc = RETL_E_OK;
+    const char *p = name;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        char part[256];
+        if (n >= sizeof part)
+            return RETL_E_TOO_BIG;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        TRY(eng_pg_ident(b, part));
+        if (!dot)
+            break;
+        TRY(retl_buf_addc(b, '.'));
+        p = dot + 1;
+    }
+out:
+    return rc;
+}
+
+retl_err eng_pg_literal(struct retl_buf *b, const char *s)
+{
+    retl_err rc;
+    TRY(retl_buf_addc(b, '\''));
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'')
+            TRY(retl_buf_addc(b, '\''));
+        TRY(retl_buf_addc(b, *p));
+    }
+    TRY(retl_buf_addc(b, '\''));
+out:
+    return rc;
+}
+
+retl_err eng_pg_copy_field(struct retl_buf *b, const char *v)
+{
+    retl_err rc = RETL_E_OK;
+    if (!v)
+        return retl_buf_add(b, "\\N", 2);
+    const char *run = v;
+    for (const char *p = v;; p++) {
+        const char *esc = NULL;
+        switch (*p) {
+        case '\\': esc = "\\\\"; break;
+        case '\t': esc = "\\t"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        default: break;
+        }
+        if (!esc && *p)
+            continue;
+        TRY(retl_buf_add(b, run, (size_t)(p - run)));
+        if (!*p)
+            break;
+        TRY(retl_buf_add(b, esc, 2));
+        run = p + 1;
+    }
+out:
+    return rc;
+}
+
+enum eng_type eng_pg_type(const char *typname, char category)
+{
+    static const struct {
+        const char *name;
+        enum eng_type t;
+    } map[] = {
+        {"bool", ENG_T_BOOL},           {"int2", ENG_T_INT},
+        {"int4", ENG_T_INT},            {"int8", ENG_T_INT},
+        {"oid", ENG_T_INT},             {"numeric", ENG_T_NUMERIC},
+        {"float4", ENG_T_NUMERIC},      {"float8", ENG_T_NUMERIC},
+        {"date", ENG_T_DATE},           {"timestamp", ENG_T_TIMESTAMP},
+        {"timestamptz", ENG_T_TIMESTAMPTZ}, {"json", ENG_T_JSON},
+        {"jsonb", ENG_T_JSON},          {"bytea", ENG_T_BYTES},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (strcmp(map[i].name, typname) == 0)
+            return map[i].t;
+    }
+    if (category == 'A' || category == 'C')
+        return ENG_T_JSON;
+    return ENG_T_TEXT;
+}
+
+retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col,
+                           const char *typname, enum eng_type t)
+{
+    switch (t) {
+    case ENG_T_TIMESTAMPTZ:
+        /* TimeZone is UTC, so the text ends in "+00"; dest.h wants "+00:00". */
+        return retl_buf_printf(b,
+                               "CASE WHEN isfinite(%s) THEN (%s)::text || "
+                               "':00' ELSE (%s)::text END",
+                               col, col, col);
+    case ENG_T_BYTES:
+        return retl_buf_printf(b, "translate(encode(%s, 'base64'), E'\\n', '')",
+                               col);
+    case ENG_T_JSON:
+        if (strcmp(typname, "json") == 0 || strcmp(typname, "jsonb") == 0)
+            return retl_buf_printf(b, "(%s)::text", col);
+        return retl_buf_printf(b, "to_json(%s)::text", col);
+    default:
+        /* bool::text is true/false; numeric keeps its full precision; floats
+         * are shortest-exact with extra_float_digits 1; dates are ISO. */
+        return retl_buf_printf(b, "(%s)::text", col);
+    }
+}
+
+retl_err eng_pg_job_query(struct retl_buf *b, const struct retl_job *job)
+{
+    retl_err rc;
+    if (job->source.table) {
+        TRY(retl_buf_adds(b, "SELECT * FROM "));
+        TRY(eng_pg_dotted(b, job->source.table));
+        return RETL_E_OK;
+    }
+    const char *q = job->source.query ? job->source.query : "";
+    size_t n = strlen(q);
+    while (n > 0 && (q[n - 1] == ';' || q[n - 1] == ' ' || q[n - 1] == '\n' ||
+                     q[n - 1] == '\t' || q[n - 1] == '\r'))
+        n--;
+    TRY(retl_buf_add(b, q, n));
+out:
+    return rc;
+}
+
+static retl_err tbl(struct retl_buf *b, const struct eng_state *st,
+                    const char *t)
+{
+    return eng_pg_qname(b, st->n.schema, t);
+}
+
+/* ", <pfx>c1, <pfx>c2 ..." over the value columns (cols[1..]). */
+static retl_err vcols(struct retl_buf *b, const struct eng_state *st,
+                      const char *pfx)
+{
+    retl_err rc = RETL_E_OK;
+    for (size_t i = 1; i < st->ncols; i++)
+        TRY(retl_buf_printf(b, ", %sc%zu", pfx, i));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "CREATE SCHEMA IF NOT EXISTS "));
+    TRY(eng_pg_ident(b, st->n.schema));
+    TRY(retl_buf_adds(b, ";\nCREATE TABLE IF NOT EXISTS "));
+    TRY(tbl(b, st, st->n.meta));
+    TRY(retl_buf_adds(b, " (k text PRIMARY KEY, v text NOT NULL);\n"
+                         "CREATE TABLE IF NOT EXISTS "));
+    TRY(tbl(b, st, st->n.errors));
+    TRY(retl_buf_adds(
+        b, " (key text PRIMARY KEY, run bigint NOT NULL, operation text NOT "
+           "NULL, code text, message text, fields text, \"row\" jsonb, "
+           "first_failed timestamptz NOT NULL, last_failed timestamptz NOT "
+           "NULL, attempts integer NOT NULL)"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_snap_create(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "CREATE TABLE "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, " (k text PRIMARY KEY, st text NOT NULL"));
+    for (size_t i = 1; i < st->ncols; i++)
+        TRY(retl_buf_printf(b, ", c%zu text", i));
+    TRY(retl_buf_adds(b, ")"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_rebase(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "CREATE TEMP TABLE retl_keys ON COMMIT DROP AS "
+                         "SELECT k FROM "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, ";\nDROP TABLE "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, ";\n"));
+    TRY(eng_pg_sql_snap_create(b, st));
+    TRY(retl_buf_adds(b, ";\nINSERT INTO "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, " (k, st) SELECT k, 'K' FROM retl_keys;\nTRUNCATE "));
+    TRY(tbl(b, st, st->n.errors));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_meta_set(struct retl_buf *b, const struct eng_state *st,
+                             const char *k, const char *v)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "INSERT INTO "));
+    TRY(tbl(b, st, st->n.meta));
+    TRY(retl_buf_adds(b, " (k, v) VALUES ("));
+    TRY(eng_pg_literal(b, k));
+    TRY(retl_buf_adds(b, ", "));
+    TRY(eng_pg_literal(b, v));
+    TRY(retl_buf_adds(b, ") ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
+                          const char *query)
+{
+    retl_err rc;
+    struct retl_buf col;
+    retl_buf_init(&col, 1024);
+    TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    TRY(tbl(b, st, st->n.stage));
+    TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
+    TRY(tbl(b, st, st->n.stage));
+    TRY(retl_buf_adds(b, " AS SELECT "));
+    for (size_t i = 0; i < st->ncols; i++) {
+        retl_buf_reset(&col);
+        TRY(retl_buf_adds(&col, "q."));
+        TRY(eng_pg_ident(&col, st->cols[i].name));
+        if (i)
+            TRY(retl_buf_adds(b, ", "));
+        TRY(eng_pg_canon_expr(b, retl_buf_str(&col),
+                              st->cols[i].sql_type ? st->cols[i].sql_type : "",
+                              st->cols[i].type));
+        if (i)
+            TRY(retl_buf_printf(b, " AS c%zu", i));
+        else
+            TRY(retl_buf_adds(b, " AS k"));
+    }
+    TRY(retl_buf_adds(b, " FROM (\n"));
+    TRY(retl_buf_adds(b, query));
+    TRY(retl_buf_adds(b, "\n) AS q"));
+out:
+    retl_buf_free(&col);
+    return rc;
+}
+
+retl_err eng_pg_sql_stage_check(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE k IS NULL), "
+                         "(SELECT string_agg(k, ', ') FROM (SELECT k FROM "));
+    TRY(tbl(b, st, st->n.stage));
+    TRY(retl_buf_adds(b, " WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1 "
+                         "ORDER BY k LIMIT 5) AS d) FROM "));
+    TRY(tbl(b, st, st->n.stage));
+out:
+    return rc;
+}
+
+static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
+                          enum retl_mode mode)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, " AS SELECT CASE WHEN o.k IS NULL THEN 'I' WHEN s.k "
+                         "IS NULL THEN 'D' ELSE 'U' END AS op, "
+                         "COALESCE(s.k, o.k) AS k"));
+    TRY(vcols(b, st, "s."));
+    TRY(retl_buf_adds(b, " FROM "));
+    TRY(tbl(b, st, st->n.stage));
+    TRY(retl_buf_adds(b, " AS s FULL JOIN "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, " AS o ON o.k = s.k WHERE (s.k IS NULL AND o.st = "
+                         "'L') OR o.k IS NULL"));
+    if (mode == RETL_MODE_INSERT || st->ncols < 2) {
+        if (mode != RETL_MODE_INSERT)
+            TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND o.st <> 'L')"));
+        return RETL_E_OK;
+    }
+    TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND (o.st <> 'L' OR ROW("));
+    for (size_t i = 1; i < st->ncols; i++)
+        TRY(retl_buf_printf(b, "%ss.c%zu", i > 1 ? ", " : "", i));
+    TRY(retl_buf_adds(b, ") IS DISTINCT FROM ROW("));
+    for (size_t i = 1; i < st->ncols; i++)
+        TRY(retl_buf_printf(b, "%so.c%zu", i > 1 ? ", " : "", i));
+    TRY(retl_buf_adds(b, ")))"));
+out:
+    return rc;
+}
+
+static retl_err diff_except(struct retl_buf *b, const struct eng_state *st,
+                            enum retl_mode mode)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, " AS WITH ch AS (SELECT k"));
+    TRY(vcols(b, st, ""));
+    TRY(retl_buf_adds(b, " FROM "));
+    TRY(tbl(b, st, st->n.stage));
+    if (mode == RETL_MODE_INSERT) {
+        TRY(retl_buf_adds(b, " WHERE k IN (SELECT k FROM "));
+        TRY(tbl(b, st, st->n.stage));
+        TRY(retl_buf_adds(b, " EXCEPT SELECT k FROM "));
+        TRY(tbl(b, st, st->n.snap));
+        TRY(retl_buf_adds(b, ")"));
+    } else {
+        TRY(retl_buf_adds(b, " EXCEPT SELECT k"));
+        TRY(vcols(b, st, ""));
+        TRY(retl_buf_adds(b, " FROM "));
+        TRY(tbl(b, st, st->n.snap));
+        TRY(retl_buf_adds(b, " WHERE st = 'L'"));
+    }
+    TRY(retl_buf_adds(b, "), gone AS (SELECT k FROM "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, " WHERE st = 'L' EXCEPT SELECT k FROM "));
+    TRY(tbl(b, st, st->n.stage));
+    TRY(retl_buf_adds(b, ") SELECT CASE WHEN o.k IS NULL THEN 'I' ELSE 'U' "
+                         "END AS op, ch.k"));
+    TRY(vcols(b, st, "ch."));
+    TRY(retl_buf_adds(b, " FROM ch LEFT JOIN "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, " AS o ON o.k = ch.k UNION ALL SELECT 'D', g.k"));
+    for (size_t i = 1; i < st->ncols; i++)
+        TRY(retl_buf_adds(b, ", NULL::text"));
+    TRY(retl_buf_adds(b, " FROM gone AS g"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
+                         enum retl_mode mode, enum eng_diff how)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    TRY(tbl(b, st, st->n.delta));
+    TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
+    TRY(tbl(b, st, st->n.delta));
+    if (how == ENG_DIFF_EXCEPT)
+        TRY(diff_except(b, st, mode));
+    else
+        TRY(diff_join(b, st, mode));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE op = 'I'), count(*) "
+                         "FILTER (WHERE op = 'U'), count(*) FILTER (WHERE op "
+                         "= 'D') FROM "));
+    TRY(tbl(b, st, st->n.delta));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "DELETE FROM "));
+    TRY(tbl(b, st, st->n.errors));
+    TRY(retl_buf_adds(b, " AS e WHERE NOT EXISTS (SELECT 1 FROM "));
+    TRY(tbl(b, st, st->n.delta));
+    TRY(retl_buf_adds(b, " AS d WHERE d.k = e.key AND d.op <> 'D')"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, k"));
+    TRY(vcols(b, st, ""));
+    TRY(retl_buf_adds(b, " FROM "));
+    TRY(tbl(b, st, st->n.delta));
+    TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text"));
+    for (size_t i = 1; i < st->ncols; i++)
+        TRY(retl_buf_printf(b, ", c%zu text", i));
+    TRY(retl_buf_adds(b, ", ok boolean, code text, message text, fields text) "
+                         "ON COMMIT DELETE ROWS"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st,
+                           long long run, const char *op)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "INSERT INTO "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, " (k, st"));
+    TRY(vcols(b, st, ""));
+    TRY(retl_buf_adds(b, ") SELECT k, 'L'"));
+    TRY(vcols(b, st, ""));
+    TRY(retl_buf_adds(b, " FROM pg_temp.retl_batch WHERE ok ON CONFLICT (k) "
+                         "DO UPDATE SET st = 'L'"));
+    for (size_t i = 1; i < st->ncols; i++)
+        TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
+    TRY(retl_buf_adds(b, ";\nDELETE FROM "));
+    TRY(tbl(b, st, st->n.errors));
+    TRY(retl_buf_adds(b, " AS e USING pg_temp.retl_batch AS b WHERE b.ok AND "
+                         "e.key = b.k;\nINSERT INTO "));
+    TRY(tbl(b, st, st->n.errors));
+    TRY(retl_buf_printf(b,
+                        " AS e (key, run, operation, code, message, fields, "
+                        "\"row\", first_failed, last_failed, attempts) SELECT "
+                        "k, %lld, ",
+                        run));
+    TRY(eng_pg_literal(b, op));
+    TRY(retl_buf_adds(b, ", code, message, fields, json_object(ARRAY["));
+    for (size_t i = 0; i < st->ncols; i++) {
+        if (i)
+            TRY(retl_buf_adds(b, ", "));
+        TRY(eng_pg_literal(b, st->cols[i].name));
+    }
+    TRY(retl_buf_adds(b, "]::text[], ARRAY[k"));
+    TRY(vcols(b, st, ""));
+    TRY(retl_buf_adds(
+        b, "]::text[])::jsonb, now(), now(), 1 FROM pg_temp.retl_batch WHERE "
+           "NOT ok ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
+           "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
+           "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
+           "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
+           "e.attempts + 1"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(b, "UPDATE "));
+    TRY(tbl(b, st, st->n.snap));
+    TRY(retl_buf_adds(b, " AS o SET st = 'G' FROM "));
+    TRY(tbl(b, st, st->n.delta));
+    TRY(retl_buf_adds(b, " AS d WHERE d.op = 'D' AND o.k = d.k;\n"
+                         "DROP TABLE IF EXISTS "));
+    TRY(tbl(b, st, st->n.delta));
+    TRY(retl_buf_adds(b, ";\nDROP TABLE IF EXISTS "));
+    TRY(tbl(b, st, st->n.stage));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
+                                size_t limit)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(
+        b, "SELECT run, key, operation, code, message, fields, \"row\"::text, "
+           "to_char(first_failed AT TIME ZONE 'UTC', "
+           "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(last_failed AT TIME "
+           "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts, count(*) "
+           "OVER () FROM "));
+    TRY(tbl(b, st, st->n.errors));
+    TRY(retl_buf_printf(b, " ORDER BY key LIMIT %zu", limit));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_drop(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    const char *t[] = {st->n.delta, st->n.stage, st->n.snap, st->n.errors,
+                       st->n.meta};
+    TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (i)
+            TRY(retl_buf_adds(b, ", "));
+        TRY(tbl(b, st, t[i]));
+    }
+out:
+    return rc;
+}

@@ -1,0 +1,81 @@
+/* PostgreSQL dialect: identifier quoting, literals, COPY text fields, the
+ * canonical text of each type, and every statement the postgres source runs
+ * against its state tables. Pure string building (unit-tested); the backends
+ * in engine/source/postgres.c and engine/dest/postgres.c execute them.
+ *
+ * State layout (names from engine/state.h, all in the job's stateSchema):
+ *   stage (k, c1..cn)          this run's query result as canonical text
+ *   delta (op, k, c1..cn)      op: I new key, U changed, D deleted
+ *   snap  (k PK, st, c1..cn)   st: L synced, G gone from the source,
+ *                              K key kept from an earlier baseline
+ *   errors (key PK, run, operation, code, message, fields, row, first_failed,
+ *           last_failed, attempts)
+ *   meta  (k PK, v)            fingerprint
+ * Every builder appends to b and returns TOO_BIG/NOMEM from buf.h. */
+#ifndef ENG_PG_SQL_H
+#define ENG_PG_SQL_H
+
+#include <stdbool.h>
+
+#include "common/buf.h"
+#include "common/spec.h"
+#include "engine/source/source.h"
+#include "engine/state.h"
+
+/* Largest statement built (the user's query is embedded). */
+#define ENG_PG_SQL_MAX (8u << 20)
+
+/* "id" with embedded quotes doubled. */
+retl_err eng_pg_ident(struct retl_buf *b, const char *id);
+/* "schema"."table" */
+retl_err eng_pg_qname(struct retl_buf *b, const char *schema, const char *t);
+/* A dotted name as the user wrote it ("analytics.scores"), each part quoted. */
+retl_err eng_pg_dotted(struct retl_buf *b, const char *name);
+/* 'text' with quotes doubled (standard_conforming_strings is on). */
+retl_err eng_pg_literal(struct retl_buf *b, const char *s);
+/* One field of COPY text format: \N for NULL, backslash escapes otherwise. */
+retl_err eng_pg_copy_field(struct retl_buf *b, const char *v);
+
+/* The engine type of a PostgreSQL type (pg_type.typname, typcategory). */
+enum eng_type eng_pg_type(const char *typname, char category);
+/* Expression turning column expression col of the given type into the
+ * canonical text of dest.h (session TimeZone UTC, DateStyle ISO). */
+retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col,
+                           const char *typname, enum eng_type t);
+
+/* The query to materialise: spec.source.query without trailing ';' or
+ * SELECT * FROM the quoted spec.source.table. */
+retl_err eng_pg_job_query(struct retl_buf *b, const struct retl_job *job);
+
+retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st);
+retl_err eng_pg_sql_snap_create(struct retl_buf *b, const struct eng_state *st);
+/* New baseline: snapshot keeps only keys (st K), errors emptied. */
+retl_err eng_pg_sql_rebase(struct retl_buf *b, const struct eng_state *st);
+retl_err eng_pg_sql_meta_set(struct retl_buf *b, const struct eng_state *st,
+                             const char *k, const char *v);
+retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
+                          const char *query);
+/* One row: total, NULL keys, up to 5 duplicated keys joined by ", ". */
+retl_err eng_pg_sql_stage_check(struct retl_buf *b,
+                                const struct eng_state *st);
+retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
+                         enum retl_mode mode, enum eng_diff how);
+/* One row: I, U, D counts of the delta. */
+retl_err eng_pg_sql_delta_counts(struct retl_buf *b,
+                                 const struct eng_state *st);
+/* Deletes error rows whose key is not to be sent in this run. */
+retl_err eng_pg_sql_errors_prune(struct retl_buf *b,
+                                 const struct eng_state *st);
+retl_err eng_pg_sql_delta_cursor(struct retl_buf *b,
+                                 const struct eng_state *st);
+/* The session temp table the batch results are copied into. */
+retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st);
+/* After COPY into the batch table: snapshot upsert, errors delete/upsert. */
+retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st,
+                           long long run, const char *op);
+retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);
+retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
+                                size_t limit);
+retl_err eng_pg_sql_drop(struct retl_buf *b, const struct eng_state *st);
+
+#endif

@@ -1,0 +1,515 @@
+/* PostgreSQL source on libpq. Two connections: the writer stages the query,
+ * computes the delta and commits each batch's outcome into the state tables;
+ * the reader streams the delta through a server-side cursor, so the delta is
+ * never held in memory whole and commits never disturb the stream. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "engine/pg.h"
+#include "engine/source/pg_sql.h"
+#include "engine/source/source.h"
+
+#define COPY_MAX (256u << 20)
+
+struct pgsrc {
+    PGconn *w;                     /* writer */
+    PGconn *r;                     /* reader: delta cursor */
+    const struct eng_secrets *sec; /* borrowed: lives as long as the run */
+    unsigned flags;
+    PGresult *chunk;
+    const char **cells;
+    size_t cells_cap;
+    struct retl_buf sql;
+    struct retl_buf copy;
+};
+
+#define TRY(expr)                                                              \
+    do {                                                                       \
+        rc = (expr);                                                           \
+        if (rc != RETL_E_OK)                                                   \
+            goto out;                                                          \
+    } while (0)
+
+static bool dry(const struct pgsrc *s)
+{
+    return (s->flags & ENG_SRC_DRY) != 0;
+}
+
+static retl_err tx(struct pgsrc *s, const char *verb, struct retl_errbuf *eb)
+{
+    if (dry(s))
+        return RETL_E_OK;
+    return eng_pg_exec(s->w, verb, NULL, "source", eb);
+}
+
+static void rollback(struct pgsrc *s)
+{
+    if (!dry(s) && PQstatus(s->w) == CONNECTION_OK &&
+        PQtransactionStatus(s->w) != PQTRANS_IDLE)
+        PQclear(PQexec(s->w, "ROLLBACK"));
+}
+
+/* Builds a statement into s->sql (reset first) with builder fn. */
+#define SQL(s, call)                                                           \
+    do {                                                                       \
+        retl_buf_reset(&(s)->sql);                                             \
+        rc = (call);                                                           \
+        if (rc != RETL_E_OK) {                                                 \
+            rc = retl_errf(eb, rc, "source: statement too large");             \
+            goto out;                                                          \
+        }                                                                      \
+    } while (0)
+
+static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *sec,
+                        unsigned flags, void **ctx, struct retl_errbuf *eb)
+{
+    struct pgsrc *s = calloc(1, sizeof *s);
+    retl_err rc;
+    if (!s)
+        return RETL_E_NOMEM;
+    s->sec = sec;
+    s->flags = flags;
+    retl_buf_init(&s->sql, ENG_PG_SQL_MAX);
+    retl_buf_init(&s->copy, COPY_MAX);
+    TRY(eng_pg_connect(sec, "source", &s->w, eb));
+    if (dry(s))
+        TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
+    *ctx = s;
+    return RETL_E_OK;
+out:
+    if (s->w)
+        PQfinish(s->w);
+    retl_buf_free(&s->sql);
+    free(s);
+    return rc;
+}
+
+static retl_err pg_lock(void *ctx, const struct eng_state *st,
+                        struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    PGresult *r = NULL;
+    char id[300];
+    snprintf(id, sizeof id, "retl %s.%s", st->n.schema, st->n.prefix);
+    retl_buf_reset(&s->sql);
+    TRY(retl_buf_adds(&s->sql,
+                      "SELECT pg_try_advisory_lock(hashtextextended("));
+    TRY(eng_pg_literal(&s->sql, id));
+    TRY(retl_buf_adds(&s->sql, ", 0))"));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+        rc = retl_errf(eb, RETL_E_CONFLICT,
+                       "source: another run of this job is in progress (lock "
+                       "on %s.%s held)",
+                       st->n.schema, st->n.prefix);
+out:
+    PQclear(r);
+    return rc;
+}
+
+static retl_err pg_describe(void *ctx, const struct retl_job *job,
+                            struct eng_state *st, struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc = RETL_E_OK;
+    PGresult *p = NULL, *d = NULL, *t = NULL;
+    struct retl_buf have;
+    retl_buf_init(&have, 4096);
+    SQL(s, eng_pg_job_query(&s->sql, job));
+    p = PQprepare(s->w, "", retl_buf_str(&s->sql), 0, NULL);
+    if (!p || PQresultStatus(p) != PGRES_COMMAND_OK) {
+        rc = eng_pg_fail(s->w, p, "source: the query is invalid", eb);
+        goto out;
+    }
+    d = PQdescribePrepared(s->w, "");
+    if (!d || PQresultStatus(d) != PGRES_COMMAND_OK) {
+        rc = eng_pg_fail(s->w, d, "source: cannot describe the query", eb);
+        goto out;
+    }
+    int nf = PQnfields(d);
+    for (size_t i = 0; i < st->ncols; i++) {
+        int found = -1, dup = 0;
+        for (int f = 0; f < nf; f++) {
+            if (strcmp(PQfname(d, f), st->cols[i].name) == 0) {
+                dup += found >= 0;
+                found = f;
+            }
+        }
+        if (found < 0) {
+            for (int f = 0; f < nf; f++)
+                retl_buf_printf(&have, "%s%s", f ? ", " : "", PQfname(d, f));
+            rc = retl_errf(eb, RETL_E_CONFIG,
+                           "source: the query has no column \"%s\" (%s); it "
+                           "returns: %s",
+                           st->cols[i].name,
+                           i == 0 ? "spec.key.source" : "spec.mappings",
+                           retl_buf_str(&have));
+            goto out;
+        }
+        if (dup) {
+            rc = retl_errf(eb, RETL_E_CONFIG,
+                           "source: the query returns column \"%s\" more than "
+                           "once",
+                           st->cols[i].name);
+            goto out;
+        }
+        char q[128];
+        snprintf(q, sizeof q,
+                 "SELECT typname, typcategory FROM pg_type WHERE oid = %u",
+                 (unsigned)PQftype(d, found));
+        PQclear(t);
+        t = NULL;
+        TRY(eng_pg_exec(s->w, q, &t, "source", eb));
+        if (PQntuples(t) != 1) {
+            rc = retl_errf(eb, RETL_E_SOURCE, "source: unknown type of \"%s\"",
+                           st->cols[i].name);
+            goto out;
+        }
+        free(st->cols[i].sql_type);
+        st->cols[i].sql_type = strdup(PQgetvalue(t, 0, 0));
+        if (!st->cols[i].sql_type) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        st->cols[i].type =
+            eng_pg_type(PQgetvalue(t, 0, 0), PQgetvalue(t, 0, 1)[0]);
+    }
+out:
+    PQclear(p);
+    PQclear(d);
+    PQclear(t);
+    retl_buf_free(&have);
+    return rc;
+}
+
+static retl_err exists(struct pgsrc *s, const struct eng_state *st,
+                       const char *table, bool *yes, struct retl_errbuf *eb)
+{
+    retl_err rc;
+    PGresult *r = NULL;
+    struct retl_buf q;
+    retl_buf_init(&q, 1024);
+    retl_buf_reset(&s->sql);
+    TRY(eng_pg_qname(&q, st->n.schema, table));
+    TRY(retl_buf_adds(&s->sql, "SELECT to_regclass("));
+    TRY(eng_pg_literal(&s->sql, retl_buf_str(&q)));
+    TRY(retl_buf_adds(&s->sql, ") IS NOT NULL"));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    *yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+out:
+    PQclear(r);
+    retl_buf_free(&q);
+    return rc;
+}
+
+static retl_err pg_state_init(void *ctx, const struct eng_state *st,
+                              bool *rebased, struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    PGresult *r = NULL;
+    bool have_snap = false, reb = false;
+    TRY(tx(s, "BEGIN", eb));
+    SQL(s, eng_pg_sql_state_ddl(&s->sql, st));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    TRY(exists(s, st, st->n.snap, &have_snap, eb));
+    retl_buf_reset(&s->sql);
+    TRY(retl_buf_adds(&s->sql, "SELECT v FROM "));
+    TRY(eng_pg_qname(&s->sql, st->n.schema, st->n.meta));
+    TRY(retl_buf_adds(&s->sql, " WHERE k = 'fingerprint' FOR UPDATE"));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    bool same = PQntuples(r) == 1 &&
+                strcmp(PQgetvalue(r, 0, 0), st->fingerprint) == 0;
+    if (have_snap && !same) {
+        SQL(s, eng_pg_sql_rebase(&s->sql, st));
+        TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+        reb = true;
+    } else if (!have_snap) {
+        SQL(s, eng_pg_sql_snap_create(&s->sql, st));
+        TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    }
+    if (!same) {
+        SQL(s, eng_pg_sql_meta_set(&s->sql, st, "fingerprint", st->fingerprint));
+        TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    }
+    TRY(tx(s, "COMMIT", eb));
+    *rebased = reb;
+out:
+    PQclear(r);
+    if (rc)
+        rollback(s);
+    return rc;
+}
+
+static retl_err pg_stage(void *ctx, const struct retl_job *job,
+                         const struct eng_state *st, long long *extracted,
+                         struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    PGresult *r = NULL;
+    struct retl_buf q;
+    retl_buf_init(&q, ENG_PG_SQL_MAX);
+    TRY(eng_pg_job_query(&q, job));
+    SQL(s, eng_pg_sql_stage(&s->sql, st, retl_buf_str(&q)));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed",
+                    eb));
+    long long n = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    r = NULL;
+    SQL(s, eng_pg_sql_stage_check(&s->sql, st));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    if (eng_pg_ll(r, 0, 0) > 0) {
+        rc = retl_errf(eb, RETL_E_SOURCE,
+                       "source: key column \"%s\" is NULL in %lld row(s); "
+                       "every row needs a key",
+                       st->cols[0].name, eng_pg_ll(r, 0, 0));
+        goto out;
+    }
+    if (!PQgetisnull(r, 0, 1)) {
+        rc = retl_errf(eb, RETL_E_SOURCE,
+                       "source: duplicate values of key column \"%s\": %s "
+                       "(the key must be unique in the source)",
+                       st->cols[0].name, PQgetvalue(r, 0, 1));
+        goto out;
+    }
+    *extracted = n;
+out:
+    PQclear(r);
+    retl_buf_free(&q);
+    return rc;
+}
+
+static retl_err pg_diff(void *ctx, const struct eng_state *st,
+                        enum retl_mode mode, enum eng_diff how,
+                        struct eng_delta_counts *c, struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    PGresult *r = NULL;
+    SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
+    SQL(s, eng_pg_sql_delta_counts(&s->sql, st));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    c->new_keys = eng_pg_ll(r, 0, 0);
+    c->changed = eng_pg_ll(r, 0, 1);
+    c->deleted = eng_pg_ll(r, 0, 2);
+    SQL(s, eng_pg_sql_errors_prune(&s->sql, st));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+out:
+    PQclear(r);
+    return rc;
+}
+
+static retl_err pg_delta_open(void *ctx, const struct eng_state *st,
+                              struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    SQL(s, eng_pg_sql_batch_table(&s->sql, st));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    TRY(eng_pg_connect(s->sec, "source", &s->r, eb));
+    TRY(eng_pg_exec(s->r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                    NULL, "source", eb));
+    SQL(s, eng_pg_sql_delta_cursor(&s->sql, st));
+    TRY(eng_pg_exec(s->r, retl_buf_str(&s->sql), NULL, "source", eb));
+out:
+    return rc;
+}
+
+static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
+                               struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    char q[96];
+    PQclear(s->chunk);
+    s->chunk = NULL;
+    snprintf(q, sizeof q, "FETCH FORWARD %zu FROM retl_delta", max);
+    TRY(eng_pg_exec(s->r, q, &s->chunk, "source: reading the delta", eb));
+    size_t nr = (size_t)PQntuples(s->chunk), nc = (size_t)PQnfields(s->chunk);
+    if (nr * nc > s->cells_cap) {
+        const char **p = realloc(s->cells, nr * nc * sizeof *p);
+        if (!p) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        s->cells = p;
+        s->cells_cap = nr * nc;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        for (size_t j = 0; j < nc; j++) {
+            s->cells[i * nc + j] =
+                PQgetisnull(s->chunk, (int)i, (int)j)
+                    ? NULL
+                    : PQgetvalue(s->chunk, (int)i, (int)j);
+        }
+    }
+    out->nrows = nr;
+    out->ncols = nc ? nc - 1 : 0;
+    out->cells = s->cells;
+out:
+    return rc;
+}
+
+static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
+                          const char *op, const struct eng_chunk *ch,
+                          const struct eng_row_result *res,
+                          struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc = RETL_E_OK;
+    struct retl_buf *c = &s->copy;
+    retl_buf_reset(c);
+    for (size_t i = 0; i < ch->nrows; i++) {
+        const char *const *row = ch->cells + i * (ch->ncols + 1) + 1;
+        for (size_t j = 0; j < ch->ncols; j++) {
+            TRY(eng_pg_copy_field(c, row[j]));
+            TRY(retl_buf_addc(c, '\t'));
+        }
+        TRY(retl_buf_adds(c, res[i].ok ? "t\t" : "f\t"));
+        TRY(eng_pg_copy_field(c, res[i].ok ? NULL : res[i].code));
+        TRY(retl_buf_addc(c, '\t'));
+        TRY(eng_pg_copy_field(c, res[i].ok ? NULL : res[i].message));
+        TRY(retl_buf_addc(c, '\t'));
+        TRY(eng_pg_copy_field(c, res[i].ok ? NULL : res[i].fields));
+        TRY(retl_buf_addc(c, '\n'));
+    }
+    TRY(tx(s, "BEGIN", eb));
+    TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data,
+                       c->len, "source: saving the batch", eb));
+    SQL(s, eng_pg_sql_commit(&s->sql, st, run, op));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL,
+                    "source: saving the batch", eb));
+    TRY(tx(s, "COMMIT", eb));
+out:
+    if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
+        rc = retl_errf(eb, rc, "source: batch too large to save");
+    if (rc)
+        rollback(s);
+    return rc;
+}
+
+static retl_err pg_finish(void *ctx, const struct eng_state *st,
+                          struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    PQclear(s->chunk);
+    s->chunk = NULL;
+    if (s->r) {
+        PQfinish(s->r);
+        s->r = NULL;
+    }
+    TRY(tx(s, "BEGIN", eb));
+    SQL(s, eng_pg_sql_finish(&s->sql, st));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    TRY(tx(s, "COMMIT", eb));
+out:
+    if (rc)
+        rollback(s);
+    return rc;
+}
+
+static json_t *cell(const PGresult *r, int i, int j)
+{
+    if (PQgetisnull(r, i, j))
+        return json_null();
+    return json_string(PQgetvalue(r, i, j));
+}
+
+static retl_err pg_errors(void *ctx, const struct eng_state *st, size_t limit,
+                          json_t **out, long long *total,
+                          struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    PGresult *r = NULL;
+    bool have = false;
+    json_t *arr = json_array();
+    if (!arr)
+        return RETL_E_NOMEM;
+    long long n = 0;
+    TRY(exists(s, st, st->n.errors, &have, eb));
+    if (have) {
+        SQL(s, eng_pg_sql_errors_list(&s->sql, st, limit));
+        TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+        for (int i = 0; i < PQntuples(r); i++) {
+            json_t *row = NULL;
+            json_t *o = json_pack(
+                "{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "run",
+                (json_int_t)eng_pg_ll(r, i, 0), "key", cell(r, i, 1),
+                "operation", cell(r, i, 2), "code", cell(r, i, 3), "message",
+                cell(r, i, 4), "fields", cell(r, i, 5), "row", json_null(),
+                "firstFailure", cell(r, i, 7), "lastFailure", cell(r, i, 8),
+                "attempts", (json_int_t)eng_pg_ll(r, i, 9));
+            if (!PQgetisnull(r, i, 6))
+                row = json_loads(PQgetvalue(r, i, 6), 0, NULL);
+            if (o && row)
+                json_object_set_new(o, "row", row);
+            if (!o || json_array_append_new(arr, o) != 0) {
+                rc = RETL_E_NOMEM;
+                goto out;
+            }
+            n = eng_pg_ll(r, i, 10);
+        }
+    }
+    *out = arr;
+    arr = NULL;
+    *total = n;
+out:
+    PQclear(r);
+    json_decref(arr);
+    return rc;
+}
+
+static retl_err pg_drop_state(void *ctx, const struct eng_state *st,
+                              struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    SQL(s, eng_pg_sql_drop(&s->sql, st));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+out:
+    return rc;
+}
+
+static void pg_close(void *ctx)
+{
+    struct pgsrc *s = ctx;
+    if (!s)
+        return;
+    PQclear(s->chunk);
+    if (s->r)
+        PQfinish(s->r);
+    if (s->w) {
+        if (dry(s) && PQstatus(s->w) == CONNECTION_OK)
+            PQclear(PQexec(s->w, "ROLLBACK"));
+        PQfinish(s->w);
+    }
+    free(s->cells);
+    retl_buf_free(&s->sql);
+    retl_buf_free(&s->copy);
+    free(s);
+}
+
+const struct eng_source_ops eng_source_postgres = {
+    .type = "postgres",
+    .open = pg_open,
+    .lock = pg_lock,
+    .describe = pg_describe,
+    .state_init = pg_state_init,
+    .stage = pg_stage,
+    .diff = pg_diff,
+    .delta_open = pg_delta_open,
+    .delta_fetch = pg_delta_fetch,
+    .commit = pg_commit,
+    .finish = pg_finish,
+    .errors = pg_errors,
+    .drop_state = pg_drop_state,
+    .close = pg_close,
+};

@@ -1,0 +1,112 @@
+/* Sources: the warehouse a job reads from, which also keeps the job's state
+ * (snapshot, errors, staging). Each backend is one file
+ * (engine/source/<type>.c) exporting one `const struct eng_source_ops`; the
+ * engine finds it by spec.source.type through eng_source_find.
+ *
+ * A backend owns its warehouse dialect: identifier quoting, how the query is
+ * materialised (staging), the delta SQL, the state tables and transactions.
+ * The engine drives the calls in this order:
+ *   open -> describe -> state_init -> stage -> diff
+ *        -> delta_open -> (delta_fetch -> commit)* -> finish -> close
+ * Values cross this interface as canonical text (see engine/dest/dest.h).
+ * Every call that fails MUST leave committed state (snapshot, errors) as it
+ * was: only `commit` and `finish` change it, each in one transaction. */
+#ifndef ENG_SOURCE_H
+#define ENG_SOURCE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "common/spec.h"
+#include "engine/dest/dest.h"
+#include "engine/secrets.h"
+#include "engine/state.h"
+
+enum eng_diff {
+    ENG_DIFF_JOIN,   /* key join + NULL-safe row comparison (default) */
+    ENG_DIFF_EXCEPT, /* SQL EXCEPT both ways, as the seed product did */
+};
+
+/* What the delta holds. */
+struct eng_delta_counts {
+    long long extracted; /* rows the query returned */
+    long long new_keys;  /* keys never synced */
+    long long changed;   /* synced keys whose values changed */
+    long long deleted;   /* synced keys gone from the query (not propagated) */
+};
+
+/* A chunk of delta rows. cells holds nrows * (1 + ncols) strings, row-major:
+ * the operation ("I" new key, "U" changed key) and then the state columns in
+ * st->cols order (cells[1] is the key). NULL = SQL NULL. Owned by the backend,
+ * valid until the next delta_fetch or delta_close. */
+struct eng_chunk {
+    size_t nrows;
+    size_t ncols;
+    const char *const *cells;
+};
+
+#define ENG_SRC_DRY 1u /* plan: every change is rolled back at close */
+
+struct eng_source_ops {
+    const char *type; /* spec.source.type */
+
+    /* Connects. Ownership: *ctx is freed by close. With ENG_SRC_DRY nothing
+     * the backend does is ever committed. */
+    retl_err (*open)(const struct retl_job *job, const struct eng_secrets *sec,
+                     unsigned flags, void **ctx, struct retl_errbuf *eb);
+    /* Takes the per-job run lock (CONFLICT when another run holds it). */
+    retl_err (*lock)(void *ctx, const struct eng_state *st,
+                     struct retl_errbuf *eb);
+    /* Finds the type of every column in st->cols from the query without
+     * running it. A bad query or a column that the query lacks fails here,
+     * before any state is touched. */
+    retl_err (*describe)(void *ctx, const struct retl_job *job,
+                         struct eng_state *st, struct retl_errbuf *eb);
+    /* Creates the state tables when missing. When the stored fingerprint
+     * differs, starts a new baseline: the snapshot keeps only its keys (so
+     * Insert mode never inserts them again) and every row is sent again;
+     * errors are cleared. *rebased tells which happened. */
+    retl_err (*state_init)(void *ctx, const struct eng_state *st,
+                           bool *rebased, struct retl_errbuf *eb);
+    /* Materialises the query once into staging as canonical text; fails on
+     * NULL or duplicate keys, naming them. */
+    retl_err (*stage)(void *ctx, const struct retl_job *job,
+                      const struct eng_state *st, long long *extracted,
+                      struct retl_errbuf *eb);
+    /* Computes the delta against the snapshot inside the warehouse and drops
+     * error rows whose key no longer needs sending. */
+    retl_err (*diff)(void *ctx, const struct eng_state *st, enum retl_mode mode,
+                     enum eng_diff how, struct eng_delta_counts *c,
+                     struct retl_errbuf *eb);
+    retl_err (*delta_open)(void *ctx, const struct eng_state *st,
+                           struct retl_errbuf *eb);
+    /* Up to max rows; nrows 0 at the end. */
+    retl_err (*delta_fetch)(void *ctx, size_t max, struct eng_chunk *out,
+                            struct retl_errbuf *eb);
+    /* In one transaction: rows whose result is ok enter the snapshot and
+     * leave errors; the others are upserted into errors (attempts + 1).
+     * results has ch->nrows entries; op is what was attempted. */
+    retl_err (*commit)(void *ctx, const struct eng_state *st, long long run,
+                       const char *op, const struct eng_chunk *ch,
+                       const struct eng_row_result *results,
+                       struct retl_errbuf *eb);
+    /* After the whole delta was handled: marks deleted keys, drops staging. */
+    retl_err (*finish)(void *ctx, const struct eng_state *st,
+                       struct retl_errbuf *eb);
+    /* Rows failing now: a JSON array of objects (run, key, operation, code,
+     * message, fields, row, firstFailure, lastFailure, attempts). Ownership:
+     * caller decrefs *out. */
+    retl_err (*errors)(void *ctx, const struct eng_state *st, size_t limit,
+                       json_t **out, long long *total, struct retl_errbuf *eb);
+    /* Drops every state table of the job (cleanupPolicy Delete). */
+    retl_err (*drop_state)(void *ctx, const struct eng_state *st,
+                           struct retl_errbuf *eb);
+    void (*close)(void *ctx);
+};
+
+/* The backend for type, or NULL. */
+const struct eng_source_ops *eng_source_find(const char *type);
+
+#endif
