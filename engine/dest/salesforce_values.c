@@ -46,9 +46,19 @@ bool sf_id18(const char *in, char out[19])
         if (!isalnum((unsigned char)id[i]))
             return false;
     char suf[3];
+    bool flat = true; /* the case of the letters looks flattened */
     if (n == 18) {
+        bool up = false, low = false;
+        for (size_t i = 0; i < 15; i++) {
+            up |= isupper((unsigned char)id[i]) != 0;
+            low |= islower((unsigned char)id[i]) != 0;
+        }
+        flat = !(up && low);
+    }
+    if (n == 18 && flat) {
         /* The suffix records which of the first 15 characters are upper
-         * case, so an Id whose case was changed can be restored from it. */
+         * case, so an Id whose case was flattened (all lower or all upper)
+         * can be restored from it. A mixed-case Id must match as given. */
         for (int chunk = 0; chunk < 3; chunk++) {
             int bits = id_suffix_value(id[15 + chunk]);
             if (bits < 0)
