@@ -441,6 +441,9 @@ func (srv *Server) writeRecord(tx *Tx, o *Object, existing *Record, assigns []as
 	// Uniqueness.
 	for name, m := range t.idx {
 		f := o.field(name)
+		if !f.Unique {
+			continue
+		}
 		k, ok := indexKey(f, newF[name])
 		if !ok {
 			continue
