@@ -169,14 +169,24 @@ static size_t run_checks(struct ctl_health *h, bool readiness, struct retl_buf *
     return failed;
 }
 
+/* "?verbose" carries no value, which MHD_lookup_connection_value cannot tell
+ * from an absent key. */
+static enum MHD_Result find_verbose(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    if (strcmp(key, "verbose") == 0)
+        *(bool *)cls = true;
+    return MHD_YES;
+}
+
 static enum MHD_Result serve_probe(struct ctl_health *h, struct MHD_Connection *c,
                                    bool readiness)
 {
     struct retl_buf b;
     retl_buf_init(&b, PROBE_BODY_MAX);
     size_t failed = run_checks(h, readiness, &b);
-    bool verbose =
-        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "verbose") != NULL;
+    bool verbose = false;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, find_verbose, &verbose);
     const char *what = readiness ? "readyz" : "healthz";
     enum MHD_Result ret;
     if (!failed) {
