@@ -3,7 +3,8 @@
 # and a local kubelet that runs pod containers as processes. See tests/cluster/README.md.
 
 CLUSTER_BIN := $(BIN)/retl-cluster
-CLUSTER_DIR := $(BUILD)/cluster
+# RETL_CLUSTER_DIR in the environment runs a second, independent cluster elsewhere.
+CLUSTER_DIR := $(or $(RETL_CLUSTER_DIR),$(BUILD)/cluster)
 CLUSTER_K8S_VERSION := v1.32.13
 CLUSTER_SRCS := $(wildcard tests/cluster/*.go) tests/cluster/go.mod tests/cluster/go.sum
 CLUSTER_VERSION_PKG := k8s.io/component-base/version

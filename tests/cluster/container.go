@@ -37,6 +37,52 @@ type initSpec struct {
 	Hostname string      `json:"hostname,omitempty"`
 	Mounts   []mountSpec `json:"mounts,omitempty"`
 	NS       bool        `json:"ns"`
+	UID      *int64      `json:"uid,omitempty"`
+	GID      *int64      `json:"gid,omitempty"`
+	Groups   []int64     `json:"groups,omitempty"`
+}
+
+// nonRootDefault stands in for an image's non-root USER when a pod asks for
+// runAsNonRoot without a runAsUser (the distroless "nonroot" uid).
+const nonRootDefault = 65532
+
+// identity is the uid/gid/supplementary groups the container runs as, from the
+// container's securityContext over the pod's; nil uid means root, the image default.
+func identity(p *corev1.Pod, c *corev1.Container) (uid, gid *int64, groups []int64) {
+	ps := p.Spec.SecurityContext
+	cs := c.SecurityContext
+	nonRoot := false
+	if ps != nil {
+		uid, gid = ps.RunAsUser, ps.RunAsGroup
+		nonRoot = ps.RunAsNonRoot != nil && *ps.RunAsNonRoot
+		groups = append(groups, ps.SupplementalGroups...)
+		if ps.FSGroup != nil {
+			groups = append(groups, *ps.FSGroup)
+		}
+	}
+	if cs != nil {
+		if cs.RunAsUser != nil {
+			uid = cs.RunAsUser
+		}
+		if cs.RunAsGroup != nil {
+			gid = cs.RunAsGroup
+		}
+		if cs.RunAsNonRoot != nil {
+			nonRoot = *cs.RunAsNonRoot
+		}
+	}
+	if uid == nil && nonRoot {
+		u := int64(nonRootDefault)
+		uid = &u
+	}
+	if uid != nil && gid == nil {
+		g := *uid
+		if *uid != nonRootDefault {
+			g = 0
+		}
+		gid = &g
+	}
+	return uid, gid, groups
 }
 
 // probeMountNS says whether the helper can run in private mount namespaces here.
@@ -108,6 +154,11 @@ func (k *kubelet) launch(w *podWorker, p *corev1.Pod, c *ctr, env []string, lf *
 		return nil, fmt.Errorf("failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: %v", err)
 	}
 	spec := initSpec{Path: bin, Argv: argv, Env: env, Dir: c.workDir, NS: k.mountNS}
+	spec.UID, spec.GID, spec.Groups = identity(p, &c.spec)
+	if spec.UID != nil {
+		_ = os.Chown(c.workDir, int(*spec.UID), int(*spec.GID))
+		_ = os.Chown(c.termPath, int(*spec.UID), int(*spec.GID))
+	}
 	if c.spec.WorkingDir != "" {
 		spec.Dir = c.spec.WorkingDir
 	}
@@ -233,6 +284,21 @@ func containerInit() {
 	}
 	if err := os.MkdirAll(s.Dir, 0755); err != nil {
 		initFail("working directory %s: %v", s.Dir, err)
+	}
+	if s.UID != nil {
+		groups := make([]int, 0, len(s.Groups))
+		for _, g := range s.Groups {
+			groups = append(groups, int(g))
+		}
+		if err := syscall.Setgroups(groups); err != nil {
+			initFail("setgroups: %v", err)
+		}
+		if err := syscall.Setgid(int(*s.GID)); err != nil {
+			initFail("setgid %d: %v", *s.GID, err)
+		}
+		if err := syscall.Setuid(int(*s.UID)); err != nil {
+			initFail("setuid %d: %v", *s.UID, err)
+		}
 	}
 	if err := os.Chdir(s.Dir); err != nil {
 		initFail("chdir %s: %v", s.Dir, err)

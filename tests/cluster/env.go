@@ -125,10 +125,14 @@ func (w *podWorker) podPath() string {
 // buildEnv resolves the environment of c; the result is KEY=VALUE strings.
 func (w *podWorker) buildEnv(ctx context.Context, p *corev1.Pod, c *corev1.Container) ([]string, error) {
 	port := strconv.Itoa(w.k.cfg.apiPort)
+	home := "/root"
+	if uid, _, _ := identity(p, c); uid != nil && *uid != 0 {
+		home = "/tmp"
+	}
 	base := [][2]string{
 		{"PATH", w.podPath()},
 		{"HOSTNAME", p.Name},
-		{"HOME", "/root"},
+		{"HOME", home},
 		{"KUBERNETES_SERVICE_HOST", "127.0.0.1"},
 		{"KUBERNETES_SERVICE_PORT", port},
 		{"KUBERNETES_SERVICE_PORT_HTTPS", port},

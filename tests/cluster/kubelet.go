@@ -292,6 +292,17 @@ func (k *kubelet) schedule(p *corev1.Pod) {
 	}
 	if err == nil {
 		log.Printf("scheduler: bound %s/%s to %s", p.Namespace, p.Name, k.cfg.node)
+		now := metav1.Now()
+		ev := &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{GenerateName: p.Name + ".", Namespace: p.Namespace},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: p.Namespace, Name: p.Name, UID: p.UID},
+			Reason:         "Scheduled", Type: corev1.EventTypeNormal,
+			Message:        fmt.Sprintf("Successfully assigned %s/%s to %s", p.Namespace, p.Name, k.cfg.node),
+			Source:         corev1.EventSource{Component: corev1.DefaultSchedulerName},
+			FirstTimestamp: now, LastTimestamp: now, Count: 1,
+			ReportingController: corev1.DefaultSchedulerName, ReportingInstance: corev1.DefaultSchedulerName,
+		}
+		_, _ = k.sched.CoreV1().Events(p.Namespace).Create(k.ctx, ev, metav1.CreateOptions{})
 	}
 }
 

@@ -31,13 +31,13 @@ type layout struct {
 }
 
 func (l layout) p(parts ...string) string { return filepath.Join(append([]string{l.dir}, parts...)...) }
-func (l layout) pidFile() string           { return l.p("retl-cluster.pid") }
-func (l layout) kubeconfig() string        { return l.p("kubeconfig") }
-func (l layout) envFile() string           { return l.p("cluster.env") }
-func (l layout) pki() string               { return l.p("pki") }
-func (l layout) logs() string              { return l.p("logs") }
-func (l layout) pods() string              { return l.p("pods") }
-func (l layout) procs() string             { return l.p("procs") }
+func (l layout) pidFile() string          { return l.p("retl-cluster.pid") }
+func (l layout) kubeconfig() string       { return l.p("kubeconfig") }
+func (l layout) envFile() string          { return l.p("cluster.env") }
+func (l layout) pki() string              { return l.p("pki") }
+func (l layout) logs() string             { return l.p("logs") }
+func (l layout) pods() string             { return l.p("pods") }
+func (l layout) procs() string            { return l.p("procs") }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -209,6 +209,28 @@ func (w *podWorker) prepareVolumes(ctx context.Context, p *corev1.Pod) error {
 		default:
 			return fail(fmt.Errorf("volume type not supported by the retl local kubelet"))
 		}
+		if sc := p.Spec.SecurityContext; sc != nil && sc.FSGroup != nil && v.HostPath == nil {
+			applyFSGroup(dir, int(*sc.FSGroup), v.EmptyDir != nil)
+		}
 	}
 	return nil
+}
+
+// applyFSGroup gives the pod's fsGroup group ownership and read (emptyDir: write) access.
+func applyFSGroup(dir string, gid int, writable bool) {
+	_ = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		_ = os.Lchown(path, -1, gid)
+		mode := info.Mode().Perm() | 0040
+		if info.IsDir() {
+			mode |= 0010 | os.ModeSetgid
+		}
+		if writable {
+			mode |= 0020
+		}
+		_ = os.Chmod(path, mode)
+		return nil
+	})
 }

@@ -5,6 +5,7 @@
 #   kwait 60 pod/x -n ns '{.status.phase}' Succeeded   # poll a jsonpath until it equals
 # Exports after cluster_up: KUBECONFIG, RETL_APISERVER, RETL_APISERVER_PORT, RETL_NODE,
 # RETL_CLUSTER_DIR (logs in $RETL_CLUSTER_DIR/logs/<ns>_<pod>_<container>.log).
+# Set RETL_CLUSTER_DIR before sourcing to run an independent cluster in another directory.
 
 cluster_root=${RETL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
@@ -12,7 +13,7 @@ cluster_up() {
   make -s --no-print-directory -C "$cluster_root" cluster-up || return 1
   set -a
   # shellcheck disable=SC1091
-  . "$cluster_root/build/cluster/cluster.env"
+  . "${RETL_CLUSTER_DIR:-$cluster_root/build/cluster}/cluster.env"
   set +a
 }
 

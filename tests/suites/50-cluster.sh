@@ -125,7 +125,7 @@ spec:
   containers:
   - name: c
     image: busybox
-    command: [sh, -c, 'echo "user=\$DB_user password=\$DB_password pod=\$ME ns=\$NS" > /dev/termination-log']
+    command: [sh, -c, 'echo "user=\$DB_user password=\$DB_password pod=\$ME ns=\$NS uid=\$(id -u)" > /dev/termination-log']
     envFrom: [{prefix: DB_, secretRef: {name: db}}]
     env:
     - {name: ME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
@@ -155,7 +155,7 @@ spec:
   containers:
   - name: c
     image: busybox
-    command: [sleep, "3333"]
+    command: [sleep, "3333.$$"]
     $CSEC
 ---
 apiVersion: v1
@@ -194,8 +194,8 @@ last words')
 check "FallbackToLogsOnError uses the log tail as the message" $? "$r"
 
 # 6. envFrom secret with prefix, fieldRef
-r=$(kwait 30 pod/envfrom -n $NS '{.status.phase} {.status.containerStatuses[0].state.terminated.message}' 'Succeeded user=alice password=p@ss w0rd pod=envfrom ns='$NS)
-check "envFrom secret with prefix and fieldRef env reach the process" $? "$r"
+r=$(kwait 30 pod/envfrom -n $NS '{.status.phase} {.status.containerStatuses[0].state.terminated.message}' 'Succeeded user=alice password=p@ss w0rd pod=envfrom ns='$NS' uid=65532')
+check "envFrom secret with prefix and fieldRef env reach the process, run as runAsUser" $? "$r"
 
 # 7. missing secret
 r=$(kwait 30 pod/nosecret -n $NS '{.status.phase} {.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}' 'Pending CreateContainerConfigError secret "absent" not found')
@@ -232,7 +232,7 @@ check "kubectl logs is served by the kubelet; log file kept" $? "$out"
 # 11. activeDeadlineSeconds
 r=$(kwait 30 pod/deadline -n $NS '{.status.phase} {.status.reason}' 'Failed DeadlineExceeded')
 check "activeDeadlineSeconds: Failed, DeadlineExceeded" $? "$r"
-! pgrep -f 'sleep 3333' >/dev/null
+! pgrep -f "sleep 3333.$$" >/dev/null
 check "activeDeadlineSeconds killed the process" $?
 
 # 12. garbage collection of owned objects
@@ -248,7 +248,7 @@ metadata:
 spec:
   $RESTRICTED
   containers:
-  - {name: c, image: busybox, command: [sleep, "4444"], $CSEC}
+  - {name: c, image: busybox, command: [sleep, "4444.$$"], $CSEC}
 EOF
 r=$(kwait 30 pod/owned -n $NS '{.status.phase}' Running)
 check "owned pod runs" $? "$r"
@@ -259,7 +259,7 @@ for _ in $(seq 100); do
   sleep 0.3
 done
 check "deleting the owner garbage-collects the owned pod" $gone
-! pgrep -f 'sleep 4444' >/dev/null
+! pgrep -f "sleep 4444.$$" >/dev/null
 check "the collected pod's process is gone" $?
 
 # 13. graceful deletion: SIGTERM first, object removed by the kubelet
@@ -299,7 +299,7 @@ spec:
       containers:
       - name: c
         image: busybox
-        command: [sh, -c, 'echo serving; exec sleep 5555']
+        command: [sh, -c, 'echo serving; exec sleep 5555.$$']
         readinessProbe: {exec: {command: ["true"]}, periodSeconds: 1}
         $CSEC
 EOF
@@ -310,6 +310,6 @@ check "Deployment rolls out; its pod is Running and Ready" $? "$r"
 
 kubectl delete namespace $NS --wait=true --timeout=60s >/dev/null 2>&1
 check "namespace deletion completes (namespace controller, pods terminated)" $?
-! pgrep -f 'sleep 5555' >/dev/null
+! pgrep -f "sleep 5555.$$" >/dev/null
 check "no pod process outlives its namespace" $?
 kubectl delete crd widgets.clustertest.retl.io >/dev/null 2>&1
