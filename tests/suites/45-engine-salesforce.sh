@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# The Salesforce destination end to end: PostgreSQL -> retl-engine (sanitized)
+# -> salesforce-sim, in Insert / Upsert / Update over sObject Collections and
+# Bulk API 2.0, with rejected rows, session expiry, API limits, the per-run
+# call cap, describe mismatches and OAuth errors.
+set -uo pipefail
+cd "${RETL_ROOT:-$(dirname "$0")/../..}"
+ENGINE=${RETL_ENGINE:-build/san/bin/retl-engine}
+SIM=build/bin/salesforce-sim
+for b in "$ENGINE" "$SIM"; do
+  if [ ! -x "$b" ]; then
+    echo "missing $b (make test-build)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+done
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# shellcheck source=tests/lib/pg.sh
+source tests/lib/pg.sh
+
+W=$(mktemp -d /tmp/retl-sf45.XXXXXX)
+SIM_PIDS=()
+cleanup() {
+  for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  pg_stop
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+P=0 F=0
+pass() { P=$((P + 1)); echo "ok   - $*"; }
+fail() { F=$((F + 1)); echo "FAIL - $*"; }
+# expect NAME COMMAND...: passes when the command succeeds.
+expect() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# ---- servers ----
+pg_start || { echo "0 passed, 1 failed"; exit 1; }
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/key.pem" 2>/dev/null
+openssl pkey -in "$W/key.pem" -pubout -out "$W/pub.pem" 2>/dev/null
+cat >"$W/schema.json" <<'EOF'
+{"objects": {"Account": {"fields": [
+  {"name": "External_Id__c", "type": "string", "length": 64, "externalId": true, "unique": true},
+  {"name": "Score__c", "type": "double", "precision": 6, "scale": 2},
+  {"name": "Last_Seen__c", "type": "datetime"},
+  {"name": "Active__c", "type": "boolean"},
+  {"name": "Signup__c", "type": "date"}
+]}}}
+EOF
+
+# sim_start VAR ARGS...: starts a sim, sets VAR to its base URL.
+sim_start() {
+  local var=$1
+  shift
+  "$SIM" --schema "$W/schema.json" "$@" >"$W/$var.url" 2>"$W/$var.log" &
+  SIM_PIDS+=($!)
+  for _ in $(seq 200); do
+    [ -s "$W/$var.url" ] && break
+    sleep 0.05
+  done
+  printf -v "$var" '%s' "$(head -n 1 "$W/$var.url")"
+}
+sim_start S1 --jwt-public-key "$W/pub.pem" --username loader@acme.com --client-secret s3cret-value
+sim_start S2 --session-ttl 700ms
+if [ -z "$S1" ] || [ -z "$S2" ]; then
+  cat "$W"/*.log
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+# ---- helpers ----
+sql() { pg_sql -c "$1"; }
+admin() { curl -s -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$S1/__admin/$2"; }
+admin2() { curl -s -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$S2/__admin/$2"; }
+TOK=$(curl -s -X POST "$S1/__admin/token" | jq -r .access_token)
+# soql QUERY: the sim's answer (JSON)
+soql() { curl -s -G -H "Authorization: Bearer $TOK" --data-urlencode "q=$1" "$S1/services/data/v62.0/query"; }
+stat() { admin GET stats | jq -r "$1"; }
+
+{
+  cat <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: wh, namespace: t45}
+stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sf, namespace: t45}
+stringData:
+  loginUrl: "$S1"
+  clientId: 3MVG9.retl
+  username: loader@acme.com
+  privateKey: |
+EOF
+  sed 's/^/    /' "$W/key.pem"
+  cat <<EOF
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sfcc, namespace: t45}
+stringData: {loginUrl: "$S1", clientId: 3MVG9.retl, clientSecret: s3cret-value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sfbad, namespace: t45}
+stringData: {loginUrl: "$S1", clientId: 3MVG9.retl, clientSecret: wrong-secret-value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sfttl, namespace: t45}
+stringData: {loginUrl: "$S2", clientId: 3MVG9.retl, clientSecret: other-secret-value}
+EOF
+} >"$W/secrets.yaml"
+
+# job NAME OBJECT MODE API KEYSRC KEYDST QUERY MAPPINGS [SECRET]
+# MAPPINGS: "src:Dest,src:Dest"; KEYDST may be empty (Insert).
+job() {
+  local name=$1 obj=$2 mode=$3 api=$4 ksrc=$5 kdst=$6 query=$7 maps=$8 sec=${9:-sf}
+  {
+    echo "apiVersion: retl.io/v1alpha1"
+    echo "kind: ReverseEtlJob"
+    echo "metadata: {name: $name, namespace: t45}"
+    echo "spec:"
+    echo "  source: {type: postgres, secretRef: {name: wh}, query: \"$query\"}"
+    echo "  destination: {type: salesforce, secretRef: {name: $sec}, object: $obj, api: $api}"
+    echo "  mode: $mode"
+    if [ -n "$kdst" ]; then
+      echo "  key: {source: $ksrc, destination: $kdst}"
+    else
+      echo "  key: {source: $ksrc}"
+    fi
+    echo "  mappings:"
+    local m
+    IFS=, read -ra ms <<<"$maps"
+    for m in "${ms[@]}"; do echo "    - {source: ${m%%:*}, destination: ${m#*:}}"; done
+  } >"$W/$name.yaml"
+}
+
+# run NAME: runs the engine; RC, and OUT (the summary JSON) are set.
+RUNS=0
+run() {
+  RUNS=$((RUNS + 1))
+  "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$RUNS.out" 2>"$W/$1.$RUNS.err"
+  RC=$?
+  OUT=$(tail -n 1 "$W/$1.$RUNS.out")
+  if grep -q 'ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:' "$W/$1.$RUNS.err"; then
+    echo "sanitizer report in $1 run $RUNS:"
+    grep -A 20 'Sanitizer\|runtime error' "$W/$1.$RUNS.err" | head -40
+    RC=99
+  fi
+}
+sum() { jq -r "$1" <<<"$OUT"; }
+show() { echo "  rc=$RC summary=$OUT"; tail -n 3 "$W/$1.$RUNS.err" | sed 's/^/  /'; }
+errtab() { sum .errorsTable; }
+
+# ---- source data ----
+sql "CREATE SCHEMA src;
+CREATE TABLE src.accts (id text PRIMARY KEY, name text, score numeric(8,2), seen timestamptz, active boolean, signup date);
+INSERT INTO src.accts SELECT 'A-' || g, 'Account ' || g, (g % 900) / 10.0,
+  timestamptz '2024-05-01 12:00:00+02' + g * interval '1 minute', g % 2 = 0, date '2024-01-01' + g
+  FROM generate_series(1, 300) g;
+CREATE TABLE src.big (id text PRIMARY KEY, name text);
+INSERT INTO src.big SELECT 'B-' || g, 'Big ' || g FROM generate_series(1, 2000) g;
+CREATE TABLE src.contacts (id text PRIMARY KEY, first text, last text, email text, note text);
+INSERT INTO src.contacts SELECT 'C-' || g, 'First' || g, 'Last' || g, 'c' || g || '@example.com', NULL
+  FROM generate_series(1, 40) g;
+UPDATE src.contacts SET first = repeat('x', 50) WHERE id = 'C-40';
+CREATE TABLE src.contacts2 (id text PRIMARY KEY, first text, last text, note text);
+INSERT INTO src.contacts2 SELECT 'D-' || g, 'Bulk' || g, 'Person' || g, NULL FROM generate_series(1, 40) g;
+UPDATE src.contacts2 SET note = E'has, comma \"quoted\"\nand a newline' WHERE id = 'D-7';" >/dev/null
+
+ACC_MAPS="name:Name,score:Score__c,seen:Last_Seen__c,active:Active__c,signup:Signup__c"
+ACC_Q="SELECT id, name, score, seen, active, signup FROM src.accts"
+
+# ---- 1. Upsert over collections (JWT bearer login), api auto below the threshold
+job acc Account Upsert auto id External_Id__c "$ACC_Q" "$ACC_MAPS"
+run acc
+if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 300 ] && [ "$(sum .api)" = rest ] &&
+  [ "$(sum .apiCalls)" = 3 ] && [ "$(stat '.records.Account')" = 300 ]; then
+  pass "upsert/rest: 300 rows inserted in 2 collection calls + describe"
+else
+  fail "upsert/rest"; show acc
+fi
+rec=$(soql "SELECT Id, Score__c, Last_Seen__c, Active__c, Signup__c FROM Account WHERE External_Id__c = 'A-7'")
+expect "values: number, datetime in UTC, boolean, date" \
+  test "$(jq -c '.records[0] | [.Score__c, .Last_Seen__c, .Active__c, .Signup__c]' <<<"$rec")" \
+  = '[0.7,"2024-05-01T10:07:00.000+0000",false,"2024-01-08"]'
+expect "destinationInfo: externalIdFields and requiredFields" \
+  test "$(sum '.destinationInfo | [.externalIdFields, .requiredFields] | tostring')" = '[["External_Id__c"],["Name"]]'
+expect "summary: apiUsage from Sforce-Limit-Info" grep -qE '^[0-9]+/1000000$' <<<"$(sum .apiUsage)"
+
+# ---- 2. the same job, a 150-row delta, threshold 100: Bulk API 2.0 picked by plan()
+sql "UPDATE src.accts SET score = score + 1 WHERE substr(id, 3)::int <= 150" >/dev/null
+jobs_before=$(stat '.requests["POST jobs/ingest"] // 0')
+RETL_SF_BULK_THRESHOLD=100 run acc
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 150 ] && [ "$(sum .rows.inserted)" = 0 ] &&
+  [ "$(sum .api)" = bulk ] && [ "$(sum .bulkJobs)" = 1 ] &&
+  [ "$(stat '.requests["POST jobs/ingest"]')" = $((jobs_before + 1)) ]; then
+  pass "upsert/bulk: only the 150 changed rows, one Bulk job, created=false from results"
+else
+  fail "upsert/bulk"; show acc
+fi
+expect "upsert/bulk: value written" \
+  test "$(soql "SELECT Score__c FROM Account WHERE External_Id__c = 'A-7'" | jq -r '.records[0].Score__c')" = 1.7
+
+# ---- 3. Insert over collections (client credentials), a too-long value fails without a call
+job con Contact Insert rest id "" "SELECT id, first, last, email FROM src.contacts" \
+  "first:FirstName,last:LastName,email:Email" sfcc
+run con
+ET=$(errtab)
+if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 39 ] && [ "$(sum .rows.failed)" = 1 ] &&
+  [ "$(stat '.records.Contact')" = 39 ]; then
+  pass "insert/rest: 39 inserted, 1 rejected"
+else
+  fail "insert/rest"; show con
+fi
+expect "insert/rest: STRING_TOO_LONG in _errors" \
+  test "$(pg_sql -c "SELECT code || '|' || coalesce(fields, 'none') FROM $ET WHERE key = 'C-40'")" = "STRING_TOO_LONG|none"
+expect "insert/rest: _errors message names field and length" \
+  grep -q 'FirstName: data value too large: .*(max length=40)' <<<"$(pg_sql -c "SELECT message FROM $ET WHERE key = 'C-40'")"
+
+# ---- 4. Insert over Bulk API 2.0, CSV quoting and null
+job con2 Contact Insert bulk id "" "SELECT id, first, last, note FROM src.contacts2" \
+  "first:FirstName,last:LastName,note:Description"
+run con2
+if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 40 ] && [ "$(sum .api)" = bulk ] &&
+  [ "$(stat '.records.Contact')" = 79 ]; then
+  pass "insert/bulk: 40 inserted, matched to rows without a key field"
+else
+  fail "insert/bulk"; show con2
+fi
+got=$(soql "SELECT Description FROM Contact WHERE LastName = 'Person7'" | jq -r '.records[0].Description')
+expect "insert/bulk: comma, quotes and newline survive the CSV" test "$got" = $'has, comma "quoted"\nand a newline'
+expect "insert/bulk: null is #N/A (field empty)" \
+  test "$(soql "SELECT Description FROM Contact WHERE LastName = 'Person8'" | jq -r '.records[0].Description')" = null
+
+# ---- 5. Update by Id over collections: 15-char Ids normalised to 18
+soql "SELECT Id, External_Id__c FROM Account WHERE External_Id__c LIKE 'A-1%'" |
+  jq -r '.records[] | [(.Id | .[0:15]), .External_Id__c] | @tsv' >"$W/ids.tsv"
+n_ids=$(wc -l <"$W/ids.tsv")
+sql "CREATE TABLE src.upd (sfid text PRIMARY KEY, ext text, score numeric);" >/dev/null
+pg_sql -c "\\copy src.upd (sfid, ext) FROM '$W/ids.tsv'"
+sql "UPDATE src.upd SET score = 42.5" >/dev/null
+job upd Account Update rest sfid Id "SELECT sfid, score FROM src.upd" "score:Score__c"
+run upd
+if [ "$RC" = 0 ] && [ "$n_ids" -gt 10 ] && [ "$(sum .rows.updated)" = "$n_ids" ] &&
+  [ "$(soql "SELECT Id FROM Account WHERE Score__c = 42.5" | jq -r .totalSize)" = "$n_ids" ]; then
+  pass "update/rest: $n_ids rows by 15-char Id"
+else
+  fail "update/rest ($n_ids ids)"; show upd
+fi
+
+# ---- 6. Update over Bulk API 2.0; a malformed Id fails without a call
+sql "INSERT INTO src.upd VALUES ('001NOTANID', 'x', 1); UPDATE src.upd SET score = 7.25" >/dev/null
+job upd2 Account Update bulk sfid Id "SELECT sfid, score FROM src.upd" "score:Score__c"
+run upd2
+ET=$(errtab)
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = "$n_ids" ] && [ "$(sum .rows.failed)" = 1 ] &&
+  [ "$(soql "SELECT Id FROM Account WHERE Score__c = 7.25" | jq -r .totalSize)" = "$n_ids" ]; then
+  pass "update/bulk: $n_ids updated"
+else
+  fail "update/bulk"; show upd2
+fi
+expect "update/bulk: MALFORMED_ID in _errors" \
+  test "$(pg_sql -c "SELECT code FROM $ET WHERE key = '001NOTANID'")" = MALFORMED_ID
+
+# ---- 7. rejected rows (collections): the sim's code in _errors, retried after the fix
+admin POST faults '{"validationRules":[{"object":"Account","field":"Name","contains":"BAD","code":"FIELD_CUSTOM_VALIDATION_EXCEPTION","message":"Name must not contain BAD","fields":["Name"]}]}' >/dev/null
+sql "UPDATE src.accts SET name = 'BAD ' || id WHERE id IN ('A-3', 'A-4', 'A-5')" >/dev/null
+run acc
+ET=$(errtab)
+if [ "$RC" = 0 ] && [ "$(sum .rows.failed)" = 3 ] && [ "$(sum .api)" = rest ]; then
+  pass "rejected/rest: 3 rows rejected, run completed"
+else
+  fail "rejected/rest"; show acc
+fi
+expect "rejected/rest: code, message and fields in _errors" \
+  test "$(pg_sql -c "SELECT count(*) FROM $ET WHERE code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION' AND message = 'Name must not contain BAD' AND fields = 'Name'")" = 3
+admin DELETE faults >/dev/null
+run acc
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 3 ] && [ "$(sum .rows.failed)" = 0 ] &&
+  [ "$(pg_sql -c "SELECT count(*) FROM $ET")" = 0 ]; then
+  pass "rejected/rest: retried after the fix, _errors empty"
+else
+  fail "rejected/rest retry"; show acc
+fi
+
+# ---- 8. rejected rows (bulk): sf__Error parsed into _errors, retried after the fix
+admin POST faults '{"validationRules":[{"object":"Account","field":"Name","contains":"WORSE","code":"FIELD_CUSTOM_VALIDATION_EXCEPTION","message":"Name must not contain WORSE: really","fields":["Name"]}]}' >/dev/null
+sql "UPDATE src.accts SET name = 'WORSE ' || id WHERE id IN ('A-10', 'A-11'); UPDATE src.accts SET score = score + 2 WHERE substr(id, 3)::int > 200" >/dev/null
+RETL_SF_BULK_THRESHOLD=50 run acc
+if [ "$RC" = 0 ] && [ "$(sum .rows.failed)" = 2 ] && [ "$(sum .rows.updated)" = 100 ] && [ "$(sum .api)" = bulk ]; then
+  pass "rejected/bulk: 2 rejected, 100 updated"
+else
+  fail "rejected/bulk"; show acc
+fi
+expect "rejected/bulk: code, message with a colon, and fields in _errors" \
+  test "$(pg_sql -c "SELECT count(*) FROM $ET WHERE code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION' AND message = 'Name must not contain WORSE: really' AND fields = 'Name'")" = 2
+admin DELETE faults >/dev/null
+RETL_SF_BULK_THRESHOLD=1 run acc
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 2 ] && [ "$(pg_sql -c "SELECT count(*) FROM $ET")" = 0 ]; then
+  pass "rejected/bulk: retried after the fix"
+else
+  fail "rejected/bulk retry"; show acc
+fi
+
+# ---- 9. transient faults: 503 and UNABLE_TO_LOCK_ROW are retried
+sql "UPDATE src.accts SET score = score + 1 WHERE substr(id, 3)::int BETWEEN 20 AND 39" >/dev/null
+admin POST faults '{"unavailableNext":2,"lockRowNext":3,"pathContains":"composite"}' >/dev/null
+run acc
+fired=$(stat '.faultsFired | tostring')
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 20 ] && [ "$(sum .rows.failed)" = 0 ] &&
+  grep -q unavailable <<<"$fired" && grep -qi lock <<<"$fired"; then
+  pass "503 and UNABLE_TO_LOCK_ROW retried: 20 updated ($fired)"
+else
+  fail "transient faults ($fired)"; show acc
+fi
+admin DELETE faults >/dev/null
+
+# ---- 10. session expiry mid-run: re-login once, nothing lost
+admin2 POST faults '{"delayMs":150}' >/dev/null
+job ttl Account Upsert rest id External_Id__c "SELECT id, name FROM src.big" "name:Name" sfttl
+RETL_SF_CONCURRENCY=1 run ttl
+if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 2000 ] && [ "$(sum '.logins // 1')" -ge 2 ]; then
+  pass "session expired mid-run: $(sum .logins) logins, 2000 rows"
+else
+  fail "session expiry"; show ttl
+fi
+admin POST expire-sessions >/dev/null
+sql "UPDATE src.accts SET score = score + 1 WHERE id = 'A-1'" >/dev/null
+TOK=$(curl -s -X POST "$S1/__admin/token" | jq -r .access_token)
+
+# ---- 11. daily API limit exhausted: the run fails cleanly and resends later
+used=$(stat .apiUsage.used)
+admin POST api-usage "{\"used\":$((used + 1)),\"max\":$((used + 2))}" >/dev/null
+run acc
+if [ "$RC" = 1 ] && grep -q REQUEST_LIMIT_EXCEEDED <<<"$(sum .message)"; then
+  pass "daily limit: run failed with REQUEST_LIMIT_EXCEEDED"
+else
+  fail "daily limit"; show acc
+fi
+admin POST api-usage '{"used":0,"max":1000000}' >/dev/null
+run acc
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 1 ]; then
+  pass "daily limit: the row is sent by the next run"
+else
+  fail "daily limit resend"; show acc
+fi
+
+# ---- 12. per-run API call cap: fails before the batch is sent
+sql "UPDATE src.accts SET score = score + 1" >/dev/null
+writes=$(stat .recordWrites)
+RETL_SF_MAX_API_CALLS=2 run acc
+if [ "$RC" = 1 ] && grep -q 'API call cap' <<<"$(sum .message)" && [ "$(stat .recordWrites)" = "$writes" ]; then
+  pass "call cap: failed cleanly before writing"
+else
+  fail "call cap"; show acc
+fi
+run acc
+expect "call cap: next run without the cap loads all 300" test "$RC/$(sum .rows.updated)" = 0/300
+
+# ---- 13. describe mismatch fails before any write
+job bad Account Upsert rest id External_Id__c "$ACC_Q" "name:Name,score:Scor__c,seen:CreatedDate"
+writes=$(stat .recordWrites)
+run bad
+msg=$(sum .message)
+if [ "$RC" = 1 ] && grep -qF 'spec.mappings[1].destination: field Scor__c does not exist on Account' <<<"$msg" &&
+  grep -qF 'spec.mappings[2].destination: field CreatedDate on Account is not createable' <<<"$msg" &&
+  [ "$(stat .recordWrites)" = "$writes" ]; then
+  pass "describe mismatch: named fields, no write"
+else
+  fail "describe mismatch"; show bad
+fi
+job bad3 Account Upsert rest id Score__c "SELECT id, name FROM src.accts" "name:Name"
+run bad3
+expect "describe mismatch: key is not an external id" \
+  grep -qF 'spec.key.destination: field Score__c on Account is not an external id field' <<<"$(sum .message)"
+
+# ---- 14. OAuth errors verbatim, credentials never logged
+want=$(curl -s -X POST "$S1/services/oauth2/token" -d 'grant_type=client_credentials&client_id=3MVG9.retl&client_secret=wrong-secret-value')
+job oauth Account Upsert rest id External_Id__c "$ACC_Q" "$ACC_MAPS" sfbad
+run oauth
+werr=$(jq -r .error <<<"$want")
+wdesc=$(jq -r .error_description <<<"$want")
+if [ "$RC" = 1 ] && grep -qF "$werr: $wdesc" <<<"$(sum .message)"; then
+  pass "OAuth error reported verbatim ($werr: $wdesc)"
+else
+  fail "OAuth error"; show oauth
+fi
+keyline=$(sed -n 5p "$W/key.pem")
+if grep -rlF -e s3cret-value -e wrong-secret-value -e other-secret-value -e "$keyline" -e "$TOK" "$W"/*.out "$W"/*.err >/dev/null 2>&1; then
+  fail "credentials in engine output: $(grep -rlF -e s3cret-value -e wrong-secret-value -e "$keyline" "$W"/*.out "$W"/*.err | head -3)"
+else
+  pass "no credential in any engine output ($RUNS runs)"
+fi
+
+echo "$P passed, $F failed"
+[ "$F" -eq 0 ]
