@@ -225,7 +225,7 @@ func (s *Server) collectionUpsert(w http.ResponseWriter, r *http.Request, ctx *r
 		return
 	}
 	f := o.field(fieldName)
-	if f == nil || !(f.ExternalId || f.IdLookup) || f.Name == "Id" {
+	if f == nil || !f.ExternalId {
 		msg := fmt.Sprintf("Field name provided, %s does not match an External ID, Salesforce Id, or indexed field for %s", fieldName, o.Name)
 		if f != nil && f.Name == "Id" {
 			msg = "Only external ids are supported. Don't use record ids."
