@@ -887,6 +887,89 @@ static int cmd_events(const char *ns)
     return n_fail ? 1 : 0;
 }
 
+/* ---- shutdown: everything stops within 10 s ---------------------------------- */
+
+struct worker {
+    struct kube_queue *q;
+    long handled;
+};
+
+static void *work_run(void *arg)
+{
+    struct worker *w = arg;
+    char *key;
+    while (kube_queue_get(w->q, -1, &key) == RETL_E_OK) {
+        msleep(5);
+        w->handled++;
+        kube_queue_forget(w->q, key);
+        kube_queue_done(w->q, key);
+        free(key);
+    }
+    return NULL;
+}
+
+static int cmd_shutdown(const char *ns)
+{
+    struct kube_client *c = connect_env(NULL);
+    struct retl_errbuf eb = {{0}};
+    create_many(c, ns, "sd", 50);
+    struct kube_queue *q = NULL;
+    kube_queue_new(NULL, &q, &eb);
+    struct kube_informer_handlers h = kube_informer_queue_handlers(q);
+    struct kube_informer_opts o = {.gvr = &kube_gvr_configmaps, .namespace = ns};
+    struct kube_informer *inf = NULL;
+    kube_informer_new(c, &o, &h, &inf, &eb);
+    kube_informer_start(inf, &eb);
+    struct kube_leader *l = NULL;
+    struct kube_leader_opts lo = {.namespace = ns, .name = "sd-lease",
+                                  .on_started_leading = lead_started,
+                                  .on_stopped_leading = lead_stopped,
+                                  .ud = (void *)"sd"};
+    kube_leader_start(c, &lo, &l, &eb);
+    struct kube_events *ev = NULL;
+    kube_events_new(c, NULL, &ev, &eb);
+    struct worker w[2] = {{q, 0}, {q, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, work_run, &w[i]);
+    check(kube_informer_wait_synced(inf, 20000), "informer feeds the queue", "no sync");
+    double until = now_s() + 10;
+    while (!kube_leader_is_leader(l) && now_s() < until)
+        msleep(50);
+    check(kube_leader_is_leader(l), "single candidate leads", "not leading");
+    json_t *cm = configmap(ns, "sd-0", "x");
+    kube_eventf(ev, cm, KUBE_EVENT_NORMAL, "Test", NULL, "shutdown test");
+    json_decref(cm);
+    msleep(500);
+    double t0 = now_s();
+    kube_leader_stop(l);
+    kube_informer_stop(inf);
+    retl_err e = kube_queue_shutdown_drain(q, 5000);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    kube_events_free(ev);
+    double took = now_s() - t0;
+    check(e == RETL_E_OK && took < 10.0,
+          "leader release, informer stop, queue drain, events flush within 10 s",
+          "%.2fs (%s)", took, retl_err_name(e));
+    printf("# shutdown took %.2fs; workers handled %ld keys\n", took,
+           w[0].handled + w[1].handled);
+    check(w[0].handled + w[1].handled >= 50, "workers handled every key",
+          "%ld", w[0].handled + w[1].handled);
+    json_t *lease = NULL;
+    kube_get(c, &kube_gvr_leases, ns, "sd-lease", &lease, &eb);
+    const char *holder = json_string_value(
+        json_object_get(json_object_get(lease, "spec"), "holderIdentity"));
+    check(holder && !*holder, "lease released on shutdown (holderIdentity cleared)",
+          "holder %s", holder ? holder : "(none)");
+    json_decref(lease);
+    kube_leader_free(l);
+    kube_informer_free(inf);
+    kube_queue_free(q);
+    kube_client_free(c);
+    return n_fail ? 1 : 0;
+}
+
 /* ---- bench ------------------------------------------------------------------------ */
 
 static const struct kube_gvr gvr_bench = {"kubetest.retl.io", "v1", "widgets", true};
@@ -1133,6 +1216,8 @@ int main(int argc, char **argv)
         rc = cmd_restart(ns, argv[3], argv[4]);
     else if (!strcmp(cmd, "leader") && argc > 4)
         rc = cmd_leader(ns, argv[3], argv[4]);
+    else if (!strcmp(cmd, "shutdown"))
+        rc = cmd_shutdown(ns);
     else if (!strcmp(cmd, "events"))
         rc = cmd_events(ns);
     else if (!strcmp(cmd, "bench-create"))
