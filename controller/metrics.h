@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "common/buf.h"
 #include "common/error.h"
 
@@ -149,10 +151,19 @@ retl_err ctl_metrics_rest_request(int code, const char *method, const char *host
  * Adds 1 to retl_runs_total{namespace,job,result}, rows_synced to
  * retl_rows_synced_total, rows_failed to retl_rows_failed_total, and sets
  * retl_last_run_duration_seconds and retl_last_run_timestamp_seconds (ts = the
- * run's completion time, Unix seconds). */
+ * run's completion time, Unix seconds); on Succeeded sets
+ * retl_last_success_timestamp_seconds and zeroes retl_consecutive_failed_runs,
+ * otherwise adds 1 to it. */
 retl_err ctl_metrics_run_finished(const char *ns, const char *job, const char *result,
                                   uint64_t rows_synced, uint64_t rows_failed,
                                   double duration_seconds, double ts);
+/* Sets the per-job gauges from the job's status as written (jansson object,
+ * borrowed), so they survive a controller restart: retl_rows_failing
+ * (errors.failingRows), retl_consecutive_failed_runs (leading non-Succeeded
+ * entries of history, newest first), retl_last_run_timestamp_seconds and
+ * retl_last_run_duration_seconds (lastRun), retl_last_success_timestamp_seconds
+ * (lastSuccessfulTime). Call it after each status write (or each reconcile). */
+retl_err ctl_metrics_job_status(const char *ns, const char *job, const json_t *status);
 /* retl_rows_failing{namespace,job} = status.errors.failingRows. */
 retl_err ctl_metrics_rows_failing(const char *ns, const char *job, uint64_t failing);
 /* The job is gone: deletes every retl_* series of namespace/job. */

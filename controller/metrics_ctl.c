@@ -3,6 +3,7 @@
  * work) and retl's per-job metrics. */
 #include "controller/metrics.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -21,7 +22,7 @@ struct std_metrics {
     struct ctl_metric *leader;
     struct ctl_metric *rest;
     struct ctl_metric *runs, *rows_synced, *rows_failed, *last_duration, *last_ts,
-        *last_success_ts, *rows_failing;
+        *last_success_ts, *rows_failing, *consecutive;
 };
 
 static _Atomic(struct std_metrics *) std_;
@@ -99,6 +100,10 @@ static const struct std_def defs[] = {
     {SLOT(last_success_ts),
      {CTL_METRIC_GAUGE, "retl_last_success_timestamp_seconds",
       "Completion time of the job's last successful run (Unix seconds).",
+      LABELS("namespace", "job"), NULL, 0, 10000}},
+    {SLOT(consecutive),
+     {CTL_METRIC_GAUGE, "retl_consecutive_failed_runs",
+      "Finished runs since the job's last successful run (0 after a success).",
       LABELS("namespace", "job"), NULL, 0, 10000}},
     {SLOT(rows_failing),
      {CTL_METRIC_GAUGE, "retl_rows_failing",
@@ -247,8 +252,12 @@ retl_err ctl_metrics_run_finished(const char *ns, const char *job, const char *r
         e = ctl_metrics_gauge_set(s->last_duration, duration_seconds, CTL_LV(ns, job));
     if (!e)
         e = ctl_metrics_gauge_set(s->last_ts, ts, CTL_LV(ns, job));
-    if (!e && strcmp(result, "Succeeded") == 0)
+    bool ok = strcmp(result, "Succeeded") == 0;
+    if (!e && ok)
         e = ctl_metrics_gauge_set(s->last_success_ts, ts, CTL_LV(ns, job));
+    if (!e)
+        e = ok ? ctl_metrics_gauge_set(s->consecutive, 0, CTL_LV(ns, job))
+               : ctl_metrics_gauge_add(s->consecutive, 1, CTL_LV(ns, job));
     return e;
 }
 
@@ -264,9 +273,83 @@ void ctl_metrics_job_deleted(const char *ns, const char *job)
     if (!s || !ns || !job)
         return;
     struct ctl_metric *const fams[] = {
-        s->runs,    s->rows_synced,     s->rows_failed, s->last_duration,
-        s->last_ts, s->last_success_ts, s->rows_failing};
+        s->runs,    s->rows_synced,     s->rows_failed,  s->last_duration,
+        s->last_ts, s->last_success_ts, s->rows_failing, s->consecutive};
     for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++)
         ctl_metrics_remove_matching(fams[i], LABELS("namespace", "job"), CTL_LV(ns, job),
                                     2);
+}
+
+/* RFC 3339 as the API server writes it ("2026-11-24T13:00:05Z", optional
+ * fraction, "Z" or a +hh:mm offset) to Unix seconds; false if malformed. */
+static bool parse_time(const char *t, double *out)
+{
+    struct tm tm = {0};
+    const char *p = t ? strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!p)
+        return false;
+    double frac = 0;
+    if (*p == '.') {
+        char *end;
+        frac = strtod(p, &end);
+        p = end;
+    }
+    long off = 0;
+    if (*p == '+' || *p == '-') {
+        int hh, mm;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+            return false;
+        off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else {
+        return false;
+    }
+    if (*p)
+        return false;
+    *out = (double)(timegm(&tm) - off) + frac;
+    return true;
+}
+
+static bool succeeded(const json_t *run)
+{
+    const char *r = json_string_value(json_object_get(run, "result"));
+    return r && strcmp(r, "Succeeded") == 0;
+}
+
+retl_err ctl_metrics_job_status(const char *ns, const char *job, const json_t *status)
+{
+    STD_OR_INVALID(s);
+    if (!ns || !job || !json_is_object(status))
+        return RETL_E_INVALID;
+    const json_t *errors = json_object_get(status, "errors");
+    json_int_t failing = json_integer_value(json_object_get(errors, "failingRows"));
+    retl_err e = ctl_metrics_gauge_set(
+        s->rows_failing, (double)(failing > 0 ? failing : 0), CTL_LV(ns, job));
+
+    /* history is newest first; without one, lastRun alone tells 0 or 1. */
+    const json_t *hist = json_object_get(status, "history");
+    const json_t *last = json_object_get(status, "lastRun");
+    size_t n = 0;
+    if (json_array_size(hist)) {
+        while (n < json_array_size(hist) && !succeeded(json_array_get(hist, n)))
+            n++;
+    } else if (json_is_object(last) && !succeeded(last)) {
+        n = 1;
+    }
+    if (!e)
+        e = ctl_metrics_gauge_set(s->consecutive, (double)n, CTL_LV(ns, job));
+
+    double ts;
+    if (!e && parse_time(json_string_value(json_object_get(last, "completionTime")), &ts))
+        e = ctl_metrics_gauge_set(s->last_ts, ts, CTL_LV(ns, job));
+    const json_t *dur = json_object_get(last, "durationSeconds");
+    if (!e && json_is_number(dur))
+        e = ctl_metrics_gauge_set(s->last_duration, json_number_value(dur),
+                                  CTL_LV(ns, job));
+    if (!e &&
+        parse_time(json_string_value(json_object_get(status, "lastSuccessfulTime")), &ts))
+        e = ctl_metrics_gauge_set(s->last_success_ts, ts, CTL_LV(ns, job));
+    return e;
 }

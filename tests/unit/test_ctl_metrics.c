@@ -444,6 +444,74 @@ static void controller_metrics(void **state)
     assert_int_equal(ctl_metrics_leader("x", true), RETL_E_INVALID);
 }
 
+static void job_status_seeds_gauges(void **state)
+{
+    assert_int_equal(ctl_metrics_init(), RETL_E_OK);
+    json_error_t je;
+    json_t *st =
+        json_loads("{\"lastRun\":{\"run\":9,\"result\":\"Failed\",\"completionTime\":"
+                   "\"2026-11-24T13:00:05Z\",\"durationSeconds\":2.5},"
+                   "\"history\":[{\"run\":9,\"result\":\"Failed\"},{\"run\":8,\"result\":"
+                   "\"ThresholdExceeded\"},{\"run\":7,\"result\":\"Failed\"},{\"run\":6,"
+                   "\"result\":\"Succeeded\"},{\"run\":5,\"result\":\"Failed\"}],"
+                   "\"lastSuccessfulTime\":\"2026-11-24T11:00:00.5+01:00\","
+                   "\"errors\":{\"failingRows\":12}}",
+                   0, &je);
+    assert_non_null(st);
+    assert_int_equal(ctl_metrics_job_status("ns", "j", st), RETL_E_OK);
+    char *out = render(ctl_metrics_default());
+    assert_non_null(
+        strstr(out, "retl_consecutive_failed_runs{namespace=\"ns\",job=\"j\"} 3\n"));
+    assert_non_null(strstr(out, "retl_rows_failing{namespace=\"ns\",job=\"j\"} 12\n"));
+    assert_non_null(strstr(out,
+                           "retl_last_run_timestamp_seconds{namespace=\"ns\",job=\"j\"} "
+                           "1795525205\n"));
+    assert_non_null(strstr(out,
+                           "retl_last_run_duration_seconds{namespace=\"ns\",job=\"j\"} "
+                           "2.5\n"));
+    /* 11:00:00.5+01:00 is 10:00:00.5Z. */
+    assert_non_null(strstr(out,
+                           "retl_last_success_timestamp_seconds{namespace=\"ns\",job="
+                           "\"j\"} 1795514400.5\n"));
+    free(out);
+    json_decref(st);
+
+    /* A success resets the streak; a failure adds to it. */
+    assert_int_equal(ctl_metrics_run_finished("ns", "j", "Succeeded", 1, 0, 1, 1),
+                     RETL_E_OK);
+    out = render(ctl_metrics_default());
+    assert_non_null(
+        strstr(out, "retl_consecutive_failed_runs{namespace=\"ns\",job=\"j\"} 0\n"));
+    free(out);
+    assert_int_equal(ctl_metrics_run_finished("ns", "j", "Failed", 0, 0, 1, 2),
+                     RETL_E_OK);
+    assert_int_equal(ctl_metrics_run_finished("ns", "j", "ThresholdExceeded", 0, 9, 1, 3),
+                     RETL_E_OK);
+    out = render(ctl_metrics_default());
+    assert_non_null(
+        strstr(out, "retl_consecutive_failed_runs{namespace=\"ns\",job=\"j\"} 2\n"));
+    free(out);
+
+    /* Only lastRun, no history; empty status. */
+    st = json_loads("{\"lastRun\":{\"result\":\"Failed\"}}", 0, &je);
+    assert_int_equal(ctl_metrics_job_status("ns", "k", st), RETL_E_OK);
+    json_decref(st);
+    st = json_object();
+    assert_int_equal(ctl_metrics_job_status("ns", "new", st), RETL_E_OK);
+    json_decref(st);
+    out = render(ctl_metrics_default());
+    assert_non_null(
+        strstr(out, "retl_consecutive_failed_runs{namespace=\"ns\",job=\"k\"} 1\n"));
+    assert_non_null(
+        strstr(out, "retl_consecutive_failed_runs{namespace=\"ns\",job=\"new\"} 0\n"));
+    assert_non_null(strstr(out, "retl_rows_failing{namespace=\"ns\",job=\"new\"} 0\n"));
+    assert_null(
+        strstr(out, "retl_last_run_timestamp_seconds{namespace=\"ns\",job=\"new\"}"));
+    free(out);
+    assert_int_equal(ctl_metrics_job_status("ns", "x", NULL), RETL_E_INVALID);
+    ctl_metrics_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +524,7 @@ int main(void)
         cmocka_unit_test(many_series_and_remove_matching),
         cmocka_unit_test(concurrent_updates),
         cmocka_unit_test(controller_metrics),
+        cmocka_unit_test(job_status_seeds_gauges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
