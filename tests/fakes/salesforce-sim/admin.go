@@ -141,6 +141,7 @@ func (s *Server) reset(keepRecords bool) {
 	s.mu.Unlock()
 	s.faults.mu.Lock()
 	s.faults.clear()
+	s.faults.fired = map[string]int{}
 	s.faults.mu.Unlock()
 	s.statsMu.Lock()
 	s.stats = map[string]int{}

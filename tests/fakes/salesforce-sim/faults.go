@@ -55,7 +55,7 @@ type Faults struct {
 }
 
 func newFaults() *Faults {
-	f := &Faults{}
+	f := &Faults{fired: map[string]int{}}
 	f.clear()
 	return f
 }
@@ -66,7 +66,6 @@ func (f *Faults) clear() {
 	f.concurrentNext, f.unavailableNext, f.lockRowNext, f.tokenErrorNext, f.delayMs = 0, 0, 0, 0, 0
 	f.unavailableStatus = 503
 	f.pathContains = ""
-	f.fired = map[string]int{}
 }
 
 func (f *Faults) apply(c *FaultConfig, schema *Schema) error {
