@@ -102,8 +102,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 }
 
 /* Ownership: caller decrefs *docs. */
-static retl_err load_docs(const struct opts *o, json_t **docs,
-                          struct retl_errbuf *eb)
+static retl_err load_docs(const struct opts *o, json_t **docs, struct retl_errbuf *eb)
 {
     json_t *all = json_array();
     if (!all)
@@ -127,8 +126,7 @@ static const json_t *find_job(const json_t *docs, struct retl_errbuf *eb)
     const json_t *job = NULL;
     size_t i, n = 0;
     json_t *d;
-    json_array_foreach(docs, i, d)
-    {
+    json_array_foreach (docs, i, d) {
         const char *kind = json_string_value(json_object_get(d, "kind"));
         if (kind && strcmp(kind, RETL_KIND) == 0) {
             job = d;
@@ -137,8 +135,7 @@ static const json_t *find_job(const json_t *docs, struct retl_errbuf *eb)
     }
     if (n != 1) {
         retl_errf(eb, RETL_E_USAGE,
-                  "expected exactly one ReverseEtlJob in the files, found %zu",
-                  n);
+                  "expected exactly one ReverseEtlJob in the files, found %zu", n);
         return NULL;
     }
     return job;
@@ -158,8 +155,8 @@ static void write_summary(const struct eng_summary *s)
             fputs(txt, f);
             fclose(f);
         } else {
-            RETL_LOG_WARN("cannot write the termination message",
-                          RF_S("path", path), RF_S("error", strerror(errno)));
+            RETL_LOG_WARN("cannot write the termination message", RF_S("path", path),
+                          RF_S("error", strerror(errno)));
         }
     }
     fflush(stderr);
@@ -168,8 +165,7 @@ static void write_summary(const struct eng_summary *s)
     free(txt);
 }
 
-static int fail_early(const struct opts *o, long long run, const char *msg,
-                      int code)
+static int fail_early(const struct opts *o, long long run, const char *msg, int code)
 {
     fprintf(stderr, "retl-engine: %s\n", msg);
     RETL_LOG_ERROR("cannot start", RF_S("message", msg));
@@ -236,12 +232,10 @@ int main(int argc, char **argv)
     const json_t *jobdoc = NULL;
     int code = ENG_EXIT_USAGE;
     char msg[RETL_ERRBUF_SIZE];
-    static const char *const cmds[] = {"run", "plan", "errors", "describe",
-                                       "cleanup"};
+    static const char *const cmds[] = {"run", "plan", "errors", "describe", "cleanup"};
 
     setup();
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
-                      strcmp(argv[1], "--help") == 0 ||
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
                       strcmp(argv[1], "help") == 0)) {
         usage(stdout);
         return 0;
@@ -256,8 +250,9 @@ int main(int argc, char **argv)
     }
     enum eng_diff diff;
     if (!eng_diff_parse(o.diff, &diff)) {
-        fprintf(stderr, "retl-engine: unknown diff strategy \"%s\" (join, "
-                        "except)\n",
+        fprintf(stderr,
+                "retl-engine: unknown diff strategy \"%s\" (join, "
+                "except)\n",
                 o.diff);
         return ENG_EXIT_USAGE;
     }
@@ -309,12 +304,11 @@ int main(int argc, char **argv)
         if (!rc)
             rc = eng_secrets_from_env("DESTINATION", environ, &dsec, &eb);
     } else {
-        rc = eng_secrets_from_docs(docs, job->namespace, job->source.secret_name,
-                                   &ssec, &eb);
+        rc = eng_secrets_from_docs(docs, job->namespace, job->source.secret_name, &ssec,
+                                   &eb);
         if (!rc && want_dest)
-            rc = eng_secrets_from_docs(docs, job->namespace,
-                                       job->destination.secret_name, &dsec,
-                                       &eb);
+            rc = eng_secrets_from_docs(docs, job->namespace, job->destination.secret_name,
+                                       &dsec, &eb);
     }
     if (rc) {
         code = fail_early(&o, run, retl_errbuf_msg(&eb, rc), ENG_EXIT_USAGE);

@@ -26,20 +26,25 @@ static void redacted_msg(const char *in, char *out, size_t n)
     retl_redact_text(tmp, out, n);
 }
 
-retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what,
-                        PGconn **out, struct retl_errbuf *eb)
+retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what, PGconn **out,
+                        struct retl_errbuf *eb)
 {
     const char *url = eng_secret_get(sec, "url");
     const char *pw = eng_secret_get(sec, "password");
     if (!url || !*url)
-        return retl_errf(eb, RETL_E_CONFIG, "%s: secret %s has no key \"url\"",
-                         what, sec && sec->name ? sec->name : "?");
+        return retl_errf(eb, RETL_E_CONFIG, "%s: secret %s has no key \"url\"", what,
+                         sec && sec->name ? sec->name : "?");
     /* Defaults first: the url may override them, password comes last. */
-    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count",
-                          "application_name", "dbname", "password", NULL};
-    const char *vals[] = {"15", "1", "10", "5", "3", "retl-engine", url, pw,
+    const char *keys[] = {"connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "application_name",
+                          "dbname",
+                          "password",
                           NULL};
+    const char *vals[] = {"15", "1", "10", "5", "3", "retl-engine", url, pw, NULL};
     if (!pw)
         keys[7] = NULL;
     PGconn *c = PQconnectdbParams(keys, vals, 1);
@@ -50,8 +55,8 @@ retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what,
         redacted_msg(PQerrorMessage(c), msg, sizeof msg);
         retl_redact_conninfo(url, red, sizeof red);
         PQfinish(c);
-        return retl_errf(eb, RETL_E_UNAVAILABLE, "%s: cannot connect to %s: %s",
-                         what, red, msg);
+        return retl_errf(eb, RETL_E_UNAVAILABLE, "%s: cannot connect to %s: %s", what,
+                         red, msg);
     }
     retl_err rc = eng_pg_exec(c, session_sql, NULL, what, eb);
     if (rc) {
@@ -67,8 +72,7 @@ retl_err eng_pg_fail(PGconn *c, const PGresult *r, const char *what,
 {
     char msg[RETL_ERRBUF_SIZE];
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    const char *primary =
-        r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
     if (primary) {
         char tmp[RETL_ERRBUF_SIZE];
@@ -79,16 +83,15 @@ retl_err eng_pg_fail(PGconn *c, const PGresult *r, const char *what,
         redacted_msg(PQerrorMessage(c), msg, sizeof msg);
     }
     if (PQstatus(c) != CONNECTION_OK)
-        return retl_errf(eb, RETL_E_UNAVAILABLE, "%s: connection lost: %s",
-                         what, msg[0] ? msg : "server closed the connection");
+        return retl_errf(eb, RETL_E_UNAVAILABLE, "%s: connection lost: %s", what,
+                         msg[0] ? msg : "server closed the connection");
     if (state)
-        return retl_errf(eb, RETL_E_SQL, "%s: %s (SQLSTATE %s)", what, msg,
-                         state);
+        return retl_errf(eb, RETL_E_SQL, "%s: %s (SQLSTATE %s)", what, msg, state);
     return retl_errf(eb, RETL_E_SQL, "%s: %s", what, msg);
 }
 
-retl_err eng_pg_exec(PGconn *c, const char *sql, PGresult **res,
-                     const char *what, struct retl_errbuf *eb)
+retl_err eng_pg_exec(PGconn *c, const char *sql, PGresult **res, const char *what,
+                     struct retl_errbuf *eb)
 {
     PGresult *r = PQexec(c, sql);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -104,8 +107,8 @@ retl_err eng_pg_exec(PGconn *c, const char *sql, PGresult **res,
     return RETL_E_OK;
 }
 
-retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data,
-                        size_t len, const char *what, struct retl_errbuf *eb)
+retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data, size_t len,
+                        const char *what, struct retl_errbuf *eb)
 {
     PGresult *r = PQexec(c, copy_sql);
     if (!r || PQresultStatus(r) != PGRES_COPY_IN) {

@@ -14,21 +14,21 @@
  * the session so canonical text comes out (UTC, ISO dates, exact floats) and
  * names the application. what ("source"/"destination") prefixes messages.
  * Ownership: caller PQfinish()es *out. */
-retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what,
-                        PGconn **out, struct retl_errbuf *eb);
+retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what, PGconn **out,
+                        struct retl_errbuf *eb);
 
 /* Runs sql. OK for COMMAND_OK and TUPLES_OK; then *res (when res is not NULL)
  * is the result, which the caller PQclear()s. Otherwise SQL (or UNAVAILABLE
  * when the connection is gone) with "<what>: <message> (SQLSTATE x)". */
-retl_err eng_pg_exec(PGconn *c, const char *sql, PGresult **res,
-                     const char *what, struct retl_errbuf *eb);
+retl_err eng_pg_exec(PGconn *c, const char *sql, PGresult **res, const char *what,
+                     struct retl_errbuf *eb);
 /* Formats a failed result into eb and returns SQL or UNAVAILABLE. */
 retl_err eng_pg_fail(PGconn *c, const PGresult *r, const char *what,
                      struct retl_errbuf *eb);
 
 /* COPY ... FROM STDIN with len bytes of COPY text data. */
-retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data,
-                        size_t len, const char *what, struct retl_errbuf *eb);
+retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data, size_t len,
+                        const char *what, struct retl_errbuf *eb);
 
 /* Integer value of a result cell (0 when NULL). */
 long long eng_pg_ll(const PGresult *r, int row, int col);

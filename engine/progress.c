@@ -29,8 +29,8 @@ static void *loop(void *arg)
             continue;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        double el = (double)(now.tv_sec - t0.tv_sec) +
-                    (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        double el =
+            (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
         RETL_LOG_INFO("progress", RF_S("phase", atomic_load(&cur->phase)),
                       RF_I("extracted", atomic_load(&cur->extracted)),
                       RF_I("delta", atomic_load(&cur->delta)),

@@ -56,9 +56,8 @@ static void outcols_free(struct outcols *o)
     memset(o, 0, sizeof *o);
 }
 
-static retl_err outcols_build(const struct retl_job *job,
-                              const struct eng_state *st, struct outcols *o,
-                              struct retl_errbuf *eb)
+static retl_err outcols_build(const struct retl_job *job, const struct eng_state *st,
+                              struct outcols *o, struct retl_errbuf *eb)
 {
     size_t cap = job->n_mappings + 1;
     o->cols = calloc(cap, sizeof *o->cols);
@@ -104,9 +103,7 @@ static retl_err outcols_build(const struct retl_job *job,
 
 static const char *op_name(enum retl_mode m)
 {
-    return m == RETL_MODE_INSERT   ? "insert"
-           : m == RETL_MODE_UPDATE ? "update"
-                                   : "upsert";
+    return m == RETL_MODE_INSERT ? "insert" : m == RETL_MODE_UPDATE ? "update" : "upsert";
 }
 
 static enum eng_op op_of(enum retl_mode m)
@@ -162,9 +159,8 @@ static void run_close(struct run *r)
 
 /* Everything before the delta: connect, lock, describe, validate the
  * destination, prepare state, stage, diff. */
-static retl_err run_prepare(struct run *r, unsigned flags,
-                            struct eng_delta_counts *dc, bool *rebased,
-                            struct retl_errbuf *eb)
+static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_counts *dc,
+                            bool *rebased, struct retl_errbuf *eb)
 {
     const struct eng_ctx *c = r->c;
     const struct retl_job *job = c->job;
@@ -197,8 +193,7 @@ static retl_err run_prepare(struct run *r, unsigned flags,
                       "mappings or destination): starting a new baseline; "
                       "every row is sent again, keys already inserted are "
                       "kept for Insert mode",
-                      RF_S("job", job->name),
-                      RF_S("fingerprint", r->st.fingerprint));
+                      RF_S("job", job->name), RF_S("fingerprint", r->st.fingerprint));
     atomic_store(&r->prog.phase, "staging");
     t0 = now_s();
     if ((rc = r->src->stage(r->sctx, job, &r->st, &dc->extracted, eb)))
@@ -211,10 +206,8 @@ static retl_err run_prepare(struct run *r, unsigned flags,
     atomic_store(&r->prog.delta, dc->new_keys + dc->changed);
     RETL_LOG_INFO("delta computed", RF_I("extracted", dc->extracted),
                   RF_I("newKeys", dc->new_keys), RF_I("changed", dc->changed),
-                  RF_I("deleted", dc->deleted),
-                  RF_S("strategy", eng_diff_name(c->diff)),
-                  RF_D("stageSeconds", t1 - t0),
-                  RF_D("diffSeconds", now_s() - t1));
+                  RF_I("deleted", dc->deleted), RF_S("strategy", eng_diff_name(c->diff)),
+                  RF_D("stageSeconds", t1 - t0), RF_D("diffSeconds", now_s() - t1));
     return RETL_E_OK;
 }
 
@@ -225,8 +218,7 @@ struct loadstate {
     size_t cap;
 };
 
-static retl_err load_delta(struct run *r, struct eng_summary *s,
-                           struct retl_errbuf *eb)
+static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_errbuf *eb)
 {
     const struct retl_job *job = r->c->job;
     retl_err rc;
@@ -267,17 +259,15 @@ static retl_err load_delta(struct run *r, struct eng_summary *s,
                                           .vals = ls.vals + i * nout,
                                           .op = op_of(job->mode)};
         }
-        struct eng_batch b = {.cols = r->oc.cols,
-                              .ncols = r->oc.n,
-                              .rows = ls.rows,
-                              .nrows = ch.nrows};
+        struct eng_batch b = {
+            .cols = r->oc.cols, .ncols = r->oc.n, .rows = ls.rows, .nrows = ch.nrows};
         rc = r->dst->load(r->dctx, &b, ls.res, eb);
         if (rc) {
             eng_results_clear(ls.res, ch.nrows);
             goto out;
         }
-        rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode),
-                            &ch, ls.res, eb);
+        rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch, ls.res,
+                            eb);
         for (size_t i = 0; i < ch.nrows; i++) {
             if (!ls.res[i].ok)
                 s->failed++;
@@ -326,18 +316,17 @@ int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
     retl_err rc;
 
     eng_summary_init(s, c->run);
-    RETL_LOG_INFO("run started", RF_S("job", job->name),
-                  RF_S("namespace", job->namespace), RF_I("run", c->run),
-                  RF_S("mode", retl_mode_name(job->mode)),
-                  RF_S("source", job->source.type),
-                  RF_S("destination", job->destination.type),
-                  RF_S("object", job->destination.object));
+    RETL_LOG_INFO(
+        "run started", RF_S("job", job->name), RF_S("namespace", job->namespace),
+        RF_I("run", c->run), RF_S("mode", retl_mode_name(job->mode)),
+        RF_S("source", job->source.type), RF_S("destination", job->destination.type),
+        RF_S("object", job->destination.object));
     atomic_store(&r.prog.phase, "starting");
     eng_progress_start(&r.prog, c->progress_interval);
     rc = run_prepare(&r, 0, &dc, &rebased, &eb);
     if (r.st.n.schema[0])
-        snprintf(s->errors_table, sizeof s->errors_table, "%s.%s",
-                 r.st.n.schema, r.st.n.errors);
+        snprintf(s->errors_table, sizeof s->errors_table, "%s.%s", r.st.n.schema,
+                 r.st.n.errors);
     if (rc == RETL_E_OK) {
         s->extracted = dc.extracted;
         s->changed = dc.new_keys + dc.changed;
@@ -350,23 +339,20 @@ int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
     s->duration = now_s() - t0;
     if (rc) {
         s->result = ENG_FAILED;
-        snprintf(s->message, sizeof s->message, "%s",
-                 retl_errbuf_msg(&eb, rc));
+        snprintf(s->message, sizeof s->message, "%s", retl_errbuf_msg(&eb, rc));
         RETL_LOG_ERROR("run failed", RF_S("error", retl_err_name(rc)),
                        RF_S("message", s->message));
     } else {
-        bool over = eng_threshold_exceeded(s->failed, s->changed,
-                                           job->max_failed_rows,
+        bool over = eng_threshold_exceeded(s->failed, s->changed, job->max_failed_rows,
                                            job->max_failed_percent);
         s->result = over ? ENG_THRESHOLD : ENG_SUCCEEDED;
         snprintf(s->message, sizeof s->message,
                  "%s%lld of %lld changed rows synced (%lld inserted, %lld "
                  "updated), %lld failed%s; %lld deleted in the source (deletes "
                  "are not propagated)",
-                 rebased ? "spec changed, new baseline: " : "",
-                 s->inserted + s->updated, s->changed, s->inserted, s->updated,
-                 s->failed, over ? " (error threshold exceeded)" : "",
-                 s->deleted);
+                 rebased ? "spec changed, new baseline: " : "", s->inserted + s->updated,
+                 s->changed, s->inserted, s->updated, s->failed,
+                 over ? " (error threshold exceeded)" : "", s->deleted);
     }
     s->dest_info = r.info;
     if (r.dctx && r.dst->summary) {
@@ -407,11 +393,10 @@ int eng_cmd_plan(const struct eng_ctx *c, FILE *out)
             ins = dc.new_keys, upd = dc.changed;
         json_t *o = json_pack(
             "{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:s}", "mode",
-            retl_mode_name(job->mode), "extracted", (json_int_t)dc.extracted,
-            "changed", (json_int_t)(dc.new_keys + dc.changed), "insert",
-            (json_int_t)ins, "update", (json_int_t)upd, "deleted",
-            (json_int_t)dc.deleted, "newBaseline", rebased, "strategy",
-            eng_diff_name(c->diff), "note",
+            retl_mode_name(job->mode), "extracted", (json_int_t)dc.extracted, "changed",
+            (json_int_t)(dc.new_keys + dc.changed), "insert", (json_int_t)ins, "update",
+            (json_int_t)upd, "deleted", (json_int_t)dc.deleted, "newBaseline", rebased,
+            "strategy", eng_diff_name(c->diff), "note",
             "dry run: nothing was loaded; deletes are counted, not propagated");
         char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         fprintf(out, "%s\n", txt ? txt : "{}");
@@ -468,12 +453,11 @@ int eng_cmd_errors(const struct eng_ctx *c, bool json, FILE *out)
         fprintf(out, "%lld failing row(s) in %s.%s\n", total, r.st.n.schema,
                 r.st.n.errors);
         if (total > 0) {
-            fprintf(out, "%-24s  %-8s  %-10s  %-16s  %-20s  %s\n", "KEY",
-                    "ATTEMPTS", "CODE", "FIELDS", "LAST FAILURE", "MESSAGE");
+            fprintf(out, "%-24s  %-8s  %-10s  %-16s  %-20s  %s\n", "KEY", "ATTEMPTS",
+                    "CODE", "FIELDS", "LAST FAILURE", "MESSAGE");
             size_t i;
             json_t *e;
-            json_array_foreach(arr, i, e)
-            {
+            json_array_foreach (arr, i, e) {
                 put_cell(out, json_object_get(e, "key"), 21);
                 put_cell(out, json_object_get(e, "attempts"), 5);
                 put_cell(out, json_object_get(e, "code"), 7);
@@ -511,8 +495,7 @@ int eng_cmd_describe(const struct eng_ctx *c, FILE *out)
     json_object_set_new(r.info, "type", json_string(r.dst ? r.dst->type : ""));
     json_object_set_new(r.info, "valid", json_boolean(rc == RETL_E_OK));
     if (rc)
-        json_object_set_new(r.info, "problem",
-                            json_string(retl_errbuf_msg(&eb, rc)));
+        json_object_set_new(r.info, "problem", json_string(retl_errbuf_msg(&eb, rc)));
     char *txt = json_dumps(r.info, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fprintf(out, "%s\n", txt ? txt : "{}");
     free(txt);

@@ -25,8 +25,8 @@ void eng_secrets_free(struct eng_secrets *s)
     s->data = NULL;
 }
 
-retl_err eng_secrets_from_env(const char *prefix, char **envp,
-                              struct eng_secrets *out, struct retl_errbuf *eb)
+retl_err eng_secrets_from_env(const char *prefix, char **envp, struct eng_secrets *out,
+                              struct retl_errbuf *eb)
 {
     char pfx[64];
     int n = snprintf(pfx, sizeof pfx, "RETL_%s_", prefix);
@@ -123,15 +123,13 @@ static bool doc_is_secret(const json_t *doc, const char *ns, const char *name)
     return !dns || !ns || strcmp(dns, ns) == 0;
 }
 
-retl_err eng_secrets_from_docs(const json_t *docs, const char *ns,
-                               const char *name, struct eng_secrets *out,
-                               struct retl_errbuf *eb)
+retl_err eng_secrets_from_docs(const json_t *docs, const char *ns, const char *name,
+                               struct eng_secrets *out, struct retl_errbuf *eb)
 {
     const json_t *doc = NULL;
     size_t i;
     json_t *d;
-    json_array_foreach(docs, i, d)
-    {
+    json_array_foreach (docs, i, d) {
         if (doc_is_secret(d, ns, name))
             doc = d;
     }
@@ -145,24 +143,21 @@ retl_err eng_secrets_from_docs(const json_t *docs, const char *ns,
     retl_err rc = RETL_E_OK;
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(doc, "data"), k, v)
-    {
+    json_object_foreach (json_object_get(doc, "data"), k, v) {
         char *dec = NULL;
-        if (!json_is_string(v) ||
-            b64_decode(json_string_value(v), &dec) != RETL_E_OK) {
-            rc = retl_errf(eb, RETL_E_PARSE,
-                           "secret %s: data.%s is not valid base64", name, k);
+        if (!json_is_string(v) || b64_decode(json_string_value(v), &dec) != RETL_E_OK) {
+            rc = retl_errf(eb, RETL_E_PARSE, "secret %s: data.%s is not valid base64",
+                           name, k);
             goto out;
         }
         retl_secret_register(dec);
         json_object_set_new(data, k, json_string(dec));
         free(dec);
     }
-    json_object_foreach(json_object_get(doc, "stringData"), k, v)
-    {
+    json_object_foreach (json_object_get(doc, "stringData"), k, v) {
         if (!json_is_string(v)) {
-            rc = retl_errf(eb, RETL_E_PARSE,
-                           "secret %s: stringData.%s is not a string", name, k);
+            rc = retl_errf(eb, RETL_E_PARSE, "secret %s: stringData.%s is not a string",
+                           name, k);
             goto out;
         }
         retl_secret_register(json_string_value(v));

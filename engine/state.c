@@ -46,8 +46,8 @@ retl_err eng_state_names(const char *schema, const char *ns, const char *name,
     struct eng_state_names n;
     char a[256], b[256], full[600];
     if (!schema || !*schema || strlen(schema) > ENG_IDENT_MAX)
-        return retl_errf(eb, RETL_E_INVALID,
-                         "stateSchema must be 1 to %d bytes", ENG_IDENT_MAX);
+        return retl_errf(eb, RETL_E_INVALID, "stateSchema must be 1 to %d bytes",
+                         ENG_IDENT_MAX);
     if (!name || !*name)
         return retl_errf(eb, RETL_E_INVALID, "job name is empty");
     if (!ns || !*ns)
@@ -131,9 +131,9 @@ retl_err eng_state_from_job(const struct retl_job *job, struct eng_state *st,
 {
     struct eng_state s;
     memset(&s, 0, sizeof s);
-    retl_err rc = eng_state_names(
-        job->source.state_schema ? job->source.state_schema : "retl",
-        job->namespace, job->name, &s.n, eb);
+    retl_err rc =
+        eng_state_names(job->source.state_schema ? job->source.state_schema : "retl",
+                        job->namespace, job->name, &s.n, eb);
     if (rc)
         return rc;
     if (!job->key.source)

@@ -30,8 +30,8 @@ int eng_summary_exit(const struct eng_summary *s)
     }
 }
 
-bool eng_threshold_exceeded(long long failed, long long attempted,
-                            long long max_rows, double max_pct)
+bool eng_threshold_exceeded(long long failed, long long attempted, long long max_rows,
+                            double max_pct)
 {
     if (failed <= 0)
         return false;
@@ -43,18 +43,15 @@ bool eng_threshold_exceeded(long long failed, long long attempted,
     return false;
 }
 
-static char *render(const struct eng_summary *s, const char *msg, bool info,
-                    bool extra)
+static char *render(const struct eng_summary *s, const char *msg, bool info, bool extra)
 {
     json_t *o = json_pack(
         "{s:I, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:f, s:s}", "run",
-        (json_int_t)s->run, "result", eng_result_name(s->result), "rows",
-        "extracted", (json_int_t)s->extracted, "changed",
-        (json_int_t)s->changed, "inserted", (json_int_t)s->inserted,
-        "updated", (json_int_t)s->updated, "deleted", (json_int_t)s->deleted,
-        "failed", (json_int_t)s->failed, "durationSeconds",
-        (double)(long long)(s->duration * 1000 + 0.5) / 1000.0, "message",
-        msg);
+        (json_int_t)s->run, "result", eng_result_name(s->result), "rows", "extracted",
+        (json_int_t)s->extracted, "changed", (json_int_t)s->changed, "inserted",
+        (json_int_t)s->inserted, "updated", (json_int_t)s->updated, "deleted",
+        (json_int_t)s->deleted, "failed", (json_int_t)s->failed, "durationSeconds",
+        (double)(long long)(s->duration * 1000 + 0.5) / 1000.0, "message", msg);
     if (!o)
         return NULL;
     if (info && s->dest_info)
@@ -62,18 +59,17 @@ static char *render(const struct eng_summary *s, const char *msg, bool info,
     if (s->errors_table[0])
         json_object_set_new(o, "errorsTable", json_string(s->errors_table));
     if (s->failing_rows >= 0)
-        json_object_set_new(o, "failingRows",
-                            json_integer((json_int_t)s->failing_rows));
+        json_object_set_new(o, "failingRows", json_integer((json_int_t)s->failing_rows));
     if (extra && json_is_object(s->extra)) {
         const char *k;
         json_t *v;
-        json_object_foreach(s->extra, k, v)
-        {
+        json_object_foreach (s->extra, k, v) {
             if (!json_object_get(o, k))
                 json_object_set(o, k, v);
         }
     }
-    char *txt = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *txt =
+        json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     return txt;
 }

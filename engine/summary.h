@@ -23,8 +23,8 @@ struct eng_summary {
     long long extracted, changed, inserted, updated, deleted, failed;
     double duration;
     char message[1024];
-    json_t *dest_info;    /* borrowed, may be NULL */
-    json_t *extra;        /* borrowed object merged in (backend figures) */
+    json_t *dest_info;      /* borrowed, may be NULL */
+    json_t *extra;          /* borrowed object merged in (backend figures) */
     char errors_table[160]; /* "schema.table", "" when unknown */
     long long failing_rows; /* -1 when unknown */
 };
@@ -39,7 +39,7 @@ int eng_summary_exit(const struct eng_summary *s);
 char *eng_summary_json(const struct eng_summary *s);
 /* Whether failed rows out of attempted exceed maxFailedRows (-1 = none) or
  * maxFailedPercent (-1 = none). */
-bool eng_threshold_exceeded(long long failed, long long attempted,
-                            long long max_rows, double max_pct);
+bool eng_threshold_exceeded(long long failed, long long attempted, long long max_rows,
+                            double max_pct);
 
 #endif

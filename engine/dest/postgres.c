@@ -36,16 +36,15 @@ struct pgdst {
     struct retl_buf copy;
 };
 
-#define TRY(expr)                                                              \
-    do {                                                                       \
-        rc = (expr);                                                           \
-        if (rc != RETL_E_OK)                                                   \
-            goto out;                                                          \
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        rc = (expr);                                                                     \
+        if (rc != RETL_E_OK)                                                             \
+            goto out;                                                                    \
     } while (0)
 
-static retl_err pd_open(const struct retl_job *job,
-                        const struct eng_secrets *sec, void **ctx,
-                        struct retl_errbuf *eb)
+static retl_err pd_open(const struct retl_job *job, const struct eng_secrets *sec,
+                        void **ctx, struct retl_errbuf *eb)
 {
     struct pgdst *d = calloc(1, sizeof *d);
     retl_err rc;
@@ -102,8 +101,7 @@ static void pd_close(void *ctx)
 static retl_err conv(struct retl_buf *b, const struct dcol *c, size_t i)
 {
     switch (c->category) {
-    case 'S':
-        return retl_buf_printf(b, "l.c%zu", i);
+    case 'S': return retl_buf_printf(b, "l.c%zu", i);
     case 'A':
         return retl_buf_printf(
             b,
@@ -201,8 +199,8 @@ static retl_err catalog(struct pgdst *d, PGresult **cols, PGresult **uniq,
     TRY(retl_buf_adds(s, ")::oid"));
     TRY(eng_pg_exec(d->c, retl_buf_str(s), &r, "destination", eb));
     if (PQgetisnull(r, 0, 0)) {
-        rc = retl_errf(eb, RETL_E_CONFIG,
-                       "destination: table %s does not exist", d->object);
+        rc = retl_errf(eb, RETL_E_CONFIG, "destination: table %s does not exist",
+                       d->object);
         goto out;
     }
     char oid[32];
@@ -256,9 +254,9 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
     for (int i = 0; i < PQntuples(cr); i++) {
         bool notnull = PQgetvalue(cr, i, 3)[0] == 't';
         bool hasdef = PQgetvalue(cr, i, 4)[0] == 't';
-        json_array_append_new(
-            jc, json_pack("{s:s, s:s, s:b}", "name", PQgetvalue(cr, i, 0),
-                          "type", PQgetvalue(cr, i, 5), "nullable", !notnull));
+        json_array_append_new(jc, json_pack("{s:s, s:s, s:b}", "name",
+                                            PQgetvalue(cr, i, 0), "type",
+                                            PQgetvalue(cr, i, 5), "nullable", !notnull));
         if (notnull && !hasdef)
             json_array_append_new(req, json_string(PQgetvalue(cr, i, 0)));
     }
@@ -277,8 +275,8 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
     for (size_t i = 0; i < ncols; i++) {
         int at = find_col(cr, cols[i].destination);
         if (at < 0) {
-            retl_buf_printf(&prob, "%scolumn \"%s\" does not exist",
-                            prob.len ? "; " : "", cols[i].destination);
+            retl_buf_printf(&prob, "%scolumn \"%s\" does not exist", prob.len ? "; " : "",
+                            cols[i].destination);
             continue;
         }
         d->cols[d->ncols].name = strdup(cols[i].destination);
@@ -306,8 +304,7 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
         }
     }
     if (!prob.len && d->mode != RETL_MODE_INSERT && d->key < 0)
-        retl_buf_printf(&prob, "%s mode needs key.destination",
-                        retl_mode_name(d->mode));
+        retl_buf_printf(&prob, "%s mode needs key.destination", retl_mode_name(d->mode));
     if (!prob.len && d->mode == RETL_MODE_UPSERT &&
         find_col(ur, d->cols[d->key].name) < 0)
         retl_buf_printf(&prob,
@@ -343,8 +340,8 @@ static retl_err set_result(struct eng_row_result *r, const PGresult *res)
     const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
     r->ok = false;
     r->code = strdup(state ? state : "XX000");
-    if (asprintf(&r->message, "%s%s%s", primary ? primary : "error",
-                 detail ? ": " : "", detail ? detail : "") < 0)
+    if (asprintf(&r->message, "%s%s%s", primary ? primary : "error", detail ? ": " : "",
+                 detail ? detail : "") < 0)
         r->message = NULL;
     r->fields = col ? strdup(col) : cons ? strdup(cons) : NULL;
     return r->code && r->message ? RETL_E_OK : RETL_E_NOMEM;
@@ -354,8 +351,7 @@ static retl_err run_stmt(struct pgdst *d, const char *filter, PGresult **res)
 {
     retl_buf_reset(&d->sql);
     if (retl_buf_adds(&d->sql, retl_buf_str(&d->head)) ||
-        retl_buf_adds(&d->sql, filter) ||
-        retl_buf_adds(&d->sql, retl_buf_str(&d->tail)))
+        retl_buf_adds(&d->sql, filter) || retl_buf_adds(&d->sql, retl_buf_str(&d->tail)))
         return RETL_E_TOO_BIG;
     *res = PQexec(d->c, retl_buf_str(&d->sql));
     ExecStatusType s = *res ? PQresultStatus(*res) : PGRES_FATAL_ERROR;
@@ -367,8 +363,7 @@ static void mark_ok(const PGresult *r, const struct eng_batch *b,
                     struct eng_row_result *res, long single)
 {
     for (int i = 0; i < PQntuples(r); i++) {
-        long rn = PQgetisnull(r, i, 0) ? single : strtol(PQgetvalue(r, i, 0),
-                                                         NULL, 10);
+        long rn = PQgetisnull(r, i, 0) ? single : strtol(PQgetvalue(r, i, 0), NULL, 10);
         if (rn < 0) {
             for (size_t j = 0; j < b->nrows; j++) {
                 res[j].ok = true;
@@ -391,8 +386,8 @@ static retl_err not_found(struct pgdst *d, const struct eng_batch *b,
             continue;
         res[i].code = strdup("NOT_FOUND");
         if (asprintf(&res[i].message, "no row with %s = %s in %s",
-                     d->key >= 0 ? d->cols[d->key].name : "key",
-                     b->rows[i].key, d->object) < 0)
+                     d->key >= 0 ? d->cols[d->key].name : "key", b->rows[i].key,
+                     d->object) < 0)
             res[i].message = NULL;
         res[i].fields = d->key >= 0 ? strdup(d->cols[d->key].name) : NULL;
         if (!res[i].code || !res[i].message)
@@ -414,8 +409,7 @@ static retl_err row_by_row(struct pgdst *d, const struct eng_batch *b,
             mark_ok(r, b, res, (long)i);
             PQclear(r);
             r = NULL;
-            TRY(eng_pg_exec(d->c, "RELEASE SAVEPOINT retl_row", NULL,
-                            "destination", eb));
+            TRY(eng_pg_exec(d->c, "RELEASE SAVEPOINT retl_row", NULL, "destination", eb));
             continue;
         }
         if (PQstatus(d->c) != CONNECTION_OK) {
@@ -425,16 +419,15 @@ static retl_err row_by_row(struct pgdst *d, const struct eng_batch *b,
         TRY(set_result(&res[i], r));
         PQclear(r);
         r = NULL;
-        TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_row", NULL,
-                        "destination", eb));
+        TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_row", NULL, "destination", eb));
     }
 out:
     PQclear(r);
     return rc;
 }
 
-static retl_err pd_load(void *ctx, const struct eng_batch *b,
-                        struct eng_row_result *res, struct retl_errbuf *eb)
+static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_result *res,
+                        struct retl_errbuf *eb)
 {
     struct pgdst *d = ctx;
     retl_err rc = RETL_E_OK;
@@ -450,8 +443,8 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b,
         TRY(retl_buf_addc(c, '\n'));
     }
     TRY(eng_pg_exec(d->c, "BEGIN", NULL, "destination", eb));
-    TRY(eng_pg_copy_in(d->c, "COPY pg_temp.retl_load FROM STDIN", c->data,
-                       c->len, "destination", eb));
+    TRY(eng_pg_copy_in(d->c, "COPY pg_temp.retl_load FROM STDIN", c->data, c->len,
+                       "destination", eb));
     TRY(eng_pg_exec(d->c, "SAVEPOINT retl_batch", NULL, "destination", eb));
     if (run_stmt(d, "true", &r) == RETL_E_OK) {
         mark_ok(r, b, res, -1);
@@ -460,8 +453,8 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b,
             rc = eng_pg_fail(d->c, r, "destination", eb);
             goto out;
         }
-        TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_batch", NULL,
-                        "destination", eb));
+        TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_batch", NULL, "destination",
+                        eb));
         TRY(row_by_row(d, b, res, eb));
     }
     TRY(not_found(d, b, res));

@@ -10,8 +10,7 @@ extern const struct eng_dest_ops eng_dest_salesforce __attribute__((weak));
 
 const struct eng_dest_ops *eng_dest_find(const char *type)
 {
-    const struct eng_dest_ops *all[] = {&eng_dest_postgres,
-                                        &eng_dest_salesforce};
+    const struct eng_dest_ops *all[] = {&eng_dest_postgres, &eng_dest_salesforce};
     if (!type)
         return NULL;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(expr)                                                              \
-    do {                                                                       \
-        rc = (expr);                                                           \
-        if (rc != RETL_E_OK)                                                   \
-            goto out;                                                          \
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        rc = (expr);                                                                     \
+        if (rc != RETL_E_OK)                                                             \
+            goto out;                                                                    \
     } while (0)
 
 retl_err eng_pg_ident(struct retl_buf *b, const char *id)
@@ -103,13 +103,20 @@ enum eng_type eng_pg_type(const char *typname, char category)
         const char *name;
         enum eng_type t;
     } map[] = {
-        {"bool", ENG_T_BOOL},           {"int2", ENG_T_INT},
-        {"int4", ENG_T_INT},            {"int8", ENG_T_INT},
-        {"oid", ENG_T_INT},             {"numeric", ENG_T_NUMERIC},
-        {"float4", ENG_T_NUMERIC},      {"float8", ENG_T_NUMERIC},
-        {"date", ENG_T_DATE},           {"timestamp", ENG_T_TIMESTAMP},
-        {"timestamptz", ENG_T_TIMESTAMPTZ}, {"json", ENG_T_JSON},
-        {"jsonb", ENG_T_JSON},          {"bytea", ENG_T_BYTES},
+        {"bool", ENG_T_BOOL},
+        {"int2", ENG_T_INT},
+        {"int4", ENG_T_INT},
+        {"int8", ENG_T_INT},
+        {"oid", ENG_T_INT},
+        {"numeric", ENG_T_NUMERIC},
+        {"float4", ENG_T_NUMERIC},
+        {"float8", ENG_T_NUMERIC},
+        {"date", ENG_T_DATE},
+        {"timestamp", ENG_T_TIMESTAMP},
+        {"timestamptz", ENG_T_TIMESTAMPTZ},
+        {"json", ENG_T_JSON},
+        {"jsonb", ENG_T_JSON},
+        {"bytea", ENG_T_BYTES},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (strcmp(map[i].name, typname) == 0)
@@ -120,8 +127,8 @@ enum eng_type eng_pg_type(const char *typname, char category)
     return ENG_T_TEXT;
 }
 
-retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col,
-                           const char *typname, enum eng_type t)
+retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col, const char *typname,
+                           enum eng_type t)
 {
     switch (t) {
     case ENG_T_TIMESTAMPTZ:
@@ -131,8 +138,7 @@ retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col,
                                "':00' ELSE (%s)::text END",
                                col, col, col);
     case ENG_T_BYTES:
-        return retl_buf_printf(b, "translate(encode(%s, 'base64'), E'\\n', '')",
-                               col);
+        return retl_buf_printf(b, "translate(encode(%s, 'base64'), E'\\n', '')", col);
     case ENG_T_JSON:
         if (strcmp(typname, "json") == 0 || strcmp(typname, "jsonb") == 0)
             return retl_buf_printf(b, "(%s)::text", col);
@@ -162,15 +168,13 @@ out:
     return rc;
 }
 
-static retl_err tbl(struct retl_buf *b, const struct eng_state *st,
-                    const char *t)
+static retl_err tbl(struct retl_buf *b, const struct eng_state *st, const char *t)
 {
     return eng_pg_qname(b, st->n.schema, t);
 }
 
 /* ", <pfx>c1, <pfx>c2 ..." over the value columns (cols[1..]). */
-static retl_err vcols(struct retl_buf *b, const struct eng_state *st,
-                      const char *pfx)
+static retl_err vcols(struct retl_buf *b, const struct eng_state *st, const char *pfx)
 {
     retl_err rc = RETL_E_OK;
     for (size_t i = 1; i < st->ncols; i++)
@@ -189,11 +193,11 @@ retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st)
     TRY(retl_buf_adds(b, " (k text PRIMARY KEY, v text NOT NULL);\n"
                          "CREATE TABLE IF NOT EXISTS "));
     TRY(tbl(b, st, st->n.errors));
-    TRY(retl_buf_adds(
-        b, " (key text PRIMARY KEY, run bigint NOT NULL, operation text NOT "
-           "NULL, code text, message text, fields text, \"row\" jsonb, "
-           "first_failed timestamptz NOT NULL, last_failed timestamptz NOT "
-           "NULL, attempts integer NOT NULL)"));
+    TRY(retl_buf_adds(b,
+                      " (key text PRIMARY KEY, run bigint NOT NULL, operation text NOT "
+                      "NULL, code text, message text, fields text, \"row\" jsonb, "
+                      "first_failed timestamptz NOT NULL, last_failed timestamptz NOT "
+                      "NULL, attempts integer NOT NULL)"));
 out:
     return rc;
 }
@@ -421,8 +425,8 @@ out:
     return rc;
 }
 
-retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st,
-                           long long run, const char *op)
+retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
+                           const char *op)
 {
     retl_err rc;
     TRY(retl_buf_adds(b, "INSERT INTO "));
@@ -454,13 +458,13 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st,
     }
     TRY(retl_buf_adds(b, "]::text[], ARRAY[k"));
     TRY(vcols(b, st, ""));
-    TRY(retl_buf_adds(
-        b, "]::text[])::jsonb, now(), now(), 1 FROM pg_temp.retl_batch WHERE "
-           "NOT ok ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
-           "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
-           "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
-           "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
-           "e.attempts + 1"));
+    TRY(retl_buf_adds(b,
+                      "]::text[])::jsonb, now(), now(), 1 FROM pg_temp.retl_batch WHERE "
+                      "NOT ok ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
+                      "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
+                      "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
+                      "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
+                      "e.attempts + 1"));
 out:
     return rc;
 }
@@ -485,12 +489,12 @@ retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit)
 {
     retl_err rc;
-    TRY(retl_buf_adds(
-        b, "SELECT run, key, operation, code, message, fields, \"row\"::text, "
-           "to_char(first_failed AT TIME ZONE 'UTC', "
-           "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(last_failed AT TIME "
-           "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts, count(*) "
-           "OVER () FROM "));
+    TRY(retl_buf_adds(b,
+                      "SELECT run, key, operation, code, message, fields, \"row\"::text, "
+                      "to_char(first_failed AT TIME ZONE 'UTC', "
+                      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(last_failed AT TIME "
+                      "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts, count(*) "
+                      "OVER () FROM "));
     TRY(tbl(b, st, st->n.errors));
     TRY(retl_buf_printf(b, " ORDER BY key LIMIT %zu", limit));
 out:
@@ -500,8 +504,7 @@ out:
 retl_err eng_pg_sql_drop(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    const char *t[] = {st->n.delta, st->n.stage, st->n.snap, st->n.errors,
-                       st->n.meta};
+    const char *t[] = {st->n.delta, st->n.stage, st->n.snap, st->n.errors, st->n.meta};
     TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         if (i)

@@ -40,8 +40,8 @@ retl_err eng_pg_copy_field(struct retl_buf *b, const char *v);
 enum eng_type eng_pg_type(const char *typname, char category);
 /* Expression turning column expression col of the given type into the
  * canonical text of dest.h (session TimeZone UTC, DateStyle ISO). */
-retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col,
-                           const char *typname, enum eng_type t);
+retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col, const char *typname,
+                           enum eng_type t);
 
 /* The query to materialise: spec.source.query without trailing ';' or
  * SELECT * FROM the quoted spec.source.table. */
@@ -56,23 +56,19 @@ retl_err eng_pg_sql_meta_set(struct retl_buf *b, const struct eng_state *st,
 retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
                           const char *query);
 /* One row: total, NULL keys, up to 5 duplicated keys joined by ", ". */
-retl_err eng_pg_sql_stage_check(struct retl_buf *b,
-                                const struct eng_state *st);
+retl_err eng_pg_sql_stage_check(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
                          enum retl_mode mode, enum eng_diff how);
 /* One row: I, U, D counts of the delta. */
-retl_err eng_pg_sql_delta_counts(struct retl_buf *b,
-                                 const struct eng_state *st);
+retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st);
 /* Deletes error rows whose key is not to be sent in this run. */
-retl_err eng_pg_sql_errors_prune(struct retl_buf *b,
-                                 const struct eng_state *st);
-retl_err eng_pg_sql_delta_cursor(struct retl_buf *b,
-                                 const struct eng_state *st);
+retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st);
+retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st);
 /* The session temp table the batch results are copied into. */
 retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st);
 /* After COPY into the batch table: snapshot upsert, errors delete/upsert. */
-retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st,
-                           long long run, const char *op);
+retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
+                           const char *op);
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit);

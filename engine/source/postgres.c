@@ -26,11 +26,11 @@ struct pgsrc {
     struct retl_buf copy;
 };
 
-#define TRY(expr)                                                              \
-    do {                                                                       \
-        rc = (expr);                                                           \
-        if (rc != RETL_E_OK)                                                   \
-            goto out;                                                          \
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        rc = (expr);                                                                     \
+        if (rc != RETL_E_OK)                                                             \
+            goto out;                                                                    \
     } while (0)
 
 static bool dry(const struct pgsrc *s)
@@ -53,14 +53,14 @@ static void rollback(struct pgsrc *s)
 }
 
 /* Builds a statement into s->sql (reset first) with builder fn. */
-#define SQL(s, call)                                                           \
-    do {                                                                       \
-        retl_buf_reset(&(s)->sql);                                             \
-        rc = (call);                                                           \
-        if (rc != RETL_E_OK) {                                                 \
-            rc = retl_errf(eb, rc, "source: statement too large");             \
-            goto out;                                                          \
-        }                                                                      \
+#define SQL(s, call)                                                                     \
+    do {                                                                                 \
+        retl_buf_reset(&(s)->sql);                                                       \
+        rc = (call);                                                                     \
+        if (rc != RETL_E_OK) {                                                           \
+            rc = retl_errf(eb, rc, "source: statement too large");                       \
+            goto out;                                                                    \
+        }                                                                                \
     } while (0)
 
 static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *sec,
@@ -87,8 +87,7 @@ out:
     return rc;
 }
 
-static retl_err pg_lock(void *ctx, const struct eng_state *st,
-                        struct retl_errbuf *eb)
+static retl_err pg_lock(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc;
@@ -96,8 +95,7 @@ static retl_err pg_lock(void *ctx, const struct eng_state *st,
     char id[300];
     snprintf(id, sizeof id, "retl %s.%s", st->n.schema, st->n.prefix);
     retl_buf_reset(&s->sql);
-    TRY(retl_buf_adds(&s->sql,
-                      "SELECT pg_try_advisory_lock(hashtextextended("));
+    TRY(retl_buf_adds(&s->sql, "SELECT pg_try_advisory_lock(hashtextextended("));
     TRY(eng_pg_literal(&s->sql, id));
     TRY(retl_buf_adds(&s->sql, ", 0))"));
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
@@ -111,8 +109,8 @@ out:
     return rc;
 }
 
-static retl_err pg_describe(void *ctx, const struct retl_job *job,
-                            struct eng_state *st, struct retl_errbuf *eb)
+static retl_err pg_describe(void *ctx, const struct retl_job *job, struct eng_state *st,
+                            struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc = RETL_E_OK;
@@ -145,8 +143,7 @@ static retl_err pg_describe(void *ctx, const struct retl_job *job,
             rc = retl_errf(eb, RETL_E_CONFIG,
                            "source: the query has no column \"%s\" (%s); it "
                            "returns: %s",
-                           st->cols[i].name,
-                           i == 0 ? "spec.key.source" : "spec.mappings",
+                           st->cols[i].name, i == 0 ? "spec.key.source" : "spec.mappings",
                            retl_buf_str(&have));
             goto out;
         }
@@ -158,8 +155,7 @@ static retl_err pg_describe(void *ctx, const struct retl_job *job,
             goto out;
         }
         char q[128];
-        snprintf(q, sizeof q,
-                 "SELECT typname, typcategory FROM pg_type WHERE oid = %u",
+        snprintf(q, sizeof q, "SELECT typname, typcategory FROM pg_type WHERE oid = %u",
                  (unsigned)PQftype(d, found));
         PQclear(t);
         t = NULL;
@@ -175,8 +171,7 @@ static retl_err pg_describe(void *ctx, const struct retl_job *job,
             rc = RETL_E_NOMEM;
             goto out;
         }
-        st->cols[i].type =
-            eng_pg_type(PQgetvalue(t, 0, 0), PQgetvalue(t, 0, 1)[0]);
+        st->cols[i].type = eng_pg_type(PQgetvalue(t, 0, 0), PQgetvalue(t, 0, 1)[0]);
     }
 out:
     PQclear(p);
@@ -186,8 +181,8 @@ out:
     return rc;
 }
 
-static retl_err exists(struct pgsrc *s, const struct eng_state *st,
-                       const char *table, bool *yes, struct retl_errbuf *eb)
+static retl_err exists(struct pgsrc *s, const struct eng_state *st, const char *table,
+                       bool *yes, struct retl_errbuf *eb)
 {
     retl_err rc;
     PGresult *r = NULL;
@@ -206,8 +201,8 @@ out:
     return rc;
 }
 
-static retl_err pg_state_init(void *ctx, const struct eng_state *st,
-                              bool *rebased, struct retl_errbuf *eb)
+static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebased,
+                              struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc;
@@ -222,8 +217,7 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st,
     TRY(eng_pg_qname(&s->sql, st->n.schema, st->n.meta));
     TRY(retl_buf_adds(&s->sql, " WHERE k = 'fingerprint' FOR UPDATE"));
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
-    bool same = PQntuples(r) == 1 &&
-                strcmp(PQgetvalue(r, 0, 0), st->fingerprint) == 0;
+    bool same = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), st->fingerprint) == 0;
     if (have_snap && !same) {
         SQL(s, eng_pg_sql_rebase(&s->sql, st));
         TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
@@ -256,8 +250,7 @@ static retl_err pg_stage(void *ctx, const struct retl_job *job,
     retl_buf_init(&q, ENG_PG_SQL_MAX);
     TRY(eng_pg_job_query(&q, job));
     SQL(s, eng_pg_sql_stage(&s->sql, st, retl_buf_str(&q)));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed",
-                    eb));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb));
     long long n = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     r = NULL;
@@ -284,9 +277,9 @@ out:
     return rc;
 }
 
-static retl_err pg_diff(void *ctx, const struct eng_state *st,
-                        enum retl_mode mode, enum eng_diff how,
-                        struct eng_delta_counts *c, struct retl_errbuf *eb)
+static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
+                        enum eng_diff how, struct eng_delta_counts *c,
+                        struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc;
@@ -313,8 +306,8 @@ static retl_err pg_delta_open(void *ctx, const struct eng_state *st,
     SQL(s, eng_pg_sql_batch_table(&s->sql, st));
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     TRY(eng_pg_connect(s->sec, "source", &s->r, eb));
-    TRY(eng_pg_exec(s->r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                    NULL, "source", eb));
+    TRY(eng_pg_exec(s->r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL,
+                    "source", eb));
     SQL(s, eng_pg_sql_delta_cursor(&s->sql, st));
     TRY(eng_pg_exec(s->r, retl_buf_str(&s->sql), NULL, "source", eb));
 out:
@@ -343,10 +336,9 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     }
     for (size_t i = 0; i < nr; i++) {
         for (size_t j = 0; j < nc; j++) {
-            s->cells[i * nc + j] =
-                PQgetisnull(s->chunk, (int)i, (int)j)
-                    ? NULL
-                    : PQgetvalue(s->chunk, (int)i, (int)j);
+            s->cells[i * nc + j] = PQgetisnull(s->chunk, (int)i, (int)j)
+                                       ? NULL
+                                       : PQgetvalue(s->chunk, (int)i, (int)j);
         }
     }
     out->nrows = nr;
@@ -358,8 +350,7 @@ out:
 
 static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
                           const char *op, const struct eng_chunk *ch,
-                          const struct eng_row_result *res,
-                          struct retl_errbuf *eb)
+                          const struct eng_row_result *res, struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc = RETL_E_OK;
@@ -380,11 +371,10 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
         TRY(retl_buf_addc(c, '\n'));
     }
     TRY(tx(s, "BEGIN", eb));
-    TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data,
-                       c->len, "source: saving the batch", eb));
+    TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data, c->len,
+                       "source: saving the batch", eb));
     SQL(s, eng_pg_sql_commit(&s->sql, st, run, op));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL,
-                    "source: saving the batch", eb));
+    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: saving the batch", eb));
     TRY(tx(s, "COMMIT", eb));
 out:
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
@@ -394,8 +384,7 @@ out:
     return rc;
 }
 
-static retl_err pg_finish(void *ctx, const struct eng_state *st,
-                          struct retl_errbuf *eb)
+static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc;
@@ -423,8 +412,7 @@ static json_t *cell(const PGresult *r, int i, int j)
 }
 
 static retl_err pg_errors(void *ctx, const struct eng_state *st, size_t limit,
-                          json_t **out, long long *total,
-                          struct retl_errbuf *eb)
+                          json_t **out, long long *total, struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc;
@@ -442,11 +430,10 @@ static retl_err pg_errors(void *ctx, const struct eng_state *st, size_t limit,
             json_t *row = NULL;
             json_t *o = json_pack(
                 "{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "run",
-                (json_int_t)eng_pg_ll(r, i, 0), "key", cell(r, i, 1),
-                "operation", cell(r, i, 2), "code", cell(r, i, 3), "message",
-                cell(r, i, 4), "fields", cell(r, i, 5), "row", json_null(),
-                "firstFailure", cell(r, i, 7), "lastFailure", cell(r, i, 8),
-                "attempts", (json_int_t)eng_pg_ll(r, i, 9));
+                (json_int_t)eng_pg_ll(r, i, 0), "key", cell(r, i, 1), "operation",
+                cell(r, i, 2), "code", cell(r, i, 3), "message", cell(r, i, 4), "fields",
+                cell(r, i, 5), "row", json_null(), "firstFailure", cell(r, i, 7),
+                "lastFailure", cell(r, i, 8), "attempts", (json_int_t)eng_pg_ll(r, i, 9));
             if (!PQgetisnull(r, i, 6))
                 row = json_loads(PQgetvalue(r, i, 6), 0, NULL);
             if (o && row)

@@ -57,31 +57,28 @@ struct eng_source_ops {
     retl_err (*open)(const struct retl_job *job, const struct eng_secrets *sec,
                      unsigned flags, void **ctx, struct retl_errbuf *eb);
     /* Takes the per-job run lock (CONFLICT when another run holds it). */
-    retl_err (*lock)(void *ctx, const struct eng_state *st,
-                     struct retl_errbuf *eb);
+    retl_err (*lock)(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
     /* Finds the type of every column in st->cols from the query without
      * running it. A bad query or a column that the query lacks fails here,
      * before any state is touched. */
-    retl_err (*describe)(void *ctx, const struct retl_job *job,
-                         struct eng_state *st, struct retl_errbuf *eb);
+    retl_err (*describe)(void *ctx, const struct retl_job *job, struct eng_state *st,
+                         struct retl_errbuf *eb);
     /* Creates the state tables when missing. When the stored fingerprint
      * differs, starts a new baseline: the snapshot keeps only its keys (so
      * Insert mode never inserts them again) and every row is sent again;
      * errors are cleared. *rebased tells which happened. */
-    retl_err (*state_init)(void *ctx, const struct eng_state *st,
-                           bool *rebased, struct retl_errbuf *eb);
+    retl_err (*state_init)(void *ctx, const struct eng_state *st, bool *rebased,
+                           struct retl_errbuf *eb);
     /* Materialises the query once into staging as canonical text; fails on
      * NULL or duplicate keys, naming them. */
-    retl_err (*stage)(void *ctx, const struct retl_job *job,
-                      const struct eng_state *st, long long *extracted,
-                      struct retl_errbuf *eb);
+    retl_err (*stage)(void *ctx, const struct retl_job *job, const struct eng_state *st,
+                      long long *extracted, struct retl_errbuf *eb);
     /* Computes the delta against the snapshot inside the warehouse and drops
      * error rows whose key no longer needs sending. */
     retl_err (*diff)(void *ctx, const struct eng_state *st, enum retl_mode mode,
                      enum eng_diff how, struct eng_delta_counts *c,
                      struct retl_errbuf *eb);
-    retl_err (*delta_open)(void *ctx, const struct eng_state *st,
-                           struct retl_errbuf *eb);
+    retl_err (*delta_open)(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
     /* Up to max rows; nrows 0 at the end. */
     retl_err (*delta_fetch)(void *ctx, size_t max, struct eng_chunk *out,
                             struct retl_errbuf *eb);
@@ -90,19 +87,16 @@ struct eng_source_ops {
      * results has ch->nrows entries; op is what was attempted. */
     retl_err (*commit)(void *ctx, const struct eng_state *st, long long run,
                        const char *op, const struct eng_chunk *ch,
-                       const struct eng_row_result *results,
-                       struct retl_errbuf *eb);
+                       const struct eng_row_result *results, struct retl_errbuf *eb);
     /* After the whole delta was handled: marks deleted keys, drops staging. */
-    retl_err (*finish)(void *ctx, const struct eng_state *st,
-                       struct retl_errbuf *eb);
+    retl_err (*finish)(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
     /* Rows failing now: a JSON array of objects (run, key, operation, code,
      * message, fields, row, firstFailure, lastFailure, attempts). Ownership:
      * caller decrefs *out. */
-    retl_err (*errors)(void *ctx, const struct eng_state *st, size_t limit,
-                       json_t **out, long long *total, struct retl_errbuf *eb);
+    retl_err (*errors)(void *ctx, const struct eng_state *st, size_t limit, json_t **out,
+                       long long *total, struct retl_errbuf *eb);
     /* Drops every state table of the job (cleanupPolicy Delete). */
-    retl_err (*drop_state)(void *ctx, const struct eng_state *st,
-                           struct retl_errbuf *eb);
+    retl_err (*drop_state)(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
     void (*close)(void *ctx);
 };
 

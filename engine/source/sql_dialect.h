@@ -1,0 +1,212 @@
+/* Warehouse SQL dialects for the generic warehouse source (engine/source/wh.c):
+ * identifier quoting, string literals, how a query is materialised
+ * (CREATE TABLE AS vs SELECT ... INTO), LIMIT vs TOP, the set operation
+ * keyword (EXCEPT vs MINUS), the NULL-safe row comparison, the column types of
+ * the state tables, and the expression turning a column of a given type into
+ * text. Pure string building: every statement the ODBC, SQL Server and
+ * Snowflake sources run is built here and unit-tested.
+ *
+ * State layout (names from engine/state.h, in the job's stateSchema; a
+ * dialect without schemas (SQLite) prefixes the table name with
+ * "<schema>_"):
+ *   stage (k, c1..cn)        this run's query result, as text
+ *   delta (op, k, c1..cn)    op: I new key, U changed, D deleted
+ *   snap  (k PK, st, c1..cn) st: L synced, G gone, K kept from a baseline
+ *   errors (key PK, run, operation, code, message, fields, row, first_failed,
+ *           last_failed, attempts)   timestamps as ISO 8601 text (UTC)
+ *   meta  (k PK, v)          fingerprint
+ *   batch (k, ok, code, message, fields, rj, ph, ff, att)  one batch's
+ *                            outcome while it is committed (ph n: this batch,
+ *                            e: the earlier error row of a failing key)
+ *   keys  (k)                scratch for a new baseline
+ * Only INSERT ... VALUES, INSERT ... SELECT, DELETE with IN subqueries and
+ * joins are used for commits, so no dialect needs MERGE or UPDATE ... FROM. */
+#ifndef ENG_SQL_DIALECT_H
+#define ENG_SQL_DIALECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/spec.h"
+#include "engine/source/source.h"
+#include "engine/state.h"
+
+/* Largest statement built (the user's query is embedded). */
+#define ENG_DL_SQL_MAX (8u << 20)
+/* Rows per INSERT ... VALUES (SQL Server accepts at most 1000). */
+#define ENG_DL_VALUES_ROWS 500
+
+enum eng_dl_id {
+    ENG_DL_POSTGRES,  /* PostgreSQL through psqlODBC */
+    ENG_DL_SQLITE,    /* SQLite 3.39+ (FULL JOIN) */
+    ENG_DL_TSQL,      /* SQL Server 2016+ (DROP TABLE IF EXISTS) */
+    ENG_DL_SNOWFLAKE, /* Snowflake */
+    ENG_DL_ANSI,      /* any other ODBC warehouse: standard SQL only */
+};
+
+struct eng_dialect {
+    enum eng_dl_id id;
+    const char *name;
+    char qopen, qclose;     /* identifier quotes: "" or [] */
+    const char *lit_prefix; /* before a string literal: "N" in T-SQL */
+    bool lit_backslash;     /* backslash escapes inside literals */
+    bool schemas;           /* false: tables are "<schema>_<name>" */
+    bool select_into;       /* SELECT ... INTO t instead of CREATE TABLE AS */
+    bool top;               /* SELECT TOP (n) instead of LIMIT n */
+    const char *ctas;       /* "CREATE UNLOGGED TABLE", "CREATE TRANSIENT TABLE" */
+    const char *except_kw;  /* "EXCEPT" or "MINUS" */
+    const char *text_type;  /* value columns */
+    const char *key_type;   /* key columns (indexable) */
+    const char *flag_type;  /* one-letter columns */
+    const char *int_type;   /* 64-bit integers */
+};
+
+/* The dialect called name ("postgres", "sqlite", "tsql", "snowflake",
+ * "ansi"), or NULL. */
+const struct eng_dialect *eng_dialect_find(const char *name);
+const struct eng_dialect *eng_dialect_get(enum eng_dl_id id);
+/* Guesses the dialect of an ODBC connection from the driver name
+ * (SQL_DRIVER_NAME) or DBMS name (SQL_DBMS_NAME). Never NULL (ANSI). */
+const struct eng_dialect *eng_dialect_guess(const char *driver, const char *dbms);
+
+/* Quoted identifier, quote characters doubled. */
+retl_err eng_dl_ident(const struct eng_dialect *d, struct retl_buf *b, const char *id);
+/* A state table: "schema"."t" (or "schema_t" without schemas). */
+retl_err eng_dl_table(const struct eng_dialect *d, struct retl_buf *b, const char *schema,
+                      const char *t);
+/* A dotted name as the user wrote it, each part quoted. */
+retl_err eng_dl_dotted(const struct eng_dialect *d, struct retl_buf *b, const char *name);
+/* A string literal. */
+retl_err eng_dl_literal(const struct eng_dialect *d, struct retl_buf *b, const char *s);
+
+/* The engine type of a column from its ODBC SQL type code (0 when unknown)
+ * and native type name (may be NULL). */
+enum eng_type eng_dl_type(const struct eng_dialect *d, int sqltype, const char *typname);
+/* Expression turning column expression col into text (canonical where the
+ * warehouse can produce it; eng_dl_canon_value finishes the job). */
+retl_err eng_dl_canon_expr(const struct eng_dialect *d, struct retl_buf *b,
+                           const char *col, const char *typname, enum eng_type t);
+/* Rewrites one staged text value into the canonical text of dest.h:
+ * booleans true/false, timestamps with ' ' between date and time, no trailing
+ * fractional zeros, offsets as +HH:MM, binary hex as base64, floats in
+ * exponent notation as the shortest exact decimal. *off is -1 when in is
+ * already canonical; otherwise the result (NUL-terminated) was appended to
+ * scratch at offset *off (offsets survive the buffer growing). Not for the
+ * postgres dialect, whose stage expressions are canonical already. */
+retl_err eng_dl_canon_value(enum eng_type t, const char *in, struct retl_buf *scratch,
+                            long *off);
+
+/* The job's query: spec.source.query without trailing ';' or SELECT * FROM
+ * the quoted spec.source.table. */
+retl_err eng_dl_job_query(const struct eng_dialect *d, struct retl_buf *b,
+                          const struct retl_job *job);
+/* The query wrapped so that it returns its columns and no row. */
+retl_err eng_dl_sql_describe(const struct eng_dialect *d, struct retl_buf *b,
+                             const char *query);
+
+/* One row, one column: whether schema exists (a count). */
+retl_err eng_dl_sql_schema_exists(const struct eng_dialect *d, struct retl_buf *b,
+                                  const char *schema);
+/* One row, one column: whether the state table t exists (a count). */
+retl_err eng_dl_sql_table_exists(const struct eng_dialect *d, struct retl_buf *b,
+                                 const char *schema, const char *t);
+retl_err eng_dl_sql_create_schema(const struct eng_dialect *d, struct retl_buf *b,
+                                  const char *schema);
+retl_err eng_dl_sql_create_meta(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st);
+retl_err eng_dl_sql_create_errors(const struct eng_dialect *d, struct retl_buf *b,
+                                  const struct eng_state *st);
+retl_err eng_dl_sql_create_snap(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st);
+retl_err eng_dl_sql_create_batch(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st);
+/* DROP TABLE IF EXISTS of one state table. */
+retl_err eng_dl_sql_drop(const struct eng_dialect *d, struct retl_buf *b,
+                         const struct eng_state *st, const char *t);
+/* One row: v of meta key k. */
+retl_err eng_dl_sql_meta_get(const struct eng_dialect *d, struct retl_buf *b,
+                             const struct eng_state *st, const char *k);
+/* Two statements (delete, insert) setting meta key k to v; sep between. */
+retl_err eng_dl_sql_meta_set(const struct eng_dialect *d, struct retl_buf *del,
+                             struct retl_buf *ins, const struct eng_state *st,
+                             const char *k, const char *v);
+/* New baseline, in order: keys table from snap, drop snap, create snap,
+ * snap keys back with st K, drop keys, empty errors. Each of the n (<= 6)
+ * statements goes into b[i]. */
+retl_err eng_dl_sql_rebase(const struct eng_dialect *d, struct retl_buf *b, size_t n,
+                           const struct eng_state *st);
+
+/* CREATE TABLE t AS select (or SELECT * INTO t FROM (select) AS x). */
+retl_err eng_dl_sql_create_as(const struct eng_dialect *d, struct retl_buf *b,
+                              const struct eng_state *st, const char *t,
+                              const char *select);
+/* The SELECT that stages the query: canonical text of every state column,
+ * named k, c1..cn. real[i] is the query's own name of st->cols[i]. */
+retl_err eng_dl_sql_stage_select(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st, const char *const *real,
+                                 const char *query);
+/* One row: rows staged, rows with a NULL key. */
+retl_err eng_dl_sql_stage_count(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st);
+/* Up to 5 rows: duplicated keys. */
+retl_err eng_dl_sql_stage_dups(const struct eng_dialect *d, struct retl_buf *b,
+                               const struct eng_state *st);
+/* The SELECT computing the delta (to be materialised with create_as). */
+retl_err eng_dl_sql_diff_select(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st, enum retl_mode mode,
+                                enum eng_diff how);
+/* One row: I, U, D counts of the delta. */
+retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st);
+/* Deletes error rows whose key is not to be sent in this run. */
+retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st);
+/* The rows to send: op, k, c1..cn. */
+retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
+                               const struct eng_state *st);
+
+/* One batch's outcome. rows[i] holds the key, ok, code, message, fields and
+ * the row as JSON (strings, NULL allowed except the key). */
+struct eng_dl_outcome {
+    const char *key;
+    bool ok;
+    const char *code;
+    const char *message;
+    const char *fields;
+    const char *row_json;
+};
+/* "DELETE FROM batch". */
+retl_err eng_dl_sql_batch_clear(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st);
+/* INSERT INTO batch VALUES for rows [0, n) (n <= ENG_DL_VALUES_ROWS). */
+retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st,
+                                 const struct eng_dl_outcome *rows, size_t n);
+/* The statements applying the batch table (after clear and inserts), in
+ * order, into b[0..ENG_DL_COMMIT_STMTS). now is an ISO 8601 UTC text. */
+#define ENG_DL_COMMIT_STMTS 5
+retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
+                           const struct eng_state *st, long long run, const char *op,
+                           const char *now);
+/* Marks the delta's deleted keys G in snap. */
+retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
+                           const struct eng_state *st);
+/* Error rows: run, key, operation, code, message, fields, row,
+ * first_failed, last_failed, attempts; ordered by key, at most limit. */
+retl_err eng_dl_sql_errors_list(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st, size_t limit);
+/* One row: how many error rows. */
+retl_err eng_dl_sql_errors_count(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st);
+
+/* One row, one column: 1 when the per-job run lock identified by id was
+ * taken (held by the session until it ends), 0 when another session holds
+ * it. UNSUPPORTED for dialects without session locks (SQLite, Snowflake). */
+retl_err eng_dl_sql_lock(const struct eng_dialect *d, struct retl_buf *b, const char *id);
+
+/* Name of the scratch tables next to the state tables. */
+void eng_dl_batch_name(const struct eng_state *st, char out[ENG_IDENT_MAX + 1]);
+void eng_dl_keys_name(const struct eng_state *st, char out[ENG_IDENT_MAX + 1]);
+
+#endif

@@ -1,0 +1,680 @@
+#include "engine/source/wh.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/log.h"
+
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        rc = (expr);                                                                     \
+        if (rc != RETL_E_OK)                                                             \
+            goto out;                                                                    \
+    } while (0)
+
+/* Statements of one commit: clear, the VALUES inserts, the commit steps. */
+#define NBUF_FIXED (1 + ENG_DL_COMMIT_STMTS)
+#define SCRATCH_MAX (512u << 20)
+#define SMALL_ROWS 100000u
+
+struct wh {
+    const struct eng_wh_driver *drv;
+    void *conn;
+    const struct eng_dialect *dl;
+    unsigned flags;
+    char **real; /* the query's own name of each state column */
+    size_t nreal;
+    struct retl_buf sql;
+    /* delta reading */
+    bool streaming;
+    enum eng_type *types; /* per delta column: op, k, c1.. */
+    size_t ntypes;
+    const char **cells;
+    long *offs;
+    size_t cells_cap;
+    const char **rawkeys; /* the delta's own key text, per chunk row */
+    size_t rawkeys_cap;
+    struct retl_buf scratch;
+    /* commit */
+    struct retl_buf *bufs;
+    size_t nbufs;
+};
+
+void eng_wh_result_free(struct eng_wh_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->ncols; i++) {
+        if (r->names)
+            free(r->names[i]);
+        if (r->types)
+            free(r->types[i]);
+    }
+    for (size_t i = 0; r->cells && i < r->nrows * r->ncols; i++)
+        free(r->cells[i]);
+    free(r->names);
+    free(r->types);
+    free(r->codes);
+    free(r->cells);
+    memset(r, 0, sizeof *r);
+}
+
+retl_err eng_wh_new(const struct eng_wh_driver *drv, void *conn,
+                    const struct eng_dialect *dl, unsigned flags, void **ctx)
+{
+    struct wh *w = calloc(1, sizeof *w);
+    if (!w) {
+        drv->free(conn);
+        return RETL_E_NOMEM;
+    }
+    w->drv = drv;
+    w->conn = conn;
+    w->dl = dl;
+    w->flags = flags;
+    retl_buf_init(&w->sql, ENG_DL_SQL_MAX);
+    retl_buf_init(&w->scratch, SCRATCH_MAX);
+    *ctx = w;
+    return RETL_E_OK;
+}
+
+#define SQL(w, call)                                                                     \
+    do {                                                                                 \
+        retl_buf_reset(&(w)->sql);                                                       \
+        rc = (call);                                                                     \
+        if (rc != RETL_E_OK) {                                                           \
+            rc = retl_errf(eb, rc, "source: statement too large");                       \
+            goto out;                                                                    \
+        }                                                                                \
+    } while (0)
+
+static retl_err run1(struct wh *w, const char *sql, struct retl_errbuf *eb)
+{
+    const char *one[] = {sql};
+    return w->drv->run(w->conn, one, 1, false, eb);
+}
+
+/* A one-row result's integer cell. */
+static long long ll(const struct eng_wh_result *r, size_t col)
+{
+    if (r->nrows < 1 || col >= r->ncols || !r->cells[col])
+        return 0;
+    return strtoll(r->cells[col], NULL, 10);
+}
+
+static retl_err count(struct wh *w, const char *sql, long long *n, struct retl_errbuf *eb)
+{
+    struct eng_wh_result r = {0};
+    retl_err rc = w->drv->query(w->conn, sql, 1, &r, eb);
+    if (rc == RETL_E_OK)
+        *n = ll(&r, 0);
+    eng_wh_result_free(&r);
+    return rc;
+}
+
+retl_err eng_wh_lock(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    char id[300];
+    long long got = 0;
+    snprintf(id, sizeof id, "retl %s.%s", st->n.schema, st->n.prefix);
+    retl_buf_reset(&w->sql);
+    rc = eng_dl_sql_lock(w->dl, &w->sql, id);
+    if (rc == RETL_E_UNSUPPORTED)
+        return RETL_E_OK;
+    if (rc)
+        return retl_errf(eb, rc, "source: statement too large");
+    TRY(count(w, retl_buf_str(&w->sql), &got, eb));
+    if (got != 1)
+        rc = retl_errf(eb, RETL_E_CONFLICT,
+                       "source: another run of this job is in progress (lock "
+                       "on %s.%s held)",
+                       st->n.schema, st->n.prefix);
+out:
+    return rc;
+}
+
+static void free_real(struct wh *w)
+{
+    for (size_t i = 0; i < w->nreal; i++)
+        free(w->real[i]);
+    free(w->real);
+    w->real = NULL;
+    w->nreal = 0;
+}
+
+retl_err eng_wh_describe(void *ctx, const struct retl_job *job, struct eng_state *st,
+                         struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    struct eng_wh_result r = {0};
+    struct retl_buf q, have;
+    retl_buf_init(&q, ENG_DL_SQL_MAX);
+    retl_buf_init(&have, 4096);
+    free_real(w);
+    TRY(eng_dl_job_query(w->dl, &q, job));
+    SQL(w, eng_dl_sql_describe(w->dl, &w->sql, retl_buf_str(&q)));
+    rc = w->drv->query(w->conn, retl_buf_str(&w->sql), 0, &r, eb);
+    if (rc) {
+        rc = retl_err_wrap(eb, rc, "source: the query is invalid");
+        goto out;
+    }
+    w->real = calloc(st->ncols, sizeof *w->real);
+    if (!w->real) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    w->nreal = st->ncols;
+    for (size_t i = 0; i < st->ncols; i++) {
+        int found = -1, dup = 0;
+        for (int pass = 0; pass < 2 && found < 0; pass++) {
+            for (size_t f = 0; f < r.ncols; f++) {
+                bool same = pass ? strcasecmp(r.names[f], st->cols[i].name) == 0
+                                 : strcmp(r.names[f], st->cols[i].name) == 0;
+                if (same) {
+                    dup += found >= 0;
+                    found = (int)f;
+                }
+            }
+        }
+        if (found < 0) {
+            for (size_t f = 0; f < r.ncols; f++)
+                retl_buf_printf(&have, "%s%s", f ? ", " : "", r.names[f]);
+            rc = retl_errf(eb, RETL_E_CONFIG,
+                           "source: the query has no column \"%s\" (%s); it "
+                           "returns: %s",
+                           st->cols[i].name, i == 0 ? "spec.key.source" : "spec.mappings",
+                           retl_buf_str(&have));
+            goto out;
+        }
+        if (dup) {
+            rc = retl_errf(eb, RETL_E_CONFIG,
+                           "source: the query returns column \"%s\" more than "
+                           "once",
+                           st->cols[i].name);
+            goto out;
+        }
+        w->real[i] = strdup(r.names[found]);
+        free(st->cols[i].sql_type);
+        st->cols[i].sql_type = strdup(r.types[found] ? r.types[found] : "");
+        if (!w->real[i] || !st->cols[i].sql_type) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        st->cols[i].type = eng_dl_type(w->dl, r.codes[found], r.types[found]);
+    }
+out:
+    eng_wh_result_free(&r);
+    retl_buf_free(&q);
+    retl_buf_free(&have);
+    return rc;
+}
+
+static retl_err exists(struct wh *w, const struct eng_state *st, const char *t, bool *yes,
+                       struct retl_errbuf *eb)
+{
+    retl_err rc;
+    long long n = 0;
+    SQL(w, eng_dl_sql_table_exists(w->dl, &w->sql, st->n.schema, t));
+    TRY(count(w, retl_buf_str(&w->sql), &n, eb));
+    *yes = n > 0;
+out:
+    return rc;
+}
+
+/* Ensures the statement buffers b[0..n) exist and are empty. */
+static retl_err bufs(struct wh *w, size_t n)
+{
+    if (n > w->nbufs) {
+        struct retl_buf *p = realloc(w->bufs, n * sizeof *p);
+        if (!p)
+            return RETL_E_NOMEM;
+        for (size_t i = w->nbufs; i < n; i++)
+            retl_buf_init(&p[i], ENG_DL_SQL_MAX);
+        w->bufs = p;
+        w->nbufs = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        retl_buf_reset(&w->bufs[i]);
+    return RETL_E_OK;
+}
+
+static retl_err run_bufs(struct wh *w, size_t n, bool tx, struct retl_errbuf *eb)
+{
+    const char **v = calloc(n, sizeof *v);
+    if (!v)
+        return RETL_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        v[i] = retl_buf_str(&w->bufs[i]);
+    retl_err rc = w->drv->run(w->conn, v, n, tx, eb);
+    free(v);
+    return rc;
+}
+
+static retl_err ensure(struct wh *w, const struct eng_state *st, const char *t,
+                       retl_err (*mk)(const struct eng_dialect *, struct retl_buf *,
+                                      const struct eng_state *),
+                       struct retl_errbuf *eb)
+{
+    retl_err rc;
+    bool have = false;
+    TRY(exists(w, st, t, &have, eb));
+    if (!have) {
+        SQL(w, mk(w->dl, &w->sql, st));
+        TRY(run1(w, retl_buf_str(&w->sql), eb));
+    }
+out:
+    return rc;
+}
+
+retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
+                           struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    struct eng_wh_result r = {0};
+    bool have_snap = false, reb = false;
+    char batch[ENG_IDENT_MAX + 1];
+    if (w->dl->schemas) {
+        long long n = 0;
+        SQL(w, eng_dl_sql_schema_exists(w->dl, &w->sql, st->n.schema));
+        TRY(count(w, retl_buf_str(&w->sql), &n, eb));
+        if (n == 0) {
+            SQL(w, eng_dl_sql_create_schema(w->dl, &w->sql, st->n.schema));
+            TRY(run1(w, retl_buf_str(&w->sql), eb));
+        }
+    }
+    TRY(ensure(w, st, st->n.meta, eng_dl_sql_create_meta, eb));
+    TRY(ensure(w, st, st->n.errors, eng_dl_sql_create_errors, eb));
+    eng_dl_batch_name(st, batch);
+    TRY(ensure(w, st, batch, eng_dl_sql_create_batch, eb));
+    TRY(exists(w, st, st->n.snap, &have_snap, eb));
+    SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "fingerprint"));
+    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
+    bool same = r.nrows == 1 && r.cells[0] && strcmp(r.cells[0], st->fingerprint) == 0;
+    if (same && have_snap)
+        goto done;
+    size_t n = 0;
+    TRY(bufs(w, 9));
+    if (have_snap) {
+        TRY(eng_dl_sql_rebase(w->dl, w->bufs, 7, st));
+        n = 7;
+        reb = true;
+    } else {
+        TRY(eng_dl_sql_create_snap(w->dl, &w->bufs[0], st));
+        n = 1;
+    }
+    TRY(eng_dl_sql_meta_set(w->dl, &w->bufs[n], &w->bufs[n + 1], st, "fingerprint",
+                            st->fingerprint));
+    n += 2;
+    TRY(run_bufs(w, n, true, eb));
+done:
+    *rebased = reb;
+out:
+    if (rc == RETL_E_TOO_BIG)
+        rc = retl_errf(eb, rc, "source: statement too large");
+    eng_wh_result_free(&r);
+    return rc;
+}
+
+retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_state *st,
+                      long long *extracted, struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    struct eng_wh_result r = {0};
+    struct retl_buf q, sel;
+    retl_buf_init(&q, ENG_DL_SQL_MAX);
+    retl_buf_init(&sel, ENG_DL_SQL_MAX);
+    if (!w->real || w->nreal != st->ncols)
+        return retl_errf(eb, RETL_E_INTERNAL, "source: stage before describe");
+    TRY(eng_dl_job_query(w->dl, &q, job));
+    TRY(eng_dl_sql_stage_select(w->dl, &sel, st, (const char *const *)w->real,
+                                retl_buf_str(&q)));
+    TRY(bufs(w, 2));
+    TRY(eng_dl_sql_drop(w->dl, &w->bufs[0], st, st->n.stage));
+    TRY(eng_dl_sql_create_as(w->dl, &w->bufs[1], st, st->n.stage, retl_buf_str(&sel)));
+    rc = run_bufs(w, 2, false, eb);
+    if (rc) {
+        rc = retl_err_wrap(eb, rc, "source: query failed");
+        goto out;
+    }
+    SQL(w, eng_dl_sql_stage_count(w->dl, &w->sql, st));
+    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
+    long long total = ll(&r, 0), nulls = ll(&r, 1);
+    eng_wh_result_free(&r);
+    if (nulls > 0) {
+        rc = retl_errf(eb, RETL_E_SOURCE,
+                       "source: key column \"%s\" is NULL in %lld row(s); "
+                       "every row needs a key",
+                       st->cols[0].name, nulls);
+        goto out;
+    }
+    SQL(w, eng_dl_sql_stage_dups(w->dl, &w->sql, st));
+    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 5, &r, eb));
+    if (r.nrows > 0) {
+        struct retl_buf d;
+        retl_buf_init(&d, 4096);
+        for (size_t i = 0; i < r.nrows; i++)
+            retl_buf_printf(&d, "%s%s", i ? ", " : "",
+                            r.cells[i * r.ncols] ? r.cells[i * r.ncols] : "");
+        rc = retl_errf(eb, RETL_E_SOURCE,
+                       "source: duplicate values of key column \"%s\": %s "
+                       "(the key must be unique in the source)",
+                       st->cols[0].name, retl_buf_str(&d));
+        retl_buf_free(&d);
+        goto out;
+    }
+    *extracted = total;
+out:
+    if (rc == RETL_E_TOO_BIG)
+        rc = retl_errf(eb, rc, "source: statement too large");
+    eng_wh_result_free(&r);
+    retl_buf_free(&q);
+    retl_buf_free(&sel);
+    return rc;
+}
+
+retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
+                     enum eng_diff how, struct eng_delta_counts *c,
+                     struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    struct eng_wh_result r = {0};
+    struct retl_buf sel;
+    retl_buf_init(&sel, ENG_DL_SQL_MAX);
+    TRY(eng_dl_sql_diff_select(w->dl, &sel, st, mode, how));
+    TRY(bufs(w, 2));
+    TRY(eng_dl_sql_drop(w->dl, &w->bufs[0], st, st->n.delta));
+    TRY(eng_dl_sql_create_as(w->dl, &w->bufs[1], st, st->n.delta, retl_buf_str(&sel)));
+    rc = run_bufs(w, 2, false, eb);
+    if (rc) {
+        rc = retl_err_wrap(eb, rc, "source: delta");
+        goto out;
+    }
+    SQL(w, eng_dl_sql_delta_counts(w->dl, &w->sql, st));
+    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
+    c->new_keys = ll(&r, 0);
+    c->changed = ll(&r, 1);
+    c->deleted = ll(&r, 2);
+    SQL(w, eng_dl_sql_errors_prune(w->dl, &w->sql, st));
+    TRY(run1(w, retl_buf_str(&w->sql), eb));
+out:
+    if (rc == RETL_E_TOO_BIG)
+        rc = retl_errf(eb, rc, "source: statement too large");
+    eng_wh_result_free(&r);
+    retl_buf_free(&sel);
+    return rc;
+}
+
+retl_err eng_wh_delta_open(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    size_t nc = 0;
+    free(w->types);
+    w->ntypes = st->ncols + 1;
+    w->types = calloc(w->ntypes, sizeof *w->types);
+    if (!w->types)
+        return RETL_E_NOMEM;
+    w->types[0] = ENG_T_TEXT;
+    for (size_t i = 0; i < st->ncols; i++)
+        w->types[i + 1] = st->cols[i].type;
+    SQL(w, eng_dl_sql_delta_read(w->dl, &w->sql, st));
+    TRY(w->drv->stream_open(w->conn, retl_buf_str(&w->sql), &nc, eb));
+    w->streaming = true;
+    if (nc != w->ntypes)
+        rc = retl_errf(eb, RETL_E_INTERNAL,
+                       "source: the delta has %zu columns, expected %zu", nc, w->ntypes);
+out:
+    return rc;
+}
+
+retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
+                            struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    size_t nr = 0, nc = w->ntypes;
+    const char *const *raw = NULL;
+    if (!w->streaming)
+        return retl_errf(eb, RETL_E_INTERNAL, "source: delta not open");
+    TRY(w->drv->stream_fetch(w->conn, max, &nr, &raw, eb));
+    if (nr * nc > w->cells_cap) {
+        const char **p = realloc(w->cells, nr * nc * sizeof *p);
+        long *o = realloc(w->offs, nr * nc * sizeof *o);
+        if (p)
+            w->cells = p;
+        if (o)
+            w->offs = o;
+        if (!p || !o) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        w->cells_cap = nr * nc;
+    }
+    if (nr > w->rawkeys_cap) {
+        const char **k = realloc(w->rawkeys, nr * sizeof *k);
+        if (!k) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        w->rawkeys = k;
+        w->rawkeys_cap = nr;
+    }
+    retl_buf_reset(&w->scratch);
+    bool canon = w->dl->id != ENG_DL_POSTGRES;
+    for (size_t i = 0; i < nr * nc; i++) {
+        w->offs[i] = -1;
+        if (canon) {
+            rc = eng_dl_canon_value(w->types[i % nc], raw[i], &w->scratch, &w->offs[i]);
+            if (rc) {
+                rc = retl_errf(eb, rc, "source: delta chunk too large");
+                goto out;
+            }
+        }
+    }
+    for (size_t i = 0; i < nr * nc; i++)
+        w->cells[i] = w->offs[i] < 0 ? raw[i] : w->scratch.data + w->offs[i];
+    for (size_t i = 0; i < nr; i++)
+        w->rawkeys[i] = raw[i * nc + 1];
+    out->nrows = nr;
+    out->ncols = nc - 1;
+    out->cells = w->cells;
+out:
+    return rc;
+}
+
+/* The row as a JSON object of source column names. Ownership: caller frees. */
+static char *row_json(const struct eng_state *st, const char *const *row)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    for (size_t j = 0; j < st->ncols; j++)
+        json_object_set_new(o, st->cols[j].name,
+                            row[j] ? json_string(row[j]) : json_null());
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+static void utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
+                       const char *op, const struct eng_chunk *ch,
+                       const struct eng_row_result *res, struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc = RETL_E_OK;
+    struct eng_dl_outcome *o = NULL;
+    char now[32];
+    size_t nins = (ch->nrows + ENG_DL_VALUES_ROWS - 1) / ENG_DL_VALUES_ROWS;
+    size_t stride = ch->ncols + 1;
+    /* The chunk handed out by delta_fetch: use the delta's own key text, which
+     * the snapshot joins on (the engine may get a canonicalised copy). */
+    size_t base = SIZE_MAX;
+    if (w->cells && ch->cells >= w->cells && ch->cells < w->cells + w->cells_cap &&
+        stride == w->ntypes)
+        base = (size_t)(ch->cells - w->cells) / stride;
+    utc_now(now);
+    o = calloc(ch->nrows ? ch->nrows : 1, sizeof *o);
+    if (!o)
+        return RETL_E_NOMEM;
+    for (size_t i = 0; i < ch->nrows; i++) {
+        const char *const *row = ch->cells + i * stride + 1;
+        o[i].key = base != SIZE_MAX ? w->rawkeys[base + i] : row[0];
+        o[i].ok = res[i].ok;
+        o[i].code = res[i].code;
+        o[i].message = res[i].message;
+        o[i].fields = res[i].fields;
+        if (!res[i].ok) {
+            o[i].row_json = row_json(st, row);
+            if (!o[i].row_json) {
+                rc = RETL_E_NOMEM;
+                goto out;
+            }
+        }
+    }
+    TRY(bufs(w, NBUF_FIXED + nins));
+    TRY(eng_dl_sql_batch_clear(w->dl, &w->bufs[0], st));
+    for (size_t k = 0; k < nins; k++) {
+        size_t from = k * ENG_DL_VALUES_ROWS;
+        size_t n =
+            ch->nrows - from < ENG_DL_VALUES_ROWS ? ch->nrows - from : ENG_DL_VALUES_ROWS;
+        TRY(eng_dl_sql_batch_insert(w->dl, &w->bufs[1 + k], st, o + from, n));
+    }
+    TRY(eng_dl_sql_commit(w->dl, &w->bufs[1 + nins], st, run, op, now));
+    rc = run_bufs(w, NBUF_FIXED + nins, true, eb);
+    if (rc)
+        rc = retl_err_wrap(eb, rc, "source: saving the batch");
+out:
+    if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
+        rc = retl_errf(eb, rc, "source: batch too large to save");
+    for (size_t i = 0; o && i < ch->nrows; i++)
+        free((char *)o[i].row_json);
+    free(o);
+    return rc;
+}
+
+retl_err eng_wh_finish(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    if (w->streaming) {
+        w->drv->stream_close(w->conn);
+        w->streaming = false;
+    }
+    TRY(bufs(w, 3));
+    TRY(eng_dl_sql_finish(w->dl, &w->bufs[0], st));
+    TRY(eng_dl_sql_drop(w->dl, &w->bufs[1], st, st->n.delta));
+    TRY(eng_dl_sql_drop(w->dl, &w->bufs[2], st, st->n.stage));
+    TRY(run_bufs(w, 3, true, eb));
+out:
+    if (rc == RETL_E_TOO_BIG)
+        rc = retl_errf(eb, rc, "source: statement too large");
+    return rc;
+}
+
+static json_t *cell(const struct eng_wh_result *r, size_t i, size_t j)
+{
+    const char *v = r->cells[i * r->ncols + j];
+    return v ? json_string(v) : json_null();
+}
+
+retl_err eng_wh_errors(void *ctx, const struct eng_state *st, size_t limit, json_t **out,
+                       long long *total, struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    struct eng_wh_result r = {0};
+    bool have = false;
+    long long n = 0;
+    json_t *arr = json_array();
+    if (!arr)
+        return RETL_E_NOMEM;
+    TRY(exists(w, st, st->n.errors, &have, eb));
+    if (have) {
+        SQL(w, eng_dl_sql_errors_count(w->dl, &w->sql, st));
+        TRY(count(w, retl_buf_str(&w->sql), &n, eb));
+        SQL(w, eng_dl_sql_errors_list(w->dl, &w->sql, st, limit));
+        TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), limit, &r, eb));
+        for (size_t i = 0; i < r.nrows; i++) {
+            const char *rj = r.cells[i * r.ncols + 6];
+            const char *att = r.cells[i * r.ncols + 9];
+            const char *rn = r.cells[i * r.ncols + 0];
+            json_t *o = json_pack(
+                "{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "run",
+                (json_int_t)(rn ? strtoll(rn, NULL, 10) : 0), "key", cell(&r, i, 1),
+                "operation", cell(&r, i, 2), "code", cell(&r, i, 3), "message",
+                cell(&r, i, 4), "fields", cell(&r, i, 5), "row", json_null(),
+                "firstFailure", cell(&r, i, 7), "lastFailure", cell(&r, i, 8), "attempts",
+                (json_int_t)(att ? strtoll(att, NULL, 10) : 0));
+            json_t *row = rj ? json_loads(rj, 0, NULL) : NULL;
+            if (o && row)
+                json_object_set_new(o, "row", row);
+            if (!o || json_array_append_new(arr, o) != 0) {
+                rc = RETL_E_NOMEM;
+                goto out;
+            }
+        }
+    }
+    *out = arr;
+    arr = NULL;
+    *total = n;
+out:
+    eng_wh_result_free(&r);
+    json_decref(arr);
+    return rc;
+}
+
+retl_err eng_wh_drop_state(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    char batch[ENG_IDENT_MAX + 1], keys[ENG_IDENT_MAX + 1];
+    eng_dl_batch_name(st, batch);
+    eng_dl_keys_name(st, keys);
+    const char *t[] = {st->n.delta, st->n.stage, st->n.snap, st->n.errors,
+                       st->n.meta,  batch,       keys};
+    size_t n = sizeof t / sizeof t[0];
+    TRY(bufs(w, n));
+    for (size_t i = 0; i < n; i++)
+        TRY(eng_dl_sql_drop(w->dl, &w->bufs[i], st, t[i]));
+    TRY(run_bufs(w, n, false, eb));
+out:
+    return rc;
+}
+
+void eng_wh_close(void *ctx)
+{
+    struct wh *w = ctx;
+    if (!w)
+        return;
+    if (w->streaming)
+        w->drv->stream_close(w->conn);
+    w->drv->free(w->conn);
+    free_real(w);
+    free(w->types);
+    free(w->cells);
+    free(w->offs);
+    free(w->rawkeys);
+    retl_buf_free(&w->sql);
+    retl_buf_free(&w->scratch);
+    for (size_t i = 0; i < w->nbufs; i++)
+        retl_buf_free(&w->bufs[i]);
+    free(w->bufs);
+    free(w);
+}

@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# Integration: retl-engine with PostgreSQL as source and destination, against a
+# real server (tests/lib/pg.sh). Uses the ASan/UBSan engine build.
+set -uo pipefail
+ROOT=${RETL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+cd "$ROOT"
+ENGINE=${ENGINE:-$ROOT/build/san/bin/retl-engine}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# shellcheck source=../lib/pg.sh
+source "$ROOT/tests/lib/pg.sh"
+
+P=0 F=0
+ok() { P=$((P + 1)); echo "ok   - $1"; }
+bad() { F=$((F + 1)); echo "FAIL - $1${2:+: $2}"; }
+check() { # check NAME COMMAND...
+  local name=$1; shift
+  if "$@"; then ok "$name"; else bad "$name" "$*"; fi
+}
+eq() { [ "$1" == "$2" ] || { echo "    expected [$2] got [$1]" >&2; return 1; }; }
+
+if [ ! -x "$ENGINE" ]; then
+  echo "missing $ENGINE (make build/san/bin/retl-engine)"; echo "0 passed, 1 failed"; exit 1
+fi
+
+W=$(mktemp -d /tmp/retl-engine-test.XXXXXX)
+cleanup() { pg_stop; rm -rf "$W"; }
+trap cleanup EXIT
+pg_start || { echo "0 passed, 1 failed"; exit 1; }
+pg_sql -c "CREATE DATABASE src" -c "CREATE DATABASE dst"
+S() { pg_sql -d src "$@"; }
+D() { pg_sql -d dst "$@"; }
+
+# secrets.yaml: the password travels separately from the url.
+cat >"$W/secrets.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: wh}
+stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/src", password: "$PGPASSWORD"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app}
+data:
+  url: $(printf 'host=127.0.0.1 port=%s dbname=dst user=postgres' "$PGPORT" | base64 -w0)
+  password: $(printf '%s' "$PGPASSWORD" | base64 -w0)
+EOF
+
+# job NAME MODE QUERY OBJECT KEYDEST "src:dst src:dst ..." [extra yaml lines]
+job() {
+  local name=$1 mode=$2 query=$3 object=$4 kdest=$5 maps=$6 extra=${7:-}
+  {
+    echo "apiVersion: retl.io/v1alpha1"
+    echo "kind: ReverseEtlJob"
+    echo "metadata: {name: $name, namespace: ${NS:-t}}"
+    echo "spec:"
+    echo "  source: {type: postgres, secretRef: {name: wh}, query: \"$query\"}"
+    echo "  destination: {type: postgres, secretRef: {name: app}, object: $object}"
+    echo "  mode: $mode"
+    if [ -n "$kdest" ]; then echo "  key: {source: id, destination: $kdest}"; else echo "  key: {source: id}"; fi
+    echo "  mappings:"
+    for m in $maps; do echo "    - {source: ${m%%:*}, destination: ${m##*:}}"; done
+    [ -n "$extra" ] && printf '%s\n' "$extra"
+  } >"$W/$name.yaml"
+}
+
+# run NAME CMD [args]: sets RC, OUT (stdout), LAST (last stdout line); log in $W/NAME.log
+run() {
+  local name=$1 cmd=$2; shift 2
+  OUT=$(RETL_TERMINATION_LOG="$W/$name.term" "$ENGINE" "$cmd" -f "$W/$name.yaml" -f "$W/secrets.yaml" "$@" 2>>"$W/$name.log")
+  RC=$?
+  LAST=$(tail -n 1 <<<"$OUT")
+}
+jq_() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))" "$1" "$2"; }
+rows() { jq_ "$LAST" "d['rows']['$1']"; }
+
+COLS="id, name, price, active, d, ts, tstz, j, tags, blob, f"
+dump_src() { S -c "COPY (SELECT $COLS FROM ${1:-items} ORDER BY id) TO STDOUT"; }
+dump_dst() { D -c "COPY (SELECT $COLS FROM ${1:-app.items} ORDER BY id) TO STDOUT"; }
+same() { diff <(dump_src "${1:-items}") <(dump_dst "${2:-app.items}") >/dev/null; }
+
+TYPES="id int PRIMARY KEY, name text, price numeric(40,12), active bool, d date, ts timestamp, tstz timestamptz, j jsonb, tags text[], blob bytea, f float8"
+S -c "CREATE TABLE items ($TYPES)"
+D -c "CREATE SCHEMA app" -c "CREATE TABLE app.items ($TYPES)"
+S <<'SQL'
+INSERT INTO items VALUES
+ (1, 'plain', 12345678901234567890123.012345678912, true, '2024-02-29', '2024-01-01 10:00:00.123456', '2024-01-01 10:00:00+02', '{"a":[1,2,{"b":null}],"u":"ü€"}', ARRAY['x','y "q"', NULL], '\x00ff10', 0.1),
+ (2, E'quote '' "dq" \\ back\nnew\ttab ünï € 😀', NULL, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (3, NULL, 0, NULL, '1999-12-31', '2000-01-01 00:00:00', '2000-01-01 00:00:00.5+00', 'null', '{}', '', 1e300),
+ (4, '', -0.000000000001, true, '0001-01-01', '1970-01-01 00:00:00', 'infinity', '[1,"2",3.5]', ARRAY['{', '}', ','], '\xdeadbeef', -1.5e-300);
+INSERT INTO items (id, name, price) SELECT g, 'row ' || g, g * 1.5 FROM generate_series(5, 1200) g;
+SQL
+MAPS="name:name price:price active:active d:d ts:ts tstz:tstz j:j tags:tags blob:blob f:f"
+job items Upsert "SELECT * FROM items" app.items id "$MAPS" "  batchSize: 100"
+
+# 1. first run
+run items run
+check "first run exits 0" eq "$RC" 0
+check "first run result Succeeded" eq "$(jq_ "$LAST" "d['result']")" Succeeded
+check "first run extracted 1200" eq "$(rows extracted)" 1200
+check "first run inserted 1200" eq "$(rows inserted)" 1200
+check "destination equals source after first run" same
+check "termination log equals last stdout line" eq "$(cat "$W/items.term")" "$LAST"
+check "summary fits 4096 bytes" test "$(wc -c <"$W/items.term")" -le 4096
+check "summary names errors table" eq "$(jq_ "$LAST" "d['errorsTable']")" "retl.t__items__errors"
+check "bytea arrives intact" eq "$(D -c "SELECT encode(blob,'hex') FROM app.items WHERE id=4")" deadbeef
+check "text with quotes/newlines/unicode intact" eq "$(D -c "SELECT md5(name) FROM app.items WHERE id=2")" "$(S -c "SELECT md5(name) FROM items WHERE id=2")"
+check "numeric full precision" eq "$(D -c "SELECT price FROM app.items WHERE id=1")" "12345678901234567890123.012345678912"
+check "NULLs stay NULL" eq "$(D -c "SELECT count(*) FROM app.items WHERE id=2 AND price IS NULL AND d IS NULL AND tstz IS NULL AND j IS NULL AND tags IS NULL AND blob IS NULL")" 1
+check "snapshot holds canonical text (bool, tz offset, array as JSON, base64)" \
+  eq "$(S -c "SELECT c3 || '|' || c6 || '|' || c8 || '|' || c9 FROM retl.t__items__snap WHERE k='1'")" 'true|2024-01-01 08:00:00+00:00|["x","y \"q\"",null]|AP8Q'
+check "state tables created in retl schema" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE schemaname='retl' AND tablename LIKE 't__items__%'")" 3
+
+# 2. nothing changed
+run items run
+check "unchanged run sends nothing" eq "$(rows changed)" 0
+check "unchanged run exits 0" eq "$RC" 0
+
+# 3. incremental inserts/updates/deletes
+S -c "UPDATE items SET name = 'changed ' || id WHERE id IN (7, 8)" -c "UPDATE items SET tags = ARRAY['new'] WHERE id = 1" \
+  -c "INSERT INTO items (id, name) VALUES (2000, 'new row')" -c "DELETE FROM items WHERE id = 9"
+run items plan
+check "plan exits 0" eq "$RC" 0
+check "plan counts inserts" eq "$(jq_ "$LAST" "d['insert']")" 1
+check "plan counts updates" eq "$(jq_ "$LAST" "d['update']")" 3
+check "plan counts deletes" eq "$(jq_ "$LAST" "d['deleted']")" 1
+check "plan loads nothing" eq "$(D -c "SELECT count(*) FROM app.items WHERE id = 2000")" 0
+run items plan --diff-strategy except
+check "except strategy plans the same delta" eq "$(jq_ "$LAST" "(d['insert'], d['update'], d['deleted'])")" "(1, 3, 1)"
+run items run
+check "incremental run exits 0" eq "$RC" 0
+check "incremental: changed 4" eq "$(rows changed)" 4
+check "incremental: inserted 1" eq "$(rows inserted)" 1
+check "incremental: updated 3" eq "$(rows updated)" 3
+check "incremental: deleted counted 1" eq "$(rows deleted)" 1
+check "deleted row not propagated" eq "$(D -c "SELECT count(*) FROM app.items WHERE id = 9")" 1
+check "destination equals source except the deleted row" \
+  eq "$(diff <(dump_src) <(D -c "COPY (SELECT $COLS FROM app.items WHERE id <> 9 ORDER BY id) TO STDOUT") && echo same)" same
+run items run
+check "a delete is counted once" eq "$(rows deleted)" 0
+S -c "INSERT INTO items (id, name) VALUES (9, 'back')"
+run items run
+check "a key that comes back is sent again" eq "$(rows changed)/$(D -c "SELECT name FROM app.items WHERE id=9")" "1/back"
+
+# 4. except strategy end to end
+S -c "UPDATE items SET price = price + 1 WHERE id BETWEEN 10 AND 14"
+RETL_DIFF_STRATEGY=except run items run
+check "except strategy run sends 5 changes" eq "$(rows changed)/$(rows updated)" "5/5"
+check "destination equals source after except run" eq "$(diff <(dump_src) <(dump_dst) >/dev/null && echo same)" same
+
+# 5. failing row and retry
+D -c "ALTER TABLE app.items ADD CONSTRAINT price_nonneg CHECK (price IS NULL OR price > -1)"
+S -c "UPDATE items SET price = -5 WHERE id = 20" -c "UPDATE items SET name = 'fine' WHERE id IN (21, 22)"
+run items run
+check "row error: run still succeeds (no threshold)" eq "$RC" 0
+check "row error: one failed" eq "$(rows failed)" 1
+check "row error: the other rows of the batch loaded" eq "$(D -c "SELECT count(*) FROM app.items WHERE id IN (21,22) AND name='fine'")" 2
+check "row error: failingRows in summary" eq "$(jq_ "$LAST" "d['failingRows']")" 1
+check "row error: errors table has SQLSTATE 23514" eq "$(S -c "SELECT key || ' ' || code || ' ' || attempts FROM retl.t__items__errors")" "20 23514 1"
+run items errors --json
+check "errors --json lists the key and reason" eq "$(jq_ "$LAST" "(d[0]['key'], d[0]['code'], 'price_nonneg' in d[0]['message'], d[0]['row']['price'])")" "('20', '23514', True, '-5.000000000000')"
+run items errors
+check "errors table output names the constraint" grep -q "price_nonneg" <<<"$OUT"
+run items run
+check "failed row retried next run (attempts 2)" eq "$(rows changed)/$(S -c "SELECT attempts FROM retl.t__items__errors")" "1/2"
+S -c "UPDATE items SET price = 5 WHERE id = 20"
+run items run
+check "fixed row syncs and leaves errors" eq "$(rows failed)/$(rows updated)/$(S -c "SELECT count(*) FROM retl.t__items__errors")" "0/1/0"
+check "destination equals source after retry" same
+
+# 6. threshold
+S -c "UPDATE items SET price = -1 WHERE id IN (30, 31)"
+job items Upsert "SELECT * FROM items" app.items id "$MAPS" "  batchSize: 100
+  errorThreshold: {maxFailedRows: 1}"
+run items run
+check "threshold exceeded exits 3" eq "$RC" 3
+check "threshold result ThresholdExceeded" eq "$(jq_ "$LAST" "d['result']")" ThresholdExceeded
+job items Upsert "SELECT * FROM items" app.items id "$MAPS" "  batchSize: 100
+  errorThreshold: {maxFailedPercent: 100}"
+run items run
+check "under percent threshold exits 0" eq "$RC/$(rows failed)" "0/2"
+S -c "UPDATE items SET price = 1 WHERE id IN (30, 31)"
+job items Upsert "SELECT * FROM items" app.items id "$MAPS" "  batchSize: 100"
+run items run
+check "recovered rows" eq "$(rows failed)/$(S -c "SELECT count(*) FROM retl.t__items__errors")" "0/0"
+
+# 7. invalid SQL: exit 1, clear message, state untouched
+snap_before=$(S -c "SELECT md5(string_agg(k || st || coalesce(c1,''), ',' ORDER BY k)) FROM retl.t__items__snap")
+job items Upsert "SELEC * FRM items" app.items id "$MAPS"
+run items run
+check "invalid SQL exits 1" eq "$RC" 1
+check "invalid SQL message" grep -q "syntax error" <<<"$(jq_ "$LAST" "d['message']")"
+check "invalid SQL leaves state untouched" eq "$(S -c "SELECT md5(string_agg(k || st || coalesce(c1,''), ',' ORDER BY k)) FROM retl.t__items__snap")" "$snap_before"
+job items Upsert "SELECT * FROM items" app.items id "$MAPS" "  batchSize: 100"
+run items run
+check "valid query again: nothing to send" eq "$RC/$(rows changed)" "0/0"
+
+# 8. missing column in mappings
+job badcol Upsert "SELECT id, name FROM items" app.items id "name:name nope:price"
+run badcol run
+check "missing mapping column exits 1" eq "$RC" 1
+check "missing mapping column named" grep -q 'no column \\"nope\\"' <<<"$LAST"
+check "missing column: no state created" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 't__badcol__%'")" 0
+job badcol Upsert "SELECT id, name FROM items" app.nosuch id "name:name"
+run badcol run
+check "missing destination table exits 1" eq "$RC" 1
+check "missing destination table named" grep -q "app.nosuch does not exist" <<<"$LAST"
+
+# 9. invalid spec: exit 2 with every problem
+job badspec Sideways "SELECT 1" app.items id "name:name"
+run badspec run
+check "invalid spec exits 2" eq "$RC" 2
+check "invalid spec problem printed" grep -q "spec.mode" "$W/badspec.log"
+OUT=$("$ENGINE" frobnicate 2>/dev/null); RC=$?
+check "bad usage exits 2" eq "$RC" 2
+
+# 10. Insert mode
+D -c "CREATE TABLE app.ins (id int PRIMARY KEY, name text)"
+S -c "CREATE TABLE ins_src (id int, name text)" -c "INSERT INTO ins_src SELECT g, 'n' || g FROM generate_series(1, 50) g"
+job ins Insert "SELECT id, name FROM ins_src" app.ins id "name:name"
+run ins run
+check "insert mode first run inserts 50" eq "$RC/$(rows inserted)" "0/50"
+S -c "UPDATE ins_src SET name = 'changed' WHERE id = 1" -c "INSERT INTO ins_src VALUES (51, 'n51')"
+run ins run
+check "insert mode sends only new keys" eq "$(rows changed)/$(rows inserted)" "1/1"
+check "insert mode does not update existing rows" eq "$(D -c "SELECT name FROM app.ins WHERE id = 1")" n1
+S -c "INSERT INTO ins_src VALUES (7, 'dup'), (7, 'dup2')"
+run ins run
+check "duplicate keys fail the run" eq "$RC" 1
+check "duplicate key named" grep -q 'duplicate values of key column \\"id\\": 7' <<<"$LAST"
+S -c "DELETE FROM ins_src WHERE name LIKE 'dup%'"
+# Insert mode without key.destination: a table with its own identity
+D -c "CREATE TABLE app.log (seq bigint GENERATED ALWAYS AS IDENTITY, name text)"
+job inslog Insert "SELECT id, name FROM ins_src" app.log "" "name:name"
+run inslog run
+check "insert mode without key.destination" eq "$RC/$(D -c "SELECT count(*) FROM app.log")" "0/51"
+run inslog run
+check "insert mode never inserts a key twice" eq "$(rows changed)/$(D -c "SELECT count(*) FROM app.log")" "0/51"
+
+# 11. Update mode
+D -c "CREATE TABLE app.upd (id int PRIMARY KEY, name text)" -c "INSERT INTO app.upd SELECT g, 'old' FROM generate_series(1, 10) g"
+S -c "CREATE TABLE upd_src (id int, name text)" -c "INSERT INTO upd_src SELECT g, 'new' || g FROM generate_series(1, 12) g"
+job upd Update "SELECT id, name FROM upd_src" app.upd id "name:name"
+run upd run
+check "update mode updates existing keys" eq "$(rows updated)/$(D -c "SELECT count(*) FROM app.upd WHERE name LIKE 'new%'")" "10/10"
+check "update mode: missing keys fail with NOT_FOUND" eq "$(rows failed)/$(S -c "SELECT string_agg(key || ':' || code, ',' ORDER BY key) FROM retl.t__upd__errors")" "2/11:NOT_FOUND,12:NOT_FOUND"
+check "update mode never inserts" eq "$(D -c "SELECT count(*) FROM app.upd")" 10
+D -c "INSERT INTO app.upd VALUES (11, 'x'), (12, 'y')"
+run upd run
+check "update mode retries and succeeds once the rows exist" eq "$(rows updated)/$(rows failed)/$(D -c "SELECT name FROM app.upd WHERE id=12")" "2/0/new12"
+
+# 12. spec change starts a new baseline
+job ins Insert "SELECT id, name, 1 AS extra FROM ins_src" app.ins id "name:name"
+run ins run
+check "insert mode keeps inserted keys across a new baseline" eq "$RC/$(rows changed)" "0/0"
+check "new baseline announced" grep -q "new baseline" <<<"$(jq_ "$LAST" "d['message']")"
+job upd Update "SELECT id, upper(name) AS name FROM upd_src" app.upd id "name:name"
+run upd run
+check "changed query re-sends every row (Update)" eq "$(rows changed)/$(D -c "SELECT name FROM app.upd WHERE id=3")" "12/NEW3"
+
+# 13. --from-env (run pod form)
+S -c "UPDATE items SET name = 'via env' WHERE id = 100"
+JOBJSON=$(python3 -c "
+import json,sys
+print(json.dumps({'apiVersion':'retl.io/v1alpha1','kind':'ReverseEtlJob','metadata':{'name':'items','namespace':'t','uid':'u1','generation':3},
+ 'spec':{'source':{'type':'postgres','secretRef':{'name':'wh'},'query':'SELECT * FROM items'},
+ 'destination':{'type':'postgres','secretRef':{'name':'app'},'object':'app.items'},'mode':'Upsert','key':{'source':'id','destination':'id'},
+ 'batchSize':100,'mappings':[{'source':c,'destination':c} for c in sys.argv[1].split()]}}))" "name price active d ts tstz j tags blob f")
+OUT=$(env -i PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" RETL_JOB="$JOBJSON" RETL_RUN=42 RETL_TERMINATION_LOG="$W/env.term" \
+  RETL_SOURCE_url="postgresql://postgres@127.0.0.1:$PGPORT/src" RETL_SOURCE_password="$PGPASSWORD" \
+  RETL_DESTINATION_url="postgresql://postgres:$PGPASSWORD@127.0.0.1:$PGPORT/dst" \
+  "$ENGINE" run --from-env 2>"$W/env.log"); RC=$?; LAST=$(tail -n 1 <<<"$OUT")
+check "--from-env run exits 0" eq "$RC" 0
+check "--from-env run number and change" eq "$(jq_ "$LAST" "(d['run'], d['rows']['updated'])")" "(42, 1)"
+check "--from-env termination message written" eq "$(cat "$W/env.term")" "$LAST"
+OUT=$(env -i PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" RETL_JOB='{"kind":"ReverseEtlJob"}' RETL_TERMINATION_LOG="$W/env2.term" "$ENGINE" run --from-env 2>/dev/null); RC=$?
+check "--from-env invalid job exits 2 with a summary" eq "$RC/$(jq_ "$(cat "$W/env2.term")" "d['result']")" "2/Failed"
+
+# 14. SIGKILL mid-run, then resume: destination equals source
+S -c "CREATE TABLE big (id int PRIMARY KEY, name text, price numeric(40,12), active bool, d date, ts timestamp, tstz timestamptz, j jsonb, tags text[], blob bytea, f float8)" \
+  -c "INSERT INTO big SELECT g, md5(g::text), g / 7.0, g % 2 = 0, date '2020-01-01' + g % 1000, timestamp '2020-01-01' + g * interval '1 second', now(), jsonb_build_object('g', g), ARRAY[g::text], decode(md5(g::text), 'hex'), g / 3.0 FROM generate_series(1, 300000) g"
+D -c "CREATE TABLE app.big ($TYPES)"
+job big Upsert "SELECT * FROM big" app.big id "$MAPS" "  batchSize: 2000"
+RETL_TERMINATION_LOG="$W/big.term" "$ENGINE" run -f "$W/big.yaml" -f "$W/secrets.yaml" >/dev/null 2>"$W/big.log" &
+pid=$!
+for _ in $(seq 1 600); do
+  n=$(S -c "SELECT count(*) FROM retl.t__big__snap" 2>/dev/null || echo 0)
+  [ "${n:-0}" -ge 20000 ] && break
+  sleep 0.05
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+snap_at_kill=$(S -c "SELECT count(*) FROM retl.t__big__snap")
+dst_at_kill=$(D -c "SELECT count(*) FROM app.big")
+check "killed mid-run (partial progress)" test "$snap_at_kill" -gt 0 -a "$snap_at_kill" -lt 300000
+check "destination ahead of state by at most one batch" test $((dst_at_kill - snap_at_kill)) -ge 0 -a $((dst_at_kill - snap_at_kill)) -le 2000
+S -c "UPDATE big SET name = 'after kill' WHERE id IN (1, 299999)"
+run big run
+check "resume after SIGKILL exits 0" eq "$RC" 0
+check "resume sends only what was not committed" test "$(rows changed)" -le $((300000 - snap_at_kill + 2))
+check "destination equals source after resume" same big app.big
+
+# 15. the destination goes away mid-run: run fails clearly, nothing lost
+S -c "UPDATE big SET name = 'wave2 ' || id WHERE id % 3 = 0"
+RETL_TERMINATION_LOG="$W/big2.term" "$ENGINE" run -f "$W/big.yaml" -f "$W/secrets.yaml" --progress-interval 0.2 >"$W/big2.out" 2>"$W/big2.log" &
+pid=$!
+for _ in $(seq 1 600); do
+  n=$(D -c "SELECT count(*) FROM app.big WHERE name LIKE 'wave2%'" 2>/dev/null || echo 0)
+  [ "${n:-0}" -ge 10000 ] && break
+  sleep 0.05
+done
+D -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'dst' AND application_name = 'retl-engine'" >/dev/null
+wait $pid; RC=$?
+LAST=$(tail -n 1 "$W/big2.out")
+check "destination lost: run fails with exit 1" eq "$RC" 1
+check "destination lost: clear message" grep -q "destination: connection lost" <<<"$(jq_ "$LAST" "d['message']")"
+check "progress lines logged at an interval" grep -q '"msg":"progress"' "$W/big2.log"
+run big run
+check "after destination loss the next run completes" eq "$RC" 0
+check "destination equals source after destination loss" same big app.big
+
+# 16. describe and cleanup
+run items describe
+check "describe lists destination columns" eq "$(python3 -c "import json,sys; d=json.load(sys.stdin); print(d['valid'], d['columns'][0]['name'], d['externalIdFields'])" <<<"$OUT")" "True id ['id']"
+run big cleanup
+check "cleanup exits 0" eq "$RC" 0
+check "cleanup drops the state tables" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 't__big__%'")" 0
+
+# 17. long names are shortened with a hash, and never a credential in the logs
+long=a-very-long-job-name-that-goes-on-and-on-for-qu
+NS=a-long-namespace-name-as-well job "$long" Upsert "SELECT id, name FROM ins_src" app.ins id "name:name"
+run "$long" run
+check "long job name runs" eq "$RC" 0
+check "long job name: state table names fit 63 bytes" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE schemaname='retl' AND tablename LIKE 'a_long_namespace_name_as_well__a_very%' AND length(tablename) <= 63")" 3
+check "no password in any log" bash -c "! grep -rqF -- '$PGPASSWORD' '$W'/*.log"
+
+echo "$P passed, $F failed"
+[ "$F" -eq 0 ]

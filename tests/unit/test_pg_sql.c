@@ -1,0 +1,246 @@
+/* engine/source/pg_sql.c: quoting, COPY escaping, canonical-text expressions
+ * and the state SQL of the postgres source. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine/source/pg_sql.h"
+
+static struct retl_buf b;
+
+static int setup(void **st)
+{
+    (void)st;
+    retl_buf_init(&b, ENG_PG_SQL_MAX);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    retl_buf_free(&b);
+    return 0;
+}
+
+static const char *out(void)
+{
+    return retl_buf_str(&b);
+}
+
+static void quoting(void **st)
+{
+    (void)st;
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_ident(&b, "we\"ird"), RETL_E_OK);
+    assert_string_equal(out(), "\"we\"\"ird\"");
+    retl_buf_reset(&b);
+    eng_pg_qname(&b, "retl", "a__b__snap");
+    assert_string_equal(out(), "\"retl\".\"a__b__snap\"");
+    retl_buf_reset(&b);
+    eng_pg_dotted(&b, "analytics.Scores");
+    assert_string_equal(out(), "\"analytics\".\"Scores\"");
+    retl_buf_reset(&b);
+    eng_pg_literal(&b, "it's \\ fine");
+    assert_string_equal(out(), "'it''s \\ fine'");
+}
+
+static void copy_fields(void **st)
+{
+    (void)st;
+    retl_buf_reset(&b);
+    eng_pg_copy_field(&b, NULL);
+    assert_string_equal(out(), "\\N");
+    retl_buf_reset(&b);
+    eng_pg_copy_field(&b, "a\tb\nc\\d\re €");
+    assert_string_equal(out(), "a\\tb\\nc\\\\d\\re €");
+    retl_buf_reset(&b);
+    eng_pg_copy_field(&b, "");
+    assert_string_equal(out(), "");
+    retl_buf_reset(&b);
+    eng_pg_copy_field(&b, "\\N");
+    assert_string_equal(out(), "\\\\N");
+}
+
+static void types(void **st)
+{
+    (void)st;
+    assert_int_equal(eng_pg_type("bool", 'B'), ENG_T_BOOL);
+    assert_int_equal(eng_pg_type("int8", 'N'), ENG_T_INT);
+    assert_int_equal(eng_pg_type("numeric", 'N'), ENG_T_NUMERIC);
+    assert_int_equal(eng_pg_type("float8", 'N'), ENG_T_NUMERIC);
+    assert_int_equal(eng_pg_type("date", 'D'), ENG_T_DATE);
+    assert_int_equal(eng_pg_type("timestamp", 'D'), ENG_T_TIMESTAMP);
+    assert_int_equal(eng_pg_type("timestamptz", 'D'), ENG_T_TIMESTAMPTZ);
+    assert_int_equal(eng_pg_type("jsonb", 'U'), ENG_T_JSON);
+    assert_int_equal(eng_pg_type("_int4", 'A'), ENG_T_JSON);
+    assert_int_equal(eng_pg_type("bytea", 'U'), ENG_T_BYTES);
+    assert_int_equal(eng_pg_type("uuid", 'U'), ENG_T_TEXT);
+    assert_int_equal(eng_pg_type("varchar", 'S'), ENG_T_TEXT);
+}
+
+static void canon(void **st)
+{
+    (void)st;
+    retl_buf_reset(&b);
+    eng_pg_canon_expr(&b, "q.\"c\"", "timestamptz", ENG_T_TIMESTAMPTZ);
+    assert_non_null(strstr(out(), "|| ':00'"));
+    assert_non_null(strstr(out(), "isfinite(q.\"c\")"));
+    retl_buf_reset(&b);
+    eng_pg_canon_expr(&b, "x", "bytea", ENG_T_BYTES);
+    assert_string_equal(out(), "translate(encode(x, 'base64'), E'\\n', '')");
+    retl_buf_reset(&b);
+    eng_pg_canon_expr(&b, "x", "_text", ENG_T_JSON);
+    assert_string_equal(out(), "to_json(x)::text");
+    retl_buf_reset(&b);
+    eng_pg_canon_expr(&b, "x", "jsonb", ENG_T_JSON);
+    assert_string_equal(out(), "(x)::text");
+    retl_buf_reset(&b);
+    eng_pg_canon_expr(&b, "x", "bool", ENG_T_BOOL);
+    assert_string_equal(out(), "(x)::text");
+}
+
+static struct eng_scol cols[] = {{"id", "int4", ENG_T_INT},
+                                 {"e\"mail", "text", ENG_T_TEXT},
+                                 {"blob", "bytea", ENG_T_BYTES}};
+
+static void mkstate(struct eng_state *s)
+{
+    memset(s, 0, sizeof *s);
+    eng_state_names("retl", "ns", "job", &s->n, NULL);
+    s->cols = cols;
+    s->ncols = 3;
+}
+
+static void stage_sql(void **st)
+{
+    (void)st;
+    struct eng_state s;
+    mkstate(&s);
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_stage(&b, &s, "SELECT * FROM t"), RETL_E_OK);
+    assert_non_null(strstr(out(), "DROP TABLE IF EXISTS \"retl\".\"ns__job__stage\""));
+    assert_non_null(strstr(
+        out(),
+        "CREATE UNLOGGED TABLE \"retl\".\"ns__job__stage\" AS SELECT (q.\"id\")::text AS "
+        "k, (q.\"e\"\"mail\")::text AS c1, translate(encode(q.\"blob\", 'base64'), "
+        "E'\\n', '') AS c2 FROM (\nSELECT * FROM t\n) AS q"));
+}
+
+static void job_query(void **st)
+{
+    (void)st;
+    struct retl_job j;
+    memset(&j, 0, sizeof j);
+    j.source.query = "SELECT 1 AS id;  \n";
+    retl_buf_reset(&b);
+    eng_pg_job_query(&b, &j);
+    assert_string_equal(out(), "SELECT 1 AS id");
+    j.source.query = NULL;
+    j.source.table = "analytics.scores";
+    retl_buf_reset(&b);
+    eng_pg_job_query(&b, &j);
+    assert_string_equal(out(), "SELECT * FROM \"analytics\".\"scores\"");
+}
+
+static void diff_sql(void **st)
+{
+    (void)st;
+    struct eng_state s;
+    mkstate(&s);
+    retl_buf_reset(&b);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_JOIN);
+    assert_non_null(
+        strstr(out(), "FULL JOIN \"retl\".\"ns__job__snap\" AS o ON o.k = s.k"));
+    assert_non_null(strstr(out(), "ROW(s.c1, s.c2) IS DISTINCT FROM ROW(o.c1, o.c2)"));
+    retl_buf_reset(&b);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_INSERT, ENG_DIFF_JOIN);
+    assert_null(strstr(out(), "IS DISTINCT FROM"));
+    assert_non_null(strstr(out(), "OR o.k IS NULL"));
+    retl_buf_reset(&b);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_EXCEPT);
+    assert_non_null(strstr(
+        out(), "EXCEPT SELECT k, c1, c2 FROM \"retl\".\"ns__job__snap\" WHERE st = 'L'"));
+    assert_non_null(strstr(
+        out(), "UNION ALL SELECT 'D', g.k, NULL::text, NULL::text FROM gone AS g"));
+}
+
+static void commit_sql(void **st)
+{
+    (void)st;
+    struct eng_state s;
+    mkstate(&s);
+    retl_buf_reset(&b);
+    eng_pg_sql_commit(&b, &s, 42, "upsert");
+    assert_non_null(
+        strstr(out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, c1, c2) SELECT k, "
+                      "'L', c1, c2 FROM pg_temp.retl_batch WHERE ok ON CONFLICT (k) DO "
+                      "UPDATE SET st = 'L', c1 = EXCLUDED.c1, c2 = EXCLUDED.c2"));
+    assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
+                                  "pg_temp.retl_batch AS b WHERE b.ok"));
+    assert_non_null(strstr(out(), "SELECT k, 42, 'upsert'"));
+    assert_non_null(strstr(
+        out(),
+        "json_object(ARRAY['id', 'e\"mail', 'blob']::text[], ARRAY[k, c1, c2]::text[])"));
+    assert_non_null(strstr(out(), "attempts = e.attempts + 1"));
+    retl_buf_reset(&b);
+    eng_pg_sql_batch_table(&b, &s);
+    assert_string_equal(
+        out(), "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text, c1 text, c2 text, ok "
+               "boolean, code text, message text, fields text) ON COMMIT DELETE ROWS");
+}
+
+static void state_sql(void **st)
+{
+    (void)st;
+    struct eng_state s;
+    mkstate(&s);
+    retl_buf_reset(&b);
+    eng_pg_sql_snap_create(&b, &s);
+    assert_string_equal(out(), "CREATE TABLE \"retl\".\"ns__job__snap\" (k text PRIMARY "
+                               "KEY, st text NOT NULL, c1 text, c2 text)");
+    retl_buf_reset(&b);
+    eng_pg_sql_rebase(&b, &s);
+    assert_non_null(strstr(out(), "SELECT k, 'K' FROM retl_keys"));
+    assert_non_null(strstr(out(), "TRUNCATE \"retl\".\"ns__job__errors\""));
+    retl_buf_reset(&b);
+    eng_pg_sql_meta_set(&b, &s, "fingerprint", "ab'c");
+    assert_non_null(
+        strstr(out(), "VALUES ('fingerprint', 'ab''c') ON CONFLICT (k) DO UPDATE"));
+    retl_buf_reset(&b);
+    eng_pg_sql_drop(&b, &s);
+    assert_string_equal(out(),
+                        "DROP TABLE IF EXISTS \"retl\".\"ns__job__delta\", "
+                        "\"retl\".\"ns__job__stage\", \"retl\".\"ns__job__snap\", "
+                        "\"retl\".\"ns__job__errors\", \"retl\".\"ns__job__meta\"");
+    retl_buf_reset(&b);
+    eng_pg_sql_finish(&b, &s);
+    assert_non_null(strstr(out(), "SET st = 'G'"));
+}
+
+static void too_big(void **st)
+{
+    (void)st;
+    struct retl_buf small;
+    struct eng_state s;
+    mkstate(&s);
+    retl_buf_init(&small, 32);
+    assert_int_equal(eng_pg_sql_commit(&small, &s, 1, "upsert"), RETL_E_TOO_BIG);
+    retl_buf_free(&small);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(quoting),   cmocka_unit_test(copy_fields),
+        cmocka_unit_test(types),     cmocka_unit_test(canon),
+        cmocka_unit_test(stage_sql), cmocka_unit_test(job_query),
+        cmocka_unit_test(diff_sql),  cmocka_unit_test(commit_sql),
+        cmocka_unit_test(state_sql), cmocka_unit_test(too_big),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
