@@ -37,6 +37,7 @@ type initSpec struct {
 	Hostname string      `json:"hostname,omitempty"`
 	Mounts   []mountSpec `json:"mounts,omitempty"`
 	NS       bool        `json:"ns"`
+	Staging  string      `json:"staging,omitempty"`
 	UID      *int64      `json:"uid,omitempty"`
 	GID      *int64      `json:"gid,omitempty"`
 	Groups   []int64     `json:"groups,omitempty"`
@@ -153,7 +154,8 @@ func (k *kubelet) launch(w *podWorker, p *corev1.Pod, c *ctr, env []string, lf *
 	if err != nil {
 		return nil, fmt.Errorf("failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: %v", err)
 	}
-	spec := initSpec{Path: bin, Argv: argv, Env: env, Dir: c.workDir, NS: k.mountNS}
+	spec := initSpec{Path: bin, Argv: argv, Env: env, Dir: c.workDir, NS: k.mountNS,
+		Staging: filepath.Join(filepath.Dir(c.termPath), "shadow")}
 	spec.UID, spec.GID, spec.Groups = identity(p, &c.spec)
 	if spec.UID != nil {
 		_ = os.Chown(c.workDir, int(*spec.UID), int(*spec.GID))
@@ -222,6 +224,99 @@ func (k *kubelet) forgetProc(pgid int) {
 	_ = os.Remove(filepath.Join(k.cfg.layout.procs(), strconv.Itoa(pgid)))
 }
 
+// ensureTarget makes a mount point for target without changing the host's view of
+// the file system: the nearest existing ancestor directory is shadowed, inside the
+// container's mount namespace only, by a tmpfs into which each of its entries is
+// bind-mounted back (symlinks recreated); the missing path is then created in that
+// tmpfs. So /dev/termination-log and /var/run/secrets/kubernetes.io/serviceaccount
+// appear only inside containers. An ancestor that resolves to / is not shadowed: the
+// missing directories are created on the host (e.g. an emptyDir at /scratch).
+func ensureTarget(target string, dir bool, staging string) error {
+	if _, err := os.Lstat(target); err == nil {
+		return nil
+	}
+	anc := filepath.Dir(target)
+	for {
+		if _, err := os.Lstat(anc); err == nil {
+			break
+		}
+		anc = filepath.Dir(anc)
+	}
+	real, err := filepath.EvalSymlinks(anc)
+	if err != nil {
+		return err
+	}
+	if real != "/" {
+		if err := shadowDir(real, staging); err != nil {
+			return fmt.Errorf("shadow %s: %w", real, err)
+		}
+	}
+	if dir {
+		return os.MkdirAll(target, 0755)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0644)
+	if err == nil {
+		f.Close()
+	}
+	return err
+}
+
+func shadowDir(dir, staging string) error {
+	if err := os.MkdirAll(staging, 0700); err != nil {
+		return err
+	}
+	orig, err := os.MkdirTemp(staging, "orig")
+	if err != nil {
+		return err
+	}
+	if err := syscall.Mount(dir, orig, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		return err
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("mode=%o", st.Mode().Perm())
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, opts); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(orig)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		src, dst := filepath.Join(orig, e.Name()), filepath.Join(dir, e.Name())
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			l, err := os.Readlink(src)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(l, dst); err != nil {
+				return err
+			}
+			continue
+		case e.IsDir():
+			if err := os.Mkdir(dst, 0755); err != nil {
+				return err
+			}
+		default:
+			f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0644)
+			if err != nil {
+				return err
+			}
+			f.Close()
+		}
+		if err := syscall.Mount(src, dst, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
 func initFail(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "retl-cluster container-init: "+format+"\n", a...)
 	os.Exit(128)
@@ -245,6 +340,9 @@ func containerInit() {
 	if err := json.Unmarshal(b, &s); err != nil {
 		initFail("parse spec: %v", err)
 	}
+	if s.Staging == "" { // a spec from an older supervisor
+		s.Staging = filepath.Join(os.TempDir(), "retl-cluster-shadow", strconv.Itoa(os.Getpid()))
+	}
 	if s.NS {
 		if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 			initFail("make / private: %v", err)
@@ -257,19 +355,7 @@ func containerInit() {
 			if err != nil {
 				initFail("mount source %s: %v", m.Source, err)
 			}
-			// The target must exist to be mounted on; an empty placeholder is left
-			// on the host file system (e.g. /dev/termination-log).
-			if st.IsDir() {
-				err = os.MkdirAll(m.Target, 0755)
-			} else if _, e := os.Stat(m.Target); e != nil {
-				if err = os.MkdirAll(filepath.Dir(m.Target), 0755); err == nil {
-					var tf *os.File
-					if tf, err = os.OpenFile(m.Target, os.O_CREATE|os.O_WRONLY, 0644); err == nil {
-						tf.Close()
-					}
-				}
-			}
-			if err != nil {
+			if err := ensureTarget(m.Target, st.IsDir(), s.Staging); err != nil {
 				initFail("mount target %s: %v", m.Target, err)
 			}
 			if err := syscall.Mount(m.Source, m.Target, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {

@@ -180,8 +180,8 @@ spec:
   containers:
   - name: c
     image: busybox
-    command: [sh, -c, 'if [ -f /scratch/m ]; then echo second run; exit 0; fi; touch /scratch/m; exit 1']
-    volumeMounts: [{name: scratch, mountPath: /scratch}]
+    command: [sh, -c, 'if [ -f /var/lib/retl-test/scratch/m ]; then echo second run; exit 0; fi; touch /var/lib/retl-test/scratch/m; exit 1']
+    volumeMounts: [{name: scratch, mountPath: /var/lib/retl-test/scratch}]
     $CSEC
 EOF
 
@@ -228,6 +228,9 @@ check "restartPolicy OnFailure restarts a failed container, then Succeeded" $? "
 out=$(kubectl -n $NS logs onfailure 2>&1)
 [ "$out" = "second run" ] && [ -f "$RETL_CLUSTER_DIR/logs/${NS}_onfailure_c.log" ]
 check "kubectl logs is served by the kubelet; log file kept" $? "$out"
+
+[ ! -e /dev/termination-log ] && [ ! -e /var/run/secrets/kubernetes.io ] && [ ! -e /var/lib/retl-test ]
+check "container mounts stay inside the containers' mount namespaces" $?
 
 # 11. activeDeadlineSeconds
 r=$(kwait 30 pod/deadline -n $NS '{.status.phase} {.status.reason}' 'Failed DeadlineExceeded')
