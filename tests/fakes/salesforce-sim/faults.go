@@ -25,18 +25,18 @@ type Rule struct {
 // FaultConfig is the JSON accepted by POST /__admin/faults. Counters count down as
 // they fire; absent keys leave the current setting unchanged.
 type FaultConfig struct {
-	Rules              []Rule `json:"validationRules"`
-	RequestLimitAfter  *int   `json:"requestLimitAfter,omitempty"`  // after N more API calls: 403 REQUEST_LIMIT_EXCEEDED (TotalRequests) until cleared
-	ConcurrentLimitNxt *int   `json:"concurrentLimitNext,omitempty"` // next N API calls: 403 REQUEST_LIMIT_EXCEEDED (ConcurrentRequests)
-	UnavailableNext    *int   `json:"unavailableNext,omitempty"`     // next N API calls: 503 SERVER_UNAVAILABLE
-	UnavailableStatus  *int   `json:"unavailableStatus,omitempty"`   // status for unavailableNext (default 503)
-	PathContains       *string `json:"pathContains,omitempty"`       // restrict the request faults above to paths containing this
-	DelayMs            *int   `json:"delayMs,omitempty"`             // every API call (and token call) sleeps this long
-	LockRowNext        *int   `json:"lockRowNext,omitempty"`         // next N record writes: UNABLE_TO_LOCK_ROW
-	TokenErrorNext     *int   `json:"tokenErrorNext,omitempty"`      // next N token requests: 400 invalid_grant authentication failure
-	ExpireSessions     bool   `json:"expireSessions,omitempty"`      // invalidate every access token now
-	DailyAPILimit      *int   `json:"dailyApiLimit,omitempty"`       // change DailyApiRequests Max
-	ClearRules         bool   `json:"clearRules,omitempty"`
+	Rules              []Rule  `json:"validationRules"`
+	RequestLimitAfter  *int    `json:"requestLimitAfter,omitempty"`   // after N more API calls: 403 REQUEST_LIMIT_EXCEEDED (TotalRequests) until cleared
+	ConcurrentLimitNxt *int    `json:"concurrentLimitNext,omitempty"` // next N API calls: 403 REQUEST_LIMIT_EXCEEDED (ConcurrentRequests)
+	UnavailableNext    *int    `json:"unavailableNext,omitempty"`     // next N API calls: 503 SERVER_UNAVAILABLE
+	UnavailableStatus  *int    `json:"unavailableStatus,omitempty"`   // status for unavailableNext (default 503)
+	PathContains       *string `json:"pathContains,omitempty"`        // restrict the request faults above to paths containing this
+	DelayMs            *int    `json:"delayMs,omitempty"`             // every API call (and token call) sleeps this long
+	LockRowNext        *int    `json:"lockRowNext,omitempty"`         // next N record writes: UNABLE_TO_LOCK_ROW
+	TokenErrorNext     *int    `json:"tokenErrorNext,omitempty"`      // next N token requests: 400 invalid_grant authentication failure
+	ExpireSessions     bool    `json:"expireSessions,omitempty"`      // invalidate every access token now
+	DailyAPILimit      *int    `json:"dailyApiLimit,omitempty"`       // change DailyApiRequests Max
+	ClearRules         bool    `json:"clearRules,omitempty"`
 }
 
 // Faults holds the active fault settings.

@@ -392,12 +392,12 @@ func (s *Server) handleLimits(w http.ResponseWriter, r *http.Request) {
 	nJobs := len(s.jobList)
 	s.mu.Unlock()
 	writeJSON(w, 200, map[string]any{
-		"DailyApiRequests":       lim(max, max-used),
-		"DailyBulkApiBatches":    lim(15000, 15000-nJobs),
-		"DailyBulkV2QueryJobs":   lim(10000, 10000),
-		"DailyBulkV2QueryFileStorageMB": lim(976562, 976562),
-		"DataStorageMB":          lim(1024, 1024),
-		"FileStorageMB":          lim(1024, 1024),
+		"DailyApiRequests":                  lim(max, max-used),
+		"DailyBulkApiBatches":               lim(15000, 15000-nJobs),
+		"DailyBulkV2QueryJobs":              lim(10000, 10000),
+		"DailyBulkV2QueryFileStorageMB":     lim(976562, 976562),
+		"DataStorageMB":                     lim(1024, 1024),
+		"FileStorageMB":                     lim(1024, 1024),
 		"ConcurrentAsyncGetReportInstances": lim(200, 200),
 	})
 }
