@@ -89,17 +89,31 @@ func (k *kubelet) serveLogs(rw http.ResponseWriter, r *http.Request) {
 	ns, pod, name := parts[0], parts[1], parts[2]
 	path := filepath.Join(k.cfg.layout.logs(), fmt.Sprintf("%s_%s_%s.log", ns, pod, name))
 	q := r.URL.Query()
-	if q.Get("previous") == "true" {
-		http.Error(rw, "previous terminated container logs are not kept apart by the retl local kubelet", http.StatusBadRequest)
-		return
+	// The log file holds every run of the container; serve the current run, or the
+	// previous one for ?previous=true, as a kubelet does.
+	start, end := int64(0), int64(-1)
+	if w := k.worker(ns, pod); w != nil {
+		var msg string
+		if start, end, msg = w.logRange(name, q.Get("previous") == "true"); msg != "" {
+			http.Error(rw, msg, http.StatusBadRequest)
+			return
+		}
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		http.Error(rw, fmt.Sprintf("container %q in pod %q is waiting to start: no logs yet", name, pod), http.StatusBadRequest)
+		http.Error(rw, fmt.Sprintf("container %q in pod %q is waiting to start: ContainerCreating", name, pod), http.StatusBadRequest)
 		return
 	}
 	defer f.Close()
-	data, _ := io.ReadAll(f)
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		http.Error(rw, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var rd io.Reader = f
+	if end >= 0 {
+		rd = io.LimitReader(f, end-start)
+	}
+	data, _ := io.ReadAll(rd)
 	if s := q.Get("tailLines"); s != "" {
 		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
 			if n == 0 {
@@ -125,7 +139,7 @@ func (k *kubelet) serveLogs(rw http.ResponseWriter, r *http.Request) {
 		written += int64(n)
 		return err == nil && (limit < 0 || written < limit)
 	}
-	if !write(data) || q.Get("follow") != "true" {
+	if !write(data) || q.Get("follow") != "true" || end >= 0 {
 		return
 	}
 	fl, _ := rw.(http.Flusher)
@@ -163,4 +177,35 @@ func (w *podWorker) containerMayWrite(name string) bool {
 		}
 	}
 	return false
+}
+
+// logRange is the byte range of container name's current (or previous) run in its log
+// file; end -1 means up to the end. msg explains why there is nothing to serve.
+func (w *podWorker) logRange(name string, previous bool) (start, end int64, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.pod
+	for _, c := range w.ctrs {
+		if c.spec.Name != name {
+			continue
+		}
+		if !c.started {
+			return 0, -1, fmt.Sprintf("container %q in pod %q is waiting to start: %s", name, p.Name, orDefault(c.waitReason, "ContainerCreating"))
+		}
+		if previous {
+			if c.restarts == 0 {
+				return 0, -1, fmt.Sprintf("previous terminated container %q in pod %q not found", name, p.Name)
+			}
+			return c.prevStart, c.logOffset, ""
+		}
+		return c.logOffset, -1, ""
+	}
+	return 0, -1, fmt.Sprintf("container %s is not valid for pod %s", name, p.Name)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }

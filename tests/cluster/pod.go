@@ -45,7 +45,8 @@ type ctr struct {
 	running   bool
 	started   bool // ever started
 	startedAt time.Time
-	logOffset int64
+	logOffset int64 // where this run's output starts in the log file
+	prevStart int64 // where the previous run's output started
 	// set by the waiter goroutine when the process exits
 	exited     bool
 	exitCode   int32
@@ -391,6 +392,7 @@ func (w *podWorker) startContainer(p *corev1.Pod, c *ctr, env []string) error {
 	}
 	c.cmd, c.pgid = cmd, cmd.Process.Pid
 	c.started, c.running, c.exited, c.ready = true, true, false, false
+	c.prevStart = c.logOffset
 	c.startedAt, c.logOffset = time.Now(), off
 	c.readyFails, c.readyOK, c.liveFails = 0, 0, 0
 	c.message, c.exitCode, c.startErr = "", 0, false

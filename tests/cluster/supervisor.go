@@ -380,21 +380,40 @@ func clusterReady(ctx context.Context, cs *kubernetes.Clientset, node string) st
 	return ""
 }
 
+// readPid finds the supervisor of this cluster directory: from its pid file, or, when
+// that is gone (e.g. `make clean` while up), by its command line.
 func readPid(l layout) int {
-	b, err := os.ReadFile(l.pidFile())
+	if b, err := os.ReadFile(l.pidFile()); err == nil {
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if pid > 0 && isSupervisorOf(pid, l.dir) {
+			return pid
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && isSupervisorOf(pid, l.dir) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// isSupervisorOf: pid is `retl-cluster run --dir dir ...` (guards against pid reuse).
+func isSupervisorOf(pid int, dir string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
-		return 0
+		return false
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return 0
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	if len(args) < 4 || filepath.Base(args[0]) != "retl-cluster" || args[1] != "run" {
+		return false
 	}
-	// The pid may have been reused: it must be this program in run mode.
-	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if !strings.Contains(string(cmdline), "run\x00") {
-		return 0
+	for i := 2; i+1 < len(args); i++ {
+		if args[i] == "--dir" && args[i+1] == dir {
+			return true
+		}
 	}
-	return pid
+	return false
 }
 
 func status(c commonFlags) int {
