@@ -328,6 +328,28 @@ static long long jlong(const json_t *o, const char *k)
     return 0;
 }
 
+/* The pause before the next poll. Once the job reports progress, the
+ * remaining records at the observed rate give the expected end; otherwise the
+ * pause grows by half, up to the maximum. */
+static long long poll_next(long long wait, long long prev_t,
+                           long long prev_done, long long t, long long done_n,
+                           long long total, const struct sf_load *L)
+{
+    long long next = wait * 3 / 2;
+    if (total > 0 && done_n >= total) {
+        next = L->poll_base_ms / 2; /* all processed: about to complete */
+    } else if (prev_t && done_n > prev_done && t > prev_t) {
+        double rate = (double)(done_n - prev_done) / (double)(t - prev_t);
+        /* Aim slightly early: one extra poll is cheaper than a late one. */
+        next = (long long)(0.9 * (double)(total - done_n) / rate) + 50;
+    }
+    if (next < L->poll_base_ms / 2)
+        next = L->poll_base_ms / 2;
+    if (next > L->poll_max_ms)
+        next = L->poll_max_ms;
+    return next;
+}
+
 /* Runs one job over the rows sent[0..n) whose CSV is csv. */
 static retl_err run_job(struct sf_load *L, const struct eng_batch *b,
                         const size_t *sent, size_t n, const struct retl_buf *csv,
@@ -414,14 +436,14 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b,
     if (e)
         goto abort;
 
-    /* Poll with backoff until a terminal state. */
-    long long start = now_ms(), wait = L->poll_base_ms;
+    /* Poll until a terminal state: with backoff while nothing moves, then at
+     * the completion time the job's own progress predicts, so a long job
+     * costs few calls and its end is seen soon after it happens. */
+    long long start = now_ms(), wait = L->poll_base_ms, prev_t = 0,
+              prev_done = 0;
     const char *state = NULL;
     for (;;) {
         sleep_ms(wait);
-        wait = wait * 3 / 2;
-        if (wait > L->poll_max_ms)
-            wait = L->poll_max_ms;
         if ((e = call_path(L, &c, "GET", path)))
             goto abort;
         e = sf_http_one(L->conn, &c, eb);
@@ -440,7 +462,11 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b,
         if (!strcmp(state, "JobComplete") || !strcmp(state, "Failed") ||
             !strcmp(state, "Aborted"))
             break;
-        if (now_ms() - start > L->poll_timeout_ms) {
+        long long t = now_ms(), done_n = jlong(info, "numberRecordsProcessed");
+        wait = poll_next(wait, prev_t, prev_done, t, done_n, (long long)n, L);
+        prev_t = t;
+        prev_done = done_n;
+        if (t - start > L->poll_timeout_ms) {
             e = retl_errf(eb, RETL_E_TIMEOUT,
                           "Bulk API 2.0: job %s still %s after %lld s", id,
                           state, (now_ms() - start) / 1000);
