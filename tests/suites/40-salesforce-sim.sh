@@ -12,6 +12,7 @@ work=$(mktemp -d)
 sim_pid=
 cleanup() {
   [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  [ -n "${extra_pid:-}" ] && kill "$extra_pid" 2>/dev/null && wait "$extra_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,6 +62,62 @@ else
     if [ "$cf" -gt 0 ]; then echo "--- sim log"; tail -n 50 "$work/sim.log"; fi
   fi
 fi
+
+# 3. The binary itself: URL on stdout, --state across restarts, TLS verification.
+echo "--- binary checks"
+bp=0 bf=0
+check() { # name, command...
+  local name=$1; shift
+  if "$@"; then echo "ok - $name"; bp=$((bp + 1)); else echo "not ok - $name"; bf=$((bf + 1)); fi
+}
+extra_pid=
+start_sim() { # outfile, args...
+  local out=$1; shift
+  "$sim" "$@" >"$out" 2>>"$work/extra.log" &
+  extra_pid=$!
+  for _ in $(seq 1 100); do [ -s "$out" ] && return 0; sleep 0.05; done
+  return 1
+}
+stop_sim() { # signal
+  [ -n "$extra_pid" ] && kill "-$1" "$extra_pid" 2>/dev/null && wait "$extra_pid" 2>/dev/null
+  extra_pid=
+}
+api() { # url path [curl args...]
+  local u=$1 p=$2; shift 2
+  curl -sS -H 'Authorization: Bearer sim-token' "$@" "$u/services/data/v59.0/$p"
+}
+count_named() { # url name -> prints totalSize
+  api "$1" "query?q=SELECT+COUNT()+FROM+Account+WHERE+Name+=+%27$2%27" | sed -nE 's/.*"totalSize":([0-9]+).*/\1/p'
+}
+if [ -x "$sim" ]; then
+  state="$work/state"
+  start_sim "$work/u1" --listen 127.0.0.1:0 --state "$state" --access-token sim-token
+  u=$(head -n 1 "$work/u1")
+  check "prints http://127.0.0.1:PORT when ready" grep -qE '^http://127\.0\.0\.1:[0-9]+$' "$work/u1"
+  api "$u" sobjects/Account -H 'Content-Type: application/json' -d '{"Name":"Persisted"}' >/dev/null
+  stop_sim TERM
+  start_sim "$work/u2" --listen 127.0.0.1:0 --state "$state" --access-token sim-token
+  u=$(head -n 1 "$work/u2")
+  check "--state keeps records across SIGTERM restart" [ "$(count_named "$u" Persisted)" = 1 ]
+  api "$u" sobjects/Account -H 'Content-Type: application/json' -d '{"Name":"Flushed"}' >/dev/null
+  sleep 0.6
+  stop_sim KILL
+  start_sim "$work/u3" --listen 127.0.0.1:0 --state "$state" --access-token sim-token
+  u=$(head -n 1 "$work/u3")
+  check "--state is flushed without a clean shutdown (SIGKILL)" [ "$(count_named "$u" Flushed)" = 1 ]
+  check "state.json written atomically (no temp files left)" [ -z "$(find "$state" -name '.state-*')" ]
+  stop_sim TERM
+  start_sim "$work/u4" --listen 127.0.0.1:0 --tls-self-signed "$work/tls"
+  u=$(head -n 1 "$work/u4")
+  check "--tls-self-signed serves https" grep -qE '^https://127\.0\.0\.1:[0-9]+$' "$work/u4"
+  check "TLS verifies against the generated ca.pem" curl -sSf --cacert "$work/tls/ca.pem" -o /dev/null "$u/services/data/"
+  check "TLS fails without the CA" bash -c "! curl -sSf -o /dev/null '$u/services/data/' 2>/dev/null"
+  stop_sim TERM
+else
+  echo "not ok - $sim missing"; bf=$((bf + 1))
+fi
+echo "binary checks: $bp passed, $bf failed"
+P=$((P + bp)) F=$((F + bf))
 
 echo "$P passed, $F failed"
 [ "$F" -eq 0 ]

@@ -22,18 +22,14 @@ type itemResult struct {
 	errs    []*recErr
 }
 
-func (it itemResult) json(rolledBack bool) map[string]any {
+func (it itemResult) json(rolledBack bool) saveRes {
 	if it.errs == nil && !rolledBack {
 		return saveResult(it.id, it.created)
 	}
-	m := map[string]any{"success": false}
 	if rolledBack {
-		m["id"] = it.id
-		m["errors"] = []*recErr{rerr("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all records were valid and the request was using AllOrNone header")}
-		return m
+		return saveRes{Id: it.id, Errors: []*recErr{rerr("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back because not all records were valid and the request was using AllOrNone header")}}
 	}
-	m["errors"] = it.errs
-	return m
+	return saveRes{Errors: it.errs}
 }
 
 var errLimit = newReqErr(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
@@ -77,7 +73,7 @@ func (s *Server) finishCollection(w http.ResponseWriter, tx *Tx, allOrNone bool,
 		tx.commit()
 		s.dirty = true
 	}
-	out := make([]map[string]any, len(results))
+	out := make([]saveRes, len(results))
 	for i, it := range results {
 		out[i] = it.json(rollback && it.errs == nil)
 	}

@@ -269,12 +269,16 @@ func (s *Server) relAssign(rf *Field, m map[string]any) (assign, *reqErr) {
 
 // ---- single-record resources ----
 
-func saveResult(id string, created *bool) map[string]any {
-	m := map[string]any{"id": id, "success": true, "errors": []any{}}
-	if created != nil {
-		m["created"] = *created
-	}
-	return m
+// saveRes is a SaveResult/UpsertResult/DeleteResult in Salesforce's key order.
+type saveRes struct {
+	Id      string    `json:"id,omitempty"`
+	Success bool      `json:"success"`
+	Errors  []*recErr `json:"errors"`
+	Created *bool     `json:"created,omitempty"`
+}
+
+func saveResult(id string, created *bool) saveRes {
+	return saveRes{Id: id, Success: true, Errors: []*recErr{}, Created: created}
 }
 
 func writeRecErrs(w http.ResponseWriter, status int, errs []*recErr) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -402,9 +403,19 @@ func (s *Server) handleLimits(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// readBody reads a request body up to max bytes.
+// readBody reads a request body up to max bytes, gunzipping Content-Encoding: gzip
+// bodies as Salesforce does.
 func readBody(r *http.Request, max int64) ([]byte, *reqErr) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	var src io.Reader = r.Body
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, newReqErr(400, "JSON_PARSER_ERROR", "invalid gzip body: "+err.Error())
+		}
+		defer zr.Close()
+		src = zr
+	}
+	body, err := io.ReadAll(io.LimitReader(src, max+1))
 	if err != nil {
 		return nil, newReqErr(400, "JSON_PARSER_ERROR", "could not read request body: "+err.Error())
 	}
