@@ -441,8 +441,12 @@ func start(c commonFlags) int {
 	t0 := time.Now()
 	l := layout{c.dir}
 	if readPid(l) != 0 {
-		if status(c) == 0 {
-			return 0
+		if cfg, err := restConfig(l.kubeconfig()); err == nil {
+			cfg.Timeout = 5 * time.Second
+			if cs, err := kubernetes.NewForConfig(cfg); err == nil && clusterReady(context.Background(), cs, c.node) == "" {
+				fmt.Printf("retl-cluster: already up: %s (KUBECONFIG=%s)\n", cfg.Host, l.kubeconfig())
+				return 0
+			}
 		}
 		fmt.Fprintln(os.Stderr, "retl-cluster: running but not ready; restarting")
 		stop(c)
