@@ -253,6 +253,7 @@ struct observed {
     long long recorded_max; /* highest run recorded in status */
     json_t *active;         /* the newest unfinished run pod (borrowed) or NULL */
     long long max_run;      /* highest run number seen anywhere */
+    bool stopping;          /* a recorded (replaced) run pod is still going away */
 };
 
 /* Records every finished run pod not yet in status, in run order; stuck pods
@@ -264,6 +265,7 @@ static void observe_pods(struct rc *r, struct observed *ob)
     ob->recorded_max = retl_json_int(r->status, "lastRun.run", &v) ? v : 0;
     ob->max_run = ctl_status_max_run(r->status);
     ob->active = NULL;
+    ob->stopping = false;
 
     size_t i;
     json_t *p;
@@ -282,10 +284,13 @@ static void observe_pods(struct rc *r, struct observed *ob)
         struct ctl_outcome o;
         enum ctl_pod_phase ph = ctl_pod_observe(p, r->now, &o);
         if (run <= ob->recorded_max) {
-            if (ph == CTL_POD_WAITING && !retl_json_path(p, "metadata.deletionTimestamp"))
-                add_delete(r, pn); /* recorded already (replaced): stop it */
-            else if (ph != CTL_POD_WAITING)
+            if (ph == CTL_POD_WAITING) {
+                ob->stopping = true;
+                if (!retl_json_path(p, "metadata.deletionTimestamp"))
+                    add_delete(r, pn); /* recorded already (replaced): stop it */
+            } else {
                 ctl_outcome_free(&o);
+            }
             continue;
         }
         if (ph == CTL_POD_WAITING) {
@@ -318,6 +323,8 @@ static void observe_pods(struct rc *r, struct observed *ob)
         ctl_time_parse(retl_json_str(p, "status.startTime"), &o.started);
         record(r, p, kube_obj_name(p), run, &o);
         add_delete(r, kube_obj_name(p));
+        ob->recorded_max = run;
+        ob->stopping = true;
     }
 }
 
@@ -499,7 +506,15 @@ static retl_err schedule_runs(struct rc *r, struct observed *ob, time_t *next_sl
                            RF_S("active", kube_obj_name(ob->active)));
             return RETL_E_OK;
         }
+        /* Replace: stop the active run now; the new one starts once its pod
+         * is gone (its deletion event brings us back), so two runs of a job
+         * never overlap. */
         replace_active(r, ob);
+        return RETL_E_OK;
+    }
+    if (ob->stopping) {
+        RETL_LOG_DEBUG("run due; waiting for a replaced run pod to go", RF_S("job", r->name));
+        return RETL_E_OK;
     }
 
     char pod[CTL_POD_NAME_MAX];

@@ -248,12 +248,23 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
     if (ctl_time_parse(json_string_value(json_object_get(term, "finishedAt")), &fin))
         o->finished = fin;
     const char *msg = json_string_value(json_object_get(term, "message"));
-    if (read_summary(o, msg))
-        return CTL_POD_FINISHED;
-
     const char *tr = json_string_value(json_object_get(term, "reason"));
     const char *pr = retl_json_str(pod, "status.reason");
     const char *pm = retl_json_str(pod, "status.message");
+    if (read_summary(o, msg)) {
+        /* A summary written while being stopped still reads as the stop. */
+        if (pr && !strcmp(pr, "DeadlineExceeded")) {
+            char m[sizeof o->message];
+            long long ads = 0;
+            retl_json_int(pod, "spec.activeDeadlineSeconds", &ads);
+            snprintf(m, sizeof m, "run stopped after activeDeadlineSeconds (%llds): %s", ads,
+                     o->message);
+            snprintf(o->message, sizeof o->message, "%s", m);
+            snprintf(o->result, sizeof o->result, "Failed");
+            snprintf(o->reason, sizeof o->reason, "DeadlineExceeded");
+        }
+        return CTL_POD_FINISHED;
+    }
     snprintf(o->result, sizeof o->result, "%s", o->exit_code == 3 ? "ThresholdExceeded"
                                                 : o->exit_code == 0 ? "Succeeded"
                                                                     : "Failed");

@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# End to end with kubectl on a real kube-apiserver (tests/cluster): the CRD and
+# manifests/ applied with `kubectl apply -k`, the controller running in the
+# cluster as the shipped Deployment (2 replicas, leader election, the shipped
+# service account and RBAC), run pods executing retl-engine against PostgreSQL
+# and salesforce-sim.
+set -uo pipefail
+cd "${RETL_ROOT:-$(dirname "$0")/../..}"
+ROOT=$PWD
+for b in build/bin/retl-cluster build/bin/retl-controller build/bin/retl-engine build/bin/salesforce-sim; do
+  if [ ! -x "$b" ]; then
+    echo "missing $b (make all test-build)"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+done
+command -v kubectl >/dev/null && command -v jq >/dev/null || {
+  echo "kubectl and jq are needed"
+  echo "0 passed, 1 failed"
+  exit 1
+}
+
+export E2E_DIR=$ROOT/build/e2e-suite
+rm -rf "$E2E_DIR"
+mkdir -p "$E2E_DIR"
+# shellcheck source=tests/e2e/env.sh
+source tests/e2e/env.sh
+trap 'e2e_down' EXIT
+
+P=0 F=0
+pass() { P=$((P + 1)); echo "ok   - $*"; }
+fail() { F=$((F + 1)); echo "FAIL - $*"; }
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+# poll SECONDS CMD...: until CMD succeeds.
+poll() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.2
+  done
+}
+NS=e2e
+rj() { kubectl -n $NS get rj "$1" -o "jsonpath=$2" 2>/dev/null; }
+is() { [ "$(rj "$1" "$2")" = "$3" ]; }
+request() { kubectl -n $NS annotate rj "$1" retl.io/run-requested-at="$2" --overwrite >/dev/null; }
+manual_pod() { printf '%s-m%s' "$1" "$(printf '%s' "$2" | sha256sum | cut -c1-8)"; }
+sql() { pg_sql -c "$1"; }
+pods_of() { kubectl -n $NS get pods -l "retl.io/job=$1" -o name 2>/dev/null | wc -l; }
+dump() {
+  echo "---- $1"
+  kubectl -n $NS get rj "$1" -o yaml 2>&1 | sed -n '/^status:/,$p' | head -60
+  kubectl -n $NS get pods -l "retl.io/job=$1" 2>&1
+}
+
+# ---- servers -----------------------------------------------------------------
+e2e_cluster_up || { echo "0 passed, 1 failed"; exit 1; }
+e2e_pg_up || { echo "0 passed, 1 failed"; exit 1; }
+e2e_sim_up || { echo "0 passed, 1 failed"; exit 1; }
+
+sql "CREATE SCHEMA analytics; CREATE SCHEMA crm;
+CREATE TABLE analytics.accounts (id int PRIMARY KEY, name text NOT NULL, score numeric(8,2), tier text);
+INSERT INTO analytics.accounts SELECT i, 'Account ' || i, i * 1.5, CASE WHEN i % 3 = 0 THEN 'gold' ELSE 'silver' END
+  FROM generate_series(1, 50) i;
+CREATE TABLE analytics.signups (signup_id int PRIMARY KEY, last_name text, company text);
+INSERT INTO analytics.signups SELECT i, 'Lead' || i, 'Company ' || i FROM generate_series(1, 7) i;
+CREATE TABLE crm.customer_tiers (customer_id int PRIMARY KEY, tier text, score numeric(8,2));
+CREATE TABLE crm.sched (customer_id int PRIMARY KEY, tier text);
+CREATE TABLE crm.slow (customer_id int PRIMARY KEY, tier text);
+CREATE TABLE crm.hist (customer_id int PRIMARY KEY, tier text);" >/dev/null || {
+  echo "0 passed, 1 failed"
+  exit 1
+}
+
+# ---- install: CRD + manifests, controller in the cluster ---------------------
+if e2e_controller_up 2; then pass "kubectl apply -k manifests/: CRD, RBAC and the 2-replica Deployment roll out"; else
+  fail "controller deployment"
+  kubectl -n retl-system get pods
+  cat "$E2E_DIR"/cluster/logs/retl-system_* 2>/dev/null | tail -20
+  echo "$P passed, $F failed"
+  exit 1
+fi
+check "one replica leads (Lease retl-system/retl-controller-leader)" poll 30 test -n "$(e2e_leader_pod)"
+check "the controller's service account may not read Secrets" \
+  test "$(kubectl auth can-i get secrets --as=system:serviceaccount:retl-system:retl-controller -A)" = no
+check "the controller's service account may create pods and update rj status" \
+  test "$(kubectl auth can-i create pods --as=system:serviceaccount:retl-system:retl-controller -n $NS)" = yes
+check "kubectl explain rj.spec.mode documents the modes" \
+  poll 20 bash -c 'kubectl explain rj.spec.mode 2>/dev/null | grep -q "Upsert creates or updates"'
+check "namespace retl-system enforces the restricted Pod Security level" \
+  test "$(kubectl get ns retl-system -o jsonpath='{.metadata.labels.pod-security\.kubernetes\.io/enforce}')" = restricted
+
+kubectl create namespace $NS >/dev/null
+cat >"$E2E_DIR/secrets.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: warehouse, namespace: $NS}
+stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: salesforce, namespace: $NS}
+stringData: {loginUrl: "$SIM_URL", clientId: retl-e2e, clientSecret: e2e-secret-value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: crm, namespace: $NS}
+stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
+EOF
+kubectl apply -f "$E2E_DIR/secrets.yaml" >/dev/null
+
+# job NAME MODE DEST_TYPE OBJECT KEYSRC KEYDST QUERY MAPPINGS [EXTRA SPEC YAML]
+job() {
+  local keydst=""
+  [ -n "$6" ] && keydst=", destination: $6"
+  local dsec=salesforce
+  [ "$3" = postgres ] && dsec=crm
+  cat <<EOF
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: $1, namespace: $NS}
+spec:
+  source: {type: postgres, secretRef: {name: warehouse}, query: "$7"}
+  destination: {type: $3, secretRef: {name: $dsec}, object: $4}
+  mode: $2
+  key: {source: $5$keydst}
+  mappings: $8
+${9:-}
+EOF
+}
+
+# ---- the apiserver rejects invalid manifests (CRD schema + CEL) --------------
+out=$(job bad Upsert salesforce Account id External_Id__c "SELECT 1" "[{source: a, destination: B}]" |
+  sed 's/query: "SELECT 1"/query: "SELECT 1", table: t1/' | kubectl apply -f - 2>&1)
+check "both query and table: rejected with a clear message" \
+  grep -q "exactly one of spec.source.query and spec.source.table must be set" <<<"$out"
+out=$(job bad Update salesforce Account id External_Id__c "SELECT 1" "[{source: a, destination: B}]" | kubectl apply -f - 2>&1)
+check "Update mode with key.destination != Id: rejected" grep -q 'in Update mode for a salesforce destination' <<<"$out"
+out=$(job bad Upsert salesforce Account id External_Id__c "SELECT 1" "[{source: a, destination: B}]" "  schedule: \"CRON_TZ=UTC * * * * *\"" | kubectl apply -f - 2>&1)
+check "TZ in schedule: rejected" grep -q "cannot use TZ or CRON_TZ in schedule" <<<"$out"
+out=$(job bad Upsert salesforce Account id External_Id__c "SELECT 1" "[{source: a, destination: B}]" "  schedule: \"* * * *\"" | kubectl apply -f - 2>&1)
+check "4-field schedule: rejected" grep -q "exactly 5 fields" <<<"$out"
+out=$(job "$(printf 'x%.0s' $(seq 53))" Insert salesforce Lead id "" "SELECT 1" "[{source: a, destination: B}]" | kubectl apply -f - 2>&1)
+check "53-character name: rejected" grep -q "at most 52 characters" <<<"$out"
+out=$(job bad Sideways salesforce Account id x "SELECT 1" "[{source: a, destination: B}]" | kubectl apply -f - 2>&1)
+check "unknown mode: rejected (enum)" grep -q 'Unsupported value: "Sideways"' <<<"$out"
+
+# ---- scheduled jobs first: they need a minute boundary -----------------------
+job every-minute Upsert postgres crm.sched id customer_id "SELECT id, tier FROM analytics.accounts" \
+  "[{source: tier, destination: tier}]" '  schedule: "* * * * *"
+  timeZone: Europe/Berlin' | kubectl apply -f - >/dev/null
+job suspended Upsert postgres crm.sched id customer_id "SELECT id, tier FROM analytics.accounts" \
+  "[{source: tier, destination: tier}]" '  schedule: "* * * * *"
+  suspend: true' | kubectl apply -f - >/dev/null
+
+# ---- Upsert to Salesforce, manual run ----------------------------------------
+job upsert Upsert salesforce Account id External_Id__c "SELECT id, name, score FROM analytics.accounts" \
+  "[{source: name, destination: Name}, {source: score, destination: Score__c}]" \
+  "  cleanupPolicy: Delete" | kubectl apply -f - >/dev/null
+check "kubectl wait --for=condition=Ready (observedGeneration kept)" \
+  kubectl -n $NS wait --for=condition=Ready rj/upsert --timeout=30s
+check "finalizer retl.io/cleanup added" is upsert '{.metadata.finalizers[0]}' retl.io/cleanup
+check "no run without a request (manual-only job): no pod" test "$(pods_of upsert)" -eq 0
+
+REQ1=$(date -Is)-1
+POD1=$(manual_pod upsert "$REQ1")
+t0=$(date +%s%N)
+request upsert "$REQ1"
+poll 10 kubectl -n $NS get pod "$POD1" >/dev/null 2>&1
+t1=$(date +%s%N)
+LAT_MS=$(((t1 - t0) / 1000000))
+check "manual run: pod $POD1 created (annotate -> pod visible to kubectl in ${LAT_MS} ms)" test "$LAT_MS" -lt 3000
+check "manual run succeeded" poll 60 is upsert '{.status.lastRun.result}' Succeeded
+check "50 Accounts landed in salesforce-sim with their external ids" \
+  test "$(sim_soql "SELECT COUNT() FROM Account WHERE External_Id__c != null" | jq -r .totalSize)" = 50
+check "Account 7 has Score__c 10.5" \
+  test "$(sim_soql "SELECT Score__c FROM Account WHERE External_Id__c = '7'" | jq -r '.records[0].Score__c')" = 10.5
+check "status.lastHandledRunRequest echoes the annotation" is upsert '{.status.lastHandledRunRequest}' "$REQ1"
+check "status.lastRun: run 1, trigger Manual, pod, rows 50 changed/inserted" \
+  test "$(rj upsert '{.status.lastRun.run} {.status.lastRun.trigger} {.status.lastRun.pod} {.status.lastRun.rows.changed} {.status.lastRun.rows.inserted}')" = "1 Manual $POD1 50 50"
+check "status.totals, history, errors, destinationInfo, lastSuccessfulTime" \
+  test "$(rj upsert '{.status.totals.runs} {.status.totals.succeeded} {.status.totals.rowsSynced} {.status.errors.failingRows} {.status.destinationInfo.externalIdFields[0]} {.status.history[0].run}')" = "1 1 50 0 External_Id__c 1" -a -n "$(rj upsert '{.status.lastSuccessfulTime}')"
+check "conditions: Ready True, Stalled False, Reconciling False, LastRunSucceeded True, observedGeneration" \
+  test "$(rj upsert '{.status.conditions[?(@.type=="Ready")].status}{.status.conditions[?(@.type=="Stalled")].status}{.status.conditions[?(@.type=="Reconciling")].status}{.status.conditions[?(@.type=="LastRunSucceeded")].status} {.status.observedGeneration}')" = "TrueFalseFalseTrue $(rj upsert '{.metadata.generation}')"
+cols=$(kubectl -n $NS get rj upsert | head -1 | tr -s ' ')
+row=$(kubectl -n $NS get rj upsert --no-headers | tr -s ' ')
+check "printer columns: $cols" test "$cols" = "NAME MODE DESTINATION SCHEDULE LAST RUN ROWS ERRORS READY AGE"
+check "printer row: $row" grep -qE "^upsert Upsert Account Succeeded 50 0 True " <<<"$row"
+check "kubectl get retl (category) and rj/retljob short names" \
+  bash -c "kubectl -n $NS get retl -o name | grep -q reverseetljob.retl.io/upsert && kubectl -n $NS get retljob upsert -o name >/dev/null"
+pod=$(kubectl -n $NS get pod "$POD1" -o json)
+check "run pod: labels, controller ownerReference, restartPolicy Never, activeDeadlineSeconds" \
+  test "$(jq -r '[.metadata.labels["retl.io/job"], .metadata.labels["retl.io/run"], .metadata.ownerReferences[0].kind, (.metadata.ownerReferences[0].controller|tostring), .spec.restartPolicy, (.spec.activeDeadlineSeconds|tostring)] | join(" ")' <<<"$pod")" = "upsert 1 ReverseEtlJob true Never 3600"
+check "run pod: restricted security context, read-only root, command, envFrom prefixes, no secrets in env" \
+  test "$(jq -r '.spec.containers[0] | [(.securityContext.runAsNonRoot|tostring), (.securityContext.runAsUser|tostring), (.securityContext.allowPrivilegeEscalation|tostring), .securityContext.capabilities.drop[0], .securityContext.seccompProfile.type, (.securityContext.readOnlyRootFilesystem|tostring), (.command|join(" ")), .envFrom[0].prefix, .envFrom[1].prefix, ([.env[].name]|join(","))] | join(" ")' <<<"$pod")" = "true 65532 false ALL RuntimeDefault true retl-engine run --from-env RETL_SOURCE_ RETL_DESTINATION_ RETL_JOB,RETL_RUN"
+check "events RunStarted and RunSucceeded" \
+  bash -c "kubectl -n $NS get events --field-selector involvedObject.name=upsert -o jsonpath='{.items[*].reason}' | grep -q RunStarted && kubectl -n $NS get events --field-selector involvedObject.name=upsert -o jsonpath='{.items[*].reason}' | grep -q RunSucceeded"
+
+# The same annotation value again: nothing; a new value: exactly one more run.
+request upsert "$REQ1"
+sleep 1.5
+check "same annotation value again: no new run" test "$(rj upsert '{.status.totals.runs}')/$(pods_of upsert)" = 1/1
+sql "UPDATE analytics.accounts SET score = score + 100 WHERE id <= 5" >/dev/null
+REQ2=$(date -Is)-2
+request upsert "$REQ2"
+check "second request: run 2 syncs the 5 changed rows" poll 60 is upsert '{.status.lastRun.run}/{.status.lastRun.rows.changed}/{.status.lastRun.result}' 2/5/Succeeded
+check "history newest first" is upsert '{.status.history[*].run}' "2 1"
+
+# ---- Insert (Lead), Update by Id, PostgreSQL destination ---------------------
+job leads Insert salesforce Lead signup_id "" "SELECT signup_id, last_name, company FROM analytics.signups" \
+  "[{source: last_name, destination: LastName}, {source: company, destination: Company}]" | kubectl apply -f - >/dev/null
+request leads "$(date -Is)"
+check "Insert mode: 7 Leads created" poll 60 is leads '{.status.lastRun.result}/{.status.lastRun.rows.inserted}' Succeeded/7
+check "Leads in salesforce-sim" test "$(sim_soql "SELECT COUNT() FROM Lead" | jq -r .totalSize)" = 7
+
+sim_soql "SELECT Id, External_Id__c FROM Account WHERE External_Id__c != null" |
+  jq -r '.records[] | "\(.Id)\t\(.External_Id__c)"' >"$E2E_DIR/ids.tsv"
+sql "CREATE TABLE analytics.account_ids (sf_id text, id int)" >/dev/null
+pg_sql -c "\\copy analytics.account_ids FROM '$E2E_DIR/ids.tsv'" >/dev/null
+job health Update salesforce Account sf_id Id "SELECT i.sf_id, a.tier FROM analytics.account_ids i JOIN analytics.accounts a USING (id)" \
+  "[{source: tier, destination: Tier__c}]" | kubectl apply -f - >/dev/null
+request health "$(date -Is)"
+check "Update mode by Id: 50 Accounts updated" poll 60 is health '{.status.lastRun.result}/{.status.lastRun.rows.updated}' Succeeded/50
+check "Tier__c landed (16 gold)" \
+  test "$(sim_soql "SELECT COUNT() FROM Account WHERE Tier__c = 'gold'" | jq -r .totalSize)" = 16
+
+job tiers Upsert postgres crm.customer_tiers id customer_id "SELECT id, tier, score FROM analytics.accounts" \
+  "[{source: tier, destination: tier}, {source: score, destination: score}]" | kubectl apply -f - >/dev/null
+request tiers "$(date -Is)"
+check "PostgreSQL destination: run succeeded" poll 60 is tiers '{.status.lastRun.result}' Succeeded
+check "PostgreSQL destination: 50 rows in crm.customer_tiers" test "$(pg_sql -c 'SELECT count(*) FROM crm.customer_tiers')" = 50
+
+# ---- what only the controller can know: Stalled ------------------------------
+job badtz Upsert postgres crm.sched id customer_id "SELECT id, tier FROM analytics.accounts" \
+  "[{source: tier, destination: tier}]" '  schedule: "0 * * * *"
+  timeZone: Mars/Olympus_Mons' | kubectl apply -f - >/dev/null
+check "unknown time zone: Stalled=True InvalidSpec, Ready=False, message names the field" \
+  poll 15 bash -c "[ \"\$(kubectl -n $NS get rj badtz -o jsonpath='{.status.conditions[?(@.type==\"Stalled\")].reason}/{.status.conditions[?(@.type==\"Ready\")].status}')\" = InvalidSpec/False ] && kubectl -n $NS get rj badtz -o jsonpath='{.status.conditions[?(@.type==\"Stalled\")].message}' | grep -q 'spec.timeZone'"
+check "InvalidSpec event" poll 5 bash -c "kubectl -n $NS get events --field-selector involvedObject.name=badtz -o jsonpath='{.items[*].reason}' | grep -q InvalidSpec"
+
+job nosecret Upsert salesforce Account id External_Id__c "SELECT id, name FROM analytics.accounts" \
+  "[{source: name, destination: Name}]" | sed 's/name: salesforce}/name: no-such-secret}/' | kubectl apply -f - >/dev/null
+request nosecret "$(date -Is)"
+check "missing secret: run Failed, Stalled=True RunPodConfigError, Ready=False" \
+  poll 30 is nosecret '{.status.lastRun.result}/{.status.conditions[?(@.type=="Stalled")].reason}/{.status.conditions[?(@.type=="Ready")].status}' Failed/RunPodConfigError/False
+check "missing secret: the kubelet's message names the secret" \
+  bash -c "kubectl -n $NS get rj nosecret -o jsonpath='{.status.lastRun.message}' | grep -q no-such-secret"
+check "missing secret: the stuck pod is removed" poll 15 test "$(pods_of nosecret)" -eq 0
+
+job badcol Upsert salesforce Account id External_Id__c "SELECT id, name FROM analytics.accounts" \
+  "[{source: name, destination: Name}, {source: no_such_column, destination: Score__c}]" | kubectl apply -f - >/dev/null
+request badcol "$(date -Is)"
+check "unknown column: run Failed, LastRunSucceeded=False" \
+  poll 60 is badcol '{.status.lastRun.result}/{.status.conditions[?(@.type=="LastRunSucceeded")].status}' Failed/False
+check "unknown column: the message names the column" \
+  bash -c "kubectl -n $NS get rj badcol -o jsonpath='{.status.lastRun.message}' | grep -q no_such_column"
+
+# ---- Replace, deadline, controller killed mid-run ----------------------------
+SLOWQ="SELECT a.id, a.tier FROM analytics.accounts a CROSS JOIN pg_sleep(6)"
+job replace Upsert postgres crm.slow id customer_id "$SLOWQ" "[{source: tier, destination: tier}]" \
+  "  concurrencyPolicy: Replace" | kubectl apply -f - >/dev/null
+R1=$(date -Is)-r1
+request replace "$R1"
+poll 15 is replace '{.status.active.run}' 1
+sleep 1
+R2=$(date -Is)-r2
+request replace "$R2"
+check "Replace: run 1 recorded Failed/Replaced, run 2 active" \
+  poll 15 is replace '{.status.lastRun.run}/{.status.lastRun.reason}/{.status.active.run}' 1/Replaced/2
+check "Replace: the replaced pod is deleted" poll 20 bash -c "! kubectl -n $NS get pod $(manual_pod replace "$R1") >/dev/null 2>&1"
+check "Replace: run 2 succeeds" poll 40 is replace '{.status.lastRun.run}/{.status.lastRun.result}' 2/Succeeded
+
+job deadline Upsert postgres crm.slow id customer_id "$SLOWQ" "[{source: tier, destination: tier}]" \
+  "  runTemplate: {activeDeadlineSeconds: 2}" | kubectl apply -f - >/dev/null
+request deadline "$(date -Is)"
+check "activeDeadlineSeconds: run Failed with reason DeadlineExceeded" \
+  poll 30 is deadline '{.status.lastRun.result}/{.status.lastRun.reason}' Failed/DeadlineExceeded
+
+job slow Upsert postgres crm.slow id customer_id "$SLOWQ" "[{source: tier, destination: tier}]" | kubectl apply -f - >/dev/null
+request slow "$(date -Is)-s1"
+poll 15 is slow '{.status.active.run}' 1
+LEADER=$(e2e_leader_pod)
+LPID=$(grep -l "POD_NAME=$LEADER" /proc/[0-9]*/environ 2>/dev/null | while read -r f; do
+  p=${f#/proc/}
+  p=${p%/environ}
+  grep -q retl-controller "/proc/$p/cmdline" 2>/dev/null && echo "$p"
+done | head -1)
+if [ -n "$LPID" ]; then kill -9 "$LPID"; fi
+check "leader controller ($LEADER, pid ${LPID:-?}) killed with SIGKILL mid-run" test -n "$LPID"
+check "after failover the run is recorded: Succeeded" poll 60 is slow '{.status.lastRun.run}/{.status.lastRun.result}' 1/Succeeded
+sleep 2
+check "recorded exactly once (totals.runs 1, history 1 entry, 1 pod)" \
+  test "$(rj slow '{.status.totals.runs}/{.status.history[*].run}')/$(pods_of slow)" = "1/1/1"
+check "a new leader holds the lease" poll 30 bash -c "[ -n \"\$(kubectl -n retl-system get lease retl-controller-leader -o jsonpath='{.spec.holderIdentity}')\" ] && [ \"\$(kubectl -n retl-system get lease retl-controller-leader -o jsonpath='{.spec.holderIdentity}' | sed 's/_.*//')\" != $LEADER ]"
+check "Forbid: a request during a run waits for it" bash -c "
+  kubectl -n $NS annotate rj slow retl.io/run-requested-at=f1 --overwrite >/dev/null
+  for i in \$(seq 50); do [ \"\$(kubectl -n $NS get rj slow -o jsonpath='{.status.active.run}')\" = 2 ] && break; sleep 0.2; done
+  kubectl -n $NS annotate rj slow retl.io/run-requested-at=f2 --overwrite >/dev/null
+  sleep 2
+  [ \"\$(kubectl -n $NS get pods -l retl.io/job=slow -o name | wc -l)\" = 2 ]"
+check "Forbid: the waiting request runs once the active run finished" poll 40 is slow '{.status.lastRun.run}/{.status.lastHandledRunRequest}' 3/f2
+request slow "$(date -Is)-s4"
+poll 15 is slow '{.status.active.run}' 4
+kubectl -n $NS delete pod -l retl.io/run=4,retl.io/job=slow --wait=false >/dev/null
+check "run pod deleted while running: run 4 recorded Failed" poll 30 is slow '{.status.lastRun.run}/{.status.lastRun.result}' 4/Failed
+
+# ---- history bound and pruning -----------------------------------------------
+job hist Upsert postgres crm.hist id customer_id "SELECT id, tier FROM analytics.accounts" \
+  "[{source: tier, destination: tier}]" "  historyLimit: 2" | kubectl apply -f - >/dev/null
+for i in 1 2 3; do
+  request hist "h$i"
+  poll 30 is hist '{.status.lastRun.run}' "$i"
+done
+check "historyLimit 2: history holds runs 3 2" is hist '{.status.history[*].run}' "3 2"
+check "historyLimit 2: finished run pods pruned to 2" poll 15 test "$(pods_of hist)" -eq 2
+
+# ---- schedule: every minute, suspend -----------------------------------------
+check "scheduled job: nextScheduleTime set, Ready=True reason Scheduled" \
+  test -n "$(rj every-minute '{.status.nextScheduleTime}')" -a "$(rj every-minute '{.status.conditions[?(@.type=="Ready")].reason}')" = Scheduled
+check "every minute: a scheduled run happens (trigger Schedule)" \
+  poll 75 is every-minute '{.status.lastRun.trigger}/{.status.lastRun.result}' Schedule/Succeeded
+slot=$(rj every-minute '{.status.lastScheduleTime}')
+check "scheduled pod name is <job>-<unix minutes of the slot>" \
+  is every-minute '{.status.lastRun.pod}' "every-minute-$(($(date -d "$slot" +%s) / 60))"
+check "suspended job: no run, Ready reason Suspended" \
+  test "$(pods_of suspended)/$(rj suspended '{.status.totals.runs}')/$(rj suspended '{.status.conditions[?(@.type=="Ready")].reason}')" = "0//Suspended"
+
+# ---- deletion with cleanupPolicy Delete ---------------------------------------
+STATE_BEFORE=$(pg_sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\_\_upsert\_\_%'")
+kubectl -n $NS delete rj upsert --wait=false >/dev/null
+check "cleanupPolicy Delete: the job goes away after its cleanup pod" \
+  poll 60 bash -c "! kubectl -n $NS get rj upsert >/dev/null 2>&1"
+check "cleanupPolicy Delete: state tables dropped (were $STATE_BEFORE)" \
+  test "$STATE_BEFORE" -gt 0 -a "$(pg_sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\_\_upsert\_\_%'")" = 0
+check "cleanupPolicy Delete: no pods left" poll 30 test "$(pods_of upsert)" -eq 0
+kubectl -n $NS delete rj tiers --wait=false >/dev/null
+check "cleanupPolicy Retain: job deleted, state tables kept" \
+  poll 30 bash -c "! kubectl -n $NS get rj tiers >/dev/null 2>&1 && [ \$(PGPASSWORD=$PGPASSWORD psql -XAtq -h $PGHOST -p $PGPORT -U $PGUSER -d $PGDATABASE -c \"SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\\_\\_tiers\\_\\_%'\") -gt 0 ]"
+
+if [ "$F" -gt 0 ]; then
+  for j in upsert slow replace every-minute; do dump $j; done >"$E2E_DIR/failure-dump.txt" 2>&1
+  echo "(status dumps in $E2E_DIR/failure-dump.txt; controller logs in $E2E_DIR/cluster/logs)"
+fi
+echo "manual run -> pod latency: ${LAT_MS} ms"
+echo "$P passed, $F failed"
+[ "$F" -eq 0 ]
