@@ -37,8 +37,8 @@ struct sf_ctx {
 };
 
 /* A positive number from the secret key or the environment variable. */
-static long long tunable(const struct eng_secrets *sec, const char *key,
-                         const char *env, long long def)
+static long long tunable(const struct eng_secrets *sec, const char *key, const char *env,
+                         long long def)
 {
     const char *v = sec ? eng_secret_get(sec, key) : NULL;
     if (!v || !*v)
@@ -84,9 +84,8 @@ static void sf_close(void *vctx)
     free(x);
 }
 
-static retl_err sf_open(const struct retl_job *job,
-                        const struct eng_secrets *sec, void **ctx,
-                        struct retl_errbuf *eb)
+static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *sec,
+                        void **ctx, struct retl_errbuf *eb)
 {
     struct sf_ctx *x = calloc(1, sizeof *x);
     if (!x)
@@ -119,24 +118,22 @@ static retl_err sf_open(const struct retl_job *job,
         x->conn.ca_pem = strdup(ca);
     else if (getenv("RETL_SF_CA_FILE"))
         x->conn.ca_pem = read_file(getenv("RETL_SF_CA_FILE"));
-    x->conn.max_api_calls =
-        tunable(sec, "maxApiCalls", "RETL_SF_MAX_API_CALLS", 0);
-    long long conc = tunable(sec, "concurrency", "RETL_SF_CONCURRENCY",
-                             SF_DEFAULT_CONCURRENCY);
-    x->conn.max_parallel = conc < 1 ? 1
+    x->conn.max_api_calls = tunable(sec, "maxApiCalls", "RETL_SF_MAX_API_CALLS", 0);
+    long long conc =
+        tunable(sec, "concurrency", "RETL_SF_CONCURRENCY", SF_DEFAULT_CONCURRENCY);
+    x->conn.max_parallel = conc < 1                    ? 1
                            : conc > SF_MAX_CONCURRENCY ? SF_MAX_CONCURRENCY
                                                        : (int)conc;
     x->threshold = tunable(sec, "bulkThreshold", "RETL_SF_BULK_THRESHOLD",
                            SF_DEFAULT_BULK_THRESHOLD);
-    x->bulk_batch = tunable(sec, "bulkBatchSize", "RETL_SF_BULK_BATCH",
-                            SF_DEFAULT_BULK_BATCH);
+    x->bulk_batch =
+        tunable(sec, "bulkBatchSize", "RETL_SF_BULK_BATCH", SF_DEFAULT_BULK_BATCH);
     if (x->bulk_batch < 1)
         x->bulk_batch = SF_DEFAULT_BULK_BATCH;
     x->rest_batch = (long long)SF_COLLECTION_MAX * x->conn.max_parallel * 2;
     x->poll_base_ms = tunable(NULL, "", "RETL_SF_BULK_POLL_MS", 250);
     x->poll_max_ms = tunable(NULL, "", "RETL_SF_BULK_POLL_MAX_MS", 5000);
-    x->poll_timeout_ms =
-        tunable(NULL, "", "RETL_SF_BULK_TIMEOUT_S", 3600) * 1000;
+    x->poll_timeout_ms = tunable(NULL, "", "RETL_SF_BULK_TIMEOUT_S", 3600) * 1000;
     if (!x->conn.api_version) {
         e = RETL_E_NOMEM;
         goto out;
@@ -240,8 +237,7 @@ static size_t sf_plan(void *vctx, size_t delta_rows)
 }
 
 static retl_err sf_load_batch(void *vctx, const struct eng_batch *b,
-                              struct eng_row_result *results,
-                              struct retl_errbuf *eb)
+                              struct eng_row_result *results, struct retl_errbuf *eb)
 {
     struct sf_ctx *x = vctx;
     if (!x->fields || b->ncols != x->ncols)
@@ -253,8 +249,7 @@ static retl_err sf_load_batch(void *vctx, const struct eng_batch *b,
     enum retl_sf_api api = x->job->destination.api;
     bool bulk = api == RETL_API_BULK ||
                 (api == RETL_API_AUTO &&
-                 (x->planned ? x->use_bulk
-                             : (long long)b->nrows >= x->threshold));
+                 (x->planned ? x->use_bulk : (long long)b->nrows >= x->threshold));
     struct sf_load L = {
         .conn = &x->conn,
         .object = x->desc.object,
@@ -265,8 +260,8 @@ static retl_err sf_load_batch(void *vctx, const struct eng_batch *b,
         .poll_max_ms = x->poll_max_ms,
         .poll_timeout_ms = x->poll_timeout_ms,
     };
-    retl_err e = bulk ? sf_bulk_load(&L, b, results, eb)
-                      : sf_rest_load(&L, b, results, eb);
+    retl_err e =
+        bulk ? sf_bulk_load(&L, b, results, eb) : sf_rest_load(&L, b, results, eb);
     x->bulk_jobs += L.bulk_jobs;
     if (e)
         return e;
@@ -277,8 +272,7 @@ static retl_err sf_load_batch(void *vctx, const struct eng_batch *b,
     size_t failed = 0;
     for (size_t i = 0; i < b->nrows; i++) {
         if (!results[i].ok && !results[i].code)
-            sf_result_fail(&results[i], "INTERNAL", "no result for this row",
-                           NULL);
+            sf_result_fail(&results[i], "INTERNAL", "no result for this row", NULL);
         failed += !results[i].ok;
     }
     RETL_LOG_INFO("salesforce batch loaded", RF_S("api", bulk ? "bulk" : "rest"),
@@ -293,13 +287,12 @@ static void sf_summary(void *vctx, json_t *summary)
     json_object_set_new(summary, "apiCalls", json_integer(x->conn.api_calls));
     if (x->conn.have_usage) {
         char u[64];
-        snprintf(u, sizeof u, "%lld/%lld", x->conn.usage_used,
-                 x->conn.usage_max);
+        snprintf(u, sizeof u, "%lld/%lld", x->conn.usage_used, x->conn.usage_max);
         json_object_set_new(summary, "apiUsage", json_string(u));
     }
     const char *api = x->rows_bulk && x->rows_rest ? "mixed"
-                      : x->rows_bulk              ? "bulk"
-                                                  : "rest";
+                      : x->rows_bulk               ? "bulk"
+                                                   : "rest";
     json_object_set_new(summary, "api", json_string(api));
     if (x->bulk_jobs)
         json_object_set_new(summary, "bulkJobs", json_integer(x->bulk_jobs));

@@ -29,8 +29,7 @@ void sf_auth_free(struct sf_auth *a)
     memset(a, 0, sizeof *a);
 }
 
-static char *secret_dup(const struct eng_secrets *sec, const char *key,
-                        bool credential)
+static char *secret_dup(const struct eng_secrets *sec, const char *key, bool credential)
 {
     const char *v = eng_secret_get(sec, key);
     if (!v || !*v)
@@ -66,8 +65,7 @@ char *sf_jwt_audience(const char *login_url)
     if (!strcmp(host, "test.salesforce.com") ||
         ends_with(host, ".sandbox.my.salesforce.com"))
         return strdup("https://test.salesforce.com");
-    if (!strcmp(host, "login.salesforce.com") ||
-        ends_with(host, ".my.salesforce.com"))
+    if (!strcmp(host, "login.salesforce.com") || ends_with(host, ".my.salesforce.com"))
         return strdup("https://login.salesforce.com");
     char *a = strdup(login_url);
     if (a) {
@@ -88,11 +86,10 @@ retl_err sf_auth_from_secret(const struct eng_secrets *sec, struct sf_auth *a,
         login = eng_secret_get(sec, "instanceUrl");
     if (!login || !*login)
         return retl_errf(eb, RETL_E_CONFIG,
-                         "secret %s: key loginUrl (or instanceUrl) is required",
-                         sname);
+                         "secret %s: key loginUrl (or instanceUrl) is required", sname);
     if (strncmp(login, "https://", 8) && strncmp(login, "http://", 7))
-        return retl_errf(eb, RETL_E_CONFIG,
-                         "secret %s: loginUrl must be an http(s) URL", sname);
+        return retl_errf(eb, RETL_E_CONFIG, "secret %s: loginUrl must be an http(s) URL",
+                         sname);
     a->client_id = secret_dup(sec, "clientId", false);
     a->client_secret = secret_dup(sec, "clientSecret", true);
     a->private_key = secret_dup(sec, "privateKey", true);
@@ -101,15 +98,13 @@ retl_err sf_auth_from_secret(const struct eng_secrets *sec, struct sf_auth *a,
     a->refresh_token = secret_dup(sec, "refreshToken", true);
     retl_err e = RETL_E_OK;
     if (!a->client_id) {
-        e = retl_errf(eb, RETL_E_CONFIG, "secret %s: key clientId is required",
-                      sname);
+        e = retl_errf(eb, RETL_E_CONFIG, "secret %s: key clientId is required", sname);
         goto out;
     }
     if (a->private_key) {
         if (!a->username) {
             e = retl_errf(eb, RETL_E_CONFIG,
-                          "secret %s: privateKey (JWT bearer) needs username",
-                          sname);
+                          "secret %s: privateKey (JWT bearer) needs username", sname);
             goto out;
         }
         a->flow = SF_FLOW_JWT;
@@ -129,8 +124,7 @@ retl_err sf_auth_from_secret(const struct eng_secrets *sec, struct sf_auth *a,
     size_t l = strlen(login);
     while (l && login[l - 1] == '/')
         l--;
-    if (asprintf(&a->token_url, "%.*s/services/oauth2/token", (int)l, login) <
-        0) {
+    if (asprintf(&a->token_url, "%.*s/services/oauth2/token", (int)l, login) < 0) {
         a->token_url = NULL;
         e = RETL_E_NOMEM;
         goto out;
@@ -187,8 +181,8 @@ retl_err sf_jwt_assertion(const char *pem_key, const char *iss, const char *sub,
     unsigned char *sig = NULL;
     EVP_PKEY *key = NULL;
     EVP_MD_CTX *md = NULL;
-    json_t *cj = json_pack("{s:s, s:s, s:s, s:I}", "iss", iss, "sub", sub,
-                           "aud", aud, "exp", (json_int_t)(now + 180));
+    json_t *cj = json_pack("{s:s, s:s, s:s, s:I}", "iss", iss, "sub", sub, "aud", aud,
+                           "exp", (json_int_t)(now + 180));
     if (!cj)
         return RETL_E_NOMEM;
     claims = json_dumps(cj, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -230,16 +224,14 @@ retl_err sf_jwt_assertion(const char *pem_key, const char *iss, const char *sub,
         goto out;
     }
     if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
-        e = retl_errf(eb, RETL_E_CONFIG,
-                      "privateKey: RS256 needs an RSA key");
+        e = retl_errf(eb, RETL_E_CONFIG, "privateKey: RS256 needs an RSA key");
         goto out;
     }
     md = EVP_MD_CTX_new();
     size_t siglen = 0;
     if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
         EVP_DigestSignUpdate(md, input, strlen(input)) != 1 ||
-        EVP_DigestSignFinal(md, NULL, &siglen) != 1 ||
-        !(sig = malloc(siglen)) ||
+        EVP_DigestSignFinal(md, NULL, &siglen) != 1 || !(sig = malloc(siglen)) ||
         EVP_DigestSignFinal(md, sig, &siglen) != 1) {
         ERR_clear_error();
         e = retl_errf(eb, RETL_E_INTERNAL, "JWT signing failed");
@@ -284,11 +276,10 @@ retl_err sf_token_body(const struct sf_auth *a, long long now, char **out,
     char *jwt = NULL;
     switch (a->flow) {
     case SF_FLOW_JWT:
-        e = sf_jwt_assertion(a->private_key, a->client_id, a->username,
-                             a->audience, now, &jwt, eb);
+        e = sf_jwt_assertion(a->private_key, a->client_id, a->username, a->audience, now,
+                             &jwt, eb);
         if (!e)
-            e = form_add(&b, "grant_type",
-                         "urn:ietf:params:oauth:grant-type:jwt-bearer");
+            e = form_add(&b, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
         if (!e)
             e = form_add(&b, "assertion", jwt);
         break;
@@ -330,8 +321,8 @@ retl_err sf_token_body(const struct sf_auth *a, long long now, char **out,
     return e;
 }
 
-retl_err sf_token_parse(long status, const char *body, char **token,
-                        char **instance_url, struct retl_errbuf *eb)
+retl_err sf_token_parse(long status, const char *body, char **token, char **instance_url,
+                        struct retl_errbuf *eb)
 {
     json_t *j = json_loads(body ? body : "", 0, NULL);
     retl_err e = RETL_E_OK;
@@ -354,11 +345,10 @@ retl_err sf_token_parse(long status, const char *body, char **token,
         goto out;
     }
     const char *err = json_string_value(json_object_get(j, "error"));
-    const char *desc =
-        json_string_value(json_object_get(j, "error_description"));
+    const char *desc = json_string_value(json_object_get(j, "error_description"));
     if (err)
-        e = retl_errf(eb, RETL_E_AUTH, "Salesforce OAuth: %s: %s (HTTP %ld)",
-                      err, desc ? desc : "", status);
+        e = retl_errf(eb, RETL_E_AUTH, "Salesforce OAuth: %s: %s (HTTP %ld)", err,
+                      desc ? desc : "", status);
     else
         e = retl_errf(eb, RETL_E_AUTH,
                       "Salesforce OAuth: HTTP %ld from the token endpoint: %.200s",

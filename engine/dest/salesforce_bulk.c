@@ -27,23 +27,21 @@ static long key_col(const struct sf_load *L, const struct eng_batch *b)
 }
 
 /* The raw (unquoted) CSV text of row i, column c, into out. */
-static bool cell_raw(const struct sf_load *L, const struct eng_batch *b,
-                     size_t i, size_t c, struct retl_buf *out,
-                     struct sf_verr *err)
+static bool cell_raw(const struct sf_load *L, const struct eng_batch *b, size_t i,
+                     size_t c, struct retl_buf *out, struct sf_verr *err)
 {
     const char *v = b->rows[i].vals[c];
     /* An empty CSV value leaves the field unchanged on update; Salesforce
      * stores an empty text as null, so clear it explicitly. */
     if (v && !*v && L->mode != RETL_MODE_INSERT)
         v = NULL;
-    return sf_value_append(out, SF_VAL_RAW, L->fields[c], b->cols[c].type, v,
-                           err);
+    return sf_value_append(out, SF_VAL_RAW, L->fields[c], b->cols[c].type, v, err);
 }
 
 retl_err sf_bulk_csv(const struct sf_load *L, const struct eng_batch *b,
                      const size_t *idx, size_t n, struct retl_buf *csv,
-                     struct eng_row_result *results, size_t *sent,
-                     size_t *nsent, struct retl_errbuf *eb)
+                     struct eng_row_result *results, size_t *sent, size_t *nsent,
+                     struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
     bool first = true;
@@ -54,8 +52,7 @@ retl_err sf_bulk_csv(const struct sf_load *L, const struct eng_batch *b,
             e = retl_buf_addc(csv, ',');
         first = false;
         if (!e)
-            e = sf_csv_field(csv, L->fields[c]->name,
-                             strlen(L->fields[c]->name));
+            e = sf_csv_field(csv, L->fields[c]->name, strlen(L->fields[c]->name));
     }
     if (!e)
         e = retl_buf_addc(csv, '\n');
@@ -128,8 +125,8 @@ static void keymap_free(struct keymap *m)
 }
 
 /* The match text of row i: its key cell, or all cells joined by 0x1f. */
-static retl_err row_text(const struct sf_load *L, const struct eng_batch *b,
-                         size_t i, long kc, struct retl_buf *out)
+static retl_err row_text(const struct sf_load *L, const struct eng_batch *b, size_t i,
+                         long kc, struct retl_buf *out)
 {
     struct sf_verr verr;
     for (size_t c = 0; c < b->ncols; c++) {
@@ -144,8 +141,8 @@ static retl_err row_text(const struct sf_load *L, const struct eng_batch *b,
 }
 
 static retl_err keymap_build(struct keymap *m, const struct sf_load *L,
-                             const struct eng_batch *b, const size_t *sent,
-                             size_t n, long kc)
+                             const struct eng_batch *b, const size_t *sent, size_t n,
+                             long kc)
 {
     memset(m, 0, sizeof *m);
     retl_buf_init(&m->keys, SF_BULK_RESULTS_MAX);
@@ -193,8 +190,8 @@ static long keymap_find(const struct keymap *m, const char *s, const bool *done)
 
 retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
                        const size_t *idx, size_t n, char kind, const char *csv,
-                       size_t csv_len, struct eng_row_result *results,
-                       bool *done, struct retl_errbuf *eb)
+                       size_t csv_len, struct eng_row_result *results, bool *done,
+                       struct retl_errbuf *eb)
 {
     struct sf_csv r = {0};
     struct keymap m = {0};
@@ -217,8 +214,7 @@ retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
         }
         cols[ncols] = sf_csv_col(&r, L->fields[c]->name);
         if (cols[ncols] < 0) {
-            e = retl_errf(eb, RETL_E_DEST,
-                          "Bulk results lack the uploaded column %s",
+            e = retl_errf(eb, RETL_E_DEST, "Bulk results lack the uploaded column %s",
                           L->fields[c]->name);
             goto out;
         }
@@ -250,10 +246,10 @@ retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
         }
         struct eng_row_result *res = &results[idx[k]];
         if (kind == 's') {
-            const char *cr = c_created >= 0 ? sf_csv_cell(&r, row, (size_t)c_created)
-                                            : "";
-            bool created = c_created >= 0 ? !strcasecmp(cr, "true")
-                                          : L->mode == RETL_MODE_INSERT;
+            const char *cr =
+                c_created >= 0 ? sf_csv_cell(&r, row, (size_t)c_created) : "";
+            bool created =
+                c_created >= 0 ? !strcasecmp(cr, "true") : L->mode == RETL_MODE_INSERT;
             sf_result_ok(res, sf_csv_cell(&r, row, (size_t)c_id), created);
         } else if (kind == 'f') {
             char *code, *msg, *fields;
@@ -273,7 +269,10 @@ retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
     }
     if (unmatched)
         RETL_LOG_WARN("bulk result lines without a matching row",
-                      RF_I("lines", unmatched), RF_S("kind", kind == 's' ? "successful" : kind == 'f' ? "failed" : "unprocessed"));
+                      RF_I("lines", unmatched),
+                      RF_S("kind", kind == 's'   ? "successful"
+                                   : kind == 'f' ? "failed"
+                                                 : "unprocessed"));
 out:
     retl_buf_free(&t);
     keymap_free(&m);
@@ -306,8 +305,8 @@ static char *job_path(const char *id, const char *suffix)
     return p;
 }
 
-static retl_err call_path(struct sf_load *L, struct sf_call *c,
-                          const char *method, const char *path)
+static retl_err call_path(struct sf_load *L, struct sf_call *c, const char *method,
+                          const char *path)
 {
     memset(c, 0, sizeof *c);
     c->method = method;
@@ -331,9 +330,9 @@ static long long jlong(const json_t *o, const char *k)
 /* The pause before the next poll. Once the job reports progress, the
  * remaining records at the observed rate give the expected end; otherwise the
  * pause grows by half, up to the maximum. */
-static long long poll_next(long long wait, long long prev_t,
-                           long long prev_done, long long t, long long done_n,
-                           long long total, const struct sf_load *L)
+static long long poll_next(long long wait, long long prev_t, long long prev_done,
+                           long long t, long long done_n, long long total,
+                           const struct sf_load *L)
 {
     long long next = wait * 3 / 2;
     if (total > 0 && done_n >= total) {
@@ -351,8 +350,8 @@ static long long poll_next(long long wait, long long prev_t,
 }
 
 /* Runs one job over the rows sent[0..n) whose CSV is csv. */
-static retl_err run_job(struct sf_load *L, const struct eng_batch *b,
-                        const size_t *sent, size_t n, const struct retl_buf *csv,
+static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const size_t *sent,
+                        size_t n, const struct retl_buf *csv,
                         struct eng_row_result *results, struct retl_errbuf *eb)
 {
     retl_err e;
@@ -369,9 +368,8 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b,
     const char *op = L->mode == RETL_MODE_INSERT   ? "insert"
                      : L->mode == RETL_MODE_UPDATE ? "update"
                                                    : "upsert";
-    job = json_pack("{s:s, s:s, s:s, s:s, s:s}", "object", L->object,
-                    "operation", op, "contentType", "CSV", "lineEnding", "LF",
-                    "columnDelimiter", "COMMA");
+    job = json_pack("{s:s, s:s, s:s, s:s, s:s}", "object", L->object, "operation", op,
+                    "contentType", "CSV", "lineEnding", "LF", "columnDelimiter", "COMMA");
     if (job && L->ext_id)
         json_object_set_new(job, "externalIdFieldName", json_string(L->ext_id));
     char *body = job ? json_dumps(job, JSON_COMPACT) : NULL;
@@ -400,13 +398,11 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b,
     info = NULL;
     sf_call_clear(&c);
     L->bulk_jobs++;
-    RETL_LOG_INFO("salesforce bulk job created", RF_S("job", id),
-                  RF_S("operation", op), RF_I("records", n),
-                  RF_I("bytes", csv->len));
+    RETL_LOG_INFO("salesforce bulk job created", RF_S("job", id), RF_S("operation", op),
+                  RF_I("records", n), RF_I("bytes", csv->len));
 
     /* Upload. */
-    if (!(path = job_path(id, "/batches")) ||
-        (e = call_path(L, &c, "PUT", path))) {
+    if (!(path = job_path(id, "/batches")) || (e = call_path(L, &c, "PUT", path))) {
         e = e ? e : RETL_E_NOMEM;
         goto out;
     }
@@ -439,8 +435,7 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b,
     /* Poll until a terminal state: with backoff while nothing moves, then at
      * the completion time the job's own progress predicts, so a long job
      * costs few calls and its end is seen soon after it happens. */
-    long long start = now_ms(), wait = L->poll_base_ms, prev_t = 0,
-              prev_done = 0;
+    long long start = now_ms(), wait = L->poll_base_ms, prev_t = 0, prev_done = 0;
     const char *state = NULL;
     for (;;) {
         sleep_ms(wait);
@@ -468,17 +463,17 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b,
         prev_done = done_n;
         if (t - start > L->poll_timeout_ms) {
             e = retl_errf(eb, RETL_E_TIMEOUT,
-                          "Bulk API 2.0: job %s still %s after %lld s", id,
-                          state, (now_ms() - start) / 1000);
+                          "Bulk API 2.0: job %s still %s after %lld s", id, state,
+                          (now_ms() - start) / 1000);
             goto abort;
         }
     }
     long long processed = jlong(info, "numberRecordsProcessed");
     long long failed = jlong(info, "numberRecordsFailed");
     const char *jerr = json_string_value(json_object_get(info, "errorMessage"));
-    RETL_LOG_INFO("salesforce bulk job finished", RF_S("job", id),
-                  RF_S("state", state), RF_I("processed", processed),
-                  RF_I("failed", failed), RF_I("ms", now_ms() - start));
+    RETL_LOG_INFO("salesforce bulk job finished", RF_S("job", id), RF_S("state", state),
+                  RF_I("processed", processed), RF_I("failed", failed),
+                  RF_I("ms", now_ms() - start));
     if (strcmp(state, "JobComplete") && processed == 0) {
         e = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: job %s %s: %s", id, state,
                       jerr ? jerr : "no records processed");

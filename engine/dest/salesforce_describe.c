@@ -15,16 +15,26 @@ static enum sf_ftype ftype_of(const char *t)
         const char *name;
         enum sf_ftype type;
     } map[] = {
-        {"string", SF_F_STRING},      {"textarea", SF_F_STRING},
-        {"email", SF_F_STRING},       {"phone", SF_F_STRING},
-        {"url", SF_F_STRING},         {"picklist", SF_F_STRING},
-        {"multipicklist", SF_F_STRING}, {"combobox", SF_F_STRING},
-        {"encryptedstring", SF_F_STRING}, {"id", SF_F_ID},
-        {"reference", SF_F_ID},       {"boolean", SF_F_BOOL},
-        {"int", SF_F_INT},            {"long", SF_F_INT},
-        {"double", SF_F_DOUBLE},      {"currency", SF_F_DOUBLE},
-        {"percent", SF_F_DOUBLE},     {"date", SF_F_DATE},
-        {"datetime", SF_F_DATETIME},  {"time", SF_F_TIME},
+        {"string", SF_F_STRING},
+        {"textarea", SF_F_STRING},
+        {"email", SF_F_STRING},
+        {"phone", SF_F_STRING},
+        {"url", SF_F_STRING},
+        {"picklist", SF_F_STRING},
+        {"multipicklist", SF_F_STRING},
+        {"combobox", SF_F_STRING},
+        {"encryptedstring", SF_F_STRING},
+        {"id", SF_F_ID},
+        {"reference", SF_F_ID},
+        {"boolean", SF_F_BOOL},
+        {"int", SF_F_INT},
+        {"long", SF_F_INT},
+        {"double", SF_F_DOUBLE},
+        {"currency", SF_F_DOUBLE},
+        {"percent", SF_F_DOUBLE},
+        {"date", SF_F_DATE},
+        {"datetime", SF_F_DATETIME},
+        {"time", SF_F_TIME},
         {"base64", SF_F_BASE64},
     };
     for (size_t i = 0; t && i < sizeof map / sizeof map[0]; i++)
@@ -113,8 +123,7 @@ out:
     return e;
 }
 
-const struct sf_field *sf_describe_field(const struct sf_describe *d,
-                                         const char *name)
+const struct sf_field *sf_describe_field(const struct sf_describe *d, const char *name)
 {
     for (size_t i = 0; name && i < d->n_fields; i++)
         if (!strcasecmp(d->fields[i].name, name))
@@ -128,8 +137,8 @@ static bool is_required(const struct sf_field *f)
 }
 
 /* The spec path of column c: spec.key.destination or spec.mappings[i]... */
-static void col_path(const struct retl_job *job, const struct eng_col *c,
-                     char *out, size_t n)
+static void col_path(const struct retl_job *job, const struct eng_col *c, char *out,
+                     size_t n)
 {
     if (c->is_key) {
         snprintf(out, n, "spec.key.destination");
@@ -153,8 +162,7 @@ static void list_ext_ids(const struct sf_describe *d, char *out, size_t n)
     for (size_t i = 0; i < d->n_fields && o + 1 < n; i++) {
         if (!d->fields[i].external_id)
             continue;
-        int w = snprintf(out + o, n - o, "%s%s", o ? ", " : "",
-                         d->fields[i].name);
+        int w = snprintf(out + o, n - o, "%s%s", o ? ", " : "", d->fields[i].name);
         if (w < 0)
             break;
         o += (size_t)w;
@@ -190,8 +198,7 @@ void sf_validate(const struct sf_describe *d, const struct retl_job *job,
         fields_out[i] = f;
         for (size_t k = 0; k < i; k++) {
             if (fields_out[k] == f) {
-                retl_problem_add(probs,
-                                 "%s: field %s is already mapped from column %s",
+                retl_problem_add(probs, "%s: field %s is already mapped from column %s",
                                  path, f->name, cols[k].source);
                 break;
             }
@@ -199,8 +206,7 @@ void sf_validate(const struct sf_describe *d, const struct retl_job *job,
         if (c->is_key && mode == RETL_MODE_UPDATE) {
             have_key = true;
             if (strcasecmp(f->name, "Id"))
-                retl_problem_add(probs,
-                                 "%s: must be Id in Update mode (got %s)", path,
+                retl_problem_add(probs, "%s: must be Id in Update mode (got %s)", path,
                                  f->name);
             continue;
         }
@@ -222,17 +228,14 @@ void sf_validate(const struct sf_describe *d, const struct retl_job *job,
             continue;
         }
         if (creates && !f->createable)
-            retl_problem_add(probs,
-                             "%s: field %s on %s is not createable (mode %s)",
+            retl_problem_add(probs, "%s: field %s on %s is not createable (mode %s)",
                              path, f->name, d->object, mname);
         if (updates && !f->updateable)
-            retl_problem_add(probs,
-                             "%s: field %s on %s is not updateable (mode %s)",
+            retl_problem_add(probs, "%s: field %s on %s is not updateable (mode %s)",
                              path, f->name, d->object, mname);
     }
     if (mode != RETL_MODE_INSERT && !have_key)
-        retl_problem_add(probs, "spec.key.destination: required in %s mode",
-                         mname);
+        retl_problem_add(probs, "spec.key.destination: required in %s mode", mname);
     if (!creates)
         return;
     for (size_t k = 0; k < d->n_fields; k++) {

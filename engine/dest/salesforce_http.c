@@ -82,8 +82,7 @@ char *sf_data_url(const struct sf_conn *c, const char *path)
 {
     char *u = NULL;
     if (asprintf(&u, "%s/services/data/v%s%s", c->instance_url,
-                 c->api_version ? c->api_version : SF_DEFAULT_API_VERSION,
-                 path) < 0)
+                 c->api_version ? c->api_version : SF_DEFAULT_API_VERSION, path) < 0)
         return NULL;
     return u;
 }
@@ -109,8 +108,7 @@ bool sf_parse_limit_info(const char *v, long long *used, long long *max)
     return true;
 }
 
-retl_err sf_reserve_calls(const struct sf_conn *c, long long n,
-                          struct retl_errbuf *eb)
+retl_err sf_reserve_calls(const struct sf_conn *c, long long n, struct retl_errbuf *eb)
 {
     if (c->max_api_calls > 0 && c->api_calls + n > c->max_api_calls)
         return retl_errf(eb, RETL_E_LIMIT,
@@ -138,19 +136,16 @@ void sf_rest_error(const json_t *j, const char **code, const char **msg)
         *msg = s;
 }
 
-retl_err sf_call_fail(const struct sf_call *c, const char *what,
-                      struct retl_errbuf *eb)
+retl_err sf_call_fail(const struct sf_call *c, const char *what, struct retl_errbuf *eb)
 {
-    json_t *j = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0,
-                           NULL);
+    json_t *j = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0, NULL);
     const char *code, *msg;
     sf_rest_error(j, &code, &msg);
     retl_err e = RETL_E_DEST;
     if (c->status == 401)
         e = RETL_E_UNAUTHORIZED;
     else if (c->status == 403)
-        e = strcmp(code, "REQUEST_LIMIT_EXCEEDED") ? RETL_E_FORBIDDEN
-                                                   : RETL_E_LIMIT;
+        e = strcmp(code, "REQUEST_LIMIT_EXCEEDED") ? RETL_E_FORBIDDEN : RETL_E_LIMIT;
     else if (c->status == 404)
         e = RETL_E_NOT_FOUND;
     else if (c->status >= 500)
@@ -158,8 +153,7 @@ retl_err sf_call_fail(const struct sf_call *c, const char *what,
     if (*code || *msg)
         retl_errf(eb, e, "%s: HTTP %ld %s: %s", what, c->status, code, msg);
     else
-        retl_errf(eb, e, "%s: HTTP %ld: %.300s", what, c->status,
-                  retl_buf_str(&c->resp));
+        retl_errf(eb, e, "%s: HTTP %ld: %.300s", what, c->status, retl_buf_str(&c->resp));
     json_decref(j);
     return e;
 }
@@ -195,16 +189,14 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 }
 
 /* Prepares a fresh easy handle for one attempt of call. */
-static retl_err setup(struct sf_conn *c, struct sf_call *call,
-                      struct retl_errbuf *eb)
+static retl_err setup(struct sf_conn *c, struct sf_call *call, struct retl_errbuf *eb)
 {
     if (call->easy)
         curl_easy_cleanup(call->easy);
     curl_slist_free_all(call->hdrs);
     call->hdrs = NULL;
     retl_buf_free(&call->resp);
-    retl_buf_init(&call->resp, call->max_body ? call->max_body
-                                              : SF_DEFAULT_MAX_BODY);
+    retl_buf_init(&call->resp, call->max_body ? call->max_body : SF_DEFAULT_MAX_BODY);
     call->owner = c;
     call->status = 0;
     CURL *h = curl_easy_init();
@@ -244,13 +236,11 @@ static retl_err setup(struct sf_conn *c, struct sf_call *call,
     curl_easy_setopt(h, CURLOPT_PRIVATE, call);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (c->ca_pem) {
-        struct curl_blob blob = {c->ca_pem, strlen(c->ca_pem),
-                                 CURL_BLOB_COPY};
+        struct curl_blob blob = {c->ca_pem, strlen(c->ca_pem), CURL_BLOB_COPY};
         curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
     }
     if (call->body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)call->body_len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->body);
         if (strcmp(m, "POST"))
             curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
@@ -297,10 +287,10 @@ retl_err sf_login(struct sf_conn *c, struct retl_errbuf *eb)
         bool retry = cc != CURLE_OK || call.status >= 500;
         if (!retry || attempt >= 3) {
             if (cc != CURLE_OK) {
-                e = retl_errf(eb, cc == CURLE_OPERATION_TIMEDOUT ? RETL_E_TIMEOUT
-                                                                 : RETL_E_HTTP,
-                              "Salesforce token request to %s: %s",
-                              c->auth.token_url, curl_easy_strerror(cc));
+                e = retl_errf(
+                    eb, cc == CURLE_OPERATION_TIMEDOUT ? RETL_E_TIMEOUT : RETL_E_HTTP,
+                    "Salesforce token request to %s: %s", c->auth.token_url,
+                    curl_easy_strerror(cc));
                 goto out;
             }
             break;
@@ -322,8 +312,7 @@ retl_err sf_login(struct sf_conn *c, struct retl_errbuf *eb)
     c->instance_url = inst;
     c->token_gen++;
     c->logins++;
-    RETL_LOG_INFO("salesforce login", RF_S("instance", inst),
-                  RF_I("logins", c->logins));
+    RETL_LOG_INFO("salesforce login", RF_S("instance", inst), RF_I("logins", c->logins));
 out:
     sf_call_clear(&call);
     free(body);
@@ -338,8 +327,7 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
 {
     if (cc != CURLE_OK) {
         if (cc == CURLE_WRITE_ERROR) {
-            *fe = retl_errf(eb, RETL_E_TOO_BIG,
-                            "%s %s: response larger than %zu bytes",
+            *fe = retl_errf(eb, RETL_E_TOO_BIG, "%s %s: response larger than %zu bytes",
                             call->method, call->url, call->resp.max);
             return V_FATAL;
         }
@@ -349,10 +337,9 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
                           RF_I("attempt", call->attempts));
             return V_RETRY;
         }
-        *fe = retl_errf(eb, cc == CURLE_OPERATION_TIMEDOUT ? RETL_E_TIMEOUT
-                                                           : RETL_E_HTTP,
-                        "%s %s: %s", call->method ? call->method : "GET",
-                        call->url, curl_easy_strerror(cc));
+        *fe = retl_errf(eb, cc == CURLE_OPERATION_TIMEDOUT ? RETL_E_TIMEOUT : RETL_E_HTTP,
+                        "%s %s: %s", call->method ? call->method : "GET", call->url,
+                        curl_easy_strerror(cc));
         return V_FATAL;
     }
     if (call->status == 401 && !call->no_auth) {
@@ -372,8 +359,7 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
     }
     if (is_limit_exceeded(call)) {
         if (c->have_usage && c->usage_max > 0 && c->usage_used >= c->usage_max) {
-            *fe = sf_call_fail(call, "Salesforce API request limit exhausted",
-                               eb);
+            *fe = sf_call_fail(call, "Salesforce API request limit exhausted", eb);
             size_t l = strlen(eb->msg);
             snprintf(eb->msg + l, sizeof eb->msg - l, " (api-usage %lld/%lld)",
                      c->usage_used, c->usage_max);
@@ -388,9 +374,8 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
     }
     if (call->status >= 500 && call->attempts < c->max_attempts &&
         (call->idempotent || call->status != 500)) {
-        RETL_LOG_WARN("salesforce server error, retrying",
-                      RF_I("status", call->status), RF_S("url", call->url),
-                      RF_I("attempt", call->attempts));
+        RETL_LOG_WARN("salesforce server error, retrying", RF_I("status", call->status),
+                      RF_S("url", call->url), RF_I("attempt", call->attempts));
         return V_RETRY;
     }
     return V_DONE;
@@ -411,8 +396,7 @@ retl_err sf_http_run(struct sf_conn *c, struct sf_call *calls, size_t n,
         long long now = now_ms();
         long long wake = -1;
         /* Start what may start. */
-        for (size_t i = 0; i < n && !fatal && running < (size_t)c->max_parallel;
-             i++) {
+        for (size_t i = 0; i < n && !fatal && running < (size_t)c->max_parallel; i++) {
             struct sf_call *call = &calls[i];
             if (call->state != 0)
                 continue;
@@ -509,8 +493,7 @@ retl_err sf_http_run(struct sf_conn *c, struct sf_call *calls, size_t n,
     return fatal;
 }
 
-retl_err sf_http_one(struct sf_conn *c, struct sf_call *call,
-                     struct retl_errbuf *eb)
+retl_err sf_http_one(struct sf_conn *c, struct sf_call *call, struct retl_errbuf *eb)
 {
     return sf_http_run(c, call, 1, eb);
 }

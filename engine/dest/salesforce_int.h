@@ -41,13 +41,13 @@ enum sf_flow { SF_FLOW_JWT, SF_FLOW_REFRESH, SF_FLOW_PASSWORD, SF_FLOW_CLIENT };
 
 struct sf_auth {
     enum sf_flow flow;
-    char *token_url;   /* owned: {loginUrl}/services/oauth2/token */
-    char *audience;    /* owned: JWT aud */
-    char *client_id;   /* owned */
+    char *token_url;     /* owned: {loginUrl}/services/oauth2/token */
+    char *audience;      /* owned: JWT aud */
+    char *client_id;     /* owned */
     char *client_secret; /* owned or NULL */
-    char *private_key; /* owned PEM or NULL */
-    char *username;    /* owned or NULL */
-    char *password;    /* owned or NULL */
+    char *private_key;   /* owned PEM or NULL */
+    char *username;      /* owned or NULL */
+    char *password;      /* owned or NULL */
     char *refresh_token; /* owned or NULL */
 };
 
@@ -75,8 +75,8 @@ retl_err sf_token_body(const struct sf_auth *a, long long now, char **out,
 /* Parses a token endpoint answer: on 200 the access token and instance URL
  * (both owned by the caller); otherwise AUTH with the OAuth error and
  * error_description verbatim. */
-retl_err sf_token_parse(long status, const char *body, char **token,
-                        char **instance_url, struct retl_errbuf *eb);
+retl_err sf_token_parse(long status, const char *body, char **token, char **instance_url,
+                        struct retl_errbuf *eb);
 
 /* ---- transport (salesforce_http.c) ---- */
 
@@ -89,9 +89,9 @@ struct sf_call {
     const char *content_type; /* NULL = application/json when there is a body */
     const char *body;         /* borrowed */
     size_t body_len;
-    bool idempotent;          /* safe to resend after a transport error */
-    bool no_auth;             /* token endpoint: no bearer, no re-login */
-    size_t max_body;          /* response cap; 0 = 64 MiB */
+    bool idempotent; /* safe to resend after a transport error */
+    bool no_auth;    /* token endpoint: no bearer, no re-login */
+    size_t max_body; /* response cap; 0 = 64 MiB */
     /* out */
     long status;
     struct retl_buf resp; /* owned; NUL-terminated */
@@ -145,19 +145,16 @@ char *sf_data_url(const struct sf_conn *c, const char *path);
 retl_err sf_http_run(struct sf_conn *c, struct sf_call *calls, size_t n,
                      struct retl_errbuf *eb);
 /* One call. Same contract as sf_http_run. */
-retl_err sf_http_one(struct sf_conn *c, struct sf_call *call,
-                     struct retl_errbuf *eb);
+retl_err sf_http_one(struct sf_conn *c, struct sf_call *call, struct retl_errbuf *eb);
 /* Parses "api-usage=25103/1000000[; per-app...]". */
 bool sf_parse_limit_info(const char *v, long long *used, long long *max);
 /* Fails with LIMIT when n more API calls would pass the per-run cap. */
-retl_err sf_reserve_calls(const struct sf_conn *c, long long n,
-                          struct retl_errbuf *eb);
+retl_err sf_reserve_calls(const struct sf_conn *c, long long n, struct retl_errbuf *eb);
 /* The first errorCode/message of a REST error array body ("" when absent).
  * Pointers borrow from j. */
 void sf_rest_error(const json_t *j, const char **code, const char **msg);
 /* Formats a failed call for an error message: "HTTP 404 NOT_FOUND: ...". */
-retl_err sf_call_fail(const struct sf_call *c, const char *what,
-                      struct retl_errbuf *eb);
+retl_err sf_call_fail(const struct sf_call *c, const char *what, struct retl_errbuf *eb);
 
 /* ---- describe (salesforce_describe.c) ---- */
 
@@ -185,7 +182,7 @@ struct sf_field {
 };
 
 struct sf_describe {
-    char *object; /* owned: describe's name */
+    char *object;            /* owned: describe's name */
     struct sf_field *fields; /* owned */
     size_t n_fields;
 };
@@ -195,8 +192,7 @@ retl_err sf_describe_parse(const char *body, struct sf_describe *d,
                            struct retl_errbuf *eb);
 void sf_describe_free(struct sf_describe *d);
 /* Case-insensitive lookup; NULL when absent. */
-const struct sf_field *sf_describe_field(const struct sf_describe *d,
-                                         const char *name);
+const struct sf_field *sf_describe_field(const struct sf_describe *d, const char *name);
 /* Validates the columns for mode against the describe: every problem goes into
  * probs with the spec path (spec.mappings[i].destination, spec.key.destination,
  * spec.mappings). Resolves each column to its field in fields_out (ncols
@@ -227,9 +223,8 @@ enum sf_vfmt { SF_VAL_JSON, SF_VAL_CSV, SF_VAL_RAW };
  * the raw CSV text before quoting.
  * Returns false with err filled when the value cannot be sent (too long,
  * wrong type). */
-bool sf_value_append(struct retl_buf *out, enum sf_vfmt fmt,
-                     const struct sf_field *f, enum eng_type st, const char *v,
-                     struct sf_verr *err);
+bool sf_value_append(struct retl_buf *out, enum sf_vfmt fmt, const struct sf_field *f,
+                     enum eng_type st, const char *v, struct sf_verr *err);
 /* Appends s as a JSON string literal. */
 retl_err sf_json_str(struct retl_buf *out, const char *s, size_t n);
 /* Appends s as one CSV field (RFC 4180: quoted when it holds a comma, quote,
@@ -252,35 +247,33 @@ retl_err sf_csv_parse(const char *text, size_t len, struct sf_csv *out,
 void sf_csv_free(struct sf_csv *c);
 /* Column index of name (case-insensitive), or -1. */
 long sf_csv_col(const struct sf_csv *c, const char *name);
-static inline const char *sf_csv_cell(const struct sf_csv *c, size_t row,
-                                      size_t col)
+static inline const char *sf_csv_cell(const struct sf_csv *c, size_t row, size_t col)
 {
     return c->cells[row * c->ncols + col];
 }
 
 /* Splits a Bulk sf__Error "CODE:message:fields --" into its parts (each owned
  * by the caller; fields NULL when empty). */
-void sf_bulk_error_split(const char *s, char **code, char **message,
-                         char **fields);
+void sf_bulk_error_split(const char *s, char **code, char **message, char **fields);
 
 /* ---- loading (salesforce_rest.c, salesforce_bulk.c) ---- */
 
 /* What a load needs besides the batch. */
 struct sf_load {
     struct sf_conn *conn;
-    const char *object;   /* describe's object name */
+    const char *object; /* describe's object name */
     enum retl_mode mode;
-    const char *ext_id;   /* Upsert: the external id field; else NULL */
+    const char *ext_id;                   /* Upsert: the external id field; else NULL */
     const struct sf_field *const *fields; /* per column of the batch */
     long long poll_base_ms;
     long long poll_max_ms;
     long long poll_timeout_ms;
-    int bulk_jobs;         /* out: jobs run */
+    int bulk_jobs; /* out: jobs run */
 };
 
 /* Sets results[i] to a row failure (strings copied). */
-void sf_result_fail(struct eng_row_result *r, const char *code,
-                    const char *message, const char *fields);
+void sf_result_fail(struct eng_row_result *r, const char *code, const char *message,
+                    const char *fields);
 void sf_result_ok(struct eng_row_result *r, const char *id, bool created);
 
 /* Converts row i of b into a JSON record for collections ({"attributes":...,
@@ -290,10 +283,9 @@ bool sf_rest_record(struct retl_buf *out, const struct sf_load *L,
 /* Parses one collections response (the array for rows idx[0..n)) into
  * results. A request-level error array marks every row failed with its code.
  * A malformed answer is DEST (outcome unknown). */
-retl_err sf_rest_parse_results(const struct sf_load *L, long status,
-                               const char *body, const size_t *idx, size_t n,
-                               struct eng_row_result *results,
-                               struct retl_errbuf *eb);
+retl_err sf_rest_parse_results(const struct sf_load *L, long status, const char *body,
+                               const size_t *idx, size_t n,
+                               struct eng_row_result *results, struct retl_errbuf *eb);
 retl_err sf_rest_load(struct sf_load *L, const struct eng_batch *b,
                       struct eng_row_result *results, struct retl_errbuf *eb);
 
@@ -302,16 +294,16 @@ retl_err sf_rest_load(struct sf_load *L, const struct eng_batch *b,
  * sent (room for n) and counted in *nsent. */
 retl_err sf_bulk_csv(const struct sf_load *L, const struct eng_batch *b,
                      const size_t *idx, size_t n, struct retl_buf *csv,
-                     struct eng_row_result *results, size_t *sent,
-                     size_t *nsent, struct retl_errbuf *eb);
+                     struct eng_row_result *results, size_t *sent, size_t *nsent,
+                     struct retl_errbuf *eb);
 /* Applies a successfulResults / failedResults / unprocessedrecords CSV to the
  * rows idx[0..n), matching each result line to its row by the key column (or
  * by all columns when the job has no key field). kind: 's', 'f' or 'u'.
  * done[k] marks rows already answered. */
 retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
                        const size_t *idx, size_t n, char kind, const char *csv,
-                       size_t csv_len, struct eng_row_result *results,
-                       bool *done, struct retl_errbuf *eb);
+                       size_t csv_len, struct eng_row_result *results, bool *done,
+                       struct retl_errbuf *eb);
 retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
                       struct eng_row_result *results, struct retl_errbuf *eb);
 

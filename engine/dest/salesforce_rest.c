@@ -14,8 +14,8 @@
 #define SF_REST_BODY_MAX (64u * 1024 * 1024)
 #define SF_LOCK_ROUNDS 3
 
-void sf_result_fail(struct eng_row_result *r, const char *code,
-                    const char *message, const char *fields)
+void sf_result_fail(struct eng_row_result *r, const char *code, const char *message,
+                    const char *fields)
 {
     free(r->dest_id);
     free(r->code);
@@ -60,8 +60,7 @@ bool sf_rest_record(struct retl_buf *out, const struct sf_load *L,
             e = retl_buf_addc(out, ':');
         if (e)
             break;
-        if (!sf_value_append(out, SF_VAL_JSON, f, b->cols[c].type,
-                             row->vals[c], err)) {
+        if (!sf_value_append(out, SF_VAL_JSON, f, b->cols[c].type, row->vals[c], err)) {
             out->len = mark;
             if (out->data)
                 out->data[mark] = '\0';
@@ -86,8 +85,7 @@ static char *join_fields(const json_t *a)
     json_t *v;
     struct retl_buf b;
     retl_buf_init(&b, 64 * 1024);
-    json_array_foreach(a, i, v)
-    {
+    json_array_foreach (a, i, v) {
         const char *s = json_string_value(v);
         if (!s)
             continue;
@@ -111,8 +109,7 @@ static void fail_from_errors(struct eng_row_result *r, const json_t *errors)
     retl_buf_init(&msg, 16 * 1024);
     size_t i;
     json_t *e;
-    json_array_foreach(errors, i, e)
-    {
+    json_array_foreach (errors, i, e) {
         const char *m = json_string_value(json_object_get(e, "message"));
         if (!m)
             continue;
@@ -121,16 +118,14 @@ static void fail_from_errors(struct eng_row_result *r, const json_t *errors)
         retl_buf_adds(&msg, m);
     }
     char *fields = join_fields(json_object_get(e0, "fields"));
-    sf_result_fail(r, code ? code : "UNKNOWN_EXCEPTION", retl_buf_str(&msg),
-                   fields);
+    sf_result_fail(r, code ? code : "UNKNOWN_EXCEPTION", retl_buf_str(&msg), fields);
     free(fields);
     retl_buf_free(&msg);
 }
 
-retl_err sf_rest_parse_results(const struct sf_load *L, long status,
-                               const char *body, const size_t *idx, size_t n,
-                               struct eng_row_result *results,
-                               struct retl_errbuf *eb)
+retl_err sf_rest_parse_results(const struct sf_load *L, long status, const char *body,
+                               const size_t *idx, size_t n,
+                               struct eng_row_result *results, struct retl_errbuf *eb)
 {
     json_t *j = json_loads(body ? body : "", 0, NULL);
     retl_err e = RETL_E_OK;
@@ -143,8 +138,7 @@ retl_err sf_rest_parse_results(const struct sf_load *L, long status,
                 const json_t *cr = json_object_get(r, "created");
                 if (json_is_boolean(cr))
                     created = json_is_true(cr);
-                sf_result_ok(res, json_string_value(json_object_get(r, "id")),
-                             created);
+                sf_result_ok(res, json_string_value(json_object_get(r, "id")), created);
             } else {
                 fail_from_errors(res, json_object_get(r, "errors"));
             }
@@ -189,8 +183,7 @@ struct chunk {
 
 static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
                            const size_t *rows, size_t nrows,
-                           struct eng_row_result *results,
-                           struct retl_errbuf *eb)
+                           struct eng_row_result *results, struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
     size_t nch = (nrows + SF_COLLECTION_MAX - 1) / SF_COLLECTION_MAX;
@@ -204,8 +197,7 @@ static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
     const char *method = L->mode == RETL_MODE_INSERT ? "POST" : "PATCH";
     char *path = NULL;
     if (L->mode == RETL_MODE_UPSERT) {
-        if (asprintf(&path, "/composite/sobjects/%s/%s", L->object, L->ext_id) <
-            0)
+        if (asprintf(&path, "/composite/sobjects/%s/%s", L->object, L->ext_id) < 0)
             path = NULL;
     } else {
         path = strdup("/composite/sobjects");
@@ -225,8 +217,7 @@ static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
             cur->idx = malloc(SF_COLLECTION_MAX * sizeof *cur->idx);
             retl_buf_init(&cur->body, SF_REST_BODY_MAX);
             if (!cur->idx ||
-                (e = retl_buf_adds(&cur->body,
-                                   "{\"allOrNone\":false,\"records\":["))) {
+                (e = retl_buf_adds(&cur->body, "{\"allOrNone\":false,\"records\":["))) {
                 e = e ? e : RETL_E_NOMEM;
                 break;
             }
@@ -282,8 +273,8 @@ static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
         if (!ch[i].n)
             continue;
         struct sf_call *c = &calls[ci++];
-        e = sf_rest_parse_results(L, c->status, retl_buf_str(&c->resp),
-                                  ch[i].idx, ch[i].n, results, eb);
+        e = sf_rest_parse_results(L, c->status, retl_buf_str(&c->resp), ch[i].idx,
+                                  ch[i].n, results, eb);
     }
 out:
     for (size_t i = 0; ch && i < used; i++) {
@@ -320,8 +311,8 @@ retl_err sf_rest_load(struct sf_load *L, const struct eng_batch *b,
         }
         n = m;
         if (n) {
-            RETL_LOG_INFO("salesforce records locked, sending again",
-                          RF_I("records", n), RF_I("round", round + 1));
+            RETL_LOG_INFO("salesforce records locked, sending again", RF_I("records", n),
+                          RF_I("round", round + 1));
             struct timespec ts = {0, 200000000L * round};
             nanosleep(&ts, NULL);
         }

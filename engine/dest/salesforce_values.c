@@ -369,8 +369,8 @@ static bool parse_tstamp(const char *v, struct tstamp *t)
 {
     memset(t, 0, sizeof *t);
     int y;
-    if (!digits(v, 4, &y) || v[4] != '-' || !digits(v + 5, 2, &t->mo) ||
-        v[7] != '-' || !digits(v + 8, 2, &t->d))
+    if (!digits(v, 4, &y) || v[4] != '-' || !digits(v + 5, 2, &t->mo) || v[7] != '-' ||
+        !digits(v + 8, 2, &t->d))
         return false;
     t->y = y;
     if (t->mo < 1 || t->mo > 12 || t->d < 1 || t->d > month_days(t->y, t->mo))
@@ -389,8 +389,8 @@ static void tstamp_to_utc(struct tstamp *t)
 {
     if (!t->has_offset || t->offset_min == 0)
         return;
-    long long mins = days_from_civil(t->y, t->mo, t->d) * 1440LL + t->h * 60 +
-                     t->mi - t->offset_min;
+    long long mins =
+        days_from_civil(t->y, t->mo, t->d) * 1440LL + t->h * 60 + t->mi - t->offset_min;
     long long days = mins >= 0 ? mins / 1440 : -((-mins + 1439) / 1440);
     long long rem = mins - days * 1440;
     civil_from_days(days, &t->y, &t->mo, &t->d);
@@ -401,8 +401,8 @@ static void tstamp_to_utc(struct tstamp *t)
 
 /* Converts v for field f into scratch; sets kind. */
 static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
-                    char *scratch, size_t cap, const char **outp,
-                    enum vkind *kind, struct sf_verr *err)
+                    char *scratch, size_t cap, const char **outp, enum vkind *kind,
+                    struct sf_verr *err)
 {
     *outp = v;
     *kind = V_STR;
@@ -410,16 +410,15 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
     case SF_F_STRING:
     case SF_F_BASE64:
     case SF_F_OTHER:
-        if (st == ENG_T_JSON && f->type_name &&
-            !strcmp(f->type_name, "multipicklist") && v[0] == '[') {
+        if (st == ENG_T_JSON && f->type_name && !strcmp(f->type_name, "multipicklist") &&
+            v[0] == '[') {
             /* A JSON array of strings becomes "A;B". */
             json_t *a = json_loads(v, 0, NULL);
             if (json_is_array(a)) {
                 size_t o = 0, i;
                 json_t *it;
                 bool okay = true;
-                json_array_foreach(a, i, it)
-                {
+                json_array_foreach (a, i, it) {
                     const char *s = json_string_value(it);
                     size_t sl = s ? strlen(s) : 0;
                     if (!s || o + sl + 2 >= cap) {
@@ -439,11 +438,10 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
         }
         if (f->type == SF_F_STRING && f->length > 0 &&
             utf8_len(*outp) > (size_t)f->length) {
-            verr(err, "STRING_TOO_LONG", "%s: data value too large: %s",
-                 f->name, *outp);
+            verr(err, "STRING_TOO_LONG", "%s: data value too large: %s", f->name, *outp);
             size_t ml = strlen(err->message);
-            snprintf(err->message + ml, sizeof err->message - ml,
-                     " (max length=%ld)", f->length);
+            snprintf(err->message + ml, sizeof err->message - ml, " (max length=%ld)",
+                     f->length);
             return false;
         }
         return true;
@@ -453,8 +451,7 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
             return true;
         }
         if (!sf_id18(v, scratch)) {
-            verr(err, "MALFORMED_ID", "%s: id value of incorrect type: %s",
-                 f->name, v);
+            verr(err, "MALFORMED_ID", "%s: id value of incorrect type: %s", f->name, v);
             return false;
         }
         *outp = scratch;
@@ -478,8 +475,7 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
             *kind = V_NULL;
             return true;
         }
-        if (st == ENG_T_BOOL ||
-            !parse_number(v, scratch, cap, &idig, &frac, &exp)) {
+        if (st == ENG_T_BOOL || !parse_number(v, scratch, cap, &idig, &frac, &exp)) {
             verr(err, "INVALID_TYPE_ON_FIELD_IN_RECORD",
                  "%s: value not of required type: %s", f->name, v);
             return false;
@@ -496,12 +492,13 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
             if (!strcmp(scratch, "-0"))
                 strcpy(scratch, "0");
         }
-        int max_int = f->type == SF_F_INT
-                          ? (f->digits > 0 ? f->digits : (f->precision > 0 ? f->precision : 0))
-                          : (f->precision > 0 ? f->precision - f->scale : 0);
+        int max_int =
+            f->type == SF_F_INT
+                ? (f->digits > 0 ? f->digits : (f->precision > 0 ? f->precision : 0))
+                : (f->precision > 0 ? f->precision - f->scale : 0);
         if (max_int > 0 && !exp && idig > max_int) {
-            verr(err, "NUMBER_OUTSIDE_VALID_RANGE",
-                 "%s: number outside valid range: %s", f->name, v);
+            verr(err, "NUMBER_OUTSIDE_VALID_RANGE", "%s: number outside valid range: %s",
+                 f->name, v);
             return false;
         }
         *outp = scratch;
@@ -529,8 +526,8 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
         if (f->type == SF_F_DATE)
             snprintf(scratch, cap, "%04lld-%02d-%02d", t.y, t.mo, t.d);
         else
-            snprintf(scratch, cap, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", t.y,
-                     t.mo, t.d, t.h, t.mi, t.s, t.ms);
+            snprintf(scratch, cap, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", t.y, t.mo,
+                     t.d, t.h, t.mi, t.s, t.ms);
         *outp = scratch;
         return true;
     }
@@ -548,8 +545,7 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
         }
         int mins = t.h * 60 + t.mi - (t.has_offset ? t.offset_min : 0);
         mins = ((mins % 1440) + 1440) % 1440;
-        snprintf(scratch, cap, "%02d:%02d:%02d.%03dZ", mins / 60, mins % 60, t.s,
-                 t.ms);
+        snprintf(scratch, cap, "%02d:%02d:%02d.%03dZ", mins / 60, mins % 60, t.s, t.ms);
         *outp = scratch;
         return true;
     }
@@ -557,9 +553,8 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
     return true;
 }
 
-bool sf_value_append(struct retl_buf *out, enum sf_vfmt fmt,
-                     const struct sf_field *f, enum eng_type st, const char *v,
-                     struct sf_verr *err)
+bool sf_value_append(struct retl_buf *out, enum sf_vfmt fmt, const struct sf_field *f,
+                     enum eng_type st, const char *v, struct sf_verr *err)
 {
     char scratch[128];
     const char *s = NULL;
@@ -662,8 +657,8 @@ retl_err sf_csv_parse(const char *text, size_t len, struct sf_csv *out,
             if (i >= len)
                 done = true;
         } else {
-            e = retl_errf(eb, RETL_E_PARSE,
-                          "CSV line %zu: text after a closing quote", line);
+            e = retl_errf(eb, RETL_E_PARSE, "CSV line %zu: text after a closing quote",
+                          line);
             goto out;
         }
         if (end_row) {
@@ -673,8 +668,8 @@ retl_err sf_csv_parse(const char *text, size_t len, struct sf_csv *out,
                 /* A blank last line is not a row. */
                 if (!(row_cells == 1 && !*start && done)) {
                     e = retl_errf(eb, RETL_E_PARSE,
-                                  "CSV line %zu: %zu fields, header has %zu",
-                                  line - 1, row_cells, c.ncols);
+                                  "CSV line %zu: %zu fields, header has %zu", line - 1,
+                                  row_cells, c.ncols);
                     goto out;
                 }
                 n--;
@@ -732,14 +727,12 @@ static bool looks_like_fields(const char *s, size_t n)
     if (n == 0)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != ',' &&
-            s[i] != '.')
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != ',' && s[i] != '.')
             return false;
     return true;
 }
 
-void sf_bulk_error_split(const char *s, char **code, char **message,
-                         char **fields)
+void sf_bulk_error_split(const char *s, char **code, char **message, char **fields)
 {
     *code = *message = *fields = NULL;
     if (!s)

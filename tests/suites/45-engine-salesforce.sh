@@ -309,14 +309,14 @@ else
   fail "rejected/bulk retry"; show acc
 fi
 
-# ---- 9. transient faults: 503 and UNABLE_TO_LOCK_ROW are retried
+# ---- 9. transient faults: 503, ConcurrentRequests and UNABLE_TO_LOCK_ROW are retried
 sql "UPDATE src.accts SET score = score + 1 WHERE substr(id, 3)::int BETWEEN 20 AND 39" >/dev/null
-admin POST faults '{"unavailableNext":2,"lockRowNext":3,"pathContains":"composite"}' >/dev/null
+admin POST faults '{"unavailableNext":2,"lockRowNext":3,"concurrentLimitNext":2,"pathContains":"composite"}' >/dev/null
 run acc
 fired=$(stat '.faultsFired | tostring')
 if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 20 ] && [ "$(sum .rows.failed)" = 0 ] &&
-  grep -q unavailable <<<"$fired" && grep -qi lock <<<"$fired"; then
-  pass "503 and UNABLE_TO_LOCK_ROW retried: 20 updated ($fired)"
+  grep -q unavailable <<<"$fired" && grep -qi lock <<<"$fired" && grep -qi concurrent <<<"$fired"; then
+  pass "503, ConcurrentRequests 403 and UNABLE_TO_LOCK_ROW retried: 20 updated ($fired)"
 else
   fail "transient faults ($fired)"; show acc
 fi

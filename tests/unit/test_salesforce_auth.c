@@ -62,8 +62,8 @@ static void test_jwt_signature_verifies(void **state)
     char *jwt = NULL;
     struct retl_errbuf eb = {{0}};
     assert_int_equal(sf_jwt_assertion(pem, "3MVG9.client", "loader@acme.com",
-                                      "https://login.salesforce.com",
-                                      1714557600, &jwt, &eb),
+                                      "https://login.salesforce.com", 1714557600, &jwt,
+                                      &eb),
                      RETL_E_OK);
     char *d1 = strchr(jwt, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
     assert_non_null(d2);
@@ -91,16 +91,14 @@ static void test_jwt_signature_verifies(void **state)
     assert_non_null(pk);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
-    assert_int_equal(EVP_DigestVerify(md, sig, sl, (unsigned char *)jwt,
-                                      (size_t)(d2 - jwt)),
-                     1);
+    assert_int_equal(
+        EVP_DigestVerify(md, sig, sl, (unsigned char *)jwt, (size_t)(d2 - jwt)), 1);
     /* A changed claim must not verify. */
     EVP_MD_CTX_reset(md);
     jwt[(d1 - jwt) + 3] ^= 1;
     assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
-    assert_int_not_equal(EVP_DigestVerify(md, sig, sl, (unsigned char *)jwt,
-                                          (size_t)(d2 - jwt)),
-                         1);
+    assert_int_not_equal(
+        EVP_DigestVerify(md, sig, sl, (unsigned char *)jwt, (size_t)(d2 - jwt)), 1);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pk);
     EVP_PKEY_free(k);
@@ -130,8 +128,7 @@ static void test_jwt_key_with_escaped_newlines(void **state)
     *w = '\0';
     char *jwt = NULL;
     struct retl_errbuf eb = {{0}};
-    assert_int_equal(sf_jwt_assertion(flat, "i", "s", "a", 1, &jwt, &eb),
-                     RETL_E_OK);
+    assert_int_equal(sf_jwt_assertion(flat, "i", "s", "a", 1, &jwt, &eb), RETL_E_OK);
     free(jwt);
     assert_int_equal(sf_jwt_assertion("not a key", "i", "s", "a", 1, &jwt, &eb),
                      RETL_E_CONFIG);
@@ -164,8 +161,7 @@ static void test_audience(void **state)
         {"https://login.salesforce.com", "https://login.salesforce.com"},
         {"https://test.salesforce.com/", "https://test.salesforce.com"},
         {"https://acme.my.salesforce.com", "https://login.salesforce.com"},
-        {"https://acme--uat.sandbox.my.salesforce.com",
-         "https://test.salesforce.com"},
+        {"https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"},
         {"http://127.0.0.1:8443/", "http://127.0.0.1:8443"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -191,11 +187,17 @@ static void test_flows_from_secret(void **state)
         enum sf_flow flow;
         const char *body_has;
     } cases[] = {
-        {"{\"loginUrl\":\"http://h:1\",\"clientId\":\"cid\",\"refreshToken\":\"rt-secret\"}",
-         RETL_E_OK, SF_FLOW_REFRESH, "grant_type=refresh_token&refresh_token=rt-secret&client_id=cid"},
-        {"{\"instanceUrl\":\"http://h:1/\",\"clientId\":\"cid\",\"clientSecret\":\"cs x\"}",
-         RETL_E_OK, SF_FLOW_CLIENT, "grant_type=client_credentials&client_id=cid&client_secret=cs%20x"},
-        {"{\"loginUrl\":\"http://h:1\",\"clientId\":\"cid\",\"clientSecret\":\"cs\",\"username\":\"u@x\",\"password\":\"p&w\"}",
+        {"{\"loginUrl\":\"http://"
+         "h:1\",\"clientId\":\"cid\",\"refreshToken\":\"rt-secret\"}",
+         RETL_E_OK, SF_FLOW_REFRESH,
+         "grant_type=refresh_token&refresh_token=rt-secret&client_id=cid"},
+        {"{\"instanceUrl\":\"http://h:1/\",\"clientId\":\"cid\",\"clientSecret\":\"cs "
+         "x\"}",
+         RETL_E_OK, SF_FLOW_CLIENT,
+         "grant_type=client_credentials&client_id=cid&client_secret=cs%20x"},
+        {"{\"loginUrl\":\"http://"
+         "h:1\",\"clientId\":\"cid\",\"clientSecret\":\"cs\",\"username\":\"u@x\","
+         "\"password\":\"p&w\"}",
          RETL_E_OK, SF_FLOW_PASSWORD, "username=u%40x&password=p%26w"},
         {"{\"loginUrl\":\"http://h:1\",\"clientId\":\"cid\"}", RETL_E_CONFIG, 0, NULL},
         {"{\"clientId\":\"cid\",\"clientSecret\":\"x\"}", RETL_E_CONFIG, 0, NULL},
@@ -238,20 +240,16 @@ static void test_token_parse(void **state)
     assert_string_equal(inst, "http://i:2");
     free(tok);
     free(inst);
-    assert_int_equal(
-        sf_token_parse(400,
-                       "{\"error\":\"invalid_grant\",\"error_description\":"
-                       "\"user hasn't approved this consumer\"}",
-                       &tok, &inst, &eb),
-        RETL_E_AUTH);
-    assert_non_null(
-        strstr(eb.msg, "invalid_grant: user hasn't approved this consumer"));
-    assert_int_equal(sf_token_parse(502, "<html>bad gateway</html>", &tok,
-                                    &inst, &eb),
+    assert_int_equal(sf_token_parse(400,
+                                    "{\"error\":\"invalid_grant\",\"error_description\":"
+                                    "\"user hasn't approved this consumer\"}",
+                                    &tok, &inst, &eb),
+                     RETL_E_AUTH);
+    assert_non_null(strstr(eb.msg, "invalid_grant: user hasn't approved this consumer"));
+    assert_int_equal(sf_token_parse(502, "<html>bad gateway</html>", &tok, &inst, &eb),
                      RETL_E_AUTH);
     assert_non_null(strstr(eb.msg, "HTTP 502"));
-    assert_int_equal(sf_token_parse(200, "{\"access_token\":\"x\"}", &tok, &inst,
-                                    &eb),
+    assert_int_equal(sf_token_parse(200, "{\"access_token\":\"x\"}", &tok, &inst, &eb),
                      RETL_E_AUTH);
 }
 
@@ -262,8 +260,8 @@ static void test_limit_info(void **state)
     assert_true(sf_parse_limit_info(" api-usage=25103/1000000", &u, &m));
     assert_int_equal(u, 25103);
     assert_int_equal(m, 1000000);
-    assert_true(sf_parse_limit_info(
-        "per-app-api-usage=1/10(appName=x); api-usage=7/100", &u, &m));
+    assert_true(sf_parse_limit_info("per-app-api-usage=1/10(appName=x); api-usage=7/100",
+                                    &u, &m));
     assert_int_equal(u, 7);
     assert_int_equal(m, 100);
     assert_false(sf_parse_limit_info("nothing", &u, &m));

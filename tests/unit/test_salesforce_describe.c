@@ -13,21 +13,32 @@
 
 static const char *describe_json =
     "{\"name\":\"Account\",\"keyPrefix\":\"001\",\"fields\":["
-    "{\"name\":\"Id\",\"type\":\"id\",\"length\":18,\"nillable\":false,\"createable\":false,"
-    "\"updateable\":false,\"defaultedOnCreate\":true,\"externalId\":false,\"idLookup\":true},"
-    "{\"name\":\"Name\",\"type\":\"string\",\"length\":80,\"nillable\":false,\"createable\":true,"
-    "\"updateable\":true,\"defaultedOnCreate\":false,\"externalId\":false,\"idLookup\":true},"
-    "{\"name\":\"External_Id__c\",\"type\":\"string\",\"length\":64,\"nillable\":true,\"createable\":true,"
-    "\"updateable\":true,\"defaultedOnCreate\":false,\"externalId\":true,\"idLookup\":true},"
-    "{\"name\":\"Score__c\",\"type\":\"double\",\"precision\":5,\"scale\":2,\"nillable\":true,"
+    "{\"name\":\"Id\",\"type\":\"id\",\"length\":18,\"nillable\":false,\"createable\":"
+    "false,"
+    "\"updateable\":false,\"defaultedOnCreate\":true,\"externalId\":false,\"idLookup\":"
+    "true},"
+    "{\"name\":\"Name\",\"type\":\"string\",\"length\":80,\"nillable\":false,"
+    "\"createable\":true,"
+    "\"updateable\":true,\"defaultedOnCreate\":false,\"externalId\":false,\"idLookup\":"
+    "true},"
+    "{\"name\":\"External_Id__c\",\"type\":\"string\",\"length\":64,\"nillable\":true,"
+    "\"createable\":true,"
+    "\"updateable\":true,\"defaultedOnCreate\":false,\"externalId\":true,\"idLookup\":"
+    "true},"
+    "{\"name\":\"Score__c\",\"type\":\"double\",\"precision\":5,\"scale\":2,\"nillable\":"
+    "true,"
     "\"createable\":true,\"updateable\":true,\"defaultedOnCreate\":false},"
-    "{\"name\":\"Region__c\",\"type\":\"picklist\",\"length\":40,\"nillable\":false,\"createable\":true,"
+    "{\"name\":\"Region__c\",\"type\":\"picklist\",\"length\":40,\"nillable\":false,"
+    "\"createable\":true,"
     "\"updateable\":true,\"defaultedOnCreate\":false},"
-    "{\"name\":\"IsActive__c\",\"type\":\"boolean\",\"nillable\":false,\"createable\":true,"
+    "{\"name\":\"IsActive__c\",\"type\":\"boolean\",\"nillable\":false,\"createable\":"
+    "true,"
     "\"updateable\":true,\"defaultedOnCreate\":true},"
-    "{\"name\":\"CreatedDate\",\"type\":\"datetime\",\"nillable\":false,\"createable\":false,"
+    "{\"name\":\"CreatedDate\",\"type\":\"datetime\",\"nillable\":false,\"createable\":"
+    "false,"
     "\"updateable\":false,\"defaultedOnCreate\":true},"
-    "{\"name\":\"Locked__c\",\"type\":\"string\",\"length\":10,\"nillable\":true,\"createable\":true,"
+    "{\"name\":\"Locked__c\",\"type\":\"string\",\"length\":10,\"nillable\":true,"
+    "\"createable\":true,"
     "\"updateable\":false,\"defaultedOnCreate\":false}"
     "]}";
 
@@ -117,7 +128,8 @@ static void test_unknown_field(void **state)
     const char *d[] = {"Name", "Region__c", "Scor__c"};
     setup_job(f, RETL_MODE_UPSERT, "External_Id__c", d, 3);
     char *m = validate(f);
-    assert_string_equal(m, "spec.mappings[2].destination: field Scor__c does not exist on Account");
+    assert_string_equal(
+        m, "spec.mappings[2].destination: field Scor__c does not exist on Account");
     free(m);
 }
 
@@ -127,17 +139,23 @@ static void test_required_and_writable(void **state)
     const char *d[] = {"Score__c", "CreatedDate", "Locked__c"};
     setup_job(f, RETL_MODE_UPSERT, "External_Id__c", d, 3);
     char *m = validate(f);
-    assert_non_null(strstr(m, "spec.mappings[1].destination: field CreatedDate on Account is not createable (mode Upsert)"));
-    assert_non_null(strstr(m, "spec.mappings[1].destination: field CreatedDate on Account is not updateable (mode Upsert)"));
-    assert_non_null(strstr(m, "spec.mappings[2].destination: field Locked__c on Account is not updateable (mode Upsert)"));
-    assert_non_null(strstr(m, "spec.mappings: required field Name of Account is not mapped"));
-    assert_non_null(strstr(m, "spec.mappings: required field Region__c of Account is not mapped"));
+    assert_non_null(strstr(m, "spec.mappings[1].destination: field CreatedDate on "
+                              "Account is not createable (mode Upsert)"));
+    assert_non_null(strstr(m, "spec.mappings[1].destination: field CreatedDate on "
+                              "Account is not updateable (mode Upsert)"));
+    assert_non_null(strstr(m, "spec.mappings[2].destination: field Locked__c on Account "
+                              "is not updateable (mode Upsert)"));
+    assert_non_null(
+        strstr(m, "spec.mappings: required field Name of Account is not mapped"));
+    assert_non_null(
+        strstr(m, "spec.mappings: required field Region__c of Account is not mapped"));
     assert_null(strstr(m, "IsActive__c")); /* defaulted on create */
     free(m);
     /* Update needs no required fields, and Locked__c is createable only. */
     setup_job(f, RETL_MODE_UPDATE, "Id", (const char *[]){"Score__c"}, 1);
     assert_null(validate(f));
-    setup_job(f, RETL_MODE_INSERT, NULL, (const char *[]){"Name", "Region__c", "Locked__c"}, 3);
+    setup_job(f, RETL_MODE_INSERT, NULL,
+              (const char *[]){"Name", "Region__c", "Locked__c"}, 3);
     assert_null(validate(f));
 }
 
@@ -147,15 +165,18 @@ static void test_keys(void **state)
     const char *d[] = {"Name", "Region__c"};
     setup_job(f, RETL_MODE_UPSERT, "Score__c", d, 2);
     char *m = validate(f);
-    assert_string_equal(m, "spec.key.destination: field Score__c on Account is not an external id field (external ids: External_Id__c)");
+    assert_string_equal(m, "spec.key.destination: field Score__c on Account is not an "
+                           "external id field (external ids: External_Id__c)");
     free(m);
     setup_job(f, RETL_MODE_UPSERT, "Id", d, 2);
     m = validate(f);
-    assert_non_null(strstr(m, "spec.key.destination: Upsert matches on an external id field, not Id"));
+    assert_non_null(strstr(
+        m, "spec.key.destination: Upsert matches on an external id field, not Id"));
     free(m);
     setup_job(f, RETL_MODE_UPDATE, "External_Id__c", (const char *[]){"Score__c"}, 1);
     m = validate(f);
-    assert_string_equal(m, "spec.key.destination: must be Id in Update mode (got External_Id__c)");
+    assert_string_equal(
+        m, "spec.key.destination: must be Id in Update mode (got External_Id__c)");
     free(m);
     /* idLookup fields are usable upsert keys. */
     setup_job(f, RETL_MODE_UPSERT, "Name", (const char *[]){"Region__c"}, 1);
@@ -168,7 +189,8 @@ static void test_info(void **state)
     json_t *info = json_object();
     sf_describe_info(&f->d, info);
     char *s = json_dumps(info, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_string_equal(s, "{\"externalIdFields\":[\"External_Id__c\"],\"requiredFields\":[\"Name\",\"Region__c\"]}");
+    assert_string_equal(s, "{\"externalIdFields\":[\"External_Id__c\"],"
+                           "\"requiredFields\":[\"Name\",\"Region__c\"]}");
     free(s);
     json_decref(info);
 }

@@ -12,10 +12,17 @@
 
 #include "engine/dest/salesforce_int.h"
 
-static struct sf_field F_EXT = {.name = "Ext__c", .type = SF_F_STRING, .type_name = "string", .length = 20};
-static struct sf_field F_NAME = {.name = "Name", .type = SF_F_STRING, .type_name = "string", .length = 8};
-static struct sf_field F_SCORE = {.name = "Score__c", .type = SF_F_DOUBLE, .type_name = "double", .precision = 5, .scale = 2};
-static struct sf_field F_ID = {.name = "Id", .type = SF_F_ID, .type_name = "id", .length = 18};
+static struct sf_field F_EXT = {
+    .name = "Ext__c", .type = SF_F_STRING, .type_name = "string", .length = 20};
+static struct sf_field F_NAME = {
+    .name = "Name", .type = SF_F_STRING, .type_name = "string", .length = 8};
+static struct sf_field F_SCORE = {.name = "Score__c",
+                                  .type = SF_F_DOUBLE,
+                                  .type_name = "double",
+                                  .precision = 5,
+                                  .scale = 2};
+static struct sf_field F_ID = {
+    .name = "Id", .type = SF_F_ID, .type_name = "id", .length = 18};
 
 static const struct eng_col cols[] = {
     {"id", "Ext__c", ENG_T_TEXT, true},
@@ -38,7 +45,9 @@ static const struct sf_field *fields[] = {&F_EXT, &F_NAME, &F_SCORE};
 
 static struct sf_load mkload(enum retl_mode mode)
 {
-    struct sf_load L = {.object = "Account", .mode = mode, .fields = fields,
+    struct sf_load L = {.object = "Account",
+                        .mode = mode,
+                        .fields = fields,
                         .ext_id = mode == RETL_MODE_UPSERT ? "Ext__c" : NULL};
     return L;
 }
@@ -59,7 +68,8 @@ static void test_rest_record(void **state)
     assert_string_equal(err.code, "STRING_TOO_LONG");
     assert_int_equal(b.len, 0); /* nothing half-written */
     assert_true(sf_rest_record(&b, &L, &batch, 2, &err));
-    assert_non_null(strstr(retl_buf_str(&b), "\"Name\":\"a,\\\"b\\\"\",\"Score__c\":null}"));
+    assert_non_null(
+        strstr(retl_buf_str(&b), "\"Name\":\"a,\\\"b\\\"\",\"Score__c\":null}"));
     retl_buf_free(&b);
 }
 
@@ -71,10 +81,13 @@ static void test_rest_results(void **state)
     size_t idx[] = {0, 2, 3};
     struct retl_errbuf eb = {{0}};
     const char *body =
-        "[{\"id\":\"0015e00000ByQrSAAV\",\"success\":true,\"errors\":[],\"created\":false},"
+        "[{\"id\":\"0015e00000ByQrSAAV\",\"success\":true,\"errors\":[],\"created\":"
+        "false},"
         "{\"success\":false,\"errors\":[{\"statusCode\":\"REQUIRED_FIELD_MISSING\","
-        "\"message\":\"Required fields are missing: [Name]\",\"fields\":[\"Name\",\"Region__c\"]}]},"
-        "{\"id\":\"0015e00000ByQrYAAV\",\"success\":true,\"errors\":[],\"created\":true}]";
+        "\"message\":\"Required fields are missing: "
+        "[Name]\",\"fields\":[\"Name\",\"Region__c\"]}]},"
+        "{\"id\":\"0015e00000ByQrYAAV\",\"success\":true,\"errors\":[],\"created\":true}"
+        "]";
     assert_int_equal(sf_rest_parse_results(&L, 200, body, idx, 3, res, &eb), RETL_E_OK);
     assert_true(res[0].ok);
     assert_false(res[0].created);
@@ -89,24 +102,27 @@ static void test_rest_results(void **state)
     /* Wrong length: outcome unknown. */
     assert_int_equal(sf_rest_parse_results(&L, 200, "[]", idx, 3, res, &eb), RETL_E_DEST);
     /* Request-level 400: every record carries the error. */
-    assert_int_equal(sf_rest_parse_results(&L, 400,
-                                           "[{\"message\":\"bad\",\"errorCode\":\"INVALID_FIELD\"}]",
-                                           idx, 3, res, &eb),
-                     RETL_E_OK);
+    assert_int_equal(
+        sf_rest_parse_results(&L, 400,
+                              "[{\"message\":\"bad\",\"errorCode\":\"INVALID_FIELD\"}]",
+                              idx, 3, res, &eb),
+        RETL_E_OK);
     assert_string_equal(res[0].code, "INVALID_FIELD");
     assert_false(res[0].ok);
     /* 5xx after retries: an error. */
-    assert_int_equal(sf_rest_parse_results(&L, 503,
-                                           "[{\"message\":\"busy\",\"errorCode\":\"SERVER_UNAVAILABLE\"}]",
-                                           idx, 3, res, &eb),
+    assert_int_equal(sf_rest_parse_results(
+                         &L, 503,
+                         "[{\"message\":\"busy\",\"errorCode\":\"SERVER_UNAVAILABLE\"}]",
+                         idx, 3, res, &eb),
                      RETL_E_UNAVAILABLE);
     assert_non_null(strstr(eb.msg, "SERVER_UNAVAILABLE"));
     /* Insert results: created without the key. */
     L = mkload(RETL_MODE_INSERT);
-    assert_int_equal(sf_rest_parse_results(&L, 200,
-                                           "[{\"id\":\"0015e00000ByQrSAAV\",\"success\":true,\"errors\":[]}]",
-                                           idx, 1, res, &eb),
-                     RETL_E_OK);
+    assert_int_equal(
+        sf_rest_parse_results(
+            &L, 200, "[{\"id\":\"0015e00000ByQrSAAV\",\"success\":true,\"errors\":[]}]",
+            idx, 1, res, &eb),
+        RETL_E_OK);
     assert_true(res[0].created);
     eng_results_clear(res, 4);
 }
@@ -120,23 +136,28 @@ static void test_bulk_csv_and_results(void **state)
     struct retl_buf csv;
     retl_buf_init(&csv, 1 << 20);
     struct retl_errbuf eb = {{0}};
-    assert_int_equal(sf_bulk_csv(&L, &batch, idx, 4, &csv, res, sent, &nsent, &eb), RETL_E_OK);
+    assert_int_equal(sf_bulk_csv(&L, &batch, idx, 4, &csv, res, sent, &nsent, &eb),
+                     RETL_E_OK);
     /* W-2 fails without an API call; W-4's score is not a number. */
     assert_int_equal(nsent, 2);
     assert_string_equal(res[1].code, "STRING_TOO_LONG");
     assert_string_equal(res[3].code, "INVALID_TYPE_ON_FIELD_IN_RECORD");
-    assert_string_equal(retl_buf_str(&csv),
-                        "Ext__c,Name,Score__c\n"
-                        "W-1,Ng,1.5\n"
-                        "W-3,\"a,\"\"b\"\"\",#N/A\n");
+    assert_string_equal(retl_buf_str(&csv), "Ext__c,Name,Score__c\n"
+                                            "W-1,Ng,1.5\n"
+                                            "W-3,\"a,\"\"b\"\"\",#N/A\n");
     /* Results come back in another order, quoted. */
     const char *ok = "\"sf__Id\",\"sf__Created\",Ext__c,Name,Score__c\n"
                      "\"0015e00000ByQrYAAV\",\"true\",\"W-3\",\"a,\"\"b\"\"\",\"#N/A\"\n";
     const char *failed = "\"sf__Id\",\"sf__Error\",Ext__c,Name,Score__c\n"
-                         "\"\",\"FIELD_CUSTOM_VALIDATION_EXCEPTION:Score too low:Score__c --\",\"W-1\",\"Ng\",\"1.5\"\n";
+                         "\"\",\"FIELD_CUSTOM_VALIDATION_EXCEPTION:Score too "
+                         "low:Score__c --\",\"W-1\",\"Ng\",\"1.5\"\n";
     bool done[2] = {false, false};
-    assert_int_equal(sf_bulk_apply(&L, &batch, sent, nsent, 's', ok, strlen(ok), res, done, &eb), RETL_E_OK);
-    assert_int_equal(sf_bulk_apply(&L, &batch, sent, nsent, 'f', failed, strlen(failed), res, done, &eb), RETL_E_OK);
+    assert_int_equal(
+        sf_bulk_apply(&L, &batch, sent, nsent, 's', ok, strlen(ok), res, done, &eb),
+        RETL_E_OK);
+    assert_int_equal(sf_bulk_apply(&L, &batch, sent, nsent, 'f', failed, strlen(failed),
+                                   res, done, &eb),
+                     RETL_E_OK);
     assert_true(done[0] && done[1]);
     assert_true(res[2].ok);
     assert_true(res[2].created);
@@ -147,7 +168,9 @@ static void test_bulk_csv_and_results(void **state)
     assert_string_equal(res[0].fields, "Score__c");
     /* Results lacking the key column are an error. */
     const char *nokey = "\"sf__Id\",\"sf__Created\",Name\n\"x\",\"true\",\"Ng\"\n";
-    assert_int_equal(sf_bulk_apply(&L, &batch, sent, nsent, 's', nokey, strlen(nokey), res, done, &eb), RETL_E_DEST);
+    assert_int_equal(
+        sf_bulk_apply(&L, &batch, sent, nsent, 's', nokey, strlen(nokey), res, done, &eb),
+        RETL_E_DEST);
     assert_non_null(strstr(eb.msg, "Ext__c"));
     retl_buf_free(&csv);
     eng_results_clear(res, 4);
@@ -173,15 +196,21 @@ static void test_bulk_update_and_no_key(void **state)
     struct retl_buf csv;
     retl_buf_init(&csv, 1 << 20);
     struct retl_errbuf eb = {{0}};
-    assert_int_equal(sf_bulk_csv(&L, &ub, idx, 2, &csv, res, sent, &nsent, &eb), RETL_E_OK);
+    assert_int_equal(sf_bulk_csv(&L, &ub, idx, 2, &csv, res, sent, &nsent, &eb),
+                     RETL_E_OK);
     /* An empty text clears the field on update (#N/A), it is not skipped. */
-    assert_string_equal(retl_buf_str(&csv), "Id,Name\n001000000000001AAA,A\n0012800000CXn0kAAD,#N/A\n");
+    assert_string_equal(retl_buf_str(&csv),
+                        "Id,Name\n001000000000001AAA,A\n0012800000CXn0kAAD,#N/A\n");
     const char *ok = "\"sf__Id\",\"sf__Created\",Id,Name\n"
                      "\"0012800000CXn0kAAD\",\"false\",\"0012800000CXn0kAAD\",\"#N/A\"\n";
     const char *un = "Id,Name\n001000000000001AAA,A\n";
     bool done[2] = {false, false};
-    assert_int_equal(sf_bulk_apply(&L, &ub, sent, nsent, 's', ok, strlen(ok), res, done, &eb), RETL_E_OK);
-    assert_int_equal(sf_bulk_apply(&L, &ub, sent, nsent, 'u', un, strlen(un), res, done, &eb), RETL_E_OK);
+    assert_int_equal(
+        sf_bulk_apply(&L, &ub, sent, nsent, 's', ok, strlen(ok), res, done, &eb),
+        RETL_E_OK);
+    assert_int_equal(
+        sf_bulk_apply(&L, &ub, sent, nsent, 'u', un, strlen(un), res, done, &eb),
+        RETL_E_OK);
     assert_true(res[1].ok);
     assert_false(res[1].created);
     assert_false(res[0].ok);
@@ -195,16 +224,21 @@ static void test_bulk_update_and_no_key(void **state)
     };
     static const char *i0[] = {"k1", "A"};
     static const char *i1[] = {"k2", "B"};
-    static struct eng_row irows[] = {{"k1", i0, ENG_OP_INSERT}, {"k2", i1, ENG_OP_INSERT}};
+    static struct eng_row irows[] = {{"k1", i0, ENG_OP_INSERT},
+                                     {"k2", i1, ENG_OP_INSERT}};
     static const struct eng_batch ib = {icols, 2, irows, 2};
     static const struct sf_field *inf[] = {NULL, &F_NAME};
     struct sf_load I = {.object = "Account", .mode = RETL_MODE_INSERT, .fields = inf};
     retl_buf_reset(&csv);
-    assert_int_equal(sf_bulk_csv(&I, &ib, idx, 2, &csv, res, sent, &nsent, &eb), RETL_E_OK);
+    assert_int_equal(sf_bulk_csv(&I, &ib, idx, 2, &csv, res, sent, &nsent, &eb),
+                     RETL_E_OK);
     assert_string_equal(retl_buf_str(&csv), "Name\nA\nB\n");
-    const char *iok = "\"sf__Id\",\"sf__Created\",Name\n\"0015e00000ByQrYAAV\",\"true\",\"B\"\n\"0015e00000ByQrSAAV\",\"true\",\"A\"\n";
+    const char *iok = "\"sf__Id\",\"sf__Created\",Name\n\"0015e00000ByQrYAAV\",\"true\","
+                      "\"B\"\n\"0015e00000ByQrSAAV\",\"true\",\"A\"\n";
     bool idone[2] = {false, false};
-    assert_int_equal(sf_bulk_apply(&I, &ib, sent, nsent, 's', iok, strlen(iok), res, idone, &eb), RETL_E_OK);
+    assert_int_equal(
+        sf_bulk_apply(&I, &ib, sent, nsent, 's', iok, strlen(iok), res, idone, &eb),
+        RETL_E_OK);
     assert_string_equal(res[0].dest_id, "0015e00000ByQrSAAV");
     assert_string_equal(res[1].dest_id, "0015e00000ByQrYAAV");
     eng_results_clear(res, 2);

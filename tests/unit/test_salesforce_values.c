@@ -43,12 +43,18 @@ static void test_id15_to_18(void **state)
     assert_false(sf_id18("", out));
 }
 
-static struct sf_field fld(const char *name, enum sf_ftype t, const char *tn,
-                           long len, int prec, int scale)
+static struct sf_field fld(const char *name, enum sf_ftype t, const char *tn, long len,
+                           int prec, int scale)
 {
-    struct sf_field f = {.name = (char *)name, .type = t, .type_name = (char *)tn,
-                         .length = len, .precision = prec, .scale = scale,
-                         .nillable = true, .createable = true, .updateable = true};
+    struct sf_field f = {.name = (char *)name,
+                         .type = t,
+                         .type_name = (char *)tn,
+                         .length = len,
+                         .precision = prec,
+                         .scale = scale,
+                         .nillable = true,
+                         .createable = true,
+                         .updateable = true};
     return f;
 }
 
@@ -70,14 +76,14 @@ static char *conv(const struct sf_field *f, enum eng_type st, const char *v,
     return r;
 }
 
-#define CHECK(f, st, v, fmt, want)                                             \
-    do {                                                                       \
-        char *got__ = conv(&(f), st, v, fmt);                                  \
-        if (strncmp(want, "ERR:", 4) == 0)                                     \
-            assert_memory_equal(got__, want, strlen(want));                    \
-        else                                                                   \
-            assert_string_equal(got__, want);                                  \
-        free(got__);                                                           \
+#define CHECK(f, st, v, fmt, want)                                                       \
+    do {                                                                                 \
+        char *got__ = conv(&(f), st, v, fmt);                                            \
+        if (strncmp(want, "ERR:", 4) == 0)                                               \
+            assert_memory_equal(got__, want, strlen(want));                              \
+        else                                                                             \
+            assert_string_equal(got__, want);                                            \
+        free(got__);                                                                     \
     } while (0)
 
 static void test_values_json(void **state)
@@ -94,7 +100,8 @@ static void test_values_json(void **state)
     CHECK(b, ENG_T_BOOL, "true", SF_VAL_JSON, "true");
     CHECK(b, ENG_T_TEXT, "F", SF_VAL_JSON, "false");
     CHECK(b, ENG_T_TEXT, "maybe", SF_VAL_JSON,
-          "ERR:INVALID_TYPE_ON_FIELD_IN_RECORD:Active__c: value not of required type: maybe");
+          "ERR:INVALID_TYPE_ON_FIELD_IN_RECORD:Active__c: value not of required type: "
+          "maybe");
     struct sf_field d = fld("Amount__c", SF_F_DOUBLE, "currency", 0, 18, 2);
     CHECK(d, ENG_T_NUMERIC, "12.50", SF_VAL_JSON, "12.50");
     CHECK(d, ENG_T_NUMERIC, "+007.5", SF_VAL_JSON, "7.5");
@@ -118,12 +125,14 @@ static void test_values_json(void **state)
     CHECK(dt, ENG_T_TIMESTAMPTZ, "2024-12-31 22:00:00-05:30", SF_VAL_JSON,
           "\"2025-01-01T03:30:00.000Z\"");
     CHECK(dt, ENG_T_DATE, "2024-02-29", SF_VAL_JSON, "\"2024-02-29T00:00:00.000Z\"");
-    CHECK(dt, ENG_T_TEXT, "2023-02-29", SF_VAL_JSON, "ERR:INVALID_TYPE_ON_FIELD_IN_RECORD");
+    CHECK(dt, ENG_T_TEXT, "2023-02-29", SF_VAL_JSON,
+          "ERR:INVALID_TYPE_ON_FIELD_IN_RECORD");
     struct sf_field da = fld("Day__c", SF_F_DATE, "date", 0, 0, 0);
     CHECK(da, ENG_T_DATE, "2024-05-01", SF_VAL_JSON, "\"2024-05-01\"");
     CHECK(da, ENG_T_TIMESTAMPTZ, "2024-05-01 23:30:00-02:00", SF_VAL_JSON,
           "\"2024-05-02\"");
-    CHECK(da, ENG_T_TEXT, "05/01/2024", SF_VAL_JSON, "ERR:INVALID_TYPE_ON_FIELD_IN_RECORD");
+    CHECK(da, ENG_T_TEXT, "05/01/2024", SF_VAL_JSON,
+          "ERR:INVALID_TYPE_ON_FIELD_IN_RECORD");
     struct sf_field tm = fld("At__c", SF_F_TIME, "time", 0, 0, 0);
     CHECK(tm, ENG_T_TEXT, "10:00:00", SF_VAL_JSON, "\"10:00:00.000Z\"");
     struct sf_field ref = fld("AccountId", SF_F_ID, "reference", 18, 0, 0);
@@ -165,7 +174,8 @@ static void test_csv_parse(void **state)
     assert_int_equal(c.nrows, 2);
     assert_int_equal(sf_csv_col(&c, "ext__C"), 2);
     assert_int_equal(sf_csv_col(&c, "Id"), -1);
-    assert_string_equal(sf_csv_cell(&c, 0, 1), "REQUIRED_FIELD_MISSING:x: [Name]:Name --");
+    assert_string_equal(sf_csv_cell(&c, 0, 1),
+                        "REQUIRED_FIELD_MISSING:x: [Name]:Name --");
     assert_string_equal(sf_csv_cell(&c, 0, 3), "");
     assert_string_equal(sf_csv_cell(&c, 1, 1), "E:a,b\"c");
     assert_string_equal(sf_csv_cell(&c, 1, 3), "multi\nline");
@@ -215,10 +225,8 @@ static void test_bulk_error_split(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id15_to_18),
-        cmocka_unit_test(test_values_json),
-        cmocka_unit_test(test_values_csv),
-        cmocka_unit_test(test_csv_parse),
+        cmocka_unit_test(test_id15_to_18),       cmocka_unit_test(test_values_json),
+        cmocka_unit_test(test_values_csv),       cmocka_unit_test(test_csv_parse),
         cmocka_unit_test(test_bulk_error_split),
     };
     return cmocka_run_group_tests_name("salesforce_values", tests, NULL, NULL);
