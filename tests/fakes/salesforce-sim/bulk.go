@@ -455,6 +455,7 @@ func (s *Server) processJob(j *Job) {
 	j.State = "InProgress"
 	j.Modstamp = s.now()
 	d := delimiters[j.ColumnDelimiter]
+	j.data = bytes.TrimPrefix(j.data, []byte("\xef\xbb\xbf"))
 	var rows [][]string
 	var parseErr error
 	if len(bytes.TrimSpace(j.data)) == 0 {

@@ -1,12 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -15,7 +15,7 @@ type stateFile struct {
 	Counter  uint64                      `json:"counter"`
 	Seq      uint64                      `json:"seq"`
 	APIUsed  int                         `json:"apiUsed"`
-	Objects  map[string][]map[string]any `json:"objects"`
+	Objects  map[string][]map[string]any `json:"objects,omitempty"`
 	Deleted  map[string][]string         `json:"deletedIds"`
 	Sessions map[string]*session         `json:"sessions"`
 }
@@ -83,42 +83,90 @@ func (s *Server) loadState() error {
 	return nil
 }
 
-// snapshotState marshals the state; must hold s.mu.
-func (s *Server) snapshotState() ([]byte, error) {
-	st := stateFile{Counter: s.store.counter, Seq: s.store.seq, Objects: map[string][]map[string]any{}, Deleted: map[string][]string{}}
+// snapRec is a reference to one record for a snapshot. Record field maps are never
+// modified in place (an update installs a new map), so they can be encoded after
+// the lock is released.
+type snapRec struct {
+	seq uint64
+	f   map[string]any
+}
+
+type snapshot struct {
+	st      stateFile
+	objects map[string][]snapRec
+}
+
+// takeSnapshot collects what saveState writes; must hold s.mu. Cheap: no copying
+// of field maps.
+func (s *Server) takeSnapshot() *snapshot {
+	sn := &snapshot{st: stateFile{Counter: s.store.counter, Seq: s.store.seq, Deleted: map[string][]string{}}, objects: map[string][]snapRec{}}
 	s.statsMu.Lock()
-	st.APIUsed = s.apiUsed
+	sn.st.APIUsed = s.apiUsed
 	s.statsMu.Unlock()
 	for _, t := range s.store.tables {
-		var recs []map[string]any
+		recs := make([]snapRec, 0, len(t.byId))
 		for _, r := range t.list {
-			if r.deleted {
-				continue
+			if !r.deleted {
+				recs = append(recs, snapRec{seq: r.seq, f: r.F})
 			}
-			m := make(map[string]any, len(r.F)+1)
-			for k, v := range r.F {
-				m[k] = v
-			}
-			m["__seq"] = r.seq
-			recs = append(recs, m)
 		}
 		if len(recs) > 0 {
-			st.Objects[t.obj.Name] = recs
+			sn.objects[t.obj.Name] = recs
 		}
 		for id := range t.deletedIds {
-			st.Deleted[t.obj.Name] = append(st.Deleted[t.obj.Name], id)
+			sn.st.Deleted[t.obj.Name] = append(sn.st.Deleted[t.obj.Name], id)
 		}
 	}
 	s.tokMu.Lock()
-	st.Sessions = map[string]*session{}
+	sn.st.Sessions = map[string]*session{}
 	for k, v := range s.sessions {
-		if !strings.EqualFold(k, s.opts.StaticToken) {
-			st.Sessions[k] = v
+		if k != s.opts.StaticToken {
+			cp := *v
+			sn.st.Sessions[k] = &cp
 		}
 	}
-	data, err := json.Marshal(&st)
 	s.tokMu.Unlock()
-	return data, err
+	return sn
+}
+
+// encode writes the snapshot as a stateFile JSON document.
+func (sn *snapshot) encode() ([]byte, error) {
+	head, err := json.Marshal(&sn.st)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Write(head[:len(head)-1]) // without the closing brace; "objects" is null there
+	buf.WriteString(`,"objects":{`)
+	first := true
+	for name, recs := range sn.objects {
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		nb, _ := json.Marshal(name)
+		buf.Write(nb)
+		buf.WriteString(":[")
+		for i, r := range recs {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			fb, err := json.Marshal(r.f)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(&buf, `{"__seq":%d`, r.seq)
+			if len(fb) > 2 {
+				buf.WriteByte(',')
+				buf.Write(fb[1:])
+			} else {
+				buf.WriteByte('}')
+			}
+		}
+		buf.WriteByte(']')
+	}
+	buf.WriteString("}}")
+	return buf.Bytes(), nil
 }
 
 // saveState writes the state atomically (temp file, fsync, rename) when it changed.
@@ -129,8 +177,9 @@ func (s *Server) saveState() {
 		return
 	}
 	s.dirty = false
-	data, err := s.snapshotState()
+	sn := s.takeSnapshot()
 	s.mu.Unlock()
+	data, err := sn.encode()
 	if err != nil {
 		log.Printf("state: %v", err)
 		return
@@ -156,13 +205,16 @@ func (s *Server) saveState() {
 	}
 }
 
+// saver writes the state when it changed, every 200 ms or, for large states, at most
+// a fifth of the time (so that encoding does not slow a bulk load down much).
 func (s *Server) saver(stop <-chan struct{}) {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
+	wait := 200 * time.Millisecond
 	for {
 		select {
-		case <-tick.C:
+		case <-time.After(wait):
+			start := time.Now()
 			s.saveState()
+			wait = max(200*time.Millisecond, 4*time.Since(start))
 		case <-stop:
 			return
 		}

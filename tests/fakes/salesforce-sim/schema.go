@@ -342,7 +342,7 @@ func loadSchemaFile(s *Schema, path string) error {
 			o = newObject(name, label, plural, customPrefix(s.nCustom), true)
 			s.nCustom++
 			addSystemFields(o, true)
-			nf := lookup(fText("Name", label+" Name", 80))
+			nf := lookup(required(fText("Name", label+" Name", 80)))
 			o.addField(nf)
 			s.add(o)
 		}

@@ -268,7 +268,7 @@ func TestDescribe(t *testing.T) {
 			t.Fatalf("Code__c describe: %v", f)
 		}
 	}
-	if strings.Join(req, ",") != "Code__c" {
+	if strings.Join(req, ",") != "Name,Code__c" {
 		t.Fatalf("required fields of Widget__c: %v", req)
 	}
 	h.json("GET", "sobjects/Account/describe", nil, 200, &d)
