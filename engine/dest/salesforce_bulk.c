@@ -86,7 +86,7 @@ retl_err sf_bulk_csv(const struct sf_load *L, const struct eng_batch *b,
             csv->len = mark;
             if (csv->data)
                 csv->data[mark] = '\0';
-            sf_result_fail(&results[i], verr.code, verr.message, NULL);
+            sf_result_fail(&results[i], verr.code, verr.message, verr.field);
             continue;
         }
         e = retl_buf_addc(csv, '\n');

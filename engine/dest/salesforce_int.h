@@ -212,6 +212,7 @@ bool sf_id18(const char *in, char out[19]);
 /* A row-level problem found without an API call. */
 struct sf_verr {
     const char *code;
+    const char *field; /* the field's API name (borrowed from describe) */
     char message[512];
 };
 

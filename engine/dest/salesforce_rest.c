@@ -233,7 +233,7 @@ static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
             }
             cur->body.len = cur->n ? mark - 1 : mark; /* drop the comma */
             cur->body.data[cur->body.len] = '\0';
-            sf_result_fail(&results[rows[k]], verr.code, verr.message, NULL);
+            sf_result_fail(&results[rows[k]], verr.code, verr.message, verr.field);
             continue;
         }
         cur->idx[cur->n++] = rows[k];

@@ -170,6 +170,7 @@ static void verr(struct sf_verr *err, const char *code, const char *fmt,
     else
         snprintf(shown, sizeof shown, "%s", v);
     err->code = code;
+    err->field = field;
     snprintf(err->message, sizeof err->message, fmt, field, shown);
 }
 
@@ -574,6 +575,7 @@ bool sf_value_append(struct retl_buf *out, enum sf_vfmt fmt, const struct sf_fie
         e = sf_json_str(out, s, strlen(s));
     if (e) {
         err->code = "TOO_BIG";
+        err->field = f->name;
         snprintf(err->message, sizeof err->message,
                  "%s: the request would exceed its size limit", f->name);
         return false;

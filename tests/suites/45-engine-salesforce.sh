@@ -66,7 +66,8 @@ sim_start() {
 }
 sim_start S1 --jwt-public-key "$W/pub.pem" --username loader@acme.com --client-secret s3cret-value
 sim_start S2 --session-ttl 700ms
-if [ -z "$S1" ] || [ -z "$S2" ]; then
+sim_start S3 --tls-self-signed "$W/tls"
+if [ -z "$S1" ] || [ -z "$S2" ] || [ -z "$S3" ]; then
   cat "$W"/*.log
   echo "0 passed, 1 failed"
   exit 1
@@ -114,6 +115,21 @@ apiVersion: v1
 kind: Secret
 metadata: {name: sfttl, namespace: t45}
 stringData: {loginUrl: "$S2", clientId: 3MVG9.retl, clientSecret: other-secret-value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sfrt, namespace: t45}
+stringData: {loginUrl: "$S2", clientId: 3MVG9.retl, refreshToken: refresh-token-value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sfpw, namespace: t45}
+stringData: {loginUrl: "$S2", clientId: 3MVG9.retl, clientSecret: pw-client-secret, username: u@acme.com, password: pw-password-value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sftls, namespace: t45}
+stringData: {instanceUrl: "$S3", clientId: 3MVG9.retl, clientSecret: tls-secret-value}
 EOF
 } >"$W/secrets.yaml"
 
@@ -220,7 +236,7 @@ else
   fail "insert/rest"; show con
 fi
 expect "insert/rest: STRING_TOO_LONG in _errors" \
-  test "$(pg_sql -c "SELECT code || '|' || coalesce(fields, 'none') FROM $ET WHERE key = 'C-40'")" = "STRING_TOO_LONG|none"
+  test "$(pg_sql -c "SELECT code || '|' || coalesce(fields, 'none') FROM $ET WHERE key = 'C-40'")" = "STRING_TOO_LONG|FirstName"
 expect "insert/rest: _errors message names field and length" \
   grep -q 'FirstName: data value too large: .*(max length=40)' <<<"$(pg_sql -c "SELECT message FROM $ET WHERE key = 'C-40'")"
 
@@ -331,6 +347,29 @@ if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 2000 ] && [ "$(sum '.logins // 1
 else
   fail "session expiry"; show ttl
 fi
+admin2 DELETE faults >/dev/null
+
+# ---- 10b. the other OAuth flows, and TLS verified against a given CA
+sql "CREATE TABLE src.small AS SELECT 'S-' || g AS id, 'Small ' || g AS name FROM generate_series(1, 5) g" >/dev/null
+for flow in sfrt sfpw; do
+  job "fl-$flow" Account Upsert rest id External_Id__c "SELECT id, name FROM src.small" "name:Name" "$flow"
+  run "fl-$flow"
+  if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)$(sum .rows.updated)" != 00 ] && [ "$(sum .rows.failed)" = 0 ]; then
+    pass "OAuth flow $flow: 5 rows loaded"
+  else
+    fail "OAuth flow $flow"; show "fl-$flow"
+  fi
+done
+job tls Account Upsert rest id External_Id__c "SELECT id, name FROM src.small" "name:Name" sftls
+run tls
+if [ "$RC" = 1 ] && grep -qi 'certificate\|SSL\|TLS' <<<"$(sum .message)"; then
+  pass "TLS: an unknown CA is refused ($(sum .message | cut -c1-80))"
+else
+  fail "TLS without the CA"; show tls
+fi
+RETL_SF_CA_FILE="$W/tls/ca.pem" run tls
+expect "TLS: verified with RETL_SF_CA_FILE, 5 rows" test "$RC/$(sum .rows.inserted)" = 0/5
+
 admin POST expire-sessions >/dev/null
 sql "UPDATE src.accts SET score = score + 1 WHERE id = 'A-1'" >/dev/null
 TOK=$(curl -s -X POST "$S1/__admin/token" | jq -r .access_token)
@@ -393,7 +432,8 @@ else
   fail "OAuth error"; show oauth
 fi
 keyline=$(sed -n 5p "$W/key.pem")
-if grep -rlF -e s3cret-value -e wrong-secret-value -e other-secret-value -e "$keyline" -e "$TOK" "$W"/*.out "$W"/*.err >/dev/null 2>&1; then
+if grep -rlF -e s3cret-value -e wrong-secret-value -e other-secret-value -e refresh-token-value \
+  -e pw-password-value -e pw-client-secret -e tls-secret-value -e "$keyline" -e "$TOK" "$W"/*.out "$W"/*.err >/dev/null 2>&1; then
   fail "credentials in engine output: $(grep -rlF -e s3cret-value -e wrong-secret-value -e "$keyline" "$W"/*.out "$W"/*.err | head -3)"
 else
   pass "no credential in any engine output ($RUNS runs)"

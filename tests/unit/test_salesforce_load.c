@@ -142,6 +142,8 @@ static void test_bulk_csv_and_results(void **state)
     assert_int_equal(nsent, 2);
     assert_string_equal(res[1].code, "STRING_TOO_LONG");
     assert_string_equal(res[3].code, "INVALID_TYPE_ON_FIELD_IN_RECORD");
+    assert_string_equal(res[1].fields, "Name");
+    assert_string_equal(res[3].fields, "Score__c");
     assert_string_equal(retl_buf_str(&csv), "Ext__c,Name,Score__c\n"
                                             "W-1,Ng,1.5\n"
                                             "W-3,\"a,\"\"b\"\"\",#N/A\n");
