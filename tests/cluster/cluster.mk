@@ -5,6 +5,9 @@
 CLUSTER_BIN := $(BIN)/retl-cluster
 # RETL_CLUSTER_DIR in the environment runs a second, independent cluster elsewhere.
 CLUSTER_DIR := $(or $(RETL_CLUSTER_DIR),$(BUILD)/cluster)
+# Pods find their binaries here first (colon-separated), e.g.
+# RETL_CLUSTER_BIN_DIRS=build/san/bin:build/bin for the sanitized controller and engine.
+CLUSTER_BIN_DIRS := $(or $(RETL_CLUSTER_BIN_DIRS),$(BIN))
 CLUSTER_K8S_VERSION := v1.32.13
 CLUSTER_SRCS := $(wildcard tests/cluster/*.go) tests/cluster/go.mod tests/cluster/go.sum
 CLUSTER_VERSION_PKG := k8s.io/component-base/version
@@ -31,7 +34,7 @@ cluster-deps:
 	@cd tests/cluster && go mod download
 
 cluster-up: $(CLUSTER_BIN) ## start the local Kubernetes control plane; kubeconfig in build/cluster/kubeconfig
-	@$(CLUSTER_BIN) start --dir $(CLUSTER_DIR) --bin-dir $(BIN)
+	@$(CLUSTER_BIN) start --dir $(CLUSTER_DIR) --bin-dir $(CLUSTER_BIN_DIRS)
 
 cluster-down: ## stop the local control plane and every pod process
 	@$(CLUSTER_BIN) stop --dir $(CLUSTER_DIR) 2>/dev/null || true

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
@@ -42,7 +43,7 @@ func parseCommon(args []string) commonFlags {
 	var c commonFlags
 	fs := flag.NewFlagSet("retl-cluster", flag.ExitOnError)
 	fs.StringVar(&c.dir, "dir", "build/cluster", "state directory (wiped at each start)")
-	fs.StringVar(&c.binDir, "bin-dir", "build/bin", "directory prepended to PATH of every pod")
+	fs.StringVar(&c.binDir, "bin-dir", "build/bin", "directories (colon-separated) prepended to the PATH of every pod")
 	fs.StringVar(&c.node, "node-name", "retl-node", "name of the local node")
 	fs.IntVar(&c.wait, "timeout", 90, "seconds start waits for readiness")
 	_ = fs.Parse(args)
@@ -50,9 +51,13 @@ func parseCommon(args []string) commonFlags {
 	if c.dir, err = filepath.Abs(c.dir); err != nil {
 		fatalf("%v", err)
 	}
-	if c.binDir, err = filepath.Abs(c.binDir); err != nil {
-		fatalf("%v", err)
+	dirs := filepath.SplitList(c.binDir)
+	for i, d := range dirs {
+		if dirs[i], err = filepath.Abs(d); err != nil {
+			fatalf("%v", err)
+		}
 	}
+	c.binDir = strings.Join(dirs, string(filepath.ListSeparator))
 	return c
 }
 

@@ -398,6 +398,18 @@ func readPid(l layout) int {
 	return 0
 }
 
+// supervisorArg is the value of flag in pid's command line.
+func supervisorArg(pid int, flag string) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
 // isSupervisorOf: pid is `retl-cluster run --dir dir ...` (guards against pid reuse).
 func isSupervisorOf(pid int, dir string) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -440,6 +452,10 @@ func status(c commonFlags) int {
 func start(c commonFlags) int {
 	t0 := time.Now()
 	l := layout{c.dir}
+	if pid := readPid(l); pid != 0 && supervisorArg(pid, "--bin-dir") != c.binDir {
+		fmt.Fprintf(os.Stderr, "retl-cluster: up with pod PATH dirs %s; restarting with %s\n", supervisorArg(pid, "--bin-dir"), c.binDir)
+		stop(c)
+	}
 	if readPid(l) != 0 {
 		if cfg, err := restConfig(l.kubeconfig()); err == nil {
 			cfg.Timeout = 5 * time.Second
