@@ -9,6 +9,8 @@
  *   maxApiCalls     / RETL_SF_MAX_API_CALLS      per run; default none
  *   concurrency     / RETL_SF_CONCURRENCY        requests in flight; default 4
  *   bulkBatchSize   / RETL_SF_BULK_BATCH         rows per Bulk job; 100000
+ *   restBatchSize   / RETL_SF_REST_BATCH         rows per Collections batch;
+ *                                                200 x concurrency x 2
  *   caCert          / RETL_SF_CA_FILE            extra trust anchor (PEM)
  *   RETL_SF_BULK_POLL_MS, RETL_SF_BULK_POLL_MAX_MS, RETL_SF_BULK_TIMEOUT_S */
 #include "engine/dest/salesforce_int.h"
@@ -130,7 +132,9 @@ static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *se
         tunable(sec, "bulkBatchSize", "RETL_SF_BULK_BATCH", SF_DEFAULT_BULK_BATCH);
     if (x->bulk_batch < 1)
         x->bulk_batch = SF_DEFAULT_BULK_BATCH;
-    x->rest_batch = (long long)SF_COLLECTION_MAX * x->conn.max_parallel * 2;
+    x->rest_batch =
+        tunable(sec, "restBatchSize", "RETL_SF_REST_BATCH",
+                (long long)SF_COLLECTION_MAX * x->conn.max_parallel * 2);
     x->poll_base_ms = tunable(NULL, "", "RETL_SF_BULK_POLL_MS", 250);
     x->poll_max_ms = tunable(NULL, "", "RETL_SF_BULK_POLL_MAX_MS", 5000);
     x->poll_timeout_ms = tunable(NULL, "", "RETL_SF_BULK_TIMEOUT_S", 3600) * 1000;
