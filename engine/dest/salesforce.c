@@ -132,9 +132,8 @@ static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *se
         tunable(sec, "bulkBatchSize", "RETL_SF_BULK_BATCH", SF_DEFAULT_BULK_BATCH);
     if (x->bulk_batch < 1)
         x->bulk_batch = SF_DEFAULT_BULK_BATCH;
-    x->rest_batch =
-        tunable(sec, "restBatchSize", "RETL_SF_REST_BATCH",
-                (long long)SF_COLLECTION_MAX * x->conn.max_parallel * 2);
+    x->rest_batch = tunable(sec, "restBatchSize", "RETL_SF_REST_BATCH",
+                            (long long)SF_COLLECTION_MAX * x->conn.max_parallel * 2);
     x->poll_base_ms = tunable(NULL, "", "RETL_SF_BULK_POLL_MS", 250);
     x->poll_max_ms = tunable(NULL, "", "RETL_SF_BULK_POLL_MAX_MS", 5000);
     x->poll_timeout_ms = tunable(NULL, "", "RETL_SF_BULK_TIMEOUT_S", 3600) * 1000;
