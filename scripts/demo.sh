@@ -107,8 +107,8 @@ EOF
   kubectl -n "$NS" wait --for=condition=Ready rj --all --timeout=60s
 
   say "a manual run of each: kubectl annotate rj ... retl.io/run-requested-at=..."
-  kubectl -n "$NS" annotate rj account-scores account-tiers retl.io/run-requested-at="$(date -Is)" --overwrite
   for j in account-scores account-tiers; do
+    kubectl -n "$NS" annotate rj "$j" retl.io/run-requested-at="$(date -Is)" --overwrite
     for _ in $(seq 150); do
       [ -n "$(kubectl -n "$NS" get rj "$j" -o jsonpath='{.status.lastRun.result}')" ] && break
       sleep 0.2
