@@ -174,6 +174,8 @@ static size_t run_checks(struct ctl_health *h, bool readiness, struct retl_buf *
 static enum MHD_Result find_verbose(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
+    (void)kind;
+    (void)value;
     if (strcmp(key, "verbose") == 0)
         *(bool *)cls = true;
     return MHD_YES;
@@ -217,6 +219,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                const char *method, const char *version,
                                const char *upload, size_t *upload_size, void **ctx)
 {
+    (void)version;
+    (void)upload;
     const struct server *srv = cls;
     struct ctl_health *h = srv->h;
     if (!*ctx) { /* first call: headers only */

@@ -66,6 +66,7 @@ static bool refuses(unsigned short port, const char *path)
 
 static void parse_addresses(void **state)
 {
+    (void)state;
     char host[64];
     unsigned short port;
     struct retl_errbuf eb = {{0}};
@@ -108,6 +109,7 @@ static bool lease_check(void *ud, char *msg, size_t n)
 
 static void probes_and_metrics(void **state)
 {
+    (void)state;
     assert_int_equal(ctl_metrics_init(), RETL_E_OK);
     assert_int_equal(ctl_metrics_run_finished("ns", "job-a", "Succeeded", 3, 0, 0.5, 100),
                      RETL_E_OK);
@@ -211,6 +213,7 @@ static void probes_and_metrics(void **state)
 
 static void shared_and_disabled_addresses(void **state)
 {
+    (void)state;
     assert_int_equal(ctl_metrics_init(), RETL_E_OK);
     /* Find a free port, then serve everything on it. */
     struct ctl_health *h = NULL;
@@ -253,6 +256,7 @@ static void shared_and_disabled_addresses(void **state)
 
 static void own_registry(void **state)
 {
+    (void)state;
     struct ctl_registry *reg;
     assert_int_equal(ctl_metrics_registry_new(&reg), RETL_E_OK);
     struct ctl_metric *g;

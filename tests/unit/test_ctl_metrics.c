@@ -30,6 +30,7 @@ static char *render(struct ctl_registry *r)
 
 static void format_values(void **state)
 {
+    (void)state;
     char b[64];
     assert_string_equal(ctl_metrics_format_value(0, b, sizeof b), "0");
     assert_string_equal(ctl_metrics_format_value(-0.0, b, sizeof b), "0");
@@ -51,6 +52,7 @@ static void format_values(void **state)
 
 static void exposition_exact(void **state)
 {
+    (void)state;
     struct ctl_registry *r;
     assert_int_equal(ctl_metrics_registry_new(&r), RETL_E_OK);
     struct ctl_metric *c, *g, *plain;
@@ -100,6 +102,7 @@ static void exposition_exact(void **state)
 
 static void escaping(void **state)
 {
+    (void)state;
     struct ctl_registry *r;
     assert_int_equal(ctl_metrics_registry_new(&r), RETL_E_OK);
     struct ctl_metric *g;
@@ -125,6 +128,7 @@ static void escaping(void **state)
 
 static void histogram_buckets(void **state)
 {
+    (void)state;
     struct ctl_registry *r;
     assert_int_equal(ctl_metrics_registry_new(&r), RETL_E_OK);
     struct ctl_metric *h;
@@ -179,6 +183,7 @@ static void histogram_buckets(void **state)
 
 static void rejects_bad_definitions_and_updates(void **state)
 {
+    (void)state;
     struct ctl_registry *r;
     assert_int_equal(ctl_metrics_registry_new(&r), RETL_E_OK);
     struct ctl_metric *m = NULL, *c = NULL;
@@ -226,6 +231,7 @@ static void rejects_bad_definitions_and_updates(void **state)
 
 static void bounded_cardinality(void **state)
 {
+    (void)state;
     struct ctl_registry *r;
     assert_int_equal(ctl_metrics_registry_new(&r), RETL_E_OK);
     struct ctl_metric *g;
@@ -260,6 +266,7 @@ static void bounded_cardinality(void **state)
 
 static void many_series_and_remove_matching(void **state)
 {
+    (void)state;
     struct ctl_registry *r;
     assert_int_equal(ctl_metrics_registry_new(&r), RETL_E_OK);
     struct ctl_metric *c;
@@ -317,6 +324,7 @@ static void *worker(void *p)
 
 static void concurrent_updates(void **state)
 {
+    (void)state;
     struct ctl_registry *r;
     assert_int_equal(ctl_metrics_registry_new(&r), RETL_E_OK);
     struct worker_arg a;
@@ -346,6 +354,7 @@ static void concurrent_updates(void **state)
 
 static void controller_metrics(void **state)
 {
+    (void)state;
     assert_int_equal(ctl_metrics_run_finished("ns", "j", "Succeeded", 1, 0, 1, 1),
                      RETL_E_INVALID); /* before init */
     assert_int_equal(ctl_metrics_init(), RETL_E_OK);
@@ -446,6 +455,7 @@ static void controller_metrics(void **state)
 
 static void job_status_seeds_gauges(void **state)
 {
+    (void)state;
     assert_int_equal(ctl_metrics_init(), RETL_E_OK);
     json_error_t je;
     json_t *st =
