@@ -50,10 +50,11 @@ static time_t now_of(const struct ctl *c)
     return c->now ? c->now() : time(NULL);
 }
 
-static void add_event(struct rc *r, const char *type, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void add_event(struct rc *r, const char *type, const char *reason, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
 
-static void add_event(struct rc *r, const char *type, const char *reason, const char *fmt, ...)
+static void add_event(struct rc *r, const char *type, const char *reason, const char *fmt,
+                      ...)
 {
     if (r->n_events >= MAX_ACTIONS)
         return;
@@ -77,7 +78,8 @@ static void add_delete(struct rc *r, const char *pod)
 
 static const char *label(const json_t *obj, const char *key)
 {
-    return json_string_value(json_object_get(retl_json_path(obj, "metadata.labels"), key));
+    return json_string_value(
+        json_object_get(retl_json_path(obj, "metadata.labels"), key));
 }
 
 static const char *annotation(const json_t *obj, const char *key)
@@ -102,7 +104,8 @@ static json_t *job_pods(struct ctl *c, const char *ns, const char *name, const c
     json_array_foreach (all, i, p) {
         const char *pns = kube_obj_namespace(p);
         const char *job = label(p, CTL_LABEL_JOB);
-        if (pns && job && !strcmp(pns, ns) && !strcmp(job, name) && ctl_pod_owned_by(p, uid))
+        if (pns && job && !strcmp(pns, ns) && !strcmp(job, name) &&
+            ctl_pod_owned_by(p, uid))
             json_array_append(out, p);
     }
     json_decref(all);
@@ -165,8 +168,9 @@ static void emit(struct rc *r)
 {
     for (size_t i = 0; i < r->n_events; i++) {
         struct pending_event *e = &r->events[i];
-        RETL_LOG(strcmp(e->type, KUBE_EVENT_WARNING) ? RETL_LOG_INFO : RETL_LOG_WARN, e->note,
-                 RF_S("namespace", r->ns), RF_S("job", r->name), RF_S("reason", e->reason));
+        RETL_LOG(strcmp(e->type, KUBE_EVENT_WARNING) ? RETL_LOG_INFO : RETL_LOG_WARN,
+                 e->note, RF_S("namespace", r->ns), RF_S("job", r->name),
+                 RF_S("reason", e->reason));
         if (r->c->events)
             kube_eventf(r->c->events, r->rj, e->type, e->reason, NULL, "%s", e->note);
     }
@@ -176,7 +180,8 @@ static void delete_pods(struct rc *r)
 {
     for (size_t i = 0; i < r->n_deletes; i++) {
         struct retl_errbuf eb = {{0}};
-        struct kube_delete_opts o = {.propagation = "Background", .grace_period_seconds = -1};
+        struct kube_delete_opts o = {.propagation = "Background",
+                                     .grace_period_seconds = -1};
         retl_err e = kube_delete(r->c->kc, &kube_gvr_pods, r->ns, r->deletes[i], &o, &eb);
         if (e && e != RETL_E_NOT_FOUND)
             RETL_LOG_WARN("deleting run pod failed", RF_S("namespace", r->ns),
@@ -209,8 +214,8 @@ static void record(struct rc *r, const json_t *pod, const char *pod_name, long l
     long long failed = json_integer_value(retl_json_path(entry, "rows.failed"));
     long long changed = json_integer_value(retl_json_path(entry, "rows.changed"));
     double dur = json_number_value(json_object_get(entry, "durationSeconds"));
-    ctl_metrics_run_finished(r->ns, r->name, o->result, (uint64_t)synced, (uint64_t)failed,
-                             dur, (double)o->finished);
+    ctl_metrics_run_finished(r->ns, r->name, o->result, (uint64_t)synced,
+                             (uint64_t)failed, dur, (double)o->finished);
     long long failing = 0;
     if (retl_json_int(r->status, "errors.failingRows", &failing))
         ctl_metrics_rows_failing(r->ns, r->name, (uint64_t)failing);
@@ -219,9 +224,10 @@ static void record(struct rc *r, const json_t *pod, const char *pod_name, long l
     if (!strcmp(o->result, "Succeeded")) {
         r->ran_ok = true;
         r->stall_reason[0] = '\0';
-        add_event(r, KUBE_EVENT_NORMAL, "RunSucceeded",
-                  "run %lld (%s) succeeded: %lld changed, %lld synced, %lld failed in %.1fs",
-                  run, pod_name, changed, synced, failed, dur);
+        add_event(
+            r, KUBE_EVENT_NORMAL, "RunSucceeded",
+            "run %lld (%s) succeeded: %lld changed, %lld synced, %lld failed in %.1fs",
+            run, pod_name, changed, synced, failed, dur);
     } else if (!strcmp(o->result, "ThresholdExceeded")) {
         add_event(r, KUBE_EVENT_WARNING, "ThresholdExceeded",
                   "run %lld (%s) exceeded the error threshold: %lld rows failed: %s", run,
@@ -318,7 +324,8 @@ static void observe_pods(struct rc *r, struct observed *ob)
         o.finished = r->now;
         snprintf(o.result, sizeof o.result, "Failed");
         snprintf(o.reason, sizeof o.reason, "Replaced");
-        snprintf(o.message, sizeof o.message, "replaced by run %lld (concurrencyPolicy Replace)",
+        snprintf(o.message, sizeof o.message,
+                 "replaced by run %lld (concurrencyPolicy Replace)",
                  ctl_pod_run(ob->active));
         ctl_time_parse(retl_json_str(p, "status.startTime"), &o.started);
         record(r, p, kube_obj_name(p), run, &o);
@@ -356,7 +363,8 @@ static retl_err check_vanished(struct rc *r, struct observed *ob, struct retl_er
     struct ctl_outcome o = {.exit_code = -1, .finished = r->now};
     snprintf(o.result, sizeof o.result, "Failed");
     snprintf(o.reason, sizeof o.reason, "PodDeleted");
-    snprintf(o.message, sizeof o.message, "run pod %s was deleted before it finished", pod);
+    snprintf(o.message, sizeof o.message, "run pod %s was deleted before it finished",
+             pod);
     char name[CTL_POD_NAME_MAX];
     snprintf(name, sizeof name, "%s", pod);
     record(r, NULL, name, run, &o);
@@ -381,9 +389,9 @@ static void set_active(struct rc *r, long long run, const char *pod, const char 
                        time_t scheduled, time_t started)
 {
     char ts[CTL_TIME_LEN];
-    json_t *a = json_pack("{s:I, s:s, s:s, s:s}", "run", (json_int_t)run, "pod", pod,
-                          "trigger", trigger, "startTime",
-                          ctl_time_fmt(started, ts, sizeof ts));
+    json_t *a =
+        json_pack("{s:I, s:s, s:s, s:s}", "run", (json_int_t)run, "pod", pod, "trigger",
+                  trigger, "startTime", ctl_time_fmt(started, ts, sizeof ts));
     if (scheduled)
         json_object_set_new(a, "scheduledTime",
                             json_string(ctl_time_fmt(scheduled, ts, sizeof ts)));
@@ -416,8 +424,8 @@ static retl_err start_run(struct rc *r, struct observed *ob, const char *pod_nam
         if (e == RETL_E_OK) {
             ob->max_run = run;
             set_active(r, run, pod_name, trigger, scheduled, r->now);
-            add_event(r, KUBE_EVENT_NORMAL, "RunStarted", "run %lld started in pod %s (%s)",
-                      run, pod_name, trigger);
+            add_event(r, KUBE_EVENT_NORMAL, "RunStarted",
+                      "run %lld started in pod %s (%s)", run, pod_name, trigger);
             *started = true;
             return RETL_E_OK;
         }
@@ -473,7 +481,8 @@ static retl_err schedule_runs(struct rc *r, struct observed *ob, time_t *next_sl
 {
     *next_slot = 0;
     const char *req = annotation(r->rj, CTL_ANN_REQUEST);
-    const char *handled = json_string_value(json_object_get(r->status, "lastHandledRunRequest"));
+    const char *handled =
+        json_string_value(json_object_get(r->status, "lastHandledRunRequest"));
     bool manual_due = req && *req && (!handled || strcmp(req, handled) != 0);
 
     struct ctl_sched_out so = {0};
@@ -485,10 +494,13 @@ static retl_err schedule_runs(struct rc *r, struct observed *ob, time_t *next_sl
             struct ctl_sched_in in = {.cron = &cron,
                                       .tz = r->job->time_zone,
                                       .now = r->now,
-                                      .starting_deadline = r->job->starting_deadline_seconds};
-            ctl_time_parse(json_string_value(json_object_get(r->status, "lastScheduleTime")),
-                           &in.last_schedule);
-            ctl_time_parse(retl_json_str(r->rj, "metadata.creationTimestamp"), &in.created);
+                                      .starting_deadline =
+                                          r->job->starting_deadline_seconds};
+            ctl_time_parse(
+                json_string_value(json_object_get(r->status, "lastScheduleTime")),
+                &in.last_schedule);
+            ctl_time_parse(retl_json_str(r->rj, "metadata.creationTimestamp"),
+                           &in.created);
             ctl_schedule_decide(&in, &so);
         } else {
             sched_on = false;
@@ -513,7 +525,8 @@ static retl_err schedule_runs(struct rc *r, struct observed *ob, time_t *next_sl
         return RETL_E_OK;
     }
     if (ob->stopping) {
-        RETL_LOG_DEBUG("run due; waiting for a replaced run pod to go", RF_S("job", r->name));
+        RETL_LOG_DEBUG("run due; waiting for a replaced run pod to go",
+                       RF_S("job", r->name));
         return RETL_E_OK;
     }
 
@@ -531,10 +544,11 @@ static retl_err schedule_runs(struct rc *r, struct observed *ob, time_t *next_sl
         return RETL_E_OK;
     }
     if (so.too_many)
-        add_event(r, KUBE_EVENT_WARNING, "MissedSchedule",
-                  "more than %d scheduled runs were missed; starting only the most recent. "
-                  "Set or decrease spec.startingDeadlineSeconds or check clock skew",
-                  CTL_MAX_MISSED);
+        add_event(
+            r, KUBE_EVENT_WARNING, "MissedSchedule",
+            "more than %d scheduled runs were missed; starting only the most recent. "
+            "Set or decrease spec.startingDeadlineSeconds or check clock skew",
+            CTL_MAX_MISSED);
     ctl_pod_name_scheduled(r->name, so.due, pod, sizeof pod);
     e = start_run(r, ob, pod, "Schedule", so.due, &started, eb);
     if (e)
@@ -569,7 +583,8 @@ static void set_conditions(struct rc *r, const char *invalid_msg, time_t next_sl
                      json_string_value(json_object_get(sc, "message")));
         }
         if (r->stall_reason[0]) {
-            ctl_cond_set(st, CTL_COND_READY, "False", r->stall_reason, r->stall_msg, g, r->now);
+            ctl_cond_set(st, CTL_COND_READY, "False", r->stall_reason, r->stall_msg, g,
+                         r->now);
             ctl_cond_set(st, CTL_COND_STALLED, "True", r->stall_reason, r->stall_msg, g,
                          r->now);
         } else {
@@ -578,7 +593,8 @@ static void set_conditions(struct rc *r, const char *invalid_msg, time_t next_sl
             if (!r->job->schedule) {
                 reason = "ManualOnly";
                 snprintf(msg, sizeof msg,
-                         "no schedule; request a run with the annotation %s", CTL_ANN_REQUEST);
+                         "no schedule; request a run with the annotation %s",
+                         CTL_ANN_REQUEST);
             } else if (r->job->suspend) {
                 reason = "Suspended";
                 snprintf(msg, sizeof msg, "scheduled runs are suspended");
@@ -604,15 +620,15 @@ static void set_conditions(struct rc *r, const char *invalid_msg, time_t next_sl
     }
     const char *res = retl_json_str(st, "lastRun.result");
     if (!res) {
-        ctl_cond_set(st, CTL_COND_LAST_RUN, "Unknown", "NoRunYet", "no run has finished yet",
-                     g, r->now);
+        ctl_cond_set(st, CTL_COND_LAST_RUN, "Unknown", "NoRunYet",
+                     "no run has finished yet", g, r->now);
     } else {
         long long run = 0;
         retl_json_int(st, "lastRun.run", &run);
         const char *m = retl_json_str(st, "lastRun.message");
         snprintf(msg, sizeof msg, "run %lld: %s", run, m ? m : "");
-        ctl_cond_set(st, CTL_COND_LAST_RUN, strcmp(res, "Succeeded") ? "False" : "True", res,
-                     msg, g, r->now);
+        ctl_cond_set(st, CTL_COND_LAST_RUN, strcmp(res, "Succeeded") ? "False" : "True",
+                     res, msg, g, r->now);
     }
     json_object_set_new(st, "observedGeneration", json_integer(g));
     if (next_slot && !invalid_msg) {
@@ -655,7 +671,8 @@ static retl_err write_status(struct rc *r, struct retl_errbuf *eb)
     if (!obj)
         return RETL_E_NOMEM;
     json_object_set(obj, "status", r->status);
-    retl_err e = kube_update_status(r->c->kc, &kube_gvr_reverseetljobs, r->ns, obj, NULL, eb);
+    retl_err e =
+        kube_update_status(r->c->kc, &kube_gvr_reverseetljobs, r->ns, obj, NULL, eb);
     json_decref(obj);
     return e;
 }
@@ -721,8 +738,8 @@ static retl_err finalize(struct rc *r, long *requeue_ms, struct retl_errbuf *eb)
         ctl_outcome_free(&o);
         retl_err e = set_finalizer(r->c, r->rj, false, eb);
         if (e == RETL_E_OK)
-            RETL_LOG_INFO("state tables dropped; finalizer removed", RF_S("namespace", r->ns),
-                          RF_S("job", r->name));
+            RETL_LOG_INFO("state tables dropped; finalizer removed",
+                          RF_S("namespace", r->ns), RF_S("job", r->name));
         return e;
     }
     add_event(r, KUBE_EVENT_WARNING, "CleanupFailed",
@@ -780,8 +797,10 @@ retl_err ctl_reconcile(struct ctl *c, const char *key, long *requeue_ms,
     r.status = json_is_object(old) ? json_deep_copy(old) : json_object();
     const char *old_stalled = ctl_cond_reason(r.status, CTL_COND_STALLED);
     long long old_gen = 0;
-    retl_json_int(ctl_cond_get(r.status, CTL_COND_STALLED), "observedGeneration", &old_gen);
-    bool was_invalid = old_stalled && !strcmp(old_stalled, "InvalidSpec") && old_gen == r.gen;
+    retl_json_int(ctl_cond_get(r.status, CTL_COND_STALLED), "observedGeneration",
+                  &old_gen);
+    bool was_invalid =
+        old_stalled && !strcmp(old_stalled, "InvalidSpec") && old_gen == r.gen;
 
     struct observed ob;
     observe_pods(&r, &ob);

@@ -26,7 +26,7 @@ struct ctl {
     struct kube_queue *queue;
     struct kube_events *events; /* may be NULL */
     const char *engine_image;
-    time_t (*now)(void);        /* NULL = time() */
+    time_t (*now)(void); /* NULL = time() */
 };
 
 /* Reconciles the job "ns/name". *requeue_ms gets when to look again without

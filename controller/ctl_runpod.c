@@ -35,9 +35,9 @@ char *ctl_job_env(const json_t *rj)
         if (v)
             json_object_set(m, keys[i], v);
     }
-    json_t *doc = json_pack("{s:s, s:s, s:o, s:O}", "apiVersion", RETL_API_VERSION, "kind",
-                            RETL_KIND, "metadata", m, "spec",
-                            json_object_get(rj, "spec"));
+    json_t *doc =
+        json_pack("{s:s, s:s, s:o, s:O}", "apiVersion", RETL_API_VERSION, "kind",
+                  RETL_KIND, "metadata", m, "spec", json_object_get(rj, "spec"));
     if (!doc)
         return NULL;
     char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
@@ -86,30 +86,33 @@ json_t *ctl_pod_build(const struct ctl_pod_params *p)
                                 json_string(ctl_time_fmt(p->scheduled, ts, sizeof ts)));
         }
     }
-    json_array_append_new(env, json_pack("{s:s, s:s}", "name", "RETL_JOB", "value", job_env));
-    json_array_append_new(env, json_pack("{s:s, s:s}", "name", "RETL_RUN", "value", run_s));
+    json_array_append_new(env,
+                          json_pack("{s:s, s:s}", "name", "RETL_JOB", "value", job_env));
+    json_array_append_new(env,
+                          json_pack("{s:s, s:s}", "name", "RETL_RUN", "value", run_s));
     free(job_env);
 
     json_t *env_from = json_array();
-    json_array_append_new(env_from, json_pack("{s:s, s:{s:s}}", "prefix", "RETL_SOURCE_",
-                                               "secretRef", "name",
-                                               p->job->source.secret_name));
     json_array_append_new(env_from,
-                          json_pack("{s:s, s:{s:s}}", "prefix", "RETL_DESTINATION_",
-                                    "secretRef", "name", p->job->destination.secret_name));
+                          json_pack("{s:s, s:{s:s}}", "prefix", "RETL_SOURCE_",
+                                    "secretRef", "name", p->job->source.secret_name));
+    json_array_append_new(env_from, json_pack("{s:s, s:{s:s}}", "prefix",
+                                              "RETL_DESTINATION_", "secretRef", "name",
+                                              p->job->destination.secret_name));
 
     json_t *container = json_pack(
         "{s:s, s:s, s:s, s:[s, s, s], s:o, s:o, s:o, s:s, s:s, s:[{s:s, s:s}]}", "name",
         "engine", "image", image, "imagePullPolicy", "IfNotPresent", "command",
-        "retl-engine", p->cleanup ? "cleanup" : "run", "--from-env", "env", env, "envFrom",
-        env_from, "securityContext", security_context(), "terminationMessagePath",
-        "/dev/termination-log", "terminationMessagePolicy", "FallbackToLogsOnError",
-        "volumeMounts", "name", "tmp", "mountPath", "/tmp");
+        "retl-engine", p->cleanup ? "cleanup" : "run", "--from-env", "env", env,
+        "envFrom", env_from, "securityContext", security_context(),
+        "terminationMessagePath", "/dev/termination-log", "terminationMessagePolicy",
+        "FallbackToLogsOnError", "volumeMounts", "name", "tmp", "mountPath", "/tmp");
     json_t *res = json_object_get(rt, "resources");
     json_object_set_new(container, "resources",
                         res ? json_deep_copy(res)
-                            : json_pack("{s:{s:s, s:s}, s:{s:s}}", "requests", "cpu", "100m",
-                                        "memory", "128Mi", "limits", "memory", "1Gi"));
+                            : json_pack("{s:{s:s, s:s}, s:{s:s}}", "requests", "cpu",
+                                        "100m", "memory", "128Mi", "limits", "memory",
+                                        "1Gi"));
 
     json_int_t deadline = CTL_DEFAULT_DEADLINE;
     json_t *ads = json_object_get(rt, "activeDeadlineSeconds");
@@ -119,10 +122,10 @@ json_t *ctl_pod_build(const struct ctl_pod_params *p)
     json_t *spec = json_pack(
         "{s:s, s:I, s:b, s:{s:b, s:I, s:I, s:I, s:{s:s}}, s:[o], s:[{s:s, s:{}}]}",
         "restartPolicy", "Never", "activeDeadlineSeconds", deadline,
-        "automountServiceAccountToken", 0, "securityContext", "runAsNonRoot", 1, "runAsUser",
-        (json_int_t)CTL_RUN_USER, "runAsGroup", (json_int_t)CTL_RUN_USER, "fsGroup",
-        (json_int_t)CTL_RUN_USER, "seccompProfile", "type", "RuntimeDefault", "containers",
-        container, "volumes", "name", "tmp", "emptyDir");
+        "automountServiceAccountToken", 0, "securityContext", "runAsNonRoot", 1,
+        "runAsUser", (json_int_t)CTL_RUN_USER, "runAsGroup", (json_int_t)CTL_RUN_USER,
+        "fsGroup", (json_int_t)CTL_RUN_USER, "seccompProfile", "type", "RuntimeDefault",
+        "containers", container, "volumes", "name", "tmp", "emptyDir");
     const char *sa = json_string_value(json_object_get(rt, "serviceAccountName"));
     if (sa && *sa)
         json_object_set_new(spec, "serviceAccountName", json_string(sa));
@@ -133,13 +136,13 @@ json_t *ctl_pod_build(const struct ctl_pod_params *p)
     if (json_is_array(tol))
         json_object_set_new(spec, "tolerations", json_deep_copy(tol));
 
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:o, s:[{s:s, s:s, s:s, s:s, s:b, s:b}]}, "
-                     "s:o}",
-                     "apiVersion", "v1", "kind", "Pod", "metadata", "name", p->name,
-                     "namespace", ns, "labels", labels, "annotations", ann,
-                     "ownerReferences", "apiVersion", RETL_API_VERSION, "kind", RETL_KIND,
-                     "name", name, "uid", uid ? uid : "", "controller", 1,
-                     "blockOwnerDeletion", 1, "spec", spec);
+    return json_pack(
+        "{s:s, s:s, s:{s:s, s:s, s:o, s:o, s:[{s:s, s:s, s:s, s:s, s:b, s:b}]}, "
+        "s:o}",
+        "apiVersion", "v1", "kind", "Pod", "metadata", "name", p->name, "namespace", ns,
+        "labels", labels, "annotations", ann, "ownerReferences", "apiVersion",
+        RETL_API_VERSION, "kind", RETL_KIND, "name", name, "uid", uid ? uid : "",
+        "controller", 1, "blockOwnerDeletion", 1, "spec", spec);
 }
 
 void ctl_outcome_free(struct ctl_outcome *o)
@@ -176,7 +179,7 @@ bool ctl_pod_owned_by(const json_t *pod, const char *uid)
 
 static const char *const stuck_reasons[] = {
     "CreateContainerConfigError", "CreateContainerError", "InvalidImageName",
-    "ErrImageNeverPull", "RunContainerError", NULL};
+    "ErrImageNeverPull",          "RunContainerError",    NULL};
 
 static bool is_stuck_reason(const char *r)
 {
@@ -257,17 +260,18 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
             char m[sizeof o->message];
             long long ads = 0;
             retl_json_int(pod, "spec.activeDeadlineSeconds", &ads);
-            snprintf(m, sizeof m, "run stopped after activeDeadlineSeconds (%llds): %s", ads,
-                     o->message);
+            snprintf(m, sizeof m, "run stopped after activeDeadlineSeconds (%llds): %s",
+                     ads, o->message);
             snprintf(o->message, sizeof o->message, "%s", m);
             snprintf(o->result, sizeof o->result, "Failed");
             snprintf(o->reason, sizeof o->reason, "DeadlineExceeded");
         }
         return CTL_POD_FINISHED;
     }
-    snprintf(o->result, sizeof o->result, "%s", o->exit_code == 3 ? "ThresholdExceeded"
-                                                : o->exit_code == 0 ? "Succeeded"
-                                                                    : "Failed");
+    snprintf(o->result, sizeof o->result, "%s",
+             o->exit_code == 3   ? "ThresholdExceeded"
+             : o->exit_code == 0 ? "Succeeded"
+                                 : "Failed");
     if (pr && !strcmp(pr, "DeadlineExceeded")) {
         snprintf(o->result, sizeof o->result, "Failed");
         snprintf(o->reason, sizeof o->reason, "DeadlineExceeded");
@@ -285,11 +289,13 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
     } else if (pr) {
         snprintf(o->result, sizeof o->result, "Failed");
         snprintf(o->reason, sizeof o->reason, "%s", pr);
-        snprintf(o->message, sizeof o->message, "run pod failed: %s: %s", pr, pm ? pm : "");
+        snprintf(o->message, sizeof o->message, "run pod failed: %s: %s", pr,
+                 pm ? pm : "");
     } else {
         snprintf(o->reason, sizeof o->reason, "%s", tr ? tr : "NoSummary");
         if (msg && *msg)
-            snprintf(o->message, sizeof o->message, "exit code %d: %s", o->exit_code, msg);
+            snprintf(o->message, sizeof o->message, "exit code %d: %s", o->exit_code,
+                     msg);
         else
             snprintf(o->message, sizeof o->message,
                      "run pod ended (exit code %d) without a run summary", o->exit_code);

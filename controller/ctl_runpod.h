@@ -34,14 +34,14 @@ void ctl_pod_name_cleanup(const char *job, char *buf, size_t n);
 char *ctl_job_env(const json_t *rj);
 
 struct ctl_pod_params {
-    const json_t *rj;            /* the ReverseEtlJob (borrowed) */
-    const struct retl_job *job;  /* its parsed spec */
-    const char *name;            /* pod name */
-    long long run;               /* run number (0 for the cleanup pod) */
-    const char *trigger;         /* "Schedule" | "Manual" | NULL (cleanup) */
-    time_t scheduled;            /* slot for scheduled runs, else 0 */
-    const char *default_image;   /* --engine-image */
-    bool cleanup;                /* `retl-engine cleanup --from-env` instead of run */
+    const json_t *rj;           /* the ReverseEtlJob (borrowed) */
+    const struct retl_job *job; /* its parsed spec */
+    const char *name;           /* pod name */
+    long long run;              /* run number (0 for the cleanup pod) */
+    const char *trigger;        /* "Schedule" | "Manual" | NULL (cleanup) */
+    time_t scheduled;           /* slot for scheduled runs, else 0 */
+    const char *default_image;  /* --engine-image */
+    bool cleanup;               /* `retl-engine cleanup --from-env` instead of run */
 };
 
 /* The pod object to create. Ownership: new reference. NULL when out of memory. */
@@ -54,11 +54,12 @@ enum ctl_pod_phase {
 };
 
 struct ctl_outcome {
-    char result[24];    /* "Succeeded" | "Failed" | "ThresholdExceeded" */
-    char reason[64];    /* "" or DeadlineExceeded, OOMKilled, CreateContainerConfigError, ... */
-    int exit_code;      /* -1 when unknown */
+    char result[24]; /* "Succeeded" | "Failed" | "ThresholdExceeded" */
+    char reason[64]; /* "" or DeadlineExceeded, OOMKilled, CreateContainerConfigError, ...
+                      */
+    int exit_code;   /* -1 when unknown */
     char message[1024];
-    json_t *summary;    /* the engine summary when there is one (owned), else NULL */
+    json_t *summary; /* the engine summary when there is one (owned), else NULL */
     time_t started, finished;
 };
 

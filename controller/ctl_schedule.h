@@ -15,7 +15,7 @@
 
 struct ctl_sched_in {
     const struct retl_cron *cron;
-    const char *tz;              /* IANA zone; NULL/"" = UTC */
+    const char *tz; /* IANA zone; NULL/"" = UTC */
     time_t now;
     time_t last_schedule;        /* status.lastScheduleTime, or 0 */
     time_t created;              /* metadata.creationTimestamp */
@@ -23,10 +23,10 @@ struct ctl_sched_in {
 };
 
 struct ctl_sched_out {
-    time_t due;     /* the most recent slot in (earliest, now] to run, or 0 */
-    long missed;    /* slots in (earliest, now], counted up to CTL_MAX_MISSED + 1 */
-    bool too_many;  /* missed > CTL_MAX_MISSED */
-    time_t next;    /* first slot after now, or 0 when none in 5 years */
+    time_t due;    /* the most recent slot in (earliest, now] to run, or 0 */
+    long missed;   /* slots in (earliest, now], counted up to CTL_MAX_MISSED + 1 */
+    bool too_many; /* missed > CTL_MAX_MISSED */
+    time_t next;   /* first slot after now, or 0 when none in 5 years */
 };
 
 /* earliest = last_schedule (or created when 0), moved up to

@@ -51,9 +51,9 @@ void ctl_cond_set(json_t *status, const char *type, const char *cond_status,
     json_t *c = ctl_cond_get(status, type);
     const char *old = json_string_value(json_object_get(c, "status"));
     const char *ltt = json_string_value(json_object_get(c, "lastTransitionTime"));
-    json_t *nc = json_pack("{s:s, s:s, s:I, s:s, s:s}", "type", type, "status", cond_status,
-                           "observedGeneration", (json_int_t)generation, "reason",
-                           reason && *reason ? reason : "Unknown", "message",
+    json_t *nc = json_pack("{s:s, s:s, s:I, s:s, s:s}", "type", type, "status",
+                           cond_status, "observedGeneration", (json_int_t)generation,
+                           "reason", reason && *reason ? reason : "Unknown", "message",
                            message ? message : "");
     if (old && ltt && strcmp(old, cond_status) == 0)
         json_object_set_new(nc, "lastTransitionTime", json_string(ltt));
@@ -107,9 +107,10 @@ json_t *ctl_run_entry(const struct ctl_run_ref *ref, const struct ctl_outcome *o
     }
     json_object_set_new(e, "rows", rows);
     json_t *d = json_object_get(o->summary, "durationSeconds");
-    double dur = json_is_number(d)                                ? json_number_value(d)
-                 : (o->started && o->finished >= o->started) ? (double)(o->finished - o->started)
-                                                                  : 0.0;
+    double dur = json_is_number(d) ? json_number_value(d)
+                 : (o->started && o->finished >= o->started)
+                     ? (double)(o->finished - o->started)
+                     : 0.0;
     json_object_set_new(e, "durationSeconds", json_real(dur));
     json_object_set_new(e, "message", json_string(o->message));
     return e;
@@ -168,7 +169,8 @@ void ctl_status_record(json_t *status, const json_t *entry, const struct ctl_out
     json_t *err = obj_child(status, "errors");
     if (o->summary) {
         json_t *fr = json_object_get(o->summary, "failingRows");
-        long long failing = json_is_integer(fr) ? json_integer_value(fr) : row(entry, "failed");
+        long long failing =
+            json_is_integer(fr) ? json_integer_value(fr) : row(entry, "failed");
         json_object_set_new(err, "failingRows", json_integer(failing));
         const char *tbl = json_string_value(json_object_get(o->summary, "errorsTable"));
         if (tbl)

@@ -29,8 +29,8 @@ void ctl_cond_set(json_t *status, const char *type, const char *cond_status,
 struct ctl_run_ref {
     long long run;
     const char *pod;
-    const char *trigger;  /* "Schedule" | "Manual" */
-    time_t scheduled;     /* 0 = none */
+    const char *trigger; /* "Schedule" | "Manual" */
+    time_t scheduled;    /* 0 = none */
 };
 
 /* A run entry (the shape of status.lastRun and history items). Ownership:

@@ -41,12 +41,12 @@ static char g_api_host[256];
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: retl-controller [--kubeconfig FILE] [--leader-elect]\n"
-            "         [--metrics-bind-address :8080] [--health-probe-bind-address :8081]\n"
-            "         [--namespace NS] [--engine-image IMAGE]\n"
-            "         [--log-level debug|info|warn|error] [--log-format json|logfmt]\n"
-            "         [--leader-election-namespace NS]\n");
+    fprintf(
+        f, "usage: retl-controller [--kubeconfig FILE] [--leader-elect]\n"
+           "         [--metrics-bind-address :8080] [--health-probe-bind-address :8081]\n"
+           "         [--namespace NS] [--engine-image IMAGE]\n"
+           "         [--log-level debug|info|warn|error] [--log-format json|logfmt]\n"
+           "         [--leader-election-namespace NS]\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -70,13 +70,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->leader_elect = !v || !strcmp(v, "true");
             continue;
         }
-        const char **dst = !strcmp(name, "--kubeconfig")                  ? &o->kubeconfig
-                           : !strcmp(name, "--metrics-bind-address")       ? &o->metrics_addr
+        const char **dst = !strcmp(name, "--kubeconfig")             ? &o->kubeconfig
+                           : !strcmp(name, "--metrics-bind-address") ? &o->metrics_addr
                            : !strcmp(name, "--health-probe-bind-address") ? &o->probe_addr
-                           : !strcmp(name, "--namespace")                  ? &o->namespace
-                           : !strcmp(name, "--engine-image")               ? &o->engine_image
-                           : !strcmp(name, "--log-level")                  ? &o->log_level
-                           : !strcmp(name, "--log-format")                 ? &o->log_format
+                           : !strcmp(name, "--namespace")                 ? &o->namespace
+                           : !strcmp(name, "--engine-image") ? &o->engine_image
+                           : !strcmp(name, "--log-level")    ? &o->log_level
+                           : !strcmp(name, "--log-format")   ? &o->log_format
                            : !strcmp(name, "--leader-election-namespace")
                                ? &o->leader_namespace
                                : NULL;
@@ -221,7 +221,8 @@ int main(int argc, char **argv)
         return rc;
     enum retl_log_level lvl;
     enum retl_log_format fmt;
-    if (retl_log_parse_level(o.log_level, &lvl) || retl_log_parse_format(o.log_format, &fmt)) {
+    if (retl_log_parse_level(o.log_level, &lvl) ||
+        retl_log_parse_format(o.log_format, &fmt)) {
         fprintf(stderr, "retl-controller: bad --log-level or --log-format\n");
         return 2;
     }
@@ -244,31 +245,37 @@ int main(int argc, char **argv)
 
     ctl_metrics_init();
     ctl_metrics_controller_register(QUEUE_NAME);
-    struct ctl_health_opts ho = {.metrics_addr = o.metrics_addr, .probe_addr = o.probe_addr};
+    struct ctl_health_opts ho = {.metrics_addr = o.metrics_addr,
+                                 .probe_addr = o.probe_addr};
     if ((e = ctl_health_start(&ho, &health, &eb))) {
-        RETL_LOG_ERROR("cannot serve metrics/health", RF_S("error", retl_errbuf_msg(&eb, e)));
+        RETL_LOG_ERROR("cannot serve metrics/health",
+                       RF_S("error", retl_errbuf_msg(&eb, e)));
         return 1;
     }
 
     struct kube_config_opts co = {.kubeconfig = o.kubeconfig};
     if ((e = kube_config_load(&co, &cfg, &eb))) {
-        RETL_LOG_ERROR("no Kubernetes configuration", RF_S("error", retl_errbuf_msg(&eb, e)));
+        RETL_LOG_ERROR("no Kubernetes configuration",
+                       RF_S("error", retl_errbuf_msg(&eb, e)));
         return 1;
     }
     const char *srv = strstr(cfg->server, "://");
     snprintf(g_api_host, sizeof g_api_host, "%s", srv ? srv + 3 : cfg->server);
-    const char *lease_ns = o.leader_namespace    ? o.leader_namespace
+    const char *lease_ns = o.leader_namespace        ? o.leader_namespace
                            : getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE")
                                                      : cfg->namespace;
     char lease_ns_buf[256];
-    snprintf(lease_ns_buf, sizeof lease_ns_buf, "%s", lease_ns ? lease_ns : "retl-system");
+    snprintf(lease_ns_buf, sizeof lease_ns_buf, "%s",
+             lease_ns ? lease_ns : "retl-system");
     RETL_LOG_INFO("starting", RF_S("server", cfg->server), RF_S("config", cfg->source),
                   RF_S("namespace", o.namespace ? o.namespace : "(all)"),
-                  RF_B("leaderElect", o.leader_elect), RF_S("engineImage", o.engine_image));
+                  RF_B("leaderElect", o.leader_elect),
+                  RF_S("engineImage", o.engine_image));
 
     struct kube_client_opts kco = {.on_request = on_request};
     if ((e = kube_client_new(cfg, &kco, &kc, &eb))) {
-        RETL_LOG_ERROR("cannot create the API client", RF_S("error", retl_errbuf_msg(&eb, e)));
+        RETL_LOG_ERROR("cannot create the API client",
+                       RF_S("error", retl_errbuf_msg(&eb, e)));
         kube_config_free(cfg);
         return 1;
     }
@@ -276,22 +283,25 @@ int main(int argc, char **argv)
     struct ctl *c = &g_ctl;
     c->kc = kc;
     c->engine_image = o.engine_image;
-    if ((e = kube_queue_new(&(struct kube_queue_opts){.name = QUEUE_NAME}, &c->queue, &eb)))
+    if ((e = kube_queue_new(&(struct kube_queue_opts){.name = QUEUE_NAME}, &c->queue,
+                            &eb)))
         goto fail;
     char ident[256];
     kube_leader_default_identity(ident, sizeof ident);
     const char *podname = getenv("POD_NAME");
-    if ((e = kube_events_new(kc,
-                             &(struct kube_events_opts){.reporting_controller =
-                                                            "retl.io/retl-controller",
-                                                        .reporting_instance =
-                                                            podname ? podname : ident},
-                             &c->events, &eb)))
+    if ((e = kube_events_new(
+             kc,
+             &(struct kube_events_opts){.reporting_controller = "retl.io/retl-controller",
+                                        .reporting_instance = podname ? podname : ident},
+             &c->events, &eb)))
         goto fail;
 
-    struct kube_informer_handlers jh = {
-        .on_add = job_add, .on_update = job_update, .on_delete = job_delete, .ud = c->queue};
-    struct kube_informer_opts jo = {.gvr = &kube_gvr_reverseetljobs, .namespace = o.namespace};
+    struct kube_informer_handlers jh = {.on_add = job_add,
+                                        .on_update = job_update,
+                                        .on_delete = job_delete,
+                                        .ud = c->queue};
+    struct kube_informer_opts jo = {.gvr = &kube_gvr_reverseetljobs,
+                                    .namespace = o.namespace};
     if ((e = kube_informer_new(kc, &jo, &jh, &c->jobs, &eb)))
         goto fail;
     struct kube_informer_handlers ph = ctl_pod_handlers(c->queue);
@@ -299,14 +309,16 @@ int main(int argc, char **argv)
         .gvr = &kube_gvr_pods, .namespace = o.namespace, .label_selector = "retl.io/job"};
     if ((e = kube_informer_new(kc, &po, &ph, &c->pods, &eb)))
         goto fail;
-    if ((e = kube_informer_start(c->pods, &eb)) || (e = kube_informer_start(c->jobs, &eb)))
+    if ((e = kube_informer_start(c->pods, &eb)) ||
+        (e = kube_informer_start(c->jobs, &eb)))
         goto fail;
     ctl_health_add_readiness(health, "informers", informers_synced, c);
     if (!kube_informer_wait_synced(c->pods, 60000) ||
         !kube_informer_wait_synced(c->jobs, 60000)) {
-        e = retl_errf(&eb, RETL_E_TIMEOUT,
-                      "informers did not sync within 60 s (is the CRD installed and may the "
-                      "service account list reverseetljobs and pods?)");
+        e = retl_errf(
+            &eb, RETL_E_TIMEOUT,
+            "informers did not sync within 60 s (is the CRD installed and may the "
+            "service account list reverseetljobs and pods?)");
         goto fail;
     }
     ctl_health_set_ready(health, true, NULL);
