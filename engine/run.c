@@ -261,7 +261,9 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
         }
         struct eng_batch b = {
             .cols = r->oc.cols, .ncols = r->oc.n, .rows = ls.rows, .nrows = ch.nrows};
+        double tl = now_s();
         rc = r->dst->load(r->dctx, &b, ls.res, eb);
+        double tc = now_s();
         if (rc) {
             eng_results_clear(ls.res, ch.nrows);
             goto out;
@@ -277,6 +279,8 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
                 s->updated++;
         }
         eng_results_clear(ls.res, ch.nrows);
+        RETL_LOG_DEBUG("batch", RF_I("rows", ch.nrows), RF_D("loadSeconds", tc - tl),
+                       RF_D("commitSeconds", now_s() - tc));
         if (rc) {
             /* The destination has the batch but the state does not: the next
              * run sends it again (at most one batch twice). */

@@ -143,8 +143,6 @@ static retl_err build_sql(struct pgdst *d)
         return RETL_E_OK;
     }
     bool ups = d->mode == RETL_MODE_UPSERT;
-    if (ups)
-        TRY(retl_buf_adds(h, "WITH w AS ("));
     TRY(retl_buf_printf(h, "INSERT INTO %s AS t (", retl_buf_str(&d->qname)));
     for (size_t i = 0; i < d->ncols; i++) {
         if (i)
@@ -177,12 +175,9 @@ static retl_err build_sql(struct pgdst *d)
         TRY(eng_pg_ident(t, d->cols[i].name));
         any = true;
     }
-    TRY(retl_buf_adds(t, " RETURNING t."));
-    TRY(eng_pg_ident(t, d->cols[d->key].name));
-    TRY(retl_buf_adds(t, " AS k, (t.xmax = 0) AS created) SELECT l.rn, "
-                         "w.created FROM w JOIN pg_temp.retl_load AS l ON "
-                         "w.k = "));
-    TRY(conv(t, &d->cols[d->key], (size_t)d->key));
+    /* One returned row per input row, in input order (ORDER BY l.rn): no
+     * join back to the batch is needed to tell inserts from updates. */
+    TRY(retl_buf_adds(t, " RETURNING NULL::integer, (t.xmax = 0)"));
 out:
     return rc;
 }
@@ -358,20 +353,16 @@ static retl_err run_stmt(struct pgdst *d, const char *filter, PGresult **res)
     return s == PGRES_TUPLES_OK ? RETL_E_OK : RETL_E_SQL;
 }
 
-/* Marks the rows the statement returned (rn, created) as ok. */
+/* Marks the rows the statement returned as ok: (rn, created) for UPDATE;
+ * (NULL, created) for INSERT, one per input row in input order, starting at
+ * row first. */
 static void mark_ok(const PGresult *r, const struct eng_batch *b,
-                    struct eng_row_result *res, long single)
+                    struct eng_row_result *res, size_t first)
 {
     for (int i = 0; i < PQntuples(r); i++) {
-        long rn = PQgetisnull(r, i, 0) ? single : strtol(PQgetvalue(r, i, 0), NULL, 10);
-        if (rn < 0) {
-            for (size_t j = 0; j < b->nrows; j++) {
-                res[j].ok = true;
-                res[j].created = true;
-            }
-            return;
-        }
-        if ((size_t)rn < b->nrows) {
+        size_t rn = PQgetisnull(r, i, 0) ? first + (size_t)i
+                                         : (size_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        if (rn < b->nrows) {
             res[rn].ok = true;
             res[rn].created = PQgetvalue(r, i, 1)[0] == 't';
         }
@@ -406,7 +397,7 @@ static retl_err row_by_row(struct pgdst *d, const struct eng_batch *b,
         snprintf(filter, sizeof filter, "l.rn = %zu", i);
         TRY(eng_pg_exec(d->c, "SAVEPOINT retl_row", NULL, "destination", eb));
         if (run_stmt(d, filter, &r) == RETL_E_OK) {
-            mark_ok(r, b, res, (long)i);
+            mark_ok(r, b, res, i);
             PQclear(r);
             r = NULL;
             TRY(eng_pg_exec(d->c, "RELEASE SAVEPOINT retl_row", NULL, "destination", eb));
@@ -446,8 +437,15 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
     TRY(eng_pg_copy_in(d->c, "COPY pg_temp.retl_load FROM STDIN", c->data, c->len,
                        "destination", eb));
     TRY(eng_pg_exec(d->c, "SAVEPOINT retl_batch", NULL, "destination", eb));
-    if (run_stmt(d, "true", &r) == RETL_E_OK) {
-        mark_ok(r, b, res, -1);
+    bool set_ok = run_stmt(d, "true", &r) == RETL_E_OK;
+    if (set_ok && d->mode != RETL_MODE_UPDATE && (size_t)PQntuples(r) != b->nrows) {
+        /* Positions would not match: let the row-by-row path decide. */
+        PQclear(r);
+        r = NULL;
+        set_ok = false;
+    }
+    if (set_ok) {
+        mark_ok(r, b, res, 0);
     } else {
         if (PQstatus(d->c) != CONNECTION_OK) {
             rc = eng_pg_fail(d->c, r, "destination", eb);

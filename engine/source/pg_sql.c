@@ -406,7 +406,7 @@ retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st)
     retl_err rc;
     TRY(retl_buf_adds(b, "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, k"));
     TRY(vcols(b, st, ""));
-    TRY(retl_buf_adds(b, " FROM "));
+    TRY(retl_buf_adds(b, ", ctid FROM "));
     TRY(tbl(b, st, st->n.delta));
     TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
 out:
@@ -415,56 +415,80 @@ out:
 
 retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st)
 {
+    (void)st;
+    return retl_buf_adds(b, "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text, code "
+                            "text, message text, fields text) ON COMMIT DELETE ROWS");
+}
+
+/* " d.ctid >= 'A'::tid AND d.ctid <= 'B'::tid AND d.op <> 'D'" */
+static retl_err range(struct retl_buf *b, const char *first, const char *last)
+{
     retl_err rc;
-    TRY(retl_buf_adds(b, "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text"));
-    for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, ", c%zu text", i));
-    TRY(retl_buf_adds(b, ", ok boolean, code text, message text, fields text) "
-                         "ON COMMIT DELETE ROWS"));
+    TRY(retl_buf_adds(b, " d.ctid >= "));
+    TRY(eng_pg_literal(b, first));
+    TRY(retl_buf_adds(b, "::tid AND d.ctid <= "));
+    TRY(eng_pg_literal(b, last));
+    TRY(retl_buf_adds(b, "::tid AND d.op <> 'D'"));
 out:
     return rc;
 }
 
+static const char not_failed[] =
+    " AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = d.k)";
+
 retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
-                           const char *op)
+                           const char *op, const char *first, const char *last)
 {
     retl_err rc;
     TRY(retl_buf_adds(b, "INSERT INTO "));
     TRY(tbl(b, st, st->n.snap));
     TRY(retl_buf_adds(b, " (k, st"));
     TRY(vcols(b, st, ""));
-    TRY(retl_buf_adds(b, ") SELECT k, 'L'"));
-    TRY(vcols(b, st, ""));
-    TRY(retl_buf_adds(b, " FROM pg_temp.retl_batch WHERE ok ON CONFLICT (k) "
-                         "DO UPDATE SET st = 'L'"));
+    TRY(retl_buf_adds(b, ") SELECT d.k, 'L'"));
+    TRY(vcols(b, st, "d."));
+    TRY(retl_buf_adds(b, " FROM "));
+    TRY(tbl(b, st, st->n.delta));
+    TRY(retl_buf_adds(b, " AS d WHERE"));
+    TRY(range(b, first, last));
+    TRY(retl_buf_adds(b, not_failed));
+    TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L'"));
     for (size_t i = 1; i < st->ncols; i++)
         TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
     TRY(retl_buf_adds(b, ";\nDELETE FROM "));
     TRY(tbl(b, st, st->n.errors));
-    TRY(retl_buf_adds(b, " AS e USING pg_temp.retl_batch AS b WHERE b.ok AND "
-                         "e.key = b.k;\nINSERT INTO "));
+    TRY(retl_buf_adds(b, " AS e USING "));
+    TRY(tbl(b, st, st->n.delta));
+    TRY(retl_buf_adds(b, " AS d WHERE"));
+    TRY(range(b, first, last));
+    TRY(retl_buf_adds(b, " AND e.key = d.k"));
+    TRY(retl_buf_adds(b, not_failed));
+    TRY(retl_buf_adds(b, ";\nINSERT INTO "));
     TRY(tbl(b, st, st->n.errors));
     TRY(retl_buf_printf(b,
                         " AS e (key, run, operation, code, message, fields, "
                         "\"row\", first_failed, last_failed, attempts) SELECT "
-                        "k, %lld, ",
+                        "b.k, %lld, ",
                         run));
     TRY(eng_pg_literal(b, op));
-    TRY(retl_buf_adds(b, ", code, message, fields, json_object(ARRAY["));
+    TRY(retl_buf_adds(b, ", b.code, b.message, b.fields, json_object(ARRAY["));
     for (size_t i = 0; i < st->ncols; i++) {
         if (i)
             TRY(retl_buf_adds(b, ", "));
         TRY(eng_pg_literal(b, st->cols[i].name));
     }
-    TRY(retl_buf_adds(b, "]::text[], ARRAY[k"));
-    TRY(vcols(b, st, ""));
-    TRY(retl_buf_adds(b,
-                      "]::text[])::jsonb, now(), now(), 1 FROM pg_temp.retl_batch WHERE "
-                      "NOT ok ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
-                      "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
-                      "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
-                      "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
-                      "e.attempts + 1"));
+    TRY(retl_buf_adds(b, "]::text[], ARRAY[d.k"));
+    TRY(vcols(b, st, "d."));
+    TRY(retl_buf_adds(
+        b, "]::text[])::jsonb, now(), now(), 1 FROM pg_temp.retl_batch AS b, "));
+    TRY(tbl(b, st, st->n.delta));
+    TRY(retl_buf_adds(b, " AS d WHERE"));
+    TRY(range(b, first, last));
+    TRY(retl_buf_adds(
+        b, " AND d.k = b.k ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
+           "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
+           "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
+           "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
+           "e.attempts + 1"));
 out:
     return rc;
 }

@@ -64,11 +64,14 @@ retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st)
 /* Deletes error rows whose key is not to be sent in this run. */
 retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st);
-/* The session temp table the batch results are copied into. */
+/* The session temp table the failed rows of a batch are copied into
+ * (k, code, message, fields). */
 retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st);
-/* After COPY into the batch table: snapshot upsert, errors delete/upsert. */
+/* One batch's outcome, for the delta rows between ctids first and last (the
+ * cursor reads the delta in physical order): rows not in the batch table
+ * enter the snapshot and leave errors; rows in it are upserted into errors. */
 retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
-                           const char *op);
+                           const char *op, const char *first, const char *last);
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit);

@@ -24,6 +24,8 @@ struct pgsrc {
     size_t cells_cap;
     struct retl_buf sql;
     struct retl_buf copy;
+    char tid_first[32]; /* physical range of the last chunk */
+    char tid_last[32];
 };
 
 #define TRY(expr)                                                                        \
@@ -306,6 +308,8 @@ static retl_err pg_delta_open(void *ctx, const struct eng_state *st,
     SQL(s, eng_pg_sql_batch_table(&s->sql, st));
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     TRY(eng_pg_connect(s->sec, "source", &s->r, eb));
+    /* Chunks must be contiguous ranges of the delta's physical order. */
+    TRY(eng_pg_exec(s->r, "SET synchronize_seqscans = off", NULL, "source", eb));
     TRY(eng_pg_exec(s->r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL,
                     "source", eb));
     SQL(s, eng_pg_sql_delta_cursor(&s->sql, st));
@@ -324,7 +328,13 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     s->chunk = NULL;
     snprintf(q, sizeof q, "FETCH FORWARD %zu FROM retl_delta", max);
     TRY(eng_pg_exec(s->r, q, &s->chunk, "source: reading the delta", eb));
-    size_t nr = (size_t)PQntuples(s->chunk), nc = (size_t)PQnfields(s->chunk);
+    /* op, k, c1..cn, ctid: the ctid stays here, the rest goes out */
+    size_t nr = (size_t)PQntuples(s->chunk), nf = (size_t)PQnfields(s->chunk);
+    if (nf < 3) {
+        rc = retl_errf(eb, RETL_E_INTERNAL, "source: unexpected delta shape");
+        goto out;
+    }
+    size_t nc = nf - 1;
     if (nr * nc > s->cells_cap) {
         const char **p = realloc(s->cells, nr * nc * sizeof *p);
         if (!p) {
@@ -341,8 +351,14 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
                                        : PQgetvalue(s->chunk, (int)i, (int)j);
         }
     }
+    if (nr) {
+        snprintf(s->tid_first, sizeof s->tid_first, "%s",
+                 PQgetvalue(s->chunk, 0, (int)nc));
+        snprintf(s->tid_last, sizeof s->tid_last, "%s",
+                 PQgetvalue(s->chunk, (int)nr - 1, (int)nc));
+    }
     out->nrows = nr;
-    out->ncols = nc ? nc - 1 : 0;
+    out->ncols = nc - 1;
     out->cells = s->cells;
 out:
     return rc;
@@ -356,26 +372,30 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
     retl_err rc = RETL_E_OK;
     struct retl_buf *c = &s->copy;
     retl_buf_reset(c);
+    /* Values are already in the delta table: only failures travel back. */
     for (size_t i = 0; i < ch->nrows; i++) {
-        const char *const *row = ch->cells + i * (ch->ncols + 1) + 1;
-        for (size_t j = 0; j < ch->ncols; j++) {
-            TRY(eng_pg_copy_field(c, row[j]));
-            TRY(retl_buf_addc(c, '\t'));
-        }
-        TRY(retl_buf_adds(c, res[i].ok ? "t\t" : "f\t"));
-        TRY(eng_pg_copy_field(c, res[i].ok ? NULL : res[i].code));
+        if (res[i].ok)
+            continue;
+        TRY(eng_pg_copy_field(c, ch->cells[i * (ch->ncols + 1) + 1]));
         TRY(retl_buf_addc(c, '\t'));
-        TRY(eng_pg_copy_field(c, res[i].ok ? NULL : res[i].message));
+        TRY(eng_pg_copy_field(c, res[i].code));
         TRY(retl_buf_addc(c, '\t'));
-        TRY(eng_pg_copy_field(c, res[i].ok ? NULL : res[i].fields));
+        TRY(eng_pg_copy_field(c, res[i].message));
+        TRY(retl_buf_addc(c, '\t'));
+        TRY(eng_pg_copy_field(c, res[i].fields));
         TRY(retl_buf_addc(c, '\n'));
     }
-    TRY(tx(s, "BEGIN", eb));
-    TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data, c->len,
-                       "source: saving the batch", eb));
-    SQL(s, eng_pg_sql_commit(&s->sql, st, run, op));
+    retl_buf_reset(&s->sql);
+    if (c->len == 0)
+        TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
+    TRY(eng_pg_sql_commit(&s->sql, st, run, op, s->tid_first, s->tid_last));
+    TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
+    if (c->len) {
+        TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
+        TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data, c->len,
+                           "source: saving the batch", eb));
+    }
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: saving the batch", eb));
-    TRY(tx(s, "COMMIT", eb));
 out:
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
         rc = retl_errf(eb, rc, "source: batch too large to save");

@@ -175,23 +175,28 @@ static void commit_sql(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_reset(&b);
-    eng_pg_sql_commit(&b, &s, 42, "upsert");
-    assert_non_null(
-        strstr(out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, c1, c2) SELECT k, "
-                      "'L', c1, c2 FROM pg_temp.retl_batch WHERE ok ON CONFLICT (k) DO "
-                      "UPDATE SET st = 'L', c1 = EXCLUDED.c1, c2 = EXCLUDED.c2"));
-    assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
-                                  "pg_temp.retl_batch AS b WHERE b.ok"));
-    assert_non_null(strstr(out(), "SELECT k, 42, 'upsert'"));
+    eng_pg_sql_commit(&b, &s, 42, "upsert", "(0,1)", "(9,3)");
     assert_non_null(strstr(
-        out(),
-        "json_object(ARRAY['id', 'e\"mail', 'blob']::text[], ARRAY[k, c1, c2]::text[])"));
+        out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, c1, c2) SELECT d.k, 'L', "
+               "d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= "
+               "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND NOT EXISTS "
+               "(SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = d.k) ON CONFLICT (k) "
+               "DO UPDATE SET st = 'L', c1 = EXCLUDED.c1, c2 = EXCLUDED.c2"));
+    assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
+                                  "\"retl\".\"ns__job__delta\" AS d WHERE"));
+    assert_non_null(strstr(out(), "SELECT b.k, 42, 'upsert'"));
+    assert_non_null(strstr(out(), "json_object(ARRAY['id', 'e\"mail', 'blob']::text[], "
+                                  "ARRAY[d.k, d.c1, d.c2]::text[])"));
     assert_non_null(strstr(out(), "attempts = e.attempts + 1"));
     retl_buf_reset(&b);
     eng_pg_sql_batch_table(&b, &s);
-    assert_string_equal(
-        out(), "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text, c1 text, c2 text, ok "
-               "boolean, code text, message text, fields text) ON COMMIT DELETE ROWS");
+    assert_string_equal(out(), "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text, code "
+                               "text, message text, fields text) ON COMMIT DELETE ROWS");
+    retl_buf_reset(&b);
+    eng_pg_sql_delta_cursor(&b, &s);
+    assert_string_equal(out(),
+                        "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, k, c1, c2, "
+                        "ctid FROM \"retl\".\"ns__job__delta\" WHERE op <> 'D'");
 }
 
 static void state_sql(void **st)
@@ -229,7 +234,8 @@ static void too_big(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_init(&small, 32);
-    assert_int_equal(eng_pg_sql_commit(&small, &s, 1, "upsert"), RETL_E_TOO_BIG);
+    assert_int_equal(eng_pg_sql_commit(&small, &s, 1, "upsert", "(0,1)", "(0,2)"),
+                     RETL_E_TOO_BIG);
     retl_buf_free(&small);
 }
 

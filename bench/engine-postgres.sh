@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# retl-engine, PostgreSQL -> PostgreSQL: full first sync of a 1M x 10 column
+# source, an incremental run after 1% of the rows changed, compared in the same
+# run with the bare diff SQL timed through psql, and the engine's peak RSS at
+# 100k vs 1M rows. Also times both delta strategies (plan = stage + diff only).
+# Targets: incremental <= 1.3x bare diff SQL; peak RSS < 64 MiB at 1M rows;
+# first sync >= 100k rows/s.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+ENGINE=${ENGINE:-$ROOT/build/bin/retl-engine}
+ROWS=${BENCH_ROWS:-1000000}
+SMALL=$((ROWS / 10))
+[ -x "$ENGINE" ] || make -s build/bin/retl-engine
+# shellcheck source=../tests/lib/pg.sh
+source "$ROOT/tests/lib/pg.sh"
+W=$(mktemp -d /tmp/retl-bench.XXXXXX)
+trap 'pg_stop; rm -rf "$W"' EXIT
+pg_start "shared_buffers=256MB" "max_wal_size=4GB" >/dev/null
+pg_sql -c "CREATE DATABASE src" -c "CREATE DATABASE dst" >/dev/null
+S() { pg_sql -d src "$@"; }
+D() { pg_sql -d dst "$@"; }
+
+COLS="id int PRIMARY KEY, name text, email text, score numeric(12,4), active bool, born date, updated_at timestamp, seen_at timestamptz, attrs jsonb, amount float8"
+GEN="SELECT g, 'name ' || g, 'user' || g || '@example.com', (g % 10000) / 7.0, g % 3 = 0, date '1970-01-01' + g % 20000, timestamp '2020-01-01' + g * interval '1 second', timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute', jsonb_build_object('tier', g % 5, 'tags', jsonb_build_array('a', g % 7)), g * 0.25 FROM generate_series(1, NROWS) g"
+S -c "CREATE TABLE items ($COLS)" -c "CREATE TABLE items_small ($COLS)" >/dev/null
+S -c "INSERT INTO items ${GEN//NROWS/$ROWS}" -c "INSERT INTO items_small ${GEN//NROWS/$SMALL}" -c "VACUUM ANALYZE" >/dev/null
+D -c "CREATE TABLE public.items ($COLS)" -c "CREATE TABLE public.items_small ($COLS)" >/dev/null
+
+cat >"$W/secrets.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: wh}
+stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/src", password: "$PGPASSWORD"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app}
+stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/dst", password: "$PGPASSWORD"}
+EOF
+mkjob() { # name table
+  cat >"$W/$1.yaml" <<EOF
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: $1, namespace: bench}
+spec:
+  source: {type: postgres, secretRef: {name: wh}, query: "SELECT * FROM $2"}
+  destination: {type: postgres, secretRef: {name: app}, object: public.$2}
+  mode: Upsert
+  batchSize: 10000
+  key: {source: id, destination: id}
+  mappings:
+$(for c in name email score active born updated_at seen_at attrs amount; do echo "    - {source: $c, destination: $c}"; done)
+EOF
+}
+mkjob big items
+mkjob small items_small
+
+# timed NAME ARGS...: runs the engine under /usr/bin/time -v; sets SEC, RSS_KB, SUMMARY
+timed() {
+  local name=$1; shift
+  /usr/bin/time -v "$ENGINE" "$@" >"$W/$name.out" 2>"$W/$name.err" || { tail -5 "$W/$name.err"; return 1; }
+  SEC=$(python3 - "$W/$name.err" <<'PY'
+import sys,re
+t=open(sys.argv[1]).read()
+m=re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)",t)
+p=[float(x) for x in m.group(1).split(":")]
+s=0
+for x in p: s=s*60+x
+print(f"{s:.3f}")
+PY
+)
+  RSS_KB=$(grep -oP 'Maximum resident set size \(kbytes\): \K[0-9]+' "$W/$name.err")
+  SUMMARY=$(tail -n 1 "$W/$name.out")
+}
+psql_time() { # seconds of one statement, server-side measured by psql \timing
+  pg_sql -d src -c '\timing on' -c "$1" | grep -oP 'Time: \K[0-9.]+' | tail -n 1 | awk '{printf "%.3f", $1/1000}'
+}
+phase() { grep -oP "\"$2\":\K[0-9.]+" "$W/$1.err" | head -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+
+echo "engine-postgres: $ROWS x 10 columns, PostgreSQL $(pg_sql -c 'SHOW server_version'), $(nproc) cores"
+
+timed small-first run -f "$W/small.yaml" -f "$W/secrets.yaml"
+small_sec=$SEC small_rss=$RSS_KB
+timed big-first run -f "$W/big.yaml" -f "$W/secrets.yaml"
+big_sec=$SEC big_rss=$RSS_KB
+echo "first sync ${SMALL} rows: ${small_sec}s ($(awk -v n="$SMALL" -v s="$small_sec" 'BEGIN{printf "%d", n/s}') rows/s), peak RSS $((small_rss / 1024)) MiB"
+echo "first sync ${ROWS} rows: ${big_sec}s ($(awk -v n="$ROWS" -v s="$big_sec" 'BEGIN{printf "%d", n/s}') rows/s, target >= 100000), peak RSS $((big_rss / 1024)) MiB (target < 64)"
+echo "  stage ${ROWS}: $(phase big-first stageSeconds)s, diff: $(phase big-first diffSeconds)s"
+
+# The previous snapshot as a typed copy, for the bare diff SQL.
+S -c "CREATE TABLE items_prev AS SELECT * FROM items" -c "ANALYZE items_prev" >/dev/null
+S -c "UPDATE items SET score = score + 1, name = name || 'x' WHERE id % 100 = 0" -c "VACUUM ANALYZE items" >/dev/null
+changed=$(S -c "SELECT count(*) FROM items WHERE id % 100 = 0")
+
+# Delta strategies, stage + diff only (plan rolls back).
+timed plan-join plan -f "$W/big.yaml" -f "$W/secrets.yaml" --diff-strategy join
+plan_join=$SEC
+timed plan-except plan -f "$W/big.yaml" -f "$W/secrets.yaml" --diff-strategy except
+plan_except=$SEC
+echo "delta strategies (plan: stage + diff, 1% changed): join ${plan_join}s (diff $(phase plan-join diffSeconds)s), except ${plan_except}s (diff $(phase plan-except diffSeconds)s)"
+
+timed big-incr run -f "$W/big.yaml" -f "$W/secrets.yaml"
+incr_sec=$SEC incr_rss=$RSS_KB
+echo "incremental run (${changed} changed rows): ${incr_sec}s, peak RSS $((incr_rss / 1024)) MiB; stage $(phase big-incr stageSeconds)s, diff $(phase big-incr diffSeconds)s"
+echo "  summary: $(python3 -c "import json,sys; print(json.loads(sys.argv[1])['rows'])" "$SUMMARY")"
+
+bare_except=$(psql_time "SELECT (SELECT count(*) FROM (SELECT * FROM items EXCEPT SELECT * FROM items_prev) a), (SELECT count(*) FROM (SELECT * FROM items_prev EXCEPT SELECT * FROM items) b)")
+bare_join=$(psql_time "SELECT count(*) FROM items n FULL JOIN items_prev o ON o.id = n.id WHERE n.id IS NULL OR o.id IS NULL OR ROW(n.*) IS DISTINCT FROM ROW(o.*)")
+echo "bare diff SQL (psql): EXCEPT both ways ${bare_except}s, key join + IS DISTINCT FROM ${bare_join}s"
+echo "ratio incremental / bare EXCEPT diff: $(ratio "$incr_sec" "$bare_except") (target <= 1.3)"
+echo "ratio incremental / bare key-join diff: $(ratio "$incr_sec" "$bare_join")"
+echo "peak RSS 100k vs 1M: $((small_rss / 1024)) MiB vs $((big_rss / 1024)) MiB"
+ok=$(D -c "SELECT count(*) FROM public.items") 
+echo "destination rows: $ok"
