@@ -437,8 +437,10 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const size
      * costs few calls and its end is seen soon after it happens. */
     long long start = now_ms(), wait = L->poll_base_ms, prev_t = 0, prev_done = 0;
     const char *state = NULL;
+    int polls = 0;
     for (;;) {
         sleep_ms(wait);
+        polls++;
         if ((e = call_path(L, &c, "GET", path)))
             goto abort;
         e = sf_http_one(L->conn, &c, eb);
@@ -473,7 +475,8 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const size
     const char *jerr = json_string_value(json_object_get(info, "errorMessage"));
     RETL_LOG_INFO("salesforce bulk job finished", RF_S("job", id), RF_S("state", state),
                   RF_I("processed", processed), RF_I("failed", failed),
-                  RF_I("ms", now_ms() - start));
+                  RF_I("ms", now_ms() - start), RF_I("polls", polls),
+                  RF_I("processingMs", jlong(info, "totalProcessingTime")));
     if (strcmp(state, "JobComplete") && processed == 0) {
         e = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: job %s %s: %s", id, state,
                       jerr ? jerr : "no records processed");
