@@ -310,6 +310,17 @@ static size_t index_slot(const struct ctl_metric *m, const char *const *values)
     return i;
 }
 
+/* Refills the index from the series array (after a deletion moved series);
+ * needs no memory, so it cannot leave a stale index behind. */
+static void index_refill(struct ctl_metric *m)
+{
+    if (!m->index_cap)
+        return;
+    memset(m->index, 0, m->index_cap * sizeof *m->index);
+    for (size_t k = 0; k < m->nseries; k++)
+        m->index[index_slot(m, (const char *const *)m->series[k]->values)] = k + 1;
+}
+
 static retl_err index_rebuild(struct ctl_metric *m, size_t cap)
 {
     size_t *idx = calloc(cap, sizeof *idx);
@@ -318,8 +329,7 @@ static retl_err index_rebuild(struct ctl_metric *m, size_t cap)
     free(m->index);
     m->index = idx;
     m->index_cap = cap;
-    for (size_t k = 0; k < m->nseries; k++)
-        m->index[index_slot(m, (const char *const *)m->series[k]->values)] = k + 1;
+    index_refill(m);
     return RETL_E_OK;
 }
 
@@ -497,8 +507,8 @@ retl_err ctl_metrics_remove(struct ctl_metric *m, const char *const *values)
     for (size_t k = 0; k < m->nseries; k++) {
         if (same_values(m, m->series[k], values)) {
             series_delete(m, k);
-            /* Rebuilding in place cannot fail for lack of memory: same capacity. */
-            e = index_rebuild(m, m->index_cap);
+            index_refill(m);
+            e = RETL_E_OK;
             break;
         }
     }
@@ -534,7 +544,7 @@ size_t ctl_metrics_remove_matching(struct ctl_metric *m, const char *const *name
         }
     }
     if (removed)
-        index_rebuild(m, m->index_cap);
+        index_refill(m);
     pthread_mutex_unlock(&m->mu);
     return removed;
 }
