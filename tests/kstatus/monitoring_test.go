@@ -813,3 +813,35 @@ func selectorNames(e parser.Expr) []string {
 	sort.Strings(out)
 	return out
 }
+
+// docs/monitoring.md names every metric the controller and the KSM config
+// export and every alert, so the reference cannot drift from the code.
+func TestDocsListEverything(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "docs/monitoring.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for name, mi := range controllerMetrics(t) {
+		if mi.typ == "histogram-part" {
+			continue
+		}
+		if !strings.Contains(doc, "`"+name+"`") {
+			t.Errorf("controller metric %s is not documented", name)
+		}
+	}
+	for name := range ksmMetrics(t) {
+		if !strings.Contains(doc, "`"+name+"`") {
+			t.Errorf("kube-state-metrics metric %s is not documented", name)
+		}
+	}
+	rules, err := os.ReadFile(filepath.Join(root(t), "manifests/monitoring/prometheusrule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*- alert: (\S+)`).FindAllStringSubmatch(string(rules), -1) {
+		if !strings.Contains(doc, "`"+m[1]+"`") {
+			t.Errorf("alert %s is not documented", m[1])
+		}
+	}
+}
