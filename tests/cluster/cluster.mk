@@ -21,7 +21,7 @@ CLUSTER_LDFLAGS := -s -w \
 
 $(CLUSTER_BIN): $(CLUSTER_SRCS)
 	@mkdir -p $(@D)
-	cd tests/cluster && go build -ldflags='$(CLUSTER_LDFLAGS)' -o $(abspath $@) .
+	cd tests/cluster && go build -buildvcs=false -ldflags='$(CLUSTER_LDFLAGS)' -o $(abspath $@) .
 
 TEST_BUILD += $(CLUSTER_BIN)
 DEPS_EXTRA += cluster-deps

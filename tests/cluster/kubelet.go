@@ -52,8 +52,10 @@ type kubelet struct {
 	sched *kubernetes.Clientset
 	mu    sync.Mutex
 	pods  map[types.UID]*podWorker
-	wg    sync.WaitGroup
-	ctx   context.Context
+	// finished pods whose object may linger (finalizers): no second worker for them
+	finished map[types.UID]bool
+	wg       sync.WaitGroup
+	ctx      context.Context
 	// mountNS is false when private mount namespaces are unavailable (see container.go).
 	mountNS bool
 	hostEnv []string
@@ -69,11 +71,12 @@ func newKubelet(cfg kubeletConfig) (*kubelet, error) {
 		return nil, err
 	}
 	return &kubelet{
-		cfg:     cfg,
-		cs:      kubernetes.NewForConfigOrDie(rc),
-		sched:   kubernetes.NewForConfigOrDie(sc),
-		pods:    map[types.UID]*podWorker{},
-		mountNS: probeMountNS(),
+		cfg:      cfg,
+		cs:       kubernetes.NewForConfigOrDie(rc),
+		sched:    kubernetes.NewForConfigOrDie(sc),
+		pods:     map[types.UID]*podWorker{},
+		finished: map[types.UID]bool{},
+		mountNS:  probeMountNS(),
 	}, nil
 }
 
@@ -311,7 +314,7 @@ func (k *kubelet) podUpdated(p *corev1.Pod) {
 	defer k.mu.Unlock()
 	w, ok := k.pods[p.UID]
 	if !ok {
-		if k.ctx.Err() != nil {
+		if k.ctx.Err() != nil || k.finished[p.UID] {
 			return
 		}
 		w = newPodWorker(k, p)
@@ -322,6 +325,7 @@ func (k *kubelet) podUpdated(p *corev1.Pod) {
 			w.run()
 			k.mu.Lock()
 			delete(k.pods, p.UID)
+			k.finished[p.UID] = true
 			k.mu.Unlock()
 		}()
 		return
@@ -332,6 +336,7 @@ func (k *kubelet) podUpdated(p *corev1.Pod) {
 func (k *kubelet) podRemoved(p *corev1.Pod) {
 	k.mu.Lock()
 	w, ok := k.pods[p.UID]
+	delete(k.finished, p.UID)
 	k.mu.Unlock()
 	if ok {
 		w.update(p, true)
