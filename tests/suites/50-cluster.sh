@@ -172,6 +172,22 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: runshape, namespace: $NS}
+spec:
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: {type: RuntimeDefault}}
+  volumes: [{name: tmp, emptyDir: {}}]
+  containers:
+  - name: engine
+    image: busybox
+    command: [sh, -c, 'echo scratch > /tmp/f && test ! -e /var/run/secrets/kubernetes.io/serviceaccount/token && echo "\$(cat /tmp/f) \$(id -u):\$(id -g) home=\$HOME" > /dev/termination-log']
+    terminationMessagePolicy: FallbackToLogsOnError
+    volumeMounts: [{name: tmp, mountPath: /tmp}]
+    $CSEC
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: onfailure, namespace: $NS}
 spec:
   restartPolicy: OnFailure
@@ -196,6 +212,9 @@ check "FallbackToLogsOnError uses the log tail as the message" $? "$r"
 # 6. envFrom secret with prefix, fieldRef
 r=$(kwait 30 pod/envfrom -n $NS '{.status.phase} {.status.containerStatuses[0].state.terminated.message}' 'Succeeded user=alice password=p@ss w0rd pod=envfrom ns='$NS' uid=65532')
 check "envFrom secret with prefix and fieldRef env reach the process, run as runAsUser" $? "$r"
+
+r=$(kwait 30 pod/runshape -n $NS '{.status.phase} {.status.containerStatuses[0].state.terminated.message}' 'Succeeded scratch 10001:10001 home=/tmp')
+check "run-pod shape: private emptyDir /tmp, runAsUser/Group, no token without automount" $? "$r"
 
 # 7. missing secret
 r=$(kwait 30 pod/nosecret -n $NS '{.status.phase} {.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}' 'Pending CreateContainerConfigError secret "absent" not found')
