@@ -385,6 +385,9 @@ func containerInit() {
 		if err := syscall.Setuid(int(*s.UID)); err != nil {
 			initFail("setuid %d: %v", *s.UID, err)
 		}
+		// Changing credentials clears the parent-death signal; the container must
+		// still die with the kubelet.
+		_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0)
 	}
 	if err := os.Chdir(s.Dir); err != nil {
 		initFail("chdir %s: %v", s.Dir, err)
