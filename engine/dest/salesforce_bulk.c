@@ -15,6 +15,8 @@
 #include "common/log.h"
 
 #define SF_BULK_RESULTS_MAX (1024u * 1024 * 1024)
+/* At most this many locked records are sent again over Collections. */
+#define SF_BULK_LOCK_RETRY_MAX 2000
 
 /* The column results are matched on: the key column when it is sent, else -1
  * (all columns together). */
@@ -594,6 +596,18 @@ retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
         if (nsent)
             e = run_job(L, b, sent, nsent, &csv, results, eb);
         pos += cnt;
+    }
+    /* Records a Bulk job could not lock are few; Collections sends them
+     * again now rather than on the next run. */
+    size_t nl = 0;
+    for (size_t i = 0; i < n && !e; i++)
+        if (!results[i].ok && results[i].code &&
+            !strcmp(results[i].code, "UNABLE_TO_LOCK_ROW"))
+            idx[nl++] = i;
+    if (nl && nl <= SF_BULK_LOCK_RETRY_MAX) {
+        RETL_LOG_INFO("salesforce bulk records locked, sending them over Collections",
+                      RF_I("records", nl));
+        e = sf_rest_rows(L, b, idx, nl, 2, results, eb);
     }
 out:
     retl_buf_free(&csv);

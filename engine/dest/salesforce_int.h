@@ -287,6 +287,12 @@ bool sf_rest_record(struct retl_buf *out, const struct sf_load *L,
 retl_err sf_rest_parse_results(const struct sf_load *L, long status, const char *body,
                                const size_t *idx, size_t n,
                                struct eng_row_result *results, struct retl_errbuf *eb);
+/* Sends rows[0..n) of b over Collections; rows failing with
+ * UNABLE_TO_LOCK_ROW are sent again, for rounds tries in all. rows is reused
+ * as scratch. */
+retl_err sf_rest_rows(struct sf_load *L, const struct eng_batch *b, size_t *rows,
+                      size_t n, int rounds, struct eng_row_result *results,
+                      struct retl_errbuf *eb);
 retl_err sf_rest_load(struct sf_load *L, const struct eng_batch *b,
                       struct eng_row_result *results, struct retl_errbuf *eb);
 

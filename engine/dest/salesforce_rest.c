@@ -288,35 +288,44 @@ out:
     return e;
 }
 
+/* Whether a row failed with lock contention, which passes on its own. */
+static bool locked(const struct eng_row_result *r)
+{
+    return !r->ok && r->code && !strcmp(r->code, "UNABLE_TO_LOCK_ROW");
+}
+
+retl_err sf_rest_rows(struct sf_load *L, const struct eng_batch *b, size_t *rows,
+                      size_t n, int rounds, struct eng_row_result *results,
+                      struct retl_errbuf *eb)
+{
+    retl_err e = RETL_E_OK;
+    for (int round = 1; n && !e && round <= rounds; round++) {
+        if (round > 1) {
+            RETL_LOG_INFO("salesforce records locked, sending again", RF_I("records", n),
+                          RF_I("round", round));
+            struct timespec ts = {0, 200000000L * (round - 1)};
+            nanosleep(&ts, NULL);
+        }
+        e = rest_round(L, b, rows, n, results, eb);
+        /* Lock contention is transient: send those records again. */
+        size_t m = 0;
+        for (size_t k = 0; k < n; k++)
+            if (locked(&results[rows[k]]))
+                rows[m++] = rows[k];
+        n = m;
+    }
+    return e;
+}
+
 retl_err sf_rest_load(struct sf_load *L, const struct eng_batch *b,
                       struct eng_row_result *results, struct retl_errbuf *eb)
 {
     size_t *rows = malloc((b->nrows ? b->nrows : 1) * sizeof *rows);
     if (!rows)
         return RETL_E_NOMEM;
-    size_t n = b->nrows;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < b->nrows; i++)
         rows[i] = i;
-    retl_err e = RETL_E_OK;
-    for (int round = 1; n && !e; round++) {
-        e = rest_round(L, b, rows, n, results, eb);
-        if (e || round == SF_LOCK_ROUNDS)
-            break;
-        /* Lock contention is transient: send those records again. */
-        size_t m = 0;
-        for (size_t k = 0; k < n; k++) {
-            const struct eng_row_result *r = &results[rows[k]];
-            if (!r->ok && r->code && !strcmp(r->code, "UNABLE_TO_LOCK_ROW"))
-                rows[m++] = rows[k];
-        }
-        n = m;
-        if (n) {
-            RETL_LOG_INFO("salesforce records locked, sending again", RF_I("records", n),
-                          RF_I("round", round + 1));
-            struct timespec ts = {0, 200000000L * round};
-            nanosleep(&ts, NULL);
-        }
-    }
+    retl_err e = sf_rest_rows(L, b, rows, b->nrows, SF_LOCK_ROUNDS, results, eb);
     free(rows);
     return e;
 }

@@ -337,6 +337,17 @@ else
   fail "transient faults ($fired)"; show acc
 fi
 admin DELETE faults >/dev/null
+sql "UPDATE src.accts SET score = score + 1 WHERE substr(id, 3)::int BETWEEN 40 AND 99" >/dev/null
+fired0=$(stat '.faultsFired.lockRow // 0')
+admin POST faults '{"lockRowNext":4}' >/dev/null
+RETL_SF_BULK_THRESHOLD=1 run acc
+fired=$(($(stat '.faultsFired.lockRow // 0') - fired0))
+if [ "$RC" = 0 ] && [ "$(sum .api)" = bulk ] && [ "$(sum .rows.updated)" = 60 ] && [ "$(sum .rows.failed)" = 0 ] && [ "$fired" -ge 4 ]; then
+  pass "bulk: $fired locked records sent again over Collections, 60 updated"
+else
+  fail "bulk lock retry ($fired fired)"; show acc
+fi
+admin DELETE faults >/dev/null
 
 # ---- 10. session expiry mid-run: re-login once, nothing lost
 admin2 POST faults '{"delayMs":150}' >/dev/null
