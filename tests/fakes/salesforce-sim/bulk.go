@@ -34,6 +34,7 @@ type Job struct {
 	failures        bytes.Buffer
 	unprocessed     bytes.Buffer
 	ctx             *reqCtx
+	createdBy       string
 }
 
 var delimiters = map[string]rune{"BACKQUOTE": '`', "CARET": '^', "COMMA": ',', "PIPE": '|', "SEMICOLON": ';', "TAB": '\t'}
@@ -42,16 +43,14 @@ var operations = map[string]bool{"insert": true, "update": true, "upsert": true,
 
 func (j *Job) info(full bool) map[string]any {
 	m := map[string]any{
-		"id": j.Id, "operation": j.Operation, "object": j.Object.Name, "createdById": "", "createdDate": sfTime(j.Created),
+		"id": j.Id, "operation": j.Operation, "object": j.Object.Name, "createdById": j.createdBy, "createdDate": sfTime(j.Created),
 		"systemModstamp": sfTime(j.Modstamp), "state": j.State, "concurrencyMode": "Parallel", "contentType": "CSV",
 		"apiVersion": j.ApiVersion, "lineEnding": j.LineEnding, "columnDelimiter": j.ColumnDelimiter,
 	}
 	if j.ExtIdField != nil {
 		m["externalIdFieldName"] = j.ExtIdField.Name
 	}
-	if j.State == "Open" {
-		m["contentUrl"] = fmt.Sprintf("services/data/v%.1f/jobs/ingest/%s/batches", j.ApiVersion, j.Id)
-	}
+	m["contentUrl"] = fmt.Sprintf("services/data/v%.1f/jobs/ingest/%s/batches", j.ApiVersion, j.Id)
 	if full {
 		m["jobType"] = "V2Ingest"
 		m["numberRecordsProcessed"] = j.processed
@@ -236,7 +235,8 @@ func (s *Server) bulkCreate(w http.ResponseWriter, r *http.Request, ctx *reqCtx)
 	s.jobSeq++
 	now := s.now()
 	j := &Job{Id: mintId("750", s.jobSeq), Object: o, Operation: req.Operation, ExtIdField: ext, LineEnding: req.LineEnding,
-		ColumnDelimiter: req.ColumnDelimiter, ApiVersion: float64(ctx.ver), State: "Open", Created: now, Modstamp: now, ctx: ctx}
+		ColumnDelimiter: req.ColumnDelimiter, ApiVersion: float64(ctx.ver), State: "Open", Created: now, Modstamp: now, ctx: ctx,
+		createdBy: s.store.userId}
 	s.jobs[j.Id] = j
 	s.jobList = append(s.jobList, j)
 	info := j.info(false)

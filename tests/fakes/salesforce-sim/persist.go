@@ -56,6 +56,13 @@ func (s *Server) loadState() error {
 			if sq, ok := f["__seq"].(float64); ok {
 				r.seq = uint64(sq)
 			}
+			if old := t.byId[id]; old != nil {
+				// The seeded integration user: take the stored version.
+				t.indexRemove(old)
+				old.F, old.seq = r.F, r.seq
+				t.indexAdd(old)
+				continue
+			}
 			t.byId[id] = r
 			t.list = append(t.list, r)
 			t.indexAdd(r)

@@ -258,6 +258,22 @@ func defaultSchema() *Schema {
 	l.addField(&Field{Name: "IsConverted", Label: "Converted", Type: "boolean", DefaultedOnCreate: true, Createable: true, DefaultValue: false})
 	l.addField(fTyped("textarea", "Description", "Description", 32000))
 	s.add(l)
+
+	// User holds the one integration user every session runs as, so that OwnerId,
+	// CreatedById and Owner.Name resolve as in an org.
+	u := newObject("User", "User", "Users", "005", false)
+	u.addField(&Field{Name: "Id", Label: "User ID", Type: "id", Length: 18, DefaultedOnCreate: true, IdLookup: true, system: true})
+	u.addField(lookup(required(fText("Username", "Username", 80))))
+	u.addField(required(fText("LastName", "Last Name", 80)))
+	u.addField(fText("FirstName", "First Name", 40))
+	u.addField(computedName(121))
+	u.addField(lookup(required(fTyped("email", "Email", "Email", 128))))
+	u.addField(required(fText("Alias", "Alias", 8)))
+	u.addField(fBool("IsActive", "Active"))
+	for _, n := range []string{"CreatedDate", "LastModifiedDate", "SystemModstamp"} {
+		u.addField(&Field{Name: n, Label: n, Type: "datetime", DefaultedOnCreate: true, system: true})
+	}
+	s.add(u)
 	return s
 }
 

@@ -247,6 +247,10 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
+	// Clients that cannot send PATCH use POST ...?_HttpMethod=PATCH.
+	if r.Method == "POST" && r.URL.Query().Get("_HttpMethod") != "" {
+		r.Method = strings.ToUpper(r.URL.Query().Get("_HttpMethod"))
+	}
 	path := ""
 	if len(seg) == 2 {
 		path = strings.Trim(seg[1], "/")

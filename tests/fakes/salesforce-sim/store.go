@@ -50,6 +50,17 @@ func (s *Store) reset() {
 	for key, o := range s.schema.Objects {
 		s.tables[key] = newTable(o)
 	}
+	if u := s.schema.object("User"); u != nil {
+		t := s.table(u)
+		r := &Record{Id: s.userId, F: map[string]any{
+			"Id": s.userId, "Username": "integration@sim.example", "FirstName": "Integration", "LastName": "User",
+			"Name": "Integration User", "Email": "integration@sim.example", "Alias": "integ", "IsActive": true,
+			"CreatedDate": "2024-01-01T00:00:00.000+0000", "LastModifiedDate": "2024-01-01T00:00:00.000+0000",
+			"SystemModstamp": "2024-01-01T00:00:00.000+0000"}}
+		t.byId[r.Id] = r
+		t.list = append(t.list, r)
+		t.indexAdd(r)
+	}
 }
 
 func newTable(o *Object) *Table {

@@ -310,12 +310,6 @@ func (srv *Server) checkValue(f *Field, v any) *recErr {
 		}
 		target := srv.store.schema.objectByIdPrefix(id)
 		if target == nil {
-			if len(f.ReferenceTo) == 1 && f.ReferenceTo[0] == "User" && strings.HasPrefix(id, "005") {
-				if id != srv.store.userId {
-					return rerr("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", f.Name)
-				}
-				return nil
-			}
 			return rerr("FIELD_INTEGRITY_EXCEPTION", fmt.Sprintf("%s: id value of incorrect type: %s", f.Label, s), f.Name)
 		}
 		okType := false

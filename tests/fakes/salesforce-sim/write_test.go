@@ -282,3 +282,20 @@ func TestDescribe(t *testing.T) {
 		t.Fatalf("Account: %v %s", req, d.KeyPrefix)
 	}
 }
+
+func TestOwnerAndHttpMethodOverride(t *testing.T) {
+	h := newHarness(t, nil)
+	res := h.create(false, rec("Account", "Name", "Owned"), rec("Account", "Name", "Bad owner", "OwnerId", "0055e0000000999AAA"))
+	if !res[0].Success || code(res[1]) != "INVALID_CROSS_REFERENCE_KEY" {
+		t.Fatalf("owner: %+v", res)
+	}
+	q := h.query("SELECT Name, Owner.Name, CreatedBy.Username FROM Account WHERE OwnerId = '" + h.srv.store.userId + "'")
+	if q.TotalSize != 1 || q.Records[0]["Owner"].(map[string]any)["Name"] != "Integration User" ||
+		q.Records[0]["CreatedBy"].(map[string]any)["Username"] != "integration@sim.example" {
+		t.Fatalf("owner query: %+v", q)
+	}
+	h.json("POST", "sobjects/Account/"+res[0].Id+"?_HttpMethod=PATCH", map[string]any{"Name": "Renamed"}, 204, nil)
+	if q := h.query("SELECT Id FROM Account WHERE Name = 'Renamed'"); q.TotalSize != 1 {
+		t.Fatalf("_HttpMethod override: %+v", q)
+	}
+}
