@@ -183,6 +183,53 @@ out:
     return rc;
 }
 
+bool eng_pg_typed(const char *typname)
+{
+    static const char *const ok[] = {"int2",      "int4",        "int8",  "numeric",
+                                     "float4",    "float8",      "bool",  "date",
+                                     "timestamp", "timestamptz", "text",  "varchar",
+                                     "bpchar",    "uuid",        "jsonb", "bytea"};
+    for (size_t i = 0; typname && i < sizeof ok / sizeof ok[0]; i++) {
+        if (strcmp(ok[i], typname) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool col_typed(const struct eng_scol *c)
+{
+    return eng_pg_typed(c->sql_type);
+}
+
+/* The staged / snapshot type of column i. */
+static const char *col_type(const struct eng_state *st, size_t i)
+{
+    return col_typed(&st->cols[i]) ? st->cols[i].sql_type : "text";
+}
+
+/* Column i of alias (k or c<i>) as canonical text. */
+static retl_err canon_col(struct retl_buf *b, const struct eng_state *st, size_t i,
+                          const char *alias)
+{
+    char col[64];
+    if (i == 0)
+        snprintf(col, sizeof col, "%sk", alias);
+    else
+        snprintf(col, sizeof col, "%sc%zu", alias, i);
+    if (!col_typed(&st->cols[i]))
+        return retl_buf_adds(b, col);
+    return eng_pg_canon_expr(b, col, st->cols[i].sql_type, st->cols[i].type);
+}
+
+retl_err eng_pg_sql_types(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc = RETL_E_OK;
+    for (size_t i = 0; i < st->ncols; i++)
+        TRY(retl_buf_printf(b, "%s%s", i ? "," : "", col_type(st, i)));
+out:
+    return rc;
+}
+
 retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
@@ -207,9 +254,9 @@ retl_err eng_pg_sql_snap_create(struct retl_buf *b, const struct eng_state *st)
     retl_err rc;
     TRY(retl_buf_adds(b, "CREATE TABLE "));
     TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " (k text PRIMARY KEY, st text NOT NULL"));
+    TRY(retl_buf_printf(b, " (k %s PRIMARY KEY, st text NOT NULL", col_type(st, 0)));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, ", c%zu text", i));
+        TRY(retl_buf_printf(b, ", c%zu %s", i, col_type(st, i)));
     TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
@@ -227,7 +274,8 @@ retl_err eng_pg_sql_rebase(struct retl_buf *b, const struct eng_state *st)
     TRY(eng_pg_sql_snap_create(b, st));
     TRY(retl_buf_adds(b, ";\nINSERT INTO "));
     TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " (k, st) SELECT k, 'K' FROM retl_keys;\nTRUNCATE "));
+    TRY(retl_buf_printf(b, " (k, st) SELECT k::text::%s, 'K' FROM retl_keys;\nTRUNCATE ",
+                        col_type(st, 0)));
     TRY(tbl(b, st, st->n.errors));
 out:
     return rc;
@@ -265,9 +313,14 @@ retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
         TRY(eng_pg_ident(&col, st->cols[i].name));
         if (i)
             TRY(retl_buf_adds(b, ", "));
-        TRY(eng_pg_canon_expr(b, retl_buf_str(&col),
-                              st->cols[i].sql_type ? st->cols[i].sql_type : "",
-                              st->cols[i].type));
+        /* Comparable types are staged as they are (cheap, and equal values
+         * compare equal); the others as canonical text. */
+        if (col_typed(&st->cols[i]))
+            TRY(retl_buf_adds(b, retl_buf_str(&col)));
+        else
+            TRY(eng_pg_canon_expr(b, retl_buf_str(&col),
+                                  st->cols[i].sql_type ? st->cols[i].sql_type : "",
+                                  st->cols[i].type));
         if (i)
             TRY(retl_buf_printf(b, " AS c%zu", i));
         else
@@ -285,7 +338,7 @@ retl_err eng_pg_sql_stage_check(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
     TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE k IS NULL), "
-                         "(SELECT string_agg(k, ', ') FROM (SELECT k FROM "));
+                         "(SELECT string_agg(k::text, ', ') FROM (SELECT k FROM "));
     TRY(tbl(b, st, st->n.stage));
     TRY(retl_buf_adds(b, " WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1 "
                          "ORDER BY k LIMIT 5) AS d) FROM "));
@@ -356,7 +409,7 @@ static retl_err diff_except(struct retl_buf *b, const struct eng_state *st,
     TRY(tbl(b, st, st->n.snap));
     TRY(retl_buf_adds(b, " AS o ON o.k = ch.k UNION ALL SELECT 'D', g.k"));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_adds(b, ", NULL::text"));
+        TRY(retl_buf_printf(b, ", NULL::%s", col_type(st, i)));
     TRY(retl_buf_adds(b, " FROM gone AS g"));
 out:
     return rc;
@@ -396,7 +449,9 @@ retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st)
     TRY(tbl(b, st, st->n.errors));
     TRY(retl_buf_adds(b, " AS e WHERE NOT EXISTS (SELECT 1 FROM "));
     TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " AS d WHERE d.k = e.key AND d.op <> 'D')"));
+    TRY(retl_buf_adds(b, " AS d WHERE d.op <> 'D' AND "));
+    TRY(canon_col(b, st, 0, "d."));
+    TRY(retl_buf_adds(b, " = e.key)"));
 out:
     return rc;
 }
@@ -404,8 +459,11 @@ out:
 retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, k"));
-    TRY(vcols(b, st, ""));
+    TRY(retl_buf_adds(b, "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op"));
+    for (size_t i = 0; i < st->ncols; i++) {
+        TRY(retl_buf_adds(b, ", "));
+        TRY(canon_col(b, st, i, ""));
+    }
     TRY(retl_buf_adds(b, ", ctid FROM "));
     TRY(tbl(b, st, st->n.delta));
     TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
@@ -433,8 +491,17 @@ out:
     return rc;
 }
 
-static const char not_failed[] =
-    " AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = d.k)";
+/* " AND NOT EXISTS (... the batch's failed keys ...)" */
+static retl_err not_failed(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    TRY(retl_buf_adds(
+        b, " AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = "));
+    TRY(canon_col(b, st, 0, "d."));
+    TRY(retl_buf_adds(b, ")"));
+out:
+    return rc;
+}
 
 retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
                            const char *op, const char *first, const char *last)
@@ -450,7 +517,7 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long 
     TRY(tbl(b, st, st->n.delta));
     TRY(retl_buf_adds(b, " AS d WHERE"));
     TRY(range(b, first, last));
-    TRY(retl_buf_adds(b, not_failed));
+    TRY(not_failed(b, st));
     TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L'"));
     for (size_t i = 1; i < st->ncols; i++)
         TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
@@ -460,8 +527,9 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long 
     TRY(tbl(b, st, st->n.delta));
     TRY(retl_buf_adds(b, " AS d WHERE"));
     TRY(range(b, first, last));
-    TRY(retl_buf_adds(b, " AND e.key = d.k"));
-    TRY(retl_buf_adds(b, not_failed));
+    TRY(retl_buf_adds(b, " AND e.key = "));
+    TRY(canon_col(b, st, 0, "d."));
+    TRY(not_failed(b, st));
     TRY(retl_buf_adds(b, ";\nINSERT INTO "));
     TRY(tbl(b, st, st->n.errors));
     TRY(retl_buf_printf(b,
@@ -476,19 +544,25 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long 
             TRY(retl_buf_adds(b, ", "));
         TRY(eng_pg_literal(b, st->cols[i].name));
     }
-    TRY(retl_buf_adds(b, "]::text[], ARRAY[d.k"));
-    TRY(vcols(b, st, "d."));
+    TRY(retl_buf_adds(b, "]::text[], ARRAY["));
+    for (size_t i = 0; i < st->ncols; i++) {
+        if (i)
+            TRY(retl_buf_adds(b, ", "));
+        TRY(canon_col(b, st, i, "d."));
+    }
     TRY(retl_buf_adds(
         b, "]::text[])::jsonb, now(), now(), 1 FROM pg_temp.retl_batch AS b, "));
     TRY(tbl(b, st, st->n.delta));
     TRY(retl_buf_adds(b, " AS d WHERE"));
     TRY(range(b, first, last));
-    TRY(retl_buf_adds(
-        b, " AND d.k = b.k ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
-           "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
-           "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
-           "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
-           "e.attempts + 1"));
+    TRY(retl_buf_adds(b, " AND b.k = "));
+    TRY(canon_col(b, st, 0, "d."));
+    TRY(retl_buf_adds(b,
+                      " ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
+                      "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
+                      "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
+                      "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
+                      "e.attempts + 1"));
 out:
     return rc;
 }

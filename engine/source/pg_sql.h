@@ -3,14 +3,16 @@
  * against its state tables. Pure string building (unit-tested); the backends
  * in engine/source/postgres.c and engine/dest/postgres.c execute them.
  *
- * State layout (names from engine/state.h, all in the job's stateSchema):
- *   stage (k, c1..cn)          this run's query result as canonical text
+ * State layout (names from engine/state.h, all in the job's stateSchema).
+ * Columns of comparable types (eng_pg_typed) keep their type; the others are
+ * canonical text; canonical text is produced when the delta is read.
+ *   stage (k, c1..cn)          this run's query result
  *   delta (op, k, c1..cn)      op: I new key, U changed, D deleted
  *   snap  (k PK, st, c1..cn)   st: L synced, G gone from the source,
  *                              K key kept from an earlier baseline
  *   errors (key PK, run, operation, code, message, fields, row, first_failed,
- *           last_failed, attempts)
- *   meta  (k PK, v)            fingerprint
+ *           last_failed, attempts)   key as canonical text
+ *   meta  (k PK, v)            fingerprint (spec meaning + staged types)
  * Every builder appends to b and returns TOO_BIG/NOMEM from buf.h. */
 #ifndef ENG_PG_SQL_H
 #define ENG_PG_SQL_H
@@ -46,6 +48,14 @@ retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col, const char *typn
 /* The query to materialise: spec.source.query without trailing ';' or
  * SELECT * FROM the quoted spec.source.table. */
 retl_err eng_pg_job_query(struct retl_buf *b, const struct retl_job *job);
+
+/* Whether values of this type are staged and kept in the snapshot as they
+ * are (comparable with equality; converted to canonical text only when
+ * read); other types are staged as canonical text. */
+bool eng_pg_typed(const char *typname);
+/* "int4,text,..." : the staged type of every state column, part of what the
+ * snapshot means (a changed type starts a new baseline). */
+retl_err eng_pg_sql_types(struct retl_buf *b, const struct eng_state *st);
 
 retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_snap_create(struct retl_buf *b, const struct eng_state *st);

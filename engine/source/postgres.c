@@ -210,6 +210,11 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebas
     retl_err rc;
     PGresult *r = NULL;
     bool have_snap = false, reb = false;
+    struct retl_buf fp;
+    retl_buf_init(&fp, 64 * 1024);
+    TRY(retl_buf_adds(&fp, st->fingerprint));
+    TRY(retl_buf_addc(&fp, '|'));
+    TRY(eng_pg_sql_types(&fp, st));
     TRY(tx(s, "BEGIN", eb));
     SQL(s, eng_pg_sql_state_ddl(&s->sql, st));
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
@@ -219,7 +224,7 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebas
     TRY(eng_pg_qname(&s->sql, st->n.schema, st->n.meta));
     TRY(retl_buf_adds(&s->sql, " WHERE k = 'fingerprint' FOR UPDATE"));
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
-    bool same = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), st->fingerprint) == 0;
+    bool same = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), retl_buf_str(&fp)) == 0;
     if (have_snap && !same) {
         SQL(s, eng_pg_sql_rebase(&s->sql, st));
         TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
@@ -229,13 +234,14 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebas
         TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     }
     if (!same) {
-        SQL(s, eng_pg_sql_meta_set(&s->sql, st, "fingerprint", st->fingerprint));
+        SQL(s, eng_pg_sql_meta_set(&s->sql, st, "fingerprint", retl_buf_str(&fp)));
         TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     }
     TRY(tx(s, "COMMIT", eb));
     *rebased = reb;
 out:
     PQclear(r);
+    retl_buf_free(&fp);
     if (rc)
         rollback(s);
     return rc;

@@ -116,6 +116,21 @@ static void mkstate(struct eng_state *s)
     s->ncols = 3;
 }
 
+static void typed_columns(void **st)
+{
+    (void)st;
+    struct eng_state s;
+    mkstate(&s);
+    assert_true(eng_pg_typed("int4"));
+    assert_true(eng_pg_typed("jsonb"));
+    assert_false(eng_pg_typed("json"));
+    assert_false(eng_pg_typed("_int4"));
+    assert_false(eng_pg_typed(NULL));
+    retl_buf_reset(&b);
+    eng_pg_sql_types(&b, &s);
+    assert_string_equal(out(), "int4,text,bytea");
+}
+
 static void stage_sql(void **st)
 {
     (void)st;
@@ -124,11 +139,17 @@ static void stage_sql(void **st)
     retl_buf_reset(&b);
     assert_int_equal(eng_pg_sql_stage(&b, &s, "SELECT * FROM t"), RETL_E_OK);
     assert_non_null(strstr(out(), "DROP TABLE IF EXISTS \"retl\".\"ns__job__stage\""));
-    assert_non_null(strstr(
-        out(),
-        "CREATE UNLOGGED TABLE \"retl\".\"ns__job__stage\" AS SELECT (q.\"id\")::text AS "
-        "k, (q.\"e\"\"mail\")::text AS c1, translate(encode(q.\"blob\", 'base64'), "
-        "E'\\n', '') AS c2 FROM (\nSELECT * FROM t\n) AS q"));
+    assert_non_null(strstr(out(), "CREATE UNLOGGED TABLE \"retl\".\"ns__job__stage\" AS "
+                                  "SELECT q.\"id\" AS k, q.\"e\"\"mail\" AS c1, "
+                                  "q.\"blob\" AS c2 FROM (\nSELECT * FROM t\n) AS q"));
+    /* a type without equality is staged as canonical text */
+    cols[2].sql_type = "json";
+    cols[2].type = ENG_T_JSON;
+    retl_buf_reset(&b);
+    eng_pg_sql_stage(&b, &s, "SELECT * FROM t");
+    assert_non_null(strstr(out(), "(q.\"blob\")::text AS c2"));
+    cols[2].sql_type = "bytea";
+    cols[2].type = ENG_T_BYTES;
 }
 
 static void job_query(void **st)
@@ -165,8 +186,8 @@ static void diff_sql(void **st)
     eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_EXCEPT);
     assert_non_null(strstr(
         out(), "EXCEPT SELECT k, c1, c2 FROM \"retl\".\"ns__job__snap\" WHERE st = 'L'"));
-    assert_non_null(strstr(
-        out(), "UNION ALL SELECT 'D', g.k, NULL::text, NULL::text FROM gone AS g"));
+    assert_non_null(strstr(out(), "UNION ALL SELECT 'D', g.k, NULL::text, NULL::bytea "
+                                  "FROM gone AS g"));
 }
 
 static void commit_sql(void **st)
@@ -177,16 +198,19 @@ static void commit_sql(void **st)
     retl_buf_reset(&b);
     eng_pg_sql_commit(&b, &s, 42, "upsert", "(0,1)", "(9,3)");
     assert_non_null(strstr(
-        out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, c1, c2) SELECT d.k, 'L', "
-               "d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= "
-               "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND NOT EXISTS "
-               "(SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = d.k) ON CONFLICT (k) "
-               "DO UPDATE SET st = 'L', c1 = EXCLUDED.c1, c2 = EXCLUDED.c2"));
+        out(),
+        "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, c1, c2) SELECT d.k, 'L', "
+        "d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= "
+        "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND NOT EXISTS "
+        "(SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = (d.k)::text) ON "
+        "CONFLICT (k) DO UPDATE SET st = 'L', c1 = EXCLUDED.c1, c2 = EXCLUDED.c2"));
     assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
                                   "\"retl\".\"ns__job__delta\" AS d WHERE"));
     assert_non_null(strstr(out(), "SELECT b.k, 42, 'upsert'"));
-    assert_non_null(strstr(out(), "json_object(ARRAY['id', 'e\"mail', 'blob']::text[], "
-                                  "ARRAY[d.k, d.c1, d.c2]::text[])"));
+    assert_non_null(strstr(out(),
+                           "json_object(ARRAY['id', 'e\"mail', 'blob']::text[], "
+                           "ARRAY[(d.k)::text, (d.c1)::text, "
+                           "translate(encode(d.c2, 'base64'), E'\\n', '')]::text[])"));
     assert_non_null(strstr(out(), "attempts = e.attempts + 1"));
     retl_buf_reset(&b);
     eng_pg_sql_batch_table(&b, &s);
@@ -194,9 +218,10 @@ static void commit_sql(void **st)
                                "text, message text, fields text) ON COMMIT DELETE ROWS");
     retl_buf_reset(&b);
     eng_pg_sql_delta_cursor(&b, &s);
-    assert_string_equal(out(),
-                        "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, k, c1, c2, "
-                        "ctid FROM \"retl\".\"ns__job__delta\" WHERE op <> 'D'");
+    assert_string_equal(out(), "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, "
+                               "(k)::text, (c1)::text, translate(encode(c2, 'base64'), "
+                               "E'\\n', ''), ctid FROM \"retl\".\"ns__job__delta\" WHERE "
+                               "op <> 'D'");
 }
 
 static void state_sql(void **st)
@@ -206,11 +231,11 @@ static void state_sql(void **st)
     mkstate(&s);
     retl_buf_reset(&b);
     eng_pg_sql_snap_create(&b, &s);
-    assert_string_equal(out(), "CREATE TABLE \"retl\".\"ns__job__snap\" (k text PRIMARY "
-                               "KEY, st text NOT NULL, c1 text, c2 text)");
+    assert_string_equal(out(), "CREATE TABLE \"retl\".\"ns__job__snap\" (k int4 PRIMARY "
+                               "KEY, st text NOT NULL, c1 text, c2 bytea)");
     retl_buf_reset(&b);
     eng_pg_sql_rebase(&b, &s);
-    assert_non_null(strstr(out(), "SELECT k, 'K' FROM retl_keys"));
+    assert_non_null(strstr(out(), "SELECT k::text::int4, 'K' FROM retl_keys"));
     assert_non_null(strstr(out(), "TRUNCATE \"retl\".\"ns__job__errors\""));
     retl_buf_reset(&b);
     eng_pg_sql_meta_set(&b, &s, "fingerprint", "ab'c");
@@ -242,11 +267,12 @@ static void too_big(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(quoting),   cmocka_unit_test(copy_fields),
-        cmocka_unit_test(types),     cmocka_unit_test(canon),
-        cmocka_unit_test(stage_sql), cmocka_unit_test(job_query),
-        cmocka_unit_test(diff_sql),  cmocka_unit_test(commit_sql),
-        cmocka_unit_test(state_sql), cmocka_unit_test(too_big),
+        cmocka_unit_test(quoting),       cmocka_unit_test(copy_fields),
+        cmocka_unit_test(types),         cmocka_unit_test(canon),
+        cmocka_unit_test(typed_columns), cmocka_unit_test(stage_sql),
+        cmocka_unit_test(job_query),     cmocka_unit_test(diff_sql),
+        cmocka_unit_test(commit_sql),    cmocka_unit_test(state_sql),
+        cmocka_unit_test(too_big),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
