@@ -76,7 +76,8 @@ sim_soql() {
 
 # e2e_controller_up REPLICAS: kubectl apply -k of an overlay of manifests/ that
 # only adapts what one host needs (several replicas cannot all bind :8080/:8081
-# there, so the endpoints are off and the probes go).
+# there: /metrics goes to a free port each replica logs, the probe endpoints are
+# off and the probes go).
 e2e_controller_up() {
   local replicas=${1:-2} ov=$E2E_DIR/overlay rel
   mkdir -p "$ov"
@@ -93,7 +94,7 @@ patches:
     patch: |-
       - op: replace
         path: /spec/template/spec/containers/0/args
-        value: [--leader-elect, --metrics-bind-address=0, --health-probe-bind-address=0,
+        value: [--leader-elect, --metrics-bind-address=127.0.0.1:0, --health-probe-bind-address=0,
                 --engine-image=ghcr.io/retl/retl:latest, --log-format=logfmt, --log-level=info]
       - op: remove
         path: /spec/template/spec/containers/0/livenessProbe
@@ -109,6 +110,11 @@ EOF
 e2e_leader_pod() {
   kubectl -n retl-system get lease retl-controller-leader \
     -o jsonpath='{.spec.holderIdentity}' 2>/dev/null | sed 's/_.*//'
+}
+
+# The metrics port a controller pod logged at start.
+e2e_metrics_port() {
+  sed -n 's/.*metricsPort=\([0-9]*\).*/\1/p' "$E2E_DIR"/cluster/logs/retl-system_"$1"_controller.log 2>/dev/null | tail -1
 }
 
 e2e_down() {

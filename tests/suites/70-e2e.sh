@@ -208,6 +208,15 @@ request upsert "$REQ2"
 check "second request: run 2 syncs the 5 changed rows" poll 60 is upsert '{.status.lastRun.run}/{.status.lastRun.rows.changed}/{.status.lastRun.result}' 2/5/Succeeded
 check "history newest first" is upsert '{.status.history[*].run}' "2 1"
 
+# A spec change that alters what the snapshot means starts a new baseline.
+kubectl -n $NS patch rj upsert --type merge -p '{"spec":{"mappings":[{"source":"name","destination":"Name"},{"source":"score","destination":"Score__c"},{"source":"id","destination":"AccountNumber"}]}}' >/dev/null
+check "spec change: generation 2 observed (kubectl wait Ready)" \
+  bash -c "kubectl -n $NS wait --for=condition=Ready rj/upsert --timeout=20s >/dev/null && [ \"\$(kubectl -n $NS get rj upsert -o jsonpath='{.status.observedGeneration}')\" = 2 ]"
+request upsert "$(date -Is)-3"
+check "spec change: the next run sends all 50 rows again (new baseline)" poll 60 is upsert '{.status.lastRun.run}/{.status.lastRun.rows.changed}/{.status.lastRun.result}' 3/50/Succeeded
+check "spec change: the new field landed" \
+  test "$(sim_soql "SELECT AccountNumber FROM Account WHERE External_Id__c = '9'" | jq -r '.records[0].AccountNumber')" = 9
+
 # ---- Insert (Lead), Update by Id, PostgreSQL destination ---------------------
 job leads Insert salesforce Lead signup_id "" "SELECT signup_id, last_name, company FROM analytics.signups" \
   "[{source: last_name, destination: LastName}, {source: company, destination: Company}]" | kubectl apply -f - >/dev/null
@@ -231,6 +240,17 @@ job tiers Upsert postgres crm.customer_tiers id customer_id "SELECT id, tier, sc
 request tiers "$(date -Is)"
 check "PostgreSQL destination: run succeeded" poll 60 is tiers '{.status.lastRun.result}' Succeeded
 check "PostgreSQL destination: 50 rows in crm.customer_tiers" test "$(pg_sql -c 'SELECT count(*) FROM crm.customer_tiers')" = 50
+
+# ---- rows the destination rejects: error threshold ----------------------------
+job thresh Upsert salesforce Account id External_Id__c \
+  "SELECT id + 1000 AS id, CASE WHEN id IN (3, 4) THEN NULL ELSE name END AS name FROM analytics.accounts" \
+  "[{source: name, destination: Name}]" "  errorThreshold: {maxFailedRows: 1}" | kubectl apply -f - >/dev/null
+request thresh "$(date -Is)"
+check "2 rejected rows over maxFailedRows 1: ThresholdExceeded, 48 synced" \
+  poll 60 is thresh '{.status.lastRun.result}/{.status.lastRun.rows.failed}/{.status.errors.failingRows}' ThresholdExceeded/2/2
+check "ThresholdExceeded event; Errors column shows 2" bash -c "
+  kubectl -n $NS get events --field-selector involvedObject.name=thresh -o jsonpath='{.items[*].reason}' | grep -q ThresholdExceeded &&
+  kubectl -n $NS get rj thresh --no-headers | tr -s ' ' | grep -q '^thresh Upsert Account ThresholdExceeded 50 2 True'"
 
 # ---- what only the controller can know: Stalled ------------------------------
 job badtz Upsert postgres crm.sched id customer_id "SELECT id, tier FROM analytics.accounts" \
@@ -327,6 +347,24 @@ check "scheduled pod name is <job>-<unix minutes of the slot>" \
 check "suspended job: no run, Ready reason Suspended" \
   test "$(pods_of suspended)/$(rj suspended '{.status.totals.runs}')/$(rj suspended '{.status.conditions[?(@.type=="Ready")].reason}')" = "0//Suspended"
 
+# ---- idle: no API requests but watches and lease renewals ---------------------
+kubectl -n $NS patch rj every-minute --type merge -p '{"spec":{"suspend":true}}' >/dev/null
+sleep 3
+LEADER=$(e2e_leader_pod)
+MPORT=$(e2e_metrics_port "$LEADER")
+# reqs METHOD: rest_client_requests_total summed over codes for that method.
+reqs() {
+  curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v m="method=\"$1\"" \
+    '/^rest_client_requests_total/ && index($0, m) {s += $NF} END {print s + 0}'
+}
+b_post=$(reqs POST) b_put=$(reqs PUT) b_get=$(reqs GET) b_patch=$(reqs PATCH) b_del=$(reqs DELETE) b_list=$(reqs LIST)
+sleep 10
+d_post=$(($(reqs POST) - b_post)) d_put=$(($(reqs PUT) - b_put)) d_get=$(($(reqs GET) - b_get))
+d_patch=$(($(reqs PATCH) - b_patch)) d_del=$(($(reqs DELETE) - b_del)) d_list=$(($(reqs LIST) - b_list))
+echo "# idle 10 s on the leader ($LEADER, metrics :$MPORT): POST $d_post PUT $d_put GET $d_get PATCH $d_patch DELETE $d_del LIST $d_list"
+check "idle: no creates, patches, deletes or lists in 10 s" test "$d_post$d_patch$d_del$d_list" = 0000 -a -n "$MPORT"
+check "idle: gets and updates only for lease renewals (<= 12 in 10 s, renew period 2 s)" test $((d_put + d_get)) -le 12
+
 # ---- deletion with cleanupPolicy Delete ---------------------------------------
 STATE_BEFORE=$(pg_sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\_\_upsert\_\_%'")
 kubectl -n $NS delete rj upsert --wait=false >/dev/null
@@ -339,9 +377,10 @@ kubectl -n $NS delete rj tiers --wait=false >/dev/null
 check "cleanupPolicy Retain: job deleted, state tables kept" \
   poll 30 bash -c "! kubectl -n $NS get rj tiers >/dev/null 2>&1 && [ \$(PGPASSWORD=$PGPASSWORD psql -XAtq -h $PGHOST -p $PGPORT -U $PGUSER -d $PGDATABASE -c \"SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\\_\\_tiers\\_\\_%'\") -gt 0 ]"
 
-# (late: kubectl's discovery cache learns the short name after a while)
+# (late: the apiserver publishes a new CRD's OpenAPI after a while, and kubectl
+# keeps its discovery cache from before the CRD until api-resources refreshes it)
 check "kubectl explain rj.spec.mode documents the modes" \
-  poll 30 bash -c 'kubectl explain rj.spec.mode 2>/dev/null | grep -q "Upsert creates or updates"'
+  poll 60 bash -c 'kubectl api-resources >/dev/null 2>&1; kubectl explain rj.spec.mode 2>/dev/null | grep -q "Upsert creates or updates"'
 
 if [ "$F" -gt 0 ]; then
   for j in upsert slow replace every-minute; do dump $j; done >"$E2E_DIR/failure-dump.txt" 2>&1
