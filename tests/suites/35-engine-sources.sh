@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Integration: the warehouse sources (odbc through psqlODBC and SQLite ODBC,
+# sqlserver through FreeTDS against tds-sim, snowflake through the SQL API v2
+# against snowflake-sim) run the same scenarios as the PostgreSQL source —
+# first run, NULLs and types, incremental changes, the EXCEPT strategy,
+# failing rows and retries, SIGKILL and resume, a bad query — with one shared
+# test body. Destination: PostgreSQL. Stand-ins are backed by the same local
+# PostgreSQL server (tests/lib/pg.sh). Uses the ASan/UBSan engine build.
+set -uo pipefail
+ROOT=${RETL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+cd "$ROOT"
+ENGINE=${ENGINE:-$ROOT/build/san/bin/retl-engine}
+TDSSIM=${TDSSIM:-$ROOT/build/bin/tds-sim}
+SNOWSIM=${SNOWSIM:-$ROOT/build/bin/snowflake-sim}
+BACKENDS=${BACKENDS:-odbc-pg odbc-sqlite sqlserver snowflake}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# shellcheck source=../lib/pg.sh
+source "$ROOT/tests/lib/pg.sh"
+
+P=0 F=0
+ok() { P=$((P + 1)); echo "ok   - $1"; }
+bad() { F=$((F + 1)); echo "FAIL - $1${2:+: $2}"; }
+check() { # check NAME COMMAND...
+  local name=$1; shift
+  if "$@"; then ok "$name"; else bad "$name" "$*"; fi
+}
+eq() { [ "$1" == "$2" ] || { echo "    expected [$2] got [$1]" >&2; return 1; }; }
+
+for b in "$ENGINE" "$TDSSIM" "$SNOWSIM"; do
+  [ -x "$b" ] || { echo "missing $b (make test-build)"; echo "0 passed, 1 failed"; exit 1; }
+done
+ODBC_DIR=${ODBC_DIR:-/usr/lib/x86_64-linux-gnu/odbc}
+for d in psqlodbca.so libsqlite3odbc.so libtdsodbc.so; do
+  [ -f "$ODBC_DIR/$d" ] || { echo "missing ODBC driver $ODBC_DIR/$d (make deps)"; echo "0 passed, 1 failed"; exit 1; }
+done
+
+W=$(mktemp -d /tmp/retl-sources-test.XXXXXX)
+PIDS=()
+cleanup() {
+  [ -n "${KEEP:-}" ] && { echo "kept $W"; return; }
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  pg_stop; rm -rf "$W"
+}
+trap cleanup EXIT
+pg_start || { echo "0 passed, 1 failed"; exit 1; }
+PGURL_BASE="postgresql://postgres:$PGPASSWORD@127.0.0.1:$PGPORT"
+pg_sql -c "CREATE DATABASE dst" -c "CREATE DATABASE src_odbc" -c "CREATE DATABASE src_mssql" -c "CREATE DATABASE src_snow"
+D() { pg_sql -d dst "$@"; }
+
+# --- stand-ins --------------------------------------------------------------
+MSSQL_PW="Tds;pw-$RANDOM$RANDOM"
+"$TDSSIM" -pg "$PGURL_BASE/src_mssql" -user retl -password "$MSSQL_PW" -addr-file "$W/tds.addr" 2>"$W/tds-sim.log" &
+PIDS+=($!)
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/key.pem" 2>/dev/null
+openssl pkey -in "$W/key.pem" -pubout -out "$W/key.pub"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/other.pem" 2>/dev/null
+"$SNOWSIM" -pg "$PGURL_BASE/src_snow" -public-key "$W/key.pub" -account ACME -user RETL_SVC \
+  -partition-rows 250 -async-every 4 -addr-file "$W/snow.addr" 2>"$W/snowflake-sim.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$W/tds.addr" ] && [ -s "$W/snow.addr" ] && break; sleep 0.05; done
+TDS_PORT=$(cut -d: -f2 <"$W/tds.addr")
+SNOW_URL=$(cat "$W/snow.addr")
+
+# --- secrets ------------------------------------------------------------------
+python3 - "$W" "$PGPORT" "$PGPASSWORD" "$TDS_PORT" "$MSSQL_PW" "$SNOW_URL" "$ODBC_DIR" <<'PY'
+import json, sys
+w, port, pw, tds, mpw, snow, odbc = sys.argv[1:]
+def secret(name, data):
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data})
+docs = [
+    secret("app", {"url": f"postgresql://postgres@127.0.0.1:{port}/dst", "password": pw}),
+    secret("odbc-pg", {"connectionString": f"Driver={odbc}/psqlodbca.so;Servername=127.0.0.1;Port={port};Database=src_odbc;Username=postgres;SSLmode=disable", "password": pw}),
+    secret("odbc-sqlite", {"connectionString": f"Driver={odbc}/libsqlite3odbc.so;Database={w}/src.db;Timeout=30000"}),
+    secret("sqlserver", {"connectionString": f"Server=127.0.0.1;Port={tds};Database=shop;UID=retl", "password": mpw}),
+    secret("sqlserver-badpw", {"connectionString": f"Server=127.0.0.1;Port={tds};Database=shop;UID=retl", "password": "wrong-password"}),
+    secret("snowflake", {"account": "acme.eu-central-1", "user": "retl_svc", "privateKey": open(f"{w}/key.pem").read(),
+                         "warehouse": "WH", "database": "SHOP", "role": "RETL", "endpoint": snow}),
+    secret("snowflake-badkey", {"account": "acme", "user": "retl_svc", "privateKey": open(f"{w}/other.pem").read(), "endpoint": snow}),
+]
+open(f"{w}/secrets.yaml", "w").write("\n---\n".join(docs) + "\n")
+PY
+
+# --- per-backend source access --------------------------------------------------
+# src B SQL: runs portable SQL on backend B's source data (what the stand-ins
+# serve lives in their PostgreSQL databases).
+src() {
+  local b=$1; shift
+  case $b in
+    odbc-pg) pg_sql -d src_odbc -c "$1" ;;
+    odbc-sqlite) sqlite3 -bail "$W/src.db" "$1" ;;
+    sqlserver) pg_sql -d src_mssql -c "$1" ;;
+    snowflake) pg_sql -d src_snow -c "$1" ;;
+  esac
+}
+# both B SQL: the same change in the source and in the reference copy.
+both() { src "$1" "$2" && D -c "SET search_path = ref_${1//-/_}" -c "$2"; }
+stype() { case $1 in odbc-*) echo odbc ;; *) echo "$1" ;; esac; }
+
+# job B NAME QUERY [extra yaml lines]
+job() {
+  local b=$1 name=$2 query=$3 extra=${4:-} secret=${SECRET:-$1}
+  {
+    echo "apiVersion: retl.io/v1alpha1"
+    echo "kind: ReverseEtlJob"
+    echo "metadata: {name: $name, namespace: t}"
+    echo "spec:"
+    echo "  source: {type: $(stype "$b"), secretRef: {name: $secret}, query: \"$query\"}"
+    echo "  destination: {type: postgres, secretRef: {name: app}, object: app_${b//-/_}.items}"
+    echo "  mode: Upsert"
+    echo "  key: {source: id, destination: id}"
+    echo "  mappings:"
+    for m in name price active d ts; do echo "    - {source: $m, destination: $m}"; done
+    [ -n "$extra" ] && printf '%s\n' "$extra"
+  } >"$W/$name.yaml"
+}
+run() { # run NAME CMD [args]
+  local name=$1 cmd=$2; shift 2
+  OUT=$("$ENGINE" "$cmd" -f "$W/$name.yaml" -f "$W/secrets.yaml" "$@" 2>>"$W/$name.log")
+  RC=$?
+  LAST=$(tail -n 1 <<<"$OUT")
+}
+jq_() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))" "$1" "$2" 2>/dev/null; }
+rows() { jq_ "$LAST" "d['rows']['$1']"; }
+COLS="id, name, price, active, d, ts"
+same() { # same B: destination equals the reference copy
+  diff <(D -c "COPY (SELECT $COLS FROM ref_${1//-/_}.items ORDER BY id) TO STDOUT") \
+       <(D -c "COPY (SELECT $COLS FROM app_${1//-/_}.items ORDER BY id) TO STDOUT") >"$W/diff.$1" 2>&1
+}
+
+TYPES="id INTEGER PRIMARY KEY, name TEXT, price NUMERIC(12,2), active BOOLEAN, d DATE, ts TIMESTAMP"
+SEED="INSERT INTO items VALUES
+ (1, 'plain', 12.5, TRUE, '2024-02-29', '2024-01-01 10:00:00.123456'),
+ (2, NULL, NULL, NULL, NULL, NULL),
+ (3, 'quote '' \"dq\" \\ back
+new line ünï € 😀', 0, FALSE, '1999-12-31', '2000-01-01 00:00:00'),
+ (4, '', -1.25, TRUE, '2000-02-28', '1970-01-01 00:00:00.5')"
+GEN="WITH RECURSIVE g(x) AS (SELECT 5 UNION ALL SELECT x + 1 FROM g WHERE x < 1200) INSERT INTO items (id, name, price, active) SELECT x, 'row ' || x, x * 1.5, x % 2 = 0 FROM g"
+
+scenario() {
+  local b=$1 n="${1//-/_}" t=$1
+  echo "# $b"
+  src "$b" "CREATE TABLE items ($TYPES)" >/dev/null
+  D -c "CREATE SCHEMA app_$n" -c "CREATE TABLE app_$n.items ($TYPES)" -c "CREATE SCHEMA ref_$n" -c "CREATE TABLE ref_$n.items ($TYPES)" >/dev/null
+  both "$b" "$SEED" >/dev/null
+  both "$b" "$GEN" >/dev/null
+  job "$b" "$b" "SELECT * FROM items" "  batchSize: 100"
+
+  # 1. first run
+  run "$b" run
+  check "$t: first run exits 0" eq "$RC" 0
+  check "$t: first run extracted 1200" eq "$(rows extracted)" 1200
+  check "$t: first run inserted 1200" eq "$(rows inserted)" 1200
+  check "$t: destination equals source after first run" same "$b"
+  # 2. NULLs and types
+  check "$t: NULLs stay NULL" eq "$(D -c "SELECT count(*) FROM app_$n.items WHERE id = 2 AND name IS NULL AND price IS NULL AND active IS NULL AND d IS NULL AND ts IS NULL")" 1
+  check "$t: text with quotes, newline, unicode intact" eq "$(D -c "SELECT md5(name) FROM app_$n.items WHERE id = 3")" "$(D -c "SELECT md5(name) FROM ref_$n.items WHERE id = 3")"
+  check "$t: empty string is not NULL" eq "$(D -c "SELECT name IS NOT NULL AND name = '' FROM app_$n.items WHERE id = 4")" t
+  check "$t: types (numeric, bool, date, timestamp fractions)" eq "$(D -c "SELECT price || '|' || active || '|' || d || '|' || ts FROM app_$n.items WHERE id = 1")" "12.50|true|2024-02-29|2024-01-01 10:00:00.123456"
+  # 3. nothing changed
+  run "$b" run
+  check "$t: unchanged run sends nothing" eq "$RC/$(rows changed)" "0/0"
+  # 4. incremental
+  both "$b" "UPDATE items SET name = 'changed ' || id WHERE id IN (7, 8)" >/dev/null
+  both "$b" "INSERT INTO items (id, name) VALUES (2000, 'new row')" >/dev/null
+  src "$b" "DELETE FROM items WHERE id = 9" >/dev/null
+  run "$b" plan
+  check "$t: plan counts 1 insert, 2 updates, 1 delete" eq "$(jq_ "$LAST" "(d['insert'], d['update'], d['deleted'])")" "(1, 2, 1)"
+  check "$t: plan loads nothing" eq "$(D -c "SELECT count(*) FROM app_$n.items WHERE id = 2000")" 0
+  run "$b" run
+  check "$t: incremental run exits 0" eq "$RC" 0
+  check "$t: incremental inserted/updated/deleted 1/2/1" eq "$(rows inserted)/$(rows updated)/$(rows deleted)" "1/2/1"
+  check "$t: destination equals source after incremental run (delete not propagated)" same "$b"
+  # 5. EXCEPT strategy
+  both "$b" "UPDATE items SET price = price + 1 WHERE id BETWEEN 10 AND 14" >/dev/null
+  RETL_DIFF_STRATEGY=except run "$b" run
+  check "$t: except strategy sends the 5 changes" eq "$RC/$(rows changed)/$(rows updated)" "0/5/5"
+  check "$t: destination equals source after except run" same "$b"
+  # 6. failing row, retry, recovery
+  D -c "ALTER TABLE app_$n.items ADD CONSTRAINT price_nonneg CHECK (price IS NULL OR price > -100)"
+  src "$b" "UPDATE items SET price = -500 WHERE id = 20" >/dev/null
+  both "$b" "UPDATE items SET name = 'fine' WHERE id IN (21, 22)" >/dev/null
+  run "$b" run
+  check "$t: row error: run succeeds with one failed row" eq "$RC/$(rows failed)" "0/1"
+  check "$t: row error: the rest of the batch loaded" eq "$(D -c "SELECT count(*) FROM app_$n.items WHERE id IN (21, 22) AND name = 'fine'")" 2
+  run "$b" errors --json
+  check "$t: errors lists key 20 with SQLSTATE 23514 and the row" eq "$(jq_ "$LAST" "(d[0]['key'], d[0]['code'], d[0]['attempts'], float(d[0]['row']['price']))")" "('20', '23514', 1, -500.0)"
+  run "$b" run
+  check "$t: failed row retried on the next run (attempts 2)" eq "$(rows changed)/$(rows failed)" "1/1"
+  run "$b" errors --json
+  check "$t: attempts counted" eq "$(jq_ "$LAST" "(d[0]['attempts'], d[0]['firstFailure'] <= d[0]['lastFailure'])")" "(2, True)"
+  both "$b" "UPDATE items SET price = 5 WHERE id = 20" >/dev/null
+  run "$b" run
+  check "$t: fixed row syncs" eq "$(rows failed)/$(rows updated)" "0/1"
+  run "$b" errors --json
+  check "$t: fixed row leaves the errors table" eq "$(jq_ "$LAST" "len(d)")" 0
+  check "$t: destination equals source after retry" same "$b"
+  # 7. SIGKILL mid-run and resume
+  both "$b" "WITH RECURSIVE g(x) AS (SELECT 3000 UNION ALL SELECT x + 1 FROM g WHERE x < 32999) INSERT INTO items (id, name, price) SELECT x, 'bulk ' || x, x FROM g" >/dev/null
+  job "$b" "$b" "SELECT * FROM items" "  batchSize: 200"
+  "$ENGINE" run -f "$W/$b.yaml" -f "$W/secrets.yaml" >/dev/null 2>"$W/$b.kill.log" &
+  local pid=$! got=0
+  for _ in $(seq 1 1200); do
+    got=$(D -c "SELECT count(*) FROM app_$n.items WHERE id >= 3000" 2>/dev/null || echo 0)
+    [ "${got:-0}" -ge 2000 ] && break
+    sleep 0.05
+  done
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  local at_kill
+  at_kill=$(D -c "SELECT count(*) FROM app_$n.items WHERE id >= 3000")
+  check "$t: killed mid-run (partial progress)" test "$at_kill" -gt 0 -a "$at_kill" -lt 30000
+  both "$b" "UPDATE items SET name = 'after kill' WHERE id IN (1, 32999)" >/dev/null
+  run "$b" run
+  check "$t: resume after SIGKILL exits 0" eq "$RC" 0
+  check "$t: resume sends only what was not committed (+1 batch)" test "$(rows changed)" -le $((30000 - at_kill + 200 + 2))
+  check "$t: destination equals source after resume" same "$b"
+  run "$b" run
+  check "$t: nothing left after resume" eq "$RC/$(rows changed)" "0/0"
+  # 8. a bad query fails clearly and leaves state alone
+  job "$b" "$b" "SELEC * FRM items" "  batchSize: 200"
+  run "$b" run
+  check "$t: invalid query exits 1 with the warehouse's message" eq "$RC/$(jq_ "$LAST" "d['message'].startswith('source')")" "1/True"
+  job "$b" "$b" "SELECT * FROM items" "  batchSize: 200"
+  run "$b" run
+  check "$t: valid query again: nothing to send" eq "$RC/$(rows changed)" "0/0"
+  # 9. a query without a mapped column
+  job "$b" "$b-bad" "SELECT id, name FROM items"
+  run "$b-bad" run
+  check "$t: missing mapped column exits 1 naming it" eq "$RC/$(jq_ "$LAST" "'price' in d['message']")" "1/True"
+}
+
+for b in $BACKENDS; do scenario "$b"; done
+
+# --- backend specifics ----------------------------------------------------------
+if [[ " $BACKENDS " == *" snowflake "* ]]; then
+  STATS=$(curl -s "$SNOW_URL/sim/stats")
+  check "snowflake: 202 answers were polled" test "$(jq_ "$STATS" "d['polls202']")" -gt 0
+  check "snowflake: later partitions fetched, gzip-encoded" test "$(jq_ "$STATS" "min(d['partitionsServed'], d['gzipServed'])")" -gt 0
+  check "snowflake: batches committed as multi-statement transactions" test "$(jq_ "$STATS" "d['multiStatement']")" -gt 0
+  check "snowflake: warehouse errors came back as 422" test "$(jq_ "$STATS" "d['errors422']")" -gt 0
+  SECRET=snowflake-badkey job snowflake snow-badkey "SELECT * FROM items"
+  run snow-badkey run
+  check "snowflake: a JWT signed by another key is refused (exit 1, 401 named)" eq "$RC/$(jq_ "$LAST" "'JWT token is invalid' in d['message'] and 'HTTP 401' in d['message']")" "1/True"
+fi
+if [[ " $BACKENDS " == *" sqlserver "* ]]; then
+  SECRET=sqlserver-badpw job sqlserver ms-badpw "SELECT * FROM items"
+  run ms-badpw run
+  check "sqlserver: wrong password fails the run with the server's message" eq "$RC/$(jq_ "$LAST" "'Login failed' in d['message']")" "1/True"
+fi
+check "no log line carries a credential" test "$(cat "$W"/*.log | grep -cF -e "$PGPASSWORD" -e "$MSSQL_PW")" -eq 0
+
+echo "$P passed, $F failed"
+[ "$F" -eq 0 ]
