@@ -48,10 +48,20 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// writeKubeconfig writes a self-contained kubeconfig (certificates embedded, like
+// kubeadm's admin.conf).
 func writeKubeconfig(path, server, caFile, certFile, keyFile, user string) error {
+	var blobs [3][]byte
+	for i, f := range []string{caFile, certFile, keyFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		blobs[i] = b
+	}
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["retl"] = &clientcmdapi.Cluster{Server: server, CertificateAuthority: caFile}
-	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificate: certFile, ClientKey: keyFile}
+	cfg.Clusters["retl"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: blobs[0]}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: blobs[1], ClientKeyData: blobs[2]}
 	cfg.Contexts["retl"] = &clientcmdapi.Context{Cluster: "retl", AuthInfo: user, Namespace: "default"}
 	cfg.CurrentContext = "retl"
 	return clientcmd.WriteToFile(*cfg, path)
