@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand"
 	"net/http"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type Job struct {
 	unprocessed     bytes.Buffer
 	ctx             *reqCtx
 	createdBy       string
+	shuffle         bool  // results rows in random order (fault shuffleBulkResults)
+	successOff      []int // start of each result row in success / failures
+	failureOff      []int
 }
 
 var delimiters = map[string]rune{"BACKQUOTE": '`', "CARET": '^', "COMMA": ',', "PIPE": '|', "SEMICOLON": ';', "TAB": '\t'}
@@ -339,7 +343,10 @@ func (s *Server) resultHeader(j *Job, kind string) string {
 	case "successfulResults":
 		buf.WriteString(quoted("sf__Id") + string(d) + quoted("sf__Created"))
 	case "failedResults":
-		buf.WriteString(quoted("sf__Id") + string(d) + quoted("sf__Error"))
+		if j.ApiVersion >= 53 {
+			buf.WriteString(quoted("sf__Id") + string(d))
+		}
+		buf.WriteString(quoted("sf__Error"))
 	}
 	cells = j.header
 	if buf.Len() > 0 && len(cells) > 0 {
@@ -452,6 +459,7 @@ func (s *Server) processJob(j *Job) {
 		s.mu.Unlock()
 		return
 	}
+	j.shuffle = s.faults.shuffleResults()
 	j.State = "InProgress"
 	j.Modstamp = s.now()
 	d := delimiters[j.ColumnDelimiter]
@@ -516,6 +524,10 @@ func (s *Server) processJob(j *Job) {
 	}
 	s.mu.Lock()
 	if j.State == "InProgress" {
+		if j.shuffle {
+			shuffleRows(&j.success, j.successOff)
+			shuffleRows(&j.failures, j.failureOff)
+		}
 		j.State = "JobComplete"
 		j.Modstamp = s.now()
 		j.procMs = time.Since(start).Milliseconds()
@@ -549,11 +561,16 @@ func (s *Server) processChunk(j *Job, cols []column, rows [][]string, d rune) {
 		if errs != nil {
 			j.failed++
 			e := errs[0]
-			cells := append([]string{id, fmt.Sprintf("%s:%s:%s --", e.StatusCode, e.Message, strings.Join(e.Fields, ","))}, row...)
-			csvLine(&j.failures, d, cells, true)
+			cells := []string{fmt.Sprintf("%s:%s:%s --", e.StatusCode, e.Message, strings.Join(e.Fields, ","))}
+			if j.ApiVersion >= 53 {
+				cells = append([]string{id}, cells...)
+			}
+			j.failureOff = append(j.failureOff, j.failures.Len())
+			csvLine(&j.failures, d, append(cells, row...), true)
 			continue
 		}
 		cells := append([]string{id, fmt.Sprintf("%t", created)}, row...)
+		j.successOff = append(j.successOff, j.success.Len())
 		csvLine(&j.success, d, cells, true)
 	}
 }
@@ -687,4 +704,28 @@ func (s *Server) processRow(j *Job, t *Table, cols []column, row []string, extCo
 	}
 	tx.commit()
 	return id, created, nil
+}
+
+// shuffleRows puts the result rows that start at offs (after the header) in random
+// order: Salesforce does not keep input order, and clients must correlate by key.
+func shuffleRows(buf *bytes.Buffer, offs []int) {
+	if len(offs) < 2 {
+		return
+	}
+	data := buf.Bytes()
+	rows := make([][]byte, len(offs))
+	for i, o := range offs {
+		end := len(data)
+		if i+1 < len(offs) {
+			end = offs[i+1]
+		}
+		rows[i] = data[o:end]
+	}
+	rand.Shuffle(len(rows), func(a, b int) { rows[a], rows[b] = rows[b], rows[a] })
+	var out bytes.Buffer
+	out.Write(data[:offs[0]])
+	for _, r := range rows {
+		out.Write(r)
+	}
+	*buf = out
 }

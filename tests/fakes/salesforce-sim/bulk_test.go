@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net/http"
 	"encoding/csv"
 	"fmt"
 	"strings"
@@ -208,5 +209,71 @@ func TestBulk100kIsFast(t *testing.T) {
 	q := h.query("SELECT Id, LastName FROM Contact WHERE External_Id__c = 'K-77777'")
 	if q.TotalSize != 1 || time.Since(start) > time.Second {
 		t.Fatalf("indexed lookup: %+v in %v", q.TotalSize, time.Since(start))
+	}
+}
+
+func TestBulkShuffleAndVersionedColumns(t *testing.T) {
+	h := newHarness(t, nil)
+	var sb strings.Builder
+	sb.WriteString("LastName,Title\n")
+	for i := 0; i < 500; i++ {
+		fmt.Fprintf(&sb, "N%d,T\n", i)
+	}
+	sb.WriteString(",missing last name\n")
+	order := func(rows [][]string) []string {
+		var out []string
+		for _, r := range rows[1:] {
+			out = append(out, r[2])
+		}
+		return out
+	}
+	info := h.bulkRun(map[string]any{"object": "Contact", "operation": "insert"}, sb.String(), "JobComplete")
+	inOrder := order(h.results(info.Id, "successfulResults"))
+	for i, n := range inOrder {
+		if n != fmt.Sprintf("N%d", i) {
+			t.Fatalf("without the fault results keep input order: row %d is %s", i, n)
+		}
+	}
+	h.json("POST", "/__admin/faults", map[string]any{"shuffleBulkResults": true}, 200, nil)
+	info = h.bulkRun(map[string]any{"object": "Contact", "operation": "insert"}, sb.String(), "JobComplete")
+	shuffled := order(h.results(info.Id, "successfulResults"))
+	if len(shuffled) != 500 || strings.Join(shuffled, ",") == strings.Join(inOrder, ",") {
+		t.Fatalf("shuffled results: %d rows, same order %v", len(shuffled), strings.Join(shuffled, ",") == strings.Join(inOrder, ","))
+	}
+	seen := map[string]bool{}
+	for _, n := range shuffled {
+		seen[n] = true
+	}
+	if len(seen) != 500 {
+		t.Fatalf("shuffle lost rows: %d distinct", len(seen))
+	}
+	// Before v53 failedResults has no sf__Id column.
+	var job jobInfo
+	h.json("POST", "/services/data/v52.0/jobs/ingest", map[string]any{"object": "Contact", "operation": "insert"}, 200, &job)
+	h.do("PUT", "/services/data/v52.0/jobs/ingest/"+job.Id+"/batches", "LastName,Title\n,x\n")
+	h.json("PATCH", "/services/data/v52.0/jobs/ingest/"+job.Id, map[string]string{"state": "UploadComplete"}, 200, nil)
+	for i := 0; i < 500 && job.State != "JobComplete" && job.State != "Failed"; i++ {
+		time.Sleep(10 * time.Millisecond)
+		h.json("GET", "jobs/ingest/"+job.Id, nil, 200, &job)
+	}
+	bad := h.results(job.Id, "failedResults")
+	if job.State != "JobComplete" || strings.Join(bad[0], ",") != "sf__Error,LastName,Title" || len(bad) != 2 {
+		t.Fatalf("v52 failed results: %s %v", job.State, bad)
+	}
+}
+
+func TestDescribeIfModifiedSince(t *testing.T) {
+	h := newHarness(t, nil)
+	req, _ := http.NewRequest("GET", h.ts.URL+"/services/data/v59.0/sobjects/Account/describe", nil)
+	req.Header.Set("Authorization", "Bearer "+h.tok)
+	req.Header.Set("If-Modified-Since", time.Now().Add(time.Minute).UTC().Format(http.TimeFormat))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 304 {
+		t.Fatalf("If-Modified-Since now: %v %v", err, res.StatusCode)
+	}
+	req.Header.Set("If-Modified-Since", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
+	res, err = http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("If-Modified-Since an hour ago: %v %v", err, res.StatusCode)
 	}
 }

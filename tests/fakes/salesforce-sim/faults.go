@@ -37,6 +37,7 @@ type FaultConfig struct {
 	ExpireSessions     bool    `json:"expireSessions,omitempty"`      // invalidate every access token now
 	DailyAPILimit      *int    `json:"dailyApiLimit,omitempty"`       // change DailyApiRequests Max
 	ClearRules         bool    `json:"clearRules,omitempty"`
+	ShuffleBulkResults *bool   `json:"shuffleBulkResults,omitempty"` // Bulk result rows in random order
 }
 
 // Faults holds the active fault settings.
@@ -51,6 +52,7 @@ type Faults struct {
 	delayMs           int
 	lockRowNext       int
 	tokenErrorNext    int
+	shuffle           bool
 	fired             map[string]int
 }
 
@@ -66,6 +68,7 @@ func (f *Faults) clear() {
 	f.concurrentNext, f.unavailableNext, f.lockRowNext, f.tokenErrorNext, f.delayMs = 0, 0, 0, 0, 0
 	f.unavailableStatus = 503
 	f.pathContains = ""
+	f.shuffle = false
 }
 
 func (f *Faults) apply(c *FaultConfig, schema *Schema) error {
@@ -130,6 +133,9 @@ func (f *Faults) apply(c *FaultConfig, schema *Schema) error {
 	if c.TokenErrorNext != nil {
 		f.tokenErrorNext = *c.TokenErrorNext
 	}
+	if c.ShuffleBulkResults != nil {
+		f.shuffle = *c.ShuffleBulkResults
+	}
 	return nil
 }
 
@@ -147,7 +153,7 @@ func (f *Faults) snapshot() map[string]any {
 	return map[string]any{
 		"validationRules": rules, "requestLimitAfter": f.requestLimitAfter, "concurrentLimitNext": f.concurrentNext,
 		"unavailableNext": f.unavailableNext, "unavailableStatus": f.unavailableStatus, "pathContains": f.pathContains,
-		"delayMs": f.delayMs, "lockRowNext": f.lockRowNext, "tokenErrorNext": f.tokenErrorNext, "fired": fired,
+		"delayMs": f.delayMs, "lockRowNext": f.lockRowNext, "tokenErrorNext": f.tokenErrorNext, "shuffleBulkResults": f.shuffle, "fired": fired,
 	}
 }
 
@@ -235,4 +241,10 @@ func (f *Faults) checkRules(o *Object, rec map[string]any) *recErr {
 		}
 	}
 	return nil
+}
+
+func (f *Faults) shuffleResults() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.shuffle
 }

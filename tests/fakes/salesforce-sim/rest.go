@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ---- describe ----
@@ -339,6 +340,11 @@ func (s *Server) routeSObjects(w http.ResponseWriter, r *http.Request, ctx *reqC
 		if parts[1] == "describe" {
 			if r.Method != "GET" {
 				methodNotAllowed(w, r, "GET,HEAD")
+				return
+			}
+			// The schema never changes while the sim runs.
+			if ims, err := http.ParseTime(r.Header.Get("If-Modified-Since")); err == nil && !ims.Before(s.started.Truncate(time.Second)) {
+				w.WriteHeader(304)
 				return
 			}
 			writeJSON(w, 200, s.describe(o, ctx))

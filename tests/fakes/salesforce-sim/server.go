@@ -70,11 +70,12 @@ type Server struct {
 	tokMu    sync.Mutex
 	sessions map[string]*session
 
-	now func() time.Time
+	now     func() time.Time
+	started time.Time
 }
 
 func newServer(opts Options, schema *Schema) *Server {
-	s := &Server{opts: opts, store: newStore(schema), faults: newFaults(), now: time.Now}
+	s := &Server{opts: opts, store: newStore(schema), faults: newFaults(), now: time.Now, started: time.Now()}
 	s.jobs = map[string]*Job{}
 	s.cursors = map[string]*cursor{}
 	s.stats = map[string]int{}
