@@ -244,9 +244,14 @@ func encodeCell(typ, v string) string {
 	return v
 }
 
+// epoch renders seconds since the epoch with 9 decimals, the fraction
+// carrying the sign of the whole (-1.5 is 1.5 seconds before).
 func epoch(t time.Time) string {
 	s := t.Unix()
 	ns := t.Nanosecond()
+	if s < 0 && ns > 0 {
+		return "-" + strconv.FormatInt(-(s+1), 10) + "." + leftPad(strconv.Itoa(1e9-ns), 9)
+	}
 	return strconv.FormatInt(s, 10) + "." + leftPad(strconv.Itoa(ns), 9)
 }
 
