@@ -87,9 +87,12 @@ func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) expireSessions() int {
 	s.tokMu.Lock()
-	defer s.tokMu.Unlock()
 	n := len(s.sessions)
 	s.sessions = map[string]*session{}
+	s.tokMu.Unlock()
+	s.mu.Lock()
+	s.dirty = true
+	s.mu.Unlock()
 	return n
 }
 
