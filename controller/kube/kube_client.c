@@ -16,13 +16,12 @@ const struct kube_gvr kube_gvr_configmaps = {"", "v1", "configmaps", true};
 const struct kube_gvr kube_gvr_secrets = {"", "v1", "secrets", true};
 const struct kube_gvr kube_gvr_pods = {"", "v1", "pods", true};
 const struct kube_gvr kube_gvr_namespaces = {"", "v1", "namespaces", false};
-const struct kube_gvr kube_gvr_leases = {"coordination.k8s.io", "v1", "leases",
-                                         true};
+const struct kube_gvr kube_gvr_leases = {"coordination.k8s.io", "v1", "leases", true};
 const struct kube_gvr kube_gvr_events = {"events.k8s.io", "v1", "events", true};
 const struct kube_gvr kube_gvr_crds = {"apiextensions.k8s.io", "v1",
                                        "customresourcedefinitions", false};
-const struct kube_gvr kube_gvr_reverseetljobs = {"retl.io", "v1alpha1",
-                                                 "reverseetljobs", true};
+const struct kube_gvr kube_gvr_reverseetljobs = {"retl.io", "v1alpha1", "reverseetljobs",
+                                                 true};
 
 #define POOL_MAX 16
 #define DEFAULT_MAX_BODY (16u * 1024 * 1024)
@@ -62,8 +61,7 @@ static void share_unlock(CURL *h, curl_lock_data d, void *ud)
     pthread_mutex_unlock(&c->share_mu[d]);
 }
 
-retl_err kube_client_new(struct kube_config *cfg,
-                         const struct kube_client_opts *opts,
+retl_err kube_client_new(struct kube_config *cfg, const struct kube_client_opts *opts,
                          struct kube_client **out, struct retl_errbuf *eb)
 {
     pthread_once(&curl_once, curl_init_once);
@@ -124,8 +122,7 @@ const struct kube_config *kube_client_config(const struct kube_client *c)
     return c->cfg;
 }
 
-void kube_client_metrics(const struct kube_client *c,
-                         struct kube_client_metrics *m)
+void kube_client_metrics(const struct kube_client *c, struct kube_client_metrics *m)
 {
     for (int i = 0; i < KUBE_METRIC_CODES; i++)
         m->by_code[i] = __atomic_load_n(&c->by_code[i], __ATOMIC_RELAXED);
@@ -134,8 +131,7 @@ void kube_client_metrics(const struct kube_client *c,
     m->token_reloads_401 = __atomic_load_n(&c->token_reloads, __ATOMIC_RELAXED);
 }
 
-static void count(struct kube_client *c, const char *verb, long code,
-                  double secs)
+static void count(struct kube_client *c, const char *verb, long code, double secs)
 {
     long i = code < 0 ? 0 : (code >= KUBE_METRIC_CODES ? 599 : code);
     __atomic_fetch_add(&c->by_code[i], 1, __ATOMIC_RELAXED);
@@ -244,8 +240,8 @@ static retl_err add_query(struct retl_buf *b, const char *key, const char *val)
     char *e = kube_escape(val);
     if (!e)
         return RETL_E_NOMEM;
-    retl_err r = retl_buf_printf(b, "%c%s=%s",
-                                 strchr(retl_buf_str(b), '?') ? '&' : '?', key, e);
+    retl_err r =
+        retl_buf_printf(b, "%c%s=%s", strchr(retl_buf_str(b), '?') ? '&' : '?', key, e);
     free(e);
     return r;
 }
@@ -356,16 +352,13 @@ static retl_err setup(struct kube_client *c, CURL *h, const char *url,
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     } else if (cfg->ca_pem) {
-        struct curl_blob blob = {cfg->ca_pem, strlen(cfg->ca_pem),
-                                 CURL_BLOB_NOCOPY};
+        struct curl_blob blob = {cfg->ca_pem, strlen(cfg->ca_pem), CURL_BLOB_NOCOPY};
         if (curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
             return RETL_E_TLS;
     }
     if (cfg->cert_pem && cfg->key_pem) {
-        struct curl_blob cert = {cfg->cert_pem, strlen(cfg->cert_pem),
-                                 CURL_BLOB_NOCOPY};
-        struct curl_blob key = {cfg->key_pem, strlen(cfg->key_pem),
-                                CURL_BLOB_NOCOPY};
+        struct curl_blob cert = {cfg->cert_pem, strlen(cfg->cert_pem), CURL_BLOB_NOCOPY};
+        struct curl_blob key = {cfg->key_pem, strlen(cfg->key_pem), CURL_BLOB_NOCOPY};
         curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
         curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
         if (curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert) != CURLE_OK ||
@@ -379,8 +372,8 @@ static retl_err setup(struct kube_client *c, CURL *h, const char *url,
     return RETL_E_OK;
 }
 
-static retl_err transport_err(CURLcode rc, struct xfer *x,
-                              struct retl_errbuf *eb, const char *errbuf)
+static retl_err transport_err(CURLcode rc, struct xfer *x, struct retl_errbuf *eb,
+                              const char *errbuf)
 {
     if (x->cb_err)
         return x->cb_err == RETL_E_TOO_BIG && !x->parser
@@ -400,12 +393,11 @@ static retl_err transport_err(CURLcode rc, struct xfer *x,
 
 /* Performs one HTTP exchange (with 401-token-reload and 429 retries).
  * watch_parser set = streaming mode. */
-static retl_err perform(struct kube_client *c, const char *method,
-                        const char *path, const char *ctype, const char *body,
-                        size_t body_len, size_t max_body, const char *verb,
-                        struct kube_watch_parser *watch_parser,
-                        const atomic_bool *stop, json_t **out,
-                        struct kube_status *st, struct retl_errbuf *eb)
+static retl_err perform(struct kube_client *c, const char *method, const char *path,
+                        const char *ctype, const char *body, size_t body_len,
+                        size_t max_body, const char *verb,
+                        struct kube_watch_parser *watch_parser, const atomic_bool *stop,
+                        json_t **out, struct kube_status *st, struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
     CURL *h = NULL;
@@ -496,8 +488,7 @@ static retl_err perform(struct kube_client *c, const char *method,
         CURLcode rc = curl_easy_perform(h);
         long code = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        count(c, verb, rc == CURLE_OK || (watch_parser && code) ? code : 0,
-              now_s() - t0);
+        count(c, verb, rc == CURLE_OK || (watch_parser && code) ? code : 0, now_s() - t0);
         if (watch_parser && code == 200) {
             if (rc != CURLE_OK) {
                 e = transport_err(rc, &x, eb, errbuf);
@@ -559,23 +550,21 @@ out:
     return e;
 }
 
-retl_err kube_request(struct kube_client *c, const struct kube_req *req,
-                      json_t **out, struct kube_status *st,
-                      struct retl_errbuf *eb)
+retl_err kube_request(struct kube_client *c, const struct kube_req *req, json_t **out,
+                      struct kube_status *st, struct retl_errbuf *eb)
 {
-    return perform(c, req->method ? req->method : "GET", req->path,
-                   req->content_type, req->body, req->body_len,
+    return perform(c, req->method ? req->method : "GET", req->path, req->content_type,
+                   req->body, req->body_len,
                    req->max_body ? req->max_body : c->o.max_body,
-                   req->verb ? req->verb : (req->method ? req->method : "GET"),
-                   NULL, NULL, out, st, eb);
+                   req->verb ? req->verb : (req->method ? req->method : "GET"), NULL,
+                   NULL, out, st, eb);
 }
 
 /* ---- typed verbs -------------------------------------------------------------- */
 
-static retl_err do_json(struct kube_client *c, const char *method,
-                        const char *verb, const char *path, const char *ctype,
-                        const json_t *body, size_t max,
-                        const atomic_bool *stop, json_t **out,
+static retl_err do_json(struct kube_client *c, const char *method, const char *verb,
+                        const char *path, const char *ctype, const json_t *body,
+                        size_t max, const atomic_bool *stop, json_t **out,
                         struct retl_errbuf *eb)
 {
     char *text = NULL;
@@ -585,15 +574,13 @@ static retl_err do_json(struct kube_client *c, const char *method,
             return retl_errf(eb, RETL_E_NOMEM, "cannot serialise request body");
     }
     retl_err e = perform(c, method, path, ctype, text, text ? strlen(text) : 0,
-                         max ? max : c->o.max_body, verb, NULL, stop, out, NULL,
-                         eb);
+                         max ? max : c->o.max_body, verb, NULL, stop, out, NULL, eb);
     free(text);
     return e;
 }
 
-retl_err kube_get(struct kube_client *c, const struct kube_gvr *gvr,
-                  const char *ns, const char *name, json_t **out,
-                  struct retl_errbuf *eb)
+retl_err kube_get(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                  const char *name, json_t **out, struct retl_errbuf *eb)
 {
     char *path = kube_path(gvr, ns, name, NULL);
     if (!path)
@@ -603,18 +590,17 @@ retl_err kube_get(struct kube_client *c, const struct kube_gvr *gvr,
     free(path);
     if (e == RETL_E_OK && !json_is_object(obj)) {
         json_decref(obj);
-        return retl_errf(eb, RETL_E_PARSE, "GET %s/%s: empty answer",
-                         gvr->resource, name);
+        return retl_errf(eb, RETL_E_PARSE, "GET %s/%s: empty answer", gvr->resource,
+                         name);
     }
     if (e == RETL_E_OK)
         *out = obj;
     return e;
 }
 
-retl_err kube_list_page(struct kube_client *c, const struct kube_gvr *gvr,
-                        const char *ns, const struct kube_list_opts *o,
-                        const char *continue_token, json_t **out,
-                        struct retl_errbuf *eb)
+retl_err kube_list_page(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                        const struct kube_list_opts *o, const char *continue_token,
+                        json_t **out, struct retl_errbuf *eb)
 {
     struct kube_list_opts lo = {0};
     if (o)
@@ -638,24 +624,22 @@ retl_err kube_list_page(struct kube_client *c, const struct kube_gvr *gvr,
         e = add_query(&b, "resourceVersion", lo.resource_version);
     json_t *obj = NULL;
     if (!e)
-        e = do_json(c, "GET", "LIST", b.data, NULL, NULL, c->o.max_list_body,
-                    lo.cancel, &obj, eb);
+        e = do_json(c, "GET", "LIST", b.data, NULL, NULL, c->o.max_list_body, lo.cancel,
+                    &obj, eb);
     free(path);
     retl_buf_free(&b);
     if (e == RETL_E_OK && !json_is_array(json_object_get(obj, "items"))) {
         json_decref(obj);
-        return retl_errf(eb, RETL_E_PARSE, "LIST %s: answer has no items",
-                         gvr->resource);
+        return retl_errf(eb, RETL_E_PARSE, "LIST %s: answer has no items", gvr->resource);
     }
     if (e == RETL_E_OK)
         *out = obj;
     return e;
 }
 
-retl_err kube_list_each(struct kube_client *c, const struct kube_gvr *gvr,
-                        const char *ns, const struct kube_list_opts *o,
-                        kube_item_fn fn, void *ud, char **rv_out,
-                        struct retl_errbuf *eb)
+retl_err kube_list_each(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                        const struct kube_list_opts *o, kube_item_fn fn, void *ud,
+                        char **rv_out, struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
     char *cont = NULL;
@@ -678,8 +662,7 @@ retl_err kube_list_each(struct kube_client *c, const struct kube_gvr *gvr,
         }
         size_t i;
         json_t *it;
-        json_array_foreach(json_object_get(page, "items"), i, it)
-        {
+        json_array_foreach (json_object_get(page, "items"), i, it) {
             e = fn(ud, it, eb);
             if (e)
                 goto out;
@@ -708,9 +691,8 @@ static retl_err collect(void *ud, json_t *item, struct retl_errbuf *eb)
     return json_array_append(ud, item) ? RETL_E_NOMEM : RETL_E_OK;
 }
 
-retl_err kube_list(struct kube_client *c, const struct kube_gvr *gvr,
-                   const char *ns, const struct kube_list_opts *o, json_t **out,
-                   struct retl_errbuf *eb)
+retl_err kube_list(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                   const struct kube_list_opts *o, json_t **out, struct retl_errbuf *eb)
 {
     json_t *items = json_array();
     char *rv = NULL;
@@ -721,8 +703,8 @@ retl_err kube_list(struct kube_client *c, const struct kube_gvr *gvr,
         json_decref(items);
         return e;
     }
-    json_t *list = json_pack("{s:o,s:{s:s}}", "items", items, "metadata",
-                             "resourceVersion", rv);
+    json_t *list =
+        json_pack("{s:o,s:{s:s}}", "items", items, "metadata", "resourceVersion", rv);
     free(rv);
     if (!list)
         return RETL_E_NOMEM;
@@ -730,16 +712,15 @@ retl_err kube_list(struct kube_client *c, const struct kube_gvr *gvr,
     return RETL_E_OK;
 }
 
-retl_err kube_create(struct kube_client *c, const struct kube_gvr *gvr,
-                     const char *ns, const json_t *obj, json_t **out,
-                     struct retl_errbuf *eb)
+retl_err kube_create(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                     const json_t *obj, json_t **out, struct retl_errbuf *eb)
 {
     char *path = kube_path(gvr, ns, NULL, NULL);
     if (!path)
         return RETL_E_NOMEM;
     json_t *res = NULL;
-    retl_err e = do_json(c, "POST", "POST", path, "application/json", obj, 0, NULL,
-                         &res, eb);
+    retl_err e =
+        do_json(c, "POST", "POST", path, "application/json", obj, 0, NULL, &res, eb);
     free(path);
     if (e == RETL_E_OK && out)
         *out = res;
@@ -748,9 +729,9 @@ retl_err kube_create(struct kube_client *c, const struct kube_gvr *gvr,
     return e;
 }
 
-retl_err kube_update(struct kube_client *c, const struct kube_gvr *gvr,
-                     const char *ns, const json_t *obj, const char *subresource,
-                     json_t **out, struct retl_errbuf *eb)
+retl_err kube_update(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                     const json_t *obj, const char *subresource, json_t **out,
+                     struct retl_errbuf *eb)
 {
     const char *name = kube_obj_name(obj);
     if (!name)
@@ -759,8 +740,8 @@ retl_err kube_update(struct kube_client *c, const struct kube_gvr *gvr,
     if (!path)
         return RETL_E_NOMEM;
     json_t *res = NULL;
-    retl_err e = do_json(c, "PUT", "PUT", path, "application/json", obj, 0, NULL,
-                         &res, eb);
+    retl_err e =
+        do_json(c, "PUT", "PUT", path, "application/json", obj, 0, NULL, &res, eb);
     free(path);
     if (e == RETL_E_OK && out)
         *out = res;
@@ -776,10 +757,10 @@ retl_err kube_update_status(struct kube_client *c, const struct kube_gvr *gvr,
     return kube_update(c, gvr, ns, obj, "status", out, eb);
 }
 
-retl_err kube_patch(struct kube_client *c, const struct kube_gvr *gvr,
-                    const char *ns, const char *name, enum kube_patch_type type,
-                    const json_t *patch, const struct kube_patch_opts *opts,
-                    json_t **out, struct retl_errbuf *eb)
+retl_err kube_patch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                    const char *name, enum kube_patch_type type, const json_t *patch,
+                    const struct kube_patch_opts *opts, json_t **out,
+                    struct retl_errbuf *eb)
 {
     struct kube_patch_opts po = {0};
     if (opts)
@@ -801,8 +782,7 @@ retl_err kube_patch(struct kube_client *c, const struct kube_gvr *gvr,
         e = add_query(&b, "force", "true");
     json_t *res = NULL;
     if (!e)
-        e = do_json(c, "PATCH", "PATCH", b.data, ctypes[type], patch, 0, NULL, &res,
-                    eb);
+        e = do_json(c, "PATCH", "PATCH", b.data, ctypes[type], patch, 0, NULL, &res, eb);
     retl_buf_free(&b);
     if (e == RETL_E_OK && out)
         *out = res;
@@ -811,9 +791,9 @@ retl_err kube_patch(struct kube_client *c, const struct kube_gvr *gvr,
     return e;
 }
 
-retl_err kube_apply(struct kube_client *c, const struct kube_gvr *gvr,
-                    const char *ns, const json_t *obj, const char *field_manager,
-                    json_t **out, struct retl_errbuf *eb)
+retl_err kube_apply(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                    const json_t *obj, const char *field_manager, json_t **out,
+                    struct retl_errbuf *eb)
 {
     const char *name = kube_obj_name(obj);
     if (!name)
@@ -822,15 +802,14 @@ retl_err kube_apply(struct kube_client *c, const struct kube_gvr *gvr,
     return kube_patch(c, gvr, ns, name, KUBE_PATCH_APPLY, obj, &po, out, eb);
 }
 
-retl_err kube_delete(struct kube_client *c, const struct kube_gvr *gvr,
-                     const char *ns, const char *name,
-                     const struct kube_delete_opts *opts, struct retl_errbuf *eb)
+retl_err kube_delete(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                     const char *name, const struct kube_delete_opts *opts,
+                     struct retl_errbuf *eb)
 {
     struct kube_delete_opts d = {.grace_period_seconds = -1};
     if (opts)
         d = *opts;
-    json_t *body = json_pack("{s:s,s:s}", "kind", "DeleteOptions", "apiVersion",
-                             "v1");
+    json_t *body = json_pack("{s:s,s:s}", "kind", "DeleteOptions", "apiVersion", "v1");
     if (!body)
         return RETL_E_NOMEM;
     if (d.uid || d.resource_version) {
@@ -838,8 +817,7 @@ retl_err kube_delete(struct kube_client *c, const struct kube_gvr *gvr,
         if (d.uid)
             json_object_set_new(pre, "uid", json_string(d.uid));
         if (d.resource_version)
-            json_object_set_new(pre, "resourceVersion",
-                                json_string(d.resource_version));
+            json_object_set_new(pre, "resourceVersion", json_string(d.resource_version));
         json_object_set_new(body, "preconditions", pre);
     }
     if (d.propagation)
@@ -848,18 +826,17 @@ retl_err kube_delete(struct kube_client *c, const struct kube_gvr *gvr,
         json_object_set_new(body, "gracePeriodSeconds",
                             json_integer(d.grace_period_seconds));
     char *path = kube_path(gvr, ns, name, NULL);
-    retl_err e = path ? do_json(c, "DELETE", "DELETE", path, "application/json",
-                                body, 0, NULL, NULL, eb)
+    retl_err e = path ? do_json(c, "DELETE", "DELETE", path, "application/json", body, 0,
+                                NULL, NULL, eb)
                       : RETL_E_NOMEM;
     free(path);
     json_decref(body);
     return e;
 }
 
-retl_err kube_watch(struct kube_client *c, const struct kube_gvr *gvr,
-                    const char *ns, const struct kube_watch_opts *o,
-                    kube_watch_event_fn fn, void *ud, const atomic_bool *stop,
-                    struct retl_errbuf *eb)
+retl_err kube_watch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                    const struct kube_watch_opts *o, kube_watch_event_fn fn, void *ud,
+                    const atomic_bool *stop, struct retl_errbuf *eb)
 {
     struct kube_watch_opts wo = {0};
     if (o)
@@ -888,8 +865,8 @@ retl_err kube_watch(struct kube_client *c, const struct kube_gvr *gvr,
     }
     struct kube_watch_parser parser;
     kube_watch_parser_init(&parser, wo.max_event, fn, ud);
-    e = perform(c, "GET", b.data, NULL, NULL, 0, c->o.max_body, "WATCH", &parser,
-                stop, NULL, NULL, eb);
+    e = perform(c, "GET", b.data, NULL, NULL, 0, c->o.max_body, "WATCH", &parser, stop,
+                NULL, NULL, eb);
     kube_watch_parser_free(&parser);
     retl_buf_free(&b);
     return e;
@@ -928,8 +905,8 @@ bool kube_obj_key(const json_t *obj, char *buf, size_t n)
     const char *ns = kube_obj_namespace(obj);
     if (!name || !*name)
         return false;
-    int w = ns && *ns ? snprintf(buf, n, "%s/%s", ns, name)
-                      : snprintf(buf, n, "%s", name);
+    int w =
+        ns && *ns ? snprintf(buf, n, "%s/%s", ns, name) : snprintf(buf, n, "%s", name);
     return w >= 0 && (size_t)w < n;
 }
 

@@ -52,16 +52,15 @@ extern const struct kube_gvr kube_gvr_configmaps;
 extern const struct kube_gvr kube_gvr_secrets;
 extern const struct kube_gvr kube_gvr_pods;
 extern const struct kube_gvr kube_gvr_namespaces;
-extern const struct kube_gvr kube_gvr_leases;   /* coordination.k8s.io/v1 */
-extern const struct kube_gvr kube_gvr_events;   /* events.k8s.io/v1 */
-extern const struct kube_gvr kube_gvr_crds;     /* apiextensions.k8s.io/v1 */
+extern const struct kube_gvr kube_gvr_leases;         /* coordination.k8s.io/v1 */
+extern const struct kube_gvr kube_gvr_events;         /* events.k8s.io/v1 */
+extern const struct kube_gvr kube_gvr_crds;           /* apiextensions.k8s.io/v1 */
 extern const struct kube_gvr kube_gvr_reverseetljobs; /* retl.io/v1alpha1 */
 
 /* Called after every request (from the requesting thread): verb
  * ("GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE"), HTTP code (0 =
  * transport error) and duration. Must be thread-safe and quick. */
-typedef void (*kube_request_fn)(void *ud, const char *verb, long code,
-                                double seconds);
+typedef void (*kube_request_fn)(void *ud, const char *verb, long code, double seconds);
 
 struct kube_client_opts {
     long timeout_ms;         /* per request (not watches); default 30 s */
@@ -80,8 +79,7 @@ struct kube_client;
  * kube_client_free); on failure cfg stays the caller's. opts may be NULL.
  * Ownership: free *out with kube_client_free after every thread using it has
  * stopped. */
-retl_err kube_client_new(struct kube_config *cfg,
-                         const struct kube_client_opts *opts,
+retl_err kube_client_new(struct kube_config *cfg, const struct kube_client_opts *opts,
                          struct kube_client **out, struct retl_errbuf *eb);
 void kube_client_free(struct kube_client *c);
 
@@ -97,22 +95,20 @@ struct kube_client_metrics {
     uint64_t retries_429;
     uint64_t token_reloads_401;
 };
-void kube_client_metrics(const struct kube_client *c,
-                         struct kube_client_metrics *out);
+void kube_client_metrics(const struct kube_client *c, struct kube_client_metrics *out);
 
 /* ---- typed verbs ---------------------------------------------------------
  * ns is ignored for cluster-scoped resources; for namespaced ones NULL or ""
  * means all namespaces (list/watch only). */
 
 /* GET one object. Ownership: *out is a new reference. */
-retl_err kube_get(struct kube_client *c, const struct kube_gvr *gvr,
-                  const char *ns, const char *name, json_t **out,
-                  struct retl_errbuf *eb);
+retl_err kube_get(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                  const char *name, json_t **out, struct retl_errbuf *eb);
 
 struct kube_list_opts {
-    const char *label_selector; /* "app=x,tier!=db" or NULL */
-    const char *field_selector; /* "metadata.name=x" or NULL */
-    long limit;                 /* page size; 0 = 500 */
+    const char *label_selector;   /* "app=x,tier!=db" or NULL */
+    const char *field_selector;   /* "metadata.name=x" or NULL */
+    long limit;                   /* page size; 0 = 500 */
     const char *resource_version; /* NULL/"" = consistent read; "0" = cache */
     const atomic_bool *cancel;    /* optional: abort (RETL_E_CANCELLED) when set */
 };
@@ -125,33 +121,29 @@ typedef retl_err (*kube_item_fn)(void *ud, json_t *item, struct retl_errbuf *eb)
  * list's resourceVersion, the one to start a watch from. An expired continue
  * token yields RETL_E_GONE (restart the list). Ownership: *rv_out is a heap
  * string the caller frees. */
-retl_err kube_list_each(struct kube_client *c, const struct kube_gvr *gvr,
-                        const char *ns, const struct kube_list_opts *o,
-                        kube_item_fn fn, void *ud, char **rv_out,
-                        struct retl_errbuf *eb);
+retl_err kube_list_each(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                        const struct kube_list_opts *o, kube_item_fn fn, void *ud,
+                        char **rv_out, struct retl_errbuf *eb);
 /* Same, collecting everything into {"items": [...], "metadata":
  * {"resourceVersion": ...}}. Ownership: *out is a new reference. */
-retl_err kube_list(struct kube_client *c, const struct kube_gvr *gvr,
-                   const char *ns, const struct kube_list_opts *o, json_t **out,
-                   struct retl_errbuf *eb);
+retl_err kube_list(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                   const struct kube_list_opts *o, json_t **out, struct retl_errbuf *eb);
 /* One page: continue_token NULL for the first. Returns the raw List object
  * (metadata.continue says whether more follow). Ownership: new reference. */
-retl_err kube_list_page(struct kube_client *c, const struct kube_gvr *gvr,
-                        const char *ns, const struct kube_list_opts *o,
-                        const char *continue_token, json_t **out,
-                        struct retl_errbuf *eb);
+retl_err kube_list_page(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                        const struct kube_list_opts *o, const char *continue_token,
+                        json_t **out, struct retl_errbuf *eb);
 
 /* POST. obj must carry metadata.name (or generateName). Ownership: *out
  * (optional) is a new reference to the created object. */
-retl_err kube_create(struct kube_client *c, const struct kube_gvr *gvr,
-                     const char *ns, const json_t *obj, json_t **out,
-                     struct retl_errbuf *eb);
+retl_err kube_create(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                     const json_t *obj, json_t **out, struct retl_errbuf *eb);
 /* PUT (optimistic concurrency: obj's metadata.resourceVersion must be current,
  * else RETL_E_CONFLICT). subresource NULL or "status". Ownership: *out
  * optional, new reference. */
-retl_err kube_update(struct kube_client *c, const struct kube_gvr *gvr,
-                     const char *ns, const json_t *obj, const char *subresource,
-                     json_t **out, struct retl_errbuf *eb);
+retl_err kube_update(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                     const json_t *obj, const char *subresource, json_t **out,
+                     struct retl_errbuf *eb);
 /* PUT of the status subresource; same as kube_update(..., "status", ...). */
 retl_err kube_update_status(struct kube_client *c, const struct kube_gvr *gvr,
                             const char *ns, const json_t *obj, json_t **out,
@@ -172,15 +164,15 @@ struct kube_patch_opts {
 /* PATCH. For APPLY, patch is the full intent with apiVersion, kind and
  * metadata.name (JSON is valid YAML). opts may be NULL. Ownership: *out
  * optional, new reference. */
-retl_err kube_patch(struct kube_client *c, const struct kube_gvr *gvr,
-                    const char *ns, const char *name, enum kube_patch_type type,
-                    const json_t *patch, const struct kube_patch_opts *opts,
-                    json_t **out, struct retl_errbuf *eb);
+retl_err kube_patch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                    const char *name, enum kube_patch_type type, const json_t *patch,
+                    const struct kube_patch_opts *opts, json_t **out,
+                    struct retl_errbuf *eb);
 /* Server-side apply with force=true and field_manager (NULL = default): what
  * controllers should use for objects they own. Ownership as kube_patch. */
-retl_err kube_apply(struct kube_client *c, const struct kube_gvr *gvr,
-                    const char *ns, const json_t *obj, const char *field_manager,
-                    json_t **out, struct retl_errbuf *eb);
+retl_err kube_apply(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                    const json_t *obj, const char *field_manager, json_t **out,
+                    struct retl_errbuf *eb);
 
 struct kube_delete_opts {
     const char *uid;              /* precondition, or NULL */
@@ -189,9 +181,8 @@ struct kube_delete_opts {
     long grace_period_seconds;    /* -1 = server default */
 };
 /* DELETE. A failed precondition is RETL_E_CONFLICT. opts may be NULL. */
-retl_err kube_delete(struct kube_client *c, const struct kube_gvr *gvr,
-                     const char *ns, const char *name,
-                     const struct kube_delete_opts *opts,
+retl_err kube_delete(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                     const char *name, const struct kube_delete_opts *opts,
                      struct retl_errbuf *eb);
 
 /* ---- watch ---------------------------------------------------------------- */
@@ -200,9 +191,9 @@ struct kube_watch_opts {
     const char *resource_version; /* start after this RV ("" = now) */
     const char *label_selector;
     const char *field_selector;
-    long timeout_seconds;       /* server-side timeout; 0 = server default */
-    bool bookmarks;             /* allowWatchBookmarks=true */
-    size_t max_event;           /* one event; 0 = KUBE_WATCH_MAX_LINE */
+    long timeout_seconds; /* server-side timeout; 0 = server default */
+    bool bookmarks;       /* allowWatchBookmarks=true */
+    size_t max_event;     /* one event; 0 = KUBE_WATCH_MAX_LINE */
 };
 
 /* Streams a watch, calling fn for each event on this thread until the server
@@ -211,10 +202,9 @@ struct kube_watch_opts {
  * too big (RETL_E_PARSE / RETL_E_TOO_BIG), fn fails (its error), or the server
  * refuses the watch (its Status error, e.g. RETL_E_GONE). ERROR events are
  * passed to fn like any other. stop may be NULL. */
-retl_err kube_watch(struct kube_client *c, const struct kube_gvr *gvr,
-                    const char *ns, const struct kube_watch_opts *o,
-                    kube_watch_event_fn fn, void *ud, const atomic_bool *stop,
-                    struct retl_errbuf *eb);
+retl_err kube_watch(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
+                    const struct kube_watch_opts *o, kube_watch_event_fn fn, void *ud,
+                    const atomic_bool *stop, struct retl_errbuf *eb);
 
 /* ---- raw access ------------------------------------------------------------ */
 
@@ -224,15 +214,14 @@ struct kube_req {
     const char *content_type; /* for a body */
     const char *body;
     size_t body_len;
-    size_t max_body; /* 0 = opts.max_body */
+    size_t max_body;  /* 0 = opts.max_body */
     const char *verb; /* metric label; NULL = method */
 };
 /* Performs one request. On 2xx, *out (optional) gets the parsed body (NULL
  * when empty). On failure, st (optional) gets the parsed Status. Ownership:
  * *out is a new reference. */
-retl_err kube_request(struct kube_client *c, const struct kube_req *req,
-                      json_t **out, struct kube_status *st,
-                      struct retl_errbuf *eb);
+retl_err kube_request(struct kube_client *c, const struct kube_req *req, json_t **out,
+                      struct kube_status *st, struct retl_errbuf *eb);
 
 /* Builds "/api/v1/namespaces/<ns>/<resource>[/<name>[/<sub>]]" (or
  * "/apis/<group>/<version>/..."), with path segments escaped. Ownership:

@@ -13,15 +13,14 @@
 #define PEM_MAX (1u * 1024 * 1024)
 #define TOKEN_MAX (64u * 1024)
 
-retl_err kube_read_file(const char *path, size_t max, char **out,
-                        struct retl_errbuf *eb)
+retl_err kube_read_file(const char *path, size_t max, char **out, struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
     char *data = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        e = retl_errf(eb, errno == ENOENT ? RETL_E_NOT_FOUND : RETL_E_IO,
-                      "%s: %s", path, strerror(errno));
+        e = retl_errf(eb, errno == ENOENT ? RETL_E_NOT_FOUND : RETL_E_IO, "%s: %s", path,
+                      strerror(errno));
         goto out;
     }
     data = malloc(max + 1);
@@ -35,8 +34,7 @@ retl_err kube_read_file(const char *path, size_t max, char **out,
         goto out;
     }
     if (n > max) {
-        e = retl_errf(eb, RETL_E_TOO_BIG, "%s: larger than %zu bytes", path,
-                      max);
+        e = retl_errf(eb, RETL_E_TOO_BIG, "%s: larger than %zu bytes", path, max);
         goto out;
     }
     data[n] = '\0';
@@ -136,8 +134,8 @@ static struct kube_config *config_alloc(void)
 static void rtrim(char *s)
 {
     size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
-                 s[n - 1] == '\t'))
+    while (n &&
+           (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
         s[--n] = '\0';
 }
 
@@ -242,9 +240,9 @@ out:
 
 /* One loaded kubeconfig file. */
 struct kc_file {
-    json_t *doc;     /* owned */
-    char *dir;       /* directory for relative paths; owned */
-    char *path;      /* owned */
+    json_t *doc; /* owned */
+    char *dir;   /* directory for relative paths; owned */
+    char *path;  /* owned */
 };
 
 /* The named entry (list of {name, <field>: {...}}) in the first file that has
@@ -256,8 +254,7 @@ static json_t *kc_find(struct kc_file *files, size_t n, const char *list,
         json_t *arr = json_object_get(files[i].doc, list);
         size_t k;
         json_t *ent;
-        json_array_foreach(arr, k, ent)
-        {
+        json_array_foreach (arr, k, ent) {
             const char *nm = json_string_value(json_object_get(ent, "name"));
             if (nm && !strcmp(nm, name)) {
                 *dir = files[i].dir;
@@ -282,17 +279,15 @@ static char *resolve(const char *dir, const char *path)
 }
 
 /* Fills *dst from obj[data_key] (base64) or the file obj[file_key]. */
-static retl_err kc_blob(const json_t *obj, const char *data_key,
-                        const char *file_key, const char *dir, char **dst,
-                        struct retl_errbuf *eb)
+static retl_err kc_blob(const json_t *obj, const char *data_key, const char *file_key,
+                        const char *dir, char **dst, struct retl_errbuf *eb)
 {
     const char *data = json_string_value(json_object_get(obj, data_key));
     const char *file = json_string_value(json_object_get(obj, file_key));
     if (data && *data) {
         retl_err e = kube_base64_decode(data, dst, NULL);
         if (e == RETL_E_PARSE)
-            return retl_errf(eb, RETL_E_CONFIG, "kubeconfig: %s is not base64",
-                             data_key);
+            return retl_errf(eb, RETL_E_CONFIG, "kubeconfig: %s is not base64", data_key);
         return e;
     }
     if (file && *file) {
@@ -328,26 +323,25 @@ static retl_err kc_build(struct kc_file *files, size_t n, const char *context,
             ctx_name = cc;
     }
     if (!ctx_name)
-        return retl_errf(eb, RETL_E_CONFIG,
-                         "kubeconfig %s: no current-context", files[0].path);
+        return retl_errf(eb, RETL_E_CONFIG, "kubeconfig %s: no current-context",
+                         files[0].path);
     json_t *ctx = kc_find(files, n, "contexts", "context", ctx_name, &dir);
     if (!ctx)
-        return retl_errf(eb, RETL_E_CONFIG, "kubeconfig: context %s not found",
-                         ctx_name);
+        return retl_errf(eb, RETL_E_CONFIG, "kubeconfig: context %s not found", ctx_name);
     const char *cluster_name = json_string_value(json_object_get(ctx, "cluster"));
     const char *user_name = json_string_value(json_object_get(ctx, "user"));
     const char *ns = json_string_value(json_object_get(ctx, "namespace"));
     if (!cluster_name)
-        return retl_errf(eb, RETL_E_CONFIG,
-                         "kubeconfig: context %s names no cluster", ctx_name);
+        return retl_errf(eb, RETL_E_CONFIG, "kubeconfig: context %s names no cluster",
+                         ctx_name);
     json_t *cl = kc_find(files, n, "clusters", "cluster", cluster_name, &dir);
     if (!cl)
         return retl_errf(eb, RETL_E_CONFIG, "kubeconfig: cluster %s not found",
                          cluster_name);
     const char *server = json_string_value(json_object_get(cl, "server"));
     if (!server || !*server)
-        return retl_errf(eb, RETL_E_CONFIG,
-                         "kubeconfig: cluster %s has no server", cluster_name);
+        return retl_errf(eb, RETL_E_CONFIG, "kubeconfig: cluster %s has no server",
+                         cluster_name);
     cfg->server = strdup(server);
     if (!cfg->server)
         return RETL_E_NOMEM;
@@ -358,8 +352,8 @@ static retl_err kc_build(struct kc_file *files, size_t n, const char *context,
         json_truthy(json_object_get(cl, "insecure-skip-tls-verify"));
     cfg->tls_server_name =
         xstrdup(json_string_value(json_object_get(cl, "tls-server-name")));
-    retl_err e = kc_blob(cl, "certificate-authority-data",
-                         "certificate-authority", dir, &cfg->ca_pem, eb);
+    retl_err e = kc_blob(cl, "certificate-authority-data", "certificate-authority", dir,
+                         &cfg->ca_pem, eb);
     if (e)
         return e;
     if (user_name) {
@@ -374,8 +368,7 @@ static retl_err kc_build(struct kc_file *files, size_t n, const char *context,
                         &cfg->cert_pem, eb);
             if (e)
                 return e;
-            e = kc_blob(u, "client-key-data", "client-key", dir, &cfg->key_pem,
-                        eb);
+            e = kc_blob(u, "client-key-data", "client-key", dir, &cfg->key_pem, eb);
             if (e)
                 return e;
             if (!cfg->cert_pem != !cfg->key_pem)
@@ -389,10 +382,8 @@ static retl_err kc_build(struct kc_file *files, size_t n, const char *context,
                 cfg->token = strdup(tok);
             else if (tf && *tf)
                 cfg->token_file = resolve(dir, tf);
-            cfg->username =
-                xstrdup(json_string_value(json_object_get(u, "username")));
-            cfg->password =
-                xstrdup(json_string_value(json_object_get(u, "password")));
+            cfg->username = xstrdup(json_string_value(json_object_get(u, "username")));
+            cfg->password = xstrdup(json_string_value(json_object_get(u, "password")));
         }
     }
     cfg->namespace = strdup(ns && *ns ? ns : "default");
@@ -420,8 +411,7 @@ static char *dir_of(const char *path)
 }
 
 retl_err kube_config_from_kubeconfig(const char *paths, const char *context,
-                                     struct kube_config **out,
-                                     struct retl_errbuf *eb)
+                                     struct kube_config **out, struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
     struct kube_config *cfg = NULL;
@@ -495,8 +485,8 @@ out:
     return e;
 }
 
-retl_err kube_config_load(const struct kube_config_opts *opts,
-                          struct kube_config **out, struct retl_errbuf *eb)
+retl_err kube_config_load(const struct kube_config_opts *opts, struct kube_config **out,
+                          struct retl_errbuf *eb)
 {
     struct kube_config_opts o = {0};
     if (opts)

@@ -31,14 +31,14 @@
 #define KUBE_TOKEN_REREAD_S 60
 
 struct kube_config {
-    char *server;       /* "https://host:port" (no trailing '/'); owned */
-    char *ca_pem;       /* CA bundle (PEM), or NULL = system store; owned */
-    char *cert_pem;     /* client certificate (PEM) or NULL; owned */
-    char *key_pem;      /* client key (PEM) or NULL; owned */
-    char *token;        /* static bearer token or NULL; owned */
-    char *token_file;   /* bearer token file or NULL (re-read); owned */
-    char *username;     /* basic auth (rare) or NULL; owned */
-    char *password;     /* owned */
+    char *server;          /* "https://host:port" (no trailing '/'); owned */
+    char *ca_pem;          /* CA bundle (PEM), or NULL = system store; owned */
+    char *cert_pem;        /* client certificate (PEM) or NULL; owned */
+    char *key_pem;         /* client key (PEM) or NULL; owned */
+    char *token;           /* static bearer token or NULL; owned */
+    char *token_file;      /* bearer token file or NULL (re-read); owned */
+    char *username;        /* basic auth (rare) or NULL; owned */
+    char *password;        /* owned */
     char *tls_server_name; /* SNI/verification override or NULL; owned */
     bool insecure_skip_tls_verify;
     char *namespace; /* context namespace, in-cluster namespace, or "default" */
@@ -60,14 +60,13 @@ struct kube_config_opts {
 
 /* Loads the configuration as described above. opts may be NULL. Ownership: the
  * caller frees *out with kube_config_free. */
-retl_err kube_config_load(const struct kube_config_opts *opts,
-                          struct kube_config **out, struct retl_errbuf *eb);
+retl_err kube_config_load(const struct kube_config_opts *opts, struct kube_config **out,
+                          struct retl_errbuf *eb);
 
 /* Reads one kubeconfig file list (':'-separated paths, as $KUBECONFIG) with
  * context (NULL = current-context). Ownership as kube_config_load. */
 retl_err kube_config_from_kubeconfig(const char *paths, const char *context,
-                                     struct kube_config **out,
-                                     struct retl_errbuf *eb);
+                                     struct kube_config **out, struct retl_errbuf *eb);
 
 /* The in-cluster configuration from sa_dir (NULL = KUBE_SA_DIR) and the
  * KUBERNETES_SERVICE_HOST/PORT environment. RETL_E_NOT_FOUND when not running
@@ -89,7 +88,6 @@ retl_err kube_base64_decode(const char *in, char **out, size_t *len_out);
 
 /* Reads a whole file of at most max bytes into a NUL-terminated heap string.
  * Ownership: caller frees. */
-retl_err kube_read_file(const char *path, size_t max, char **out,
-                        struct retl_errbuf *eb);
+retl_err kube_read_file(const char *path, size_t max, char **out, struct retl_errbuf *eb);
 
 #endif

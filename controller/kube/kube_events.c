@@ -13,14 +13,14 @@
 #define NOTE_MAX 1024
 
 struct pending {
-    json_t *ref;   /* regarding reference; owned */
-    char *ns;      /* namespace for the Event; owned */
-    char *key;     /* aggregation key; owned */
+    json_t *ref; /* regarding reference; owned */
+    char *ns;    /* namespace for the Event; owned */
+    char *key;   /* aggregation key; owned */
     char type[16];
     char reason[128];
     char action[128];
     char note[NOTE_MAX];
-    char at[40];   /* MicroTime of the occurrence */
+    char at[40]; /* MicroTime of the occurrence */
 };
 
 struct kube_events {
@@ -31,7 +31,7 @@ struct kube_events {
     pthread_cond_t cv;
     struct pending *q; /* ring */
     size_t head, len;
-    bool busy;  /* the thread is writing one */
+    bool busy; /* the thread is writing one */
     bool stop;
     pthread_t th;
     json_t *series;  /* aggregation key -> {name, ns, count, used} */
@@ -71,8 +71,7 @@ static void evict_lru(json_t *map)
     const char *key, *victim = NULL;
     json_t *v;
     long long best = 0;
-    json_object_foreach(map, key, v)
-    {
+    json_object_foreach (map, key, v) {
         long long u = json_integer_value(json_object_get(v, "used"));
         if (!victim || u < best) {
             victim = key;
@@ -95,16 +94,16 @@ static void create_event(struct kube_events *r, struct pending *p)
     const char *oname = json_string_value(json_object_get(p->ref, "name"));
     char name[300];
     snprintf(name, sizeof name, "%.200s.%llx", oname ? oname : "object",
-             (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
-    json_t *ev = json_pack(
-        "{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O}", "apiVersion",
-        "events.k8s.io/v1", "kind", "Event", "metadata", "name", name,
-        "namespace", p->ns, "eventTime", p->at, "reportingController",
-        r->controller, "reportingInstance", r->instance, "type", p->type,
-        "reason", p->reason, "action", p->action, "note", p->note, "regarding",
-        p->ref);
-    retl_err e = ev ? kube_create(r->c, &kube_gvr_events, p->ns, ev, NULL, &eb)
-                    : RETL_E_NOMEM;
+             (unsigned long long)ts.tv_sec * 1000000000ULL +
+                 (unsigned long long)ts.tv_nsec);
+    json_t *ev = json_pack("{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O}",
+                           "apiVersion", "events.k8s.io/v1", "kind", "Event", "metadata",
+                           "name", name, "namespace", p->ns, "eventTime", p->at,
+                           "reportingController", r->controller, "reportingInstance",
+                           r->instance, "type", p->type, "reason", p->reason, "action",
+                           p->action, "note", p->note, "regarding", p->ref);
+    retl_err e =
+        ev ? kube_create(r->c, &kube_gvr_events, p->ns, ev, NULL, &eb) : RETL_E_NOMEM;
     json_decref(ev);
     pthread_mutex_lock(&r->mu);
     if (e == RETL_E_OK) {
@@ -112,9 +111,8 @@ static void create_event(struct kube_events *r, struct pending *p)
         if (json_object_size(r->series) >= r->o.cache_size)
             evict_lru(r->series);
         json_object_set_new(r->series, p->key,
-                            json_pack("{s:s,s:s,s:i,s:I}", "name", name, "ns",
-                                      p->ns, "count", 1, "used",
-                                      (json_int_t)++r->tick));
+                            json_pack("{s:s,s:s,s:i,s:I}", "name", name, "ns", p->ns,
+                                      "count", 1, "used", (json_int_t)++r->tick));
     } else {
         r->st.failed++;
     }
@@ -140,8 +138,8 @@ static void write_one(struct kube_events *r, struct pending *p)
         return;
     }
     struct retl_errbuf eb = {{0}};
-    json_t *patch = json_pack("{s:{s:I,s:s}}", "series", "count",
-                              (json_int_t)count, "lastObservedTime", p->at);
+    json_t *patch = json_pack("{s:{s:I,s:s}}", "series", "count", (json_int_t)count,
+                              "lastObservedTime", p->at);
     retl_err e = patch ? kube_patch(r->c, &kube_gvr_events,
                                     json_string_value(json_object_get(s, "ns")),
                                     json_string_value(json_object_get(s, "name")),
@@ -246,8 +244,8 @@ static bool allow_locked(struct kube_events *r, const char *objkey)
     if (!b) {
         if (json_object_size(r->buckets) >= r->o.cache_size)
             evict_lru(r->buckets);
-        b = json_pack("{s:f,s:I,s:I}", "tokens", (double)r->o.burst, "at",
-                      (json_int_t)t, "used", (json_int_t)0);
+        b = json_pack("{s:f,s:I,s:I}", "tokens", (double)r->o.burst, "at", (json_int_t)t,
+                      "used", (json_int_t)0);
         if (!b || json_object_set_new(r->buckets, objkey, b))
             return true;
     }
@@ -296,10 +294,9 @@ void kube_eventf(struct kube_events *r, const json_t *obj, const char *type,
     struct retl_buf k;
     retl_buf_init(&k, 4096);
     char objkey[600];
-    snprintf(objkey, sizeof objkey, "%s/%s/%s/%s", kind ? kind : "",
-             ns ? ns : "", name ? name : "", uid ? uid : "");
-    retl_buf_printf(&k, "%s|%s|%s|%s|%s", objkey, p.type, p.reason, p.action,
-                    p.note);
+    snprintf(objkey, sizeof objkey, "%s/%s/%s/%s", kind ? kind : "", ns ? ns : "",
+             name ? name : "", uid ? uid : "");
+    retl_buf_printf(&k, "%s|%s|%s|%s|%s", objkey, p.type, p.reason, p.action, p.note);
     p.key = retl_buf_take(&k);
     pthread_mutex_lock(&r->mu);
     r->st.emitted++;

@@ -33,12 +33,12 @@ struct kube_events_opts {
 };
 
 struct kube_events_stats {
-    uint64_t emitted;    /* kube_eventf calls */
-    uint64_t created;    /* Events created */
-    uint64_t patched;    /* series updates */
-    uint64_t throttled;  /* dropped by the spam filter */
-    uint64_t dropped;    /* queue full */
-    uint64_t failed;     /* API errors */
+    uint64_t emitted;   /* kube_eventf calls */
+    uint64_t created;   /* Events created */
+    uint64_t patched;   /* series updates */
+    uint64_t throttled; /* dropped by the spam filter */
+    uint64_t dropped;   /* queue full */
+    uint64_t failed;    /* API errors */
 };
 
 struct kube_events;

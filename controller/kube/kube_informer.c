@@ -40,8 +40,7 @@ static char *xstrdup(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
-retl_err kube_informer_new(struct kube_client *c,
-                           const struct kube_informer_opts *o,
+retl_err kube_informer_new(struct kube_client *c, const struct kube_informer_opts *o,
                            const struct kube_informer_handlers *h,
                            struct kube_informer **out, struct retl_errbuf *eb)
 {
@@ -157,8 +156,7 @@ static retl_err relist(struct kube_informer *inf, struct retl_errbuf *eb)
                                     .field_selector = inf->field,
                                     .limit = inf->page_size,
                                     .cancel = &inf->stop};
-        e = kube_list_each(inf->c, &inf->gvr, inf->ns, &lo, list_item, ctx, &rv,
-                           eb);
+        e = kube_list_each(inf->c, &inf->gvr, inf->ns, &lo, list_item, ctx, &rv, eb);
         if (e != RETL_E_GONE)
             break;
         /* The continue token expired mid-list: start again. */
@@ -183,8 +181,7 @@ static retl_err relist(struct kube_informer *inf, struct retl_errbuf *eb)
     /* Only this thread changes the cache, so both maps are stable here. */
     const char *key;
     json_t *obj;
-    json_object_foreach(fresh, key, obj)
-    {
+    json_object_foreach (fresh, key, obj) {
         json_t *prev = json_object_get(old, key);
         if (!prev) {
             if (inf->h.on_add)
@@ -194,8 +191,7 @@ static retl_err relist(struct kube_informer *inf, struct retl_errbuf *eb)
                 inf->h.on_update(inf->h.ud, prev, obj);
         }
     }
-    json_object_foreach(old, key, obj)
-    {
+    json_object_foreach (old, key, obj) {
         if (!json_object_get(fresh, key) && inf->h.on_delete)
             inf->h.on_delete(inf->h.ud, obj, true);
     }
@@ -325,8 +321,7 @@ static void *run(void *arg)
         inf->st.watches++;
         pthread_mutex_unlock(&inf->mu);
         double t0 = mono_s();
-        e = kube_watch(inf->c, &inf->gvr, inf->ns, &wo, on_event, &w, &inf->stop,
-                       &eb);
+        e = kube_watch(inf->c, &inf->gvr, inf->ns, &wo, on_event, &w, &inf->stop, &eb);
         free(rv);
         if (atomic_load(&inf->stop))
             break;
@@ -353,8 +348,8 @@ static void *run(void *arg)
         if (e == RETL_E_PARSE || e == RETL_E_TOO_BIG)
             need_list = true; /* we may have lost an event: start over */
         RETL_LOG_WARN("informer watch failed", RF_S("resource", what),
-                      RF_S("error", retl_errbuf_msg(&eb, e)),
-                      RF_B("relist", need_list), RF_I("retry_ms", backoff));
+                      RF_S("error", retl_errbuf_msg(&eb, e)), RF_B("relist", need_list),
+                      RF_I("retry_ms", backoff));
         nap(inf, backoff);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
@@ -438,8 +433,7 @@ json_t *kube_informer_get_key(struct kube_informer *inf, const char *key)
     return o;
 }
 
-json_t *kube_informer_get(struct kube_informer *inf, const char *ns,
-                          const char *name)
+json_t *kube_informer_get(struct kube_informer *inf, const char *ns, const char *name)
 {
     char key[KEY_MAX];
     if (inf->gvr.namespaced && ns && *ns)
@@ -457,8 +451,7 @@ json_t *kube_informer_list(struct kube_informer *inf)
     pthread_mutex_lock(&inf->mu);
     const char *key;
     json_t *obj;
-    json_object_foreach(inf->cache, key, obj)
-    {
+    json_object_foreach (inf->cache, key, obj) {
         if (json_array_append(arr, obj)) {
             json_decref(arr);
             arr = NULL;
@@ -485,8 +478,7 @@ char *kube_informer_resource_version(struct kube_informer *inf)
     return rv;
 }
 
-void kube_informer_stats(struct kube_informer *inf,
-                         struct kube_informer_stats *out)
+void kube_informer_stats(struct kube_informer *inf, struct kube_informer_stats *out)
 {
     pthread_mutex_lock(&inf->mu);
     *out = inf->st;

@@ -47,14 +47,14 @@ struct kube_informer_handlers {
 };
 
 struct kube_informer_opts {
-    const struct kube_gvr *gvr;  /* required; copied by value (strings must
-                                    outlive the informer: use the kube_gvr_*
-                                    constants or static strings) */
-    const char *namespace;       /* NULL/"" = all namespaces */
-    const char *label_selector;  /* NULL = everything */
+    const struct kube_gvr *gvr; /* required; copied by value (strings must
+                                   outlive the informer: use the kube_gvr_*
+                                   constants or static strings) */
+    const char *namespace;      /* NULL/"" = all namespaces */
+    const char *label_selector; /* NULL = everything */
     const char *field_selector;
-    long page_size;              /* list page size; 0 = 500 */
-    size_t max_event;            /* one watch event; 0 = 16 MiB */
+    long page_size;   /* list page size; 0 = 500 */
+    size_t max_event; /* one watch event; 0 = 16 MiB */
     bool keep_managed_fields;
     /* Tests only: the first watch starts from this resourceVersion instead of
      * the list's (a stale one forces the 410 path). */
@@ -62,13 +62,13 @@ struct kube_informer_opts {
 };
 
 struct kube_informer_stats {
-    uint64_t lists;      /* completed lists (1 + relists) */
-    uint64_t watches;    /* watch requests started */
-    uint64_t events;     /* watch events applied (bookmarks excluded) */
+    uint64_t lists;   /* completed lists (1 + relists) */
+    uint64_t watches; /* watch requests started */
+    uint64_t events;  /* watch events applied (bookmarks excluded) */
     uint64_t bookmarks;
-    uint64_t gone;       /* 410 answers / ERROR events that forced a relist */
-    uint64_t errors;     /* other failures (transport, parse, status) */
-    size_t objects;      /* objects in the cache now */
+    uint64_t gone;   /* 410 answers / ERROR events that forced a relist */
+    uint64_t errors; /* other failures (transport, parse, status) */
+    size_t objects;  /* objects in the cache now */
 };
 
 struct kube_informer;
@@ -76,8 +76,7 @@ struct kube_informer;
 /* Creates an informer (not started). opts strings are copied; c is borrowed
  * and must outlive the informer; h may be NULL. Ownership: free *out with
  * kube_informer_free. */
-retl_err kube_informer_new(struct kube_client *c,
-                           const struct kube_informer_opts *opts,
+retl_err kube_informer_new(struct kube_client *c, const struct kube_informer_opts *opts,
                            const struct kube_informer_handlers *h,
                            struct kube_informer **out, struct retl_errbuf *eb);
 /* Starts the thread. */
@@ -97,8 +96,7 @@ bool kube_informer_wait_synced(struct kube_informer *inf, long timeout_ms);
 
 /* The cached object (a new reference, MUST NOT be modified), or NULL.
  * Ownership: the caller decrefs. ns ignored for cluster-scoped types. */
-json_t *kube_informer_get(struct kube_informer *inf, const char *ns,
-                          const char *name);
+json_t *kube_informer_get(struct kube_informer *inf, const char *ns, const char *name);
 /* Same by "ns/name" key. */
 json_t *kube_informer_get_key(struct kube_informer *inf, const char *key);
 /* A snapshot array of every cached object (shared, read-only). Ownership:
@@ -108,8 +106,7 @@ size_t kube_informer_count(struct kube_informer *inf);
 /* The last resourceVersion seen (list, event or bookmark). Ownership: caller
  * frees; NULL before the first list. */
 char *kube_informer_resource_version(struct kube_informer *inf);
-void kube_informer_stats(struct kube_informer *inf,
-                         struct kube_informer_stats *out);
+void kube_informer_stats(struct kube_informer *inf, struct kube_informer_stats *out);
 
 /* Handlers that add the object's "ns/name" key to q on add, on update and on
  * delete (the usual controller wiring). q is borrowed. */

@@ -51,8 +51,8 @@ void kube_leader_default_identity(char *buf, size_t n)
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
     snprintf(buf, n,
              "%s_%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             host, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
-             r[10], r[11], r[12], r[13], r[14], r[15]);
+             host, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+             r[11], r[12], r[13], r[14], r[15]);
 }
 
 /* RFC 3339 with microseconds (metav1.MicroTime). */
@@ -90,8 +90,8 @@ static void observe(struct kube_leader *l, const char *holder, const char *rv)
     bool changed = !l->observed_rv || !rv || strcmp(l->observed_rv, rv) != 0;
     if (!changed)
         return;
-    bool new_holder = !l->observed_holder || !holder ||
-                      strcmp(l->observed_holder, holder) != 0;
+    bool new_holder =
+        !l->observed_holder || !holder || strcmp(l->observed_holder, holder) != 0;
     free(l->observed_holder);
     free(l->observed_rv);
     l->observed_holder = holder ? strdup(holder) : NULL;
@@ -101,8 +101,7 @@ static void observe(struct kube_leader *l, const char *holder, const char *rv)
         l->o.on_new_leader(l->o.ud, holder);
 }
 
-static json_t *lease_spec(struct kube_leader *l, const json_t *old_spec,
-                          bool release)
+static json_t *lease_spec(struct kube_leader *l, const json_t *old_spec, bool release)
 {
     char now[64];
     micro_time(now, sizeof now);
@@ -131,8 +130,7 @@ static json_t *lease_spec(struct kube_leader *l, const json_t *old_spec,
     else
         json_object_set_new(spec, "acquireTime", json_string(now));
     json_object_set_new(spec, "leaseTransitions",
-                        json_integer(ours || !old_spec ? transitions
-                                                       : transitions + 1));
+                        json_integer(ours || !old_spec ? transitions : transitions + 1));
     return spec;
 }
 
@@ -144,10 +142,10 @@ static bool try_acquire_or_renew(struct kube_leader *l)
     bool ok = false;
     retl_err e = kube_get(l->c, &kube_gvr_leases, l->ns, l->name, &lease, &eb);
     if (e == RETL_E_NOT_FOUND) {
-        json_t *obj = json_pack("{s:s,s:s,s:{s:s,s:s},s:o}", "apiVersion",
-                                "coordination.k8s.io/v1", "kind", "Lease",
-                                "metadata", "name", l->name, "namespace", l->ns,
-                                "spec", lease_spec(l, NULL, false));
+        json_t *obj =
+            json_pack("{s:s,s:s,s:{s:s,s:s},s:o}", "apiVersion", "coordination.k8s.io/v1",
+                      "kind", "Lease", "metadata", "name", l->name, "namespace", l->ns,
+                      "spec", lease_spec(l, NULL, false));
         json_t *created = NULL;
         e = obj ? kube_create(l->c, &kube_gvr_leases, l->ns, obj, &created, &eb)
                 : RETL_E_NOMEM;
@@ -160,8 +158,8 @@ static bool try_acquire_or_renew(struct kube_leader *l)
         goto out;
     }
     if (e) {
-        RETL_LOG_WARN("leader election: cannot read lease",
-                      RF_S("lease", l->name), RF_S("error", retl_errbuf_msg(&eb, e)));
+        RETL_LOG_WARN("leader election: cannot read lease", RF_S("lease", l->name),
+                      RF_S("error", retl_errbuf_msg(&eb, e)));
         goto out;
     }
     json_t *spec = json_object_get(lease, "spec");
@@ -171,8 +169,8 @@ static bool try_acquire_or_renew(struct kube_leader *l)
     bool free_lease = !holder || !*holder;
     if (!ours && !free_lease) {
         json_t *ld = json_object_get(spec, "leaseDurationSeconds");
-        int64_t dur = json_is_integer(ld) ? json_integer_value(ld) * 1000
-                                          : l->o.lease_duration_ms;
+        int64_t dur =
+            json_is_integer(ld) ? json_integer_value(ld) * 1000 : l->o.lease_duration_ms;
         l->expires_at = l->observed_at + dur;
         if (mono_ms() < l->expires_at)
             goto out; /* held by someone alive */
@@ -188,8 +186,8 @@ static bool try_acquire_or_renew(struct kube_leader *l)
         observe(l, l->id, kube_obj_rv(res));
         ok = true;
     } else if (e != RETL_E_CONFLICT) {
-        RETL_LOG_WARN("leader election: cannot update lease",
-                      RF_S("lease", l->name), RF_S("error", retl_errbuf_msg(&eb, e)));
+        RETL_LOG_WARN("leader election: cannot update lease", RF_S("lease", l->name),
+                      RF_S("error", retl_errbuf_msg(&eb, e)));
     }
     json_decref(res);
 out:
@@ -209,14 +207,12 @@ static void release(struct kube_leader *l)
         json_t *upd = json_deep_copy(lease);
         if (upd) {
             json_object_set_new(upd, "spec", lease_spec(l, spec, true));
-            retl_err e = kube_update(l->c, &kube_gvr_leases, l->ns, upd, NULL,
-                                     NULL, &eb);
+            retl_err e = kube_update(l->c, &kube_gvr_leases, l->ns, upd, NULL, NULL, &eb);
             if (e)
                 RETL_LOG_WARN("leader election: release failed",
                               RF_S("error", retl_errbuf_msg(&eb, e)));
             else
-                RETL_LOG_INFO("leader election: lease released",
-                              RF_S("lease", l->name));
+                RETL_LOG_INFO("leader election: lease released", RF_S("lease", l->name));
         }
         json_decref(upd);
     }
@@ -283,8 +279,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-retl_err kube_leader_start(struct kube_client *c,
-                           const struct kube_leader_opts *opts,
+retl_err kube_leader_start(struct kube_client *c, const struct kube_leader_opts *opts,
                            struct kube_leader **out, struct retl_errbuf *eb)
 {
     if (!opts || !opts->namespace || !opts->name)

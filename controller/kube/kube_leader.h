@@ -23,12 +23,12 @@
 #include "kube_client.h"
 
 struct kube_leader_opts {
-    const char *namespace;   /* of the Lease; required */
-    const char *name;        /* Lease name; required */
-    const char *identity;    /* NULL = "<hostname>_<random uuid>" */
-    long lease_duration_ms;  /* default 15000 */
-    long renew_deadline_ms;  /* default 10000 */
-    long retry_period_ms;    /* default 2000 */
+    const char *namespace;  /* of the Lease; required */
+    const char *name;       /* Lease name; required */
+    const char *identity;   /* NULL = "<hostname>_<random uuid>" */
+    long lease_duration_ms; /* default 15000 */
+    long renew_deadline_ms; /* default 10000 */
+    long retry_period_ms;   /* default 2000 */
     /* Called on the election thread. */
     void (*on_started_leading)(void *ud);
     void (*on_stopped_leading)(void *ud, bool lost);
@@ -41,8 +41,7 @@ struct kube_leader;
 /* Validates opts (lease > renew > 1.2 * retry), copies them and starts the
  * election thread. c is borrowed and must outlive the elector. Ownership:
  * free *out with kube_leader_free. */
-retl_err kube_leader_start(struct kube_client *c,
-                           const struct kube_leader_opts *opts,
+retl_err kube_leader_start(struct kube_client *c, const struct kube_leader_opts *opts,
                            struct kube_leader **out, struct retl_errbuf *eb);
 /* Stops campaigning; releases the Lease if held (bounded by the client's
  * request timeout, a few seconds at most in practice). Joins the thread. */

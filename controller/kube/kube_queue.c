@@ -49,8 +49,8 @@ static int64_t now(struct kube_queue *q)
     return q->clock.now_ns(q->clock.ud);
 }
 
-retl_err kube_queue_new(const struct kube_queue_opts *opts,
-                        struct kube_queue **out, struct retl_errbuf *eb)
+retl_err kube_queue_new(const struct kube_queue_opts *opts, struct kube_queue **out,
+                        struct retl_errbuf *eb)
 {
     struct kube_queue_opts o = {0};
     if (opts)
@@ -451,8 +451,7 @@ void kube_queue_metrics(struct kube_queue *q, struct kube_queue_metrics *out)
     int64_t t = now(q), oldest = t;
     const char *k;
     json_t *v;
-    json_object_foreach(q->processing, k, v)
-    {
+    json_object_foreach (q->processing, k, v) {
         if (json_integer_value(v) < oldest)
             oldest = json_integer_value(v);
     }

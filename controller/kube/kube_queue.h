@@ -41,24 +41,24 @@ struct kube_clock {
 };
 
 struct kube_queue_opts {
-    const char *name;        /* for logs/metrics (copied); default "queue" */
+    const char *name;               /* for logs/metrics (copied); default "queue" */
     const struct kube_clock *clock; /* NULL = CLOCK_MONOTONIC (copied) */
-    long base_delay_ms;      /* per-key backoff base; default 5 */
-    long max_delay_ms;       /* per-key backoff cap; default 1000 s */
-    double qps;              /* token bucket rate; default 10; < 0 = off */
-    int burst;               /* token bucket size; default 100 */
+    long base_delay_ms;             /* per-key backoff base; default 5 */
+    long max_delay_ms;              /* per-key backoff cap; default 1000 s */
+    double qps;                     /* token bucket rate; default 10; < 0 = off */
+    int burst;                      /* token bucket size; default 100 */
 };
 
 struct kube_queue_metrics {
-    size_t depth;            /* keys ready to be handed out */
-    size_t waiting;          /* keys delayed (add_after / rate limited) */
-    size_t processing;       /* keys held by workers */
-    uint64_t adds;           /* kube_queue_add calls that queued a new key */
-    uint64_t retries;        /* kube_queue_add_rate_limited calls */
-    uint64_t gets;           /* keys handed out */
+    size_t depth;             /* keys ready to be handed out */
+    size_t waiting;           /* keys delayed (add_after / rate limited) */
+    size_t processing;        /* keys held by workers */
+    uint64_t adds;            /* kube_queue_add calls that queued a new key */
+    uint64_t retries;         /* kube_queue_add_rate_limited calls */
+    uint64_t gets;            /* keys handed out */
     double queue_seconds_sum; /* time from add to get, summed over gets */
     double queue_seconds_max;
-    double work_seconds_sum;  /* time from get to done, summed */
+    double work_seconds_sum; /* time from get to done, summed */
     double work_seconds_max;
     uint64_t work_count;
     double longest_running_s; /* the oldest key being processed now */
@@ -68,8 +68,8 @@ struct kube_queue;
 
 /* Ownership: free *out with kube_queue_free (after the workers stopped). opts
  * may be NULL. */
-retl_err kube_queue_new(const struct kube_queue_opts *opts,
-                        struct kube_queue **out, struct retl_errbuf *eb);
+retl_err kube_queue_new(const struct kube_queue_opts *opts, struct kube_queue **out,
+                        struct retl_errbuf *eb);
 void kube_queue_free(struct kube_queue *q);
 
 /* Queues key (copied) unless it is already queued; if it is being processed,

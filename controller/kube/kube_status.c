@@ -26,33 +26,23 @@ retl_err kube_status_err(long code, const char *reason)
             return RETL_E_FORBIDDEN;
         if (!strcmp(reason, "TooManyRequests"))
             return RETL_E_TOO_MANY_REQUESTS;
-        if (!strcmp(reason, "ServiceUnavailable") ||
-            !strcmp(reason, "ServerTimeout") || !strcmp(reason, "Timeout") ||
-            !strcmp(reason, "InternalError"))
+        if (!strcmp(reason, "ServiceUnavailable") || !strcmp(reason, "ServerTimeout") ||
+            !strcmp(reason, "Timeout") || !strcmp(reason, "InternalError"))
             return RETL_E_UNAVAILABLE;
     }
     switch (code) {
-    case 401:
-        return RETL_E_UNAUTHORIZED;
-    case 403:
-        return RETL_E_FORBIDDEN;
-    case 404:
-        return RETL_E_NOT_FOUND;
-    case 409:
-        return RETL_E_CONFLICT;
-    case 410:
-        return RETL_E_GONE;
-    case 422:
-        return RETL_E_UNPROCESSABLE;
-    case 429:
-        return RETL_E_TOO_MANY_REQUESTS;
+    case 401: return RETL_E_UNAUTHORIZED;
+    case 403: return RETL_E_FORBIDDEN;
+    case 404: return RETL_E_NOT_FOUND;
+    case 409: return RETL_E_CONFLICT;
+    case 410: return RETL_E_GONE;
+    case 422: return RETL_E_UNPROCESSABLE;
+    case 429: return RETL_E_TOO_MANY_REQUESTS;
     case 500:
     case 502:
     case 503:
-    case 504:
-        return RETL_E_UNAVAILABLE;
-    default:
-        return code >= 200 && code < 300 ? RETL_E_OK : RETL_E_HTTP_STATUS;
+    case 504: return RETL_E_UNAVAILABLE;
+    default: return code >= 200 && code < 300 ? RETL_E_OK : RETL_E_HTTP_STATUS;
     }
 }
 
@@ -68,23 +58,20 @@ static void append_causes(char *out, size_t n, const json_t *details)
     size_t i;
     const json_t *c;
     int k = 0;
-    json_array_foreach(causes, i, c)
-    {
+    json_array_foreach (causes, i, c) {
         const char *field = json_string_value(json_object_get(c, "field"));
         const char *msg = json_string_value(json_object_get(c, "message"));
         const char *why = json_string_value(json_object_get(c, "reason"));
         size_t len = strlen(out);
         if (len + 1 >= n)
             return;
-        snprintf(out + len, n - len, "%s%s%s%s", k++ ? "; " : ": ",
-                 field ? field : "", field ? ": " : "",
-                 msg ? msg : (why ? why : "?"));
+        snprintf(out + len, n - len, "%s%s%s%s", k++ ? "; " : ": ", field ? field : "",
+                 field ? ": " : "", msg ? msg : (why ? why : "?"));
     }
 }
 
-retl_err kube_status_from_json(long http_code, const json_t *obj,
-                               const char *retry_after, struct kube_status *st,
-                               struct retl_errbuf *eb)
+retl_err kube_status_from_json(long http_code, const json_t *obj, const char *retry_after,
+                               struct kube_status *st, struct retl_errbuf *eb)
 {
     struct kube_status s = {.code = http_code, .retry_after_ms = -1};
     const json_t *details = NULL;

@@ -23,10 +23,10 @@
 #include "common/error.h"
 
 struct kube_status {
-    long code;             /* HTTP code, or Status.code for watch events */
-    char reason[64];       /* Status.reason ("NotFound"), "" when absent */
-    char message[512];     /* Status.message, truncated */
-    long retry_after_ms;   /* Retry-After or details.retryAfterSeconds; -1 */
+    long code;           /* HTTP code, or Status.code for watch events */
+    char reason[64];     /* Status.reason ("NotFound"), "" when absent */
+    char message[512];   /* Status.message, truncated */
+    long retry_after_ms; /* Retry-After or details.retryAfterSeconds; -1 */
 };
 
 /* The retl_err for an HTTP code and a Status reason (either may be 0/NULL). */

@@ -2,8 +2,8 @@
 
 #include <string.h>
 
-static const char *const type_names[] = {"ADDED", "MODIFIED", "DELETED",
-                                         "BOOKMARK", "ERROR"};
+static const char *const type_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK",
+                                         "ERROR"};
 
 const char *kube_watch_type_name(enum kube_watch_type t)
 {
@@ -31,23 +31,21 @@ void kube_watch_parser_reset(struct kube_watch_parser *p)
     retl_buf_reset(&p->line);
 }
 
-retl_err kube_watch_parse_line(const char *line, size_t len,
-                               enum kube_watch_type *type, json_t **obj,
-                               struct retl_errbuf *eb)
+retl_err kube_watch_parse_line(const char *line, size_t len, enum kube_watch_type *type,
+                               json_t **obj, struct retl_errbuf *eb)
 {
     json_error_t jerr;
     retl_err e = RETL_E_OK;
     json_t *ev = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!ev) {
-        e = retl_errf(eb, RETL_E_PARSE, "watch event: %s at column %d",
-                      jerr.text, jerr.column);
+        e = retl_errf(eb, RETL_E_PARSE, "watch event: %s at column %d", jerr.text,
+                      jerr.column);
         goto out;
     }
     const char *t = json_string_value(json_object_get(ev, "type"));
     json_t *o = json_object_get(ev, "object");
     if (!t || !json_is_object(o)) {
-        e = retl_errf(eb, RETL_E_PARSE,
-                      "watch event without a type or an object");
+        e = retl_errf(eb, RETL_E_PARSE, "watch event without a type or an object");
         goto out;
     }
     size_t i;
@@ -55,8 +53,7 @@ retl_err kube_watch_parse_line(const char *line, size_t len,
         if (!strcmp(t, type_names[i]))
             break;
     if (i == sizeof type_names / sizeof type_names[0]) {
-        e = retl_errf(eb, RETL_E_PARSE, "watch event of unknown type %.40s",
-                      t);
+        e = retl_errf(eb, RETL_E_PARSE, "watch event of unknown type %.40s", t);
         goto out;
     }
     *type = (enum kube_watch_type)i;
@@ -66,8 +63,8 @@ out:
     return e;
 }
 
-static retl_err deliver(struct kube_watch_parser *p, const char *line,
-                        size_t len, struct retl_errbuf *eb)
+static retl_err deliver(struct kube_watch_parser *p, const char *line, size_t len,
+                        struct retl_errbuf *eb)
 {
     while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
         len--;
@@ -84,8 +81,8 @@ static retl_err deliver(struct kube_watch_parser *p, const char *line,
     return e;
 }
 
-retl_err kube_watch_feed(struct kube_watch_parser *p, const char *data,
-                         size_t n, struct retl_errbuf *eb)
+retl_err kube_watch_feed(struct kube_watch_parser *p, const char *data, size_t n,
+                         struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
     while (n) {
@@ -94,16 +91,15 @@ retl_err kube_watch_feed(struct kube_watch_parser *p, const char *data,
         if (nl && p->line.len == 0) {
             /* Whole line in this piece: parse it in place, no copy. */
             if (take > p->line.max) {
-                e = retl_errf(eb, RETL_E_TOO_BIG,
-                              "watch event over %zu bytes", p->line.max);
+                e = retl_errf(eb, RETL_E_TOO_BIG, "watch event over %zu bytes",
+                              p->line.max);
                 goto out;
             }
             e = deliver(p, data, take, eb);
         } else {
             e = retl_buf_add(&p->line, data, take);
             if (e) {
-                e = retl_errf(eb, e, "watch event over %zu bytes",
-                              p->line.max);
+                e = retl_errf(eb, e, "watch event over %zu bytes", p->line.max);
                 goto out;
             }
             if (nl) {

@@ -27,8 +27,8 @@ enum kube_watch_type {
 
 /* Called once per complete event. obj is borrowed (incref to keep it). A
  * non-OK return stops the feed and is returned by kube_watch_feed. */
-typedef retl_err (*kube_watch_event_fn)(void *ud, enum kube_watch_type type,
-                                        json_t *obj, struct retl_errbuf *eb);
+typedef retl_err (*kube_watch_event_fn)(void *ud, enum kube_watch_type type, json_t *obj,
+                                        struct retl_errbuf *eb);
 
 struct kube_watch_parser {
     struct retl_buf line; /* the incomplete line so far */
@@ -48,17 +48,16 @@ void kube_watch_parser_reset(struct kube_watch_parser *p);
 /* Feeds n bytes. Returns RETL_E_PARSE for a line that is not a watch event,
  * RETL_E_TOO_BIG for a line over the bound, or the callback's error. After an
  * error the parser is reset. Empty lines are ignored. */
-retl_err kube_watch_feed(struct kube_watch_parser *p, const char *data,
-                         size_t n, struct retl_errbuf *eb);
+retl_err kube_watch_feed(struct kube_watch_parser *p, const char *data, size_t n,
+                         struct retl_errbuf *eb);
 /* The stream ended: RETL_E_PARSE when a partial line is left (a truncated
  * event), else OK. */
 retl_err kube_watch_finish(struct kube_watch_parser *p, struct retl_errbuf *eb);
 
 /* Parses one complete line (without the newline). Exposed for tests.
  * Ownership: *obj is a new reference the caller decrefs. */
-retl_err kube_watch_parse_line(const char *line, size_t len,
-                               enum kube_watch_type *type, json_t **obj,
-                               struct retl_errbuf *eb);
+retl_err kube_watch_parse_line(const char *line, size_t len, enum kube_watch_type *type,
+                               json_t **obj, struct retl_errbuf *eb);
 
 /* "ADDED", ... */
 const char *kube_watch_type_name(enum kube_watch_type t);

@@ -350,7 +350,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_inline_data_and_namespace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_files_relative_to_kubeconfig, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_files_relative_to_kubeconfig, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_token_and_insecure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_file_reread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),

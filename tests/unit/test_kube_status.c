@@ -8,8 +8,8 @@
 
 #include "controller/kube/kube_status.h"
 
-static retl_err parse(long code, const char *body, const char *ra,
-                      struct kube_status *st, struct retl_errbuf *eb)
+static retl_err parse(long code, const char *body, const char *ra, struct kube_status *st,
+                      struct retl_errbuf *eb)
 {
     memset(eb, 0, sizeof *eb);
     return kube_status_parse(code, body, body ? strlen(body) : 0, ra, st, eb);
@@ -39,9 +39,10 @@ static void test_conflict_vs_already_exists(void **state)
 {
     struct kube_status st;
     struct retl_errbuf eb;
-    assert_int_equal(parse(409, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}",
-                           NULL, &st, &eb),
-                     RETL_E_ALREADY_EXISTS);
+    assert_int_equal(
+        parse(409, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\",\"code\":409}",
+              NULL, &st, &eb),
+        RETL_E_ALREADY_EXISTS);
     assert_int_equal(parse(409,
                            "{\"kind\":\"Status\",\"reason\":\"Conflict\",\"message\":"
                            "\"Operation cannot be fulfilled: the object has been "
@@ -60,13 +61,12 @@ static void test_gone_and_expired(void **state)
                            "\"too old resource version: 1 (50)\",\"code\":410}",
                            NULL, &st, &eb),
                      RETL_E_GONE);
-    assert_int_equal(parse(410, "{\"kind\":\"Status\",\"reason\":\"Gone\"}", NULL, &st,
-                           &eb),
-                     RETL_E_GONE);
+    assert_int_equal(
+        parse(410, "{\"kind\":\"Status\",\"reason\":\"Gone\"}", NULL, &st, &eb),
+        RETL_E_GONE);
     /* A watch ERROR event: code from the Status itself. */
-    json_t *obj = json_pack("{s:s,s:s,s:s,s:i}", "kind", "Status", "reason",
-                            "Expired", "message", "too old resource version",
-                            "code", 410);
+    json_t *obj = json_pack("{s:s,s:s,s:s,s:i}", "kind", "Status", "reason", "Expired",
+                            "message", "too old resource version", "code", 410);
     memset(&eb, 0, sizeof eb);
     assert_int_equal(kube_status_from_json(0, obj, NULL, &st, &eb), RETL_E_GONE);
     assert_int_equal(st.code, 410);
@@ -77,9 +77,10 @@ static void test_auth_errors(void **state)
 {
     struct kube_status st;
     struct retl_errbuf eb;
-    assert_int_equal(parse(401, "{\"kind\":\"Status\",\"reason\":\"Unauthorized\",\"code\":401}",
-                           NULL, &st, &eb),
-                     RETL_E_UNAUTHORIZED);
+    assert_int_equal(
+        parse(401, "{\"kind\":\"Status\",\"reason\":\"Unauthorized\",\"code\":401}", NULL,
+              &st, &eb),
+        RETL_E_UNAUTHORIZED);
     assert_int_equal(parse(403,
                            "{\"kind\":\"Status\",\"reason\":\"Forbidden\",\"message\":"
                            "\"secrets is forbidden: User cannot list\",\"code\":403}",
@@ -92,16 +93,16 @@ static void test_invalid_lists_causes(void **state)
 {
     struct kube_status st;
     struct retl_errbuf eb;
-    retl_err e = parse(
-        422,
-        "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"ConfigMap "
-        "\\\"Bad_Name\\\" is invalid: metadata.name: Invalid value\",\"reason\":"
-        "\"Invalid\",\"details\":{\"name\":\"Bad_Name\",\"kind\":\"ConfigMap\","
-        "\"causes\":[{\"reason\":\"FieldValueInvalid\",\"message\":\"Invalid "
-        "value: a lowercase RFC 1123 subdomain\",\"field\":\"metadata.name\"},"
-        "{\"reason\":\"FieldValueRequired\",\"message\":\"Required value\","
-        "\"field\":\"data.key\"}]},\"code\":422}",
-        NULL, &st, &eb);
+    retl_err e =
+        parse(422,
+              "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"ConfigMap "
+              "\\\"Bad_Name\\\" is invalid: metadata.name: Invalid value\",\"reason\":"
+              "\"Invalid\",\"details\":{\"name\":\"Bad_Name\",\"kind\":\"ConfigMap\","
+              "\"causes\":[{\"reason\":\"FieldValueInvalid\",\"message\":\"Invalid "
+              "value: a lowercase RFC 1123 subdomain\",\"field\":\"metadata.name\"},"
+              "{\"reason\":\"FieldValueRequired\",\"message\":\"Required value\","
+              "\"field\":\"data.key\"}]},\"code\":422}",
+              NULL, &st, &eb);
     assert_int_equal(e, RETL_E_UNPROCESSABLE);
     assert_string_equal(st.reason, "Invalid");
     assert_non_null(strstr(eb.msg, "metadata.name: Invalid value: a lowercase"));
@@ -119,9 +120,9 @@ static void test_too_many_requests(void **state)
                      RETL_E_TOO_MANY_REQUESTS);
     assert_int_equal(st.retry_after_ms, 3000);
     /* The header wins over the body. */
-    assert_int_equal(parse(429, "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\"}",
-                           "7", &st, &eb),
-                     RETL_E_TOO_MANY_REQUESTS);
+    assert_int_equal(
+        parse(429, "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\"}", "7", &st, &eb),
+        RETL_E_TOO_MANY_REQUESTS);
     assert_int_equal(st.retry_after_ms, 7000);
     assert_non_null(strstr(eb.msg, "retry after 7000 ms"));
 }
@@ -131,9 +132,9 @@ static void test_not_a_status(void **state)
     struct kube_status st;
     struct retl_errbuf eb;
     /* A proxy's HTML page: mapped by code, excerpt kept, no crash. */
-    assert_int_equal(parse(503, "<html><body>\n\x01upstream down</body></html>", NULL,
-                           &st, &eb),
-                     RETL_E_UNAVAILABLE);
+    assert_int_equal(
+        parse(503, "<html><body>\n\x01upstream down</body></html>", NULL, &st, &eb),
+        RETL_E_UNAVAILABLE);
     assert_non_null(strstr(eb.msg, "HTTP 503"));
     assert_non_null(strstr(eb.msg, "upstream down"));
     assert_int_equal(parse(404, NULL, NULL, &st, &eb), RETL_E_NOT_FOUND);

@@ -24,8 +24,8 @@ static retl_err on_event(void *ud, enum kube_watch_type t, json_t *obj,
         return retl_errf(eb, s->fail_with, "callback refused");
     if (s->n < 16) {
         s->types[s->n] = t;
-        const char *name = json_string_value(
-            json_object_get(json_object_get(obj, "metadata"), "name"));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
         snprintf(s->names[s->n], sizeof s->names[0], "%s", name ? name : "");
     }
     s->n++;
@@ -33,11 +33,14 @@ static retl_err on_event(void *ud, enum kube_watch_type t, json_t *obj,
 }
 
 static const char *stream =
-    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"1\"}}}\n"
-    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"2\"}}}\r\n"
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":"
+    "\"1\"}}}\n"
+    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":"
+    "\"2\"}}}\r\n"
     "\n"
     "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"3\"}}}\n"
-    "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"4\"}}}\n";
+    "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":"
+    "\"4\"}}}\n";
 
 static void check_stream(const struct seen *s)
 {
@@ -102,11 +105,11 @@ static void test_garbage_line(void **state)
 static void test_malformed_events(void **state)
 {
     static const char *const bad[] = {
-        "{\"type\":\"ADDED\"}\n",                                /* no object */
-        "{\"object\":{}}\n",                                     /* no type */
-        "{\"type\":\"EXPLODED\",\"object\":{}}\n",               /* unknown type */
-        "{\"type\":\"ADDED\",\"object\":[1]}\n",                 /* object not an object */
-        "[]\n",                                                  /* not an object */
+        "{\"type\":\"ADDED\"}\n",                  /* no object */
+        "{\"object\":{}}\n",                       /* no type */
+        "{\"type\":\"EXPLODED\",\"object\":{}}\n", /* unknown type */
+        "{\"type\":\"ADDED\",\"object\":[1]}\n",   /* object not an object */
+        "[]\n",                                    /* not an object */
         "{\"type\":\"ADDED\",\"type\":\"DELETED\",\"object\":{}}\n", /* duplicate keys */
         "{\"type\":\"ADDED\",\"object\":{}} trailing\n",
         "\x01\x02\xff\xfe\n",
@@ -115,8 +118,7 @@ static void test_malformed_events(void **state)
         struct seen s = {0};
         struct kube_watch_parser p;
         kube_watch_parser_init(&p, 0, on_event, &s);
-        assert_int_equal(kube_watch_feed(&p, bad[i], strlen(bad[i]), NULL),
-                         RETL_E_PARSE);
+        assert_int_equal(kube_watch_feed(&p, bad[i], strlen(bad[i]), NULL), RETL_E_PARSE);
         assert_int_equal(s.n, 0);
         kube_watch_parser_free(&p);
     }
@@ -175,12 +177,14 @@ static void test_callback_error_and_error_event(void **state)
     assert_int_equal(kube_watch_feed(&p, stream, strlen(stream), NULL), RETL_E_GONE);
     kube_watch_parser_free(&p);
 
-    const char *line = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":"
-                       "\"v1\",\"status\":\"Failure\",\"message\":\"too old resource "
-                       "version: 5 (90)\",\"reason\":\"Expired\",\"code\":410}}";
+    const char *line =
+        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":"
+        "\"v1\",\"status\":\"Failure\",\"message\":\"too old resource "
+        "version: 5 (90)\",\"reason\":\"Expired\",\"code\":410}}";
     enum kube_watch_type t;
     json_t *obj = NULL;
-    assert_int_equal(kube_watch_parse_line(line, strlen(line), &t, &obj, NULL), RETL_E_OK);
+    assert_int_equal(kube_watch_parse_line(line, strlen(line), &t, &obj, NULL),
+                     RETL_E_OK);
     assert_int_equal(t, KUBE_WATCH_ERROR);
     struct retl_errbuf eb = {{0}};
     assert_int_equal(kube_status_from_json(0, obj, NULL, NULL, &eb), RETL_E_GONE);
