@@ -341,8 +341,8 @@ static long long poll_next(long long wait, long long prev_t, long long prev_done
         next = L->poll_base_ms / 2; /* all processed: about to complete */
     } else if (prev_t && done_n > prev_done && t > prev_t) {
         double rate = (double)(done_n - prev_done) / (double)(t - prev_t);
-        /* Aim slightly early: one extra poll is cheaper than a late one. */
-        next = (long long)(0.9 * (double)(total - done_n) / rate) + 50;
+        /* Aim just past the predicted end: polling early costs a call. */
+        next = (long long)((double)(total - done_n) / rate) + 100;
     }
     if (next < L->poll_base_ms / 2)
         next = L->poll_base_ms / 2;
