@@ -192,7 +192,7 @@ func (w *podWorker) step() bool {
 		return true
 	}
 	if !w.volumesReady {
-		if now.Sub(w.lastVolumeTry) >= 2*time.Second {
+		if now.Sub(w.lastVolumeTry) >= 500*time.Millisecond {
 			w.lastVolumeTry = now
 			if err := w.prepareVolumes(ctx, p); err != nil {
 				w.volumeErr = err.Error()

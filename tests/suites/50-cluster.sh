@@ -220,6 +220,10 @@ check "run-pod shape: private emptyDir /tmp, runAsUser/Group, no token without a
 r=$(kwait 30 pod/nosecret -n $NS '{.status.phase} {.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}' 'Pending CreateContainerConfigError secret "absent" not found')
 check "missing secret: Pending, CreateContainerConfigError, kubelet's message" $? "$r"
 
+kubectl -n $NS create secret generic absent --from-literal=k=v >/dev/null
+r=$(kwait 30 pod/nosecret -n $NS '{.status.phase} {.status.containerStatuses[0].state.terminated.reason}' 'Succeeded Completed')
+check "creating the missing secret lets the container start" $? "$r"
+
 # 8. RBAC
 kubectl -n $NS create serviceaccount lonely >/dev/null
 kubectl auth can-i list pods -n $NS --as=system:serviceaccount:$NS:lonely >/dev/null 2>&1
