@@ -175,8 +175,49 @@ func (s *Server) routeBulk(w http.ResponseWriter, r *http.Request, ctx *reqCtx, 
 	}
 }
 
+// multipartJob splits the create-and-upload form: part "job" (JSON) and part
+// "content" (CSV, at most 100,000 characters).
+func multipartJob(r *http.Request) (job, content []byte, e *reqErr) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, nil, newReqErr(400, "INVALIDJOB", "InvalidJob : malformed multipart request: "+err.Error())
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, newReqErr(400, "INVALIDJOB", "InvalidJob : malformed multipart request: "+err.Error())
+		}
+		data, err := io.ReadAll(io.LimitReader(part, 1<<20+1))
+		if err != nil {
+			return nil, nil, newReqErr(400, "INVALIDJOB", "InvalidJob : malformed multipart request: "+err.Error())
+		}
+		switch part.FormName() {
+		case "job":
+			job = data
+		case "content":
+			if len([]rune(string(data))) > 100000 {
+				return nil, nil, newReqErr(400, "INVALIDJOB", "InvalidJob : multipart content is limited to 100000 characters; upload larger data with PUT .../batches")
+			}
+			content = data
+		}
+	}
+	if job == nil || content == nil {
+		return nil, nil, newReqErr(400, "INVALIDJOB", "InvalidJob : multipart request needs the parts job and content")
+	}
+	return job, content, nil
+}
+
 func (s *Server) bulkCreate(w http.ResponseWriter, r *http.Request, ctx *reqCtx) {
-	body, e := readBody(r, 1<<20)
+	var body, content []byte
+	var e *reqErr
+	if strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/") {
+		body, content, e = multipartJob(r)
+	} else {
+		body, e = readBody(r, 1<<20)
+	}
 	if e != nil {
 		writeReqErr(w, e)
 		return
@@ -241,6 +282,9 @@ func (s *Server) bulkCreate(w http.ResponseWriter, r *http.Request, ctx *reqCtx)
 	j := &Job{Id: mintId("750", s.jobSeq), Object: o, Operation: req.Operation, ExtIdField: ext, LineEnding: req.LineEnding,
 		ColumnDelimiter: req.ColumnDelimiter, ApiVersion: float64(ctx.ver), State: "Open", Created: now, Modstamp: now, ctx: ctx,
 		createdBy: s.store.userId}
+	if content != nil {
+		j.data, j.uploaded = content, true
+	}
 	s.jobs[j.Id] = j
 	s.jobList = append(s.jobList, j)
 	info := j.info(false)
@@ -376,12 +420,16 @@ func (s *Server) resolveColumns(j *Job) ([]column, error) {
 		}
 		if k := strings.IndexByte(h, '.'); k > 0 {
 			relName, fname := h[:k], h[k+1:]
+			typ := "" // polymorphic form Owner:User.Field
 			if c := strings.IndexByte(relName, ':'); c >= 0 {
-				relName = relName[c+1:]
+				relName, typ = relName[:c], relName[c+1:]
 			}
 			rf := o.relationship(relName)
 			if rf != nil {
 				for _, rt := range rf.ReferenceTo {
+					if typ != "" && !strings.EqualFold(rt, typ) {
+						continue
+					}
 					if t := s.store.schema.object(rt); t != nil {
 						if ef := t.field(fname); ef != nil && (ef.ExternalId || ef.IdLookup) {
 							cols[i] = column{f: rf, rel: t, relField: ef}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
-	"net/http"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -275,5 +278,43 @@ func TestDescribeIfModifiedSince(t *testing.T) {
 	res, err = http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("If-Modified-Since an hour ago: %v %v", err, res.StatusCode)
+	}
+}
+
+func TestBulkMultipartCreate(t *testing.T) {
+	h := newHarness(t, nil)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	jh := textproto.MIMEHeader{}
+	jh.Set("Content-Disposition", `form-data; name="job"`)
+	jh.Set("Content-Type", "application/json")
+	jw, _ := mw.CreatePart(jh)
+	jw.Write([]byte(`{"object":"Contact","operation":"insert"}`))
+	ch := textproto.MIMEHeader{}
+	ch.Set("Content-Disposition", `form-data; name="content"; filename="content"`)
+	ch.Set("Content-Type", "text/csv")
+	cw, _ := mw.CreatePart(ch)
+	cw.Write([]byte("LastName\nMulti\n"))
+	mw.Close()
+	req, _ := http.NewRequest("POST", h.ts.URL+"/services/data/v59.0/jobs/ingest", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+h.tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("multipart create: %v %v", err, res.StatusCode)
+	}
+	var job jobInfo
+	json.NewDecoder(res.Body).Decode(&job)
+	res.Body.Close()
+	if st, _, _ := h.do("PUT", "jobs/ingest/"+job.Id+"/batches", "LastName\nAgain\n"); st != 409 {
+		t.Fatalf("second upload after multipart: %d", st)
+	}
+	h.json("PATCH", "jobs/ingest/"+job.Id, map[string]string{"state": "UploadComplete"}, 200, nil)
+	for i := 0; i < 500 && job.State != "JobComplete"; i++ {
+		time.Sleep(10 * time.Millisecond)
+		h.json("GET", "jobs/ingest/"+job.Id, nil, 200, &job)
+	}
+	if job.State != "JobComplete" || h.query("SELECT COUNT() FROM Contact WHERE LastName = 'Multi'").TotalSize != 1 {
+		t.Fatalf("multipart job: %+v", job)
 	}
 }
