@@ -19,6 +19,13 @@ export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_erro
 source tests/lib/pg.sh
 
 W=$(mktemp -d /tmp/retl-sf45.XXXXXX)
+# A private copy, so a rebuild of build/ while the suite runs cannot swap the
+# binary under it.
+for _ in 1 2 3 4 5; do
+  cp "$ENGINE" "$W/retl-engine" 2>/dev/null && { "$W/retl-engine" --help >/dev/null 2>&1; [ $? -le 2 ]; } && break
+  sleep 2
+done
+ENGINE=$W/retl-engine
 SIM_PIDS=()
 cleanup() {
   for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null; done
