@@ -28,6 +28,7 @@ cleanup() {
   [ -n "${RETL_BENCH_KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
+cp "$ENGINE" "$W/retl-engine" && ENGINE=$W/retl-engine
 
 pg_start >/dev/null || exit 1
 cat >"$W/schema.json" <<'EOF'
