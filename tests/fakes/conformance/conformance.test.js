@@ -436,6 +436,23 @@ test('query paging with nextRecordsUrl beyond 2000 records', async () => {
   assert.equal(new Set(auto.records.map((r) => r.Id)).size, 2500);
 });
 
+test('Bulk API 2.0 query job (bulk2.query) reads back the loaded rows', async () => {
+  const stream = await conn.bulk2.query("SELECT Id, External_Id__c, Email FROM Contact WHERE External_Id__c LIKE 'B-%' ORDER BY External_Id__c", {
+    pollInterval: 100,
+    pollTimeout: 30000,
+  });
+  const records = await new Promise((resolve, reject) => {
+    const out = [];
+    stream.on('record', (r) => out.push(r));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(out));
+  });
+  assert.equal(records.length, 2500);
+  const b2 = records.find((r) => r.External_Id__c === 'B-2');
+  assert.equal(b2.Email, 'b2@example.com');
+  assertId(b2.Id, '003');
+});
+
 test('Bulk API 2.0 unknown column fails the job', async () => {
   await assert.rejects(
     conn.bulk2.loadAndWaitForResults({

@@ -137,8 +137,15 @@ func (s *Server) reset(keepRecords bool) {
 			j.State = "Aborted"
 		}
 	}
+	for _, j := range s.qjobList {
+		if j.State == "UploadComplete" || j.State == "InProgress" {
+			j.State = "Aborted"
+		}
+	}
 	s.jobs = map[string]*Job{}
 	s.jobList = nil
+	s.qjobs = map[string]*QueryJob{}
+	s.qjobList = nil
 	s.cursors = map[string]*cursor{}
 	s.dirty = true
 	s.mu.Unlock()

@@ -51,14 +51,16 @@ type Server struct {
 	opts    Options
 	baseURL string
 
-	mu      sync.Mutex // store, jobs, cursors
-	store   *Store
-	jobs    map[string]*Job
-	jobList []*Job
-	jobSeq  uint64
-	cursors map[string]*cursor
-	curSeq  uint64
-	dirty   bool
+	mu       sync.Mutex // store, jobs, cursors
+	store    *Store
+	jobs     map[string]*Job
+	jobList  []*Job
+	qjobs    map[string]*QueryJob
+	qjobList []*QueryJob
+	jobSeq   uint64
+	cursors  map[string]*cursor
+	curSeq   uint64
+	dirty    bool
 
 	faults *Faults
 
@@ -77,6 +79,7 @@ type Server struct {
 func newServer(opts Options, schema *Schema) *Server {
 	s := &Server{opts: opts, store: newStore(schema), faults: newFaults(), now: time.Now, started: time.Now()}
 	s.jobs = map[string]*Job{}
+	s.qjobs = map[string]*QueryJob{}
 	s.cursors = map[string]*cursor{}
 	s.stats = map[string]int{}
 	s.sessions = map[string]*session{}
@@ -381,6 +384,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ctx *reqCtx, path
 	case "jobs":
 		if len(parts) >= 2 && parts[1] == "ingest" {
 			s.routeBulk(w, r, ctx, parts[2:])
+			return
+		}
+		if len(parts) >= 2 && parts[1] == "query" {
+			s.routeBulkQuery(w, r, ctx, parts[2:])
 			return
 		}
 		notFound(w)
