@@ -5,9 +5,8 @@
  * from the driver otherwise). The warehouse computes the delta (wh.c). */
 #include "engine/source/odbc_drv.h"
 
-static retl_err odbc_src_open(const struct retl_job *job,
-                              const struct eng_secrets *sec, unsigned flags,
-                              void **ctx, struct retl_errbuf *eb)
+static retl_err odbc_src_open(const struct retl_job *job, const struct eng_secrets *sec,
+                              unsigned flags, void **ctx, struct retl_errbuf *eb)
 {
     void *conn = NULL;
     const struct eng_dialect *dl = NULL;

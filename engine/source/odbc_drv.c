@@ -10,11 +10,11 @@
 
 #include "common/log.h"
 
-#define TRY(expr)                                                              \
-    do {                                                                       \
-        rc = (expr);                                                           \
-        if (rc != RETL_E_OK)                                                   \
-            goto out;                                                          \
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        rc = (expr);                                                                     \
+        if (rc != RETL_E_OK)                                                             \
+            goto out;                                                                    \
     } while (0)
 
 #define OK(r) ((r) == SQL_SUCCESS || (r) == SQL_SUCCESS_WITH_INFO)
@@ -64,21 +64,19 @@ static retl_err diag(SQLSMALLINT type, SQLHANDLE h, const char *what,
         SQLCHAR state[6] = "", msg[512] = "";
         SQLINTEGER native = 0;
         SQLSMALLINT len = 0;
-        SQLRETURN r = SQLGetDiagRec(type, h, i, state, &native, msg,
-                                    sizeof msg, &len);
+        SQLRETURN r = SQLGetDiagRec(type, h, i, state, &native, msg, sizeof msg, &len);
         if (!OK(r))
             break;
         conn = conn || strncmp((char *)state, "08", 2) == 0;
-        n += (size_t)snprintf(all + n, n < sizeof all ? sizeof all - n : 0,
-                              "%s%s: %s", i > 1 ? "; " : "", state, msg);
+        n += (size_t)snprintf(all + n, n < sizeof all ? sizeof all - n : 0, "%s%s: %s",
+                              i > 1 ? "; " : "", state, msg);
         if (n >= sizeof all)
             break;
     }
     if (!all[0])
         snprintf(all, sizeof all, "no diagnostics");
     retl_redact_text(all, red, sizeof red);
-    return retl_errf(eb, conn ? RETL_E_UNAVAILABLE : RETL_E_SQL,
-                     "%s: %s", what, red);
+    return retl_errf(eb, conn ? RETL_E_UNAVAILABLE : RETL_E_SQL, "%s: %s", what, red);
 }
 
 bool eng_odbc_has_key(const char *conn, const char *key)
@@ -115,8 +113,7 @@ bool eng_odbc_has_key(const char *conn, const char *key)
     return false;
 }
 
-retl_err eng_odbc_append(struct retl_buf *b, const char *key,
-                         const char *value)
+retl_err eng_odbc_append(struct retl_buf *b, const char *key, const char *value)
 {
     retl_err rc;
     if (b->len && b->data[b->len - 1] != ';')
@@ -132,8 +129,7 @@ out:
     return rc;
 }
 
-static retl_err exec_h(SQLHDBC c, const char *sql, SQLHSTMT *keep,
-                       struct retl_errbuf *eb)
+static retl_err exec_h(SQLHDBC c, const char *sql, SQLHSTMT *keep, struct retl_errbuf *eb)
 {
     SQLHSTMT h = SQL_NULL_HSTMT;
     retl_err rc = RETL_E_OK;
@@ -167,9 +163,9 @@ out:
 static retl_err session(struct odbc *o, SQLHDBC c, struct retl_errbuf *eb)
 {
     static const char *const pg[] = {
-        "SET TimeZone = 'UTC'", "SET DateStyle = 'ISO, YMD'",
+        "SET TimeZone = 'UTC'",           "SET DateStyle = 'ISO, YMD'",
         "SET IntervalStyle = 'postgres'", "SET extra_float_digits = 1",
-        "SET bytea_output = 'hex'", NULL};
+        "SET bytea_output = 'hex'",       NULL};
     static const char *const lite[] = {"PRAGMA journal_mode = WAL",
                                        "PRAGMA busy_timeout = 30000", NULL};
     const char *const *v = NULL;
@@ -191,8 +187,8 @@ static retl_err connect_one(struct odbc *o, const char *cs, SQLHDBC *out,
     if (!OK(SQLAllocHandle(SQL_HANDLE_DBC, o->env, &c)))
         return retl_errf(eb, RETL_E_NOMEM, "source: ODBC connection handle");
     SQLSetConnectAttr(c, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)15, 0);
-    SQLRETURN r = SQLDriverConnect(c, NULL, (SQLCHAR *)cs, SQL_NTS, NULL, 0,
-                                   NULL, SQL_DRIVER_NOPROMPT);
+    SQLRETURN r = SQLDriverConnect(c, NULL, (SQLCHAR *)cs, SQL_NTS, NULL, 0, NULL,
+                                   SQL_DRIVER_NOPROMPT);
     if (!OK(r)) {
         char red[600];
         retl_redact_conninfo(cs, red, sizeof red);
@@ -218,8 +214,7 @@ static retl_err autocommit(SQLHDBC c, bool on, struct retl_errbuf *eb)
 {
     SQLRETURN r = SQLSetConnectAttr(
         c, SQL_ATTR_AUTOCOMMIT,
-        (SQLPOINTER)(uintptr_t)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF),
-        0);
+        (SQLPOINTER)(uintptr_t)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF), 0);
     if (!OK(r))
         return diag(SQL_HANDLE_DBC, c, "source: autocommit", eb);
     return RETL_E_OK;
@@ -241,8 +236,7 @@ static retl_err o_run(void *conn, const char *const *sql, size_t n, bool tx,
             break;
     }
     if (own_tx) {
-        SQLRETURN r =
-            SQLEndTran(SQL_HANDLE_DBC, o->w, rc ? SQL_ROLLBACK : SQL_COMMIT);
+        SQLRETURN r = SQLEndTran(SQL_HANDLE_DBC, o->w, rc ? SQL_ROLLBACK : SQL_COMMIT);
         if (!rc && !OK(r))
             rc = diag(SQL_HANDLE_DBC, o->w, "source: commit", eb);
         retl_err rc2 = autocommit(o->w, true, rc ? NULL : eb);
@@ -255,8 +249,8 @@ out:
 
 /* Reads column col of the current row into b (NUL-terminated); *null when
  * SQL NULL. */
-static retl_err get_data(SQLHSTMT h, SQLUSMALLINT col, struct retl_buf *b,
-                         bool *null, struct retl_errbuf *eb)
+static retl_err get_data(SQLHSTMT h, SQLUSMALLINT col, struct retl_buf *b, bool *null,
+                         struct retl_errbuf *eb)
 {
     char chunk[8192];
     retl_err rc = RETL_E_OK;
@@ -264,8 +258,7 @@ static retl_err get_data(SQLHSTMT h, SQLUSMALLINT col, struct retl_buf *b,
     *null = false;
     for (;;) {
         SQLLEN ind = 0;
-        SQLRETURN r =
-            SQLGetData(h, col, SQL_C_CHAR, chunk, sizeof chunk, &ind);
+        SQLRETURN r = SQLGetData(h, col, SQL_C_CHAR, chunk, sizeof chunk, &ind);
         if (r == SQL_NO_DATA)
             break;
         if (!OK(r))
@@ -274,14 +267,12 @@ static retl_err get_data(SQLHSTMT h, SQLUSMALLINT col, struct retl_buf *b,
             *null = true;
             return RETL_E_OK;
         }
-        size_t n = (ind == SQL_NO_TOTAL || (size_t)ind >= sizeof chunk)
-                       ? sizeof chunk - 1
-                       : (size_t)ind;
+        size_t n = (ind == SQL_NO_TOTAL || (size_t)ind >= sizeof chunk) ? sizeof chunk - 1
+                                                                        : (size_t)ind;
         got += n;
         if (got > CELL_MAX)
             return retl_errf(eb, RETL_E_TOO_BIG,
-                             "source: a value is larger than %u bytes",
-                             CELL_MAX);
+                             "source: a value is larger than %u bytes", CELL_MAX);
         TRY(retl_buf_add(b, chunk, n));
         if (r == SQL_SUCCESS)
             break;
@@ -291,8 +282,7 @@ out:
     return rc;
 }
 
-static retl_err describe(SQLHSTMT h, struct eng_wh_result *res,
-                         struct retl_errbuf *eb)
+static retl_err describe(SQLHSTMT h, struct eng_wh_result *res, struct retl_errbuf *eb)
 {
     SQLSMALLINT nc = 0;
     if (!OK(SQLNumResultCols(h, &nc)))
@@ -308,11 +298,10 @@ static retl_err describe(SQLHSTMT h, struct eng_wh_result *res,
         char tn[128] = "";
         SQLSMALLINT nl = 0, type = 0, dec = 0, nul = 0, tl = 0;
         SQLULEN size = 0;
-        if (!OK(SQLDescribeCol(h, (SQLUSMALLINT)i, name, sizeof name, &nl,
-                               &type, &size, &dec, &nul)))
+        if (!OK(SQLDescribeCol(h, (SQLUSMALLINT)i, name, sizeof name, &nl, &type, &size,
+                               &dec, &nul)))
             return diag(SQL_HANDLE_STMT, h, "source: describing columns", eb);
-        SQLColAttribute(h, (SQLUSMALLINT)i, SQL_DESC_TYPE_NAME, tn, sizeof tn,
-                        &tl, NULL);
+        SQLColAttribute(h, (SQLUSMALLINT)i, SQL_DESC_TYPE_NAME, tn, sizeof tn, &tl, NULL);
         res->names[i - 1] = strdup((char *)name);
         res->types[i - 1] = strdup(tn);
         res->codes[i - 1] = type;
@@ -422,8 +411,7 @@ static retl_err o_stream_open(void *conn, const char *sql, size_t *ncols,
         TRY(retl_buf_adds(&cs, o->cs));
         /* psqlODBC reads whole results into memory unless told to use a
          * cursor. */
-        if (o->dl->id == ENG_DL_POSTGRES &&
-            !eng_odbc_has_key(o->cs, "UseDeclareFetch")) {
+        if (o->dl->id == ENG_DL_POSTGRES && !eng_odbc_has_key(o->cs, "UseDeclareFetch")) {
             TRY(eng_odbc_append(&cs, "UseDeclareFetch", "1"));
             TRY(eng_odbc_append(&cs, "Fetch", "2000"));
         }
@@ -450,8 +438,8 @@ static retl_err o_stream_open(void *conn, const char *sql, size_t *ncols,
         SQLCHAR name[256];
         SQLSMALLINT nl, type, dec, nul;
         SQLULEN size = 0;
-        if (!OK(SQLDescribeCol(o->rs, (SQLUSMALLINT)(i + 1), name, sizeof name,
-                               &nl, &type, &size, &dec, &nul))) {
+        if (!OK(SQLDescribeCol(o->rs, (SQLUSMALLINT)(i + 1), name, sizeof name, &nl,
+                               &type, &size, &dec, &nul))) {
             rc = diag(SQL_HANDLE_STMT, o->rs, "source: the delta query", eb);
             goto out;
         }
@@ -468,8 +456,7 @@ static retl_err o_stream_open(void *conn, const char *sql, size_t *ncols,
             o->rowset = 1;
         if (o->rowset > ROWSET_MAX)
             o->rowset = ROWSET_MAX;
-        SQLSetStmtAttr(o->rs, SQL_ATTR_ROW_BIND_TYPE,
-                       (SQLPOINTER)SQL_BIND_BY_COLUMN, 0);
+        SQLSetStmtAttr(o->rs, SQL_ATTR_ROW_BIND_TYPE, (SQLPOINTER)SQL_BIND_BY_COLUMN, 0);
         if (!OK(SQLSetStmtAttr(o->rs, SQL_ATTR_ROW_ARRAY_SIZE,
                                (SQLPOINTER)(uintptr_t)o->rowset, 0)))
             o->rowset = 1;
@@ -481,9 +468,8 @@ static retl_err o_stream_open(void *conn, const char *sql, size_t *ncols,
                 rc = RETL_E_NOMEM;
                 goto out;
             }
-            if (!OK(SQLBindCol(o->rs, (SQLUSMALLINT)(i + 1), SQL_C_CHAR,
-                               o->colbuf[i], (SQLLEN)o->width[i],
-                               o->ind[i]))) {
+            if (!OK(SQLBindCol(o->rs, (SQLUSMALLINT)(i + 1), SQL_C_CHAR, o->colbuf[i],
+                               (SQLLEN)o->width[i], o->ind[i]))) {
                 rc = diag(SQL_HANDLE_STMT, o->rs, "source: binding", eb);
                 goto out;
             }
@@ -503,8 +489,7 @@ out:
 }
 
 static retl_err o_stream_fetch(void *conn, size_t max, size_t *nrows,
-                               const char *const **cells,
-                               struct retl_errbuf *eb)
+                               const char *const **cells, struct retl_errbuf *eb)
 {
     struct odbc *o = conn;
     retl_err rc = RETL_E_OK;
@@ -533,8 +518,7 @@ static retl_err o_stream_fetch(void *conn, size_t max, size_t *nrows,
                 break;
             }
             if (!OK(r))
-                return diag(SQL_HANDLE_STMT, o->rs, "source: reading the delta",
-                            eb);
+                return diag(SQL_HANDLE_STMT, o->rs, "source: reading the delta", eb);
             if (!o->bound)
                 o->fetched = 1;
             o->pos = 0;
@@ -563,8 +547,7 @@ static retl_err o_stream_fetch(void *conn, size_t max, size_t *nrows,
             } else {
                 bool null = false;
                 size_t at = o->arena.len;
-                TRY(get_data(o->rs, (SQLUSMALLINT)(c + 1), &o->arena, &null,
-                             eb));
+                TRY(get_data(o->rs, (SQLUSMALLINT)(c + 1), &o->arena, &null, eb));
                 *off = null ? -1 : (long)at;
             }
         }
@@ -577,8 +560,7 @@ static retl_err o_stream_fetch(void *conn, size_t max, size_t *nrows,
     *cells = o->cells;
 out:
     if (rc == RETL_E_TOO_BIG)
-        rc = retl_errf(eb, rc, "source: delta chunk larger than %u bytes",
-                       ARENA_MAX);
+        rc = retl_errf(eb, rc, "source: delta chunk larger than %u bytes", ARENA_MAX);
     return rc;
 }
 
@@ -610,6 +592,7 @@ const struct eng_wh_driver eng_odbc_driver = {
     .stream_fetch = o_stream_fetch,
     .stream_close = o_stream_close,
     .free = o_free,
+    .dry_rollback = true,
 };
 
 /* Appends each "Key=value" pair of extra whose key cs lacks. */
@@ -641,9 +624,8 @@ out:
 }
 
 retl_err eng_odbc_open(const struct eng_secrets *sec, const char *extra,
-                       const struct eng_dialect *forced, unsigned flags,
-                       void **conn, const struct eng_dialect **dl,
-                       struct retl_errbuf *eb)
+                       const struct eng_dialect *forced, unsigned flags, void **conn,
+                       const struct eng_dialect **dl, struct retl_errbuf *eb)
 {
     retl_err rc;
     struct retl_buf cs;
@@ -659,8 +641,7 @@ retl_err eng_odbc_open(const struct eng_secrets *sec, const char *extra,
     retl_buf_init(&o->arena, ARENA_MAX);
     o->flags = flags;
     if (!base || !*base) {
-        rc = retl_errf(eb, RETL_E_CONFIG,
-                       "source: secret %s has no connectionString",
+        rc = retl_errf(eb, RETL_E_CONFIG, "source: secret %s has no connectionString",
                        sec && sec->name ? sec->name : "(none)");
         goto out;
     }
@@ -677,8 +658,7 @@ retl_err eng_odbc_open(const struct eng_secrets *sec, const char *extra,
         goto out;
     }
     if (!OK(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &o->env)) ||
-        !OK(SQLSetEnvAttr(o->env, SQL_ATTR_ODBC_VERSION,
-                          (SQLPOINTER)SQL_OV_ODBC3, 0))) {
+        !OK(SQLSetEnvAttr(o->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0))) {
         rc = retl_errf(eb, RETL_E_INTERNAL, "source: ODBC environment");
         goto out;
     }

@@ -19,11 +19,11 @@
 #include "engine/source/snowflake_int.h"
 #include "engine/source/wh.h"
 
-#define TRY(expr)                                                              \
-    do {                                                                       \
-        rc = (expr);                                                           \
-        if (rc != RETL_E_OK)                                                   \
-            goto out;                                                          \
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        rc = (expr);                                                                     \
+        if (rc != RETL_E_OK)                                                             \
+            goto out;                                                                    \
     } while (0)
 
 #define JWT_LIFETIME 3540
@@ -64,8 +64,7 @@ static retl_err token(struct sf *s, struct retl_errbuf *eb)
         return RETL_E_OK;
     free(s->jwt);
     s->jwt = NULL;
-    retl_err rc = eng_sf_jwt(s->pem, s->account, s->user, now, JWT_LIFETIME,
-                             &s->jwt, eb);
+    retl_err rc = eng_sf_jwt(s->pem, s->account, s->user, now, JWT_LIFETIME, &s->jwt, eb);
     if (rc)
         return rc;
     retl_secret_register(s->jwt);
@@ -78,11 +77,9 @@ static retl_err api_error(const struct retl_http_resp *r, const char *what,
                           struct retl_errbuf *eb)
 {
     json_t *j = json_loads(retl_buf_str(&r->body), 0, NULL);
-    const char *msg = j ? json_string_value(json_object_get(j, "message"))
-                        : NULL;
+    const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
     const char *code = j ? json_string_value(json_object_get(j, "code")) : NULL;
-    const char *state =
-        j ? json_string_value(json_object_get(j, "sqlState")) : NULL;
+    const char *state = j ? json_string_value(json_object_get(j, "sqlState")) : NULL;
     char red[600];
     retl_redact_text(msg ? msg : retl_buf_str(&r->body), red, sizeof red);
     retl_err e = RETL_E_HTTP_STATUS;
@@ -99,16 +96,15 @@ static retl_err api_error(const struct retl_http_resp *r, const char *what,
     else if (r->status >= 500)
         e = RETL_E_UNAVAILABLE;
     e = retl_errf(eb, e, "%s: %.500s (HTTP %ld%s%s%s%s)", what, red, r->status,
-                  code ? ", code " : "", code ? code : "",
-                  state ? ", SQLSTATE " : "", state ? state : "");
+                  code ? ", code " : "", code ? code : "", state ? ", SQLSTATE " : "",
+                  state ? state : "");
     json_decref(j);
     return e;
 }
 
 /* One HTTP exchange with the API; *out is the parsed body of a 200/202. */
-static retl_err call(struct sf *s, const char *method, const char *url,
-                     const char *body, long *status, json_t **out,
-                     struct retl_errbuf *eb)
+static retl_err call(struct sf *s, const char *method, const char *url, const char *body,
+                     long *status, json_t **out, struct retl_errbuf *eb)
 {
     retl_err rc;
     struct retl_http_resp r = {0};
@@ -120,8 +116,8 @@ static retl_err call(struct sf *s, const char *method, const char *url,
         goto out;
     }
     const char *h[] = {auth, "X-Snowflake-Authorization-Token-Type: KEYPAIR_JWT",
-                       "Content-Type: application/json",
-                       "Accept: application/json", NULL};
+                       "Content-Type: application/json", "Accept: application/json",
+                       NULL};
     struct retl_http_req q = {.method = method,
                               .url = url,
                               .headers = h,
@@ -141,8 +137,9 @@ static retl_err call(struct sf *s, const char *method, const char *url,
     json_error_t je;
     *out = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, &je);
     if (!*out)
-        rc = retl_errf(eb, RETL_E_PARSE, "source: Snowflake answered with "
-                                         "invalid JSON: %s",
+        rc = retl_errf(eb, RETL_E_PARSE,
+                       "source: Snowflake answered with "
+                       "invalid JSON: %s",
                        je.text);
 out:
     if (auth) {
@@ -161,8 +158,8 @@ static void sleep_ms(long ms)
 
 /* Submits statement (n statements when n > 1) and waits until it is done.
  * Ownership: caller decrefs *out (the final 200 body). */
-static retl_err submit(struct sf *s, const char *statement, size_t n,
-                       json_t **out, struct retl_errbuf *eb)
+static retl_err submit(struct sf *s, const char *statement, size_t n, json_t **out,
+                       struct retl_errbuf *eb)
 {
     retl_err rc;
     unsigned char id[16];
@@ -177,12 +174,12 @@ static retl_err submit(struct sf *s, const char *statement, size_t n,
     snprintf(uuid, sizeof uuid,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
              "%02x",
-             id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8],
-             id[9], id[10], id[11], id[12], id[13], id[14], id[15]);
+             id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10],
+             id[11], id[12], id[13], id[14], id[15]);
     snprintf(cnt, sizeof cnt, "%zu", n);
-    req = json_pack("{s:s, s:i, s:{s:s, s:s}}", "statement", statement,
-                    "timeout", STATEMENT_TIMEOUT, "parameters",
-                    "MULTI_STATEMENT_COUNT", cnt, "TIMEZONE", "UTC");
+    req = json_pack("{s:s, s:i, s:{s:s, s:s}}", "statement", statement, "timeout",
+                    STATEMENT_TIMEOUT, "parameters", "MULTI_STATEMENT_COUNT", cnt,
+                    "TIMEZONE", "UTC");
     if (!req)
         return RETL_E_NOMEM;
     const char *keys[] = {"warehouse", "database", "role", "schema"};
@@ -196,8 +193,7 @@ static retl_err submit(struct sf *s, const char *statement, size_t n,
         rc = RETL_E_NOMEM;
         goto out;
     }
-    snprintf(url, sizeof url, "%s/api/v2/statements?requestId=%s", s->base,
-             uuid);
+    snprintf(url, sizeof url, "%s/api/v2/statements?requestId=%s", s->base, uuid);
     TRY(call(s, "POST", url, body, &status, &res, eb));
     long wait = 50;
     while (status == 202) {
@@ -249,8 +245,8 @@ static retl_err fetch_part(struct sf *s, size_t part, json_t **data,
     char url[2048];
     long status = 0;
     json_t *res = NULL;
-    snprintf(url, sizeof url, "%s/api/v2/statements/%s?partition=%zu", s->base,
-             s->handle, part);
+    snprintf(url, sizeof url, "%s/api/v2/statements/%s?partition=%zu", s->base, s->handle,
+             part);
     retl_err rc = call(s, "GET", url, NULL, &status, &res, eb);
     if (rc)
         return rc;
@@ -259,8 +255,8 @@ static retl_err fetch_part(struct sf *s, size_t part, json_t **data,
     if (!json_is_array(*data)) {
         json_decref(*data);
         *data = NULL;
-        return retl_errf(eb, RETL_E_PARSE,
-                         "source: Snowflake partition %zu has no data", part);
+        return retl_errf(eb, RETL_E_PARSE, "source: Snowflake partition %zu has no data",
+                         part);
     }
     return RETL_E_OK;
 }
@@ -272,8 +268,7 @@ static retl_err open_result(struct sf *s, json_t *res, struct retl_errbuf *eb)
     json_t *rt = json_object_get(meta, "rowType");
     const char *h = json_string_value(json_object_get(res, "statementHandle"));
     if (!json_is_array(rt) || !h)
-        return retl_errf(eb, RETL_E_PARSE,
-                         "source: Snowflake result without rowType");
+        return retl_errf(eb, RETL_E_PARSE, "source: Snowflake result without rowType");
     json_decref(s->types);
     s->types = json_array();
     if (!s->types)
@@ -299,8 +294,7 @@ static retl_err open_result(struct sf *s, json_t *res, struct retl_errbuf *eb)
 }
 
 /* Up to max rows of the open result into the arena (offsets, -1 = NULL). */
-static retl_err read_rows(struct sf *s, size_t max, size_t *n,
-                          struct retl_errbuf *eb)
+static retl_err read_rows(struct sf *s, size_t max, size_t *n, struct retl_errbuf *eb)
 {
     retl_err rc = RETL_E_OK;
     size_t got = 0, nc = s->ncols;
@@ -354,8 +348,7 @@ static retl_err read_rows(struct sf *s, size_t max, size_t *n,
     *n = got;
 out:
     if (rc == RETL_E_TOO_BIG)
-        rc = retl_errf(eb, rc, "source: result chunk larger than %u bytes",
-                       ARENA_MAX);
+        rc = retl_errf(eb, rc, "source: result chunk larger than %u bytes", ARENA_MAX);
     return rc;
 }
 
@@ -405,8 +398,7 @@ static retl_err sf_query(void *conn, const char *sql, size_t max_rows,
         return retl_errf(eb, RETL_E_INTERNAL, "source: query while streaming");
     TRY(submit(s, sql, 1, &res, eb));
     TRY(open_result(s, res, eb));
-    json_t *rt = json_object_get(json_object_get(res, "resultSetMetaData"),
-                                 "rowType");
+    json_t *rt = json_object_get(json_object_get(res, "resultSetMetaData"), "rowType");
     r.ncols = s->ncols;
     r.names = calloc(r.ncols + 1, sizeof *r.names);
     r.types = calloc(r.ncols + 1, sizeof *r.types);
@@ -416,8 +408,8 @@ static retl_err sf_query(void *conn, const char *sql, size_t max_rows,
         goto out;
     }
     for (size_t i = 0; i < r.ncols; i++) {
-        const char *nm = json_string_value(
-            json_object_get(json_array_get(rt, i), "name"));
+        const char *nm =
+            json_string_value(json_object_get(json_array_get(rt, i), "name"));
         r.names[i] = strdup(nm ? nm : "");
         r.types[i] = strdup(json_string_value(json_array_get(s->types, i)));
         if (!r.names[i] || !r.types[i]) {
@@ -464,8 +456,7 @@ out:
 }
 
 static retl_err sf_stream_fetch(void *conn, size_t max, size_t *nrows,
-                                const char *const **cells,
-                                struct retl_errbuf *eb)
+                                const char *const **cells, struct retl_errbuf *eb)
 {
     struct sf *s = conn;
     retl_err rc = read_rows(s, max, nrows, eb);
@@ -517,11 +508,11 @@ static const struct eng_wh_driver sf_driver = {
     .stream_fetch = sf_stream_fetch,
     .stream_close = sf_stream_close,
     .free = sf_free,
+    .dry_rollback = false,
 };
 
-static retl_err sf_open(const struct retl_job *job,
-                        const struct eng_secrets *sec, unsigned flags,
-                        void **ctx, struct retl_errbuf *eb)
+static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *sec,
+                        unsigned flags, void **ctx, struct retl_errbuf *eb)
 {
     retl_err rc;
     (void)job;
@@ -549,8 +540,7 @@ static retl_err sf_open(const struct retl_job *job,
     const char *ep = eng_secret_get(sec, "endpoint");
     if (ep && *ep) {
         s->base = strdup(ep);
-    } else if (asprintf(&s->base, "https://%s.snowflakecomputing.com",
-                        s->account) < 0) {
+    } else if (asprintf(&s->base, "https://%s.snowflakecomputing.com", s->account) < 0) {
         s->base = NULL;
     }
     if (!s->account || !s->user || !s->pem || !s->base) {
@@ -560,9 +550,8 @@ static retl_err sf_open(const struct retl_job *job,
     size_t bl = strlen(s->base);
     while (bl > 0 && s->base[bl - 1] == '/')
         s->base[--bl] = '\0';
-    struct retl_http_opts o = {.timeout_ms = 120000,
-                               .max_body = BODY_MAX,
-                               .max_attempts = 4};
+    struct retl_http_opts o = {
+        .timeout_ms = 120000, .max_body = BODY_MAX, .max_attempts = 4};
     TRY(retl_http_client_new(&o, &s->http, eb));
     TRY(token(s, eb));
     RETL_LOG_INFO("source: Snowflake SQL API", RF_S("endpoint", s->base),
@@ -571,8 +560,7 @@ static retl_err sf_open(const struct retl_job *job,
     json_t *res = NULL;
     TRY(submit(s, "SELECT 1", 1, &res, eb));
     json_decref(res);
-    return eng_wh_new(&sf_driver, s, eng_dialect_get(ENG_DL_SNOWFLAKE), flags,
-                      ctx);
+    return eng_wh_new(&sf_driver, s, eng_dialect_get(ENG_DL_SNOWFLAKE), flags, ctx);
 out:
     sf_free(s);
     return rc;

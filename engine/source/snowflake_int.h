@@ -15,15 +15,13 @@ void eng_sf_jwt_account(const char *account, char *out, size_t n);
 
 /* "SHA256:<base64 of sha256(DER SubjectPublicKeyInfo)>" of the public half of
  * a PEM private key. */
-retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n,
-                            struct retl_errbuf *eb);
+retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n, struct retl_errbuf *eb);
 
 /* A KEYPAIR_JWT valid from now for lifetime seconds: RS256 over
  * {"iss":"ACCOUNT.USER.SHA256:fp","sub":"ACCOUNT.USER","iat":now,"exp":...}.
  * Ownership: caller frees *out. */
-retl_err eng_sf_jwt(const char *pem, const char *account, const char *user,
-                    long now, long lifetime, char **out,
-                    struct retl_errbuf *eb);
+retl_err eng_sf_jwt(const char *pem, const char *account, const char *user, long now,
+                    long lifetime, char **out, struct retl_errbuf *eb);
 
 /* Appends the canonical text of one jsonv2 cell of Snowflake type type
  * (rowType.type, any case) to b, NUL-terminated: DATE days since the epoch

@@ -36,18 +36,15 @@ static EVP_PKEY *load_key(const char *pem, struct retl_errbuf *eb)
     return k;
 }
 
-static retl_err fingerprint(EVP_PKEY *k, char *out, size_t n,
-                            struct retl_errbuf *eb)
+static retl_err fingerprint(EVP_PKEY *k, char *out, size_t n, struct retl_errbuf *eb)
 {
     unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     unsigned char b64[128];
     int len = i2d_PUBKEY(k, &der);
-    if (len <= 0 || !EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(),
-                                NULL)) {
+    if (len <= 0 || !EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL)) {
         OPENSSL_free(der);
-        return retl_errf(eb, RETL_E_CONFIG,
-                         "source: cannot derive the public key");
+        return retl_errf(eb, RETL_E_CONFIG, "source: cannot derive the public key");
     }
     OPENSSL_free(der);
     EVP_EncodeBlock(b64, md, (int)mdlen);
@@ -55,8 +52,7 @@ static retl_err fingerprint(EVP_PKEY *k, char *out, size_t n,
     return RETL_E_OK;
 }
 
-retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n,
-                            struct retl_errbuf *eb)
+retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n, struct retl_errbuf *eb)
 {
     EVP_PKEY *k = load_key(pem, eb);
     if (!k)
@@ -87,9 +83,8 @@ static retl_err b64url(struct retl_buf *b, const unsigned char *p, size_t n)
     return rc;
 }
 
-retl_err eng_sf_jwt(const char *pem, const char *account, const char *user,
-                    long now, long lifetime, char **out,
-                    struct retl_errbuf *eb)
+retl_err eng_sf_jwt(const char *pem, const char *account, const char *user, long now,
+                    long lifetime, char **out, struct retl_errbuf *eb)
 {
     retl_err rc = RETL_E_OK;
     char acct[256], usr[256], fp[128], claims[1024];
@@ -111,19 +106,17 @@ retl_err eng_sf_jwt(const char *pem, const char *account, const char *user,
         goto out;
     static const char hdr[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
     snprintf(claims, sizeof claims,
-             "{\"iss\":\"%s.%s.%s\",\"sub\":\"%s.%s\",\"iat\":%ld,\"exp\":%ld}",
-             acct, usr, fp, acct, usr, now, now + lifetime);
+             "{\"iss\":\"%s.%s.%s\",\"sub\":\"%s.%s\",\"iat\":%ld,\"exp\":%ld}", acct,
+             usr, fp, acct, usr, now, now + lifetime);
     if ((rc = b64url(&b, (const unsigned char *)hdr, strlen(hdr))) ||
         (rc = retl_buf_addc(&b, '.')) ||
         (rc = b64url(&b, (const unsigned char *)claims, strlen(claims))))
         goto out;
     md = EVP_MD_CTX_new();
     if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k) != 1 ||
-        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)b.data,
-                       b.len) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)b.data, b.len) != 1 ||
         !(sig = malloc(siglen)) ||
-        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)b.data,
-                       b.len) != 1) {
+        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)b.data, b.len) != 1) {
         rc = retl_errf(eb, RETL_E_AUTH,
                        "source: cannot sign the JWT (an RSA key is needed)");
         goto out;
@@ -195,8 +188,8 @@ static retl_err ts_text(const char *in, long off_min, struct retl_buf *b)
     int y;
     unsigned m, d;
     civil(days, &y, &m, &d);
-    retl_err rc = retl_buf_printf(b, "%04d-%02u-%02u %02lld:%02lld:%02lld", y,
-                                  m, d, rem / 3600, rem / 60 % 60, rem % 60);
+    retl_err rc = retl_buf_printf(b, "%04d-%02u-%02u %02lld:%02lld:%02lld", y, m, d,
+                                  rem / 3600, rem / 60 % 60, rem % 60);
     while (!rc && fl > 0 && frac[fl - 1] == '0')
         fl--;
     if (!rc && fl > 0) {
@@ -233,8 +226,7 @@ retl_err eng_sf_cell(const char *type, const char *in, struct retl_buf *b)
         rc = ts_text(in, off, b);
         if (!rc) {
             long a = off < 0 ? -off : off;
-            rc = retl_buf_printf(b, "%c%02ld:%02ld", off < 0 ? '-' : '+',
-                                 a / 60, a % 60);
+            rc = retl_buf_printf(b, "%c%02ld:%02ld", off < 0 ? '-' : '+', a / 60, a % 60);
         }
         return rc ? rc : retl_buf_addc(b, '\0');
     }

@@ -9,9 +9,8 @@
 
 #define FREETDS_PATH "/usr/lib/x86_64-linux-gnu/odbc/libtdsodbc.so"
 
-static retl_err mssql_open(const struct retl_job *job,
-                           const struct eng_secrets *sec, unsigned flags,
-                           void **ctx, struct retl_errbuf *eb)
+static retl_err mssql_open(const struct retl_job *job, const struct eng_secrets *sec,
+                           unsigned flags, void **ctx, struct retl_errbuf *eb)
 {
     void *conn = NULL;
     const struct eng_dialect *dl = NULL;
@@ -23,8 +22,8 @@ static retl_err mssql_open(const struct retl_job *job,
                     ? "Driver=" FREETDS_PATH ";TDS_Version=7.4;"
                       "ClientCharset=UTF-8"
                     : "Driver={FreeTDS};TDS_Version=7.4;ClientCharset=UTF-8";
-    retl_err rc = eng_odbc_open(sec, extra, eng_dialect_get(ENG_DL_TSQL),
-                                flags, &conn, &dl, eb);
+    retl_err rc =
+        eng_odbc_open(sec, extra, eng_dialect_get(ENG_DL_TSQL), flags, &conn, &dl, eb);
     if (rc)
         return rc;
     return eng_wh_new(&eng_odbc_driver, conn, dl, flags, ctx);

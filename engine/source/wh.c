@@ -42,7 +42,16 @@ struct wh {
     /* commit */
     struct retl_buf *bufs;
     size_t nbufs;
+    /* a dry run the driver cannot roll back: scratch tables to drop */
+    struct eng_state_names scratch_names;
+    bool dry_tables;
 };
+
+/* A dry run whose changes would stick: change no state. */
+static bool keep_state(const struct wh *w)
+{
+    return (w->flags & ENG_SRC_DRY) && !w->drv->dry_rollback;
+}
 
 void eng_wh_result_free(struct eng_wh_result *r)
 {
@@ -299,6 +308,11 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
     bool same = r.nrows == 1 && r.cells[0] && strcmp(r.cells[0], st->fingerprint) == 0;
     if (same && have_snap)
         goto done;
+    if (keep_state(w) && have_snap) {
+        /* Reports the new baseline; the plan counts against the old one. */
+        reb = true;
+        goto done;
+    }
     size_t n = 0;
     TRY(bufs(w, 9));
     if (have_snap) {
@@ -403,8 +417,10 @@ retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
     c->new_keys = ll(&r, 0);
     c->changed = ll(&r, 1);
     c->deleted = ll(&r, 2);
-    SQL(w, eng_dl_sql_errors_prune(w->dl, &w->sql, st));
-    TRY(run1(w, retl_buf_str(&w->sql), eb));
+    if (!keep_state(w)) {
+        SQL(w, eng_dl_sql_errors_prune(w->dl, &w->sql, st));
+        TRY(run1(w, retl_buf_str(&w->sql), eb));
+    }
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: statement too large");
@@ -658,6 +674,20 @@ out:
     return rc;
 }
 
+/* Drops the stage and delta tables a non-rollbackable dry run made. */
+static void drop_scratch(struct wh *w)
+{
+    struct eng_state st = {.n = w->scratch_names};
+    struct retl_errbuf eb = {{0}};
+    if (bufs(w, 2) != RETL_E_OK ||
+        eng_dl_sql_drop(w->dl, &w->bufs[0], &st, st.n.delta) != RETL_E_OK ||
+        eng_dl_sql_drop(w->dl, &w->bufs[1], &st, st.n.stage) != RETL_E_OK)
+        return;
+    if (run_bufs(w, 2, false, &eb) != RETL_E_OK)
+        RETL_LOG_WARN("source: could not drop the dry run's tables",
+                      RF_S("message", eb.msg));
+}
+
 void eng_wh_close(void *ctx)
 {
     struct wh *w = ctx;
@@ -665,6 +695,8 @@ void eng_wh_close(void *ctx)
         return;
     if (w->streaming)
         w->drv->stream_close(w->conn);
+    if (w->dry_tables)
+        drop_scratch(w);
     w->drv->free(w->conn);
     free_real(w);
     free(w->types);

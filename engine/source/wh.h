@@ -43,6 +43,10 @@ struct eng_wh_driver {
                              const char *const **cells, struct retl_errbuf *eb);
     void (*stream_close)(void *conn);
     void (*free)(void *conn);
+    /* Whether a dry run (ENG_SRC_DRY) can be rolled back whole, DDL included
+     * (the driver keeps one uncommitted transaction). Otherwise wh.c changes
+     * no state in a dry run and drops its scratch tables at close. */
+    bool dry_rollback;
 };
 
 /* Creates the source context from a connected driver. Ownership: takes conn

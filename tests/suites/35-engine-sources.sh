@@ -222,7 +222,14 @@ scenario() {
   job "$b" "$b" "SELECT * FROM items" "  batchSize: 200"
   run "$b" run
   check "$t: valid query again: nothing to send" eq "$RC/$(rows changed)" "0/0"
-  # 9. a query without a mapped column
+  # 9. plan after a spec change reports a new baseline and changes no state
+  job "$b" "$b" "SELECT * FROM items WHERE 1 = 1" "  batchSize: 200"
+  run "$b" plan
+  check "$t: plan of a changed query reports a new baseline" eq "$RC/$(jq_ "$LAST" "d['newBaseline']")" "0/True"
+  job "$b" "$b" "SELECT * FROM items" "  batchSize: 200"
+  run "$b" run
+  check "$t: the plan left the snapshot alone" eq "$RC/$(rows changed)" "0/0"
+  # 10. a query without a mapped column
   job "$b" "$b-bad" "SELECT id, name FROM items"
   run "$b-bad" run
   check "$t: missing mapped column exits 1 naming it" eq "$RC/$(jq_ "$LAST" "'price' in d['message']")" "1/True"
@@ -237,6 +244,7 @@ if [[ " $BACKENDS " == *" snowflake "* ]]; then
   check "snowflake: later partitions fetched, gzip-encoded" test "$(jq_ "$STATS" "min(d['partitionsServed'], d['gzipServed'])")" -gt 0
   check "snowflake: batches committed as multi-statement transactions" test "$(jq_ "$STATS" "d['multiStatement']")" -gt 0
   check "snowflake: warehouse errors came back as 422" test "$(jq_ "$STATS" "d['errors422']")" -gt 0
+  check "snowflake: no scratch table left behind by plan" eq "$(pg_sql -d src_snow -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND (tablename LIKE '%__stage' OR tablename LIKE '%__delta')")" 0
   SECRET=snowflake-badkey job snowflake snow-badkey "SELECT * FROM items"
   run snow-badkey run
   check "snowflake: a JWT signed by another key is refused (exit 1, 401 named)" eq "$RC/$(jq_ "$LAST" "'JWT token is invalid' in d['message'] and 'HTTP 401' in d['message']")" "1/True"

@@ -26,8 +26,7 @@ static int setup(void **s)
     key = EVP_RSA_gen(2048);
     assert_non_null(key);
     BIO *b = BIO_new(BIO_s_mem());
-    assert_int_equal(
-        PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL), 1);
     char *p = NULL;
     long n = BIO_get_mem_data(b, &p);
     pem = strndup(p, (size_t)n);
@@ -78,9 +77,9 @@ static void jwt_claims_and_signature(void **s)
     (void)s;
     char *jwt = NULL, fp[128], want_fp[128];
     long now = (long)time(NULL);
-    assert_int_equal(eng_sf_jwt(pem, "acme.eu-central-1", "retl_svc", now, 3540,
-                                &jwt, NULL),
-                     RETL_E_OK);
+    assert_int_equal(
+        eng_sf_jwt(pem, "acme.eu-central-1", "retl_svc", now, 3540, &jwt, NULL),
+        RETL_E_OK);
     assert_int_equal(eng_sf_fingerprint(pem, fp, sizeof fp, NULL), RETL_E_OK);
     /* the fingerprint, computed independently */
     unsigned char *der = NULL, md[32], b64[64];
@@ -107,20 +106,17 @@ static void jwt_claims_and_signature(void **s)
     char iss[256];
     snprintf(iss, sizeof iss, "ACME.RETL_SVC.%s", want_fp);
     assert_string_equal(json_string_value(json_object_get(pj, "iss")), iss);
-    assert_string_equal(json_string_value(json_object_get(pj, "sub")),
-                        "ACME.RETL_SVC");
+    assert_string_equal(json_string_value(json_object_get(pj, "sub")), "ACME.RETL_SVC");
     assert_int_equal(json_integer_value(json_object_get(pj, "iat")), now);
     assert_int_equal(json_integer_value(json_object_get(pj, "exp")), now + 3540);
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     assert_int_equal(EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, key), 1);
-    assert_int_equal(EVP_DigestVerify(m, sig, sl, (unsigned char *)jwt,
-                                      (size_t)(dot2 - jwt)),
-                     1);
+    assert_int_equal(
+        EVP_DigestVerify(m, sig, sl, (unsigned char *)jwt, (size_t)(dot2 - jwt)), 1);
     /* a changed payload no longer verifies */
     jwt[(dot1 - jwt) + 2] ^= 1;
-    assert_int_not_equal(EVP_DigestVerify(m, sig, sl, (unsigned char *)jwt,
-                                          (size_t)(dot2 - jwt)),
-                         1);
+    assert_int_not_equal(
+        EVP_DigestVerify(m, sig, sl, (unsigned char *)jwt, (size_t)(dot2 - jwt)), 1);
     EVP_MD_CTX_free(m);
     json_decref(hj);
     json_decref(pj);
@@ -135,9 +131,9 @@ static void bad_key(void **s)
     (void)s;
     char *jwt = NULL;
     struct retl_errbuf eb = {{0}};
-    assert_int_equal(eng_sf_jwt("-----BEGIN PRIVATE KEY-----\nnope\n", "a", "u",
-                                0, 60, &jwt, &eb),
-                     RETL_E_CONFIG);
+    assert_int_equal(
+        eng_sf_jwt("-----BEGIN PRIVATE KEY-----\nnope\n", "a", "u", 0, 60, &jwt, &eb),
+        RETL_E_CONFIG);
     assert_null(jwt);
     assert_non_null(strstr(eb.msg, "privateKey"));
 }
@@ -161,10 +157,8 @@ static void cells(void **s)
     cell("timestamp_ntz", "1704103200.000000000", "2024-01-01 10:00:00");
     cell("timestamp_ntz", "-1.500000000", "1969-12-31 23:59:58.5");
     cell("timestamp_ltz", "0.000000000", "1970-01-01 00:00:00+00:00");
-    cell("timestamp_tz", "1704103200.000000000 1560",
-         "2024-01-01 12:00:00+02:00");
-    cell("timestamp_tz", "1704103200.250000000 1140",
-         "2024-01-01 05:00:00.25-05:00");
+    cell("timestamp_tz", "1704103200.000000000 1560", "2024-01-01 12:00:00+02:00");
+    cell("timestamp_tz", "1704103200.250000000 1140", "2024-01-01 05:00:00.25-05:00");
     cell("fixed", "12345678901234567890.12", "12345678901234567890.12");
     cell("text", "a\\b \"q\"", "a\\b \"q\"");
     cell("boolean", "true", "true");

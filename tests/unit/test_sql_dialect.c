@@ -26,8 +26,7 @@ static int setup(void **s)
     (void)s;
     retl_buf_init(&b, ENG_DL_SQL_MAX);
     memset(&st, 0, sizeof st);
-    assert_int_equal(eng_state_names("retl", "t", "items", &st.n, NULL),
-                     RETL_E_OK);
+    assert_int_equal(eng_state_names("retl", "t", "items", &st.n, NULL), RETL_E_OK);
     cols[0] = (struct eng_scol){.name = "id", .type = ENG_T_INT};
     cols[1] = (struct eng_scol){.name = "name", .type = ENG_T_TEXT};
     cols[2] = (struct eng_scol){.name = "price", .type = ENG_T_NUMERIC};
@@ -102,13 +101,10 @@ static void dialect_lookup(void **s)
     (void)s;
     assert_int_equal(eng_dialect_guess("psqlodbca.so", "PostgreSQL")->id,
                      ENG_DL_POSTGRES);
-    assert_int_equal(eng_dialect_guess("libsqlite3odbc.so", "SQLite")->id,
-                     ENG_DL_SQLITE);
-    assert_int_equal(eng_dialect_guess("libtdsodbc.so", "Microsoft SQL Server")
-                         ->id,
+    assert_int_equal(eng_dialect_guess("libsqlite3odbc.so", "SQLite")->id, ENG_DL_SQLITE);
+    assert_int_equal(eng_dialect_guess("libtdsodbc.so", "Microsoft SQL Server")->id,
                      ENG_DL_TSQL);
-    assert_int_equal(eng_dialect_guess("libmsodbcsql-18.so", "")->id,
-                     ENG_DL_TSQL);
+    assert_int_equal(eng_dialect_guess("libmsodbcsql-18.so", "")->id, ENG_DL_TSQL);
     assert_int_equal(eng_dialect_guess("libfoo.so", "Foo DB")->id, ENG_DL_ANSI);
     assert_non_null(eng_dialect_find("TSQL"));
     assert_null(eng_dialect_find("oracle"));
@@ -120,20 +116,17 @@ static void types(void **s)
     assert_int_equal(eng_dl_type(dl(ENG_DL_TSQL), -155, "datetimeoffset"),
                      ENG_T_TIMESTAMPTZ);
     assert_int_equal(eng_dl_type(dl(ENG_DL_TSQL), -7, "bit"), ENG_T_BOOL);
-    assert_int_equal(eng_dl_type(dl(ENG_DL_TSQL), 93, "datetime2"),
-                     ENG_T_TIMESTAMP);
+    assert_int_equal(eng_dl_type(dl(ENG_DL_TSQL), 93, "datetime2"), ENG_T_TIMESTAMP);
     assert_int_equal(eng_dl_type(dl(ENG_DL_TSQL), -9, "nvarchar"), ENG_T_TEXT);
     assert_int_equal(eng_dl_type(dl(ENG_DL_POSTGRES), 12, "bool"), ENG_T_BOOL);
     assert_int_equal(eng_dl_type(dl(ENG_DL_POSTGRES), 93, "timestamptz"),
                      ENG_T_TIMESTAMPTZ);
     assert_int_equal(eng_dl_type(dl(ENG_DL_SQLITE), 12, "BOOLEAN"), ENG_T_BOOL);
     assert_int_equal(eng_dl_type(dl(ENG_DL_SNOWFLAKE), 0, "fixed"), ENG_T_INT);
-    assert_int_equal(eng_dl_type(dl(ENG_DL_SNOWFLAKE), 0, "FIXED.scaled"),
-                     ENG_T_NUMERIC);
+    assert_int_equal(eng_dl_type(dl(ENG_DL_SNOWFLAKE), 0, "FIXED.scaled"), ENG_T_NUMERIC);
     assert_int_equal(eng_dl_type(dl(ENG_DL_SNOWFLAKE), 0, "timestamp_tz"),
                      ENG_T_TIMESTAMPTZ);
-    assert_int_equal(eng_dl_type(dl(ENG_DL_SNOWFLAKE), 0, "variant"),
-                     ENG_T_JSON);
+    assert_int_equal(eng_dl_type(dl(ENG_DL_SNOWFLAKE), 0, "variant"), ENG_T_JSON);
 }
 
 static void canon_exprs(void **s)
@@ -147,8 +140,7 @@ static void canon_exprs(void **s)
     eng_dl_canon_expr(dl(ENG_DL_TSQL), &b, "q.[f]", "float", ENG_T_NUMERIC);
     assert_string_equal(out(), "CONVERT(NVARCHAR(MAX), q.[f], 3)");
     retl_buf_reset(&b);
-    eng_dl_canon_expr(dl(ENG_DL_TSQL), &b, "q.[t]", "datetime2",
-                      ENG_T_TIMESTAMP);
+    eng_dl_canon_expr(dl(ENG_DL_TSQL), &b, "q.[t]", "datetime2", ENG_T_TIMESTAMP);
     assert_string_equal(out(), "CONVERT(NVARCHAR(MAX), q.[t], 121)");
     retl_buf_reset(&b);
     eng_dl_canon_expr(dl(ENG_DL_TSQL), &b, "q.[m]", "decimal", ENG_T_NUMERIC);
@@ -156,11 +148,9 @@ static void canon_exprs(void **s)
     retl_buf_reset(&b);
     eng_dl_canon_expr(dl(ENG_DL_SNOWFLAKE), &b, "q.\"T\"", "timestamp_tz",
                       ENG_T_TIMESTAMPTZ);
-    assert_string_equal(out(),
-                        "TO_VARCHAR(q.\"T\", 'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM')");
+    assert_string_equal(out(), "TO_VARCHAR(q.\"T\", 'YYYY-MM-DD HH24:MI:SS.FF6TZH:TZM')");
     retl_buf_reset(&b);
-    eng_dl_canon_expr(dl(ENG_DL_SNOWFLAKE), &b, "q.\"V\"", "variant",
-                      ENG_T_JSON);
+    eng_dl_canon_expr(dl(ENG_DL_SNOWFLAKE), &b, "q.\"V\"", "variant", ENG_T_JSON);
     assert_string_equal(out(), "TO_JSON(q.\"V\")");
     retl_buf_reset(&b);
     eng_dl_canon_expr(dl(ENG_DL_SQLITE), &b, "q.\"b\"", "BOOLEAN", ENG_T_BOOL);
@@ -191,8 +181,7 @@ static void canon_values(void **s)
     canon(ENG_T_BOOL, "TRUE", "true");
     canon(ENG_T_BOOL, "false", "false");
     canon(ENG_T_BOOL, NULL, NULL);
-    canon(ENG_T_TIMESTAMP, "2024-01-01T10:00:00.1230000",
-          "2024-01-01 10:00:00.123");
+    canon(ENG_T_TIMESTAMP, "2024-01-01T10:00:00.1230000", "2024-01-01 10:00:00.123");
     canon(ENG_T_TIMESTAMP, "2024-01-01 10:00:00.000000", "2024-01-01 10:00:00");
     canon(ENG_T_TIMESTAMP, "2024-01-01 10:00:00", "2024-01-01 10:00:00");
     canon(ENG_T_TIMESTAMPTZ, "2024-01-01T10:00:00Z", "2024-01-01 10:00:00+00:00");
@@ -245,11 +234,10 @@ static void tsql_statements(void **s)
                                "NVARCHAR(MAX))");
     retl_buf_reset(&b);
     eng_dl_sql_lock(d, &b, "retl retl.t__items");
-    assert_string_equal(out(),
-                        "DECLARE @r INT; EXEC @r = sp_getapplock @Resource = "
-                        "'retl retl.t__items', @LockMode = 'Exclusive', "
-                        "@LockOwner = 'Session', @LockTimeout = 0; SELECT "
-                        "CASE WHEN @r >= 0 THEN 1 ELSE 0 END");
+    assert_string_equal(out(), "DECLARE @r INT; EXEC @r = sp_getapplock @Resource = "
+                               "'retl retl.t__items', @LockMode = 'Exclusive', "
+                               "@LockOwner = 'Session', @LockTimeout = 0; SELECT "
+                               "CASE WHEN @r >= 0 THEN 1 ELSE 0 END");
     retl_buf_reset(&b);
     eng_dl_sql_table_exists(d, &b, "retl", "t__items__snap");
     assert_string_equal(out(), "SELECT COUNT(*) FROM information_schema.tables "
@@ -281,8 +269,7 @@ static void sqlite_and_pg_statements(void **s)
 {
     (void)s;
     retl_buf_reset(&b);
-    eng_dl_sql_diff_select(dl(ENG_DL_SQLITE), &b, &st, RETL_MODE_UPSERT,
-                           ENG_DIFF_JOIN);
+    eng_dl_sql_diff_select(dl(ENG_DL_SQLITE), &b, &st, RETL_MODE_UPSERT, ENG_DIFF_JOIN);
     has("(s.\"c1\" IS NOT o.\"c1\" OR s.\"c2\" IS NOT o.\"c2\")");
     has("FROM \"retl_t__items__stage\" AS s FULL JOIN \"retl_t__items__snap\"");
     retl_buf_reset(&b);
@@ -290,12 +277,10 @@ static void sqlite_and_pg_statements(void **s)
     assert_string_equal(out(), "SELECT COUNT(*) FROM sqlite_master WHERE type = "
                                "'table' AND name = 'retl_t__items__snap'");
     retl_buf_reset(&b);
-    eng_dl_sql_diff_select(dl(ENG_DL_POSTGRES), &b, &st, RETL_MODE_UPSERT,
-                           ENG_DIFF_JOIN);
+    eng_dl_sql_diff_select(dl(ENG_DL_POSTGRES), &b, &st, RETL_MODE_UPSERT, ENG_DIFF_JOIN);
     has("ROW(s.\"c1\", s.\"c2\") IS DISTINCT FROM ROW(o.\"c1\", o.\"c2\")");
     retl_buf_reset(&b);
-    eng_dl_sql_diff_select(dl(ENG_DL_POSTGRES), &b, &st, RETL_MODE_INSERT,
-                           ENG_DIFF_JOIN);
+    eng_dl_sql_diff_select(dl(ENG_DL_POSTGRES), &b, &st, RETL_MODE_INSERT, ENG_DIFF_JOIN);
     lacks("DISTINCT");
     retl_buf_reset(&b);
     eng_dl_sql_stage_dups(dl(ENG_DL_SQLITE), &b, &st);
@@ -308,8 +293,12 @@ static void commit_statements(void **s)
     const struct eng_dialect *d = dl(ENG_DL_TSQL);
     struct eng_dl_outcome o[2] = {
         {.key = "1", .ok = true},
-        {.key = "2", .ok = false, .code = "23514", .message = "it's ü",
-         .fields = "price", .row_json = "{\"id\":\"2\"}"},
+        {.key = "2",
+         .ok = false,
+         .code = "23514",
+         .message = "it's ü",
+         .fields = "price",
+         .row_json = "{\"id\":\"2\"}"},
     };
     retl_buf_reset(&b);
     eng_dl_sql_batch_insert(d, &b, &st, o, 2);
@@ -321,9 +310,8 @@ static void commit_statements(void **s)
     struct retl_buf c[ENG_DL_COMMIT_STMTS];
     for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
         retl_buf_init(&c[i], ENG_DL_SQL_MAX);
-    assert_int_equal(
-        eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z"),
-        RETL_E_OK);
+    assert_int_equal(eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z"),
+                     RETL_E_OK);
     assert_string_equal(retl_buf_str(&c[0]),
                         "DELETE FROM [retl].[t__items__snap] WHERE [k] IN "
                         "(SELECT [k] FROM [retl].[t__items__batch] WHERE [ph] "
@@ -360,10 +348,8 @@ static void rebase_statements(void **s)
     assert_string_equal(retl_buf_str(&r[4]),
                         "INSERT INTO [retl].[t__items__snap] ([k], [st]) SELECT "
                         "[k], 'K' FROM [retl].[t__items__keys]");
-    assert_string_equal(retl_buf_str(&r[6]),
-                        "DELETE FROM [retl].[t__items__errors]");
-    assert_int_equal(eng_dl_sql_rebase(dl(ENG_DL_TSQL), r, 3, &st),
-                     RETL_E_INVALID);
+    assert_string_equal(retl_buf_str(&r[6]), "DELETE FROM [retl].[t__items__errors]");
+    assert_int_equal(eng_dl_sql_rebase(dl(ENG_DL_TSQL), r, 3, &st), RETL_E_INVALID);
     for (int i = 0; i < 7; i++)
         retl_buf_free(&r[i]);
 }
@@ -373,8 +359,7 @@ static void stage_statement(void **s)
     (void)s;
     const char *real[] = {"ID", "NAME", "PRICE"};
     retl_buf_reset(&b);
-    eng_dl_sql_stage_select(dl(ENG_DL_SNOWFLAKE), &b, &st, real,
-                            "SELECT * FROM items");
+    eng_dl_sql_stage_select(dl(ENG_DL_SNOWFLAKE), &b, &st, real, "SELECT * FROM items");
     assert_string_equal(out(), "SELECT CAST(q.\"ID\" AS VARCHAR) AS \"k\", "
                                "CAST(q.\"NAME\" AS VARCHAR) AS \"c1\", "
                                "CAST(q.\"PRICE\" AS VARCHAR) AS \"c2\" FROM (\n"
