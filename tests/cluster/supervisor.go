@@ -466,64 +466,93 @@ func start(c commonFlags) int {
 		fmt.Fprintf(os.Stderr, "retl-cluster: up with pod PATH dirs %s; restarting with %s\n", supervisorArg(pid, "--bin-dir"), c.binDir)
 		stop(c)
 	}
-	if readPid(l) != 0 {
-		if cfg, err := restConfig(l.kubeconfig()); err == nil {
-			cfg.Timeout = 5 * time.Second
-			if cs, err := kubernetes.NewForConfig(cfg); err == nil && clusterReady(context.Background(), cs, c.node) == "" {
-				fmt.Printf("retl-cluster: already up: %s (KUBECONFIG=%s)\n", cfg.Host, l.kubeconfig())
-				return 0
+	if readPid(l) != 0 && readyNow(l, c.node) == "" {
+		fmt.Printf("retl-cluster: already up: %s (KUBECONFIG=%s)\n", serverOf(l), l.kubeconfig())
+		return 0
+	}
+	deadline := time.Now().Add(time.Duration(c.wait) * time.Second)
+	// A second attempt covers a port taken between picking and binding it.
+attempts:
+	for attempt := 1; ; attempt++ {
+		var exited chan error
+		if readPid(l) == 0 { // else another caller is starting it: wait for that one
+			killLeftovers(l)
+			os.Remove(l.kubeconfig()) // the previous cluster's, until the supervisor wipes the dir
+			exited = make(chan error, 1)
+			if err := spawnSupervisor(c, exited); err != nil {
+				fatalf("start supervisor: %v", err)
 			}
 		}
-		fmt.Fprintln(os.Stderr, "retl-cluster: running but not ready; restarting")
-		stop(c)
+		why := "starting"
+		for time.Now().Before(deadline) {
+			select {
+			case err := <-exited:
+				b, _ := os.ReadFile(c.dir + ".out")
+				t, _ := os.ReadFile(l.p("cluster.log"))
+				fmt.Fprintf(os.Stderr, "retl-cluster: supervisor exited (%v):\n%s%s\n", err, b, tail(t, 3000))
+				if attempt < 2 {
+					continue attempts
+				}
+				return 1
+			default:
+			}
+			if why = readyNow(l, c.node); why == "" {
+				fmt.Printf("retl-cluster: ready in %.1fs: %s (KUBECONFIG=%s)\n", time.Since(t0).Seconds(), serverOf(l), l.kubeconfig())
+				return 0
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		fmt.Fprintf(os.Stderr, "retl-cluster: not ready after %ds: %s (logs in %s)\n", c.wait, why, c.dir)
+		return 1
 	}
-	killLeftovers(l)
+}
+
+func spawnSupervisor(c commonFlags, exited chan error) error {
 	self, err := os.Executable()
 	if err != nil {
-		fatalf("%v", err)
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(c.dir), 0755); err != nil {
-		fatalf("%v", err)
+		return err
 	}
 	out, err := os.OpenFile(c.dir+".out", os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0644)
 	if err != nil {
-		fatalf("%v", err)
+		return err
 	}
+	defer out.Close()
 	cmd := exec.Command(self, "run", "--dir", c.dir, "--bin-dir", c.binDir, "--node-name", c.node)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		fatalf("start supervisor: %v", err)
+		return err
 	}
-	out.Close()
-	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	return nil
+}
 
-	deadline := time.Now().Add(time.Duration(c.wait) * time.Second)
-	why := "starting"
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(c.dir + ".out")
-			t, _ := os.ReadFile(l.p("cluster.log"))
-			fatalf("supervisor exited (%v):\n%s%s", err, b, tail(t, 3000))
-		default:
-		}
-		if _, err := os.Stat(l.kubeconfig()); err == nil {
-			if cfg, err := restConfig(l.kubeconfig()); err == nil {
-				cfg.Timeout = 5 * time.Second
-				if cs, err := kubernetes.NewForConfig(cfg); err == nil {
-					if why = clusterReady(context.Background(), cs, c.node); why == "" {
-						fmt.Printf("retl-cluster: ready in %.1fs: %s (KUBECONFIG=%s)\n", time.Since(t0).Seconds(), cfg.Host, l.kubeconfig())
-						return 0
-					}
-				}
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
+// readyNow says why the cluster in l is not ready, or "" when it is.
+func readyNow(l layout, node string) string {
+	if _, err := os.Stat(l.kubeconfig()); err != nil {
+		return "no kubeconfig yet"
 	}
-	fmt.Fprintf(os.Stderr, "retl-cluster: not ready after %ds: %s (logs in %s)\n", c.wait, why, c.dir)
-	return 1
+	cfg, err := restConfig(l.kubeconfig())
+	if err != nil {
+		return err.Error()
+	}
+	cfg.Timeout = 5 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err.Error()
+	}
+	return clusterReady(context.Background(), cs, node)
+}
+
+func serverOf(l layout) string {
+	cfg, err := restConfig(l.kubeconfig())
+	if err != nil {
+		return "?"
+	}
+	return cfg.Host
 }
 
 func tail(b []byte, n int) []byte {
