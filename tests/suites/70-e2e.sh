@@ -380,7 +380,7 @@ check "cleanupPolicy Retain: job deleted, state tables kept" \
 # (late: the apiserver publishes a new CRD's OpenAPI after a while, and kubectl
 # keeps its discovery cache from before the CRD until api-resources refreshes it)
 check "kubectl explain rj.spec.mode documents the modes" \
-  poll 60 bash -c 'kubectl api-resources >/dev/null 2>&1; kubectl explain rj.spec.mode 2>/dev/null | grep -q "Upsert creates or updates"'
+  poll 60 bash -c 'kubectl api-resources >/dev/null 2>&1; kubectl explain rj.spec.mode 2>/dev/null | tr -s " \\n" " " | grep -q "Upsert creates or updates"'
 
 if [ "$F" -gt 0 ]; then
   for j in upsert slow replace every-minute; do dump $j; done >"$E2E_DIR/failure-dump.txt" 2>&1
