@@ -32,7 +32,7 @@ pass "cluster-up ready ($(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)")s)
 t1=$(date +%s.%N)
 make -s --no-print-directory cluster-up >/dev/null 2>&1
 dt=$(echo "$(date +%s.%N) - $t1" | bc)
-check "cluster-up is idempotent and returns at once when up (${dt}s)" "$(echo "$dt < 3" | bc -l | grep -q 1; echo $?)"
+check "cluster-up is idempotent and returns at once when up (${dt}s)" "$(echo "$dt < 5" | bc -l | grep -q 1; echo $?)"
 
 NS=retl-cluster-test
 RESTRICTED='securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}'
