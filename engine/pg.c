@@ -1,5 +1,6 @@
 #include "engine/pg.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,16 @@ retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what, PGconn 
     return RETL_E_OK;
 }
 
+bool eng_pg_lost(PGconn *c, const PGresult *r)
+{
+    /* Class 08 (connection exception) and 57P (server shutting down or the
+     * session terminated) mean the server went away, even when libpq has not
+     * noticed yet. */
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return PQstatus(c) != CONNECTION_OK ||
+           (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0));
+}
+
 retl_err eng_pg_fail(PGconn *c, const PGresult *r, const char *what,
                      struct retl_errbuf *eb)
 {
@@ -82,7 +93,10 @@ retl_err eng_pg_fail(PGconn *c, const PGresult *r, const char *what,
     } else {
         redacted_msg(PQerrorMessage(c), msg, sizeof msg);
     }
-    if (PQstatus(c) != CONNECTION_OK)
+    bool gone =
+        PQstatus(c) != CONNECTION_OK ||
+        (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0));
+    if (gone)
         return retl_errf(eb, RETL_E_UNAVAILABLE, "%s: connection lost: %s", what,
                          msg[0] ? msg : "server closed the connection");
     if (state)

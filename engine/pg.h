@@ -5,6 +5,7 @@
 #define ENG_PG_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/error.h"
@@ -25,6 +26,10 @@ retl_err eng_pg_exec(PGconn *c, const char *sql, PGresult **res, const char *wha
 /* Formats a failed result into eb and returns SQL or UNAVAILABLE. */
 retl_err eng_pg_fail(PGconn *c, const PGresult *r, const char *what,
                      struct retl_errbuf *eb);
+
+/* Whether the server or the session is gone (connection bad, or a result
+ * with SQLSTATE class 08 or 57P). */
+bool eng_pg_lost(PGconn *c, const PGresult *r);
 
 /* COPY ... FROM STDIN with len bytes of COPY text data. */
 retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data, size_t len,

@@ -403,7 +403,7 @@ static retl_err row_by_row(struct pgdst *d, const struct eng_batch *b,
             TRY(eng_pg_exec(d->c, "RELEASE SAVEPOINT retl_row", NULL, "destination", eb));
             continue;
         }
-        if (PQstatus(d->c) != CONNECTION_OK) {
+        if (eng_pg_lost(d->c, r)) {
             rc = eng_pg_fail(d->c, r, "destination", eb);
             goto out;
         }
@@ -447,7 +447,7 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
     if (set_ok) {
         mark_ok(r, b, res, 0);
     } else {
-        if (PQstatus(d->c) != CONNECTION_OK) {
+        if (eng_pg_lost(d->c, r)) {
             rc = eng_pg_fail(d->c, r, "destination", eb);
             goto out;
         }

@@ -334,15 +334,21 @@ out:
     return rc;
 }
 
-retl_err eng_pg_sql_stage_check(struct retl_buf *b, const struct eng_state *st)
+retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bool delta)
 {
     retl_err rc;
+    const char *t = delta ? st->n.delta : st->n.stage;
+    const char *only = delta ? " AND op <> 'D'" : "";
     TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE k IS NULL), "
                          "(SELECT string_agg(k::text, ', ') FROM (SELECT k FROM "));
-    TRY(tbl(b, st, st->n.stage));
-    TRY(retl_buf_adds(b, " WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1 "
-                         "ORDER BY k LIMIT 5) AS d) FROM "));
-    TRY(tbl(b, st, st->n.stage));
+    TRY(tbl(b, st, t));
+    TRY(retl_buf_printf(b,
+                        " WHERE k IS NOT NULL%s GROUP BY k HAVING count(*) > 1 "
+                        "ORDER BY k LIMIT 5) AS d) FROM ",
+                        only));
+    TRY(tbl(b, st, t));
+    if (delta)
+        TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
 out:
     return rc;
 }

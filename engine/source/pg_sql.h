@@ -65,8 +65,9 @@ retl_err eng_pg_sql_meta_set(struct retl_buf *b, const struct eng_state *st,
                              const char *k, const char *v);
 retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
                           const char *query);
-/* One row: total, NULL keys, up to 5 duplicated keys joined by ", ". */
-retl_err eng_pg_sql_stage_check(struct retl_buf *b, const struct eng_state *st);
+/* One row: NULL keys, up to 5 duplicated keys joined by ", " (NULL when
+ * none), over the whole stage or over the rows of the delta to be sent. */
+retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bool delta);
 retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
                          enum retl_mode mode, enum eng_diff how);
 /* One row: I, U, D counts of the delta. */
