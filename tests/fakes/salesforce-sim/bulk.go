@@ -500,14 +500,18 @@ func checkLineEnding(data []byte, want string) bool {
 // JobComplete or Failed, in chunks of 200 rows so API calls interleave.
 func (s *Server) processJob(j *Job) {
 	start := time.Now()
-	half := s.opts.BulkDelay / 2
-	time.Sleep(half)
+	delay := s.faults.bulkDelay(s.opts.BulkDelay)
+	time.Sleep(delay / 2)
 	s.mu.Lock()
 	if j.State != "UploadComplete" {
 		s.mu.Unlock()
 		return
 	}
 	j.shuffle = s.faults.shuffleResults()
+	failAt := -1
+	if s.faults.takeBulkFail() {
+		failAt = 0 // set to half the rows below
+	}
 	j.State = "InProgress"
 	j.Modstamp = s.now()
 	d := delimiters[j.ColumnDelimiter]
@@ -550,11 +554,26 @@ func (s *Server) processJob(j *Job) {
 	j.success.WriteString(s.resultHeader(j, "successfulResults"))
 	j.failures.WriteString(s.resultHeader(j, "failedResults"))
 	j.unprocessed.WriteString(s.resultHeader(j, "unprocessedrecords"))
+	if failAt == 0 {
+		failAt = len(rows) / 2
+	}
 	s.mu.Unlock()
 
 	for off := 0; off < len(rows); off += 200 {
 		end := min(off+200, len(rows))
+		if failAt >= 0 && end > failAt {
+			end = failAt
+		}
 		s.mu.Lock()
+		if failAt >= 0 && off >= failAt {
+			// Injected failure: what was processed stays, the rest is unprocessed.
+			for _, row := range rows[off:] {
+				csvLine(&j.unprocessed, d, row, true)
+			}
+			s.failJob(j, "InternalServerError : An unexpected error occurred while processing the job")
+			s.mu.Unlock()
+			return
+		}
 		if j.State == "Aborted" {
 			for _, row := range rows[off:] {
 				csvLine(&j.unprocessed, d, row, true)
@@ -566,8 +585,17 @@ func (s *Server) processJob(j *Job) {
 		j.procMs = time.Since(start).Milliseconds()
 		s.dirty = true
 		s.mu.Unlock()
+		if end < off+200 && end < len(rows) {
+			off = end - 200 // continue from the failure point
+		}
 	}
-	if rest := s.opts.BulkDelay - time.Since(start); rest > 0 {
+	if failAt >= 0 {
+		s.mu.Lock()
+		s.failJob(j, "InternalServerError : An unexpected error occurred while processing the job")
+		s.mu.Unlock()
+		return
+	}
+	if rest := delay - time.Since(start); rest > 0 {
 		time.Sleep(rest)
 	}
 	s.mu.Lock()

@@ -318,3 +318,33 @@ func TestBulkMultipartCreate(t *testing.T) {
 		t.Fatalf("multipart job: %+v", job)
 	}
 }
+
+func TestBulkFaults(t *testing.T) {
+	h := newHarness(t, nil)
+	var sb strings.Builder
+	sb.WriteString("LastName\n")
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&sb, "F%d\n", i)
+	}
+	h.json("POST", "/__admin/faults", map[string]any{"bulkFailNext": 1}, 200, nil)
+	info := h.bulkRun(map[string]any{"object": "Contact", "operation": "insert"}, sb.String(), "Failed")
+	if info.NumberRecordsProcessed != 500 || !strings.HasPrefix(info.ErrorMessage, "InternalServerError : ") {
+		t.Fatalf("failed job: %+v", info)
+	}
+	if un := h.results(info.Id, "unprocessedrecords"); len(un) != 501 || un[1][0] != "F500" {
+		t.Fatalf("unprocessed: %d rows, first %v", len(un), un[1])
+	}
+	if ok := h.results(info.Id, "successfulResults"); len(ok) != 501 {
+		t.Fatalf("successful: %d", len(ok))
+	}
+	if n := h.query("SELECT COUNT() FROM Contact").TotalSize; n != 500 {
+		t.Fatalf("processed part kept: %d", n)
+	}
+	// The next job is fine again; bulkDelayMs stretches processing.
+	h.json("POST", "/__admin/faults", map[string]any{"bulkDelayMs": 400}, 200, nil)
+	start := time.Now()
+	h.bulkRun(map[string]any{"object": "Contact", "operation": "insert"}, "LastName\nX\n", "JobComplete")
+	if el := time.Since(start); el < 400*time.Millisecond {
+		t.Fatalf("bulkDelayMs not applied: %v", el)
+	}
+}

@@ -205,7 +205,8 @@ func csvCell(v any) string {
 
 func (s *Server) processQueryJob(j *QueryJob, o *Object, q *Query) {
 	start := time.Now()
-	time.Sleep(s.opts.BulkDelay / 2)
+	delay := s.faults.bulkDelay(s.opts.BulkDelay)
+	time.Sleep(delay / 2)
 	s.mu.Lock()
 	if j.State != "UploadComplete" {
 		s.mu.Unlock()
@@ -227,7 +228,7 @@ func (s *Server) processQueryJob(j *QueryJob, o *Object, q *Query) {
 		}
 	}
 	s.mu.Unlock()
-	if rest := s.opts.BulkDelay - time.Since(start); rest > 0 {
+	if rest := delay - time.Since(start); rest > 0 {
 		time.Sleep(rest)
 	}
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Rule is an injected validation rule: when the written record's field matches, the
@@ -38,6 +39,8 @@ type FaultConfig struct {
 	DailyAPILimit      *int    `json:"dailyApiLimit,omitempty"`       // change DailyApiRequests Max
 	ClearRules         bool    `json:"clearRules,omitempty"`
 	ShuffleBulkResults *bool   `json:"shuffleBulkResults,omitempty"` // Bulk result rows in random order
+	BulkDelayMs        *int    `json:"bulkDelayMs,omitempty"`        // Bulk processing time (overrides --bulk-delay; -1 restores it)
+	BulkFailNext       *int    `json:"bulkFailNext,omitempty"`       // next N ingest jobs fail half way (state Failed)
 }
 
 // Faults holds the active fault settings.
@@ -53,6 +56,8 @@ type Faults struct {
 	lockRowNext       int
 	tokenErrorNext    int
 	shuffle           bool
+	bulkDelayMs       int // -1: the --bulk-delay flag
+	bulkFailNext      int
 	fired             map[string]int
 }
 
@@ -69,6 +74,8 @@ func (f *Faults) clear() {
 	f.unavailableStatus = 503
 	f.pathContains = ""
 	f.shuffle = false
+	f.bulkDelayMs = -1
+	f.bulkFailNext = 0
 }
 
 func (f *Faults) apply(c *FaultConfig, schema *Schema) error {
@@ -136,6 +143,12 @@ func (f *Faults) apply(c *FaultConfig, schema *Schema) error {
 	if c.ShuffleBulkResults != nil {
 		f.shuffle = *c.ShuffleBulkResults
 	}
+	if c.BulkDelayMs != nil {
+		f.bulkDelayMs = *c.BulkDelayMs
+	}
+	if c.BulkFailNext != nil {
+		f.bulkFailNext = *c.BulkFailNext
+	}
 	return nil
 }
 
@@ -153,7 +166,7 @@ func (f *Faults) snapshot() map[string]any {
 	return map[string]any{
 		"validationRules": rules, "requestLimitAfter": f.requestLimitAfter, "concurrentLimitNext": f.concurrentNext,
 		"unavailableNext": f.unavailableNext, "unavailableStatus": f.unavailableStatus, "pathContains": f.pathContains,
-		"delayMs": f.delayMs, "lockRowNext": f.lockRowNext, "tokenErrorNext": f.tokenErrorNext, "shuffleBulkResults": f.shuffle, "fired": fired,
+		"delayMs": f.delayMs, "lockRowNext": f.lockRowNext, "tokenErrorNext": f.tokenErrorNext, "shuffleBulkResults": f.shuffle, "bulkDelayMs": f.bulkDelayMs, "bulkFailNext": f.bulkFailNext, "fired": fired,
 	}
 }
 
@@ -181,6 +194,9 @@ func (f *Faults) requestFault(path string) (int, string, string) {
 	if f.unavailableNext > 0 {
 		f.unavailableNext--
 		f.fired["unavailable"]++
+		if f.unavailableStatus == 500 {
+			return 500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support: 1951436051-12345 (-1386364839)"
+		}
 		return f.unavailableStatus, "SERVER_UNAVAILABLE", "Server temporarily unavailable, please retry your request"
 	}
 	if f.concurrentNext > 0 {
@@ -247,4 +263,25 @@ func (f *Faults) shuffleResults() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.shuffle
+}
+
+// bulkDelay is the minimum processing time of a Bulk job.
+func (f *Faults) bulkDelay(def time.Duration) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.bulkDelayMs >= 0 {
+		return time.Duration(f.bulkDelayMs) * time.Millisecond
+	}
+	return def
+}
+
+func (f *Faults) takeBulkFail() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.bulkFailNext > 0 {
+		f.bulkFailNext--
+		f.fired["bulkFail"]++
+		return true
+	}
+	return false
 }
