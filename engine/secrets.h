@@ -21,13 +21,12 @@ const char *eng_secret_get(const struct eng_secrets *s, const char *key);
 
 /* Collects RETL_<PREFIX>_* variables (prefix "SOURCE" or "DESTINATION") from
  * envp. Ownership: caller releases with eng_secrets_free. */
-retl_err eng_secrets_from_env(const char *prefix, char **envp,
-                              struct eng_secrets *out, struct retl_errbuf *eb);
+retl_err eng_secrets_from_env(const char *prefix, char **envp, struct eng_secrets *out,
+                              struct retl_errbuf *eb);
 /* Finds the Secret named name in namespace ns among docs (a JSON array of
  * manifests). NOT_FOUND names the secret when absent. */
-retl_err eng_secrets_from_docs(const json_t *docs, const char *ns,
-                               const char *name, struct eng_secrets *out,
-                               struct retl_errbuf *eb);
+retl_err eng_secrets_from_docs(const json_t *docs, const char *ns, const char *name,
+                               struct eng_secrets *out, struct retl_errbuf *eb);
 void eng_secrets_free(struct eng_secrets *s);
 
 #endif

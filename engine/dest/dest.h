@@ -41,8 +41,8 @@ struct eng_col {
 enum eng_op { ENG_OP_INSERT, ENG_OP_UPDATE, ENG_OP_UPSERT };
 
 struct eng_row {
-    const char *key;          /* the key value as text (never NULL) */
-    const char *const *vals;  /* ncols values; NULL = SQL NULL */
+    const char *key;         /* the key value as text (never NULL) */
+    const char *const *vals; /* ncols values; NULL = SQL NULL */
     enum eng_op op;
 };
 
@@ -58,11 +58,11 @@ struct eng_batch {
  * eng_results_clear. */
 struct eng_row_result {
     bool ok;
-    bool created;        /* ok: inserted (true) or updated (false) */
-    char *dest_id;       /* ok: the destination's id, when it has one */
-    char *code;          /* !ok: e.g. "REQUIRED_FIELD_MISSING", "23505" */
-    char *message;       /* !ok: the destination's message */
-    char *fields;        /* !ok: comma-separated fields involved, or NULL */
+    bool created;  /* ok: inserted (true) or updated (false) */
+    char *dest_id; /* ok: the destination's id, when it has one */
+    char *code;    /* !ok: e.g. "REQUIRED_FIELD_MISSING", "23505" */
+    char *message; /* !ok: the destination's message */
+    char *fields;  /* !ok: comma-separated fields involved, or NULL */
 };
 
 void eng_results_clear(struct eng_row_result *r, size_t n);
@@ -77,8 +77,8 @@ struct eng_dest_ops {
      * required fields mapped, the key is usable). Adds what users should see
      * to info (an object; e.g. "externalIdFields", "requiredFields"). A
      * problem fails the run before anything is loaded. */
-    retl_err (*prepare)(void *ctx, const struct eng_col *cols, size_t ncols,
-                        json_t *info, struct retl_errbuf *eb);
+    retl_err (*prepare)(void *ctx, const struct eng_col *cols, size_t ncols, json_t *info,
+                        struct retl_errbuf *eb);
     /* Told the size of the whole delta before loading, so a backend can pick
      * its API (e.g. REST vs Bulk). Returns the batch size the engine should
      * use (0 = the job's batchSize). May be NULL. */
@@ -87,8 +87,8 @@ struct eng_dest_ops {
      * (each row ok or rejected with a reason in results[i]); an error return
      * means the batch's outcome is unknown and the run fails (nothing of the
      * batch is committed to state; the next run sends it again). */
-    retl_err (*load)(void *ctx, const struct eng_batch *b,
-                     struct eng_row_result *results, struct retl_errbuf *eb);
+    retl_err (*load)(void *ctx, const struct eng_batch *b, struct eng_row_result *results,
+                     struct retl_errbuf *eb);
     /* Adds backend figures to the run summary object (API calls, limits).
      * May be NULL. */
     void (*summary)(void *ctx, json_t *summary);
