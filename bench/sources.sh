@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The 1M-row incremental diff through each warehouse source path, beside the
+# native PostgreSQL source, in the same run: postgres (libpq), odbc through
+# psqlODBC (same server), odbc through SQLite ODBC (a file), sqlserver
+# (FreeTDS -> tds-sim -> PostgreSQL) and snowflake (SQL API v2 ->
+# snowflake-sim -> PostgreSQL). Each path first syncs the table (the
+# snapshot), then 1% of the rows change and the incremental run is timed:
+# stage + diff seconds (from the engine's "delta computed" log line) and the
+# whole run. Ratios are against the native postgres path. The stand-in paths
+# measure retl's client side plus a translating proxy, not a real SQL Server
+# or Snowflake. BENCH_ROWS (default 1000000) and BENCH_PATHS select the work.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+ENGINE=${ENGINE:-$ROOT/build/bin/retl-engine}
+TDSSIM=${TDSSIM:-$ROOT/build/bin/tds-sim}
+SNOWSIM=${SNOWSIM:-$ROOT/build/bin/snowflake-sim}
+ROWS=${BENCH_ROWS:-1000000}
+PATHS=${BENCH_PATHS:-postgres odbc-pg odbc-sqlite sqlserver snowflake}
+CHANGE=$((ROWS / 100))
+ODBC_DIR=${ODBC_DIR:-/usr/lib/x86_64-linux-gnu/odbc}
+[ -x "$ENGINE" ] || make -s build/bin/retl-engine
+[ -x "$TDSSIM" ] || make -s build/bin/tds-sim
+[ -x "$SNOWSIM" ] || make -s build/bin/snowflake-sim
+# shellcheck source=../tests/lib/pg.sh
+source "$ROOT/tests/lib/pg.sh"
+W=$(mktemp -d /tmp/retl-bench-sources.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pg_stop; rm -rf "$W"
+}
+trap cleanup EXIT
+pg_start "shared_buffers=256MB" "max_wal_size=4GB" >/dev/null
+PGB="postgresql://postgres:$PGPASSWORD@127.0.0.1:$PGPORT"
+pg_sql -c "CREATE DATABASE src" -c "CREATE DATABASE src_mssql" -c "CREATE DATABASE src_snow" -c "CREATE DATABASE dst" >/dev/null
+
+TYPES="id INTEGER PRIMARY KEY, name TEXT, email TEXT, score NUMERIC(12,4), active BOOLEAN, born DATE, updated_at TIMESTAMP"
+GEN="WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < $ROWS) INSERT INTO items SELECT x, 'name ' || x, 'user' || x || '@example.com', (x % 10000) / 7.0, x % 3 = 0, '2020-01-01', '2020-01-01 00:00:00' FROM g"
+PGGEN="INSERT INTO items SELECT g, 'name ' || g, 'user' || g || '@example.com', (g % 10000) / 7.0, g % 3 = 0, date '1970-01-01' + g % 20000, timestamp '2020-01-01' + g * interval '1 second' FROM generate_series(1, $ROWS) g"
+CHG="UPDATE items SET name = 'changed ' || id, score = score + 1 WHERE id % 100 = 7"
+for db in src src_mssql src_snow; do
+  pg_sql -d "$db" -c "CREATE TABLE items ($TYPES)" -c "$PGGEN" -c "VACUUM ANALYZE items" >/dev/null
+done
+if [[ " $PATHS " == *" odbc-sqlite "* ]]; then
+  sqlite3 "$W/src.db" "PRAGMA journal_mode=WAL; CREATE TABLE items ($TYPES); $GEN;" >/dev/null
+fi
+for p in $PATHS; do
+  pg_sql -d dst -c "CREATE SCHEMA \"$p\"" -c "CREATE TABLE \"$p\".items ($TYPES)" >/dev/null
+done
+
+"$TDSSIM" -pg "$PGB/src_mssql" -user retl -password bench -addr-file "$W/tds.addr" 2>"$W/tds.log" &
+PIDS+=($!)
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/key.pem" 2>/dev/null
+openssl pkey -in "$W/key.pem" -pubout -out "$W/key.pub"
+"$SNOWSIM" -pg "$PGB/src_snow" -public-key "$W/key.pub" -account BENCH -user RETL \
+  -partition-rows 20000 -addr-file "$W/snow.addr" 2>"$W/snow.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$W/tds.addr" ] && [ -s "$W/snow.addr" ] && break; sleep 0.05; done
+
+python3 - "$W" "$PGPORT" "$PGPASSWORD" "$(cut -d: -f2 <"$W/tds.addr")" "$(cat "$W/snow.addr")" "$ODBC_DIR" <<'PY'
+import json, sys
+w, port, pw, tds, snow, odbc = sys.argv[1:]
+def secret(name, data):
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data})
+docs = [
+    secret("app", {"url": f"postgresql://postgres@127.0.0.1:{port}/dst", "password": pw}),
+    secret("postgres", {"url": f"postgresql://postgres@127.0.0.1:{port}/src", "password": pw}),
+    secret("odbc-pg", {"connectionString": f"Driver={odbc}/psqlodbca.so;Servername=127.0.0.1;Port={port};Database=src;Username=postgres;SSLmode=disable", "password": pw}),
+    secret("odbc-sqlite", {"connectionString": f"Driver={odbc}/libsqlite3odbc.so;Database={w}/src.db;Timeout=30000"}),
+    secret("sqlserver", {"connectionString": f"Server=127.0.0.1;Port={tds};Database=bench;UID=retl", "password": "bench"}),
+    secret("snowflake", {"account": "bench", "user": "retl", "privateKey": open(f"{w}/key.pem").read(), "endpoint": snow}),
+]
+open(f"{w}/secrets.yaml", "w").write("\n---\n".join(docs) + "\n")
+PY
+
+mkjob() { # path
+  local type=$1
+  case $1 in odbc-*) type=odbc ;; esac
+  cat >"$W/$1.yaml" <<EOF
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: bench-$1, namespace: bench}
+spec:
+  source: {type: $type, secretRef: {name: $1}, query: "SELECT * FROM items"}
+  destination: {type: postgres, secretRef: {name: app}, object: "$1.items"}
+  mode: Upsert
+  batchSize: 10000
+  key: {source: id, destination: id}
+  mappings:
+$(for c in name email score active born updated_at; do echo "    - {source: $c, destination: $c}"; done)
+EOF
+}
+now() { date +%s.%N; }
+phase() { grep -oP "\"$2\":\K[0-9.]+" "$1" | tail -n 1; }
+runjob() { # path tag: sets SEC, STAGE, DIFF, CHANGED
+  local t0 t1
+  t0=$(now)
+  "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$2.out" 2>"$W/$1.$2.err" \
+    || { echo "run $1 $2 failed: $(tail -n 1 "$W/$1.$2.out")" >&2; return 1; }
+  t1=$(now)
+  SEC=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+  STAGE=$(phase "$W/$1.$2.err" stageSeconds)
+  DIFF=$(phase "$W/$1.$2.err" diffSeconds)
+  CHANGED=$(grep -oP '"changed":\K[0-9]+' "$W/$1.$2.out" | head -n 1)
+}
+
+declare -A FIRST INC SD CH
+for p in $PATHS; do
+  mkjob "$p"
+  runjob "$p" first
+  FIRST[$p]=$SEC
+  case $p in
+    odbc-sqlite) sqlite3 "$W/src.db" "$CHG" ;;
+    sqlserver) pg_sql -d src_mssql -c "$CHG" >/dev/null ;;
+    snowflake) pg_sql -d src_snow -c "$CHG" >/dev/null ;;
+    postgres | odbc-pg) pg_sql -d src -c "$CHG" >/dev/null ;; # one table, own snapshots
+  esac
+  runjob "$p" inc
+  INC[$p]=$SEC
+  SD[$p]=$(awk -v a="$STAGE" -v b="$DIFF" 'BEGIN{printf "%.2f", a+b}')
+  CH[$p]=$CHANGED
+done
+
+base=${PATHS%% *}
+echo "rows $ROWS, changed per incremental run $CHANGE (1%), batchSize 10000, engine $(basename "$ENGINE")"
+printf '%-12s %10s %14s %10s %12s %10s %10s\n' path first_s stage+diff_s ratio incremental_s ratio changed
+for p in $PATHS; do
+  printf '%-12s %10s %14s %10s %12s %10s %10s\n' "$p" "${FIRST[$p]}" "${SD[$p]}" \
+    "$(awk -v a="${SD[$p]}" -v b="${SD[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${INC[$p]}" \
+    "$(awk -v a="${INC[$p]}" -v b="${INC[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${CH[$p]}"
+done
+fail=0
+for p in $PATHS; do
+  [ "${CH[$p]}" = "$CHANGE" ] || { echo "path $p sent ${CH[$p]} rows, expected $CHANGE"; fail=1; }
+done
+exit $fail
