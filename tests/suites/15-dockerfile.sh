@@ -51,6 +51,18 @@ for p in $BUILD_PKGS; do
 done
 check "build stage packages come from deps/apt.txt${missing_build:+ (not there:$missing_build)}" test -z "$missing_build"
 
+# Every pkg-config module the Makefile compiles against comes from a -dev
+# package the build stage installs.
+for mod in $(sed -n 's/^PKGS := //p' Makefile); do
+  pc=$(pkg-config --variable=pcfiledir "$mod" 2>/dev/null)/$mod.pc
+  dev=$(dpkg -S "$pc" 2>/dev/null | head -1 | cut -d: -f1)
+  if [ -z "$dev" ]; then
+    fail "pkg-config module $mod belongs to a Debian package"
+    continue
+  fi
+  check "build stage installs $dev (pkg-config $mod)" grep -qx "$dev" <<<"$BUILD_PKGS"
+done
+
 # Resolve a library path to its package; usrmerge registers /usr/lib paths.
 pkg_of() {
   local path=$1 real p

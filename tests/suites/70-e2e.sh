@@ -85,6 +85,15 @@ if e2e_controller_up 2; then pass "kubectl apply -k manifests/: CRD, RBAC and th
   exit 1
 fi
 check "one replica leads (Lease retl-system/retl-controller-leader)" poll 30 test -n "$(e2e_leader_pod)"
+SHIPPED=$(kubectl kustomize manifests | kubectl create --dry-run=client -o json -f - 2>/dev/null)
+check "shipped Deployment: 2 replicas, --leader-elect, probes on :8081, restricted, requests" \
+  test "$(jq -r '.items[] | select(.kind == "Deployment") | .spec.template.spec as $s | $s.containers[0] as $c |
+    [.spec.replicas, ($c.args | index("--leader-elect") != null), $c.livenessProbe.httpGet.port, $c.readinessProbe.httpGet.port,
+     $s.securityContext.runAsNonRoot, $c.securityContext.allowPrivilegeEscalation, $c.securityContext.capabilities.drop[0],
+     $c.securityContext.readOnlyRootFilesystem, ($c.resources.requests.cpu != null), $s.serviceAccountName] | map(tostring) | join(" ")' <<<"$SHIPPED")" \
+  = "2 true 8081 8081 true false ALL true true retl-controller"
+check "shipped RBAC: no rule names secrets; leases only through a Role in retl-system" \
+  test "$(jq -r '[.items[] | select(.kind == "ClusterRole" or .kind == "Role") | .rules[].resources[]] | map(select(. == "secrets")) | length' <<<"$SHIPPED")/$(jq -r '[.items[] | select(.kind == "ClusterRole") | .rules[].resources[] | select(. == "leases")] | length' <<<"$SHIPPED")/$(jq -r '.items[] | select(.kind == "Role") | .metadata.namespace' <<<"$SHIPPED")" = "0/0/retl-system"
 check "the controller's service account may not read Secrets" \
   test "$(kubectl auth can-i get secrets --as=system:serviceaccount:retl-system:retl-controller -A)" = no
 check "the controller's service account may create pods and update rj status" \
