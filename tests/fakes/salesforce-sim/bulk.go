@@ -350,8 +350,10 @@ func (s *Server) bulkSetState(w http.ResponseWriter, r *http.Request, j *Job) {
 		}
 		j.State = "Aborted"
 		j.Modstamp = s.now()
-		if !j.uploaded || j.header == nil {
-			s.fillUnprocessed(j, 0)
+		if j.header == nil {
+			// Not processed yet: the whole upload is unprocessed.
+			j.unprocessed.Reset()
+			j.unprocessed.Write(j.data)
 		}
 	default:
 		bulkErr(w, 400, "INVALIDJOBSTATE", fmt.Sprintf("Invalid state: %s", req.State))
@@ -477,14 +479,6 @@ func (s *Server) failJob(j *Job, msg string) {
 	j.State = "Failed"
 	j.ErrorMessage = msg
 	j.Modstamp = s.now()
-}
-
-// fillUnprocessed writes rows from index from on (or the raw upload) as unprocessed.
-func (s *Server) fillUnprocessed(j *Job, from int) {
-	j.unprocessed.Reset()
-	if j.data != nil && j.header == nil {
-		j.unprocessed.Write(j.data)
-	}
 }
 
 func checkLineEnding(data []byte, want string) bool {

@@ -290,10 +290,6 @@ func writeRecErrs(w http.ResponseWriter, status int, errs []*recErr) {
 	writeJSON(w, status, out)
 }
 
-func (s *Server) unknownObject(w http.ResponseWriter, name string) {
-	writeError(w, 404, "NOT_FOUND", "The requested resource does not exist")
-}
-
 func (s *Server) routeSObjects(w http.ResponseWriter, r *http.Request, ctx *reqCtx, parts []string) {
 	if len(parts) == 0 || parts[0] == "" {
 		if r.Method != "GET" {
@@ -309,7 +305,7 @@ func (s *Server) routeSObjects(w http.ResponseWriter, r *http.Request, ctx *reqC
 	}
 	o := s.store.schema.object(parts[0])
 	if o == nil {
-		s.unknownObject(w, parts[0])
+		notFound(w)
 		return
 	}
 	switch len(parts) {

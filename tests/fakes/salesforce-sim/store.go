@@ -258,6 +258,4 @@ func (tx *Tx) commit() {
 	tx.log = nil
 }
 
-const sfTimeLayout = "2006-01-02T15:04:05.000-0700"
-
 func sfTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000+0000") }
