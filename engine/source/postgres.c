@@ -24,6 +24,7 @@ struct pgsrc {
     size_t cells_cap;
     struct retl_buf sql;
     struct retl_buf copy;
+    bool ahead;         /* the next FETCH is already on its way */
     char tid_first[32]; /* physical range of the last chunk */
     char tid_last[32];
 };
@@ -346,7 +347,25 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     PQclear(s->chunk);
     s->chunk = NULL;
     snprintf(q, sizeof q, "FETCH FORWARD %zu FROM retl_delta", max);
-    TRY(eng_pg_exec(s->r, q, &s->chunk, "source: reading the delta", eb));
+    if (s->ahead) {
+        /* The server prepared this chunk while the last one was loaded. */
+        s->ahead = false;
+        PGresult *x;
+        while ((x = PQgetResult(s->r)) != NULL) {
+            if (!s->chunk)
+                s->chunk = x;
+            else
+                PQclear(x);
+        }
+        if (!s->chunk || PQresultStatus(s->chunk) != PGRES_TUPLES_OK) {
+            rc = eng_pg_fail(s->r, s->chunk, "source: reading the delta", eb);
+            goto out;
+        }
+    } else {
+        TRY(eng_pg_exec(s->r, q, &s->chunk, "source: reading the delta", eb));
+    }
+    if (PQntuples(s->chunk) > 0)
+        s->ahead = PQsendQuery(s->r, q) == 1;
     /* op, k, c1..cn, ctid: the ctid stays here, the rest goes out */
     size_t nr = (size_t)PQntuples(s->chunk), nf = (size_t)PQnfields(s->chunk);
     if (nf < 3) {
