@@ -23,7 +23,10 @@ go_out=$(cd "$sim_dir" && GOFLAGS=-buildvcs=false go test -count=1 -v ./... 2>&1
 echo "$go_out" | grep -E '^\s*--- (PASS|FAIL)|^(ok|FAIL|panic)' || true
 gp=$(grep -cE '^\s*--- PASS' <<<"$go_out")
 gf=$(grep -cE '^\s*--- FAIL' <<<"$go_out")
-if [ "$go_rc" -ne 0 ] && [ "$gf" -eq 0 ]; then echo "$go_out" | tail -n 30; gf=1; fi
+if [ "$go_rc" -ne 0 ]; then
+  echo "$go_out" | grep -vE '^\s*--- PASS|^=== (RUN|PAUSE|CONT)' | tail -n 80
+  [ "$gf" -eq 0 ] && gf=1
+fi
 echo "go unit tests: $gp passed, $gf failed"
 P=$((P + gp)) F=$((F + gf))
 
