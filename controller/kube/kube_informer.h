@@ -21,11 +21,14 @@
  *             noticed by a relist (the object is its last known state).
  * A relist compares with the cache, so an object seen again with the same
  * resourceVersion triggers nothing: reconnects and relists never duplicate a
- * handler call. Objects given to handlers and returned by the cache are shared
- * and MUST NOT be modified (copy with json_deep_copy first); they are borrowed
- * during a handler call (json_incref to keep one). Handlers should be quick:
- * typically they put kube_informer_key(obj) into a work queue (see
- * kube_informer_queue_handlers). */
+ * handler call. Objects given to handlers are borrowed for the call
+ * (json_incref to keep one) and MUST NOT be modified. Handlers should be
+ * quick: typically they put the object's key (kube_obj_key) into a work
+ * queue (see kube_informer_queue_handlers).
+ *
+ * The cache stores each object as compact JSON text (a sixth of the memory of
+ * a parsed tree); kube_informer_get and kube_informer_list parse a fresh copy
+ * for the caller, which owns it. */
 #ifndef RETL_KUBE_INFORMER_H
 #define RETL_KUBE_INFORMER_H
 
@@ -94,13 +97,13 @@ bool kube_informer_has_synced(struct kube_informer *inf);
  * Returns has_synced. */
 bool kube_informer_wait_synced(struct kube_informer *inf, long timeout_ms);
 
-/* The cached object (a new reference, MUST NOT be modified), or NULL.
- * Ownership: the caller decrefs. ns ignored for cluster-scoped types. */
+/* A copy of the cached object, or NULL. Ownership: the caller owns and
+ * decrefs it (and may modify it). ns is ignored for cluster-scoped types. */
 json_t *kube_informer_get(struct kube_informer *inf, const char *ns, const char *name);
 /* Same by "ns/name" key. */
 json_t *kube_informer_get_key(struct kube_informer *inf, const char *key);
-/* A snapshot array of every cached object (shared, read-only). Ownership:
- * the caller decrefs the array. */
+/* A snapshot array with a copy of every cached object. Ownership: the
+ * caller decrefs the array. */
 json_t *kube_informer_list(struct kube_informer *inf);
 size_t kube_informer_count(struct kube_informer *inf);
 /* The last resourceVersion seen (list, event or bookmark). Ownership: caller
