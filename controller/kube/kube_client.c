@@ -660,9 +660,19 @@ retl_err kube_list_each(struct kube_client *c, const struct kube_gvr *gvr, const
                 goto out;
             }
         }
+        /* Items of built-in lists come without apiVersion and kind; give
+         * them the list's, so every object can be referenced (events). */
+        const char *lkind = json_string_value(json_object_get(page, "kind"));
+        const char *lapi = json_string_value(json_object_get(page, "apiVersion"));
+        size_t lk = lkind ? strlen(lkind) : 0;
+        bool fill = lapi && lk > 4 && !strcmp(lkind + lk - 4, "List");
         size_t i;
         json_t *it;
         json_array_foreach (json_object_get(page, "items"), i, it) {
+            if (fill && !json_object_get(it, "kind")) {
+                json_object_set_new(it, "kind", json_stringn(lkind, lk - 4));
+                json_object_set_new(it, "apiVersion", json_string(lapi));
+            }
             e = fn(ud, it, eb);
             if (e)
                 goto out;

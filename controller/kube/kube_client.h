@@ -117,7 +117,8 @@ struct kube_list_opts {
  * stops the listing and is returned. */
 typedef retl_err (*kube_item_fn)(void *ud, json_t *item, struct retl_errbuf *eb);
 
-/* Lists every page (following metadata.continue). *rv_out (optional) gets the
+/* Lists every page (following metadata.continue); items lacking apiVersion
+ * and kind (built-in types) get them from the list. *rv_out (optional) gets the
  * list's resourceVersion, the one to start a watch from. An expired continue
  * token yields RETL_E_GONE (restart the list). Ownership: *rv_out is a heap
  * string the caller frees. */

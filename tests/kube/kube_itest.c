@@ -597,6 +597,25 @@ static int cmd_informer(const char *ns, int n)
            (unsigned long long)st.watches, (unsigned long long)st.events);
     check(ch.ops > 20 && s.updates > 0 && s.deletes > 0,
           "churn exercised adds, updates and deletes", "ops %ld", ch.ops);
+    /* A field selector narrows an informer to one object. */
+    struct kube_informer_opts fo = {.gvr = &kube_gvr_configmaps,
+                                    .namespace = ns,
+                                    .field_selector = "metadata.name=inf-3"};
+    struct kube_informer *one_inf = NULL;
+    kube_informer_new(c, &fo, NULL, &one_inf, &eb);
+    kube_informer_start(one_inf, &eb);
+    kube_informer_wait_synced(one_inf, 10000);
+    json_t *only = kube_informer_list(one_inf);
+    json_t *first = json_array_get(only, 0);
+    check(json_array_size(only) <= 1 &&
+              (!first || !strcmp(kube_obj_name(first), "inf-3")),
+          "field selector narrows the informer", "%zu objects", json_array_size(only));
+    check(!first ||
+              (json_string_value(json_object_get(first, "kind")) &&
+               !strcmp(json_string_value(json_object_get(first, "kind")), "ConfigMap")),
+          "listed objects carry kind and apiVersion", "no kind");
+    json_decref(only);
+    kube_informer_free(one_inf);
     json_t *one = kube_informer_get(inf, ns, "inf-1");
     check(!one || !json_object_get(json_object_get(one, "metadata"), "managedFields"),
           "managedFields are dropped from the cache", "present");
