@@ -35,6 +35,13 @@ retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what, PGconn 
     if (!url || !*url)
         return retl_errf(eb, RETL_E_CONFIG, "%s: secret %s has no key \"url\"", what,
                          sec && sec->name ? sec->name : "?");
+    /* A password inside the url is a secret of its own, wherever it shows. */
+    PQconninfoOption *opts = PQconninfoParse(url, NULL);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (o->val && strcmp(o->keyword, "password") == 0)
+            retl_secret_register(o->val);
+    }
+    PQconninfoFree(opts);
     /* Defaults first: the url may override them, password comes last. */
     const char *keys[] = {"connect_timeout",
                           "keepalives",

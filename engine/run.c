@@ -343,7 +343,7 @@ int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
     s->duration = now_s() - t0;
     if (rc) {
         s->result = ENG_FAILED;
-        snprintf(s->message, sizeof s->message, "%s", retl_errbuf_msg(&eb, rc));
+        retl_redact_text(retl_errbuf_msg(&eb, rc), s->message, sizeof s->message);
         RETL_LOG_ERROR("run failed", RF_S("error", retl_err_name(rc)),
                        RF_S("message", s->message));
     } else {

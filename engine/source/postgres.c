@@ -24,8 +24,10 @@ struct pgsrc {
     size_t cells_cap;
     struct retl_buf sql;
     struct retl_buf copy;
-    bool ahead;         /* the next FETCH is already on its way */
-    char tid_first[32]; /* physical range of the last chunk */
+    bool ahead;          /* the next FETCH is already on its way */
+    long long extracted; /* rows staged this run */
+    long long saved;     /* rows that entered the snapshot this run */
+    char tid_first[32];  /* physical range of the last chunk */
     char tid_last[32];
 };
 
@@ -78,6 +80,8 @@ static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *se
     retl_buf_init(&s->sql, ENG_PG_SQL_MAX);
     retl_buf_init(&s->copy, COPY_MAX);
     TRY(eng_pg_connect(sec, "source", &s->w, eb));
+    /* The diff hashes a whole snapshot side: let it stay in memory longer. */
+    TRY(eng_pg_exec(s->w, "SET work_mem = '64MB'", NULL, "source", eb));
     if (dry(s))
         TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
     *ctx = s;
@@ -292,6 +296,7 @@ static retl_err pg_stage(void *ctx, const struct retl_job *job,
     if (job->mode == RETL_MODE_INSERT)
         TRY(key_check(s, st, false, eb));
     *extracted = n;
+    s->extracted = n;
 out:
     PQclear(r);
     retl_buf_free(&q);
@@ -434,6 +439,8 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
                            "source: saving the batch", eb));
     }
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: saving the batch", eb));
+    for (size_t i = 0; i < ch->nrows; i++)
+        s->saved += res[i].ok;
 out:
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
         rc = retl_errf(eb, rc, "source: batch too large to save");
@@ -456,6 +463,14 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
     SQL(s, eng_pg_sql_finish(&s->sql, st));
     TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     TRY(tx(s, "COMMIT", eb));
+    /* After a large load, set hint bits and statistics now rather than in the
+     * next run's diff (best effort: autovacuum gets there too). */
+    if (!dry(s) && s->saved >= 10000 && s->saved * 10 >= s->extracted) {
+        retl_buf_reset(&s->sql);
+        if (!retl_buf_adds(&s->sql, "VACUUM (ANALYZE) ") &&
+            !eng_pg_qname(&s->sql, st->n.schema, st->n.snap))
+            PQclear(PQexec(s->w, retl_buf_str(&s->sql)));
+    }
 out:
     if (rc)
         rollback(s);
