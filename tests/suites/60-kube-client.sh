@@ -112,7 +112,26 @@ else
   fail "a standby takes a released lease at once (took ${took:-never})"
 fi
 kill -TERM "$pidC"; wait "$pidC" 2>/dev/null
-rm -f "$logA" "$logB" "$logC"
+# Losing the lease (another holder keeps renewing it) ends the process.
+logD=$(mktemp)
+"$DRIVER" leader "$ns" lost-lease cand-d >"$logD" 2>&1 & pidD=$!
+pids+=("$pidD")
+for _ in $(seq 1 100); do grep -q '^LEADING' "$logD" && break; sleep 0.1; done
+t0=$(date +%s)
+for i in $(seq 1 25); do
+  kill -0 "$pidD" 2>/dev/null || break
+  kubectl patch lease lost-lease -n "$ns" --type merge \
+    -p "{\"spec\":{\"holderIdentity\":\"intruder\",\"renewTime\":\"$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)\"}}" >/dev/null
+  sleep 1
+done
+wait "$pidD"; rc=$?
+took=$(( $(date +%s) - t0 ))
+if grep -q '^LOST' "$logD" && [ "$rc" -eq 3 ] && [ "$took" -le 15 ]; then
+  pass "a leader that loses its lease stops leading and exits (${took}s)"
+else
+  fail "a leader that loses its lease stops leading and exits (rc $rc, ${took}s)"
+fi
+rm -f "$logA" "$logB" "$logC" "$logD"
 
 echo "$P passed, $F failed"
 [ "$F" -eq 0 ]
