@@ -388,7 +388,7 @@ d_post=$(($(reqs POST) - b_post)) d_put=$(($(reqs PUT) - b_put)) d_get=$(($(reqs
 d_patch=$(($(reqs PATCH) - b_patch)) d_del=$(($(reqs DELETE) - b_del)) d_list=$(($(reqs LIST) - b_list))
 echo "# idle 10 s on the leader ($LEADER, metrics :$MPORT): POST $d_post PUT $d_put GET $d_get PATCH $d_patch DELETE $d_del LIST $d_list"
 check "idle: no creates, patches, deletes or lists in 10 s" test "$d_post$d_patch$d_del$d_list" = 0000 -a -n "$MPORT"
-check "idle: gets and updates only for lease renewals (<= 12 in 10 s, renew period 2 s)" test $((d_put + d_get)) -le 12
+check "idle: gets and updates only for lease renewals (<= 14 in 10 s: a get and an update per 2 s renewal)" test $((d_put + d_get)) -le 14
 
 # ---- deletion with cleanupPolicy Delete ---------------------------------------
 STATE_BEFORE=$(pg_sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\_\_upsert\_\_%'")
