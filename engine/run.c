@@ -270,23 +270,25 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
         }
         rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch, ls.res,
                             eb);
+        long long ins = 0, upd = 0, bad = 0;
         for (size_t i = 0; i < ch.nrows; i++) {
             if (!ls.res[i].ok)
-                s->failed++;
+                bad++;
             else if (ls.res[i].created)
-                s->inserted++;
+                ins++;
             else
-                s->updated++;
+                upd++;
         }
         eng_results_clear(ls.res, ch.nrows);
         RETL_LOG_DEBUG("batch", RF_I("rows", ch.nrows), RF_D("loadSeconds", tc - tl),
                        RF_D("commitSeconds", now_s() - tc));
-        if (rc) {
-            /* The destination has the batch but the state does not: the next
-             * run sends it again (at most one batch twice). */
-            s->inserted = s->updated = 0;
+        /* A batch the state did not take is not counted: the next run sends
+         * it again (at most one batch twice). */
+        if (rc)
             goto out;
-        }
+        s->inserted += ins;
+        s->updated += upd;
+        s->failed += bad;
         atomic_store(&r->prog.loaded, s->inserted + s->updated);
         atomic_store(&r->prog.failed, s->failed);
     }

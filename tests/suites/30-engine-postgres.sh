@@ -327,6 +327,32 @@ run big cleanup
 check "cleanup exits 0" eq "$RC" 0
 check "cleanup drops the state tables" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 't__big__%'")" 0
 
+# 16b. more types through a `table:` source: json (staged as text), uuid, int[], varchar(n)
+S -c "CREATE SCHEMA an" -c "CREATE TABLE an.more (id uuid PRIMARY KEY, js json, nums int[], code varchar(8), r real)" \
+  -c "INSERT INTO an.more VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"b\": 1,  \"a\": [true, null]}', '{1,NULL,3}', 'abc', 1.5), ('b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', NULL, '{}', NULL, NULL)"
+D -c "CREATE TABLE app.more (id uuid PRIMARY KEY, js json, nums int[], code varchar(3), r real)"
+cat >"$W/more.yaml" <<EOF
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: more, namespace: t}
+spec:
+  source: {type: postgres, secretRef: {name: wh}, table: an.more}
+  destination: {type: postgres, secretRef: {name: app}, object: app.more}
+  mode: Upsert
+  key: {source: id, destination: id}
+  mappings: [{source: js, destination: js}, {source: nums, destination: nums}, {source: code, destination: code}, {source: r, destination: r}]
+EOF
+run more run
+check "table: source with json, uuid, int[], real" eq "$RC/$(rows inserted)" "0/2"
+check "json keeps its text, int[] with NULL element arrives" eq "$(D -c "SELECT js::text || ' ' || nums::text || ' ' || r FROM app.more WHERE code = 'abc'")" '{"b": 1,  "a": [true, null]} {1,NULL,3} 1.5'
+check "empty array arrives empty" eq "$(D -c "SELECT nums::text FROM app.more WHERE code IS NULL")" '{}'
+S -c "UPDATE an.more SET code = 'toolong' WHERE code = 'abc'"
+run more run
+check "value too long for varchar(3) fails that row with 22001" eq "$(rows failed)/$(S -c "SELECT code FROM retl.t__more__errors")" "1/22001"
+S -c "UPDATE an.more SET js = '{\"b\": 2}', code = 'ok' WHERE code = 'toolong'"
+run more run
+check "json change detected and row recovered" eq "$(rows updated)/$(D -c "SELECT js::text FROM app.more WHERE code = 'ok'")" '1/{"b": 2}'
+
 # 17. long names are shortened with a hash, and never a credential in the logs
 long=a-very-long-job-name-that-goes-on-and-on-for-qu
 NS=a-long-namespace-name-as-well job "$long" Upsert "SELECT id, name FROM ins_src" app.ins id "name:name"
