@@ -93,23 +93,25 @@ EOF
 }
 now() { date +%s.%N; }
 phase() { grep -oP "\"$2\":\K[0-9.]+" "$1" | tail -n 1; }
-runjob() { # path tag: sets SEC, STAGE, DIFF, CHANGED
+runjob() { # path tag: sets SEC, STAGE, DIFF, CHANGED, RSS (MiB)
   local t0 t1
   t0=$(now)
-  "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$2.out" 2>"$W/$1.$2.err" \
+  /usr/bin/time -f 'maxrss_kb %M' -o "$W/$1.$2.time" "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$2.out" 2>"$W/$1.$2.err" \
     || { echo "run $1 $2 failed: $(tail -n 1 "$W/$1.$2.out")" >&2; return 1; }
   t1=$(now)
+  RSS=$(awk '/maxrss_kb/ {printf "%.0f", $2 / 1024}' "$W/$1.$2.time")
   SEC=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
   STAGE=$(phase "$W/$1.$2.err" stageSeconds)
   DIFF=$(phase "$W/$1.$2.err" diffSeconds)
   CHANGED=$(grep -oP '"changed":\K[0-9]+' "$W/$1.$2.out" | head -n 1)
 }
 
-declare -A FIRST INC SD CH
+declare -A FIRST INC SD CH MEM
 for p in $PATHS; do
   mkjob "$p"
   runjob "$p" first
   FIRST[$p]=$SEC
+  MEM[$p]=$RSS
   case $p in
     odbc-sqlite) sqlite3 "$W/src.db" "$CHG" ;;
     sqlserver) pg_sql -d src_mssql -c "$CHG" >/dev/null ;;
@@ -124,9 +126,9 @@ done
 
 base=${PATHS%% *}
 echo "rows $ROWS, changed per incremental run $CHANGE (1%), batchSize 10000, engine $(basename "$ENGINE")"
-printf '%-12s %10s %14s %10s %12s %10s %10s\n' path first_s stage+diff_s ratio incremental_s ratio changed
+printf '%-12s %10s %12s %14s %10s %12s %10s %10s\n' path first_s first_rss_MiB stage+diff_s ratio incremental_s ratio changed
 for p in $PATHS; do
-  printf '%-12s %10s %14s %10s %12s %10s %10s\n' "$p" "${FIRST[$p]}" "${SD[$p]}" \
+  printf '%-12s %10s %12s %14s %10s %12s %10s %10s\n' "$p" "${FIRST[$p]}" "${MEM[$p]}" "${SD[$p]}" \
     "$(awk -v a="${SD[$p]}" -v b="${SD[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${INC[$p]}" \
     "$(awk -v a="${INC[$p]}" -v b="${INC[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${CH[$p]}"
 done
