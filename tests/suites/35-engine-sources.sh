@@ -136,6 +136,7 @@ new line ünï € 😀', 0, FALSE, '1999-12-31', '2000-01-01 00:00:00'),
  (4, '', -1.25, TRUE, '2000-02-28', '1970-01-01 00:00:00.5')"
 GEN="WITH RECURSIVE g(x) AS (SELECT 5 UNION ALL SELECT x + 1 FROM g WHERE x < 1200) INSERT INTO items (id, name, price, active) SELECT x, 'row ' || x, x * 1.5, x % 2 = 0 FROM g"
 
+LONG="$(python3 -c "print('x' * 19999 + 'ü')")é"
 scenario() {
   local b=$1 n="${1//-/_}" t=$1
   echo "# $b"
@@ -175,6 +176,11 @@ scenario() {
   RETL_DIFF_STRATEGY=except run "$b" run
   check "$t: except strategy sends the 5 changes" eq "$RC/$(rows changed)/$(rows updated)" "0/5/5"
   check "$t: destination equals source after except run" same "$b"
+  # 5b. values longer than any bound buffer (20k characters)
+  both "$b" "UPDATE items SET name = '$LONG' WHERE id = 6" >/dev/null
+  run "$b" run
+  check "$t: a 20000-character value syncs intact" eq "$RC/$(rows changed)/$(D -c "SELECT length(name) FROM app_$n.items WHERE id = 6")" "0/1/20001"
+  check "$t: destination equals source after the long value" same "$b"
   # 6. failing row, retry, recovery
   D -c "ALTER TABLE app_$n.items ADD CONSTRAINT price_nonneg CHECK (price IS NULL OR price > -100)"
   src "$b" "UPDATE items SET price = -500 WHERE id = 20" >/dev/null
