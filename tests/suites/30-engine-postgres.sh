@@ -320,6 +320,42 @@ run big run
 check "after destination loss the next run completes" eq "$RC" 0
 check "destination equals source after destination loss" same big app.big
 
+# 15b. the source goes away mid-run: run fails clearly, nothing lost
+S -c "UPDATE big SET name = 'wave3 ' || id WHERE id % 2 = 0"
+RETL_TERMINATION_LOG="$W/big3.term" "$ENGINE" run -f "$W/big.yaml" -f "$W/secrets.yaml" >"$W/big3.out" 2>"$W/big3.log" &
+pid=$!
+for _ in $(seq 1 600); do
+  n=$(D -c "SELECT count(*) FROM app.big WHERE name LIKE 'wave3%'" 2>/dev/null || echo 0)
+  [ "${n:-0}" -ge 10000 ] && break
+  sleep 0.05
+done
+S -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'src' AND application_name = 'retl-engine'" >/dev/null
+wait $pid; RC=$?
+LAST=$(tail -n 1 "$W/big3.out")
+msg=$(jq_ "$LAST" "d['message']")
+check "source lost: run fails with exit 1" eq "$RC" 1
+check "source lost: clear message" grep -q "source.*connection lost" <<<"$msg" || echo "    message: $msg"
+run big run
+check "after source loss the next run completes" eq "$RC" 0
+check "destination equals source after source loss" same big app.big
+
+# 15c. SIGTERM (pod deletion): stops after the batch in flight, saves what was loaded
+S -c "UPDATE big SET name = 'wave4 ' || id WHERE id % 2 = 1"
+RETL_TERMINATION_LOG="$W/big4.term" "$ENGINE" run -f "$W/big.yaml" -f "$W/secrets.yaml" >"$W/big4.out" 2>"$W/big4.log" &
+pid=$!
+for _ in $(seq 1 600); do
+  n=$(D -c "SELECT count(*) FROM app.big WHERE name LIKE 'wave4%'" 2>/dev/null || echo 0)
+  [ "${n:-0}" -ge 10000 ] && break
+  sleep 0.05
+done
+kill -TERM $pid; wait $pid; RC=$?
+LAST=$(tail -n 1 "$W/big4.out")
+check "SIGTERM: run stops with exit 1 and a summary" eq "$RC/$(jq_ "$LAST" "d['result']")" "1/Failed"
+check "SIGTERM: message says so" grep -q "stopped by a signal" <<<"$(jq_ "$LAST" "d['message']")"
+check "SIGTERM: loaded batches were saved" test "$(S -c "SELECT count(*) FROM retl.t__big__snap WHERE c1 LIKE 'wave4%'")" -ge 2000
+run big run
+check "after SIGTERM the next run completes and destination equals source" eq "$RC/$(same big app.big && echo same)" "0/same"
+
 # 16. describe and cleanup
 run items describe
 check "describe lists destination columns" eq "$(python3 -c "import json,sys; d=json.load(sys.stdin); print(d['valid'], d['columns'][0]['name'], d['externalIdFields'])" <<<"$OUT")" "True id ['id']"
