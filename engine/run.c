@@ -18,7 +18,7 @@ volatile sig_atomic_t eng_stop_requested;
 
 bool eng_diff_parse(const char *s, enum eng_diff *out)
 {
-    if (!s || !*s || strcmp(s, "join") == 0 || strcmp(s, "hash") == 0) {
+    if (!s || !*s || strcmp(s, "join") == 0) {
         *out = ENG_DIFF_JOIN;
         return true;
     }
