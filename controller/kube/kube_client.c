@@ -24,6 +24,7 @@ const struct kube_gvr kube_gvr_reverseetljobs = {"retl.io", "v1alpha1", "reverse
                                                  true};
 
 #define POOL_MAX 16
+#define KUBE_MAX_CONNECTIONS 64
 #define DEFAULT_MAX_BODY (16u * 1024 * 1024)
 #define DEFAULT_MAX_LIST_BODY (64u * 1024 * 1024)
 #define MAX_RETRY_AFTER_MS 10000
@@ -39,7 +40,7 @@ struct kube_client {
     int n_pool;
     /* metrics: updated with atomic builtins */
     uint64_t by_code[KUBE_METRIC_CODES];
-    uint64_t total, retries_429, token_reloads;
+    uint64_t total, retries_429, token_reloads, connects;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -129,6 +130,7 @@ void kube_client_metrics(const struct kube_client *c, struct kube_client_metrics
     m->total = __atomic_load_n(&c->total, __ATOMIC_RELAXED);
     m->retries_429 = __atomic_load_n(&c->retries_429, __ATOMIC_RELAXED);
     m->token_reloads_401 = __atomic_load_n(&c->token_reloads, __ATOMIC_RELAXED);
+    m->connects = __atomic_load_n(&c->connects, __ATOMIC_RELAXED);
 }
 
 static void count(struct kube_client *c, const char *verb, long code, double secs)
@@ -333,6 +335,9 @@ static retl_err setup(struct kube_client *c, CURL *h, const char *url,
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* The shared cache keeps at most this many idle connections (curl's
+     * default, 5, would close most of them when many threads work). */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)KUBE_MAX_CONNECTIONS);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
@@ -488,6 +493,10 @@ static retl_err perform(struct kube_client *c, const char *method, const char *p
         CURLcode rc = curl_easy_perform(h);
         long code = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        long nconn = 0;
+        curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
+        if (nconn > 0)
+            __atomic_fetch_add(&c->connects, (uint64_t)nconn, __ATOMIC_RELAXED);
         count(c, verb, rc == CURLE_OK || (watch_parser && code) ? code : 0, now_s() - t0);
         if (watch_parser && code == 200) {
             if (rc != CURLE_OK) {

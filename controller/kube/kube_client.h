@@ -94,6 +94,7 @@ struct kube_client_metrics {
     uint64_t total;
     uint64_t retries_429;
     uint64_t token_reloads_401;
+    uint64_t connects; /* new connections opened (reuse keeps it low) */
 };
 void kube_client_metrics(const struct kube_client *c, struct kube_client_metrics *out);
 

@@ -304,6 +304,39 @@ static int cmd_auth(const char *ns, const char *token)
     check(e == RETL_E_UNAUTHORIZED, "bogus bearer token is UNAUTHORIZED", "%s: %s",
           retl_err_name(e), eb.msg);
     kube_client_free(c);
+
+    /* TLS: the server is verified against the configured CA only. */
+    struct {
+        const char *name;
+        bool use_client_cert_as_ca, drop_ca, insecure;
+        retl_err want;
+    } tls[] = {
+        {"a CA that did not sign the server is a TLS error", true, false, false,
+         RETL_E_TLS},
+        {"no CA (system store) is a TLS error", false, true, false, RETL_E_TLS},
+        {"insecure-skip-tls-verify, when set, skips verification", false, true, true,
+         RETL_E_OK},
+    };
+    for (size_t i = 0; i < sizeof tls / sizeof tls[0]; i++) {
+        cfg = NULL;
+        kube_config_load(NULL, &cfg, &eb);
+        if (tls[i].use_client_cert_as_ca) {
+            free(cfg->ca_pem);
+            cfg->ca_pem = strdup(cfg->cert_pem);
+        }
+        if (tls[i].drop_ca) {
+            free(cfg->ca_pem);
+            cfg->ca_pem = NULL;
+        }
+        cfg->insecure_skip_tls_verify = tls[i].insecure;
+        kube_client_new(cfg, NULL, &c, &eb);
+        json_t *nsobj = NULL;
+        memset(&eb, 0, sizeof eb);
+        e = kube_get(c, &kube_gvr_namespaces, NULL, ns, &nsobj, &eb);
+        check(e == tls[i].want, tls[i].name, "%s: %s", retl_err_name(e), eb.msg);
+        json_decref(nsobj);
+        kube_client_free(c);
+    }
     if (token) {
         /* A token file, re-read by the client (tokenFile path). */
         char path[] = "/tmp/kube-itest-token-XXXXXX";
@@ -978,6 +1011,58 @@ static int cmd_shutdown(const char *ns)
     return n_fail ? 1 : 0;
 }
 
+/* ---- threads: one client, many threads, connections reused ------------------ */
+
+struct hammer {
+    struct kube_client *c;
+    const char *ns;
+    int id, n, errors;
+};
+
+static void *hammer_run(void *arg)
+{
+    struct hammer *h = arg;
+    for (int i = 0; i < h->n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "t%d-%d", h->id, i);
+        json_t *o = configmap(h->ns, name, "x"), *got = NULL;
+        if (kube_create(h->c, &kube_gvr_configmaps, h->ns, o, NULL, NULL) ||
+            kube_get(h->c, &kube_gvr_configmaps, h->ns, name, &got, NULL))
+            h->errors++;
+        json_decref(got);
+        json_decref(o);
+    }
+    return NULL;
+}
+
+static int cmd_threads(const char *ns)
+{
+    struct kube_client *c = connect_env(NULL);
+    enum { T = 8, N = 40 };
+    struct hammer hs[T];
+    pthread_t th[T];
+    for (int i = 0; i < T; i++) {
+        hs[i] = (struct hammer){c, ns, i, N, 0};
+        pthread_create(&th[i], NULL, hammer_run, &hs[i]);
+    }
+    int errors = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        errors += hs[i].errors;
+    }
+    struct kube_client_metrics m;
+    kube_client_metrics(c, &m);
+    check(errors == 0 && m.by_code[201] == T * N && m.by_code[200] == T * N,
+          "8 threads share one client (640 requests)", "%d errors", errors);
+    check(m.connects <= 2 * T, "connections are reused across threads",
+          "%llu connections for %llu requests", (unsigned long long)m.connects,
+          (unsigned long long)m.total);
+    printf("# %llu requests over %llu connections\n", (unsigned long long)m.total,
+           (unsigned long long)m.connects);
+    kube_client_free(c);
+    return n_fail ? 1 : 0;
+}
+
 /* ---- bench ------------------------------------------------------------------------ */
 
 static const struct kube_gvr gvr_bench = {"kubetest.retl.io", "v1", "widgets", true};
@@ -1233,6 +1318,8 @@ int main(int argc, char **argv)
         rc = cmd_restart(ns, argv[3], argv[4]);
     else if (!strcmp(cmd, "leader") && argc > 4)
         rc = cmd_leader(ns, argv[3], argv[4]);
+    else if (!strcmp(cmd, "threads"))
+        rc = cmd_threads(ns);
     else if (!strcmp(cmd, "shutdown"))
         rc = cmd_shutdown(ns);
     else if (!strcmp(cmd, "events"))

@@ -52,6 +52,23 @@ drive crud "$(newns kc-crud)"
 drive status "$(newns kc-status)"
 ns=$(newns kc-auth); kubectl create serviceaccount nobody -n "$ns" >/dev/null
 drive auth "$ns" "$(kubectl create token nobody -n "$ns")"
+# A kubeconfig naming its CA, certificate and key as files relative to itself.
+cat > "$DIR/files.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+current-context: files
+clusters:
+- name: local
+  cluster: {server: "$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')", certificate-authority: pki/ca.crt}
+contexts:
+- name: files
+  context: {cluster: local, user: admin, namespace: kc-threads}
+users:
+- name: admin
+  user: {client-certificate: pki/admin.crt, client-key: pki/admin.key}
+KC
+ns=$(newns kc-threads)
+KUBECONFIG=$PWD/$DIR/files.kubeconfig drive threads "$ns"
 
 echo "# informers"
 drive informer "$(newns kc-informer)" 500
