@@ -355,8 +355,10 @@ static retl_err check_vanished(struct rc *r, struct observed *ob, struct retl_er
     json_t *live = NULL;
     retl_err e = kube_get(r->c->kc, &kube_gvr_pods, r->ns, pod, &live, eb);
     if (e == RETL_E_OK) {
+        /* The cache is behind (the pod was just created): decide nothing on
+         * it; the pod's ADDED event or the retry brings us back. */
         json_decref(live);
-        return RETL_E_UNAVAILABLE; /* cache behind: retry shortly */
+        return retl_errf(eb, RETL_E_CONFLICT, "pod cache behind: %s not seen yet", pod);
     }
     if (e != RETL_E_NOT_FOUND)
         return e;

@@ -346,10 +346,13 @@ int main(int argc, char **argv)
         kube_leader_stop(leader);
     kube_informer_stop(c->jobs);
     kube_informer_stop(c->pods);
-    kube_queue_shutdown_drain(c->queue, 8000);
-    if (atomic_load(&g_workers_started))
+    if (atomic_load(&g_workers_started)) {
+        kube_queue_shutdown_drain(c->queue, 8000);
         for (int w = 0; w < WORKERS; w++)
             pthread_join(g_workers[w], NULL);
+    } else {
+        kube_queue_shutdown(c->queue); /* a standby has no workers to drain it */
+    }
     kube_leader_free(leader);
     kube_events_free(c->events);
     kube_informer_free(c->jobs);
@@ -358,6 +361,7 @@ int main(int argc, char **argv)
     ctl_health_stop(health);
     kube_client_free(kc);
     ctl_metrics_shutdown();
+    RETL_LOG_INFO("stopped");
     return 0;
 
 fail:

@@ -11,6 +11,7 @@
 #   e2e_sim_up            # SIM_URL
 #   e2e_controller_up N   # N replicas with --leader-elect
 #   e2e_down              # stops everything started here
+# E2E_BIN_DIR (default build/bin) is what pods find on their PATH.
 
 E2E_ROOT=${E2E_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 E2E_DIR=${E2E_DIR:-$E2E_ROOT/build/e2e}
@@ -20,7 +21,7 @@ source "$E2E_ROOT/tests/lib/pg.sh"
 e2e_cluster_up() {
   mkdir -p "$E2E_DIR"
   "$E2E_ROOT/build/bin/retl-cluster" start --dir "$E2E_DIR/cluster" \
-    --bin-dir "$E2E_ROOT/build/bin" >"$E2E_DIR/cluster-start.log" 2>&1 || {
+    --bin-dir "${E2E_BIN_DIR:-$E2E_ROOT/build/bin}" >"$E2E_DIR/cluster-start.log" 2>&1 || {
     cat "$E2E_DIR/cluster-start.log" >&2
     return 1
   }

@@ -23,6 +23,18 @@ command -v kubectl >/dev/null && command -v jq >/dev/null || {
 export E2E_DIR=$ROOT/build/e2e-suite
 rm -rf "$E2E_DIR"
 mkdir -p "$E2E_DIR"
+# Pods find binaries on the local kubelet's PATH: the controller Deployment runs
+# the ASan+UBSan build when it is there (its reports are checked at the end).
+export E2E_BIN_DIR=$E2E_DIR/bin
+mkdir -p "$E2E_BIN_DIR"
+ln -s "$ROOT/build/bin/retl-engine" "$E2E_BIN_DIR/retl-engine"
+SAN_CTL=0
+if [ -x build/san/bin/retl-controller ]; then
+  ln -s "$ROOT/build/san/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
+  SAN_CTL=1
+else
+  ln -s "$ROOT/build/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
+fi
 # shellcheck source=tests/e2e/env.sh
 source tests/e2e/env.sh
 trap 'e2e_down' EXIT
@@ -406,6 +418,24 @@ check "cleanupPolicy Retain: job deleted, state tables kept" \
 # keeps its discovery cache from before the CRD until api-resources refreshes it)
 check "kubectl explain rj.spec.mode documents the modes" \
   poll 60 bash -c 'kubectl api-resources >/dev/null 2>&1; kubectl explain rj.spec.mode 2>/dev/null | tr -s " \\n" " " | grep -q "Upsert creates or updates"'
+
+# Graceful shutdown of every replica: the Lease is released, and the sanitized
+# build reports leaks and errors at exit.
+kubectl -n retl-system scale deploy/retl-controller --replicas=0 >/dev/null
+t_stop=$SECONDS
+if poll 30 test -z "$(kubectl -n retl-system get pods -l app.kubernetes.io/component=controller -o name 2>/dev/null)"; then
+  pass "controller replicas shut down on SIGTERM ($((SECONDS - t_stop)) s)"
+else
+  fail "controller replicas shut down on SIGTERM"
+  kubectl -n retl-system get pods -o wide
+fi
+check "each replica logged a clean stop" test "$(cat "$E2E_DIR"/cluster/logs/retl-system_* | grep -c 'msg=stopped')" -ge 2
+check "the Lease is released (holderIdentity empty)" \
+  test -z "$(kubectl -n retl-system get lease retl-controller-leader -o jsonpath='{.spec.holderIdentity}')"
+if [ "$SAN_CTL" = 1 ]; then
+  san=$(grep -lE "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:" "$E2E_DIR"/cluster/logs/retl-system_* 2>/dev/null)
+  check "ASan/UBSan/LSan: no report in any controller log${san:+ ($san)}" test -z "$san"
+fi
 
 if [ "$F" -gt 0 ]; then
   for j in upsert slow replace every-minute; do dump $j; done >"$E2E_DIR/failure-dump.txt" 2>&1
