@@ -158,7 +158,8 @@ static void sleep_ms(long ms)
 
 /* Submits statement (n statements when n > 1) and waits until it is done.
  * Ownership: caller decrefs *out (the final 200 body). */
-static retl_err submit(struct sf *s, const char *statement, size_t n, json_t **out,
+static retl_err submit(struct sf *s, const char *statement, size_t n,
+                       const char *const *params, size_t nparams, json_t **out,
                        struct retl_errbuf *eb)
 {
     retl_err rc;
@@ -182,6 +183,20 @@ static retl_err submit(struct sf *s, const char *statement, size_t n, json_t **o
                     "TIMEZONE", "UTC");
     if (!req)
         return RETL_E_NOMEM;
+    if (nparams > 0) {
+        /* Positional bindings: "1": {"type": "TEXT", "value": "..."}. */
+        json_t *bind = json_object();
+        for (size_t i = 0; bind && i < nparams; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "%zu", i + 1);
+            json_object_set_new(
+                bind, k, json_pack("{s:s, s:s?}", "type", "TEXT", "value", params[i]));
+        }
+        if (!bind || json_object_set_new(req, "bindings", bind) != 0) {
+            json_decref(req);
+            return RETL_E_NOMEM;
+        }
+    }
     const char *keys[] = {"warehouse", "database", "role", "schema"};
     const char *vals[] = {s->warehouse, s->database, s->role, s->schema};
     for (size_t i = 0; i < 4; i++) {
@@ -377,7 +392,7 @@ static retl_err sf_run(void *conn, const char *const *sql, size_t n, bool tx,
     }
     if (cnt == 0)
         goto out;
-    TRY(submit(s, retl_buf_str(&b), cnt, &res, eb));
+    TRY(submit(s, retl_buf_str(&b), cnt, NULL, 0, &res, eb));
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: statements too large");
@@ -386,8 +401,9 @@ out:
     return rc;
 }
 
-static retl_err sf_query(void *conn, const char *sql, size_t max_rows,
-                         struct eng_wh_result *out, struct retl_errbuf *eb)
+static retl_err sf_query_bind(void *conn, const char *sql, const char *const *params,
+                              size_t nparams, size_t max_rows, struct eng_wh_result *out,
+                              struct retl_errbuf *eb)
 {
     struct sf *s = conn;
     retl_err rc;
@@ -396,7 +412,7 @@ static retl_err sf_query(void *conn, const char *sql, size_t max_rows,
     size_t n = 0;
     if (s->streaming)
         return retl_errf(eb, RETL_E_INTERNAL, "source: query while streaming");
-    TRY(submit(s, sql, 1, &res, eb));
+    TRY(submit(s, sql, 1, params, nparams, &res, eb));
     TRY(open_result(s, res, eb));
     json_t *rt = json_object_get(json_object_get(res, "resultSetMetaData"), "rowType");
     r.ncols = s->ncols;
@@ -440,13 +456,19 @@ out:
     return rc;
 }
 
+static retl_err sf_query(void *conn, const char *sql, size_t max_rows,
+                         struct eng_wh_result *out, struct retl_errbuf *eb)
+{
+    return sf_query_bind(conn, sql, NULL, 0, max_rows, out, eb);
+}
+
 static retl_err sf_stream_open(void *conn, const char *sql, size_t *ncols,
                                struct retl_errbuf *eb)
 {
     struct sf *s = conn;
     retl_err rc;
     json_t *res = NULL;
-    TRY(submit(s, sql, 1, &res, eb));
+    TRY(submit(s, sql, 1, NULL, 0, &res, eb));
     TRY(open_result(s, res, eb));
     s->streaming = true;
     *ncols = s->ncols;
@@ -504,6 +526,7 @@ static void sf_free(void *conn)
 static const struct eng_wh_driver sf_driver = {
     .run = sf_run,
     .query = sf_query,
+    .query_bind = sf_query_bind,
     .stream_open = sf_stream_open,
     .stream_fetch = sf_stream_fetch,
     .stream_close = sf_stream_close,
@@ -558,7 +581,7 @@ static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *se
                   RF_S("account", s->account), RF_S("user", s->user));
     /* A first statement proves the credentials before any state is touched. */
     json_t *res = NULL;
-    TRY(submit(s, "SELECT 1", 1, &res, eb));
+    TRY(submit(s, "SELECT 1", 1, NULL, 0, &res, eb));
     json_decref(res);
     return eng_wh_new(&sf_driver, s, eng_dialect_get(ENG_DL_SNOWFLAKE), flags, ctx);
 out:

@@ -500,36 +500,60 @@ out:
     return rc;
 }
 
-retl_err eng_dl_sql_schema_exists(const struct eng_dialect *d, struct retl_buf *b,
-                                  const char *schema)
+retl_err eng_dl_inline(const struct eng_dialect *d, struct retl_buf *b, const char *sql,
+                       const struct eng_dl_params *p)
 {
-    retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT COUNT(*) FROM information_schema.schemata "
-                         "WHERE schema_name = "));
-    TRY(eng_dl_literal(d, b, schema));
+    retl_err rc = RETL_E_OK;
+    size_t k = 0;
+    char quote = 0;
+    for (const char *c = sql; *c; c++) {
+        if (quote) {
+            if (*c == quote)
+                quote = 0;
+        } else if (*c == '\'' || *c == '"') {
+            quote = *c;
+        } else if (*c == d->qopen && d->qopen != d->qclose) {
+            quote = d->qclose;
+        } else if (*c == '?') {
+            if (k >= p->n)
+                return RETL_E_INVALID;
+            TRY(eng_dl_literal(d, b, p->v[k++]));
+            continue;
+        }
+        TRY(retl_buf_addc(b, *c));
+    }
+    if (k != p->n)
+        rc = RETL_E_INVALID;
 out:
     return rc;
 }
 
-retl_err eng_dl_sql_table_exists(const struct eng_dialect *d, struct retl_buf *b,
-                                 const char *schema, const char *t)
+retl_err eng_dl_sql_schema_exists(const struct eng_dialect *d, struct retl_buf *b,
+                                  const char *schema, struct eng_dl_params *p)
 {
-    retl_err rc;
+    (void)d;
+    p->v[0] = schema;
+    p->n = 1;
+    return retl_buf_adds(b, "SELECT COUNT(*) FROM information_schema.schemata "
+                            "WHERE schema_name = ?");
+}
+
+retl_err eng_dl_sql_table_exists(const struct eng_dialect *d, struct retl_buf *b,
+                                 const char *schema, const char *t,
+                                 struct eng_dl_params *p)
+{
     if (!d->schemas) {
-        char name[2 * ENG_IDENT_MAX + 4];
-        snprintf(name, sizeof name, "%s_%s", schema, t);
-        TRY(retl_buf_adds(b, "SELECT COUNT(*) FROM sqlite_master WHERE type "
-                             "= 'table' AND name = "));
-        TRY(eng_dl_literal(d, b, name));
-        return RETL_E_OK;
+        snprintf(p->buf, sizeof p->buf, "%s_%s", schema, t);
+        p->v[0] = p->buf;
+        p->n = 1;
+        return retl_buf_adds(b, "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                "type = 'table' AND name = ?");
     }
-    TRY(retl_buf_adds(b, "SELECT COUNT(*) FROM information_schema.tables "
-                         "WHERE table_schema = "));
-    TRY(eng_dl_literal(d, b, schema));
-    TRY(retl_buf_adds(b, " AND table_name = "));
-    TRY(eng_dl_literal(d, b, t));
-out:
-    return rc;
+    p->v[0] = schema;
+    p->v[1] = t;
+    p->n = 2;
+    return retl_buf_adds(b, "SELECT COUNT(*) FROM information_schema.tables "
+                            "WHERE table_schema = ? AND table_name = ?");
 }
 
 retl_err eng_dl_sql_create_schema(const struct eng_dialect *d, struct retl_buf *b,
@@ -654,7 +678,8 @@ out:
 }
 
 retl_err eng_dl_sql_meta_get(const struct eng_dialect *d, struct retl_buf *b,
-                             const struct eng_state *st, const char *k)
+                             const struct eng_state *st, const char *k,
+                             struct eng_dl_params *p)
 {
     retl_err rc;
     TRY(retl_buf_adds(b, "SELECT "));
@@ -663,8 +688,9 @@ retl_err eng_dl_sql_meta_get(const struct eng_dialect *d, struct retl_buf *b,
     TRY(tbl(d, b, st, st->n.meta));
     TRY(retl_buf_adds(b, " WHERE "));
     TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " = "));
-    TRY(eng_dl_literal(d, b, k));
+    TRY(retl_buf_adds(b, " = ?"));
+    p->v[0] = k;
+    p->n = 1;
 out:
     return rc;
 }

@@ -105,12 +105,27 @@ retl_err eng_dl_job_query(const struct eng_dialect *d, struct retl_buf *b,
 retl_err eng_dl_sql_describe(const struct eng_dialect *d, struct retl_buf *b,
                              const char *query);
 
-/* One row, one column: whether schema exists (a count). */
+/* Values of the '?' placeholders of a statement, in order. Strings are
+ * borrowed (or point into buf). */
+struct eng_dl_params {
+    const char *v[4];
+    size_t n;
+    char buf[2 * ENG_IDENT_MAX + 4];
+};
+/* The statement with every '?' outside literals and quoted identifiers
+ * replaced by the dialect literal of its value, for drivers without bindings.
+ * INVALID when the counts differ. */
+retl_err eng_dl_inline(const struct eng_dialect *d, struct retl_buf *b, const char *sql,
+                       const struct eng_dl_params *p);
+
+/* One row, one column: whether schema exists (a count). Values bound. */
 retl_err eng_dl_sql_schema_exists(const struct eng_dialect *d, struct retl_buf *b,
-                                  const char *schema);
-/* One row, one column: whether the state table t exists (a count). */
+                                  const char *schema, struct eng_dl_params *p);
+/* One row, one column: whether the state table t exists (a count). Values
+ * bound. */
 retl_err eng_dl_sql_table_exists(const struct eng_dialect *d, struct retl_buf *b,
-                                 const char *schema, const char *t);
+                                 const char *schema, const char *t,
+                                 struct eng_dl_params *p);
 retl_err eng_dl_sql_create_schema(const struct eng_dialect *d, struct retl_buf *b,
                                   const char *schema);
 retl_err eng_dl_sql_create_meta(const struct eng_dialect *d, struct retl_buf *b,
@@ -124,9 +139,10 @@ retl_err eng_dl_sql_create_batch(const struct eng_dialect *d, struct retl_buf *b
 /* DROP TABLE IF EXISTS of one state table. */
 retl_err eng_dl_sql_drop(const struct eng_dialect *d, struct retl_buf *b,
                          const struct eng_state *st, const char *t);
-/* One row: v of meta key k. */
+/* One row: v of meta key k. Value bound. */
 retl_err eng_dl_sql_meta_get(const struct eng_dialect *d, struct retl_buf *b,
-                             const struct eng_state *st, const char *k);
+                             const struct eng_state *st, const char *k,
+                             struct eng_dl_params *p);
 /* Two statements (delete, insert) setting meta key k to v; sep between. */
 retl_err eng_dl_sql_meta_set(const struct eng_dialect *d, struct retl_buf *del,
                              struct retl_buf *ins, const struct eng_state *st,

@@ -124,6 +124,36 @@ static retl_err count(struct wh *w, const char *sql, long long *n, struct retl_e
     return rc;
 }
 
+/* Runs the statement in w->sql with its placeholders' values p: bound when
+ * the driver can, inlined as literals otherwise. */
+static retl_err query_p(struct wh *w, const struct eng_dl_params *p, size_t max_rows,
+                        struct eng_wh_result *out, struct retl_errbuf *eb)
+{
+    if (w->drv->query_bind)
+        return w->drv->query_bind(w->conn, retl_buf_str(&w->sql), p->v, p->n, max_rows,
+                                  out, eb);
+    struct retl_buf q;
+    retl_buf_init(&q, ENG_DL_SQL_MAX);
+    retl_err rc = eng_dl_inline(w->dl, &q, retl_buf_str(&w->sql), p);
+    if (rc == RETL_E_OK)
+        rc = w->drv->query(w->conn, retl_buf_str(&q), max_rows, out, eb);
+    else
+        rc = retl_errf(eb, rc, "source: cannot inline the statement's values");
+    retl_buf_free(&q);
+    return rc;
+}
+
+static retl_err count_p(struct wh *w, const struct eng_dl_params *p, long long *n,
+                        struct retl_errbuf *eb)
+{
+    struct eng_wh_result r = {0};
+    retl_err rc = query_p(w, p, 1, &r, eb);
+    if (rc == RETL_E_OK)
+        *n = ll(&r, 0);
+    eng_wh_result_free(&r);
+    return rc;
+}
+
 retl_err eng_wh_lock(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
 {
     struct wh *w = ctx;
@@ -229,8 +259,9 @@ static retl_err exists(struct wh *w, const struct eng_state *st, const char *t, 
 {
     retl_err rc;
     long long n = 0;
-    SQL(w, eng_dl_sql_table_exists(w->dl, &w->sql, st->n.schema, t));
-    TRY(count(w, retl_buf_str(&w->sql), &n, eb));
+    struct eng_dl_params p;
+    SQL(w, eng_dl_sql_table_exists(w->dl, &w->sql, st->n.schema, t, &p));
+    TRY(count_p(w, &p, &n, eb));
     *yes = n > 0;
 out:
     return rc;
@@ -288,11 +319,12 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
     retl_err rc;
     struct eng_wh_result r = {0};
     bool have_snap = false, reb = false;
+    struct eng_dl_params p;
     char batch[ENG_IDENT_MAX + 1];
     if (w->dl->schemas) {
         long long n = 0;
-        SQL(w, eng_dl_sql_schema_exists(w->dl, &w->sql, st->n.schema));
-        TRY(count(w, retl_buf_str(&w->sql), &n, eb));
+        SQL(w, eng_dl_sql_schema_exists(w->dl, &w->sql, st->n.schema, &p));
+        TRY(count_p(w, &p, &n, eb));
         if (n == 0) {
             SQL(w, eng_dl_sql_create_schema(w->dl, &w->sql, st->n.schema));
             TRY(run1(w, retl_buf_str(&w->sql), eb));
@@ -303,8 +335,8 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
     eng_dl_batch_name(st, batch);
     TRY(ensure(w, st, batch, eng_dl_sql_create_batch, eb));
     TRY(exists(w, st, st->n.snap, &have_snap, eb));
-    SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "fingerprint"));
-    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
+    SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "fingerprint", &p));
+    TRY(query_p(w, &p, 1, &r, eb));
     bool same = r.nrows == 1 && r.cells[0] && strcmp(r.cells[0], st->fingerprint) == 0;
     if (same && have_snap)
         goto done;

@@ -33,6 +33,11 @@ struct eng_wh_driver {
     /* Runs a query and returns its columns and its first max_rows rows. */
     retl_err (*query)(void *conn, const char *sql, size_t max_rows,
                       struct eng_wh_result *out, struct retl_errbuf *eb);
+    /* query with the values of its '?' placeholders bound (NULL: the
+     * values are inlined as literals and query is used). */
+    retl_err (*query_bind)(void *conn, const char *sql, const char *const *params,
+                           size_t nparams, size_t max_rows, struct eng_wh_result *out,
+                           struct retl_errbuf *eb);
     /* Streams a query with bounded memory, unaffected by run() calls made
      * while it is open. */
     retl_err (*stream_open)(void *conn, const char *sql, size_t *ncols,

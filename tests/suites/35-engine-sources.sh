@@ -249,6 +249,7 @@ if [[ " $BACKENDS " == *" snowflake "* ]]; then
   check "snowflake: 202 answers were polled" test "$(jq_ "$STATS" "d['polls202']")" -gt 0
   check "snowflake: later partitions fetched, gzip-encoded" test "$(jq_ "$STATS" "min(d['partitionsServed'], d['gzipServed'])")" -gt 0
   check "snowflake: batches committed as multi-statement transactions" test "$(jq_ "$STATS" "d['multiStatement']")" -gt 0
+  check "snowflake: lookups sent with bindings" test "$(jq_ "$STATS" "d['boundStatements']")" -gt 0
   check "snowflake: warehouse errors came back as 422" test "$(jq_ "$STATS" "d['errors422']")" -gt 0
   check "snowflake: no scratch table left behind by plan" eq "$(pg_sql -d src_snow -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND (tablename LIKE '%__stage' OR tablename LIKE '%__delta')")" 0
   SECRET=snowflake-badkey job snowflake snow-badkey "SELECT * FROM items"

@@ -239,10 +239,19 @@ static void tsql_statements(void **s)
                                "@LockOwner = 'Session', @LockTimeout = 0; SELECT "
                                "CASE WHEN @r >= 0 THEN 1 ELSE 0 END");
     retl_buf_reset(&b);
-    eng_dl_sql_table_exists(d, &b, "retl", "t__items__snap");
+    struct eng_dl_params p;
+    eng_dl_sql_table_exists(d, &b, "retl", "t__items__snap", &p);
     assert_string_equal(out(), "SELECT COUNT(*) FROM information_schema.tables "
-                               "WHERE table_schema = 'retl' AND table_name = "
-                               "'t__items__snap'");
+                               "WHERE table_schema = ? AND table_name = ?");
+    assert_int_equal(p.n, 2);
+    struct retl_buf q;
+    retl_buf_init(&q, 4096);
+    assert_int_equal(eng_dl_inline(d, &q, out(), &p), RETL_E_OK);
+    assert_string_equal(retl_buf_str(&q), "SELECT COUNT(*) FROM "
+                                          "information_schema.tables WHERE "
+                                          "table_schema = 'retl' AND table_name = "
+                                          "'t__items__snap'");
+    retl_buf_free(&q);
 }
 
 static void snowflake_statements(void **s)
@@ -273,9 +282,12 @@ static void sqlite_and_pg_statements(void **s)
     has("(s.\"c1\" IS NOT o.\"c1\" OR s.\"c2\" IS NOT o.\"c2\")");
     has("FROM \"retl_t__items__stage\" AS s FULL JOIN \"retl_t__items__snap\"");
     retl_buf_reset(&b);
-    eng_dl_sql_table_exists(dl(ENG_DL_SQLITE), &b, "retl", "t__items__snap");
+    struct eng_dl_params p;
+    eng_dl_sql_table_exists(dl(ENG_DL_SQLITE), &b, "retl", "t__items__snap", &p);
     assert_string_equal(out(), "SELECT COUNT(*) FROM sqlite_master WHERE type = "
-                               "'table' AND name = 'retl_t__items__snap'");
+                               "'table' AND name = ?");
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.v[0], "retl_t__items__snap");
     retl_buf_reset(&b);
     eng_dl_sql_diff_select(dl(ENG_DL_POSTGRES), &b, &st, RETL_MODE_UPSERT, ENG_DIFF_JOIN);
     has("ROW(s.\"c1\", s.\"c2\") IS DISTINCT FROM ROW(o.\"c1\", o.\"c2\")");
@@ -366,6 +378,24 @@ static void stage_statement(void **s)
                                "SELECT * FROM items\n) AS q");
 }
 
+static void inline_values(void **s)
+{
+    (void)s;
+    struct eng_dl_params p = {.v = {"it's", "ü"}, .n = 2};
+    retl_buf_reset(&b);
+    assert_int_equal(eng_dl_inline(dl(ENG_DL_TSQL), &b,
+                                   "SELECT '?', [a?] FROM t WHERE x = ? AND y = ?", &p),
+                     RETL_E_OK);
+    assert_string_equal(out(), "SELECT '?', [a?] FROM t WHERE x = 'it''s' AND y = N'ü'");
+    retl_buf_reset(&b);
+    assert_int_equal(eng_dl_inline(dl(ENG_DL_POSTGRES), &b, "SELECT ?", &p),
+                     RETL_E_INVALID);
+    retl_buf_reset(&b);
+    p.n = 1;
+    assert_int_equal(eng_dl_inline(dl(ENG_DL_POSTGRES), &b, "SELECT ?, ?", &p),
+                     RETL_E_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +411,7 @@ int main(void)
         cmocka_unit_test(commit_statements),
         cmocka_unit_test(rebase_statements),
         cmocka_unit_test(stage_statement),
+        cmocka_unit_test(inline_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -88,6 +88,7 @@ type sim struct {
 	nAuthFail atomic.Int64
 	nMulti    atomic.Int64
 	nPolls    atomic.Int64
+	nBound    atomic.Int64
 }
 
 func uuid() string {
@@ -184,7 +185,7 @@ func pgToAPI(err error) *apiError {
 
 // execute runs the request's statements on one connection, as Snowflake runs
 // a multi-statement request in one session.
-func (s *sim) execute(st *statement, text string, want int, async bool) {
+func (s *sim) execute(st *statement, text string, want int, args []any) {
 	defer close(st.done)
 	stmts := splitStatements(text)
 	if want != 1 || len(stmts) > 1 {
@@ -202,7 +203,12 @@ func (s *sim) execute(st *statement, text string, want int, async bool) {
 	}
 	defer conn.Release()
 	if len(stmts) == 1 && want == 1 {
-		st.err = s.runOne(ctx, conn.Conn(), stmts[0], st)
+		st.err = s.runOne(ctx, conn.Conn(), stmts[0], st, args)
+		return
+	}
+	if len(args) > 0 {
+		st.err = &apiError{Code: "000002", SQLState: "0A000", status: 422,
+			Message: "Bind variables are not supported in multi-statement requests."}
 		return
 	}
 	s.nMulti.Add(1)
@@ -215,7 +221,7 @@ func (s *sim) execute(st *statement, text string, want int, async bool) {
 		} else if strings.HasPrefix(up, "COMMIT") || strings.HasPrefix(up, "ROLLBACK") {
 			inTx = false
 		}
-		sub.err = s.runOne(ctx, conn.Conn(), q, sub)
+		sub.err = s.runOne(ctx, conn.Conn(), q, sub, nil)
 		close(sub.done)
 		s.register(sub)
 		st.multi = append(st.multi, sub.handle)
@@ -233,10 +239,19 @@ func (s *sim) execute(st *statement, text string, want int, async bool) {
 	st.numRows = 1
 }
 
-func (s *sim) runOne(ctx context.Context, conn *pgx.Conn, q string, st *statement) *apiError {
+func (s *sim) runOne(ctx context.Context, conn *pgx.Conn, q string, st *statement, args []any) *apiError {
 	s.nStmt.Add(1)
 	sql := translate(q)
-	rows, err := conn.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+	if len(args) > 0 {
+		var n int
+		sql, n = placeholders(sql)
+		if n != len(args) {
+			return &apiError{Code: "002049", SQLState: "22000", status: 422,
+				Message: fmt.Sprintf("Bind variable count %d does not match the %d placeholders.", len(args), n)}
+		}
+		s.nBound.Add(1)
+	}
+	rows, err := conn.Query(ctx, sql, append([]any{pgx.QueryExecModeSimpleProtocol}, args...)...)
 	if err != nil {
 		s.n422.Add(1)
 		return pgToAPI(err)
@@ -356,6 +371,10 @@ func (s *sim) statements(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Statement  string         `json:"statement"`
 			Parameters map[string]any `json:"parameters"`
+			Bindings   map[string]struct {
+				Type  string  `json:"type"`
+				Value *string `json:"value"`
+			} `json:"bindings"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Statement == "" {
 			writeJSON(w, r, 400, map[string]any{"code": "390142", "message": "Incoming request does not contain a valid payload."})
@@ -370,6 +389,17 @@ func (s *sim) statements(w http.ResponseWriter, r *http.Request) {
 				want = int(x)
 			}
 		}
+		args := make([]any, len(req.Bindings))
+		for k, b := range req.Bindings {
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 1 || i > len(args) {
+				writeJSON(w, r, 400, map[string]any{"code": "390142", "message": "invalid binding " + k})
+				return
+			}
+			if b.Value != nil {
+				args[i-1] = *b.Value
+			}
+		}
 		st := &statement{handle: uuid(), done: make(chan struct{}), created: time.Now().UnixMilli()}
 		s.register(st)
 		async := r.URL.Query().Get("async") == "true"
@@ -377,7 +407,7 @@ func (s *sim) statements(w http.ResponseWriter, r *http.Request) {
 		if s.asyncN > 0 && n%s.asyncN == 0 {
 			async = true
 		}
-		go s.execute(st, req.Statement, want, async)
+		go s.execute(st, req.Statement, want, args)
 		if async {
 			s.nAsync.Add(1)
 			s.answer(w, r, st)
@@ -406,7 +436,7 @@ func (s *sim) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, 200, map[string]int64{
 		"statements": s.nStmt.Load(), "async": s.nAsync.Load(), "polls202": s.nPolls.Load(),
 		"partitionsServed": s.nParts.Load(), "gzipServed": s.nGzip.Load(), "errors422": s.n422.Load(),
-		"authFailures": s.nAuthFail.Load(), "multiStatement": s.nMulti.Load()})
+		"authFailures": s.nAuthFail.Load(), "multiStatement": s.nMulti.Load(), "boundStatements": s.nBound.Load()})
 }
 
 func loadPublicKey(path string) (*rsa.PublicKey, string, error) {

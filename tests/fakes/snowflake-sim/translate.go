@@ -261,3 +261,28 @@ func leftPad(s string, n int) string {
 	}
 	return s
 }
+
+// placeholders numbers the '?' outside literals and quoted identifiers as
+// $1, $2, ... and returns how many there were.
+func placeholders(q string) (string, int) {
+	var b strings.Builder
+	n := 0
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), n
+}
