@@ -45,6 +45,16 @@ struct kube_client {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
+/* Per-thread request limits (kube_client_thread_limits). */
+static _Thread_local long tl_timeout_ms;
+static _Thread_local const atomic_bool *tl_cancel;
+
+void kube_client_thread_limits(long timeout_ms, const atomic_bool *cancel)
+{
+    tl_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    tl_cancel = cancel;
+}
+
 static void curl_init_once(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -342,7 +352,8 @@ static retl_err setup(struct kube_client *c, CURL *h, const char *url,
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
     if (!watch)
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                         tl_timeout_ms > 0 ? tl_timeout_ms : c->o.timeout_ms);
     curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -409,6 +420,10 @@ static retl_err perform(struct kube_client *c, const char *method, const char *p
     struct curl_slist *hdrs = NULL;
     char *url = NULL;
     char *token = NULL;
+    if (!stop)
+        stop = tl_cancel;
+    if (stop && atomic_load(stop))
+        return retl_errf(eb, RETL_E_CANCELLED, "request cancelled");
     struct xfer x;
     memset(&x, 0, sizeof x);
     retl_buf_init(&x.body, max_body);

@@ -98,6 +98,13 @@ struct kube_client_metrics {
 };
 void kube_client_metrics(const struct kube_client *c, struct kube_client_metrics *out);
 
+/* Limits for the requests the calling thread makes from now on (watches
+ * excepted for the timeout): timeout_ms (0 = the client's) and a cancel flag
+ * (NULL = none) that aborts a request in flight within about a second with
+ * RETL_E_CANCELLED. Background threads that must stop promptly (leader
+ * election, the event recorder, reconcile workers) set these. */
+void kube_client_thread_limits(long timeout_ms, const atomic_bool *cancel);
+
 /* ---- typed verbs ---------------------------------------------------------
  * ns is ignored for cluster-scoped resources; for namespaced ones NULL or ""
  * means all namespaces (list/watch only). */

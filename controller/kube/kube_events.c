@@ -33,6 +33,7 @@ struct kube_events {
     size_t head, len;
     bool busy; /* the thread is writing one */
     bool stop;
+    atomic_bool abort; /* cancels a request in flight at free */
     pthread_t th;
     json_t *series;  /* aggregation key -> {name, ns, count, used} */
     json_t *buckets; /* object key -> {tokens, at} */
@@ -170,6 +171,7 @@ static void write_one(struct kube_events *r, struct pending *p)
 static void *run(void *arg)
 {
     struct kube_events *r = arg;
+    kube_client_thread_limits(5000, &r->abort);
     pthread_mutex_lock(&r->mu);
     for (;;) {
         while (r->len == 0 && !r->stop)
@@ -220,6 +222,7 @@ retl_err kube_events_new(struct kube_client *c, const struct kube_events_opts *o
     r->buckets = json_object();
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    atomic_init(&r->abort, false);
     if (!r->controller || !r->instance || !r->q || !r->series || !r->buckets ||
         pthread_create(&r->th, NULL, run, r) != 0) {
         free(r->controller);
@@ -361,6 +364,7 @@ void kube_events_free(struct kube_events *r)
     }
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    atomic_store(&r->abort, true);
     pthread_join(r->th, NULL);
     free(r->q);
     json_decref(r->series);

@@ -229,6 +229,9 @@ static void set_leading(struct kube_leader *l, bool v)
 static void *run(void *arg)
 {
     struct kube_leader *l = arg;
+    /* Each try is bounded (client-go bounds it by renewDeadline) and a stop
+     * aborts it, so stopping never waits on a hung API server. */
+    kube_client_thread_limits(l->o.renew_deadline_ms / 2, &l->stop);
     /* Acquire. */
     while (!atomic_load(&l->stop)) {
         if (try_acquire_or_renew(l))
@@ -265,6 +268,8 @@ static void *run(void *arg)
         }
     }
     set_leading(l, false);
+    /* Releasing happens after stop was set: at most two short requests. */
+    kube_client_thread_limits(2000, NULL);
     if (lost) {
         RETL_LOG_ERROR("leader election lost", RF_S("lease", l->name),
                        RF_S("identity", l->id));

@@ -5,6 +5,7 @@
 #   apiserver2.sh start   DIR   -> prints the kubeconfig path for the new server
 #   apiserver2.sh restart DIR   -> SIGKILL, 2 s down, start again, wait ready
 #   apiserver2.sh stop    DIR
+#   apiserver2.sh pause|resume DIR  -> SIGSTOP / SIGCONT (a hung server)
 set -euo pipefail
 cmd=${1:?start|restart|stop}
 dir=$(cd "${2:?cluster dir}" && pwd)
@@ -67,6 +68,13 @@ case $cmd in
     launch
     ;;
   stop)
+    kill -CONT "$(cat "$state/pid" 2>/dev/null)" 2>/dev/null || true
     kill_it TERM
+    ;;
+  pause) # a hung server: connections open, no answers
+    kill -STOP "$(cat "$state/pid")"
+    ;;
+  resume)
+    kill -CONT "$(cat "$state/pid")"
     ;;
 esac

@@ -1011,6 +1011,53 @@ static int cmd_shutdown(const char *ns)
     return n_fail ? 1 : 0;
 }
 
+/* ---- shutdown-hung: stopping while the API server hangs ---------------------- */
+
+static int cmd_shutdown_hung(const char *ns, const char *hang_cmd, const char *resume_cmd)
+{
+    struct kube_client *c = connect_env(NULL);
+    struct retl_errbuf eb = {{0}};
+    struct kube_informer_opts o = {.gvr = &kube_gvr_configmaps, .namespace = ns};
+    struct kube_informer *inf = NULL;
+    kube_informer_new(c, &o, NULL, &inf, &eb);
+    kube_informer_start(inf, &eb);
+    struct kube_leader *l = NULL;
+    struct kube_leader_opts lo = {.namespace = ns,
+                                  .name = "hung-lease",
+                                  .on_started_leading = lead_started,
+                                  .on_stopped_leading = lead_stopped,
+                                  .ud = (void *)"hung"};
+    kube_leader_start(c, &lo, &l, &eb);
+    struct kube_events *ev = NULL;
+    kube_events_new(c, NULL, &ev, &eb);
+    kube_informer_wait_synced(inf, 20000);
+    double until = now_s() + 10;
+    while (!kube_leader_is_leader(l) && now_s() < until)
+        msleep(50);
+    check(kube_leader_is_leader(l), "leads before the API server hangs", "not leading");
+    int rc = system(hang_cmd);
+    check(rc == 0, "API server paused", "exit %d", rc);
+    json_t *cm = configmap(ns, "hung", "x");
+    for (int i = 0; i < 3; i++)
+        kube_eventf(ev, cm, KUBE_EVENT_WARNING, "Hung", NULL, "note %d", i);
+    json_decref(cm);
+    msleep(2500); /* a renew and an event write are now stuck in flight */
+    double t0 = now_s();
+    kube_leader_stop(l);
+    kube_informer_stop(inf);
+    kube_events_free(ev);
+    double took = now_s() - t0;
+    check(took < 10.0,
+          "leader, informer and events stop within 10 s while the API server hangs",
+          "%.2fs", took);
+    printf("# shutdown against a hung API server took %.2fs\n", took);
+    rc = system(resume_cmd);
+    kube_leader_free(l);
+    kube_informer_free(inf);
+    kube_client_free(c);
+    return n_fail ? 1 : 0;
+}
+
 /* ---- threads: one client, many threads, connections reused ------------------ */
 
 struct hammer {
@@ -1318,6 +1365,8 @@ int main(int argc, char **argv)
         rc = cmd_restart(ns, argv[3], argv[4]);
     else if (!strcmp(cmd, "leader") && argc > 4)
         rc = cmd_leader(ns, argv[3], argv[4]);
+    else if (!strcmp(cmd, "shutdown-hung") && argc > 4)
+        rc = cmd_shutdown_hung(ns, argv[3], argv[4]);
     else if (!strcmp(cmd, "threads"))
         rc = cmd_threads(ns);
     else if (!strcmp(cmd, "shutdown"))

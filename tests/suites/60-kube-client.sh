@@ -78,6 +78,8 @@ drive restart "$(newns kc-restart)" "$kc2" "tests/kube/apiserver2.sh restart $DI
 echo "# events and shutdown"
 drive events "$(newns kc-events)"
 drive shutdown "$(newns kc-shutdown)"
+ns=$(newns kc-hung)
+KUBECONFIG=$kc2 drive shutdown-hung "$ns" "tests/kube/apiserver2.sh pause $DIR" "tests/kube/apiserver2.sh resume $DIR"
 
 echo "# leader election: two processes"
 ns=$(newns kc-leader)
