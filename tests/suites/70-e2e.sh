@@ -63,6 +63,10 @@ request() { kubectl -n $NS annotate rj "$1" retl.io/run-requested-at="$2" --over
 manual_pod() { printf '%s-m%s' "$1" "$(printf '%s' "$2" | sha256sum | cut -c1-8)"; }
 sql() { pg_sql -c "$1"; }
 pods_of() { kubectl -n $NS get pods -l "retl.io/job=$1" -o name 2>/dev/null | wc -l; }
+# npods JOB N: the job has N pods (evaluated at each poll).
+npods() { [ "$(pods_of "$1")" -eq "$2" ]; }
+has_leader() { [ -n "$(e2e_leader_pod)" ]; }
+no_controller_pods() { [ -z "$(kubectl -n retl-system get pods -l app.kubernetes.io/component=controller -o name 2>/dev/null)" ]; }
 dump() {
   echo "---- $1"
   kubectl -n $NS get rj "$1" -o yaml 2>&1 | sed -n '/^status:/,$p' | head -60
@@ -96,7 +100,7 @@ if e2e_controller_up 2; then pass "kubectl apply -k manifests/: CRD, RBAC and th
   echo "$P passed, $F failed"
   exit 1
 fi
-check "one replica leads (Lease retl-system/retl-controller-leader)" poll 30 test -n "$(e2e_leader_pod)"
+check "one replica leads (Lease retl-system/retl-controller-leader)" poll 30 has_leader
 SHIPPED=$(kubectl kustomize manifests | kubectl create --dry-run=client -o json -f - 2>/dev/null)
 check "shipped Deployment: 2 replicas, --leader-elect, probes on :8081, restricted, requests" \
   test "$(jq -rs '.[] | select(.kind == "Deployment") | .spec.template.spec as $s | $s.containers[0] as $c |
@@ -288,7 +292,7 @@ check "missing secret: run Failed, Stalled=True RunPodConfigError, Ready=False" 
   poll 30 is nosecret '{.status.lastRun.result}/{.status.conditions[?(@.type=="Stalled")].reason}/{.status.conditions[?(@.type=="Ready")].status}' Failed/RunPodConfigError/False
 check "missing secret: the kubelet's message names the secret" \
   bash -c "kubectl -n $NS get rj nosecret -o jsonpath='{.status.lastRun.message}' | grep -q no-such-secret"
-check "missing secret: the stuck pod is removed" poll 15 test "$(pods_of nosecret)" -eq 0
+check "missing secret: the stuck pod is removed" poll 15 npods nosecret 0
 
 job badcol Upsert salesforce Account id External_Id__c "SELECT id, name FROM analytics.accounts" \
   "[{source: name, destination: Name}, {source: no_such_column, destination: Score__c}]" | kubectl apply -f - >/dev/null
@@ -371,7 +375,7 @@ LAT_SORTED=$(printf '%s\n' "${LATS[@]}" | sort -n | tr '\n' ' ')
 check "manual run -> pod ADDED on a watch within 1 s, 5 samples (ms: $LAT_SORTED)" \
   test "${#LATS[@]}" -eq 5 -a "$(printf '%s\n' "${LATS[@]}" | sort -n | tail -1)" -lt 1000
 check "historyLimit 2: history holds runs 5 4" is hist '{.status.history[*].run}' "5 4"
-check "historyLimit 2: finished run pods pruned to 2" poll 15 test "$(pods_of hist)" -eq 2
+check "historyLimit 2: finished run pods pruned to 2" poll 15 npods hist 2
 
 # ---- schedule: every minute, suspend -----------------------------------------
 check "scheduled job: nextScheduleTime set, Ready=True reason Scheduled" \
@@ -409,7 +413,7 @@ check "cleanupPolicy Delete: the job goes away after its cleanup pod" \
   poll 60 bash -c "! kubectl -n $NS get rj upsert >/dev/null 2>&1"
 check "cleanupPolicy Delete: state tables dropped (were $STATE_BEFORE)" \
   test "$STATE_BEFORE" -gt 0 -a "$(pg_sql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\_\_upsert\_\_%'")" = 0
-check "cleanupPolicy Delete: no pods left" poll 30 test "$(pods_of upsert)" -eq 0
+check "cleanupPolicy Delete: no pods left" poll 30 npods upsert 0
 kubectl -n $NS delete rj tiers --wait=false >/dev/null
 check "cleanupPolicy Retain: job deleted, state tables kept" \
   poll 30 bash -c "! kubectl -n $NS get rj tiers >/dev/null 2>&1 && [ \$(PGPASSWORD=$PGPASSWORD psql -XAtq -h $PGHOST -p $PGPORT -U $PGUSER -d $PGDATABASE -c \"SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\\_\\_tiers\\_\\_%'\") -gt 0 ]"
@@ -423,7 +427,7 @@ check "kubectl explain rj.spec.mode documents the modes" \
 # build reports leaks and errors at exit.
 kubectl -n retl-system scale deploy/retl-controller --replicas=0 >/dev/null
 t_stop=$SECONDS
-if poll 30 test -z "$(kubectl -n retl-system get pods -l app.kubernetes.io/component=controller -o name 2>/dev/null)"; then
+if poll 30 no_controller_pods; then
   pass "controller replicas shut down on SIGTERM ($((SECONDS - t_stop)) s)"
 else
   fail "controller replicas shut down on SIGTERM"
