@@ -48,6 +48,8 @@ struct odbc {
     size_t cap;
 };
 
+static retl_err add_defaults(struct retl_buf *b, const char *extra);
+
 static bool dry(const struct odbc *o)
 {
     return (o->flags & ENG_SRC_DRY) != 0;
@@ -409,12 +411,13 @@ static retl_err o_stream_open(void *conn, const char *sql, size_t *ncols,
         o->r = o->w; /* uncommitted tables are only visible here */
     } else {
         TRY(retl_buf_adds(&cs, o->cs));
-        /* psqlODBC reads whole results into memory unless told to use a
-         * cursor. */
-        if (o->dl->id == ENG_DL_POSTGRES && !eng_odbc_has_key(o->cs, "UseDeclareFetch")) {
-            TRY(eng_odbc_append(&cs, "UseDeclareFetch", "1"));
-            TRY(eng_odbc_append(&cs, "Fetch", "2000"));
-        }
+        /* Drivers that read whole results into memory unless told to step
+         * through them: psqlODBC (a cursor) and SQLite ODBC (the step API).
+         * Plain values: psqlODBC ignores braced ones. */
+        if (o->dl->id == ENG_DL_POSTGRES && !eng_odbc_has_key(o->cs, "UseDeclareFetch"))
+            TRY(add_defaults(&cs, "UseDeclareFetch=1;Fetch=2000"));
+        if (o->dl->id == ENG_DL_SQLITE && !eng_odbc_has_key(o->cs, "StepAPI"))
+            TRY(add_defaults(&cs, "StepAPI=1"));
         TRY(connect_one(o, retl_buf_str(&cs), &o->r, eb));
         TRY(session(o, o->r, eb));
     }
