@@ -95,15 +95,17 @@ S -c "UPDATE items SET score = score + 1, name = name || 'x' WHERE id % 100 = 0"
 changed=$(S -c "SELECT count(*) FROM items WHERE id % 100 = 0")
 
 # Delta strategies, stage + diff only (plan rolls back).
+timed plan-hash plan -f "$W/big.yaml" -f "$W/secrets.yaml" --diff-strategy hash
+plan_hash=$SEC
 timed plan-join plan -f "$W/big.yaml" -f "$W/secrets.yaml" --diff-strategy join
 plan_join=$SEC
 timed plan-except plan -f "$W/big.yaml" -f "$W/secrets.yaml" --diff-strategy except
 plan_except=$SEC
-echo "delta strategies (plan: stage + diff, 1% changed): join ${plan_join}s (diff $(phase plan-join diffSeconds)s), except ${plan_except}s (diff $(phase plan-except diffSeconds)s)"
+echo "delta strategies (plan: stage + diff, 1% changed): hash ${plan_hash}s (diff $(phase plan-hash diffSeconds)s), join ${plan_join}s (diff $(phase plan-join diffSeconds)s), except ${plan_except}s (diff $(phase plan-except diffSeconds)s)"
 
 timed big-incr run -f "$W/big.yaml" -f "$W/secrets.yaml"
 incr_sec=$SEC incr_rss=$RSS_KB
-echo "incremental run (${changed} changed rows): ${incr_sec}s, peak RSS $((incr_rss / 1024)) MiB; stage $(phase big-incr stageSeconds)s, diff $(phase big-incr diffSeconds)s"
+echo "incremental run (default strategy, ${changed} changed rows): ${incr_sec}s, peak RSS $((incr_rss / 1024)) MiB; stage $(phase big-incr stageSeconds)s, diff $(phase big-incr diffSeconds)s"
 echo "  summary: $(python3 -c "import json,sys; print(json.loads(sys.argv[1])['rows'])" "$SUMMARY")"
 
 bare_except=$(psql_time "SELECT (SELECT count(*) FROM (SELECT * FROM items EXCEPT SELECT * FROM items_prev) a), (SELECT count(*) FROM (SELECT * FROM items_prev EXCEPT SELECT * FROM items) b)")

@@ -43,13 +43,13 @@ static void usage(FILE *f)
 {
     fputs("usage: retl-engine run|plan|errors|describe|cleanup\n"
           "         (-f FILE [-f FILE ...] | --from-env)\n"
-          "         [--run N] [--diff-strategy join|except] [--json]\n"
+          "         [--run N] [--diff-strategy hash|join|except] [--json]\n"
           "         [--progress-interval SECONDS]\n"
           "  -f FILE        YAML manifests: one ReverseEtlJob and the Secrets "
           "its secretRefs name\n"
           "  --from-env     run pod form: RETL_JOB (JSON), RETL_RUN, "
           "RETL_SOURCE_*, RETL_DESTINATION_*\n"
-          "  --diff-strategy how the delta is computed (default join; env "
+          "  --diff-strategy how the delta is computed (default hash; env "
           "RETL_DIFF_STRATEGY)\n"
           "exit: 0 completed, 1 failed, 2 bad usage or invalid spec, 3 error "
           "threshold exceeded\n",
@@ -251,8 +251,7 @@ int main(int argc, char **argv)
     enum eng_diff diff;
     if (!eng_diff_parse(o.diff, &diff)) {
         fprintf(stderr,
-                "retl-engine: unknown diff strategy \"%s\" (join, "
-                "except)\n",
+                "retl-engine: unknown diff strategy \"%s\" (hash, join, except)\n",
                 o.diff);
         return ENG_EXIT_USAGE;
     }

@@ -26,7 +26,7 @@ struct eng_ctx {
  * fails with a message (nothing is lost). */
 extern volatile sig_atomic_t eng_stop_requested;
 
-/* Parses "join" | "except"; NULL or "" is the default (join). */
+/* Parses "join" | "hash" | "except"; NULL or "" is the default. */
 bool eng_diff_parse(const char *s, enum eng_diff *out);
 const char *eng_diff_name(enum eng_diff d);
 

@@ -254,7 +254,8 @@ retl_err eng_pg_sql_snap_create(struct retl_buf *b, const struct eng_state *st)
     retl_err rc;
     TRY(retl_buf_adds(b, "CREATE TABLE "));
     TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_printf(b, " (k %s PRIMARY KEY, st text NOT NULL", col_type(st, 0)));
+    TRY(retl_buf_printf(b, " (k %s PRIMARY KEY, st text NOT NULL, h bigint",
+                        col_type(st, 0)));
     for (size_t i = 1; i < st->ncols; i++)
         TRY(retl_buf_printf(b, ", c%zu %s", i, col_type(st, i)));
     TRY(retl_buf_adds(b, ")"));
@@ -353,13 +354,31 @@ out:
     return rc;
 }
 
+/* 64-bit hash of the value columns of alias (each by its type's own hash
+ * function: no text conversion); NULL::bigint when there are none. */
+static retl_err row_hash(struct retl_buf *b, const struct eng_state *st,
+                         const char *alias)
+{
+    retl_err rc;
+    if (st->ncols < 2)
+        return retl_buf_adds(b, "NULL::bigint");
+    TRY(retl_buf_adds(b, "hash_record_extended(ROW("));
+    for (size_t i = 1; i < st->ncols; i++)
+        TRY(retl_buf_printf(b, "%s%sc%zu", i > 1 ? ", " : "", alias, i));
+    TRY(retl_buf_adds(b, "), 0)"));
+out:
+    return rc;
+}
+
 static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
-                          enum retl_mode mode)
+                          enum retl_mode mode, bool hash)
 {
     retl_err rc;
     TRY(retl_buf_adds(b, " AS SELECT CASE WHEN o.k IS NULL THEN 'I' WHEN s.k "
                          "IS NULL THEN 'D' ELSE 'U' END AS op, "
-                         "COALESCE(s.k, o.k) AS k"));
+                         "COALESCE(s.k, o.k) AS k, "));
+    TRY(row_hash(b, st, "s."));
+    TRY(retl_buf_adds(b, " AS h"));
     TRY(vcols(b, st, "s."));
     TRY(retl_buf_adds(b, " FROM "));
     TRY(tbl(b, st, st->n.stage));
@@ -372,7 +391,14 @@ static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
             TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND o.st <> 'L')"));
         return RETL_E_OK;
     }
-    TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND (o.st <> 'L' OR ROW("));
+    TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND (o.st <> 'L' OR "));
+    if (hash) {
+        /* Only the key, st and h of the snapshot enter the hash table. */
+        TRY(row_hash(b, st, "s."));
+        TRY(retl_buf_adds(b, " IS DISTINCT FROM o.h))"));
+        return RETL_E_OK;
+    }
+    TRY(retl_buf_adds(b, "ROW("));
     for (size_t i = 1; i < st->ncols; i++)
         TRY(retl_buf_printf(b, "%ss.c%zu", i > 1 ? ", " : "", i));
     TRY(retl_buf_adds(b, ") IS DISTINCT FROM ROW("));
@@ -409,11 +435,13 @@ static retl_err diff_except(struct retl_buf *b, const struct eng_state *st,
     TRY(retl_buf_adds(b, " WHERE st = 'L' EXCEPT SELECT k FROM "));
     TRY(tbl(b, st, st->n.stage));
     TRY(retl_buf_adds(b, ") SELECT CASE WHEN o.k IS NULL THEN 'I' ELSE 'U' "
-                         "END AS op, ch.k"));
+                         "END AS op, ch.k, "));
+    TRY(row_hash(b, st, "ch."));
+    TRY(retl_buf_adds(b, " AS h"));
     TRY(vcols(b, st, "ch."));
     TRY(retl_buf_adds(b, " FROM ch LEFT JOIN "));
     TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " AS o ON o.k = ch.k UNION ALL SELECT 'D', g.k"));
+    TRY(retl_buf_adds(b, " AS o ON o.k = ch.k UNION ALL SELECT 'D', g.k, NULL::bigint"));
     for (size_t i = 1; i < st->ncols; i++)
         TRY(retl_buf_printf(b, ", NULL::%s", col_type(st, i)));
     TRY(retl_buf_adds(b, " FROM gone AS g"));
@@ -432,7 +460,7 @@ retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
     if (how == ENG_DIFF_EXCEPT)
         TRY(diff_except(b, st, mode));
     else
-        TRY(diff_join(b, st, mode));
+        TRY(diff_join(b, st, mode, how == ENG_DIFF_HASH));
 out:
     return rc;
 }
@@ -515,16 +543,16 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long 
     retl_err rc;
     TRY(retl_buf_adds(b, "INSERT INTO "));
     TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " (k, st"));
+    TRY(retl_buf_adds(b, " (k, st, h"));
     TRY(vcols(b, st, ""));
-    TRY(retl_buf_adds(b, ") SELECT d.k, 'L'"));
+    TRY(retl_buf_adds(b, ") SELECT d.k, 'L', d.h"));
     TRY(vcols(b, st, "d."));
     TRY(retl_buf_adds(b, " FROM "));
     TRY(tbl(b, st, st->n.delta));
     TRY(retl_buf_adds(b, " AS d WHERE"));
     TRY(range(b, first, last));
     TRY(not_failed(b, st));
-    TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L'"));
+    TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L', h = EXCLUDED.h"));
     for (size_t i = 1; i < st->ncols; i++)
         TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
     TRY(retl_buf_adds(b, ";\nDELETE FROM "));

@@ -217,8 +217,9 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebas
     bool have_snap = false, reb = false;
     struct retl_buf fp;
     retl_buf_init(&fp, 64 * 1024);
+    /* pg2: the snapshot layout of this backend (k, st, h, c1..cn). */
     TRY(retl_buf_adds(&fp, st->fingerprint));
-    TRY(retl_buf_addc(&fp, '|'));
+    TRY(retl_buf_adds(&fp, "|pg2|"));
     TRY(eng_pg_sql_types(&fp, st));
     TRY(tx(s, "BEGIN", eb));
     SQL(s, eng_pg_sql_state_ddl(&s->sql, st));

@@ -25,8 +25,10 @@
 #include "engine/state.h"
 
 enum eng_diff {
-    ENG_DIFF_JOIN,   /* key join + NULL-safe row comparison (default) */
+    ENG_DIFF_JOIN,   /* key join + NULL-safe row comparison */
     ENG_DIFF_EXCEPT, /* SQL EXCEPT both ways, as the seed product did */
+    ENG_DIFF_HASH,   /* key join + a row hash stored in the snapshot; a
+                      * backend without one treats it as ENG_DIFF_JOIN */
 };
 
 /* What the delta holds. */

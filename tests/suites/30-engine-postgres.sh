@@ -108,7 +108,7 @@ check "numeric full precision" eq "$(D -c "SELECT price FROM app.items WHERE id=
 check "NULLs stay NULL" eq "$(D -c "SELECT count(*) FROM app.items WHERE id=2 AND price IS NULL AND d IS NULL AND tstz IS NULL AND j IS NULL AND tags IS NULL AND blob IS NULL")" 1
 check "snapshot keeps comparable types, others as canonical text" \
   eq "$(S -c "SELECT string_agg(attname || ':' || format_type(atttypid, NULL), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'retl.t__items__snap'::regclass AND attnum > 0")" \
-  'k:integer,st:text,c1:text,c2:numeric,c3:boolean,c4:date,c5:timestamp without time zone,c6:timestamp with time zone,c7:jsonb,c8:text,c9:bytea,c10:double precision'
+  'k:integer,st:text,h:bigint,c1:text,c2:numeric,c3:boolean,c4:date,c5:timestamp without time zone,c6:timestamp with time zone,c7:jsonb,c8:text,c9:bytea,c10:double precision'
 check "arrays are staged as JSON text" eq "$(S -c "SELECT c8 FROM retl.t__items__snap WHERE k = 1")" '["x","y \"q\"",null]'
 check "state tables created in retl schema" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE schemaname='retl' AND tablename LIKE 't__items__%'")" 3
 
@@ -128,6 +128,10 @@ check "plan counts deletes" eq "$(jq_ "$LAST" "d['deleted']")" 1
 check "plan loads nothing" eq "$(D -c "SELECT count(*) FROM app.items WHERE id = 2000")" 0
 run items plan --diff-strategy except
 check "except strategy plans the same delta" eq "$(jq_ "$LAST" "(d['insert'], d['update'], d['deleted'])")" "(1, 3, 1)"
+run items plan --diff-strategy hash
+check "hash strategy plans the same delta" eq "$(jq_ "$LAST" "(d['insert'], d['update'], d['deleted'])")" "(1, 3, 1)"
+run items plan --diff-strategy join
+check "join strategy plans the same delta" eq "$(jq_ "$LAST" "(d['insert'], d['update'], d['deleted'])")" "(1, 3, 1)"
 run items run
 check "incremental run exits 0" eq "$RC" 0
 check "incremental: changed 4" eq "$(rows changed)" 4
@@ -147,6 +151,11 @@ check "a key that comes back is sent again" eq "$(rows changed)/$(D -c "SELECT n
 S -c "UPDATE items SET price = price + 1 WHERE id BETWEEN 10 AND 14"
 RETL_DIFF_STRATEGY=except run items run
 check "except strategy run sends 5 changes" eq "$(rows changed)/$(rows updated)" "5/5"
+S -c "UPDATE items SET f = 2.5 WHERE id BETWEEN 15 AND 16" -c "UPDATE items SET active = true WHERE id = 17" -c "UPDATE items SET price = NULL WHERE id = 18"
+run items run --diff-strategy hash
+check "hash strategy run sends 4 changes (incl. NULL -> value -> NULL)" eq "$(rows changed)/$(rows updated)" "4/4"
+run items run --diff-strategy join
+check "join strategy agrees nothing is left" eq "$(rows changed)" "0"
 check "destination equals source after except run" eq "$(diff <(dump_src) <(dump_dst) >/dev/null && echo same)" same
 
 # 5. failing row and retry

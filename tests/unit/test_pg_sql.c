@@ -186,8 +186,19 @@ static void diff_sql(void **st)
     eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_EXCEPT);
     assert_non_null(strstr(
         out(), "EXCEPT SELECT k, c1, c2 FROM \"retl\".\"ns__job__snap\" WHERE st = 'L'"));
-    assert_non_null(strstr(out(), "UNION ALL SELECT 'D', g.k, NULL::text, NULL::bytea "
-                                  "FROM gone AS g"));
+    assert_non_null(strstr(out(), "UNION ALL SELECT 'D', g.k, NULL::bigint, NULL::text, "
+                                  "NULL::bytea FROM gone AS g"));
+    assert_non_null(
+        strstr(out(), "ch.k, hash_record_extended(ROW(ch.c1, ch.c2), 0) AS h"));
+    retl_buf_reset(&b);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_HASH);
+    assert_non_null(strstr(out(),
+                           "COALESCE(s.k, o.k) AS k, hash_record_extended(ROW(s.c1, "
+                           "s.c2), 0) AS h, s.c1, s.c2 FROM"));
+    assert_non_null(strstr(out(),
+                           "o.st <> 'L' OR hash_record_extended(ROW(s.c1, s.c2), 0) "
+                           "IS DISTINCT FROM o.h"));
+    assert_null(strstr(out(), "ROW(o.c1"));
 }
 
 static void commit_sql(void **st)
@@ -199,11 +210,12 @@ static void commit_sql(void **st)
     eng_pg_sql_commit(&b, &s, 42, "upsert", "(0,1)", "(9,3)");
     assert_non_null(strstr(
         out(),
-        "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, c1, c2) SELECT d.k, 'L', "
-        "d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= "
+        "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, 'L', "
+        "d.h, d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= "
         "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND NOT EXISTS "
         "(SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = (d.k)::text) ON "
-        "CONFLICT (k) DO UPDATE SET st = 'L', c1 = EXCLUDED.c1, c2 = EXCLUDED.c2"));
+        "CONFLICT (k) DO UPDATE SET st = 'L', h = EXCLUDED.h, c1 = EXCLUDED.c1, c2 = "
+        "EXCLUDED.c2"));
     assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
                                   "\"retl\".\"ns__job__delta\" AS d WHERE"));
     assert_non_null(strstr(out(), "SELECT b.k, 42, 'upsert'"));
@@ -232,7 +244,7 @@ static void state_sql(void **st)
     retl_buf_reset(&b);
     eng_pg_sql_snap_create(&b, &s);
     assert_string_equal(out(), "CREATE TABLE \"retl\".\"ns__job__snap\" (k int4 PRIMARY "
-                               "KEY, st text NOT NULL, c1 text, c2 bytea)");
+                               "KEY, st text NOT NULL, h bigint, c1 text, c2 bytea)");
     retl_buf_reset(&b);
     eng_pg_sql_rebase(&b, &s);
     assert_non_null(strstr(out(), "SELECT k::text::int4, 'K' FROM retl_keys"));
