@@ -541,17 +541,22 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long 
                            const char *op, const char *first, const char *last)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "INSERT INTO "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " (k, st, h"));
-    TRY(vcols(b, st, ""));
-    TRY(retl_buf_adds(b, ") SELECT d.k, 'L', d.h"));
-    TRY(vcols(b, st, "d."));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " AS d WHERE"));
-    TRY(range(b, first, last));
-    TRY(not_failed(b, st));
+    /* New keys (op I) are absent from the snapshot (one run at a time, one
+     * delta row per key): a plain INSERT, without the conflict check. */
+    for (int pass = 0; pass < 2; pass++) {
+        TRY(retl_buf_adds(b, pass ? ";\nINSERT INTO " : "INSERT INTO "));
+        TRY(tbl(b, st, st->n.snap));
+        TRY(retl_buf_adds(b, " (k, st, h"));
+        TRY(vcols(b, st, ""));
+        TRY(retl_buf_adds(b, ") SELECT d.k, 'L', d.h"));
+        TRY(vcols(b, st, "d."));
+        TRY(retl_buf_adds(b, " FROM "));
+        TRY(tbl(b, st, st->n.delta));
+        TRY(retl_buf_adds(b, " AS d WHERE"));
+        TRY(range(b, first, last));
+        TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
+        TRY(not_failed(b, st));
+    }
     TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L', h = EXCLUDED.h"));
     for (size_t i = 1; i < st->ncols; i++)
         TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));

@@ -212,10 +212,14 @@ static void commit_sql(void **st)
         out(),
         "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, 'L', "
         "d.h, d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= "
-        "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND NOT EXISTS "
+        "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND d.op = 'U' AND NOT "
+        "EXISTS "
         "(SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = (d.k)::text) ON "
         "CONFLICT (k) DO UPDATE SET st = 'L', h = EXCLUDED.h, c1 = EXCLUDED.c1, c2 = "
         "EXCLUDED.c2"));
+    assert_non_null(strstr(out(),
+                           "d.op = 'I' AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch "
+                           "AS b WHERE b.k = (d.k)::text);\nINSERT INTO"));
     assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
                                   "\"retl\".\"ns__job__delta\" AS d WHERE"));
     assert_non_null(strstr(out(), "SELECT b.k, 42, 'upsert'"));
