@@ -667,15 +667,19 @@ static void prune(struct rc *r, const struct observed *ob)
 static retl_err write_status(struct rc *r, struct retl_errbuf *eb)
 {
     json_t *old = json_object_get(r->rj, "status");
-    if (old && json_equal(old, r->status))
-        return RETL_E_OK;
-    json_t *obj = json_deep_copy(r->rj);
-    if (!obj)
-        return RETL_E_NOMEM;
-    json_object_set(obj, "status", r->status);
-    retl_err e =
-        kube_update_status(r->c->kc, &kube_gvr_reverseetljobs, r->ns, obj, NULL, eb);
-    json_decref(obj);
+    retl_err e = RETL_E_OK;
+    if (!old || !json_equal(old, r->status)) {
+        json_t *obj = json_deep_copy(r->rj);
+        if (!obj)
+            return RETL_E_NOMEM;
+        json_object_set(obj, "status", r->status);
+        e = kube_update_status(r->c->kc, &kube_gvr_reverseetljobs, r->ns, obj, NULL, eb);
+        json_decref(obj);
+    }
+    /* Per-job gauges follow the status as stored, so they are right again
+     * after a controller restart. */
+    if (!e)
+        ctl_metrics_job_status(r->ns, r->name, r->status);
     return e;
 }
 

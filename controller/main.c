@@ -245,6 +245,8 @@ int main(int argc, char **argv)
 
     ctl_metrics_init();
     ctl_metrics_controller_register(QUEUE_NAME);
+    /* A standby replica reports 0 until it leads. */
+    ctl_metrics_leader(LEASE_NAME, false);
     struct ctl_health_opts ho = {.metrics_addr = o.metrics_addr,
                                  .probe_addr = o.probe_addr};
     if ((e = ctl_health_start(&ho, &health, &eb))) {
