@@ -233,7 +233,10 @@ out:
 retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "CREATE SCHEMA IF NOT EXISTS "));
+    /* Concurrent CREATE SCHEMA/TABLE IF NOT EXISTS race in PostgreSQL (a unique
+     * violation in pg_namespace); first runs of several jobs take turns. */
+    TRY(retl_buf_adds(b, "SELECT pg_advisory_xact_lock(hashtext('retl.state_ddl'));\n"
+                         "CREATE SCHEMA IF NOT EXISTS "));
     TRY(eng_pg_ident(b, st->n.schema));
     TRY(retl_buf_adds(b, ";\nCREATE TABLE IF NOT EXISTS "));
     TRY(tbl(b, st, st->n.meta));

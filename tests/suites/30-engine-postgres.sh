@@ -406,5 +406,19 @@ check "long job name runs" eq "$RC" 0
 check "long job name: state table names fit 63 bytes" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE schemaname='retl' AND tablename LIKE 'a_long_namespace_name_as_well__a_very%' AND length(tablename) <= 63")" 3
 check "no password in any log" bash -c "! grep -rqF -- '$PGPASSWORD' '$W'/*.log"
 
+# 18. first runs of several jobs at once create a new state schema without racing
+for i in 1 2 3 4; do
+  NS=race job "r$i" Upsert "SELECT id, name FROM ins_src" "app.race$i" id "name:name"
+  sed -i 's/secretRef: {name: wh}, query/secretRef: {name: wh}, stateSchema: race, query/' "$W/r$i.yaml"
+  D -c "CREATE TABLE app.race$i (id int PRIMARY KEY, name text)"
+done
+for i in 1 2 3 4; do
+  RETL_TERMINATION_LOG="$W/r$i.term" "$ENGINE" run -f "$W/r$i.yaml" -f "$W/secrets.yaml" >/dev/null 2>>"$W/r$i.log" &
+  pids[$i]=$!
+done
+rcs=""
+for i in 1 2 3 4; do wait "${pids[$i]}"; rcs="$rcs$?"; done
+check "four concurrent first runs in a new state schema all succeed" eq "$rcs" 0000
+
 echo "$P passed, $F failed"
 [ "$F" -eq 0 ]
