@@ -343,6 +343,17 @@ func containerInit() {
 	if s.Staging == "" { // a spec from an older supervisor
 		s.Staging = filepath.Join(os.TempDir(), "retl-cluster-shadow", strconv.Itoa(os.Getpid()))
 	}
+	// The binary is opened before the container's mounts go up: a volume (an
+	// emptyDir on /tmp, say) may shadow the host directory it lives in, as when
+	// the repository itself sits under /tmp. It is executed through its fd.
+	exe := s.Path
+	if s.NS {
+		fd, err := syscall.Open(s.Path, syscall.O_RDONLY, 0)
+		if err != nil {
+			initFail("open %s: %v", s.Path, err)
+		}
+		exe = "/proc/self/fd/" + strconv.Itoa(fd)
+	}
 	if s.NS {
 		if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 			initFail("make / private: %v", err)
@@ -388,11 +399,13 @@ func containerInit() {
 		// Changing credentials clears the parent-death signal; the container must
 		// still die with the kubelet.
 		_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0)
+		// It also makes /proc/self root-owned; the new user must reach its fd.
+		_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_DUMPABLE, 1, 0)
 	}
 	if err := os.Chdir(s.Dir); err != nil {
 		initFail("chdir %s: %v", s.Dir, err)
 	}
-	if err := syscall.Exec(s.Path, s.Argv, s.Env); err != nil {
+	if err := syscall.Exec(exe, s.Argv, s.Env); err != nil {
 		initFail("exec %s: %v", s.Path, err)
 	}
 }

@@ -90,6 +90,12 @@ grep -q 'violates PodSecurity "restricted:latest"' <<<"$msg"
 check "PodSecurity admission rejects an unrestricted pod" $? "$msg"
 
 kubectl -n $NS create secret generic db --from-literal=user=alice --from-literal=password='p@ss w0rd' >/dev/null
+# A binary under /tmp, which the pod's emptyDir on /tmp shadows (a repository
+# cloned under /tmp runs its pods this way).
+SHADOW_DIR=$(mktemp -d /tmp/retl-shadow.XXXXXX)
+printf '#!/bin/sh\necho shadowed-ok > /dev/termination-log\n' > "$SHADOW_DIR/tool"
+chmod 755 "$SHADOW_DIR" "$SHADOW_DIR/tool"
+SHADOW_BIN=$SHADOW_DIR/tool
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Pod
@@ -188,6 +194,21 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: shadowed, namespace: $NS}
+spec:
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 10001, seccompProfile: {type: RuntimeDefault}}
+  volumes: [{name: tmp, emptyDir: {}}]
+  containers:
+  - name: c
+    image: busybox
+    command: [$SHADOW_BIN]
+    volumeMounts: [{name: tmp, mountPath: /tmp}]
+    $CSEC
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: onfailure, namespace: $NS}
 spec:
   restartPolicy: OnFailure
@@ -215,6 +236,9 @@ check "envFrom secret with prefix and fieldRef env reach the process, run as run
 
 r=$(kwait 30 pod/runshape -n $NS '{.status.phase} {.status.containerStatuses[0].state.terminated.message}' 'Succeeded scratch 10001:10001 home=/tmp')
 check "run-pod shape: private emptyDir /tmp, runAsUser/Group, no token without automount" $? "$r"
+r=$(kwait 30 pod/shadowed -n $NS '{.status.phase} {.status.containerStatuses[0].state.terminated.message}' 'Succeeded shadowed-ok')
+check "a binary in a host directory that a volume shadows still runs" $? "$r"
+rm -rf "$SHADOW_DIR"
 
 # 7. missing secret
 r=$(kwait 30 pod/nosecret -n $NS '{.status.phase} {.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}' 'Pending CreateContainerConfigError secret "absent" not found')
