@@ -818,15 +818,19 @@ out:
     return rc;
 }
 
-retl_err eng_dl_sql_stage_dups(const struct eng_dialect *d, struct retl_buf *b,
-                               const struct eng_state *st)
+retl_err eng_dl_sql_dups(const struct eng_dialect *d, struct retl_buf *b,
+                         const struct eng_state *st, bool delta)
 {
     retl_err rc;
     TRY(retl_buf_adds(b, d->top ? "SELECT TOP (5) " : "SELECT "));
     TRY(col(d, b, NULL, "k"));
     TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, st->n.stage));
+    TRY(tbl(d, b, st, delta ? st->n.delta : st->n.stage));
     TRY(retl_buf_adds(b, " WHERE "));
+    if (delta) {
+        TRY(col(d, b, NULL, "op"));
+        TRY(retl_buf_adds(b, " <> 'D' AND "));
+    }
     TRY(col(d, b, NULL, "k"));
     TRY(retl_buf_adds(b, " IS NOT NULL GROUP BY "));
     TRY(col(d, b, NULL, "k"));

@@ -165,9 +165,10 @@ retl_err eng_dl_sql_stage_select(const struct eng_dialect *d, struct retl_buf *b
 /* One row: rows staged, rows with a NULL key. */
 retl_err eng_dl_sql_stage_count(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st);
-/* Up to 5 rows: duplicated keys. */
-retl_err eng_dl_sql_stage_dups(const struct eng_dialect *d, struct retl_buf *b,
-                               const struct eng_state *st);
+/* Up to 5 rows: keys present more than once in the stage (delta false) or
+ * among the rows of the delta to be sent (delta true). */
+retl_err eng_dl_sql_dups(const struct eng_dialect *d, struct retl_buf *b,
+                         const struct eng_state *st, bool delta);
 /* The SELECT computing the delta (to be materialised with create_as). */
 retl_err eng_dl_sql_diff_select(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st, enum retl_mode mode,

@@ -368,6 +368,31 @@ out:
     return rc;
 }
 
+/* Fails naming up to 5 keys that occur more than once. */
+static retl_err dup_check(struct wh *w, const struct eng_state *st, bool delta,
+                          struct retl_errbuf *eb)
+{
+    retl_err rc;
+    struct eng_wh_result r = {0};
+    SQL(w, eng_dl_sql_dups(w->dl, &w->sql, st, delta));
+    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 5, &r, eb));
+    if (r.nrows > 0) {
+        struct retl_buf d;
+        retl_buf_init(&d, 4096);
+        for (size_t i = 0; i < r.nrows; i++)
+            retl_buf_printf(&d, "%s%s", i ? ", " : "",
+                            r.cells[i * r.ncols] ? r.cells[i * r.ncols] : "");
+        rc = retl_errf(eb, RETL_E_SOURCE,
+                       "source: duplicate values of key column \"%s\": %s (the key "
+                       "must be unique in the source)",
+                       st->cols[0].name, retl_buf_str(&d));
+        retl_buf_free(&d);
+    }
+out:
+    eng_wh_result_free(&r);
+    return rc;
+}
+
 retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_state *st,
                       long long *extracted, struct retl_errbuf *eb)
 {
@@ -385,6 +410,10 @@ retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_st
     TRY(bufs(w, 2));
     TRY(eng_dl_sql_drop(w->dl, &w->bufs[0], st, st->n.stage));
     TRY(eng_dl_sql_create_as(w->dl, &w->bufs[1], st, st->n.stage, retl_buf_str(&sel)));
+    if (keep_state(w)) {
+        w->scratch_names = st->n;
+        w->dry_tables = true;
+    }
     rc = run_bufs(w, 2, false, eb);
     if (rc) {
         rc = retl_err_wrap(eb, rc, "source: query failed");
@@ -401,21 +430,12 @@ retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_st
                        st->cols[0].name, nulls);
         goto out;
     }
-    SQL(w, eng_dl_sql_stage_dups(w->dl, &w->sql, st));
-    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 5, &r, eb));
-    if (r.nrows > 0) {
-        struct retl_buf d;
-        retl_buf_init(&d, 4096);
-        for (size_t i = 0; i < r.nrows; i++)
-            retl_buf_printf(&d, "%s%s", i ? ", " : "",
-                            r.cells[i * r.ncols] ? r.cells[i * r.ncols] : "");
-        rc = retl_errf(eb, RETL_E_SOURCE,
-                       "source: duplicate values of key column \"%s\": %s "
-                       "(the key must be unique in the source)",
-                       st->cols[0].name, retl_buf_str(&d));
-        retl_buf_free(&d);
-        goto out;
-    }
+    /* Insert mode checks every key; the other modes check the keys about
+     * to be sent (diff): a duplicated key whose rows are all unchanged and
+     * synced sends nothing, so it harms nothing, and the check costs a
+     * fraction. */
+    if (job->mode == RETL_MODE_INSERT)
+        TRY(dup_check(w, st, false, eb));
     *extracted = total;
 out:
     if (rc == RETL_E_TOO_BIG)
@@ -449,6 +469,8 @@ retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
     c->new_keys = ll(&r, 0);
     c->changed = ll(&r, 1);
     c->deleted = ll(&r, 2);
+    if (mode != RETL_MODE_INSERT)
+        TRY(dup_check(w, st, true, eb));
     if (!keep_state(w)) {
         SQL(w, eng_dl_sql_errors_prune(w->dl, &w->sql, st));
         TRY(run1(w, retl_buf_str(&w->sql), eb));

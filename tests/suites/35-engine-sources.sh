@@ -37,9 +37,9 @@ done
 W=$(mktemp -d /tmp/retl-sources-test.XXXXXX)
 PIDS=()
 cleanup() {
-  [ -n "${KEEP:-}" ] && { echo "kept $W"; return; }
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  pg_stop; rm -rf "$W"
+  pg_stop
+  if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 pg_start || { echo "0 passed, 1 failed"; exit 1; }
@@ -135,6 +135,20 @@ SEED="INSERT INTO items VALUES
 new line ünï € 😀', 0, FALSE, '1999-12-31', '2000-01-01 00:00:00'),
  (4, '', -1.25, TRUE, '2000-02-28', '1970-01-01 00:00:00.5')"
 GEN="WITH RECURSIVE g(x) AS (SELECT 5 UNION ALL SELECT x + 1 FROM g WHERE x < 1200) INSERT INTO items (id, name, price, active) SELECT x, 'row ' || x, x * 1.5, x % 2 = 0 FROM g"
+
+# state_tables B [SUFFIX...]: how many state tables of job B (all, or those
+# named) exist in its warehouse
+state_tables() {
+  local x="t__${1//-/_}__" names="" t sfx=("${@:2}")
+  [ ${#sfx[@]} -eq 0 ] && sfx=(meta errors batch snap stage delta keys)
+  for t in "${sfx[@]}"; do names="$names${names:+, }'PFX$x$t'"; done
+  case $1 in
+    odbc-sqlite) sqlite3 "$W/src.db" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (${names//PFX/retl_})" ;;
+    odbc-pg) pg_sql -d src_odbc -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename IN (${names//PFX/})" ;;
+    sqlserver) pg_sql -d src_mssql -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename IN (${names//PFX/})" ;;
+    snowflake) pg_sql -d src_snow -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename IN (${names//PFX/})" ;;
+  esac
+}
 
 LONG="$(python3 -c "print('x' * 19999 + 'ü')")é"
 scenario() {
@@ -232,16 +246,31 @@ scenario() {
   job "$b" "$b" "SELECT * FROM items WHERE 1 = 1" "  batchSize: 200"
   run "$b" plan
   check "$t: plan of a changed query reports a new baseline" eq "$RC/$(jq_ "$LAST" "d['newBaseline']")" "0/True"
+  check "$t: plan leaves no stage or delta table behind" eq "$(state_tables "$b" stage delta keys)" 0
   job "$b" "$b" "SELECT * FROM items" "  batchSize: 200"
   run "$b" run
   check "$t: the plan left the snapshot alone" eq "$RC/$(rows changed)" "0/0"
-  # 10. a query without a mapped column
+  # 10. keys must be unique and present
+  job "$b" "$b-dup" "SELECT * FROM items UNION ALL SELECT 99999, 'a', NULL, NULL, NULL, NULL UNION ALL SELECT 99999, 'b', NULL, NULL, NULL, NULL"
+  run "$b-dup" run
+  check "$t: duplicate keys fail the run naming the key" eq "$RC/$(jq_ "$LAST" "'duplicate values of key column' in d['message'] and '99999' in d['message']")" "1/True"
+  job "$b" "$b-nullkey" "SELECT * FROM items UNION ALL SELECT NULL, 'n', NULL, NULL, NULL, NULL"
+  run "$b-nullkey" run
+  check "$t: a NULL key fails the run" eq "$RC/$(jq_ "$LAST" "'is NULL in 1 row' in d['message']")" "1/True"
+  # 10b. a query without a mapped column
   job "$b" "$b-bad" "SELECT id, name FROM items"
   run "$b-bad" run
   check "$t: missing mapped column exits 1 naming it" eq "$RC/$(jq_ "$LAST" "'price' in d['message']")" "1/True"
 }
 
-for b in $BACKENDS; do scenario "$b"; done
+for b in $BACKENDS; do
+  scenario "$b"
+  # 11. cleanup drops every state table of the job
+  check "$b: state tables exist before cleanup (meta, errors, batch, snap)" eq "$(state_tables "$b")" 4
+  job "$b" "$b" "SELECT * FROM items"
+  run "$b" cleanup
+  check "$b: cleanup exits 0 and drops the job's state tables" eq "$RC/$(state_tables "$b")" "0/0"
+done
 
 # --- backend specifics ----------------------------------------------------------
 if [[ " $BACKENDS " == *" snowflake "* ]]; then
@@ -251,7 +280,6 @@ if [[ " $BACKENDS " == *" snowflake "* ]]; then
   check "snowflake: batches committed as multi-statement transactions" test "$(jq_ "$STATS" "d['multiStatement']")" -gt 0
   check "snowflake: lookups sent with bindings" test "$(jq_ "$STATS" "d['boundStatements']")" -gt 0
   check "snowflake: warehouse errors came back as 422" test "$(jq_ "$STATS" "d['errors422']")" -gt 0
-  check "snowflake: no scratch table left behind by plan" eq "$(pg_sql -d src_snow -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND (tablename LIKE '%__stage' OR tablename LIKE '%__delta')")" 0
   SECRET=snowflake-badkey job snowflake snow-badkey "SELECT * FROM items"
   run snow-badkey run
   check "snowflake: a JWT signed by another key is refused (exit 1, 401 named)" eq "$RC/$(jq_ "$LAST" "'JWT token is invalid' in d['message'] and 'HTTP 401' in d['message']")" "1/True"

@@ -207,7 +207,7 @@ static void tsql_statements(void **s)
     assert_string_equal(out(), "SELECT * INTO [retl].[t__items__stage] FROM (\n"
                                "SELECT 1 AS [k]\n) AS x");
     retl_buf_reset(&b);
-    eng_dl_sql_stage_dups(d, &b, &st);
+    eng_dl_sql_dups(d, &b, &st, false);
     assert_string_equal(out(), "SELECT TOP (5) [k] FROM [retl].[t__items__stage] "
                                "WHERE [k] IS NOT NULL GROUP BY [k] HAVING "
                                "COUNT(*) > 1 ORDER BY [k]");
@@ -295,8 +295,10 @@ static void sqlite_and_pg_statements(void **s)
     eng_dl_sql_diff_select(dl(ENG_DL_POSTGRES), &b, &st, RETL_MODE_INSERT, ENG_DIFF_JOIN);
     lacks("DISTINCT");
     retl_buf_reset(&b);
-    eng_dl_sql_stage_dups(dl(ENG_DL_SQLITE), &b, &st);
-    has(" ORDER BY \"k\" LIMIT 5");
+    eng_dl_sql_dups(dl(ENG_DL_SQLITE), &b, &st, true);
+    assert_string_equal(out(), "SELECT \"k\" FROM \"retl_t__items__delta\" WHERE "
+                               "\"op\" <> 'D' AND \"k\" IS NOT NULL GROUP BY \"k\" "
+                               "HAVING COUNT(*) > 1 ORDER BY \"k\" LIMIT 5");
 }
 
 static void commit_statements(void **s)
