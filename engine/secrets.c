@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/log.h"
 
 const char *eng_secret_get(const struct eng_secrets *s, const char *key)
@@ -64,53 +65,6 @@ retl_err eng_secrets_from_env(const char *prefix, char **envp, struct eng_secret
     return RETL_E_OK;
 }
 
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard or URL-safe base64, whitespace ignored, padding optional.
- * Ownership: caller frees *out (NUL-terminated). */
-static retl_err b64_decode(const char *in, char **out)
-{
-    size_t len = strlen(in);
-    char *buf = malloc(len / 4 * 3 + 4);
-    if (!buf)
-        return RETL_E_NOMEM;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '=' || c == '\n' || c == '\r' || c == ' ' || c == '\t')
-            continue;
-        int v = b64_val(c);
-        if (v < 0) {
-            free(buf);
-            return RETL_E_PARSE;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    buf[o] = '\0';
-    *out = buf;
-    return RETL_E_OK;
-}
-
 static bool doc_is_secret(const json_t *doc, const char *ns, const char *name)
 {
     const char *kind = json_string_value(json_object_get(doc, "kind"));
@@ -145,7 +99,8 @@ retl_err eng_secrets_from_docs(const json_t *docs, const char *ns, const char *n
     json_t *v;
     json_object_foreach (json_object_get(doc, "data"), k, v) {
         char *dec = NULL;
-        if (!json_is_string(v) || b64_decode(json_string_value(v), &dec) != RETL_E_OK) {
+        if (!json_is_string(v) ||
+            retl_base64_decode(json_string_value(v), &dec, NULL) != RETL_E_OK) {
             rc = retl_errf(eb, RETL_E_PARSE, "secret %s: data.%s is not valid base64",
                            name, k);
             goto out;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/base64.h"
 #include "common/yaml.h"
 
 #define KUBECONFIG_MAX (4u * 1024 * 1024)
@@ -48,52 +49,6 @@ out:
     if (f)
         fclose(f);
     return e;
-}
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-retl_err kube_base64_decode(const char *in, char **out, size_t *len_out)
-{
-    size_t n = strlen(in);
-    char *buf = malloc(n / 4 * 3 + 4);
-    if (!buf)
-        return RETL_E_NOMEM;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (const char *p = in; *p; p++) {
-        if (*p == '=' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
-            continue;
-        int v = b64val((unsigned char)*p);
-        if (v < 0) {
-            free(buf);
-            return RETL_E_PARSE;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    buf[o] = '\0';
-    if (len_out)
-        *len_out = o;
-    *out = buf;
-    return RETL_E_OK;
 }
 
 static char *xstrdup(const char *s)
@@ -285,7 +240,7 @@ static retl_err kc_blob(const json_t *obj, const char *data_key, const char *fil
     const char *data = json_string_value(json_object_get(obj, data_key));
     const char *file = json_string_value(json_object_get(obj, file_key));
     if (data && *data) {
-        retl_err e = kube_base64_decode(data, dst, NULL);
+        retl_err e = retl_base64_decode(data, dst, NULL);
         if (e == RETL_E_PARSE)
             return retl_errf(eb, RETL_E_CONFIG, "kubeconfig: %s is not base64", data_key);
         return e;

@@ -82,10 +82,6 @@ retl_err kube_config_token(struct kube_config *cfg, bool force, char **out,
 
 void kube_config_free(struct kube_config *cfg);
 
-/* Decodes standard base64 (whitespace ignored) into a NUL-terminated heap
- * string; *len_out (optional) gets the byte count. Ownership: caller frees. */
-retl_err kube_base64_decode(const char *in, char **out, size_t *len_out);
-
 /* Reads a whole file of at most max bytes into a NUL-terminated heap string.
  * Ownership: caller frees. */
 retl_err kube_read_file(const char *path, size_t max, char **out, struct retl_errbuf *eb);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/base64.h"
 #include "common/log.h"
 
 void sf_auth_free(struct sf_auth *a)
@@ -139,37 +140,9 @@ out:
     return e;
 }
 
-char *sf_b64url(const unsigned char *p, size_t n)
-{
-    static const char al[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(n / 3 * 4 + 5);
-    if (!out)
-        return NULL;
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        out[o++] = al[v >> 18];
-        out[o++] = al[(v >> 12) & 63];
-        out[o++] = al[(v >> 6) & 63];
-        out[o++] = al[v & 63];
-    }
-    if (i < n) {
-        unsigned v = (unsigned)p[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)p[i + 1] << 8;
-        out[o++] = al[v >> 18];
-        out[o++] = al[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = al[(v >> 6) & 63];
-    }
-    out[o] = '\0';
-    return out;
-}
-
 static char *b64url_str(const char *s)
 {
-    return sf_b64url((const unsigned char *)s, strlen(s));
+    return retl_base64url_encode((const unsigned char *)s, strlen(s));
 }
 
 retl_err sf_jwt_assertion(const char *pem_key, const char *iss, const char *sub,
@@ -237,7 +210,7 @@ retl_err sf_jwt_assertion(const char *pem_key, const char *iss, const char *sub,
         e = retl_errf(eb, RETL_E_INTERNAL, "JWT signing failed");
         goto out;
     }
-    s64 = sf_b64url(sig, siglen);
+    s64 = retl_base64url_encode(sig, siglen);
     char *jwt = NULL;
     if (!s64 || asprintf(&jwt, "%s.%s", input, s64) < 0) {
         e = RETL_E_NOMEM;

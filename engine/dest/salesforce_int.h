@@ -61,8 +61,6 @@ void sf_auth_free(struct sf_auth *a);
  * https://test.salesforce.com for Salesforce hosts, else the URL itself.
  * Ownership: caller frees. */
 char *sf_jwt_audience(const char *login_url);
-/* base64url without padding. Ownership: caller frees. */
-char *sf_b64url(const unsigned char *p, size_t n);
 /* A signed RS256 JWT bearer assertion for iss/sub/aud with exp = now + 180 s.
  * Ownership: caller frees *out. */
 retl_err sf_jwt_assertion(const char *pem_key, const char *iss, const char *sub,

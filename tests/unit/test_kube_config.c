@@ -332,20 +332,6 @@ static void test_precedence(void **state)
     assert_non_null(strstr(eb.msg, "no Kubernetes configuration"));
 }
 
-static void test_base64(void **state)
-{
-    char *out = NULL;
-    size_t n = 0;
-    assert_int_equal(kube_base64_decode("aGVs\nbG8=", &out, &n), RETL_E_OK);
-    assert_string_equal(out, "hello");
-    assert_int_equal(n, 5);
-    free(out);
-    assert_int_equal(kube_base64_decode("", &out, &n), RETL_E_OK);
-    assert_int_equal(n, 0);
-    free(out);
-    assert_int_equal(kube_base64_decode("a$b", &out, &n), RETL_E_PARSE);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,7 +344,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kubeconfig_list_first_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
-        cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

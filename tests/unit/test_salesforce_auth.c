@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/base64.h"
 #include "engine/dest/salesforce_int.h"
 
 static unsigned char *b64url_decode(const char *s, size_t n, size_t *outlen)
@@ -141,13 +142,13 @@ static void test_jwt_key_with_escaped_newlines(void **state)
 static void test_b64url(void **state)
 {
     (void)state;
-    char *s = sf_b64url((const unsigned char *)"\xfb\xff", 2);
+    char *s = retl_base64url_encode((const unsigned char *)"\xfb\xff", 2);
     assert_string_equal(s, "-_8");
     free(s);
-    s = sf_b64url((const unsigned char *)"abc", 3);
+    s = retl_base64url_encode((const unsigned char *)"abc", 3);
     assert_string_equal(s, "YWJj");
     free(s);
-    s = sf_b64url((const unsigned char *)"a", 1);
+    s = retl_base64url_encode((const unsigned char *)"a", 1);
     assert_string_equal(s, "YQ");
     free(s);
 }
