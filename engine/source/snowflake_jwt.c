@@ -65,20 +65,10 @@ retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n, struct retl_er
 /* base64url without padding of n bytes, appended to b. */
 static retl_err b64url(struct retl_buf *b, const unsigned char *p, size_t n)
 {
-    size_t cap = 4 * ((n + 2) / 3) + 1;
-    unsigned char *t = malloc(cap);
+    char *t = retl_base64url_encode(p, n);
     if (!t)
         return RETL_E_NOMEM;
-    int len = EVP_EncodeBlock(t, p, (int)n);
-    while (len > 0 && t[len - 1] == '=')
-        len--;
-    for (int i = 0; i < len; i++) {
-        if (t[i] == '+')
-            t[i] = '-';
-        else if (t[i] == '/')
-            t[i] = '_';
-    }
-    retl_err rc = retl_buf_add(b, t, (size_t)len);
+    retl_err rc = retl_buf_adds(b, t);
     free(t);
     return rc;
 }
