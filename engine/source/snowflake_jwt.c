@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/base64.h"
 #include "engine/source/snowflake_int.h"
 
 void eng_sf_jwt_account(const char *account, char *out, size_t n)
