@@ -68,6 +68,15 @@ retl_err retl_errf(struct retl_errbuf *eb, retl_err code, const char *fmt, ...)
 retl_err retl_err_wrap(struct retl_errbuf *eb, retl_err code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Stores expr (a retl_err) in the local `rc` and jumps to the function's one
+ * `out:` cleanup label when it failed. */
+#define RETL_TRY(expr)                                                                   \
+    do {                                                                                 \
+        rc = (expr);                                                                     \
+        if (rc != RETL_E_OK)                                                             \
+            goto out;                                                                    \
+    } while (0)
+
 /* The message in eb, or the default message of code when eb is empty/NULL. */
 const char *retl_errbuf_msg(const struct retl_errbuf *eb, retl_err code);
 

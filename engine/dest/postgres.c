@@ -36,13 +36,6 @@ struct pgdst {
     struct retl_buf copy;
 };
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        rc = (expr);                                                                     \
-        if (rc != RETL_E_OK)                                                             \
-            goto out;                                                                    \
-    } while (0)
-
 static retl_err pd_open(const struct retl_job *job, const struct eng_secrets *sec,
                         void **ctx, struct retl_errbuf *eb)
 {
@@ -63,9 +56,9 @@ static retl_err pd_open(const struct retl_job *job, const struct eng_secrets *se
         goto out;
     }
     if (!strchr(d->object, '.'))
-        TRY(retl_buf_adds(&d->qname, "\"public\"."));
-    TRY(eng_pg_dotted(&d->qname, d->object));
-    TRY(eng_pg_connect(sec, "destination", &d->c, eb));
+        RETL_TRY(retl_buf_adds(&d->qname, "\"public\"."));
+    RETL_TRY(eng_pg_dotted(&d->qname, d->object));
+    RETL_TRY(eng_pg_connect(sec, "destination", &d->c, eb));
     *ctx = d;
     return RETL_E_OK;
 out:
@@ -122,62 +115,62 @@ static retl_err build_sql(struct pgdst *d)
     retl_buf_reset(h);
     retl_buf_reset(t);
     if (d->mode == RETL_MODE_UPDATE) {
-        TRY(retl_buf_printf(h, "UPDATE %s AS t SET ", retl_buf_str(&d->qname)));
+        RETL_TRY(retl_buf_printf(h, "UPDATE %s AS t SET ", retl_buf_str(&d->qname)));
         bool any = false;
         for (size_t i = 0; i < d->ncols; i++) {
             if ((int)i == d->key && d->ncols > 1)
                 continue;
             if (any)
-                TRY(retl_buf_adds(h, ", "));
-            TRY(eng_pg_ident(h, d->cols[i].name));
-            TRY(retl_buf_adds(h, " = "));
-            TRY(conv(h, &d->cols[i], i));
+                RETL_TRY(retl_buf_adds(h, ", "));
+            RETL_TRY(eng_pg_ident(h, d->cols[i].name));
+            RETL_TRY(retl_buf_adds(h, " = "));
+            RETL_TRY(conv(h, &d->cols[i], i));
             any = true;
         }
-        TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE t."));
-        TRY(eng_pg_ident(h, d->cols[d->key].name));
-        TRY(retl_buf_adds(h, " = "));
-        TRY(conv(h, &d->cols[d->key], (size_t)d->key));
-        TRY(retl_buf_adds(h, " AND "));
-        TRY(retl_buf_adds(t, " RETURNING l.rn, false"));
+        RETL_TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE t."));
+        RETL_TRY(eng_pg_ident(h, d->cols[d->key].name));
+        RETL_TRY(retl_buf_adds(h, " = "));
+        RETL_TRY(conv(h, &d->cols[d->key], (size_t)d->key));
+        RETL_TRY(retl_buf_adds(h, " AND "));
+        RETL_TRY(retl_buf_adds(t, " RETURNING l.rn, false"));
         return RETL_E_OK;
     }
     bool ups = d->mode == RETL_MODE_UPSERT;
-    TRY(retl_buf_printf(h, "INSERT INTO %s AS t (", retl_buf_str(&d->qname)));
+    RETL_TRY(retl_buf_printf(h, "INSERT INTO %s AS t (", retl_buf_str(&d->qname)));
     for (size_t i = 0; i < d->ncols; i++) {
         if (i)
-            TRY(retl_buf_adds(h, ", "));
-        TRY(eng_pg_ident(h, d->cols[i].name));
+            RETL_TRY(retl_buf_adds(h, ", "));
+        RETL_TRY(eng_pg_ident(h, d->cols[i].name));
     }
-    TRY(retl_buf_adds(h, ") SELECT "));
+    RETL_TRY(retl_buf_adds(h, ") SELECT "));
     for (size_t i = 0; i < d->ncols; i++) {
         if (i)
-            TRY(retl_buf_adds(h, ", "));
-        TRY(conv(h, &d->cols[i], i));
+            RETL_TRY(retl_buf_adds(h, ", "));
+        RETL_TRY(conv(h, &d->cols[i], i));
     }
-    TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE "));
-    TRY(retl_buf_adds(t, " ORDER BY l.rn"));
+    RETL_TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE "));
+    RETL_TRY(retl_buf_adds(t, " ORDER BY l.rn"));
     if (!ups) {
-        TRY(retl_buf_adds(t, " RETURNING NULL::integer, true"));
+        RETL_TRY(retl_buf_adds(t, " RETURNING NULL::integer, true"));
         return RETL_E_OK;
     }
-    TRY(retl_buf_adds(t, " ON CONFLICT ("));
-    TRY(eng_pg_ident(t, d->cols[d->key].name));
-    TRY(retl_buf_adds(t, ") DO UPDATE SET "));
+    RETL_TRY(retl_buf_adds(t, " ON CONFLICT ("));
+    RETL_TRY(eng_pg_ident(t, d->cols[d->key].name));
+    RETL_TRY(retl_buf_adds(t, ") DO UPDATE SET "));
     bool any = false;
     for (size_t i = 0; i < d->ncols; i++) {
         if ((int)i == d->key && d->ncols > 1)
             continue;
         if (any)
-            TRY(retl_buf_adds(t, ", "));
-        TRY(eng_pg_ident(t, d->cols[i].name));
-        TRY(retl_buf_adds(t, " = EXCLUDED."));
-        TRY(eng_pg_ident(t, d->cols[i].name));
+            RETL_TRY(retl_buf_adds(t, ", "));
+        RETL_TRY(eng_pg_ident(t, d->cols[i].name));
+        RETL_TRY(retl_buf_adds(t, " = EXCLUDED."));
+        RETL_TRY(eng_pg_ident(t, d->cols[i].name));
         any = true;
     }
     /* One returned row per input row, in input order (ORDER BY l.rn): no
      * join back to the batch is needed to tell inserts from updates. */
-    TRY(retl_buf_adds(t, " RETURNING NULL::integer, (t.xmax = 0)"));
+    RETL_TRY(retl_buf_adds(t, " RETURNING NULL::integer, (t.xmax = 0)"));
 out:
     return rc;
 }
@@ -189,10 +182,10 @@ static retl_err catalog(struct pgdst *d, PGresult **cols, PGresult **uniq,
     PGresult *r = NULL;
     struct retl_buf *s = &d->sql;
     retl_buf_reset(s);
-    TRY(retl_buf_adds(s, "SELECT to_regclass("));
-    TRY(eng_pg_literal(s, retl_buf_str(&d->qname)));
-    TRY(retl_buf_adds(s, ")::oid"));
-    TRY(eng_pg_exec(d->c, retl_buf_str(s), &r, "destination", eb));
+    RETL_TRY(retl_buf_adds(s, "SELECT to_regclass("));
+    RETL_TRY(eng_pg_literal(s, retl_buf_str(&d->qname)));
+    RETL_TRY(retl_buf_adds(s, ")::oid"));
+    RETL_TRY(eng_pg_exec(d->c, retl_buf_str(s), &r, "destination", eb));
     if (PQgetisnull(r, 0, 0)) {
         rc = retl_errf(eb, RETL_E_CONFIG, "destination: table %s does not exist",
                        d->object);
@@ -201,7 +194,7 @@ static retl_err catalog(struct pgdst *d, PGresult **cols, PGresult **uniq,
     char oid[32];
     snprintf(oid, sizeof oid, "%s", PQgetvalue(r, 0, 0));
     retl_buf_reset(s);
-    TRY(retl_buf_printf(
+    RETL_TRY(retl_buf_printf(
         s,
         "SELECT a.attname, format_type(a.atttypid, NULL), t.typcategory, "
         "a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated "
@@ -209,9 +202,9 @@ static retl_err catalog(struct pgdst *d, PGresult **cols, PGresult **uniq,
         "pg_type t ON t.oid = a.atttypid WHERE a.attrelid = %s AND a.attnum > "
         "0 AND NOT a.attisdropped ORDER BY a.attnum",
         oid));
-    TRY(eng_pg_exec(d->c, retl_buf_str(s), cols, "destination", eb));
+    RETL_TRY(eng_pg_exec(d->c, retl_buf_str(s), cols, "destination", eb));
     retl_buf_reset(s);
-    TRY(retl_buf_printf(
+    RETL_TRY(retl_buf_printf(
         s,
         "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid "
         "= i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = %s AND "
@@ -244,7 +237,7 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
     PGresult *cr = NULL, *ur = NULL;
     struct retl_buf prob;
     retl_buf_init(&prob, RETL_ERRBUF_SIZE);
-    TRY(catalog(d, &cr, &ur, eb));
+    RETL_TRY(catalog(d, &cr, &ur, eb));
     json_t *jc = json_array(), *req = json_array(), *ext = json_array();
     for (int i = 0; i < PQntuples(cr); i++) {
         bool notnull = PQgetvalue(cr, i, 3)[0] == 't';
@@ -312,13 +305,13 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
         goto out;
     }
     retl_buf_reset(&d->sql);
-    TRY(retl_buf_adds(&d->sql, "CREATE TEMP TABLE IF NOT EXISTS retl_load (rn "
-                               "integer"));
+    RETL_TRY(retl_buf_adds(&d->sql, "CREATE TEMP TABLE IF NOT EXISTS retl_load (rn "
+                                    "integer"));
     for (size_t i = 0; i < d->ncols; i++)
-        TRY(retl_buf_printf(&d->sql, ", c%zu text", i));
-    TRY(retl_buf_adds(&d->sql, ") ON COMMIT DELETE ROWS"));
-    TRY(eng_pg_exec(d->c, retl_buf_str(&d->sql), NULL, "destination", eb));
-    TRY(build_sql(d));
+        RETL_TRY(retl_buf_printf(&d->sql, ", c%zu text", i));
+    RETL_TRY(retl_buf_adds(&d->sql, ") ON COMMIT DELETE ROWS"));
+    RETL_TRY(eng_pg_exec(d->c, retl_buf_str(&d->sql), NULL, "destination", eb));
+    RETL_TRY(build_sql(d));
 out:
     PQclear(cr);
     PQclear(ur);
@@ -395,22 +388,24 @@ static retl_err row_by_row(struct pgdst *d, const struct eng_batch *b,
     for (size_t i = 0; i < b->nrows; i++) {
         char filter[48];
         snprintf(filter, sizeof filter, "l.rn = %zu", i);
-        TRY(eng_pg_exec(d->c, "SAVEPOINT retl_row", NULL, "destination", eb));
+        RETL_TRY(eng_pg_exec(d->c, "SAVEPOINT retl_row", NULL, "destination", eb));
         if (run_stmt(d, filter, &r) == RETL_E_OK) {
             mark_ok(r, b, res, i);
             PQclear(r);
             r = NULL;
-            TRY(eng_pg_exec(d->c, "RELEASE SAVEPOINT retl_row", NULL, "destination", eb));
+            RETL_TRY(
+                eng_pg_exec(d->c, "RELEASE SAVEPOINT retl_row", NULL, "destination", eb));
             continue;
         }
         if (eng_pg_lost(d->c, r)) {
             rc = eng_pg_fail(d->c, r, "destination", eb);
             goto out;
         }
-        TRY(set_result(&res[i], r));
+        RETL_TRY(set_result(&res[i], r));
         PQclear(r);
         r = NULL;
-        TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_row", NULL, "destination", eb));
+        RETL_TRY(
+            eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_row", NULL, "destination", eb));
     }
 out:
     PQclear(r);
@@ -426,17 +421,17 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
     struct retl_buf *c = &d->copy;
     retl_buf_reset(c);
     for (size_t i = 0; i < b->nrows; i++) {
-        TRY(retl_buf_printf(c, "%zu", i));
+        RETL_TRY(retl_buf_printf(c, "%zu", i));
         for (size_t j = 0; j < b->ncols; j++) {
-            TRY(retl_buf_addc(c, '\t'));
-            TRY(eng_pg_copy_field(c, b->rows[i].vals[j]));
+            RETL_TRY(retl_buf_addc(c, '\t'));
+            RETL_TRY(eng_pg_copy_field(c, b->rows[i].vals[j]));
         }
-        TRY(retl_buf_addc(c, '\n'));
+        RETL_TRY(retl_buf_addc(c, '\n'));
     }
-    TRY(eng_pg_exec(d->c, "BEGIN", NULL, "destination", eb));
-    TRY(eng_pg_copy_in(d->c, "COPY pg_temp.retl_load FROM STDIN", c->data, c->len,
-                       "destination", eb));
-    TRY(eng_pg_exec(d->c, "SAVEPOINT retl_batch", NULL, "destination", eb));
+    RETL_TRY(eng_pg_exec(d->c, "BEGIN", NULL, "destination", eb));
+    RETL_TRY(eng_pg_copy_in(d->c, "COPY pg_temp.retl_load FROM STDIN", c->data, c->len,
+                            "destination", eb));
+    RETL_TRY(eng_pg_exec(d->c, "SAVEPOINT retl_batch", NULL, "destination", eb));
     bool set_ok = run_stmt(d, "true", &r) == RETL_E_OK;
     if (set_ok && d->mode != RETL_MODE_UPDATE && (size_t)PQntuples(r) != b->nrows) {
         /* Positions would not match: let the row-by-row path decide. */
@@ -451,12 +446,12 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
             rc = eng_pg_fail(d->c, r, "destination", eb);
             goto out;
         }
-        TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_batch", NULL, "destination",
-                        eb));
-        TRY(row_by_row(d, b, res, eb));
+        RETL_TRY(eng_pg_exec(d->c, "ROLLBACK TO SAVEPOINT retl_batch", NULL,
+                             "destination", eb));
+        RETL_TRY(row_by_row(d, b, res, eb));
     }
-    TRY(not_found(d, b, res));
-    TRY(eng_pg_exec(d->c, "COMMIT", NULL, "destination", eb));
+    RETL_TRY(not_found(d, b, res));
+    RETL_TRY(eng_pg_exec(d->c, "COMMIT", NULL, "destination", eb));
 out:
     PQclear(r);
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)

@@ -10,13 +10,6 @@
 
 #include "common/log.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        rc = (expr);                                                                     \
-        if (rc != RETL_E_OK)                                                             \
-            goto out;                                                                    \
-    } while (0)
-
 #define OK(r) ((r) == SQL_SUCCESS || (r) == SQL_SUCCESS_WITH_INFO)
 
 /* Memory of one streamed chunk and of the bound rowset. */
@@ -119,14 +112,14 @@ retl_err eng_odbc_append(struct retl_buf *b, const char *key, const char *value)
 {
     retl_err rc;
     if (b->len && b->data[b->len - 1] != ';')
-        TRY(retl_buf_addc(b, ';'));
-    TRY(retl_buf_printf(b, "%s={", key));
+        RETL_TRY(retl_buf_addc(b, ';'));
+    RETL_TRY(retl_buf_printf(b, "%s={", key));
     for (const char *p = value; *p; p++) {
         if (*p == '}')
-            TRY(retl_buf_addc(b, '}'));
-        TRY(retl_buf_addc(b, *p));
+            RETL_TRY(retl_buf_addc(b, '}'));
+        RETL_TRY(retl_buf_addc(b, *p));
     }
-    TRY(retl_buf_adds(b, "};"));
+    RETL_TRY(retl_buf_adds(b, "};"));
 out:
     return rc;
 }
@@ -177,7 +170,7 @@ static retl_err session(struct odbc *o, SQLHDBC c, struct retl_errbuf *eb)
     else if (o->dl->id == ENG_DL_SQLITE)
         v = lite;
     for (; v && *v; v++)
-        TRY(exec_h(c, *v, NULL, eb));
+        RETL_TRY(exec_h(c, *v, NULL, eb));
 out:
     return rc;
 }
@@ -229,7 +222,7 @@ static retl_err o_run(void *conn, const char *const *sql, size_t n, bool tx,
     retl_err rc = RETL_E_OK;
     bool own_tx = tx && !dry(o);
     if (own_tx)
-        TRY(autocommit(o->w, false, eb));
+        RETL_TRY(autocommit(o->w, false, eb));
     for (size_t i = 0; i < n; i++) {
         if (!sql[i][0])
             continue;
@@ -275,11 +268,11 @@ static retl_err get_data(SQLHSTMT h, SQLUSMALLINT col, struct retl_buf *b, bool 
         if (got > CELL_MAX)
             return retl_errf(eb, RETL_E_TOO_BIG,
                              "source: a value is larger than %u bytes", CELL_MAX);
-        TRY(retl_buf_add(b, chunk, n));
+        RETL_TRY(retl_buf_add(b, chunk, n));
         if (r == SQL_SUCCESS)
             break;
     }
-    TRY(retl_buf_addc(b, '\0'));
+    RETL_TRY(retl_buf_addc(b, '\0'));
 out:
     return rc;
 }
@@ -323,8 +316,8 @@ static retl_err o_query(void *conn, const char *sql, size_t max_rows,
     retl_err rc;
     size_t cap = 0;
     retl_buf_init(&v, CELL_MAX + 1);
-    TRY(exec_h(o->w, sql, &h, eb));
-    TRY(describe(h, &res, eb));
+    RETL_TRY(exec_h(o->w, sql, &h, eb));
+    RETL_TRY(describe(h, &res, eb));
     while (res.nrows < max_rows && res.ncols > 0) {
         SQLRETURN r = SQLFetch(h);
         if (r == SQL_NO_DATA)
@@ -347,7 +340,7 @@ static retl_err o_query(void *conn, const char *sql, size_t max_rows,
         for (size_t c = 0; c < res.ncols; c++) {
             bool null = false;
             retl_buf_reset(&v);
-            TRY(get_data(h, (SQLUSMALLINT)(c + 1), &v, &null, eb));
+            RETL_TRY(get_data(h, (SQLUSMALLINT)(c + 1), &v, &null, eb));
             if (!null) {
                 char *s = strdup(retl_buf_str(&v));
                 if (!s) {
@@ -410,18 +403,18 @@ static retl_err o_stream_open(void *conn, const char *sql, size_t *ncols,
     if (dry(o)) {
         o->r = o->w; /* uncommitted tables are only visible here */
     } else {
-        TRY(retl_buf_adds(&cs, o->cs));
+        RETL_TRY(retl_buf_adds(&cs, o->cs));
         /* Drivers that read whole results into memory unless told to step
          * through them: psqlODBC (a cursor) and SQLite ODBC (the step API).
          * Plain values: psqlODBC ignores braced ones. */
         if (o->dl->id == ENG_DL_POSTGRES && !eng_odbc_has_key(o->cs, "UseDeclareFetch"))
-            TRY(add_defaults(&cs, "UseDeclareFetch=1;Fetch=2000"));
+            RETL_TRY(add_defaults(&cs, "UseDeclareFetch=1;Fetch=2000"));
         if (o->dl->id == ENG_DL_SQLITE && !eng_odbc_has_key(o->cs, "StepAPI"))
-            TRY(add_defaults(&cs, "StepAPI=1"));
-        TRY(connect_one(o, retl_buf_str(&cs), &o->r, eb));
-        TRY(session(o, o->r, eb));
+            RETL_TRY(add_defaults(&cs, "StepAPI=1"));
+        RETL_TRY(connect_one(o, retl_buf_str(&cs), &o->r, eb));
+        RETL_TRY(session(o, o->r, eb));
     }
-    TRY(exec_h(o->r, sql, &o->rs, eb));
+    RETL_TRY(exec_h(o->r, sql, &o->rs, eb));
     SQLSMALLINT nc = 0;
     if (!OK(SQLNumResultCols(o->rs, &nc)) || nc <= 0) {
         rc = diag(SQL_HANDLE_STMT, o->rs, "source: the delta query", eb);
@@ -544,13 +537,13 @@ static retl_err o_stream_fetch(void *conn, size_t max, size_t *nrows,
                                      "its column's declared size (%zu)",
                                      o->width[c] - 1);
                 *off = (long)o->arena.len;
-                TRY(retl_buf_add(&o->arena, o->colbuf[c] + o->pos * o->width[c],
-                                 (size_t)ind));
-                TRY(retl_buf_addc(&o->arena, '\0'));
+                RETL_TRY(retl_buf_add(&o->arena, o->colbuf[c] + o->pos * o->width[c],
+                                      (size_t)ind));
+                RETL_TRY(retl_buf_addc(&o->arena, '\0'));
             } else {
                 bool null = false;
                 size_t at = o->arena.len;
-                TRY(get_data(o->rs, (SQLUSMALLINT)(c + 1), &o->arena, &null, eb));
+                RETL_TRY(get_data(o->rs, (SQLUSMALLINT)(c + 1), &o->arena, &null, eb));
                 *off = null ? -1 : (long)at;
             }
         }
@@ -615,8 +608,8 @@ static retl_err add_defaults(struct retl_buf *b, const char *extra)
                 *eq = '\0';
                 if (!eng_odbc_has_key(retl_buf_str(b), pair)) {
                     if (b->len && b->data[b->len - 1] != ';')
-                        TRY(retl_buf_addc(b, ';'));
-                    TRY(retl_buf_printf(b, "%s=%s;", pair, eq + 1));
+                        RETL_TRY(retl_buf_addc(b, ';'));
+                    RETL_TRY(retl_buf_printf(b, "%s=%s;", pair, eq + 1));
                 }
             }
         }
@@ -648,12 +641,12 @@ retl_err eng_odbc_open(const struct eng_secrets *sec, const char *extra,
                        sec && sec->name ? sec->name : "(none)");
         goto out;
     }
-    TRY(retl_buf_adds(&cs, base));
-    TRY(add_defaults(&cs, extra));
+    RETL_TRY(retl_buf_adds(&cs, base));
+    RETL_TRY(add_defaults(&cs, extra));
     if (pw && *pw && !eng_odbc_has_key(base, "PWD") &&
         !eng_odbc_has_key(base, "Password")) {
         retl_secret_register(pw);
-        TRY(eng_odbc_append(&cs, "PWD", pw));
+        RETL_TRY(eng_odbc_append(&cs, "PWD", pw));
     }
     o->cs = retl_buf_take(&cs);
     if (!o->cs) {
@@ -667,7 +660,7 @@ retl_err eng_odbc_open(const struct eng_secrets *sec, const char *extra,
     }
     retl_redact_conninfo(o->cs, red, sizeof red);
     RETL_LOG_INFO("source: connecting through ODBC", RF_S("connection", red));
-    TRY(connect_one(o, o->cs, &o->w, eb));
+    RETL_TRY(connect_one(o, o->cs, &o->w, eb));
     SQLGetInfo(o->w, SQL_DRIVER_NAME, drv, sizeof drv, &l);
     SQLGetInfo(o->w, SQL_DBMS_NAME, dbms, sizeof dbms, &l);
     o->dl = forced;
@@ -685,9 +678,9 @@ retl_err eng_odbc_open(const struct eng_secrets *sec, const char *extra,
         o->dl = eng_dialect_guess(drv, dbms);
     RETL_LOG_INFO("source: connected", RF_S("driver", drv), RF_S("dbms", dbms),
                   RF_S("dialect", o->dl->name));
-    TRY(session(o, o->w, eb));
+    RETL_TRY(session(o, o->w, eb));
     if (dry(o))
-        TRY(autocommit(o->w, false, eb));
+        RETL_TRY(autocommit(o->w, false, eb));
     *conn = o;
     *dl = o->dl;
     o = NULL;

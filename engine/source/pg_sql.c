@@ -3,23 +3,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        rc = (expr);                                                                     \
-        if (rc != RETL_E_OK)                                                             \
-            goto out;                                                                    \
-    } while (0)
-
 retl_err eng_pg_ident(struct retl_buf *b, const char *id)
 {
     retl_err rc;
-    TRY(retl_buf_addc(b, '"'));
+    RETL_TRY(retl_buf_addc(b, '"'));
     for (const char *p = id; *p; p++) {
         if (*p == '"')
-            TRY(retl_buf_addc(b, '"'));
-        TRY(retl_buf_addc(b, *p));
+            RETL_TRY(retl_buf_addc(b, '"'));
+        RETL_TRY(retl_buf_addc(b, *p));
     }
-    TRY(retl_buf_addc(b, '"'));
+    RETL_TRY(retl_buf_addc(b, '"'));
 out:
     return rc;
 }
@@ -27,9 +20,9 @@ out:
 retl_err eng_pg_qname(struct retl_buf *b, const char *schema, const char *t)
 {
     retl_err rc;
-    TRY(eng_pg_ident(b, schema));
-    TRY(retl_buf_addc(b, '.'));
-    TRY(eng_pg_ident(b, t));
+    RETL_TRY(eng_pg_ident(b, schema));
+    RETL_TRY(retl_buf_addc(b, '.'));
+    RETL_TRY(eng_pg_ident(b, t));
 out:
     return rc;
 }
@@ -46,10 +39,10 @@ retl_err eng_pg_dotted(struct retl_buf *b, const char *name)
             return RETL_E_TOO_BIG;
         memcpy(part, p, n);
         part[n] = '\0';
-        TRY(eng_pg_ident(b, part));
+        RETL_TRY(eng_pg_ident(b, part));
         if (!dot)
             break;
-        TRY(retl_buf_addc(b, '.'));
+        RETL_TRY(retl_buf_addc(b, '.'));
         p = dot + 1;
     }
 out:
@@ -59,13 +52,13 @@ out:
 retl_err eng_pg_literal(struct retl_buf *b, const char *s)
 {
     retl_err rc;
-    TRY(retl_buf_addc(b, '\''));
+    RETL_TRY(retl_buf_addc(b, '\''));
     for (const char *p = s; *p; p++) {
         if (*p == '\'')
-            TRY(retl_buf_addc(b, '\''));
-        TRY(retl_buf_addc(b, *p));
+            RETL_TRY(retl_buf_addc(b, '\''));
+        RETL_TRY(retl_buf_addc(b, *p));
     }
-    TRY(retl_buf_addc(b, '\''));
+    RETL_TRY(retl_buf_addc(b, '\''));
 out:
     return rc;
 }
@@ -87,10 +80,10 @@ retl_err eng_pg_copy_field(struct retl_buf *b, const char *v)
         }
         if (!esc && *p)
             continue;
-        TRY(retl_buf_add(b, run, (size_t)(p - run)));
+        RETL_TRY(retl_buf_add(b, run, (size_t)(p - run)));
         if (!*p)
             break;
-        TRY(retl_buf_add(b, esc, 2));
+        RETL_TRY(retl_buf_add(b, esc, 2));
         run = p + 1;
     }
 out:
@@ -154,8 +147,8 @@ retl_err eng_pg_job_query(struct retl_buf *b, const struct retl_job *job)
 {
     retl_err rc;
     if (job->source.table) {
-        TRY(retl_buf_adds(b, "SELECT * FROM "));
-        TRY(eng_pg_dotted(b, job->source.table));
+        RETL_TRY(retl_buf_adds(b, "SELECT * FROM "));
+        RETL_TRY(eng_pg_dotted(b, job->source.table));
         return RETL_E_OK;
     }
     const char *q = job->source.query ? job->source.query : "";
@@ -163,7 +156,7 @@ retl_err eng_pg_job_query(struct retl_buf *b, const struct retl_job *job)
     while (n > 0 && (q[n - 1] == ';' || q[n - 1] == ' ' || q[n - 1] == '\n' ||
                      q[n - 1] == '\t' || q[n - 1] == '\r'))
         n--;
-    TRY(retl_buf_add(b, q, n));
+    RETL_TRY(retl_buf_add(b, q, n));
 out:
     return rc;
 }
@@ -178,7 +171,7 @@ static retl_err vcols(struct retl_buf *b, const struct eng_state *st, const char
 {
     retl_err rc = RETL_E_OK;
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, ", %sc%zu", pfx, i));
+        RETL_TRY(retl_buf_printf(b, ", %sc%zu", pfx, i));
 out:
     return rc;
 }
@@ -225,7 +218,7 @@ retl_err eng_pg_sql_types(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc = RETL_E_OK;
     for (size_t i = 0; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, "%s%s", i ? "," : "", col_type(st, i)));
+        RETL_TRY(retl_buf_printf(b, "%s%s", i ? "," : "", col_type(st, i)));
 out:
     return rc;
 }
@@ -235,19 +228,20 @@ retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st)
     retl_err rc;
     /* Concurrent CREATE SCHEMA/TABLE IF NOT EXISTS race in PostgreSQL (a unique
      * violation in pg_namespace); first runs of several jobs take turns. */
-    TRY(retl_buf_adds(b, "SELECT pg_advisory_xact_lock(hashtext('retl.state_ddl'));\n"
-                         "CREATE SCHEMA IF NOT EXISTS "));
-    TRY(eng_pg_ident(b, st->n.schema));
-    TRY(retl_buf_adds(b, ";\nCREATE TABLE IF NOT EXISTS "));
-    TRY(tbl(b, st, st->n.meta));
-    TRY(retl_buf_adds(b, " (k text PRIMARY KEY, v text NOT NULL);\n"
-                         "CREATE TABLE IF NOT EXISTS "));
-    TRY(tbl(b, st, st->n.errors));
-    TRY(retl_buf_adds(b,
-                      " (key text PRIMARY KEY, run bigint NOT NULL, operation text NOT "
-                      "NULL, code text, message text, fields text, \"row\" jsonb, "
-                      "first_failed timestamptz NOT NULL, last_failed timestamptz NOT "
-                      "NULL, attempts integer NOT NULL)"));
+    RETL_TRY(retl_buf_adds(b,
+                           "SELECT pg_advisory_xact_lock(hashtext('retl.state_ddl'));\n"
+                           "CREATE SCHEMA IF NOT EXISTS "));
+    RETL_TRY(eng_pg_ident(b, st->n.schema));
+    RETL_TRY(retl_buf_adds(b, ";\nCREATE TABLE IF NOT EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.meta));
+    RETL_TRY(retl_buf_adds(b, " (k text PRIMARY KEY, v text NOT NULL);\n"
+                              "CREATE TABLE IF NOT EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.errors));
+    RETL_TRY(retl_buf_adds(
+        b, " (key text PRIMARY KEY, run bigint NOT NULL, operation text NOT "
+           "NULL, code text, message text, fields text, \"row\" jsonb, "
+           "first_failed timestamptz NOT NULL, last_failed timestamptz NOT "
+           "NULL, attempts integer NOT NULL)"));
 out:
     return rc;
 }
@@ -255,13 +249,13 @@ out:
 retl_err eng_pg_sql_snap_create(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "CREATE TABLE "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_printf(b, " (k %s PRIMARY KEY, st text NOT NULL, h bigint",
-                        col_type(st, 0)));
+    RETL_TRY(retl_buf_adds(b, "CREATE TABLE "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(retl_buf_printf(b, " (k %s PRIMARY KEY, st text NOT NULL, h bigint",
+                             col_type(st, 0)));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, ", c%zu %s", i, col_type(st, i)));
-    TRY(retl_buf_adds(b, ")"));
+        RETL_TRY(retl_buf_printf(b, ", c%zu %s", i, col_type(st, i)));
+    RETL_TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
 }
@@ -269,18 +263,19 @@ out:
 retl_err eng_pg_sql_rebase(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "CREATE TEMP TABLE retl_keys ON COMMIT DROP AS "
-                         "SELECT k FROM "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, ";\nDROP TABLE "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, ";\n"));
-    TRY(eng_pg_sql_snap_create(b, st));
-    TRY(retl_buf_adds(b, ";\nINSERT INTO "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_printf(b, " (k, st) SELECT k::text::%s, 'K' FROM retl_keys;\nTRUNCATE ",
+    RETL_TRY(retl_buf_adds(b, "CREATE TEMP TABLE retl_keys ON COMMIT DROP AS "
+                              "SELECT k FROM "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, ";\nDROP TABLE "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, ";\n"));
+    RETL_TRY(eng_pg_sql_snap_create(b, st));
+    RETL_TRY(retl_buf_adds(b, ";\nINSERT INTO "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(
+        retl_buf_printf(b, " (k, st) SELECT k::text::%s, 'K' FROM retl_keys;\nTRUNCATE ",
                         col_type(st, 0)));
-    TRY(tbl(b, st, st->n.errors));
+    RETL_TRY(tbl(b, st, st->n.errors));
 out:
     return rc;
 }
@@ -289,13 +284,13 @@ retl_err eng_pg_sql_meta_set(struct retl_buf *b, const struct eng_state *st,
                              const char *k, const char *v)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "INSERT INTO "));
-    TRY(tbl(b, st, st->n.meta));
-    TRY(retl_buf_adds(b, " (k, v) VALUES ("));
-    TRY(eng_pg_literal(b, k));
-    TRY(retl_buf_adds(b, ", "));
-    TRY(eng_pg_literal(b, v));
-    TRY(retl_buf_adds(b, ") ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"));
+    RETL_TRY(retl_buf_adds(b, "INSERT INTO "));
+    RETL_TRY(tbl(b, st, st->n.meta));
+    RETL_TRY(retl_buf_adds(b, " (k, v) VALUES ("));
+    RETL_TRY(eng_pg_literal(b, k));
+    RETL_TRY(retl_buf_adds(b, ", "));
+    RETL_TRY(eng_pg_literal(b, v));
+    RETL_TRY(retl_buf_adds(b, ") ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"));
 out:
     return rc;
 }
@@ -306,33 +301,33 @@ retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
     retl_err rc;
     struct retl_buf col;
     retl_buf_init(&col, 1024);
-    TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
-    TRY(tbl(b, st, st->n.stage));
-    TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
-    TRY(tbl(b, st, st->n.stage));
-    TRY(retl_buf_adds(b, " AS SELECT "));
+    RETL_TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
+    RETL_TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, " AS SELECT "));
     for (size_t i = 0; i < st->ncols; i++) {
         retl_buf_reset(&col);
-        TRY(retl_buf_adds(&col, "q."));
-        TRY(eng_pg_ident(&col, st->cols[i].name));
+        RETL_TRY(retl_buf_adds(&col, "q."));
+        RETL_TRY(eng_pg_ident(&col, st->cols[i].name));
         if (i)
-            TRY(retl_buf_adds(b, ", "));
+            RETL_TRY(retl_buf_adds(b, ", "));
         /* Comparable types are staged as they are (cheap, and equal values
          * compare equal); the others as canonical text. */
         if (col_typed(&st->cols[i]))
-            TRY(retl_buf_adds(b, retl_buf_str(&col)));
+            RETL_TRY(retl_buf_adds(b, retl_buf_str(&col)));
         else
-            TRY(eng_pg_canon_expr(b, retl_buf_str(&col),
-                                  st->cols[i].sql_type ? st->cols[i].sql_type : "",
-                                  st->cols[i].type));
+            RETL_TRY(eng_pg_canon_expr(b, retl_buf_str(&col),
+                                       st->cols[i].sql_type ? st->cols[i].sql_type : "",
+                                       st->cols[i].type));
         if (i)
-            TRY(retl_buf_printf(b, " AS c%zu", i));
+            RETL_TRY(retl_buf_printf(b, " AS c%zu", i));
         else
-            TRY(retl_buf_adds(b, " AS k"));
+            RETL_TRY(retl_buf_adds(b, " AS k"));
     }
-    TRY(retl_buf_adds(b, " FROM (\n"));
-    TRY(retl_buf_adds(b, query));
-    TRY(retl_buf_adds(b, "\n) AS q"));
+    RETL_TRY(retl_buf_adds(b, " FROM (\n"));
+    RETL_TRY(retl_buf_adds(b, query));
+    RETL_TRY(retl_buf_adds(b, "\n) AS q"));
 out:
     retl_buf_free(&col);
     return rc;
@@ -343,16 +338,16 @@ retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bo
     retl_err rc;
     const char *t = delta ? st->n.delta : st->n.stage;
     const char *only = delta ? " AND op <> 'D'" : "";
-    TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE k IS NULL), "
-                         "(SELECT string_agg(k::text, ', ') FROM (SELECT k FROM "));
-    TRY(tbl(b, st, t));
-    TRY(retl_buf_printf(b,
-                        " WHERE k IS NOT NULL%s GROUP BY k HAVING count(*) > 1 "
-                        "ORDER BY k LIMIT 5) AS d) FROM ",
-                        only));
-    TRY(tbl(b, st, t));
+    RETL_TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE k IS NULL), "
+                              "(SELECT string_agg(k::text, ', ') FROM (SELECT k FROM "));
+    RETL_TRY(tbl(b, st, t));
+    RETL_TRY(retl_buf_printf(b,
+                             " WHERE k IS NOT NULL%s GROUP BY k HAVING count(*) > 1 "
+                             "ORDER BY k LIMIT 5) AS d) FROM ",
+                             only));
+    RETL_TRY(tbl(b, st, t));
     if (delta)
-        TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
+        RETL_TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
 out:
     return rc;
 }
@@ -365,10 +360,10 @@ static retl_err row_hash(struct retl_buf *b, const struct eng_state *st,
     retl_err rc;
     if (st->ncols < 2)
         return retl_buf_adds(b, "NULL::bigint");
-    TRY(retl_buf_adds(b, "hash_record_extended(ROW("));
+    RETL_TRY(retl_buf_adds(b, "hash_record_extended(ROW("));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, "%s%sc%zu", i > 1 ? ", " : "", alias, i));
-    TRY(retl_buf_adds(b, "), 0)"));
+        RETL_TRY(retl_buf_printf(b, "%s%sc%zu", i > 1 ? ", " : "", alias, i));
+    RETL_TRY(retl_buf_adds(b, "), 0)"));
 out:
     return rc;
 }
@@ -377,37 +372,37 @@ static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
                           enum retl_mode mode, bool hash)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, " AS SELECT CASE WHEN o.k IS NULL THEN 'I' WHEN s.k "
-                         "IS NULL THEN 'D' ELSE 'U' END AS op, "
-                         "COALESCE(s.k, o.k) AS k, "));
-    TRY(row_hash(b, st, "s."));
-    TRY(retl_buf_adds(b, " AS h"));
-    TRY(vcols(b, st, "s."));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(b, st, st->n.stage));
-    TRY(retl_buf_adds(b, " AS s FULL JOIN "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " AS o ON o.k = s.k WHERE (s.k IS NULL AND o.st = "
-                         "'L') OR o.k IS NULL"));
+    RETL_TRY(retl_buf_adds(b, " AS SELECT CASE WHEN o.k IS NULL THEN 'I' WHEN s.k "
+                              "IS NULL THEN 'D' ELSE 'U' END AS op, "
+                              "COALESCE(s.k, o.k) AS k, "));
+    RETL_TRY(row_hash(b, st, "s."));
+    RETL_TRY(retl_buf_adds(b, " AS h"));
+    RETL_TRY(vcols(b, st, "s."));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, " AS s FULL JOIN "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, " AS o ON o.k = s.k WHERE (s.k IS NULL AND o.st = "
+                              "'L') OR o.k IS NULL"));
     if (mode == RETL_MODE_INSERT || st->ncols < 2) {
         if (mode != RETL_MODE_INSERT)
-            TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND o.st <> 'L')"));
+            RETL_TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND o.st <> 'L')"));
         return RETL_E_OK;
     }
-    TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND (o.st <> 'L' OR "));
+    RETL_TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND (o.st <> 'L' OR "));
     if (hash) {
         /* Only the key, st and h of the snapshot enter the hash table. */
-        TRY(row_hash(b, st, "s."));
-        TRY(retl_buf_adds(b, " IS DISTINCT FROM o.h))"));
+        RETL_TRY(row_hash(b, st, "s."));
+        RETL_TRY(retl_buf_adds(b, " IS DISTINCT FROM o.h))"));
         return RETL_E_OK;
     }
-    TRY(retl_buf_adds(b, "ROW("));
+    RETL_TRY(retl_buf_adds(b, "ROW("));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, "%ss.c%zu", i > 1 ? ", " : "", i));
-    TRY(retl_buf_adds(b, ") IS DISTINCT FROM ROW("));
+        RETL_TRY(retl_buf_printf(b, "%ss.c%zu", i > 1 ? ", " : "", i));
+    RETL_TRY(retl_buf_adds(b, ") IS DISTINCT FROM ROW("));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, "%so.c%zu", i > 1 ? ", " : "", i));
-    TRY(retl_buf_adds(b, ")))"));
+        RETL_TRY(retl_buf_printf(b, "%so.c%zu", i > 1 ? ", " : "", i));
+    RETL_TRY(retl_buf_adds(b, ")))"));
 out:
     return rc;
 }
@@ -416,38 +411,39 @@ static retl_err diff_except(struct retl_buf *b, const struct eng_state *st,
                             enum retl_mode mode)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, " AS WITH ch AS (SELECT k"));
-    TRY(vcols(b, st, ""));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, " AS WITH ch AS (SELECT k"));
+    RETL_TRY(vcols(b, st, ""));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(b, st, st->n.stage));
     if (mode == RETL_MODE_INSERT) {
-        TRY(retl_buf_adds(b, " WHERE k IN (SELECT k FROM "));
-        TRY(tbl(b, st, st->n.stage));
-        TRY(retl_buf_adds(b, " EXCEPT SELECT k FROM "));
-        TRY(tbl(b, st, st->n.snap));
-        TRY(retl_buf_adds(b, ")"));
+        RETL_TRY(retl_buf_adds(b, " WHERE k IN (SELECT k FROM "));
+        RETL_TRY(tbl(b, st, st->n.stage));
+        RETL_TRY(retl_buf_adds(b, " EXCEPT SELECT k FROM "));
+        RETL_TRY(tbl(b, st, st->n.snap));
+        RETL_TRY(retl_buf_adds(b, ")"));
     } else {
-        TRY(retl_buf_adds(b, " EXCEPT SELECT k"));
-        TRY(vcols(b, st, ""));
-        TRY(retl_buf_adds(b, " FROM "));
-        TRY(tbl(b, st, st->n.snap));
-        TRY(retl_buf_adds(b, " WHERE st = 'L'"));
+        RETL_TRY(retl_buf_adds(b, " EXCEPT SELECT k"));
+        RETL_TRY(vcols(b, st, ""));
+        RETL_TRY(retl_buf_adds(b, " FROM "));
+        RETL_TRY(tbl(b, st, st->n.snap));
+        RETL_TRY(retl_buf_adds(b, " WHERE st = 'L'"));
     }
-    TRY(retl_buf_adds(b, "), gone AS (SELECT k FROM "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " WHERE st = 'L' EXCEPT SELECT k FROM "));
-    TRY(tbl(b, st, st->n.stage));
-    TRY(retl_buf_adds(b, ") SELECT CASE WHEN o.k IS NULL THEN 'I' ELSE 'U' "
-                         "END AS op, ch.k, "));
-    TRY(row_hash(b, st, "ch."));
-    TRY(retl_buf_adds(b, " AS h"));
-    TRY(vcols(b, st, "ch."));
-    TRY(retl_buf_adds(b, " FROM ch LEFT JOIN "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " AS o ON o.k = ch.k UNION ALL SELECT 'D', g.k, NULL::bigint"));
+    RETL_TRY(retl_buf_adds(b, "), gone AS (SELECT k FROM "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, " WHERE st = 'L' EXCEPT SELECT k FROM "));
+    RETL_TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, ") SELECT CASE WHEN o.k IS NULL THEN 'I' ELSE 'U' "
+                              "END AS op, ch.k, "));
+    RETL_TRY(row_hash(b, st, "ch."));
+    RETL_TRY(retl_buf_adds(b, " AS h"));
+    RETL_TRY(vcols(b, st, "ch."));
+    RETL_TRY(retl_buf_adds(b, " FROM ch LEFT JOIN "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(
+        retl_buf_adds(b, " AS o ON o.k = ch.k UNION ALL SELECT 'D', g.k, NULL::bigint"));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, ", NULL::%s", col_type(st, i)));
-    TRY(retl_buf_adds(b, " FROM gone AS g"));
+        RETL_TRY(retl_buf_printf(b, ", NULL::%s", col_type(st, i)));
+    RETL_TRY(retl_buf_adds(b, " FROM gone AS g"));
 out:
     return rc;
 }
@@ -456,14 +452,14 @@ retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
                          enum retl_mode mode, enum eng_diff how)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
-    TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
-    TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
+    RETL_TRY(tbl(b, st, st->n.delta));
     if (how == ENG_DIFF_EXCEPT)
-        TRY(diff_except(b, st, mode));
+        RETL_TRY(diff_except(b, st, mode));
     else
-        TRY(diff_join(b, st, mode, how == ENG_DIFF_HASH));
+        RETL_TRY(diff_join(b, st, mode, how == ENG_DIFF_HASH));
 out:
     return rc;
 }
@@ -471,10 +467,10 @@ out:
 retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE op = 'I'), count(*) "
-                         "FILTER (WHERE op = 'U'), count(*) FILTER (WHERE op "
-                         "= 'D') FROM "));
-    TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE op = 'I'), count(*) "
+                              "FILTER (WHERE op = 'U'), count(*) FILTER (WHERE op "
+                              "= 'D') FROM "));
+    RETL_TRY(tbl(b, st, st->n.delta));
 out:
     return rc;
 }
@@ -482,13 +478,13 @@ out:
 retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "DELETE FROM "));
-    TRY(tbl(b, st, st->n.errors));
-    TRY(retl_buf_adds(b, " AS e WHERE NOT EXISTS (SELECT 1 FROM "));
-    TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " AS d WHERE d.op <> 'D' AND "));
-    TRY(canon_col(b, st, 0, "d."));
-    TRY(retl_buf_adds(b, " = e.key)"));
+    RETL_TRY(retl_buf_adds(b, "DELETE FROM "));
+    RETL_TRY(tbl(b, st, st->n.errors));
+    RETL_TRY(retl_buf_adds(b, " AS e WHERE NOT EXISTS (SELECT 1 FROM "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " AS d WHERE d.op <> 'D' AND "));
+    RETL_TRY(canon_col(b, st, 0, "d."));
+    RETL_TRY(retl_buf_adds(b, " = e.key)"));
 out:
     return rc;
 }
@@ -496,14 +492,14 @@ out:
 retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op"));
+    RETL_TRY(retl_buf_adds(b, "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op"));
     for (size_t i = 0; i < st->ncols; i++) {
-        TRY(retl_buf_adds(b, ", "));
-        TRY(canon_col(b, st, i, ""));
+        RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(canon_col(b, st, i, ""));
     }
-    TRY(retl_buf_adds(b, ", ctid FROM "));
-    TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
+    RETL_TRY(retl_buf_adds(b, ", ctid FROM "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
 out:
     return rc;
 }
@@ -519,11 +515,11 @@ retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st)
 static retl_err range(struct retl_buf *b, const char *first, const char *last)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, " d.ctid >= "));
-    TRY(eng_pg_literal(b, first));
-    TRY(retl_buf_adds(b, "::tid AND d.ctid <= "));
-    TRY(eng_pg_literal(b, last));
-    TRY(retl_buf_adds(b, "::tid AND d.op <> 'D'"));
+    RETL_TRY(retl_buf_adds(b, " d.ctid >= "));
+    RETL_TRY(eng_pg_literal(b, first));
+    RETL_TRY(retl_buf_adds(b, "::tid AND d.ctid <= "));
+    RETL_TRY(eng_pg_literal(b, last));
+    RETL_TRY(retl_buf_adds(b, "::tid AND d.op <> 'D'"));
 out:
     return rc;
 }
@@ -532,10 +528,10 @@ out:
 static retl_err not_failed(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(
+    RETL_TRY(retl_buf_adds(
         b, " AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = "));
-    TRY(canon_col(b, st, 0, "d."));
-    TRY(retl_buf_adds(b, ")"));
+    RETL_TRY(canon_col(b, st, 0, "d."));
+    RETL_TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
 }
@@ -547,64 +543,64 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long 
     /* New keys (op I) are absent from the snapshot (one run at a time, one
      * delta row per key): a plain INSERT, without the conflict check. */
     for (int pass = 0; pass < 2; pass++) {
-        TRY(retl_buf_adds(b, pass ? ";\nINSERT INTO " : "INSERT INTO "));
-        TRY(tbl(b, st, st->n.snap));
-        TRY(retl_buf_adds(b, " (k, st, h"));
-        TRY(vcols(b, st, ""));
-        TRY(retl_buf_adds(b, ") SELECT d.k, 'L', d.h"));
-        TRY(vcols(b, st, "d."));
-        TRY(retl_buf_adds(b, " FROM "));
-        TRY(tbl(b, st, st->n.delta));
-        TRY(retl_buf_adds(b, " AS d WHERE"));
-        TRY(range(b, first, last));
-        TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
-        TRY(not_failed(b, st));
+        RETL_TRY(retl_buf_adds(b, pass ? ";\nINSERT INTO " : "INSERT INTO "));
+        RETL_TRY(tbl(b, st, st->n.snap));
+        RETL_TRY(retl_buf_adds(b, " (k, st, h"));
+        RETL_TRY(vcols(b, st, ""));
+        RETL_TRY(retl_buf_adds(b, ") SELECT d.k, 'L', d.h"));
+        RETL_TRY(vcols(b, st, "d."));
+        RETL_TRY(retl_buf_adds(b, " FROM "));
+        RETL_TRY(tbl(b, st, st->n.delta));
+        RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
+        RETL_TRY(range(b, first, last));
+        RETL_TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
+        RETL_TRY(not_failed(b, st));
     }
-    TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L', h = EXCLUDED.h"));
+    RETL_TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L', h = EXCLUDED.h"));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
-    TRY(retl_buf_adds(b, ";\nDELETE FROM "));
-    TRY(tbl(b, st, st->n.errors));
-    TRY(retl_buf_adds(b, " AS e USING "));
-    TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " AS d WHERE"));
-    TRY(range(b, first, last));
-    TRY(retl_buf_adds(b, " AND e.key = "));
-    TRY(canon_col(b, st, 0, "d."));
-    TRY(not_failed(b, st));
-    TRY(retl_buf_adds(b, ";\nINSERT INTO "));
-    TRY(tbl(b, st, st->n.errors));
-    TRY(retl_buf_printf(b,
-                        " AS e (key, run, operation, code, message, fields, "
-                        "\"row\", first_failed, last_failed, attempts) SELECT "
-                        "b.k, %lld, ",
-                        run));
-    TRY(eng_pg_literal(b, op));
-    TRY(retl_buf_adds(b, ", b.code, b.message, b.fields, json_object(ARRAY["));
+        RETL_TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
+    RETL_TRY(retl_buf_adds(b, ";\nDELETE FROM "));
+    RETL_TRY(tbl(b, st, st->n.errors));
+    RETL_TRY(retl_buf_adds(b, " AS e USING "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
+    RETL_TRY(range(b, first, last));
+    RETL_TRY(retl_buf_adds(b, " AND e.key = "));
+    RETL_TRY(canon_col(b, st, 0, "d."));
+    RETL_TRY(not_failed(b, st));
+    RETL_TRY(retl_buf_adds(b, ";\nINSERT INTO "));
+    RETL_TRY(tbl(b, st, st->n.errors));
+    RETL_TRY(retl_buf_printf(b,
+                             " AS e (key, run, operation, code, message, fields, "
+                             "\"row\", first_failed, last_failed, attempts) SELECT "
+                             "b.k, %lld, ",
+                             run));
+    RETL_TRY(eng_pg_literal(b, op));
+    RETL_TRY(retl_buf_adds(b, ", b.code, b.message, b.fields, json_object(ARRAY["));
     for (size_t i = 0; i < st->ncols; i++) {
         if (i)
-            TRY(retl_buf_adds(b, ", "));
-        TRY(eng_pg_literal(b, st->cols[i].name));
+            RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(eng_pg_literal(b, st->cols[i].name));
     }
-    TRY(retl_buf_adds(b, "]::text[], ARRAY["));
+    RETL_TRY(retl_buf_adds(b, "]::text[], ARRAY["));
     for (size_t i = 0; i < st->ncols; i++) {
         if (i)
-            TRY(retl_buf_adds(b, ", "));
-        TRY(canon_col(b, st, i, "d."));
+            RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(canon_col(b, st, i, "d."));
     }
-    TRY(retl_buf_adds(
+    RETL_TRY(retl_buf_adds(
         b, "]::text[])::jsonb, now(), now(), 1 FROM pg_temp.retl_batch AS b, "));
-    TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " AS d WHERE"));
-    TRY(range(b, first, last));
-    TRY(retl_buf_adds(b, " AND b.k = "));
-    TRY(canon_col(b, st, 0, "d."));
-    TRY(retl_buf_adds(b,
-                      " ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
-                      "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
-                      "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
-                      "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
-                      "e.attempts + 1"));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
+    RETL_TRY(range(b, first, last));
+    RETL_TRY(retl_buf_adds(b, " AND b.k = "));
+    RETL_TRY(canon_col(b, st, 0, "d."));
+    RETL_TRY(retl_buf_adds(
+        b, " ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, "
+           "operation = EXCLUDED.operation, code = EXCLUDED.code, message = "
+           "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
+           "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
+           "e.attempts + 1"));
 out:
     return rc;
 }
@@ -612,15 +608,15 @@ out:
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "UPDATE "));
-    TRY(tbl(b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " AS o SET st = 'G' FROM "));
-    TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " AS d WHERE d.op = 'D' AND o.k = d.k;\n"
-                         "DROP TABLE IF EXISTS "));
-    TRY(tbl(b, st, st->n.delta));
-    TRY(retl_buf_adds(b, ";\nDROP TABLE IF EXISTS "));
-    TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, "UPDATE "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, " AS o SET st = 'G' FROM "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " AS d WHERE d.op = 'D' AND o.k = d.k;\n"
+                              "DROP TABLE IF EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, ";\nDROP TABLE IF EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.stage));
 out:
     return rc;
 }
@@ -629,14 +625,14 @@ retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b,
-                      "SELECT run, key, operation, code, message, fields, \"row\"::text, "
-                      "to_char(first_failed AT TIME ZONE 'UTC', "
-                      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(last_failed AT TIME "
-                      "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts, count(*) "
-                      "OVER () FROM "));
-    TRY(tbl(b, st, st->n.errors));
-    TRY(retl_buf_printf(b, " ORDER BY key LIMIT %zu", limit));
+    RETL_TRY(retl_buf_adds(
+        b, "SELECT run, key, operation, code, message, fields, \"row\"::text, "
+           "to_char(first_failed AT TIME ZONE 'UTC', "
+           "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(last_failed AT TIME "
+           "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts, count(*) "
+           "OVER () FROM "));
+    RETL_TRY(tbl(b, st, st->n.errors));
+    RETL_TRY(retl_buf_printf(b, " ORDER BY key LIMIT %zu", limit));
 out:
     return rc;
 }
@@ -645,11 +641,11 @@ retl_err eng_pg_sql_drop(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
     const char *t[] = {st->n.delta, st->n.stage, st->n.snap, st->n.errors, st->n.meta};
-    TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    RETL_TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         if (i)
-            TRY(retl_buf_adds(b, ", "));
-        TRY(tbl(b, st, t[i]));
+            RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(tbl(b, st, t[i]));
     }
 out:
     return rc;

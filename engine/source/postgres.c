@@ -31,13 +31,6 @@ struct pgsrc {
     char tid_last[32];
 };
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        rc = (expr);                                                                     \
-        if (rc != RETL_E_OK)                                                             \
-            goto out;                                                                    \
-    } while (0)
-
 static bool dry(const struct pgsrc *s)
 {
     return (s->flags & ENG_SRC_DRY) != 0;
@@ -79,11 +72,11 @@ static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *se
     s->flags = flags;
     retl_buf_init(&s->sql, ENG_PG_SQL_MAX);
     retl_buf_init(&s->copy, COPY_MAX);
-    TRY(eng_pg_connect(sec, "source", &s->w, eb));
+    RETL_TRY(eng_pg_connect(sec, "source", &s->w, eb));
     /* The diff hashes a whole snapshot side: let it stay in memory longer. */
-    TRY(eng_pg_exec(s->w, "SET work_mem = '64MB'", NULL, "source", eb));
+    RETL_TRY(eng_pg_exec(s->w, "SET work_mem = '64MB'", NULL, "source", eb));
     if (dry(s))
-        TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
+        RETL_TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
     *ctx = s;
     return RETL_E_OK;
 out:
@@ -102,10 +95,10 @@ static retl_err pg_lock(void *ctx, const struct eng_state *st, struct retl_errbu
     char id[300];
     snprintf(id, sizeof id, "retl %s.%s", st->n.schema, st->n.prefix);
     retl_buf_reset(&s->sql);
-    TRY(retl_buf_adds(&s->sql, "SELECT pg_try_advisory_lock(hashtextextended("));
-    TRY(eng_pg_literal(&s->sql, id));
-    TRY(retl_buf_adds(&s->sql, ", 0))"));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    RETL_TRY(retl_buf_adds(&s->sql, "SELECT pg_try_advisory_lock(hashtextextended("));
+    RETL_TRY(eng_pg_literal(&s->sql, id));
+    RETL_TRY(retl_buf_adds(&s->sql, ", 0))"));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
     if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
         rc = retl_errf(eb, RETL_E_CONFLICT,
                        "source: another run of this job is in progress (lock "
@@ -166,7 +159,7 @@ static retl_err pg_describe(void *ctx, const struct retl_job *job, struct eng_st
                  (unsigned)PQftype(d, found));
         PQclear(t);
         t = NULL;
-        TRY(eng_pg_exec(s->w, q, &t, "source", eb));
+        RETL_TRY(eng_pg_exec(s->w, q, &t, "source", eb));
         if (PQntuples(t) != 1) {
             rc = retl_errf(eb, RETL_E_SOURCE, "source: unknown type of \"%s\"",
                            st->cols[i].name);
@@ -196,11 +189,11 @@ static retl_err exists(struct pgsrc *s, const struct eng_state *st, const char *
     struct retl_buf q;
     retl_buf_init(&q, 1024);
     retl_buf_reset(&s->sql);
-    TRY(eng_pg_qname(&q, st->n.schema, table));
-    TRY(retl_buf_adds(&s->sql, "SELECT to_regclass("));
-    TRY(eng_pg_literal(&s->sql, retl_buf_str(&q)));
-    TRY(retl_buf_adds(&s->sql, ") IS NOT NULL"));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    RETL_TRY(eng_pg_qname(&q, st->n.schema, table));
+    RETL_TRY(retl_buf_adds(&s->sql, "SELECT to_regclass("));
+    RETL_TRY(eng_pg_literal(&s->sql, retl_buf_str(&q)));
+    RETL_TRY(retl_buf_adds(&s->sql, ") IS NOT NULL"));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
     *yes = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 out:
     PQclear(r);
@@ -218,32 +211,32 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebas
     struct retl_buf fp;
     retl_buf_init(&fp, 64 * 1024);
     /* pg2: the snapshot layout of this backend (k, st, h, c1..cn). */
-    TRY(retl_buf_adds(&fp, st->fingerprint));
-    TRY(retl_buf_adds(&fp, "|pg2|"));
-    TRY(eng_pg_sql_types(&fp, st));
-    TRY(tx(s, "BEGIN", eb));
+    RETL_TRY(retl_buf_adds(&fp, st->fingerprint));
+    RETL_TRY(retl_buf_adds(&fp, "|pg2|"));
+    RETL_TRY(eng_pg_sql_types(&fp, st));
+    RETL_TRY(tx(s, "BEGIN", eb));
     SQL(s, eng_pg_sql_state_ddl(&s->sql, st));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
-    TRY(exists(s, st, st->n.snap, &have_snap, eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    RETL_TRY(exists(s, st, st->n.snap, &have_snap, eb));
     retl_buf_reset(&s->sql);
-    TRY(retl_buf_adds(&s->sql, "SELECT v FROM "));
-    TRY(eng_pg_qname(&s->sql, st->n.schema, st->n.meta));
-    TRY(retl_buf_adds(&s->sql, " WHERE k = 'fingerprint' FOR UPDATE"));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    RETL_TRY(retl_buf_adds(&s->sql, "SELECT v FROM "));
+    RETL_TRY(eng_pg_qname(&s->sql, st->n.schema, st->n.meta));
+    RETL_TRY(retl_buf_adds(&s->sql, " WHERE k = 'fingerprint' FOR UPDATE"));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
     bool same = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), retl_buf_str(&fp)) == 0;
     if (have_snap && !same) {
         SQL(s, eng_pg_sql_rebase(&s->sql, st));
-        TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
         reb = true;
     } else if (!have_snap) {
         SQL(s, eng_pg_sql_snap_create(&s->sql, st));
-        TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     }
     if (!same) {
         SQL(s, eng_pg_sql_meta_set(&s->sql, st, "fingerprint", retl_buf_str(&fp)));
-        TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     }
-    TRY(tx(s, "COMMIT", eb));
+    RETL_TRY(tx(s, "COMMIT", eb));
     *rebased = reb;
 out:
     PQclear(r);
@@ -260,7 +253,7 @@ static retl_err key_check(struct pgsrc *s, const struct eng_state *st, bool delt
     retl_err rc;
     PGresult *r = NULL;
     SQL(s, eng_pg_sql_key_check(&s->sql, st, delta));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
     if (eng_pg_ll(r, 0, 0) > 0) {
         rc = retl_errf(eb, RETL_E_SOURCE,
                        "source: key column \"%s\" is NULL in %lld row(s); "
@@ -287,15 +280,15 @@ static retl_err pg_stage(void *ctx, const struct retl_job *job,
     PGresult *r = NULL;
     struct retl_buf q;
     retl_buf_init(&q, ENG_PG_SQL_MAX);
-    TRY(eng_pg_job_query(&q, job));
+    RETL_TRY(eng_pg_job_query(&q, job));
     SQL(s, eng_pg_sql_stage(&s->sql, st, retl_buf_str(&q)));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb));
     long long n = strtoll(PQcmdTuples(r), NULL, 10);
     /* Insert mode checks every key; the other modes check the keys about to
      * be sent (diff), which costs a fraction: a duplicated key whose rows are
      * all unchanged and synced sends nothing, so it harms nothing. */
     if (job->mode == RETL_MODE_INSERT)
-        TRY(key_check(s, st, false, eb));
+        RETL_TRY(key_check(s, st, false, eb));
     *extracted = n;
     s->extracted = n;
 out:
@@ -312,15 +305,15 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
     retl_err rc;
     PGresult *r = NULL;
     SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
-    TRY(key_check(s, st, true, eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
+    RETL_TRY(key_check(s, st, true, eb));
     SQL(s, eng_pg_sql_delta_counts(&s->sql, st));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
     c->new_keys = eng_pg_ll(r, 0, 0);
     c->changed = eng_pg_ll(r, 0, 1);
     c->deleted = eng_pg_ll(r, 0, 2);
     SQL(s, eng_pg_sql_errors_prune(&s->sql, st));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
 out:
     PQclear(r);
     return rc;
@@ -332,14 +325,14 @@ static retl_err pg_delta_open(void *ctx, const struct eng_state *st,
     struct pgsrc *s = ctx;
     retl_err rc;
     SQL(s, eng_pg_sql_batch_table(&s->sql, st));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
-    TRY(eng_pg_connect(s->sec, "source", &s->r, eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    RETL_TRY(eng_pg_connect(s->sec, "source", &s->r, eb));
     /* Chunks must be contiguous ranges of the delta's physical order. */
-    TRY(eng_pg_exec(s->r, "SET synchronize_seqscans = off", NULL, "source", eb));
-    TRY(eng_pg_exec(s->r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL,
-                    "source", eb));
+    RETL_TRY(eng_pg_exec(s->r, "SET synchronize_seqscans = off", NULL, "source", eb));
+    RETL_TRY(eng_pg_exec(s->r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL,
+                         "source", eb));
     SQL(s, eng_pg_sql_delta_cursor(&s->sql, st));
-    TRY(eng_pg_exec(s->r, retl_buf_str(&s->sql), NULL, "source", eb));
+    RETL_TRY(eng_pg_exec(s->r, retl_buf_str(&s->sql), NULL, "source", eb));
 out:
     return rc;
 }
@@ -368,7 +361,7 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
             goto out;
         }
     } else {
-        TRY(eng_pg_exec(s->r, q, &s->chunk, "source: reading the delta", eb));
+        RETL_TRY(eng_pg_exec(s->r, q, &s->chunk, "source: reading the delta", eb));
     }
     if (PQntuples(s->chunk) > 0)
         s->ahead = PQsendQuery(s->r, q) == 1;
@@ -420,26 +413,27 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
     for (size_t i = 0; i < ch->nrows; i++) {
         if (res[i].ok)
             continue;
-        TRY(eng_pg_copy_field(c, ch->cells[i * (ch->ncols + 1) + 1]));
-        TRY(retl_buf_addc(c, '\t'));
-        TRY(eng_pg_copy_field(c, res[i].code));
-        TRY(retl_buf_addc(c, '\t'));
-        TRY(eng_pg_copy_field(c, res[i].message));
-        TRY(retl_buf_addc(c, '\t'));
-        TRY(eng_pg_copy_field(c, res[i].fields));
-        TRY(retl_buf_addc(c, '\n'));
+        RETL_TRY(eng_pg_copy_field(c, ch->cells[i * (ch->ncols + 1) + 1]));
+        RETL_TRY(retl_buf_addc(c, '\t'));
+        RETL_TRY(eng_pg_copy_field(c, res[i].code));
+        RETL_TRY(retl_buf_addc(c, '\t'));
+        RETL_TRY(eng_pg_copy_field(c, res[i].message));
+        RETL_TRY(retl_buf_addc(c, '\t'));
+        RETL_TRY(eng_pg_copy_field(c, res[i].fields));
+        RETL_TRY(retl_buf_addc(c, '\n'));
     }
     retl_buf_reset(&s->sql);
     if (c->len == 0)
-        TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
-    TRY(eng_pg_sql_commit(&s->sql, st, run, op, s->tid_first, s->tid_last));
-    TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
+        RETL_TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
+    RETL_TRY(eng_pg_sql_commit(&s->sql, st, run, op, s->tid_first, s->tid_last));
+    RETL_TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
     if (c->len) {
-        TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
-        TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data, c->len,
-                           "source: saving the batch", eb));
+        RETL_TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
+        RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data,
+                                c->len, "source: saving the batch", eb));
     }
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: saving the batch", eb));
+    RETL_TRY(
+        eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: saving the batch", eb));
     for (size_t i = 0; i < ch->nrows; i++)
         s->saved += res[i].ok;
 out:
@@ -460,10 +454,10 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
         PQfinish(s->r);
         s->r = NULL;
     }
-    TRY(tx(s, "BEGIN", eb));
+    RETL_TRY(tx(s, "BEGIN", eb));
     SQL(s, eng_pg_sql_finish(&s->sql, st));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
-    TRY(tx(s, "COMMIT", eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    RETL_TRY(tx(s, "COMMIT", eb));
     /* After a large load, set hint bits and statistics now rather than in the
      * next run's diff (best effort: autovacuum gets there too). */
     if (!dry(s) && s->saved >= 10000 && s->saved * 10 >= s->extracted) {
@@ -496,10 +490,10 @@ static retl_err pg_errors(void *ctx, const struct eng_state *st, size_t limit,
     if (!arr)
         return RETL_E_NOMEM;
     long long n = 0;
-    TRY(exists(s, st, st->n.errors, &have, eb));
+    RETL_TRY(exists(s, st, st->n.errors, &have, eb));
     if (have) {
         SQL(s, eng_pg_sql_errors_list(&s->sql, st, limit));
-        TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
         for (int i = 0; i < PQntuples(r); i++) {
             json_t *row = NULL;
             json_t *o = json_pack(
@@ -534,7 +528,7 @@ static retl_err pg_drop_state(void *ctx, const struct eng_state *st,
     struct pgsrc *s = ctx;
     retl_err rc;
     SQL(s, eng_pg_sql_drop(&s->sql, st));
-    TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
 out:
     return rc;
 }

@@ -19,13 +19,6 @@
 #include "engine/source/snowflake_int.h"
 #include "engine/source/wh.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        rc = (expr);                                                                     \
-        if (rc != RETL_E_OK)                                                             \
-            goto out;                                                                    \
-    } while (0)
-
 #define JWT_LIFETIME 3540
 #define BODY_MAX (256u << 20)
 #define ARENA_MAX (512u << 20)
@@ -109,7 +102,7 @@ static retl_err call(struct sf *s, const char *method, const char *url, const ch
     retl_err rc;
     struct retl_http_resp r = {0};
     char *auth = NULL;
-    TRY(token(s, eb));
+    RETL_TRY(token(s, eb));
     if (asprintf(&auth, "Authorization: Bearer %s", s->jwt) < 0) {
         auth = NULL;
         rc = RETL_E_NOMEM;
@@ -209,7 +202,7 @@ static retl_err submit(struct sf *s, const char *statement, size_t n,
         goto out;
     }
     snprintf(url, sizeof url, "%s/api/v2/statements?requestId=%s", s->base, uuid);
-    TRY(call(s, "POST", url, body, &status, &res, eb));
+    RETL_TRY(call(s, "POST", url, body, &status, &res, eb));
     long wait = 50;
     while (status == 202) {
         const char *h = json_string_value(json_object_get(res, "statementHandle"));
@@ -223,7 +216,7 @@ static retl_err submit(struct sf *s, const char *statement, size_t n,
         res = NULL;
         sleep_ms(wait);
         wait = wait * 2 > POLL_MAX_MS ? POLL_MAX_MS : wait * 2;
-        TRY(call(s, "GET", url, NULL, &status, &res, eb));
+        RETL_TRY(call(s, "GET", url, NULL, &status, &res, eb));
     }
     *out = res;
     res = NULL;
@@ -330,7 +323,7 @@ static retl_err read_rows(struct sf *s, size_t max, size_t *n, struct retl_errbu
             if (s->part + 1 >= s->nparts)
                 break;
             json_t *d = NULL;
-            TRY(fetch_part(s, s->part + 1, &d, eb));
+            RETL_TRY(fetch_part(s, s->part + 1, &d, eb));
             json_decref(s->data);
             s->data = d;
             s->part++;
@@ -348,12 +341,12 @@ static retl_err read_rows(struct sf *s, size_t max, size_t *n, struct retl_errbu
             *off = (long)s->arena.len;
             const char *t = json_string_value(json_array_get(s->types, c));
             if (json_is_string(v)) {
-                TRY(eng_sf_cell(t, json_string_value(v), &s->arena));
+                RETL_TRY(eng_sf_cell(t, json_string_value(v), &s->arena));
             } else {
                 char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
                 rc = txt ? eng_sf_cell("text", txt, &s->arena) : RETL_E_NOMEM;
                 free(txt);
-                TRY(rc);
+                RETL_TRY(rc);
             }
         }
         got++;
@@ -377,22 +370,22 @@ static retl_err sf_run(void *conn, const char *const *sql, size_t n, bool tx,
     size_t cnt = 0;
     retl_buf_init(&b, 64u << 20);
     if (tx && n > 1) {
-        TRY(retl_buf_adds(&b, "BEGIN"));
+        RETL_TRY(retl_buf_adds(&b, "BEGIN"));
         cnt++;
     }
     for (size_t i = 0; i < n; i++) {
         if (!sql[i][0])
             continue;
-        TRY(retl_buf_printf(&b, "%s%s", b.len ? ";\n" : "", sql[i]));
+        RETL_TRY(retl_buf_printf(&b, "%s%s", b.len ? ";\n" : "", sql[i]));
         cnt++;
     }
     if (tx && n > 1) {
-        TRY(retl_buf_adds(&b, ";\nCOMMIT"));
+        RETL_TRY(retl_buf_adds(&b, ";\nCOMMIT"));
         cnt++;
     }
     if (cnt == 0)
         goto out;
-    TRY(submit(s, retl_buf_str(&b), cnt, NULL, 0, &res, eb));
+    RETL_TRY(submit(s, retl_buf_str(&b), cnt, NULL, 0, &res, eb));
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: statements too large");
@@ -412,8 +405,8 @@ static retl_err sf_query_bind(void *conn, const char *sql, const char *const *pa
     size_t n = 0;
     if (s->streaming)
         return retl_errf(eb, RETL_E_INTERNAL, "source: query while streaming");
-    TRY(submit(s, sql, 1, params, nparams, &res, eb));
-    TRY(open_result(s, res, eb));
+    RETL_TRY(submit(s, sql, 1, params, nparams, &res, eb));
+    RETL_TRY(open_result(s, res, eb));
     json_t *rt = json_object_get(json_object_get(res, "resultSetMetaData"), "rowType");
     r.ncols = s->ncols;
     r.names = calloc(r.ncols + 1, sizeof *r.names);
@@ -434,7 +427,7 @@ static retl_err sf_query_bind(void *conn, const char *sql, const char *const *pa
         }
     }
     if (max_rows > 0) {
-        TRY(read_rows(s, max_rows, &n, eb));
+        RETL_TRY(read_rows(s, max_rows, &n, eb));
         r.cells = calloc(n * r.ncols + 1, sizeof *r.cells);
         if (!r.cells) {
             rc = RETL_E_NOMEM;
@@ -468,8 +461,8 @@ static retl_err sf_stream_open(void *conn, const char *sql, size_t *ncols,
     struct sf *s = conn;
     retl_err rc;
     json_t *res = NULL;
-    TRY(submit(s, sql, 1, NULL, 0, &res, eb));
-    TRY(open_result(s, res, eb));
+    RETL_TRY(submit(s, sql, 1, NULL, 0, &res, eb));
+    RETL_TRY(open_result(s, res, eb));
     s->streaming = true;
     *ncols = s->ncols;
 out:
@@ -575,13 +568,13 @@ static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *se
         s->base[--bl] = '\0';
     struct retl_http_opts o = {
         .timeout_ms = 120000, .max_body = BODY_MAX, .max_attempts = 4};
-    TRY(retl_http_client_new(&o, &s->http, eb));
-    TRY(token(s, eb));
+    RETL_TRY(retl_http_client_new(&o, &s->http, eb));
+    RETL_TRY(token(s, eb));
     RETL_LOG_INFO("source: Snowflake SQL API", RF_S("endpoint", s->base),
                   RF_S("account", s->account), RF_S("user", s->user));
     /* A first statement proves the credentials before any state is touched. */
     json_t *res = NULL;
-    TRY(submit(s, "SELECT 1", 1, NULL, 0, &res, eb));
+    RETL_TRY(submit(s, "SELECT 1", 1, NULL, 0, &res, eb));
     json_decref(res);
     return eng_wh_new(&sf_driver, s, eng_dialect_get(ENG_DL_SNOWFLAKE), flags, ctx);
 out:

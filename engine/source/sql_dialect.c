@@ -7,13 +7,6 @@
 
 #include "engine/source/pg_sql.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        rc = (expr);                                                                     \
-        if (rc != RETL_E_OK)                                                             \
-            goto out;                                                                    \
-    } while (0)
-
 static const struct eng_dialect dialects[] = {
     {ENG_DL_POSTGRES, "postgres", '"', '"', "", false, true, false, false,
      "CREATE UNLOGGED TABLE", "EXCEPT", "text", "text", "text", "bigint"},
@@ -68,13 +61,13 @@ const struct eng_dialect *eng_dialect_guess(const char *driver, const char *dbms
 retl_err eng_dl_ident(const struct eng_dialect *d, struct retl_buf *b, const char *id)
 {
     retl_err rc;
-    TRY(retl_buf_addc(b, d->qopen));
+    RETL_TRY(retl_buf_addc(b, d->qopen));
     for (const char *p = id; *p; p++) {
         if (*p == d->qclose)
-            TRY(retl_buf_addc(b, *p));
-        TRY(retl_buf_addc(b, *p));
+            RETL_TRY(retl_buf_addc(b, *p));
+        RETL_TRY(retl_buf_addc(b, *p));
     }
-    TRY(retl_buf_addc(b, d->qclose));
+    RETL_TRY(retl_buf_addc(b, d->qclose));
 out:
     return rc;
 }
@@ -88,9 +81,9 @@ retl_err eng_dl_table(const struct eng_dialect *d, struct retl_buf *b, const cha
         snprintf(name, sizeof name, "%s_%s", schema, t);
         return eng_dl_ident(d, b, name);
     }
-    TRY(eng_dl_ident(d, b, schema));
-    TRY(retl_buf_addc(b, '.'));
-    TRY(eng_dl_ident(d, b, t));
+    RETL_TRY(eng_dl_ident(d, b, schema));
+    RETL_TRY(retl_buf_addc(b, '.'));
+    RETL_TRY(eng_dl_ident(d, b, t));
 out:
     return rc;
 }
@@ -107,10 +100,10 @@ retl_err eng_dl_dotted(const struct eng_dialect *d, struct retl_buf *b, const ch
             return RETL_E_TOO_BIG;
         memcpy(part, p, n);
         part[n] = '\0';
-        TRY(eng_dl_ident(d, b, part));
+        RETL_TRY(eng_dl_ident(d, b, part));
         if (!dot)
             break;
-        TRY(retl_buf_addc(b, '.'));
+        RETL_TRY(retl_buf_addc(b, '.'));
         p = dot + 1;
     }
 out:
@@ -124,14 +117,14 @@ retl_err eng_dl_literal(const struct eng_dialect *d, struct retl_buf *b, const c
     for (const char *p = s; *p; p++)
         ascii = ascii && (unsigned char)*p < 0x80;
     if (!ascii)
-        TRY(retl_buf_adds(b, d->lit_prefix));
-    TRY(retl_buf_addc(b, '\''));
+        RETL_TRY(retl_buf_adds(b, d->lit_prefix));
+    RETL_TRY(retl_buf_addc(b, '\''));
     for (const char *p = s; *p; p++) {
         if (*p == '\'' || (d->lit_backslash && *p == '\\'))
-            TRY(retl_buf_addc(b, *p));
-        TRY(retl_buf_addc(b, *p));
+            RETL_TRY(retl_buf_addc(b, *p));
+        RETL_TRY(retl_buf_addc(b, *p));
     }
-    TRY(retl_buf_addc(b, '\''));
+    RETL_TRY(retl_buf_addc(b, '\''));
 out:
     return rc;
 }
@@ -324,12 +317,12 @@ static retl_err hex_to_base64(const char *in, struct retl_buf *o)
             q[1] = tb[((g[0] & 3) << 4) | (k > 1 ? g[1] >> 4 : 0)];
             q[2] = k > 1 ? tb[((g[1] & 15) << 2) | (k > 2 ? g[2] >> 6 : 0)] : '=';
             q[3] = k > 2 ? tb[g[2] & 63] : '=';
-            TRY(retl_buf_add(o, q, 4));
+            RETL_TRY(retl_buf_add(o, q, 4));
             k = 0;
         }
     }
     if (n == 0)
-        TRY(retl_buf_adds(o, ""));
+        RETL_TRY(retl_buf_adds(o, ""));
 out:
     return rc;
 }
@@ -341,7 +334,7 @@ static retl_err canon_ts(const char *in, bool tz, struct retl_buf *o)
     /* date part and time up to seconds */
     size_t i = 0;
     for (; i < n && i < 19; i++)
-        TRY(retl_buf_addc(o, i == 10 && in[i] == 'T' ? ' ' : in[i]));
+        RETL_TRY(retl_buf_addc(o, i == 10 && in[i] == 'T' ? ' ' : in[i]));
     if (i < n && in[i] == '.') {
         size_t s = ++i;
         while (i < n && in[i] >= '0' && in[i] <= '9')
@@ -350,8 +343,8 @@ static retl_err canon_ts(const char *in, bool tz, struct retl_buf *o)
         while (e > s && in[e - 1] == '0')
             e--;
         if (e > s) {
-            TRY(retl_buf_addc(o, '.'));
-            TRY(retl_buf_add(o, in + s, e - s));
+            RETL_TRY(retl_buf_addc(o, '.'));
+            RETL_TRY(retl_buf_add(o, in + s, e - s));
         }
     }
     while (i < n && in[i] == ' ')
@@ -359,17 +352,17 @@ static retl_err canon_ts(const char *in, bool tz, struct retl_buf *o)
     if (i < n) {
         const char *z = in + i;
         if (strcmp(z, "Z") == 0 || strcmp(z, "z") == 0) {
-            TRY(retl_buf_adds(o, "+00:00"));
+            RETL_TRY(retl_buf_adds(o, "+00:00"));
         } else if ((z[0] == '+' || z[0] == '-') && strlen(z) >= 3) {
             char hh[3] = {z[1], z[2], 0};
             const char *mm = z[3] == ':' ? z + 4 : z + 3;
             char m2[3] = {mm[0] ? mm[0] : '0', mm[0] && mm[1] ? mm[1] : '0', 0};
-            TRY(retl_buf_printf(o, "%c%s:%s", z[0], hh, m2));
+            RETL_TRY(retl_buf_printf(o, "%c%s:%s", z[0], hh, m2));
         } else {
-            TRY(retl_buf_adds(o, z));
+            RETL_TRY(retl_buf_adds(o, z));
         }
     } else if (tz) {
-        TRY(retl_buf_adds(o, "+00:00"));
+        RETL_TRY(retl_buf_adds(o, "+00:00"));
     }
 out:
     return rc;
@@ -411,19 +404,19 @@ retl_err eng_dl_canon_value(enum eng_type t, const char *in, struct retl_buf *sc
         }
         if (!v || strcmp(v, in) == 0)
             return RETL_E_OK;
-        TRY(retl_buf_adds(scratch, v));
+        RETL_TRY(retl_buf_adds(scratch, v));
         break;
     }
     case ENG_T_NUMERIC:
         if (!strpbrk(in, "eE") || strpbrk(in, "xX"))
             return RETL_E_OK;
-        TRY(canon_float(in, scratch));
+        RETL_TRY(canon_float(in, scratch));
         break;
     case ENG_T_TIMESTAMP:
     case ENG_T_TIMESTAMPTZ:
         if (strlen(in) < 19)
             return RETL_E_OK;
-        TRY(canon_ts(in, t == ENG_T_TIMESTAMPTZ, scratch));
+        RETL_TRY(canon_ts(in, t == ENG_T_TIMESTAMPTZ, scratch));
         break;
     case ENG_T_BYTES:
         rc = hex_to_base64(in, scratch);
@@ -431,11 +424,11 @@ retl_err eng_dl_canon_value(enum eng_type t, const char *in, struct retl_buf *sc
             scratch->len = start;
             return RETL_E_OK;
         }
-        TRY(rc);
+        RETL_TRY(rc);
         break;
     default: return RETL_E_OK;
     }
-    TRY(retl_buf_addc(scratch, '\0'));
+    RETL_TRY(retl_buf_addc(scratch, '\0'));
     *off = (long)start;
 out:
     return rc;
@@ -446,8 +439,8 @@ retl_err eng_dl_job_query(const struct eng_dialect *d, struct retl_buf *b,
 {
     retl_err rc;
     if (job->source.table) {
-        TRY(retl_buf_adds(b, "SELECT * FROM "));
-        TRY(eng_dl_dotted(d, b, job->source.table));
+        RETL_TRY(retl_buf_adds(b, "SELECT * FROM "));
+        RETL_TRY(eng_dl_dotted(d, b, job->source.table));
         return RETL_E_OK;
     }
     const char *q = job->source.query ? job->source.query : "";
@@ -455,7 +448,7 @@ retl_err eng_dl_job_query(const struct eng_dialect *d, struct retl_buf *b,
     while (n > 0 && (q[n - 1] == ';' || q[n - 1] == ' ' || q[n - 1] == '\n' ||
                      q[n - 1] == '\t' || q[n - 1] == '\r'))
         n--;
-    TRY(retl_buf_add(b, q, n));
+    RETL_TRY(retl_buf_add(b, q, n));
 out:
     return rc;
 }
@@ -479,8 +472,8 @@ static retl_err col(const struct eng_dialect *d, struct retl_buf *b, const char 
 {
     retl_err rc = RETL_E_OK;
     if (alias)
-        TRY(retl_buf_printf(b, "%s.", alias));
-    TRY(eng_dl_ident(d, b, name));
+        RETL_TRY(retl_buf_printf(b, "%s.", alias));
+    RETL_TRY(eng_dl_ident(d, b, name));
 out:
     return rc;
 }
@@ -493,8 +486,8 @@ static retl_err vcols(const struct eng_dialect *d, struct retl_buf *b,
     char c[32];
     for (size_t i = 1; i < st->ncols; i++) {
         snprintf(c, sizeof c, "c%zu", i);
-        TRY(retl_buf_adds(b, ", "));
-        TRY(col(d, b, alias, c));
+        RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(col(d, b, alias, c));
     }
 out:
     return rc;
@@ -517,10 +510,10 @@ retl_err eng_dl_inline(const struct eng_dialect *d, struct retl_buf *b, const ch
         } else if (*c == '?') {
             if (k >= p->n)
                 return RETL_E_INVALID;
-            TRY(eng_dl_literal(d, b, p->v[k++]));
+            RETL_TRY(eng_dl_literal(d, b, p->v[k++]));
             continue;
         }
-        TRY(retl_buf_addc(b, *c));
+        RETL_TRY(retl_buf_addc(b, *c));
     }
     if (k != p->n)
         rc = RETL_E_INVALID;
@@ -560,8 +553,8 @@ retl_err eng_dl_sql_create_schema(const struct eng_dialect *d, struct retl_buf *
                                   const char *schema)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "CREATE SCHEMA "));
-    TRY(eng_dl_ident(d, b, schema));
+    RETL_TRY(retl_buf_adds(b, "CREATE SCHEMA "));
+    RETL_TRY(eng_dl_ident(d, b, schema));
 out:
     return rc;
 }
@@ -571,9 +564,9 @@ static retl_err create(const struct eng_dialect *d, struct retl_buf *b,
                        const struct eng_state *st, const char *t)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "CREATE TABLE "));
-    TRY(tbl(d, b, st, t));
-    TRY(retl_buf_adds(b, " ("));
+    RETL_TRY(retl_buf_adds(b, "CREATE TABLE "));
+    RETL_TRY(tbl(d, b, st, t));
+    RETL_TRY(retl_buf_adds(b, " ("));
 out:
     return rc;
 }
@@ -584,9 +577,9 @@ static retl_err coldef(const struct eng_dialect *d, struct retl_buf *b, bool fir
 {
     retl_err rc;
     if (!first)
-        TRY(retl_buf_adds(b, ", "));
-    TRY(eng_dl_ident(d, b, name));
-    TRY(retl_buf_printf(b, " %s%s", type, extra ? extra : ""));
+        RETL_TRY(retl_buf_adds(b, ", "));
+    RETL_TRY(eng_dl_ident(d, b, name));
+    RETL_TRY(retl_buf_printf(b, " %s%s", type, extra ? extra : ""));
 out:
     return rc;
 }
@@ -595,10 +588,10 @@ retl_err eng_dl_sql_create_meta(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st)
 {
     retl_err rc;
-    TRY(create(d, b, st, st->n.meta));
-    TRY(coldef(d, b, true, "k", d->key_type, " NOT NULL PRIMARY KEY"));
-    TRY(coldef(d, b, false, "v", d->text_type, " NOT NULL"));
-    TRY(retl_buf_adds(b, ")"));
+    RETL_TRY(create(d, b, st, st->n.meta));
+    RETL_TRY(coldef(d, b, true, "k", d->key_type, " NOT NULL PRIMARY KEY"));
+    RETL_TRY(coldef(d, b, false, "v", d->text_type, " NOT NULL"));
+    RETL_TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
 }
@@ -609,13 +602,13 @@ retl_err eng_dl_sql_create_errors(const struct eng_dialect *d, struct retl_buf *
     retl_err rc;
     static const char *const text_cols[] = {
         "operation", "code", "message", "fields", "row", "first_failed", "last_failed"};
-    TRY(create(d, b, st, st->n.errors));
-    TRY(coldef(d, b, true, "key", d->key_type, " NOT NULL PRIMARY KEY"));
-    TRY(coldef(d, b, false, "run", d->int_type, NULL));
+    RETL_TRY(create(d, b, st, st->n.errors));
+    RETL_TRY(coldef(d, b, true, "key", d->key_type, " NOT NULL PRIMARY KEY"));
+    RETL_TRY(coldef(d, b, false, "run", d->int_type, NULL));
     for (size_t i = 0; i < sizeof text_cols / sizeof text_cols[0]; i++)
-        TRY(coldef(d, b, false, text_cols[i], d->text_type, NULL));
-    TRY(coldef(d, b, false, "attempts", d->int_type, NULL));
-    TRY(retl_buf_adds(b, ")"));
+        RETL_TRY(coldef(d, b, false, text_cols[i], d->text_type, NULL));
+    RETL_TRY(coldef(d, b, false, "attempts", d->int_type, NULL));
+    RETL_TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
 }
@@ -625,14 +618,14 @@ retl_err eng_dl_sql_create_snap(const struct eng_dialect *d, struct retl_buf *b,
 {
     retl_err rc;
     char c[32];
-    TRY(create(d, b, st, st->n.snap));
-    TRY(coldef(d, b, true, "k", d->key_type, " NOT NULL PRIMARY KEY"));
-    TRY(coldef(d, b, false, "st", d->flag_type, " NOT NULL"));
+    RETL_TRY(create(d, b, st, st->n.snap));
+    RETL_TRY(coldef(d, b, true, "k", d->key_type, " NOT NULL PRIMARY KEY"));
+    RETL_TRY(coldef(d, b, false, "st", d->flag_type, " NOT NULL"));
     for (size_t i = 1; i < st->ncols; i++) {
         snprintf(c, sizeof c, "c%zu", i);
-        TRY(coldef(d, b, false, c, d->text_type, NULL));
+        RETL_TRY(coldef(d, b, false, c, d->text_type, NULL));
     }
-    TRY(retl_buf_adds(b, ")"));
+    RETL_TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
 }
@@ -654,15 +647,15 @@ retl_err eng_dl_sql_create_batch(const struct eng_dialect *d, struct retl_buf *b
     char t[ENG_IDENT_MAX + 1];
     static const char *const text_cols[] = {"code", "message", "fields", "rj"};
     eng_dl_batch_name(st, t);
-    TRY(create(d, b, st, t));
-    TRY(coldef(d, b, true, "k", d->key_type, NULL));
-    TRY(coldef(d, b, false, "ok", d->flag_type, NULL));
+    RETL_TRY(create(d, b, st, t));
+    RETL_TRY(coldef(d, b, true, "k", d->key_type, NULL));
+    RETL_TRY(coldef(d, b, false, "ok", d->flag_type, NULL));
     for (size_t i = 0; i < sizeof text_cols / sizeof text_cols[0]; i++)
-        TRY(coldef(d, b, false, text_cols[i], d->text_type, NULL));
-    TRY(coldef(d, b, false, "ph", d->flag_type, NULL));
-    TRY(coldef(d, b, false, "ff", d->text_type, NULL));
-    TRY(coldef(d, b, false, "att", d->int_type, NULL));
-    TRY(retl_buf_adds(b, ")"));
+        RETL_TRY(coldef(d, b, false, text_cols[i], d->text_type, NULL));
+    RETL_TRY(coldef(d, b, false, "ph", d->flag_type, NULL));
+    RETL_TRY(coldef(d, b, false, "ff", d->text_type, NULL));
+    RETL_TRY(coldef(d, b, false, "att", d->int_type, NULL));
+    RETL_TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
 }
@@ -671,8 +664,8 @@ retl_err eng_dl_sql_drop(const struct eng_dialect *d, struct retl_buf *b,
                          const struct eng_state *st, const char *t)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
-    TRY(tbl(d, b, st, t));
+    RETL_TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    RETL_TRY(tbl(d, b, st, t));
 out:
     return rc;
 }
@@ -682,13 +675,13 @@ retl_err eng_dl_sql_meta_get(const struct eng_dialect *d, struct retl_buf *b,
                              struct eng_dl_params *p)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT "));
-    TRY(col(d, b, NULL, "v"));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, st->n.meta));
-    TRY(retl_buf_adds(b, " WHERE "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " = ?"));
+    RETL_TRY(retl_buf_adds(b, "SELECT "));
+    RETL_TRY(col(d, b, NULL, "v"));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.meta));
+    RETL_TRY(retl_buf_adds(b, " WHERE "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " = ?"));
     p->v[0] = k;
     p->n = 1;
 out:
@@ -700,23 +693,23 @@ retl_err eng_dl_sql_meta_set(const struct eng_dialect *d, struct retl_buf *del,
                              const char *k, const char *v)
 {
     retl_err rc;
-    TRY(retl_buf_adds(del, "DELETE FROM "));
-    TRY(tbl(d, del, st, st->n.meta));
-    TRY(retl_buf_adds(del, " WHERE "));
-    TRY(col(d, del, NULL, "k"));
-    TRY(retl_buf_adds(del, " = "));
-    TRY(eng_dl_literal(d, del, k));
-    TRY(retl_buf_adds(ins, "INSERT INTO "));
-    TRY(tbl(d, ins, st, st->n.meta));
-    TRY(retl_buf_adds(ins, " ("));
-    TRY(col(d, ins, NULL, "k"));
-    TRY(retl_buf_adds(ins, ", "));
-    TRY(col(d, ins, NULL, "v"));
-    TRY(retl_buf_adds(ins, ") VALUES ("));
-    TRY(eng_dl_literal(d, ins, k));
-    TRY(retl_buf_adds(ins, ", "));
-    TRY(eng_dl_literal(d, ins, v));
-    TRY(retl_buf_adds(ins, ")"));
+    RETL_TRY(retl_buf_adds(del, "DELETE FROM "));
+    RETL_TRY(tbl(d, del, st, st->n.meta));
+    RETL_TRY(retl_buf_adds(del, " WHERE "));
+    RETL_TRY(col(d, del, NULL, "k"));
+    RETL_TRY(retl_buf_adds(del, " = "));
+    RETL_TRY(eng_dl_literal(d, del, k));
+    RETL_TRY(retl_buf_adds(ins, "INSERT INTO "));
+    RETL_TRY(tbl(d, ins, st, st->n.meta));
+    RETL_TRY(retl_buf_adds(ins, " ("));
+    RETL_TRY(col(d, ins, NULL, "k"));
+    RETL_TRY(retl_buf_adds(ins, ", "));
+    RETL_TRY(col(d, ins, NULL, "v"));
+    RETL_TRY(retl_buf_adds(ins, ") VALUES ("));
+    RETL_TRY(eng_dl_literal(d, ins, k));
+    RETL_TRY(retl_buf_adds(ins, ", "));
+    RETL_TRY(eng_dl_literal(d, ins, v));
+    RETL_TRY(retl_buf_adds(ins, ")"));
 out:
     return rc;
 }
@@ -727,14 +720,14 @@ retl_err eng_dl_sql_create_as(const struct eng_dialect *d, struct retl_buf *b,
 {
     retl_err rc;
     if (d->select_into) {
-        TRY(retl_buf_adds(b, "SELECT * INTO "));
-        TRY(tbl(d, b, st, t));
-        TRY(retl_buf_printf(b, " FROM (\n%s\n) AS x", select));
+        RETL_TRY(retl_buf_adds(b, "SELECT * INTO "));
+        RETL_TRY(tbl(d, b, st, t));
+        RETL_TRY(retl_buf_printf(b, " FROM (\n%s\n) AS x", select));
         return RETL_E_OK;
     }
-    TRY(retl_buf_printf(b, "%s ", d->ctas));
-    TRY(tbl(d, b, st, t));
-    TRY(retl_buf_printf(b, " AS\n%s", select));
+    RETL_TRY(retl_buf_printf(b, "%s ", d->ctas));
+    RETL_TRY(tbl(d, b, st, t));
+    RETL_TRY(retl_buf_printf(b, " AS\n%s", select));
 out:
     return rc;
 }
@@ -749,28 +742,28 @@ retl_err eng_dl_sql_rebase(const struct eng_dialect *d, struct retl_buf *b, size
     if (n < 7)
         return RETL_E_INVALID;
     eng_dl_keys_name(st, keys);
-    TRY(eng_dl_sql_drop(d, &b[0], st, keys));
-    TRY(retl_buf_adds(&sel, "SELECT "));
-    TRY(col(d, &sel, NULL, "k"));
-    TRY(retl_buf_adds(&sel, " FROM "));
-    TRY(tbl(d, &sel, st, st->n.snap));
-    TRY(eng_dl_sql_create_as(d, &b[1], st, keys, retl_buf_str(&sel)));
-    TRY(retl_buf_adds(&b[2], "DROP TABLE "));
-    TRY(tbl(d, &b[2], st, st->n.snap));
-    TRY(eng_dl_sql_create_snap(d, &b[3], st));
-    TRY(retl_buf_adds(&b[4], "INSERT INTO "));
-    TRY(tbl(d, &b[4], st, st->n.snap));
-    TRY(retl_buf_adds(&b[4], " ("));
-    TRY(col(d, &b[4], NULL, "k"));
-    TRY(retl_buf_adds(&b[4], ", "));
-    TRY(col(d, &b[4], NULL, "st"));
-    TRY(retl_buf_adds(&b[4], ") SELECT "));
-    TRY(col(d, &b[4], NULL, "k"));
-    TRY(retl_buf_adds(&b[4], ", 'K' FROM "));
-    TRY(tbl(d, &b[4], st, keys));
-    TRY(eng_dl_sql_drop(d, &b[5], st, keys));
-    TRY(retl_buf_adds(&b[6], "DELETE FROM "));
-    TRY(tbl(d, &b[6], st, st->n.errors));
+    RETL_TRY(eng_dl_sql_drop(d, &b[0], st, keys));
+    RETL_TRY(retl_buf_adds(&sel, "SELECT "));
+    RETL_TRY(col(d, &sel, NULL, "k"));
+    RETL_TRY(retl_buf_adds(&sel, " FROM "));
+    RETL_TRY(tbl(d, &sel, st, st->n.snap));
+    RETL_TRY(eng_dl_sql_create_as(d, &b[1], st, keys, retl_buf_str(&sel)));
+    RETL_TRY(retl_buf_adds(&b[2], "DROP TABLE "));
+    RETL_TRY(tbl(d, &b[2], st, st->n.snap));
+    RETL_TRY(eng_dl_sql_create_snap(d, &b[3], st));
+    RETL_TRY(retl_buf_adds(&b[4], "INSERT INTO "));
+    RETL_TRY(tbl(d, &b[4], st, st->n.snap));
+    RETL_TRY(retl_buf_adds(&b[4], " ("));
+    RETL_TRY(col(d, &b[4], NULL, "k"));
+    RETL_TRY(retl_buf_adds(&b[4], ", "));
+    RETL_TRY(col(d, &b[4], NULL, "st"));
+    RETL_TRY(retl_buf_adds(&b[4], ") SELECT "));
+    RETL_TRY(col(d, &b[4], NULL, "k"));
+    RETL_TRY(retl_buf_adds(&b[4], ", 'K' FROM "));
+    RETL_TRY(tbl(d, &b[4], st, keys));
+    RETL_TRY(eng_dl_sql_drop(d, &b[5], st, keys));
+    RETL_TRY(retl_buf_adds(&b[6], "DELETE FROM "));
+    RETL_TRY(tbl(d, &b[6], st, st->n.errors));
 out:
     retl_buf_free(&sel);
     return rc;
@@ -784,23 +777,23 @@ retl_err eng_dl_sql_stage_select(const struct eng_dialect *d, struct retl_buf *b
     struct retl_buf c;
     char alias[32];
     retl_buf_init(&c, 4096);
-    TRY(retl_buf_adds(b, "SELECT "));
+    RETL_TRY(retl_buf_adds(b, "SELECT "));
     for (size_t i = 0; i < st->ncols; i++) {
         retl_buf_reset(&c);
-        TRY(retl_buf_adds(&c, "q."));
-        TRY(eng_dl_ident(d, &c, real[i]));
+        RETL_TRY(retl_buf_adds(&c, "q."));
+        RETL_TRY(eng_dl_ident(d, &c, real[i]));
         if (i)
-            TRY(retl_buf_adds(b, ", "));
-        TRY(eng_dl_canon_expr(d, b, retl_buf_str(&c), st->cols[i].sql_type,
-                              st->cols[i].type));
+            RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(eng_dl_canon_expr(d, b, retl_buf_str(&c), st->cols[i].sql_type,
+                                   st->cols[i].type));
         if (i)
             snprintf(alias, sizeof alias, "c%zu", i);
         else
             snprintf(alias, sizeof alias, "k");
-        TRY(retl_buf_adds(b, " AS "));
-        TRY(eng_dl_ident(d, b, alias));
+        RETL_TRY(retl_buf_adds(b, " AS "));
+        RETL_TRY(eng_dl_ident(d, b, alias));
     }
-    TRY(retl_buf_printf(b, " FROM (\n%s\n) AS q", query));
+    RETL_TRY(retl_buf_printf(b, " FROM (\n%s\n) AS q", query));
 out:
     retl_buf_free(&c);
     return rc;
@@ -810,10 +803,10 @@ retl_err eng_dl_sql_stage_count(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " IS NULL THEN 1 ELSE 0 END), 0) FROM "));
-    TRY(tbl(d, b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " IS NULL THEN 1 ELSE 0 END), 0) FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.stage));
 out:
     return rc;
 }
@@ -822,22 +815,22 @@ retl_err eng_dl_sql_dups(const struct eng_dialect *d, struct retl_buf *b,
                          const struct eng_state *st, bool delta)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, d->top ? "SELECT TOP (5) " : "SELECT "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, delta ? st->n.delta : st->n.stage));
-    TRY(retl_buf_adds(b, " WHERE "));
+    RETL_TRY(retl_buf_adds(b, d->top ? "SELECT TOP (5) " : "SELECT "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, delta ? st->n.delta : st->n.stage));
+    RETL_TRY(retl_buf_adds(b, " WHERE "));
     if (delta) {
-        TRY(col(d, b, NULL, "op"));
-        TRY(retl_buf_adds(b, " <> 'D' AND "));
+        RETL_TRY(col(d, b, NULL, "op"));
+        RETL_TRY(retl_buf_adds(b, " <> 'D' AND "));
     }
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " IS NOT NULL GROUP BY "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " HAVING COUNT(*) > 1 ORDER BY "));
-    TRY(col(d, b, NULL, "k"));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " IS NOT NULL GROUP BY "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " HAVING COUNT(*) > 1 ORDER BY "));
+    RETL_TRY(col(d, b, NULL, "k"));
     if (!d->top)
-        TRY(retl_buf_adds(b, " LIMIT 5"));
+        RETL_TRY(retl_buf_adds(b, " LIMIT 5"));
 out:
     return rc;
 }
@@ -850,45 +843,45 @@ static retl_err distinct(const struct eng_dialect *d, struct retl_buf *b,
     char c[32];
     switch (d->id) {
     case ENG_DL_POSTGRES:
-        TRY(retl_buf_adds(b, "ROW("));
+        RETL_TRY(retl_buf_adds(b, "ROW("));
         for (size_t i = 1; i < st->ncols; i++)
-            TRY(retl_buf_printf(b, "%ss.\"c%zu\"", i > 1 ? ", " : "", i));
-        TRY(retl_buf_adds(b, ") IS DISTINCT FROM ROW("));
+            RETL_TRY(retl_buf_printf(b, "%ss.\"c%zu\"", i > 1 ? ", " : "", i));
+        RETL_TRY(retl_buf_adds(b, ") IS DISTINCT FROM ROW("));
         for (size_t i = 1; i < st->ncols; i++)
-            TRY(retl_buf_printf(b, "%so.\"c%zu\"", i > 1 ? ", " : "", i));
-        TRY(retl_buf_adds(b, ")"));
+            RETL_TRY(retl_buf_printf(b, "%so.\"c%zu\"", i > 1 ? ", " : "", i));
+        RETL_TRY(retl_buf_adds(b, ")"));
         break;
     case ENG_DL_SQLITE:
     case ENG_DL_SNOWFLAKE:
-        TRY(retl_buf_adds(b, "("));
+        RETL_TRY(retl_buf_adds(b, "("));
         for (size_t i = 1; i < st->ncols; i++) {
             snprintf(c, sizeof c, "c%zu", i);
             if (i > 1)
-                TRY(retl_buf_adds(b, " OR "));
-            TRY(col(d, b, "s", c));
-            TRY(retl_buf_adds(b, d->id == ENG_DL_SQLITE ? " IS NOT "
-                                                        : " IS DISTINCT FROM "));
-            TRY(col(d, b, "o", c));
+                RETL_TRY(retl_buf_adds(b, " OR "));
+            RETL_TRY(col(d, b, "s", c));
+            RETL_TRY(retl_buf_adds(b, d->id == ENG_DL_SQLITE ? " IS NOT "
+                                                             : " IS DISTINCT FROM "));
+            RETL_TRY(col(d, b, "o", c));
         }
-        TRY(retl_buf_adds(b, ")"));
+        RETL_TRY(retl_buf_adds(b, ")"));
         break;
     default:
         /* INTERSECT treats NULLs as equal: portable NULL-safe comparison. */
-        TRY(retl_buf_adds(b, "NOT EXISTS (SELECT "));
+        RETL_TRY(retl_buf_adds(b, "NOT EXISTS (SELECT "));
         for (size_t i = 1; i < st->ncols; i++) {
             snprintf(c, sizeof c, "c%zu", i);
             if (i > 1)
-                TRY(retl_buf_adds(b, ", "));
-            TRY(col(d, b, "s", c));
+                RETL_TRY(retl_buf_adds(b, ", "));
+            RETL_TRY(col(d, b, "s", c));
         }
-        TRY(retl_buf_adds(b, " INTERSECT SELECT "));
+        RETL_TRY(retl_buf_adds(b, " INTERSECT SELECT "));
         for (size_t i = 1; i < st->ncols; i++) {
             snprintf(c, sizeof c, "c%zu", i);
             if (i > 1)
-                TRY(retl_buf_adds(b, ", "));
-            TRY(col(d, b, "o", c));
+                RETL_TRY(retl_buf_adds(b, ", "));
+            RETL_TRY(col(d, b, "o", c));
         }
-        TRY(retl_buf_adds(b, ")"));
+        RETL_TRY(retl_buf_adds(b, ")"));
         break;
     }
 out:
@@ -899,46 +892,46 @@ static retl_err diff_join(const struct eng_dialect *d, struct retl_buf *b,
                           const struct eng_state *st, enum retl_mode mode)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT CASE WHEN "));
-    TRY(col(d, b, "o", "k"));
-    TRY(retl_buf_adds(b, " IS NULL THEN 'I' WHEN "));
-    TRY(col(d, b, "s", "k"));
-    TRY(retl_buf_adds(b, " IS NULL THEN 'D' ELSE 'U' END AS "));
-    TRY(col(d, b, NULL, "op"));
-    TRY(retl_buf_adds(b, ", COALESCE("));
-    TRY(col(d, b, "s", "k"));
-    TRY(retl_buf_adds(b, ", "));
-    TRY(col(d, b, "o", "k"));
-    TRY(retl_buf_adds(b, ") AS "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(vcols(d, b, st, "s"));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, st->n.stage));
-    TRY(retl_buf_adds(b, " AS s FULL JOIN "));
-    TRY(tbl(d, b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " AS o ON "));
-    TRY(col(d, b, "o", "k"));
-    TRY(retl_buf_adds(b, " = "));
-    TRY(col(d, b, "s", "k"));
-    TRY(retl_buf_adds(b, " WHERE ("));
-    TRY(col(d, b, "s", "k"));
-    TRY(retl_buf_adds(b, " IS NULL AND "));
-    TRY(col(d, b, "o", "st"));
-    TRY(retl_buf_adds(b, " = 'L') OR "));
-    TRY(col(d, b, "o", "k"));
-    TRY(retl_buf_adds(b, " IS NULL"));
+    RETL_TRY(retl_buf_adds(b, "SELECT CASE WHEN "));
+    RETL_TRY(col(d, b, "o", "k"));
+    RETL_TRY(retl_buf_adds(b, " IS NULL THEN 'I' WHEN "));
+    RETL_TRY(col(d, b, "s", "k"));
+    RETL_TRY(retl_buf_adds(b, " IS NULL THEN 'D' ELSE 'U' END AS "));
+    RETL_TRY(col(d, b, NULL, "op"));
+    RETL_TRY(retl_buf_adds(b, ", COALESCE("));
+    RETL_TRY(col(d, b, "s", "k"));
+    RETL_TRY(retl_buf_adds(b, ", "));
+    RETL_TRY(col(d, b, "o", "k"));
+    RETL_TRY(retl_buf_adds(b, ") AS "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(vcols(d, b, st, "s"));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, " AS s FULL JOIN "));
+    RETL_TRY(tbl(d, b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, " AS o ON "));
+    RETL_TRY(col(d, b, "o", "k"));
+    RETL_TRY(retl_buf_adds(b, " = "));
+    RETL_TRY(col(d, b, "s", "k"));
+    RETL_TRY(retl_buf_adds(b, " WHERE ("));
+    RETL_TRY(col(d, b, "s", "k"));
+    RETL_TRY(retl_buf_adds(b, " IS NULL AND "));
+    RETL_TRY(col(d, b, "o", "st"));
+    RETL_TRY(retl_buf_adds(b, " = 'L') OR "));
+    RETL_TRY(col(d, b, "o", "k"));
+    RETL_TRY(retl_buf_adds(b, " IS NULL"));
     if (mode == RETL_MODE_INSERT)
         return RETL_E_OK;
-    TRY(retl_buf_adds(b, " OR ("));
-    TRY(col(d, b, "s", "k"));
-    TRY(retl_buf_adds(b, " IS NOT NULL AND ("));
-    TRY(col(d, b, "o", "st"));
-    TRY(retl_buf_adds(b, " <> 'L'"));
+    RETL_TRY(retl_buf_adds(b, " OR ("));
+    RETL_TRY(col(d, b, "s", "k"));
+    RETL_TRY(retl_buf_adds(b, " IS NOT NULL AND ("));
+    RETL_TRY(col(d, b, "o", "st"));
+    RETL_TRY(retl_buf_adds(b, " <> 'L'"));
     if (st->ncols > 1) {
-        TRY(retl_buf_adds(b, " OR "));
-        TRY(distinct(d, b, st));
+        RETL_TRY(retl_buf_adds(b, " OR "));
+        RETL_TRY(distinct(d, b, st));
     }
-    TRY(retl_buf_adds(b, "))"));
+    RETL_TRY(retl_buf_adds(b, "))"));
 out:
     return rc;
 }
@@ -948,11 +941,11 @@ static retl_err sel_all(const struct eng_dialect *d, struct retl_buf *b,
                         const struct eng_state *st, const char *t)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(vcols(d, b, st, NULL));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, t));
+    RETL_TRY(retl_buf_adds(b, "SELECT "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(vcols(d, b, st, NULL));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, t));
 out:
     return rc;
 }
@@ -962,10 +955,10 @@ static retl_err sel_k(const struct eng_dialect *d, struct retl_buf *b,
                       const struct eng_state *st, const char *t)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, t));
+    RETL_TRY(retl_buf_adds(b, "SELECT "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, t));
 out:
     return rc;
 }
@@ -975,55 +968,55 @@ static retl_err diff_except(const struct eng_dialect *d, struct retl_buf *b,
 {
     retl_err rc;
     char c[32];
-    TRY(retl_buf_adds(b, "SELECT CASE WHEN "));
-    TRY(col(d, b, "o", "k"));
-    TRY(retl_buf_adds(b, " IS NULL THEN 'I' ELSE 'U' END AS "));
-    TRY(col(d, b, NULL, "op"));
-    TRY(retl_buf_adds(b, ", "));
-    TRY(col(d, b, "ch", "k"));
-    TRY(retl_buf_adds(b, " AS "));
-    TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, "SELECT CASE WHEN "));
+    RETL_TRY(col(d, b, "o", "k"));
+    RETL_TRY(retl_buf_adds(b, " IS NULL THEN 'I' ELSE 'U' END AS "));
+    RETL_TRY(col(d, b, NULL, "op"));
+    RETL_TRY(retl_buf_adds(b, ", "));
+    RETL_TRY(col(d, b, "ch", "k"));
+    RETL_TRY(retl_buf_adds(b, " AS "));
+    RETL_TRY(col(d, b, NULL, "k"));
     for (size_t i = 1; i < st->ncols; i++) {
         snprintf(c, sizeof c, "c%zu", i);
-        TRY(retl_buf_adds(b, ", "));
-        TRY(col(d, b, "ch", c));
-        TRY(retl_buf_adds(b, " AS "));
-        TRY(col(d, b, NULL, c));
+        RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(col(d, b, "ch", c));
+        RETL_TRY(retl_buf_adds(b, " AS "));
+        RETL_TRY(col(d, b, NULL, c));
     }
-    TRY(retl_buf_adds(b, " FROM ("));
-    TRY(sel_all(d, b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, " FROM ("));
+    RETL_TRY(sel_all(d, b, st, st->n.stage));
     if (mode == RETL_MODE_INSERT) {
-        TRY(retl_buf_adds(b, " WHERE "));
-        TRY(col(d, b, NULL, "k"));
-        TRY(retl_buf_adds(b, " IN ("));
-        TRY(sel_k(d, b, st, st->n.stage));
-        TRY(retl_buf_printf(b, " %s ", d->except_kw));
-        TRY(sel_k(d, b, st, st->n.snap));
-        TRY(retl_buf_adds(b, ")"));
+        RETL_TRY(retl_buf_adds(b, " WHERE "));
+        RETL_TRY(col(d, b, NULL, "k"));
+        RETL_TRY(retl_buf_adds(b, " IN ("));
+        RETL_TRY(sel_k(d, b, st, st->n.stage));
+        RETL_TRY(retl_buf_printf(b, " %s ", d->except_kw));
+        RETL_TRY(sel_k(d, b, st, st->n.snap));
+        RETL_TRY(retl_buf_adds(b, ")"));
     } else {
-        TRY(retl_buf_printf(b, " %s ", d->except_kw));
-        TRY(sel_all(d, b, st, st->n.snap));
-        TRY(retl_buf_adds(b, " WHERE "));
-        TRY(col(d, b, NULL, "st"));
-        TRY(retl_buf_adds(b, " = 'L'"));
+        RETL_TRY(retl_buf_printf(b, " %s ", d->except_kw));
+        RETL_TRY(sel_all(d, b, st, st->n.snap));
+        RETL_TRY(retl_buf_adds(b, " WHERE "));
+        RETL_TRY(col(d, b, NULL, "st"));
+        RETL_TRY(retl_buf_adds(b, " = 'L'"));
     }
-    TRY(retl_buf_adds(b, ") AS ch LEFT JOIN "));
-    TRY(tbl(d, b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " AS o ON "));
-    TRY(col(d, b, "o", "k"));
-    TRY(retl_buf_adds(b, " = "));
-    TRY(col(d, b, "ch", "k"));
-    TRY(retl_buf_adds(b, "\nUNION ALL\nSELECT 'D', "));
-    TRY(col(d, b, "g", "k"));
+    RETL_TRY(retl_buf_adds(b, ") AS ch LEFT JOIN "));
+    RETL_TRY(tbl(d, b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, " AS o ON "));
+    RETL_TRY(col(d, b, "o", "k"));
+    RETL_TRY(retl_buf_adds(b, " = "));
+    RETL_TRY(col(d, b, "ch", "k"));
+    RETL_TRY(retl_buf_adds(b, "\nUNION ALL\nSELECT 'D', "));
+    RETL_TRY(col(d, b, "g", "k"));
     for (size_t i = 1; i < st->ncols; i++)
-        TRY(retl_buf_printf(b, ", CAST(NULL AS %s)", d->text_type));
-    TRY(retl_buf_adds(b, " FROM ("));
-    TRY(sel_k(d, b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " WHERE "));
-    TRY(col(d, b, NULL, "st"));
-    TRY(retl_buf_printf(b, " = 'L' %s ", d->except_kw));
-    TRY(sel_k(d, b, st, st->n.stage));
-    TRY(retl_buf_adds(b, ") AS g"));
+        RETL_TRY(retl_buf_printf(b, ", CAST(NULL AS %s)", d->text_type));
+    RETL_TRY(retl_buf_adds(b, " FROM ("));
+    RETL_TRY(sel_k(d, b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, " WHERE "));
+    RETL_TRY(col(d, b, NULL, "st"));
+    RETL_TRY(retl_buf_printf(b, " = 'L' %s ", d->except_kw));
+    RETL_TRY(sel_k(d, b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, ") AS g"));
 out:
     return rc;
 }
@@ -1042,15 +1035,15 @@ retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b
 {
     retl_err rc;
     static const char ops[] = "IUD";
-    TRY(retl_buf_adds(b, "SELECT "));
+    RETL_TRY(retl_buf_adds(b, "SELECT "));
     for (int i = 0; i < 3; i++) {
-        TRY(retl_buf_adds(b,
-                          i ? ", COALESCE(SUM(CASE WHEN " : "COALESCE(SUM(CASE WHEN "));
-        TRY(col(d, b, NULL, "op"));
-        TRY(retl_buf_printf(b, " = '%c' THEN 1 ELSE 0 END), 0)", ops[i]));
+        RETL_TRY(retl_buf_adds(b, i ? ", COALESCE(SUM(CASE WHEN "
+                                    : "COALESCE(SUM(CASE WHEN "));
+        RETL_TRY(col(d, b, NULL, "op"));
+        RETL_TRY(retl_buf_printf(b, " = '%c' THEN 1 ELSE 0 END), 0)", ops[i]));
     }
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.delta));
 out:
     return rc;
 }
@@ -1059,17 +1052,17 @@ retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b
                                  const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "DELETE FROM "));
-    TRY(tbl(d, b, st, st->n.errors));
-    TRY(retl_buf_adds(b, " WHERE "));
-    TRY(col(d, b, NULL, "key"));
-    TRY(retl_buf_adds(b, " NOT IN (SELECT "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " WHERE "));
-    TRY(col(d, b, NULL, "op"));
-    TRY(retl_buf_adds(b, " <> 'D')"));
+    RETL_TRY(retl_buf_adds(b, "DELETE FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.errors));
+    RETL_TRY(retl_buf_adds(b, " WHERE "));
+    RETL_TRY(col(d, b, NULL, "key"));
+    RETL_TRY(retl_buf_adds(b, " NOT IN (SELECT "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " WHERE "));
+    RETL_TRY(col(d, b, NULL, "op"));
+    RETL_TRY(retl_buf_adds(b, " <> 'D')"));
 out:
     return rc;
 }
@@ -1078,16 +1071,16 @@ retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
                                const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT "));
-    TRY(col(d, b, NULL, "op"));
-    TRY(retl_buf_adds(b, ", "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(vcols(d, b, st, NULL));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " WHERE "));
-    TRY(col(d, b, NULL, "op"));
-    TRY(retl_buf_adds(b, " <> 'D'"));
+    RETL_TRY(retl_buf_adds(b, "SELECT "));
+    RETL_TRY(col(d, b, NULL, "op"));
+    RETL_TRY(retl_buf_adds(b, ", "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(vcols(d, b, st, NULL));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " WHERE "));
+    RETL_TRY(col(d, b, NULL, "op"));
+    RETL_TRY(retl_buf_adds(b, " <> 'D'"));
 out:
     return rc;
 }
@@ -1104,8 +1097,8 @@ retl_err eng_dl_sql_batch_clear(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "DELETE FROM "));
-    TRY(batch_tbl(d, b, st));
+    RETL_TRY(retl_buf_adds(b, "DELETE FROM "));
+    RETL_TRY(batch_tbl(d, b, st));
 out:
     return rc;
 }
@@ -1123,28 +1116,28 @@ retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b
     retl_err rc;
     static const char *const cols[] = {"k",      "ok", "code", "message",
                                        "fields", "rj", "ph"};
-    TRY(retl_buf_adds(b, "INSERT INTO "));
-    TRY(batch_tbl(d, b, st));
-    TRY(retl_buf_adds(b, " ("));
+    RETL_TRY(retl_buf_adds(b, "INSERT INTO "));
+    RETL_TRY(batch_tbl(d, b, st));
+    RETL_TRY(retl_buf_adds(b, " ("));
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
         if (i)
-            TRY(retl_buf_adds(b, ", "));
-        TRY(col(d, b, NULL, cols[i]));
+            RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(col(d, b, NULL, cols[i]));
     }
-    TRY(retl_buf_adds(b, ") VALUES "));
+    RETL_TRY(retl_buf_adds(b, ") VALUES "));
     for (size_t i = 0; i < n; i++) {
         const struct eng_dl_outcome *r = &rows[i];
-        TRY(retl_buf_adds(b, i ? ",\n(" : "\n("));
-        TRY(eng_dl_literal(d, b, r->key));
-        TRY(retl_buf_adds(b, r->ok ? ", 't', " : ", 'f', "));
-        TRY(lit_or_null(d, b, r->ok ? NULL : r->code));
-        TRY(retl_buf_adds(b, ", "));
-        TRY(lit_or_null(d, b, r->ok ? NULL : r->message));
-        TRY(retl_buf_adds(b, ", "));
-        TRY(lit_or_null(d, b, r->ok ? NULL : r->fields));
-        TRY(retl_buf_adds(b, ", "));
-        TRY(lit_or_null(d, b, r->ok ? NULL : r->row_json));
-        TRY(retl_buf_adds(b, ", 'n')"));
+        RETL_TRY(retl_buf_adds(b, i ? ",\n(" : "\n("));
+        RETL_TRY(eng_dl_literal(d, b, r->key));
+        RETL_TRY(retl_buf_adds(b, r->ok ? ", 't', " : ", 'f', "));
+        RETL_TRY(lit_or_null(d, b, r->ok ? NULL : r->code));
+        RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(lit_or_null(d, b, r->ok ? NULL : r->message));
+        RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(lit_or_null(d, b, r->ok ? NULL : r->fields));
+        RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(lit_or_null(d, b, r->ok ? NULL : r->row_json));
+        RETL_TRY(retl_buf_adds(b, ", 'n')"));
     }
 out:
     return rc;
@@ -1155,19 +1148,19 @@ static retl_err batch_keys(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, char ok)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "(SELECT "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(batch_tbl(d, b, st));
-    TRY(retl_buf_adds(b, " WHERE "));
-    TRY(col(d, b, NULL, "ph"));
-    TRY(retl_buf_adds(b, " = 'n'"));
+    RETL_TRY(retl_buf_adds(b, "(SELECT "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(batch_tbl(d, b, st));
+    RETL_TRY(retl_buf_adds(b, " WHERE "));
+    RETL_TRY(col(d, b, NULL, "ph"));
+    RETL_TRY(retl_buf_adds(b, " = 'n'"));
     if (ok) {
-        TRY(retl_buf_adds(b, " AND "));
-        TRY(col(d, b, NULL, "ok"));
-        TRY(retl_buf_printf(b, " = '%c'", ok));
+        RETL_TRY(retl_buf_adds(b, " AND "));
+        RETL_TRY(col(d, b, NULL, "ok"));
+        RETL_TRY(retl_buf_printf(b, " = '%c'", ok));
     }
-    TRY(retl_buf_adds(b, ")"));
+    RETL_TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
 }
@@ -1178,108 +1171,108 @@ retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
 {
     retl_err rc;
     /* 0: successes leave the snapshot ... */
-    TRY(retl_buf_adds(&b[0], "DELETE FROM "));
-    TRY(tbl(d, &b[0], st, st->n.snap));
-    TRY(retl_buf_adds(&b[0], " WHERE "));
-    TRY(col(d, &b[0], NULL, "k"));
-    TRY(retl_buf_adds(&b[0], " IN "));
-    TRY(batch_keys(d, &b[0], st, 't'));
+    RETL_TRY(retl_buf_adds(&b[0], "DELETE FROM "));
+    RETL_TRY(tbl(d, &b[0], st, st->n.snap));
+    RETL_TRY(retl_buf_adds(&b[0], " WHERE "));
+    RETL_TRY(col(d, &b[0], NULL, "k"));
+    RETL_TRY(retl_buf_adds(&b[0], " IN "));
+    RETL_TRY(batch_keys(d, &b[0], st, 't'));
     /* 1: ... and come back with the values sent (from this run's delta). */
-    TRY(retl_buf_adds(&b[1], "INSERT INTO "));
-    TRY(tbl(d, &b[1], st, st->n.snap));
-    TRY(retl_buf_adds(&b[1], " ("));
-    TRY(col(d, &b[1], NULL, "k"));
-    TRY(retl_buf_adds(&b[1], ", "));
-    TRY(col(d, &b[1], NULL, "st"));
-    TRY(vcols(d, &b[1], st, NULL));
-    TRY(retl_buf_adds(&b[1], ") SELECT "));
-    TRY(col(d, &b[1], "dl", "k"));
-    TRY(retl_buf_adds(&b[1], ", 'L'"));
-    TRY(vcols(d, &b[1], st, "dl"));
-    TRY(retl_buf_adds(&b[1], " FROM "));
-    TRY(tbl(d, &b[1], st, st->n.delta));
-    TRY(retl_buf_adds(&b[1], " AS dl WHERE "));
-    TRY(col(d, &b[1], "dl", "op"));
-    TRY(retl_buf_adds(&b[1], " <> 'D' AND "));
-    TRY(col(d, &b[1], "dl", "k"));
-    TRY(retl_buf_adds(&b[1], " IN "));
-    TRY(batch_keys(d, &b[1], st, 't'));
+    RETL_TRY(retl_buf_adds(&b[1], "INSERT INTO "));
+    RETL_TRY(tbl(d, &b[1], st, st->n.snap));
+    RETL_TRY(retl_buf_adds(&b[1], " ("));
+    RETL_TRY(col(d, &b[1], NULL, "k"));
+    RETL_TRY(retl_buf_adds(&b[1], ", "));
+    RETL_TRY(col(d, &b[1], NULL, "st"));
+    RETL_TRY(vcols(d, &b[1], st, NULL));
+    RETL_TRY(retl_buf_adds(&b[1], ") SELECT "));
+    RETL_TRY(col(d, &b[1], "dl", "k"));
+    RETL_TRY(retl_buf_adds(&b[1], ", 'L'"));
+    RETL_TRY(vcols(d, &b[1], st, "dl"));
+    RETL_TRY(retl_buf_adds(&b[1], " FROM "));
+    RETL_TRY(tbl(d, &b[1], st, st->n.delta));
+    RETL_TRY(retl_buf_adds(&b[1], " AS dl WHERE "));
+    RETL_TRY(col(d, &b[1], "dl", "op"));
+    RETL_TRY(retl_buf_adds(&b[1], " <> 'D' AND "));
+    RETL_TRY(col(d, &b[1], "dl", "k"));
+    RETL_TRY(retl_buf_adds(&b[1], " IN "));
+    RETL_TRY(batch_keys(d, &b[1], st, 't'));
     /* 2: remember first failure and attempts of keys failing again. */
-    TRY(retl_buf_adds(&b[2], "INSERT INTO "));
-    TRY(batch_tbl(d, &b[2], st));
-    TRY(retl_buf_adds(&b[2], " ("));
-    TRY(col(d, &b[2], NULL, "k"));
-    TRY(retl_buf_adds(&b[2], ", "));
-    TRY(col(d, &b[2], NULL, "ok"));
-    TRY(retl_buf_adds(&b[2], ", "));
-    TRY(col(d, &b[2], NULL, "ph"));
-    TRY(retl_buf_adds(&b[2], ", "));
-    TRY(col(d, &b[2], NULL, "ff"));
-    TRY(retl_buf_adds(&b[2], ", "));
-    TRY(col(d, &b[2], NULL, "att"));
-    TRY(retl_buf_adds(&b[2], ") SELECT "));
-    TRY(col(d, &b[2], "e", "key"));
-    TRY(retl_buf_adds(&b[2], ", 'f', 'e', "));
-    TRY(col(d, &b[2], "e", "first_failed"));
-    TRY(retl_buf_adds(&b[2], ", "));
-    TRY(col(d, &b[2], "e", "attempts"));
-    TRY(retl_buf_adds(&b[2], " FROM "));
-    TRY(tbl(d, &b[2], st, st->n.errors));
-    TRY(retl_buf_adds(&b[2], " AS e WHERE "));
-    TRY(col(d, &b[2], "e", "key"));
-    TRY(retl_buf_adds(&b[2], " IN "));
-    TRY(batch_keys(d, &b[2], st, 'f'));
+    RETL_TRY(retl_buf_adds(&b[2], "INSERT INTO "));
+    RETL_TRY(batch_tbl(d, &b[2], st));
+    RETL_TRY(retl_buf_adds(&b[2], " ("));
+    RETL_TRY(col(d, &b[2], NULL, "k"));
+    RETL_TRY(retl_buf_adds(&b[2], ", "));
+    RETL_TRY(col(d, &b[2], NULL, "ok"));
+    RETL_TRY(retl_buf_adds(&b[2], ", "));
+    RETL_TRY(col(d, &b[2], NULL, "ph"));
+    RETL_TRY(retl_buf_adds(&b[2], ", "));
+    RETL_TRY(col(d, &b[2], NULL, "ff"));
+    RETL_TRY(retl_buf_adds(&b[2], ", "));
+    RETL_TRY(col(d, &b[2], NULL, "att"));
+    RETL_TRY(retl_buf_adds(&b[2], ") SELECT "));
+    RETL_TRY(col(d, &b[2], "e", "key"));
+    RETL_TRY(retl_buf_adds(&b[2], ", 'f', 'e', "));
+    RETL_TRY(col(d, &b[2], "e", "first_failed"));
+    RETL_TRY(retl_buf_adds(&b[2], ", "));
+    RETL_TRY(col(d, &b[2], "e", "attempts"));
+    RETL_TRY(retl_buf_adds(&b[2], " FROM "));
+    RETL_TRY(tbl(d, &b[2], st, st->n.errors));
+    RETL_TRY(retl_buf_adds(&b[2], " AS e WHERE "));
+    RETL_TRY(col(d, &b[2], "e", "key"));
+    RETL_TRY(retl_buf_adds(&b[2], " IN "));
+    RETL_TRY(batch_keys(d, &b[2], st, 'f'));
     /* 3: every key of the batch leaves errors ... */
-    TRY(retl_buf_adds(&b[3], "DELETE FROM "));
-    TRY(tbl(d, &b[3], st, st->n.errors));
-    TRY(retl_buf_adds(&b[3], " WHERE "));
-    TRY(col(d, &b[3], NULL, "key"));
-    TRY(retl_buf_adds(&b[3], " IN "));
-    TRY(batch_keys(d, &b[3], st, 0));
+    RETL_TRY(retl_buf_adds(&b[3], "DELETE FROM "));
+    RETL_TRY(tbl(d, &b[3], st, st->n.errors));
+    RETL_TRY(retl_buf_adds(&b[3], " WHERE "));
+    RETL_TRY(col(d, &b[3], NULL, "key"));
+    RETL_TRY(retl_buf_adds(&b[3], " IN "));
+    RETL_TRY(batch_keys(d, &b[3], st, 0));
     /* 4: ... and the failing ones come back with attempts + 1. */
-    TRY(retl_buf_adds(&b[4], "INSERT INTO "));
-    TRY(tbl(d, &b[4], st, st->n.errors));
-    TRY(retl_buf_adds(&b[4], " ("));
+    RETL_TRY(retl_buf_adds(&b[4], "INSERT INTO "));
+    RETL_TRY(tbl(d, &b[4], st, st->n.errors));
+    RETL_TRY(retl_buf_adds(&b[4], " ("));
     static const char *const ecols[] = {
         "key",    "run", "operation",    "code",        "message",
         "fields", "row", "first_failed", "last_failed", "attempts"};
     for (size_t i = 0; i < sizeof ecols / sizeof ecols[0]; i++) {
         if (i)
-            TRY(retl_buf_adds(&b[4], ", "));
-        TRY(col(d, &b[4], NULL, ecols[i]));
+            RETL_TRY(retl_buf_adds(&b[4], ", "));
+        RETL_TRY(col(d, &b[4], NULL, ecols[i]));
     }
-    TRY(retl_buf_adds(&b[4], ") SELECT "));
-    TRY(col(d, &b[4], "b", "k"));
-    TRY(retl_buf_printf(&b[4], ", %lld, ", run));
-    TRY(eng_dl_literal(d, &b[4], op));
+    RETL_TRY(retl_buf_adds(&b[4], ") SELECT "));
+    RETL_TRY(col(d, &b[4], "b", "k"));
+    RETL_TRY(retl_buf_printf(&b[4], ", %lld, ", run));
+    RETL_TRY(eng_dl_literal(d, &b[4], op));
     static const char *const bcols[] = {"code", "message", "fields", "rj"};
     for (size_t i = 0; i < sizeof bcols / sizeof bcols[0]; i++) {
-        TRY(retl_buf_adds(&b[4], ", "));
-        TRY(col(d, &b[4], "b", bcols[i]));
+        RETL_TRY(retl_buf_adds(&b[4], ", "));
+        RETL_TRY(col(d, &b[4], "b", bcols[i]));
     }
-    TRY(retl_buf_adds(&b[4], ", COALESCE("));
-    TRY(col(d, &b[4], "p", "ff"));
-    TRY(retl_buf_adds(&b[4], ", "));
-    TRY(eng_dl_literal(d, &b[4], now));
-    TRY(retl_buf_adds(&b[4], "), "));
-    TRY(eng_dl_literal(d, &b[4], now));
-    TRY(retl_buf_adds(&b[4], ", COALESCE("));
-    TRY(col(d, &b[4], "p", "att"));
-    TRY(retl_buf_adds(&b[4], ", 0) + 1 FROM "));
-    TRY(batch_tbl(d, &b[4], st));
-    TRY(retl_buf_adds(&b[4], " AS b LEFT JOIN "));
-    TRY(batch_tbl(d, &b[4], st));
-    TRY(retl_buf_adds(&b[4], " AS p ON "));
-    TRY(col(d, &b[4], "p", "k"));
-    TRY(retl_buf_adds(&b[4], " = "));
-    TRY(col(d, &b[4], "b", "k"));
-    TRY(retl_buf_adds(&b[4], " AND "));
-    TRY(col(d, &b[4], "p", "ph"));
-    TRY(retl_buf_adds(&b[4], " = 'e' WHERE "));
-    TRY(col(d, &b[4], "b", "ph"));
-    TRY(retl_buf_adds(&b[4], " = 'n' AND "));
-    TRY(col(d, &b[4], "b", "ok"));
-    TRY(retl_buf_adds(&b[4], " = 'f'"));
+    RETL_TRY(retl_buf_adds(&b[4], ", COALESCE("));
+    RETL_TRY(col(d, &b[4], "p", "ff"));
+    RETL_TRY(retl_buf_adds(&b[4], ", "));
+    RETL_TRY(eng_dl_literal(d, &b[4], now));
+    RETL_TRY(retl_buf_adds(&b[4], "), "));
+    RETL_TRY(eng_dl_literal(d, &b[4], now));
+    RETL_TRY(retl_buf_adds(&b[4], ", COALESCE("));
+    RETL_TRY(col(d, &b[4], "p", "att"));
+    RETL_TRY(retl_buf_adds(&b[4], ", 0) + 1 FROM "));
+    RETL_TRY(batch_tbl(d, &b[4], st));
+    RETL_TRY(retl_buf_adds(&b[4], " AS b LEFT JOIN "));
+    RETL_TRY(batch_tbl(d, &b[4], st));
+    RETL_TRY(retl_buf_adds(&b[4], " AS p ON "));
+    RETL_TRY(col(d, &b[4], "p", "k"));
+    RETL_TRY(retl_buf_adds(&b[4], " = "));
+    RETL_TRY(col(d, &b[4], "b", "k"));
+    RETL_TRY(retl_buf_adds(&b[4], " AND "));
+    RETL_TRY(col(d, &b[4], "p", "ph"));
+    RETL_TRY(retl_buf_adds(&b[4], " = 'e' WHERE "));
+    RETL_TRY(col(d, &b[4], "b", "ph"));
+    RETL_TRY(retl_buf_adds(&b[4], " = 'n' AND "));
+    RETL_TRY(col(d, &b[4], "b", "ok"));
+    RETL_TRY(retl_buf_adds(&b[4], " = 'f'"));
 out:
     return rc;
 }
@@ -1288,19 +1281,19 @@ retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "UPDATE "));
-    TRY(tbl(d, b, st, st->n.snap));
-    TRY(retl_buf_adds(b, " SET "));
-    TRY(col(d, b, NULL, "st"));
-    TRY(retl_buf_adds(b, " = 'G' WHERE "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " IN (SELECT "));
-    TRY(col(d, b, NULL, "k"));
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, st->n.delta));
-    TRY(retl_buf_adds(b, " WHERE "));
-    TRY(col(d, b, NULL, "op"));
-    TRY(retl_buf_adds(b, " = 'D')"));
+    RETL_TRY(retl_buf_adds(b, "UPDATE "));
+    RETL_TRY(tbl(d, b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, " SET "));
+    RETL_TRY(col(d, b, NULL, "st"));
+    RETL_TRY(retl_buf_adds(b, " = 'G' WHERE "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " IN (SELECT "));
+    RETL_TRY(col(d, b, NULL, "k"));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " WHERE "));
+    RETL_TRY(col(d, b, NULL, "op"));
+    RETL_TRY(retl_buf_adds(b, " = 'D')"));
 out:
     return rc;
 }
@@ -1313,20 +1306,20 @@ retl_err eng_dl_sql_errors_list(const struct eng_dialect *d, struct retl_buf *b,
         "run",    "key", "operation",    "code",        "message",
         "fields", "row", "first_failed", "last_failed", "attempts"};
     if (d->top)
-        TRY(retl_buf_printf(b, "SELECT TOP (%zu) ", limit));
+        RETL_TRY(retl_buf_printf(b, "SELECT TOP (%zu) ", limit));
     else
-        TRY(retl_buf_adds(b, "SELECT "));
+        RETL_TRY(retl_buf_adds(b, "SELECT "));
     for (size_t i = 0; i < sizeof ecols / sizeof ecols[0]; i++) {
         if (i)
-            TRY(retl_buf_adds(b, ", "));
-        TRY(col(d, b, NULL, ecols[i]));
+            RETL_TRY(retl_buf_adds(b, ", "));
+        RETL_TRY(col(d, b, NULL, ecols[i]));
     }
-    TRY(retl_buf_adds(b, " FROM "));
-    TRY(tbl(d, b, st, st->n.errors));
-    TRY(retl_buf_adds(b, " ORDER BY "));
-    TRY(col(d, b, NULL, "key"));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.errors));
+    RETL_TRY(retl_buf_adds(b, " ORDER BY "));
+    RETL_TRY(col(d, b, NULL, "key"));
     if (!d->top)
-        TRY(retl_buf_printf(b, " LIMIT %zu", limit));
+        RETL_TRY(retl_buf_printf(b, " LIMIT %zu", limit));
 out:
     return rc;
 }
@@ -1335,8 +1328,8 @@ retl_err eng_dl_sql_errors_count(const struct eng_dialect *d, struct retl_buf *b
                                  const struct eng_state *st)
 {
     retl_err rc;
-    TRY(retl_buf_adds(b, "SELECT COUNT(*) FROM "));
-    TRY(tbl(d, b, st, st->n.errors));
+    RETL_TRY(retl_buf_adds(b, "SELECT COUNT(*) FROM "));
+    RETL_TRY(tbl(d, b, st, st->n.errors));
 out:
     return rc;
 }
@@ -1346,18 +1339,18 @@ retl_err eng_dl_sql_lock(const struct eng_dialect *d, struct retl_buf *b, const 
     retl_err rc;
     switch (d->id) {
     case ENG_DL_POSTGRES:
-        TRY(retl_buf_adds(b, "SELECT CASE WHEN pg_try_advisory_lock("
-                             "hashtextextended("));
-        TRY(eng_dl_literal(d, b, id));
-        TRY(retl_buf_adds(b, ", 0)) THEN 1 ELSE 0 END"));
+        RETL_TRY(retl_buf_adds(b, "SELECT CASE WHEN pg_try_advisory_lock("
+                                  "hashtextextended("));
+        RETL_TRY(eng_dl_literal(d, b, id));
+        RETL_TRY(retl_buf_adds(b, ", 0)) THEN 1 ELSE 0 END"));
         break;
     case ENG_DL_TSQL:
-        TRY(retl_buf_adds(b, "DECLARE @r INT; EXEC @r = sp_getapplock "
-                             "@Resource = "));
-        TRY(eng_dl_literal(d, b, id));
-        TRY(retl_buf_adds(b, ", @LockMode = 'Exclusive', @LockOwner = "
-                             "'Session', @LockTimeout = 0; SELECT CASE WHEN "
-                             "@r >= 0 THEN 1 ELSE 0 END"));
+        RETL_TRY(retl_buf_adds(b, "DECLARE @r INT; EXEC @r = sp_getapplock "
+                                  "@Resource = "));
+        RETL_TRY(eng_dl_literal(d, b, id));
+        RETL_TRY(retl_buf_adds(b, ", @LockMode = 'Exclusive', @LockOwner = "
+                                  "'Session', @LockTimeout = 0; SELECT CASE WHEN "
+                                  "@r >= 0 THEN 1 ELSE 0 END"));
         break;
     default: return RETL_E_UNSUPPORTED;
     }

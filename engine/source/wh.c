@@ -9,13 +9,6 @@
 
 #include "common/log.h"
 
-#define TRY(expr)                                                                        \
-    do {                                                                                 \
-        rc = (expr);                                                                     \
-        if (rc != RETL_E_OK)                                                             \
-            goto out;                                                                    \
-    } while (0)
-
 /* Statements of one commit: clear, the VALUES inserts, the commit steps. */
 #define NBUF_FIXED (1 + ENG_DL_COMMIT_STMTS)
 #define SCRATCH_MAX (512u << 20)
@@ -167,7 +160,7 @@ retl_err eng_wh_lock(void *ctx, const struct eng_state *st, struct retl_errbuf *
         return RETL_E_OK;
     if (rc)
         return retl_errf(eb, rc, "source: statement too large");
-    TRY(count(w, retl_buf_str(&w->sql), &got, eb));
+    RETL_TRY(count(w, retl_buf_str(&w->sql), &got, eb));
     if (got != 1)
         rc = retl_errf(eb, RETL_E_CONFLICT,
                        "source: another run of this job is in progress (lock "
@@ -196,7 +189,7 @@ retl_err eng_wh_describe(void *ctx, const struct retl_job *job, struct eng_state
     retl_buf_init(&q, ENG_DL_SQL_MAX);
     retl_buf_init(&have, 4096);
     free_real(w);
-    TRY(eng_dl_job_query(w->dl, &q, job));
+    RETL_TRY(eng_dl_job_query(w->dl, &q, job));
     SQL(w, eng_dl_sql_describe(w->dl, &w->sql, retl_buf_str(&q)));
     rc = w->drv->query(w->conn, retl_buf_str(&w->sql), 0, &r, eb);
     if (rc) {
@@ -261,7 +254,7 @@ static retl_err exists(struct wh *w, const struct eng_state *st, const char *t, 
     long long n = 0;
     struct eng_dl_params p;
     SQL(w, eng_dl_sql_table_exists(w->dl, &w->sql, st->n.schema, t, &p));
-    TRY(count_p(w, &p, &n, eb));
+    RETL_TRY(count_p(w, &p, &n, eb));
     *yes = n > 0;
 out:
     return rc;
@@ -303,10 +296,10 @@ static retl_err ensure(struct wh *w, const struct eng_state *st, const char *t,
 {
     retl_err rc;
     bool have = false;
-    TRY(exists(w, st, t, &have, eb));
+    RETL_TRY(exists(w, st, t, &have, eb));
     if (!have) {
         SQL(w, mk(w->dl, &w->sql, st));
-        TRY(run1(w, retl_buf_str(&w->sql), eb));
+        RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
     }
 out:
     return rc;
@@ -324,19 +317,19 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
     if (w->dl->schemas) {
         long long n = 0;
         SQL(w, eng_dl_sql_schema_exists(w->dl, &w->sql, st->n.schema, &p));
-        TRY(count_p(w, &p, &n, eb));
+        RETL_TRY(count_p(w, &p, &n, eb));
         if (n == 0) {
             SQL(w, eng_dl_sql_create_schema(w->dl, &w->sql, st->n.schema));
-            TRY(run1(w, retl_buf_str(&w->sql), eb));
+            RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
         }
     }
-    TRY(ensure(w, st, st->n.meta, eng_dl_sql_create_meta, eb));
-    TRY(ensure(w, st, st->n.errors, eng_dl_sql_create_errors, eb));
+    RETL_TRY(ensure(w, st, st->n.meta, eng_dl_sql_create_meta, eb));
+    RETL_TRY(ensure(w, st, st->n.errors, eng_dl_sql_create_errors, eb));
     eng_dl_batch_name(st, batch);
-    TRY(ensure(w, st, batch, eng_dl_sql_create_batch, eb));
-    TRY(exists(w, st, st->n.snap, &have_snap, eb));
+    RETL_TRY(ensure(w, st, batch, eng_dl_sql_create_batch, eb));
+    RETL_TRY(exists(w, st, st->n.snap, &have_snap, eb));
     SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "fingerprint", &p));
-    TRY(query_p(w, &p, 1, &r, eb));
+    RETL_TRY(query_p(w, &p, 1, &r, eb));
     bool same = r.nrows == 1 && r.cells[0] && strcmp(r.cells[0], st->fingerprint) == 0;
     if (same && have_snap)
         goto done;
@@ -346,19 +339,19 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
         goto done;
     }
     size_t n = 0;
-    TRY(bufs(w, 9));
+    RETL_TRY(bufs(w, 9));
     if (have_snap) {
-        TRY(eng_dl_sql_rebase(w->dl, w->bufs, 7, st));
+        RETL_TRY(eng_dl_sql_rebase(w->dl, w->bufs, 7, st));
         n = 7;
         reb = true;
     } else {
-        TRY(eng_dl_sql_create_snap(w->dl, &w->bufs[0], st));
+        RETL_TRY(eng_dl_sql_create_snap(w->dl, &w->bufs[0], st));
         n = 1;
     }
-    TRY(eng_dl_sql_meta_set(w->dl, &w->bufs[n], &w->bufs[n + 1], st, "fingerprint",
-                            st->fingerprint));
+    RETL_TRY(eng_dl_sql_meta_set(w->dl, &w->bufs[n], &w->bufs[n + 1], st, "fingerprint",
+                                 st->fingerprint));
     n += 2;
-    TRY(run_bufs(w, n, true, eb));
+    RETL_TRY(run_bufs(w, n, true, eb));
 done:
     *rebased = reb;
 out:
@@ -375,7 +368,7 @@ static retl_err dup_check(struct wh *w, const struct eng_state *st, bool delta,
     retl_err rc;
     struct eng_wh_result r = {0};
     SQL(w, eng_dl_sql_dups(w->dl, &w->sql, st, delta));
-    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 5, &r, eb));
+    RETL_TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 5, &r, eb));
     if (r.nrows > 0) {
         struct retl_buf d;
         retl_buf_init(&d, 4096);
@@ -404,12 +397,13 @@ retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_st
     retl_buf_init(&sel, ENG_DL_SQL_MAX);
     if (!w->real || w->nreal != st->ncols)
         return retl_errf(eb, RETL_E_INTERNAL, "source: stage before describe");
-    TRY(eng_dl_job_query(w->dl, &q, job));
-    TRY(eng_dl_sql_stage_select(w->dl, &sel, st, (const char *const *)w->real,
-                                retl_buf_str(&q)));
-    TRY(bufs(w, 2));
-    TRY(eng_dl_sql_drop(w->dl, &w->bufs[0], st, st->n.stage));
-    TRY(eng_dl_sql_create_as(w->dl, &w->bufs[1], st, st->n.stage, retl_buf_str(&sel)));
+    RETL_TRY(eng_dl_job_query(w->dl, &q, job));
+    RETL_TRY(eng_dl_sql_stage_select(w->dl, &sel, st, (const char *const *)w->real,
+                                     retl_buf_str(&q)));
+    RETL_TRY(bufs(w, 2));
+    RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[0], st, st->n.stage));
+    RETL_TRY(
+        eng_dl_sql_create_as(w->dl, &w->bufs[1], st, st->n.stage, retl_buf_str(&sel)));
     if (keep_state(w)) {
         w->scratch_names = st->n;
         w->dry_tables = true;
@@ -420,7 +414,7 @@ retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_st
         goto out;
     }
     SQL(w, eng_dl_sql_stage_count(w->dl, &w->sql, st));
-    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
+    RETL_TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
     long long total = ll(&r, 0), nulls = ll(&r, 1);
     eng_wh_result_free(&r);
     if (nulls > 0) {
@@ -435,7 +429,7 @@ retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_st
      * synced sends nothing, so it harms nothing, and the check costs a
      * fraction. */
     if (job->mode == RETL_MODE_INSERT)
-        TRY(dup_check(w, st, false, eb));
+        RETL_TRY(dup_check(w, st, false, eb));
     *extracted = total;
 out:
     if (rc == RETL_E_TOO_BIG)
@@ -455,25 +449,26 @@ retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
     struct eng_wh_result r = {0};
     struct retl_buf sel;
     retl_buf_init(&sel, ENG_DL_SQL_MAX);
-    TRY(eng_dl_sql_diff_select(w->dl, &sel, st, mode, how));
-    TRY(bufs(w, 2));
-    TRY(eng_dl_sql_drop(w->dl, &w->bufs[0], st, st->n.delta));
-    TRY(eng_dl_sql_create_as(w->dl, &w->bufs[1], st, st->n.delta, retl_buf_str(&sel)));
+    RETL_TRY(eng_dl_sql_diff_select(w->dl, &sel, st, mode, how));
+    RETL_TRY(bufs(w, 2));
+    RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[0], st, st->n.delta));
+    RETL_TRY(
+        eng_dl_sql_create_as(w->dl, &w->bufs[1], st, st->n.delta, retl_buf_str(&sel)));
     rc = run_bufs(w, 2, false, eb);
     if (rc) {
         rc = retl_err_wrap(eb, rc, "source: delta");
         goto out;
     }
     SQL(w, eng_dl_sql_delta_counts(w->dl, &w->sql, st));
-    TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
+    RETL_TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
     c->new_keys = ll(&r, 0);
     c->changed = ll(&r, 1);
     c->deleted = ll(&r, 2);
     if (mode != RETL_MODE_INSERT)
-        TRY(dup_check(w, st, true, eb));
+        RETL_TRY(dup_check(w, st, true, eb));
     if (!keep_state(w)) {
         SQL(w, eng_dl_sql_errors_prune(w->dl, &w->sql, st));
-        TRY(run1(w, retl_buf_str(&w->sql), eb));
+        RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
     }
 out:
     if (rc == RETL_E_TOO_BIG)
@@ -497,7 +492,7 @@ retl_err eng_wh_delta_open(void *ctx, const struct eng_state *st, struct retl_er
     for (size_t i = 0; i < st->ncols; i++)
         w->types[i + 1] = st->cols[i].type;
     SQL(w, eng_dl_sql_delta_read(w->dl, &w->sql, st));
-    TRY(w->drv->stream_open(w->conn, retl_buf_str(&w->sql), &nc, eb));
+    RETL_TRY(w->drv->stream_open(w->conn, retl_buf_str(&w->sql), &nc, eb));
     w->streaming = true;
     if (nc != w->ntypes)
         rc = retl_errf(eb, RETL_E_INTERNAL,
@@ -515,7 +510,7 @@ retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     const char *const *raw = NULL;
     if (!w->streaming)
         return retl_errf(eb, RETL_E_INTERNAL, "source: delta not open");
-    TRY(w->drv->stream_fetch(w->conn, max, &nr, &raw, eb));
+    RETL_TRY(w->drv->stream_fetch(w->conn, max, &nr, &raw, eb));
     if (nr * nc > w->cells_cap) {
         const char **p = realloc(w->cells, nr * nc * sizeof *p);
         long *o = realloc(w->offs, nr * nc * sizeof *o);
@@ -618,15 +613,15 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
             }
         }
     }
-    TRY(bufs(w, NBUF_FIXED + nins));
-    TRY(eng_dl_sql_batch_clear(w->dl, &w->bufs[0], st));
+    RETL_TRY(bufs(w, NBUF_FIXED + nins));
+    RETL_TRY(eng_dl_sql_batch_clear(w->dl, &w->bufs[0], st));
     for (size_t k = 0; k < nins; k++) {
         size_t from = k * ENG_DL_VALUES_ROWS;
         size_t n =
             ch->nrows - from < ENG_DL_VALUES_ROWS ? ch->nrows - from : ENG_DL_VALUES_ROWS;
-        TRY(eng_dl_sql_batch_insert(w->dl, &w->bufs[1 + k], st, o + from, n));
+        RETL_TRY(eng_dl_sql_batch_insert(w->dl, &w->bufs[1 + k], st, o + from, n));
     }
-    TRY(eng_dl_sql_commit(w->dl, &w->bufs[1 + nins], st, run, op, now));
+    RETL_TRY(eng_dl_sql_commit(w->dl, &w->bufs[1 + nins], st, run, op, now));
     rc = run_bufs(w, NBUF_FIXED + nins, true, eb);
     if (rc)
         rc = retl_err_wrap(eb, rc, "source: saving the batch");
@@ -647,11 +642,11 @@ retl_err eng_wh_finish(void *ctx, const struct eng_state *st, struct retl_errbuf
         w->drv->stream_close(w->conn);
         w->streaming = false;
     }
-    TRY(bufs(w, 3));
-    TRY(eng_dl_sql_finish(w->dl, &w->bufs[0], st));
-    TRY(eng_dl_sql_drop(w->dl, &w->bufs[1], st, st->n.delta));
-    TRY(eng_dl_sql_drop(w->dl, &w->bufs[2], st, st->n.stage));
-    TRY(run_bufs(w, 3, true, eb));
+    RETL_TRY(bufs(w, 3));
+    RETL_TRY(eng_dl_sql_finish(w->dl, &w->bufs[0], st));
+    RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[1], st, st->n.delta));
+    RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[2], st, st->n.stage));
+    RETL_TRY(run_bufs(w, 3, true, eb));
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: statement too large");
@@ -675,12 +670,12 @@ retl_err eng_wh_errors(void *ctx, const struct eng_state *st, size_t limit, json
     json_t *arr = json_array();
     if (!arr)
         return RETL_E_NOMEM;
-    TRY(exists(w, st, st->n.errors, &have, eb));
+    RETL_TRY(exists(w, st, st->n.errors, &have, eb));
     if (have) {
         SQL(w, eng_dl_sql_errors_count(w->dl, &w->sql, st));
-        TRY(count(w, retl_buf_str(&w->sql), &n, eb));
+        RETL_TRY(count(w, retl_buf_str(&w->sql), &n, eb));
         SQL(w, eng_dl_sql_errors_list(w->dl, &w->sql, st, limit));
-        TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), limit, &r, eb));
+        RETL_TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), limit, &r, eb));
         for (size_t i = 0; i < r.nrows; i++) {
             const char *rj = r.cells[i * r.ncols + 6];
             const char *att = r.cells[i * r.ncols + 9];
@@ -720,10 +715,10 @@ retl_err eng_wh_drop_state(void *ctx, const struct eng_state *st, struct retl_er
     const char *t[] = {st->n.delta, st->n.stage, st->n.snap, st->n.errors,
                        st->n.meta,  batch,       keys};
     size_t n = sizeof t / sizeof t[0];
-    TRY(bufs(w, n));
+    RETL_TRY(bufs(w, n));
     for (size_t i = 0; i < n; i++)
-        TRY(eng_dl_sql_drop(w->dl, &w->bufs[i], st, t[i]));
-    TRY(run_bufs(w, n, false, eb));
+        RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[i], st, t[i]));
+    RETL_TRY(run_bufs(w, n, false, eb));
 out:
     return rc;
 }
