@@ -227,11 +227,44 @@ struct loadstate {
     size_t cap;
 };
 
+/* The batch whose state transaction is still in flight (source commit_wait)
+ * and what it counts once saved. */
+struct pending {
+    struct run *r;
+    struct eng_summary *s;
+    bool on;
+    long long ins, upd, bad;
+};
+
+static void count(struct run *r, struct eng_summary *s, long long ins, long long upd,
+                  long long bad)
+{
+    s->inserted += ins;
+    s->updated += upd;
+    s->failed += bad;
+    atomic_store(&r->prog.loaded, s->inserted + s->updated);
+    atomic_store(&r->prog.failed, s->failed);
+}
+
+/* Waits for the pending batch's state transaction; counts it once saved. */
+static retl_err settle(void *arg, struct retl_errbuf *eb)
+{
+    struct pending *p = arg;
+    if (!p->on)
+        return RETL_E_OK;
+    p->on = false;
+    retl_err rc = p->r->src->commit_wait(p->r->sctx, eb);
+    if (rc == RETL_E_OK)
+        count(p->r, p->s, p->ins, p->upd, p->bad);
+    return rc;
+}
+
 static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_errbuf *eb)
 {
     const struct retl_job *job = r->c->job;
     retl_err rc;
     struct loadstate ls = {0};
+    struct pending pend = {.r = r, .s = s};
     size_t delta = (size_t)(s->changed);
     size_t bs = r->dst->plan ? r->dst->plan(r->dctx, delta) : 0;
     if (bs == 0)
@@ -268,8 +301,16 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
                                           .vals = ls.vals + i * nout,
                                           .op = op_of(job->mode)};
         }
-        struct eng_batch b = {
-            .cols = r->oc.cols, .ncols = r->oc.n, .rows = ls.rows, .nrows = ch.nrows};
+        struct eng_batch b = {.cols = r->oc.cols,
+                              .ncols = r->oc.n,
+                              .rows = ls.rows,
+                              .nrows = ch.nrows,
+                              .before_commit = settle,
+                              .before_commit_arg = &pend};
+        /* The previous batch must be in the state before this one can be
+         * committed in the destination (at most one batch sent twice). */
+        if (!r->dst->calls_before_commit && (rc = settle(&pend, eb)))
+            goto out;
         double tl = now_s();
         rc = r->dst->load(r->dctx, &b, ls.res, eb);
         double tc = now_s();
@@ -277,8 +318,9 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
             eng_results_clear(ls.res, ch.nrows);
             goto out;
         }
-        rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch, ls.res,
-                            eb);
+        if ((rc = settle(&pend, eb)) == RETL_E_OK)
+            rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch,
+                                ls.res, eb);
         long long ins = 0, upd = 0, bad = 0;
         for (size_t i = 0; i < ch.nrows; i++) {
             if (!ls.res[i].ok)
@@ -295,15 +337,23 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
          * it again (at most one batch twice). */
         if (rc)
             goto out;
-        s->inserted += ins;
-        s->updated += upd;
-        s->failed += bad;
-        atomic_store(&r->prog.loaded, s->inserted + s->updated);
-        atomic_store(&r->prog.failed, s->failed);
+        if (r->src->commit_wait)
+            pend = (struct pending){
+                .r = r, .s = s, .on = true, .ins = ins, .upd = upd, .bad = bad};
+        else
+            count(r, s, ins, upd, bad);
     }
+    if ((rc = settle(&pend, eb)))
+        goto out;
     atomic_store(&r->prog.phase, "finishing");
     rc = r->src->finish(r->sctx, &r->st, eb);
 out:
+    if (pend.on) {
+        struct retl_errbuf ignored = {{0}};
+        retl_err rc2 = settle(&pend, rc ? &ignored : eb);
+        if (rc == RETL_E_OK)
+            rc = rc2;
+    }
     free(ls.rows);
     free(ls.vals);
     free(ls.res);

@@ -27,7 +27,9 @@ struct pgsrc {
     bool ahead;          /* the next FETCH is already on its way */
     long long extracted; /* rows staged this run */
     long long saved;     /* rows that entered the snapshot this run */
-    char tid_first[32];  /* physical range of the last chunk */
+    bool pending;        /* a batch's state transaction is in flight on w */
+    long long pending_ok;
+    char tid_first[32]; /* physical range of the last chunk */
     char tid_last[32];
 };
 
@@ -432,10 +434,16 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
         RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data,
                                 c->len, "source: saving the batch", eb));
     }
-    RETL_TRY(
-        eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: saving the batch", eb));
+    /* Sent, not awaited: the server saves this batch while the next one is
+     * fetched and loaded; pg_commit_wait collects the outcome. */
+    if (PQsendQuery(s->w, retl_buf_str(&s->sql)) != 1) {
+        rc = eng_pg_fail(s->w, NULL, "source: saving the batch", eb);
+        goto out;
+    }
+    s->pending = true;
+    s->pending_ok = 0;
     for (size_t i = 0; i < ch->nrows; i++)
-        s->saved += res[i].ok;
+        s->pending_ok += res[i].ok;
 out:
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
         rc = retl_errf(eb, rc, "source: batch too large to save");
@@ -444,10 +452,34 @@ out:
     return rc;
 }
 
+static retl_err pg_commit_wait(void *ctx, struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc = RETL_E_OK;
+    PGresult *r;
+    if (!s->pending)
+        return RETL_E_OK;
+    s->pending = false;
+    while ((r = PQgetResult(s->w)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (rc == RETL_E_OK && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            rc = eng_pg_fail(s->w, r, "source: saving the batch", eb);
+        PQclear(r);
+    }
+    if (rc == RETL_E_OK && PQstatus(s->w) != CONNECTION_OK)
+        rc = eng_pg_fail(s->w, NULL, "source: saving the batch", eb);
+    if (rc)
+        rollback(s);
+    else
+        s->saved += s->pending_ok;
+    return rc;
+}
+
 static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc;
+    RETL_TRY(pg_commit_wait(ctx, eb));
     PQclear(s->chunk);
     s->chunk = NULL;
     if (s->r) {
@@ -563,6 +595,7 @@ const struct eng_source_ops eng_source_postgres = {
     .delta_open = pg_delta_open,
     .delta_fetch = pg_delta_fetch,
     .commit = pg_commit,
+    .commit_wait = pg_commit_wait,
     .finish = pg_finish,
     .errors = pg_errors,
     .drop_state = pg_drop_state,

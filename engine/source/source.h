@@ -90,6 +90,12 @@ struct eng_source_ops {
     retl_err (*commit)(void *ctx, const struct eng_state *st, long long run,
                        const char *op, const struct eng_chunk *ch,
                        const struct eng_row_result *results, struct retl_errbuf *eb);
+    /* May be NULL. When set, commit may return with its transaction still in
+     * flight and commit_wait waits for it: OK once it committed, an error when
+     * it did not (the batch counts as not saved). The engine calls it before
+     * the next batch is committed in the destination and before finish; in
+     * between only delta_fetch is called. No-op when nothing is in flight. */
+    retl_err (*commit_wait)(void *ctx, struct retl_errbuf *eb);
     /* After the whole delta was handled: marks deleted keys, drops staging. */
     retl_err (*finish)(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
     /* Rows failing now: a JSON array of objects (run, key, operation, code,
