@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/spec.h"
+#include "controller/ctl_progress.h"
 #include "controller/ctl_runpod.h"
 #include "controller/ctl_schedule.h"
 #include "controller/ctl_status.h"
@@ -561,6 +562,39 @@ static retl_err schedule_runs(struct rc *r, struct observed *ob, time_t *next_sl
     return RETL_E_OK;
 }
 
+/* ---- progress --------------------------------------------------------------- */
+
+/* While the active run's pod runs, refreshes status.active.progress from its
+ * log at most every CTL_PROGRESS_EVERY_S and returns when to look again (ms),
+ * or -1 when no run is running. Never fails: progress is best effort. */
+static long refresh_progress(struct rc *r, const struct observed *ob)
+{
+    json_t *active = json_object_get(r->status, "active");
+    const char *apod = json_string_value(json_object_get(active, "pod"));
+    if (!apod || !ob->active || strcmp(kube_obj_name(ob->active), apod) != 0)
+        return -1;
+    const char *phase = retl_json_str(ob->active, "status.phase");
+    if (!phase || strcmp(phase, "Running") != 0)
+        return -1; /* its Running update brings us back */
+    long wait = 0;
+    if (!ctl_progress_due(json_object_get(active, "progress"), r->now, &wait))
+        return wait + 100;
+    json_t *p = NULL;
+    struct retl_errbuf peb = {{0}};
+    retl_err e = ctl_progress_fetch(r->c->kc, r->ns, apod, &p, &peb);
+    if (e) {
+        RETL_LOG_DEBUG("no run progress", RF_S("namespace", r->ns), RF_S("job", r->name),
+                       RF_S("pod", apod), RF_S("error", peb.msg));
+    } else if (ctl_progress_changed(json_object_get(active, "progress"), p)) {
+        char ts[CTL_TIME_LEN];
+        json_object_set_new(p, "updateTime",
+                            json_string(ctl_time_fmt(r->now, ts, sizeof ts)));
+        json_object_set(active, "progress", p);
+    }
+    json_decref(p);
+    return CTL_PROGRESS_EVERY_S * 1000L + 100;
+}
+
 /* ---- conditions ----------------------------------------------------------- */
 
 static void set_conditions(struct rc *r, const char *invalid_msg, time_t next_slot)
@@ -822,6 +856,7 @@ retl_err ctl_reconcile(struct ctl *c, const char *key, long *requeue_ms,
     } else if (!was_invalid) {
         add_event(&r, KUBE_EVENT_WARNING, "InvalidSpec", "%s", invalid);
     }
+    long progress_ms = r.job ? refresh_progress(&r, &ob) : -1;
     set_conditions(&r, invalid, next_slot);
 
     e = write_status(&r, eb);
@@ -835,6 +870,8 @@ retl_err ctl_reconcile(struct ctl *c, const char *key, long *requeue_ms,
     delete_pods(&r);
     if (next_slot)
         *requeue_ms = ctl_schedule_requeue_ms(r.now, next_slot);
+    if (progress_ms >= 0 && (*requeue_ms < 0 || progress_ms < *requeue_ms))
+        *requeue_ms = progress_ms;
 
 out:
     json_decref(r.status);

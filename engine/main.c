@@ -51,6 +51,8 @@ static void usage(FILE *f)
           "RETL_SOURCE_*, RETL_DESTINATION_*\n"
           "  --diff-strategy how the delta is computed (default hash; env "
           "RETL_DIFF_STRATEGY)\n"
+          "  --progress-interval seconds between progress log lines (default 5; "
+          "env RETL_PROGRESS_INTERVAL; 0 = none)\n"
           "exit: 0 completed, 1 failed, 2 bad usage or invalid spec, 3 error "
           "threshold exceeded\n",
           f);
@@ -61,6 +63,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
     memset(o, 0, sizeof *o);
     o->diff = getenv("RETL_DIFF_STRATEGY");
     o->progress = 5.0;
+    const char *pi = getenv("RETL_PROGRESS_INTERVAL");
+    if (pi && *pi) {
+        char *end;
+        double v = strtod(pi, &end);
+        if (!*end)
+            o->progress = v;
+    }
     if (argc < 2)
         return -1;
     o->cmd = argv[1];

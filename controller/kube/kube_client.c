@@ -413,7 +413,8 @@ static retl_err perform(struct kube_client *c, const char *method, const char *p
                         const char *ctype, const char *body, size_t body_len,
                         size_t max_body, const char *verb,
                         struct kube_watch_parser *watch_parser, const atomic_bool *stop,
-                        json_t **out, struct kube_status *st, struct retl_errbuf *eb)
+                        json_t **out, struct kube_status *st, struct retl_buf *text,
+                        struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
     CURL *h = NULL;
@@ -445,7 +446,8 @@ static retl_err perform(struct kube_client *c, const char *method, const char *p
         e = kube_config_token(c->cfg, reloaded, &token, eb);
         if (e)
             goto out;
-        struct curl_slist *t = curl_slist_append(NULL, "Accept: application/json");
+        struct curl_slist *t = curl_slist_append(
+            NULL, text ? "Accept: application/json, */*" : "Accept: application/json");
         hdrs = t;
         if (t && token) {
             struct retl_buf ab;
@@ -547,7 +549,12 @@ static retl_err perform(struct kube_client *c, const char *method, const char *p
                                   x.retry_after[0] ? x.retry_after : NULL, st, eb);
             goto out;
         }
-        if (out) {
+        if (text) {
+            /* Hand the body over; the caller's buffer owns it from here. */
+            retl_buf_free(text);
+            *text = x.body;
+            retl_buf_init(&x.body, max_body);
+        } else if (out) {
             json_t *obj = NULL;
             if (x.body.len) {
                 json_error_t jerr;
@@ -581,7 +588,31 @@ retl_err kube_request(struct kube_client *c, const struct kube_req *req, json_t 
                    req->body, req->body_len,
                    req->max_body ? req->max_body : c->o.max_body,
                    req->verb ? req->verb : (req->method ? req->method : "GET"), NULL,
-                   NULL, out, st, eb);
+                   NULL, out, st, NULL, eb);
+}
+
+retl_err kube_get_text(struct kube_client *c, const char *path, size_t max_body,
+                       char **out, size_t *len, struct retl_errbuf *eb)
+{
+    struct retl_buf b;
+    size_t max = max_body ? max_body : c->o.max_body;
+    retl_buf_init(&b, max);
+    retl_err e = perform(c, "GET", path, NULL, NULL, 0, max, "GET", NULL, NULL, NULL,
+                         NULL, &b, eb);
+    if (e == RETL_E_OK) {
+        char *s = malloc(b.len + 1);
+        if (!s) {
+            e = RETL_E_NOMEM;
+        } else {
+            if (b.len)
+                memcpy(s, b.data, b.len);
+            s[b.len] = '\0';
+            *out = s;
+            *len = b.len;
+        }
+    }
+    retl_buf_free(&b);
+    return e;
 }
 
 /* ---- typed verbs -------------------------------------------------------------- */
@@ -597,8 +628,9 @@ static retl_err do_json(struct kube_client *c, const char *method, const char *v
         if (!text)
             return retl_errf(eb, RETL_E_NOMEM, "cannot serialise request body");
     }
-    retl_err e = perform(c, method, path, ctype, text, text ? strlen(text) : 0,
-                         max ? max : c->o.max_body, verb, NULL, stop, out, NULL, eb);
+    retl_err e =
+        perform(c, method, path, ctype, text, text ? strlen(text) : 0,
+                max ? max : c->o.max_body, verb, NULL, stop, out, NULL, NULL, eb);
     free(text);
     return e;
 }
@@ -900,7 +932,7 @@ retl_err kube_watch(struct kube_client *c, const struct kube_gvr *gvr, const cha
     struct kube_watch_parser parser;
     kube_watch_parser_init(&parser, wo.max_event, fn, ud);
     e = perform(c, "GET", b.data, NULL, NULL, 0, c->o.max_body, "WATCH", &parser, stop,
-                NULL, NULL, eb);
+                NULL, NULL, NULL, eb);
     kube_watch_parser_free(&parser);
     retl_buf_free(&b);
     return e;

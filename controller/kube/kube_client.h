@@ -232,6 +232,13 @@ struct kube_req {
 retl_err kube_request(struct kube_client *c, const struct kube_req *req, json_t **out,
                       struct kube_status *st, struct retl_errbuf *eb);
 
+/* GET of a path (with query string) whose answer is not JSON, e.g. a pod's
+ * log. On 2xx, *out gets the body NUL-terminated and *len its length; a body
+ * over max_body (0 = opts.max_body) is RETL_E_TOO_BIG; errors as
+ * kube_request. Ownership: the caller frees *out. */
+retl_err kube_get_text(struct kube_client *c, const char *path, size_t max_body,
+                       char **out, size_t *len, struct retl_errbuf *eb);
+
 /* Builds "/api/v1/namespaces/<ns>/<resource>[/<name>[/<sub>]]" (or
  * "/apis/<group>/<version>/..."), with path segments escaped. Ownership:
  * caller frees. NULL when out of memory. */

@@ -114,6 +114,8 @@ check "the controller's service account may not read Secrets" \
   test "$(kubectl auth can-i get secrets --as=system:serviceaccount:retl-system:retl-controller -A)" = no
 check "the controller's service account may create pods and update rj status" \
   test "$(kubectl auth can-i create pods --as=system:serviceaccount:retl-system:retl-controller -n $NS)" = yes
+check "the controller's service account may read pod logs (run progress)" \
+  test "$(kubectl auth can-i get pods --subresource=log --as=system:serviceaccount:retl-system:retl-controller -n $NS)" = yes
 check "namespace retl-system enforces the restricted Pod Security level" \
   test "$(kubectl get ns retl-system -o jsonpath='{.metadata.labels.pod-security\.kubernetes\.io/enforce}')" = restricted
 
@@ -350,6 +352,52 @@ request slow "$(date -Is)-s4"
 poll 15 is slow '{.status.active.run}' 4
 kubectl -n $NS delete pod -l retl.io/run=4,retl.io/job=slow --wait=false >/dev/null
 check "run pod deleted while running: run 4 recorded Failed" poll 30 is slow '{.status.lastRun.run}/{.status.lastRun.result}' 4/Failed
+
+# ---- progress of the active run ------------------------------------------------
+# A load of 50 rows that each take 0.6 s in the destination (a row trigger): the
+# engine logs progress every 5 s, the controller reads it from the pod's log at
+# most every 10 s into status.active.progress.
+sql "CREATE TABLE crm.progress (customer_id int PRIMARY KEY, tier text);
+CREATE FUNCTION crm.slow_row() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN PERFORM pg_sleep(0.6); RETURN NEW; END\$\$;
+CREATE TRIGGER slow_row BEFORE INSERT OR UPDATE ON crm.progress FOR EACH ROW EXECUTE FUNCTION crm.slow_row();" >/dev/null
+job progress Upsert postgres crm.progress id customer_id "SELECT id, tier FROM analytics.accounts" \
+  "[{source: tier, destination: tier}]" "  batchSize: 5" | kubectl apply -f - >/dev/null
+poll 15 is progress '{.status.conditions[?(@.type=="Ready")].status}' True
+kubectl -n $NS get rj progress -w --watch-only \
+  -o jsonpath='{.metadata.resourceVersion} {.status.active.run} {.status.active.progress.updateTime} {.status.active.progress.extracted}{"\n"}' \
+  > >(while read -r l; do echo "$(date +%s%N) $l"; done >"$E2E_DIR/watch-progress.txt") 2>/dev/null &
+KPID=$!
+sleep 1
+request progress "$(date -Is)"
+progress_seen() { [ "$(rj progress '{.status.active.progress.extracted}')" -gt 0 ] 2>/dev/null; }
+check "status.active.progress appears during the run with extracted > 0" poll 40 progress_seen
+PROG=$(rj progress '{.status.active.progress}')
+echo "# status.active.progress: $PROG"
+progress_fields() {
+  jq -e '(.phase | type == "string") and .extracted == 50 and .delta == 50 and (.loaded | type == "number") and
+    .failed == 0 and .elapsedSeconds > 0 and (.updateTime | test("Z$"))' <<<"$PROG" >/dev/null
+}
+check "progress: phase, extracted 50, delta, loaded, failed, elapsedSeconds, updateTime" progress_fields
+check "progress run succeeded" poll 60 is progress '{.status.lastRun.result}/{.status.lastRun.rows.inserted}' Succeeded/50
+check "progress: no active run (and no progress) once it finished" is progress '{.status.active}' ""
+sleep 1
+kill "$KPID" 2>/dev/null
+# Each status write is one watch event; those that carried a new progress
+# updateTime must be at least 10 s apart (by updateTime and by arrival).
+P_UPD=$(awk 'NF >= 5 && $4 != prev {print $1, $4; prev = $4}' "$E2E_DIR/watch-progress.txt")
+P_N=$(grep -c . <<<"$P_UPD")
+P_GAPS=$(while read -r ns ts; do echo "$(date -d "$ts" +%s) $ns"; done <<<"$P_UPD" |
+  awk 'NR > 1 {printf "%d/%.1f ", $1 - t, ($2 - n) / 1e9} {t = $1; n = $2}')
+# The smallest gap: by updateTime (s) and by arrival on the watch (tenths of s).
+P_MIN=$(tr ' ' '\n' <<<"$P_GAPS" | awk -F/ 'NF == 2 {u = $1; a = $2 * 10; if (mu == "" || u < mu) mu = u; if (ma == "" || a < ma) ma = a}
+  END {printf "%d %d", mu == "" ? 99 : mu, ma == "" ? 990 : ma}')
+P_WRITES=$(awk 'NF >= 2 {n++} END {print n + 0}' "$E2E_DIR/watch-progress.txt")
+P_SPAN=$(awk 'NR == 1 {a = $1} {b = $1} END {printf "%d", (b - a) / 1e9}' "$E2E_DIR/watch-progress.txt")
+echo "# progress writes: $P_N (gaps updateTime s/arrival s: ${P_GAPS:-none}); object writes during the run: $P_WRITES in ${P_SPAN} s"
+check "progress written $P_N times, never twice within 10 s (gaps: ${P_GAPS:-none})" \
+  test "$P_N" -ge 2 -a "${P_MIN% *}" -ge 10 -a "${P_MIN#* }" -ge 95
+check "writes during the run: $P_WRITES in $P_SPAN s (<= request + start + finish + one per 10 s)" \
+  test "$P_WRITES" -le $((3 + P_SPAN / 10 + 1))
 
 # ---- history bound and pruning -----------------------------------------------
 job hist Upsert postgres crm.hist id customer_id "SELECT id, tier FROM analytics.accounts" \
