@@ -40,7 +40,8 @@ static struct eng_row rows[] = {
     {"W-3", r2, ENG_OP_UPSERT},
     {"W-4", r3, ENG_OP_UPSERT},
 };
-static const struct eng_batch batch = {cols, 3, rows, 4};
+static const struct eng_batch batch = {
+    .cols = cols, .ncols = 3, .rows = rows, .nrows = 4};
 static const struct sf_field *fields[] = {&F_EXT, &F_NAME, &F_SCORE};
 
 static struct sf_load mkload(enum retl_mode mode)
@@ -190,7 +191,8 @@ static void test_bulk_update_and_no_key(void **state)
     static const char *u0[] = {"001000000000001", "A"};
     static const char *u1[] = {"0012800000CXn0kAAD", ""};
     static struct eng_row urows[] = {{"a", u0, ENG_OP_UPDATE}, {"b", u1, ENG_OP_UPDATE}};
-    static const struct eng_batch ub = {ucols, 2, urows, 2};
+    static const struct eng_batch ub = {
+        .cols = ucols, .ncols = 2, .rows = urows, .nrows = 2};
     static const struct sf_field *uf[] = {&F_ID, &F_NAME};
     struct sf_load L = {.object = "Account", .mode = RETL_MODE_UPDATE, .fields = uf};
     struct eng_row_result res[2] = {{0}};
@@ -228,7 +230,8 @@ static void test_bulk_update_and_no_key(void **state)
     static const char *i1[] = {"k2", "B"};
     static struct eng_row irows[] = {{"k1", i0, ENG_OP_INSERT},
                                      {"k2", i1, ENG_OP_INSERT}};
-    static const struct eng_batch ib = {icols, 2, irows, 2};
+    static const struct eng_batch ib = {
+        .cols = icols, .ncols = 2, .rows = irows, .nrows = 2};
     static const struct sf_field *inf[] = {NULL, &F_NAME};
     struct sf_load I = {.object = "Account", .mode = RETL_MODE_INSERT, .fields = inf};
     retl_buf_reset(&csv);
