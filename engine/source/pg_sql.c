@@ -295,17 +295,14 @@ out:
     return rc;
 }
 
-retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
-                          const char *query)
+/* "SELECT <k, c1..cn as staged> FROM (query) AS q" */
+static retl_err stage_select(struct retl_buf *b, const struct eng_state *st,
+                             const char *query)
 {
     retl_err rc;
     struct retl_buf col;
     retl_buf_init(&col, 1024);
-    RETL_TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
-    RETL_TRY(tbl(b, st, st->n.stage));
-    RETL_TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
-    RETL_TRY(tbl(b, st, st->n.stage));
-    RETL_TRY(retl_buf_adds(b, " AS SELECT "));
+    RETL_TRY(retl_buf_adds(b, "SELECT "));
     for (size_t i = 0; i < st->ncols; i++) {
         retl_buf_reset(&col);
         RETL_TRY(retl_buf_adds(&col, "q."));
@@ -330,6 +327,69 @@ retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
     RETL_TRY(retl_buf_adds(b, "\n) AS q"));
 out:
     retl_buf_free(&col);
+    return rc;
+}
+
+retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
+                          const char *query)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
+    RETL_TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, " AS "));
+    RETL_TRY(stage_select(b, st, query));
+out:
+    return rc;
+}
+
+static retl_err row_hash(struct retl_buf *b, const struct eng_state *st,
+                         const char *alias);
+
+retl_err eng_pg_sql_stage_delta(struct retl_buf *b, const struct eng_state *st,
+                                const char *query)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.stage));
+    RETL_TRY(retl_buf_adds(b, ";\nDROP TABLE IF EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    /* The layout eng_pg_sql_diff produces: op, k, h, c1..cn. */
+    RETL_TRY(retl_buf_adds(b, " AS SELECT 'I'::text AS op, s.k, "));
+    RETL_TRY(row_hash(b, st, "s."));
+    RETL_TRY(retl_buf_adds(b, " AS h"));
+    RETL_TRY(vcols(b, st, "s."));
+    RETL_TRY(retl_buf_adds(b, " FROM ("));
+    RETL_TRY(stage_select(b, st, query));
+    RETL_TRY(retl_buf_adds(b, ") AS s"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_snap_empty(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "SELECT NOT EXISTS (SELECT 1 FROM "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, ")"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_key_count(struct retl_buf *b, const struct eng_state *st, bool delta)
+{
+    retl_err rc;
+    /* One sort, no grouping: several times faster on a million keys than the
+     * GROUP BY ... HAVING that names duplicates, which runs only when needed. */
+    RETL_TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE k IS NULL), count(k), "
+                              "count(DISTINCT k) FROM "));
+    RETL_TRY(tbl(b, st, delta ? st->n.delta : st->n.stage));
+    if (delta)
+        RETL_TRY(retl_buf_adds(b, " WHERE op <> 'D'"));
+out:
     return rc;
 }
 
@@ -601,6 +661,46 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long 
            "EXCLUDED.message, fields = EXCLUDED.fields, \"row\" = "
            "EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, attempts = "
            "e.attempts + 1"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_commit_ok(struct retl_buf *b, const struct eng_state *st,
+                              const char *first, const char *last, bool ins, bool upd)
+{
+    retl_err rc = RETL_E_OK;
+    /* Every row succeeded: no failed keys to leave out, no error rows to
+     * write; only the passes the batch has operations for. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (!(pass ? upd : ins))
+            continue;
+        RETL_TRY(retl_buf_adds(b, "INSERT INTO "));
+        RETL_TRY(tbl(b, st, st->n.snap));
+        RETL_TRY(retl_buf_adds(b, " (k, st, h"));
+        RETL_TRY(vcols(b, st, ""));
+        RETL_TRY(retl_buf_adds(b, ") SELECT d.k, 'L', d.h"));
+        RETL_TRY(vcols(b, st, "d."));
+        RETL_TRY(retl_buf_adds(b, " FROM "));
+        RETL_TRY(tbl(b, st, st->n.delta));
+        RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
+        RETL_TRY(range(b, first, last));
+        RETL_TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
+        if (pass) {
+            RETL_TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L', h = "
+                                      "EXCLUDED.h"));
+            for (size_t i = 1; i < st->ncols; i++)
+                RETL_TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
+        }
+        RETL_TRY(retl_buf_adds(b, ";\n"));
+    }
+    RETL_TRY(retl_buf_adds(b, "DELETE FROM "));
+    RETL_TRY(tbl(b, st, st->n.errors));
+    RETL_TRY(retl_buf_adds(b, " AS e USING "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
+    RETL_TRY(range(b, first, last));
+    RETL_TRY(retl_buf_adds(b, " AND e.key = "));
+    RETL_TRY(canon_col(b, st, 0, "d."));
 out:
     return rc;
 }

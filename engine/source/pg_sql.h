@@ -65,6 +65,15 @@ retl_err eng_pg_sql_meta_set(struct retl_buf *b, const struct eng_state *st,
                              const char *k, const char *v);
 retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
                           const char *query);
+/* With an empty snapshot every staged row is new: the delta (op 'I', layout
+ * of eng_pg_sql_diff) straight from the query, without a stage or a join. */
+retl_err eng_pg_sql_stage_delta(struct retl_buf *b, const struct eng_state *st,
+                                const char *query);
+/* One row: whether the snapshot has no row at all. */
+retl_err eng_pg_sql_snap_empty(struct retl_buf *b, const struct eng_state *st);
+/* One row: NULL keys, non-NULL keys, distinct keys, over the same rows as
+ * eng_pg_sql_key_check (the cheap test; the check names the duplicates). */
+retl_err eng_pg_sql_key_count(struct retl_buf *b, const struct eng_state *st, bool delta);
 /* One row: NULL keys, up to 5 duplicated keys joined by ", " (NULL when
  * none), over the whole stage or over the rows of the delta to be sent. */
 retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bool delta);
@@ -83,6 +92,10 @@ retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st);
  * enter the snapshot and leave errors; rows in it are upserted into errors. */
 retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
                            const char *op, const char *first, const char *last);
+/* eng_pg_sql_commit for a batch whose rows all succeeded: the same state
+ * change, with the passes for new (ins) and changed (upd) keys only. */
+retl_err eng_pg_sql_commit_ok(struct retl_buf *b, const struct eng_state *st,
+                              const char *first, const char *last, bool ins, bool upd);
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit);

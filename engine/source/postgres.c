@@ -27,6 +27,7 @@ struct pgsrc {
     bool ahead;          /* the next FETCH is already on its way */
     long long extracted; /* rows staged this run */
     long long saved;     /* rows that entered the snapshot this run */
+    bool delta_ready;    /* stage built the delta itself (empty snapshot) */
     bool pending;        /* a batch's state transaction is in flight on w */
     long long pending_ok;
     char tid_first[32]; /* physical range of the last chunk */
@@ -254,6 +255,12 @@ static retl_err key_check(struct pgsrc *s, const struct eng_state *st, bool delt
 {
     retl_err rc;
     PGresult *r = NULL;
+    SQL(s, eng_pg_sql_key_count(&s->sql, st, delta));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    if (eng_pg_ll(r, 0, 0) == 0 && eng_pg_ll(r, 0, 1) == eng_pg_ll(r, 0, 2))
+        goto out;
+    PQclear(r);
+    r = NULL;
     SQL(s, eng_pg_sql_key_check(&s->sql, st, delta));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
     if (eng_pg_ll(r, 0, 0) > 0) {
@@ -283,14 +290,25 @@ static retl_err pg_stage(void *ctx, const struct retl_job *job,
     struct retl_buf q;
     retl_buf_init(&q, ENG_PG_SQL_MAX);
     RETL_TRY(eng_pg_job_query(&q, job));
-    SQL(s, eng_pg_sql_stage(&s->sql, st, retl_buf_str(&q)));
+    SQL(s, eng_pg_sql_snap_empty(&s->sql, st));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    bool first = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    r = NULL;
+    /* Nothing synced yet: every row is new, so the query goes straight into
+     * the delta (one table written instead of two, no join). */
+    if (first)
+        SQL(s, eng_pg_sql_stage_delta(&s->sql, st, retl_buf_str(&q)));
+    else
+        SQL(s, eng_pg_sql_stage(&s->sql, st, retl_buf_str(&q)));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb));
     long long n = strtoll(PQcmdTuples(r), NULL, 10);
+    s->delta_ready = first;
     /* Insert mode checks every key; the other modes check the keys about to
      * be sent (diff), which costs a fraction: a duplicated key whose rows are
      * all unchanged and synced sends nothing, so it harms nothing. */
     if (job->mode == RETL_MODE_INSERT)
-        RETL_TRY(key_check(s, st, false, eb));
+        RETL_TRY(key_check(s, st, first, eb));
     *extracted = n;
     s->extracted = n;
 out:
@@ -306,8 +324,10 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
     struct pgsrc *s = ctx;
     retl_err rc;
     PGresult *r = NULL;
-    SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how));
-    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
+    if (!s->delta_ready) {
+        SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
+    }
     RETL_TRY(key_check(s, st, true, eb));
     SQL(s, eng_pg_sql_delta_counts(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
@@ -424,10 +444,19 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
         RETL_TRY(eng_pg_copy_field(c, res[i].fields));
         RETL_TRY(retl_buf_addc(c, '\n'));
     }
+    bool ins = false, upd = false;
+    for (size_t i = 0; i < ch->nrows; i++) {
+        const char *o = ch->cells[i * (ch->ncols + 1)];
+        ins |= o && o[0] == 'I';
+        upd |= o && o[0] == 'U';
+    }
     retl_buf_reset(&s->sql);
-    if (c->len == 0)
+    if (c->len == 0) {
         RETL_TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
-    RETL_TRY(eng_pg_sql_commit(&s->sql, st, run, op, s->tid_first, s->tid_last));
+        RETL_TRY(eng_pg_sql_commit_ok(&s->sql, st, s->tid_first, s->tid_last, ins, upd));
+    } else {
+        RETL_TRY(eng_pg_sql_commit(&s->sql, st, run, op, s->tid_first, s->tid_last));
+    }
     RETL_TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
     if (c->len) {
         RETL_TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));

@@ -201,6 +201,45 @@ static void diff_sql(void **st)
     assert_null(strstr(out(), "ROW(o.c1"));
 }
 
+static void fast_paths_sql(void **st)
+{
+    (void)st;
+    struct eng_state s;
+    mkstate(&s);
+    retl_buf_reset(&b);
+    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", true, false);
+    assert_string_equal(
+        out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, "
+               "'L', d.h, d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE "
+               "d.ctid >= '(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND "
+               "d.op = 'I';\nDELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
+               "\"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= '(0,1)'::tid AND "
+               "d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND e.key = (d.k)::text");
+    retl_buf_reset(&b);
+    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", false, true);
+    assert_null(strstr(out(), "d.op = 'I'"));
+    assert_non_null(strstr(out(), "d.op = 'U' ON CONFLICT (k) DO UPDATE SET st = 'L', "
+                                  "h = EXCLUDED.h, c1 = EXCLUDED.c1, c2 = EXCLUDED.c2;\n"
+                                  "DELETE FROM"));
+    retl_buf_reset(&b);
+    eng_pg_sql_stage_delta(&b, &s, "SELECT * FROM t");
+    assert_non_null(strstr(out(), "DROP TABLE IF EXISTS \"retl\".\"ns__job__stage\";"));
+    assert_non_null(strstr(
+        out(), "CREATE UNLOGGED TABLE \"retl\".\"ns__job__delta\" AS SELECT 'I'::text "
+               "AS op, s.k, hash_record_extended(ROW(s.c1, s.c2), 0) AS h, s.c1, s.c2 "
+               "FROM (SELECT q.\"id\" AS k"));
+    assert_non_null(strstr(out(), "SELECT * FROM t\n) AS q) AS s"));
+    retl_buf_reset(&b);
+    eng_pg_sql_key_count(&b, &s, true);
+    assert_string_equal(out(), "SELECT count(*) FILTER (WHERE k IS NULL), count(k), "
+                               "count(DISTINCT k) FROM \"retl\".\"ns__job__delta\" "
+                               "WHERE op <> 'D'");
+    retl_buf_reset(&b);
+    eng_pg_sql_snap_empty(&b, &s);
+    assert_string_equal(out(),
+                        "SELECT NOT EXISTS (SELECT 1 FROM \"retl\".\"ns__job__snap\")");
+}
+
 static void commit_sql(void **st)
 {
     (void)st;
@@ -287,8 +326,8 @@ int main(void)
         cmocka_unit_test(types),         cmocka_unit_test(canon),
         cmocka_unit_test(typed_columns), cmocka_unit_test(stage_sql),
         cmocka_unit_test(job_query),     cmocka_unit_test(diff_sql),
-        cmocka_unit_test(commit_sql),    cmocka_unit_test(state_sql),
-        cmocka_unit_test(too_big),
+        cmocka_unit_test(commit_sql),    cmocka_unit_test(fast_paths_sql),
+        cmocka_unit_test(state_sql),     cmocka_unit_test(too_big),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
