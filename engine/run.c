@@ -293,8 +293,10 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
         if (ch.nrows == 0)
             break;
         size_t stride = ch.ncols + 1;
+        bool new_keys = true;
         for (size_t i = 0; i < ch.nrows; i++) {
             const char *const *row = ch.cells + i * stride;
+            new_keys &= row[0] && row[0][0] == 'I';
             for (size_t j = 0; j < r->oc.n; j++)
                 ls.vals[i * nout + j] = row[1 + r->oc.vidx[j]];
             ls.rows[i] = (struct eng_row){.key = row[1] ? row[1] : "",
@@ -306,7 +308,8 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
                               .rows = ls.rows,
                               .nrows = ch.nrows,
                               .before_commit = settle,
-                              .before_commit_arg = &pend};
+                              .before_commit_arg = &pend,
+                              .new_keys = new_keys};
         /* The previous batch must be in the state before this one can be
          * committed in the destination (at most one batch sent twice). */
         if (!r->dst->calls_before_commit && (rc = settle(&pend, eb)))

@@ -58,6 +58,9 @@ struct eng_batch {
      * yet in the state. */
     retl_err (*before_commit)(void *arg, struct retl_errbuf *eb);
     void *before_commit_arg;
+    /* A hint: no key of the batch was ever synced (none in the state), so
+     * the destination most likely holds none of them either. */
+    bool new_keys;
 };
 
 /* What happened to one row of a batch. The destination fills one per row, in
