@@ -1,20 +1,13 @@
 #include "engine/source/pg_sql.h"
+#include "engine/source/sql_dialect.h"
 
 #include <stdio.h>
 #include <string.h>
 
+/* The native backend quotes like the ODBC path's PostgreSQL dialect. */
 retl_err eng_pg_ident(struct retl_buf *b, const char *id)
 {
-    retl_err rc;
-    RETL_TRY(retl_buf_addc(b, '"'));
-    for (const char *p = id; *p; p++) {
-        if (*p == '"')
-            RETL_TRY(retl_buf_addc(b, '"'));
-        RETL_TRY(retl_buf_addc(b, *p));
-    }
-    RETL_TRY(retl_buf_addc(b, '"'));
-out:
-    return rc;
+    return eng_dl_ident(eng_dialect_get(ENG_DL_POSTGRES), b, id);
 }
 
 retl_err eng_pg_qname(struct retl_buf *b, const char *schema, const char *t)
@@ -29,24 +22,7 @@ out:
 
 retl_err eng_pg_dotted(struct retl_buf *b, const char *name)
 {
-    retl_err rc = RETL_E_OK;
-    const char *p = name;
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        char part[256];
-        if (n >= sizeof part)
-            return RETL_E_TOO_BIG;
-        memcpy(part, p, n);
-        part[n] = '\0';
-        RETL_TRY(eng_pg_ident(b, part));
-        if (!dot)
-            break;
-        RETL_TRY(retl_buf_addc(b, '.'));
-        p = dot + 1;
-    }
-out:
-    return rc;
+    return eng_dl_dotted(eng_dialect_get(ENG_DL_POSTGRES), b, name);
 }
 
 retl_err eng_pg_literal(struct retl_buf *b, const char *s)
