@@ -635,6 +635,17 @@ static retl_err do_json(struct kube_client *c, const char *method, const char *v
     return e;
 }
 
+/* The optional out-parameter of the write verbs: the answer goes to *out on
+ * success when the caller wants it, and is released otherwise. */
+static retl_err hand_out(retl_err e, json_t *res, json_t **out)
+{
+    if (e == RETL_E_OK && out)
+        *out = res;
+    else
+        json_decref(res);
+    return e;
+}
+
 retl_err kube_get(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
                   const char *name, json_t **out, struct retl_errbuf *eb)
 {
@@ -788,11 +799,7 @@ retl_err kube_create(struct kube_client *c, const struct kube_gvr *gvr, const ch
     retl_err e =
         do_json(c, "POST", "POST", path, "application/json", obj, 0, NULL, &res, eb);
     free(path);
-    if (e == RETL_E_OK && out)
-        *out = res;
-    else
-        json_decref(res);
-    return e;
+    return hand_out(e, res, out);
 }
 
 retl_err kube_update(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
@@ -809,11 +816,7 @@ retl_err kube_update(struct kube_client *c, const struct kube_gvr *gvr, const ch
     retl_err e =
         do_json(c, "PUT", "PUT", path, "application/json", obj, 0, NULL, &res, eb);
     free(path);
-    if (e == RETL_E_OK && out)
-        *out = res;
-    else
-        json_decref(res);
-    return e;
+    return hand_out(e, res, out);
 }
 
 retl_err kube_update_status(struct kube_client *c, const struct kube_gvr *gvr,
@@ -850,11 +853,7 @@ retl_err kube_patch(struct kube_client *c, const struct kube_gvr *gvr, const cha
     if (!e)
         e = do_json(c, "PATCH", "PATCH", b.data, ctypes[type], patch, 0, NULL, &res, eb);
     retl_buf_free(&b);
-    if (e == RETL_E_OK && out)
-        *out = res;
-    else
-        json_decref(res);
-    return e;
+    return hand_out(e, res, out);
 }
 
 retl_err kube_apply(struct kube_client *c, const struct kube_gvr *gvr, const char *ns,
