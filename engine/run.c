@@ -212,6 +212,7 @@ static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_coun
     atomic_store(&r->prog.phase, "diffing");
     if ((rc = r->src->diff(r->sctx, &r->st, job->mode, c->diff, dc, eb)))
         return rc;
+    atomic_store(&r->prog.extracted, dc->extracted);
     atomic_store(&r->prog.delta, dc->new_keys + dc->changed);
     RETL_LOG_INFO("delta computed", RF_I("extracted", dc->extracted),
                   RF_I("newKeys", dc->new_keys), RF_I("changed", dc->changed),

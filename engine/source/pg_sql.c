@@ -404,8 +404,47 @@ out:
     return rc;
 }
 
+/* Snapshot statuses: L loaded (hash and values), H loaded (hash only, the
+ * hash strategy's lean rows), K key known from an earlier baseline, G gone
+ * from the query. */
+#define LOADED "IN ('L', 'H')"
+
+/* The condition for a joined row (s staged, o snapshot) to enter the delta. */
+static retl_err join_changed(struct retl_buf *b, const struct eng_state *st,
+                             enum retl_mode mode, bool hash)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "(s.k IS NULL AND o.st " LOADED ") OR o.k IS NULL"));
+    if (mode == RETL_MODE_INSERT || st->ncols < 2) {
+        if (mode != RETL_MODE_INSERT)
+            RETL_TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND o.st NOT " LOADED ")"));
+        return RETL_E_OK;
+    }
+    RETL_TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND (o.st NOT " LOADED " OR "));
+    /* Only the key, st and h of the snapshot enter the hash table; the join
+     * strategy compares values where the snapshot kept them. */
+    if (!hash)
+        RETL_TRY(retl_buf_adds(b, "(o.st = 'H' AND "));
+    RETL_TRY(row_hash(b, st, "s."));
+    RETL_TRY(retl_buf_adds(b, " IS DISTINCT FROM o.h)"));
+    if (hash)
+        return retl_buf_adds(b, ")");
+    RETL_TRY(retl_buf_adds(b, " OR (o.st = 'L' AND ROW("));
+    for (size_t i = 1; i < st->ncols; i++)
+        RETL_TRY(retl_buf_printf(b, "%ss.c%zu", i > 1 ? ", " : "", i));
+    RETL_TRY(retl_buf_adds(b, ") IS DISTINCT FROM ROW("));
+    for (size_t i = 1; i < st->ncols; i++)
+        RETL_TRY(retl_buf_printf(b, "%so.c%zu", i > 1 ? ", " : "", i));
+    RETL_TRY(retl_buf_adds(b, "))))"));
+out:
+    return rc;
+}
+
+/* The delta by a key join of the staged rows with the snapshot: from the
+ * stage table, or with query from the query itself, each query row counted
+ * on the session's row counter. */
 static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
-                          enum retl_mode mode, bool hash)
+                          enum retl_mode mode, bool hash, const char *query)
 {
     retl_err rc;
     RETL_TRY(retl_buf_adds(b, " AS SELECT CASE WHEN o.k IS NULL THEN 'I' WHEN s.k "
@@ -415,30 +454,26 @@ static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
     RETL_TRY(retl_buf_adds(b, " AS h"));
     RETL_TRY(vcols(b, st, "s."));
     RETL_TRY(retl_buf_adds(b, " FROM "));
-    RETL_TRY(tbl(b, st, st->n.stage));
+    if (query) {
+        RETL_TRY(retl_buf_addc(b, '('));
+        RETL_TRY(stage_select(b, st, query));
+        RETL_TRY(retl_buf_addc(b, ')'));
+    } else {
+        RETL_TRY(tbl(b, st, st->n.stage));
+    }
     RETL_TRY(retl_buf_adds(b, " AS s FULL JOIN "));
     RETL_TRY(tbl(b, st, st->n.snap));
-    RETL_TRY(retl_buf_adds(b, " AS o ON o.k = s.k WHERE (s.k IS NULL AND o.st = "
-                              "'L') OR o.k IS NULL"));
-    if (mode == RETL_MODE_INSERT || st->ncols < 2) {
-        if (mode != RETL_MODE_INSERT)
-            RETL_TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND o.st <> 'L')"));
-        return RETL_E_OK;
-    }
-    RETL_TRY(retl_buf_adds(b, " OR (s.k IS NOT NULL AND (o.st <> 'L' OR "));
-    if (hash) {
-        /* Only the key, st and h of the snapshot enter the hash table. */
-        RETL_TRY(row_hash(b, st, "s."));
-        RETL_TRY(retl_buf_adds(b, " IS DISTINCT FROM o.h))"));
-        return RETL_E_OK;
-    }
-    RETL_TRY(retl_buf_adds(b, "ROW("));
-    for (size_t i = 1; i < st->ncols; i++)
-        RETL_TRY(retl_buf_printf(b, "%ss.c%zu", i > 1 ? ", " : "", i));
-    RETL_TRY(retl_buf_adds(b, ") IS DISTINCT FROM ROW("));
-    for (size_t i = 1; i < st->ncols; i++)
-        RETL_TRY(retl_buf_printf(b, "%so.c%zu", i > 1 ? ", " : "", i));
-    RETL_TRY(retl_buf_adds(b, ")))"));
+    RETL_TRY(retl_buf_adds(b, " AS o ON o.k = s.k WHERE "));
+    if (!query)
+        return join_changed(b, st, mode, hash);
+    /* Counted in the join's filter, not in the query, so the query stays
+     * free of volatile functions (flattened, e.g. into a merge join on the
+     * key's index). A joined row holds a query row unless it is a snapshot
+     * row alone (o.k is never NULL). One CASE: its order is kept. */
+    RETL_TRY(retl_buf_adds(b, "CASE WHEN (s.k IS NOT NULL OR o.k IS NULL) AND "
+                              "nextval('pg_temp.retl_rows') < 0 THEN false ELSE "));
+    RETL_TRY(join_changed(b, st, mode, hash));
+    RETL_TRY(retl_buf_adds(b, " END"));
 out:
     return rc;
 }
@@ -466,7 +501,7 @@ static retl_err diff_except(struct retl_buf *b, const struct eng_state *st,
     }
     RETL_TRY(retl_buf_adds(b, "), gone AS (SELECT k FROM "));
     RETL_TRY(tbl(b, st, st->n.snap));
-    RETL_TRY(retl_buf_adds(b, " WHERE st = 'L' EXCEPT SELECT k FROM "));
+    RETL_TRY(retl_buf_adds(b, " WHERE st " LOADED " EXCEPT SELECT k FROM "));
     RETL_TRY(tbl(b, st, st->n.stage));
     RETL_TRY(retl_buf_adds(b, ") SELECT CASE WHEN o.k IS NULL THEN 'I' ELSE 'U' "
                               "END AS op, ch.k, "));
@@ -475,8 +510,11 @@ static retl_err diff_except(struct retl_buf *b, const struct eng_state *st,
     RETL_TRY(vcols(b, st, "ch."));
     RETL_TRY(retl_buf_adds(b, " FROM ch LEFT JOIN "));
     RETL_TRY(tbl(b, st, st->n.snap));
-    RETL_TRY(
-        retl_buf_adds(b, " AS o ON o.k = ch.k UNION ALL SELECT 'D', g.k, NULL::bigint"));
+    /* Rows the hash strategy saved without values compare by hash. */
+    RETL_TRY(retl_buf_adds(b, " AS o ON o.k = ch.k WHERE o.st IS DISTINCT FROM 'H' OR "));
+    RETL_TRY(row_hash(b, st, "ch."));
+    RETL_TRY(retl_buf_adds(
+        b, " IS DISTINCT FROM o.h UNION ALL SELECT 'D', g.k, NULL::bigint"));
     for (size_t i = 1; i < st->ncols; i++)
         RETL_TRY(retl_buf_printf(b, ", NULL::%s", col_type(st, i)));
     RETL_TRY(retl_buf_adds(b, " FROM gone AS g"));
@@ -485,7 +523,7 @@ out:
 }
 
 retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
-                         enum retl_mode mode, enum eng_diff how)
+                         enum retl_mode mode, enum eng_diff how, const char *query)
 {
     retl_err rc;
     RETL_TRY(retl_buf_adds(b, "DROP TABLE IF EXISTS "));
@@ -493,11 +531,24 @@ retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
     RETL_TRY(retl_buf_adds(b, ";\nCREATE UNLOGGED TABLE "));
     RETL_TRY(tbl(b, st, st->n.delta));
     if (how == ENG_DIFF_EXCEPT)
-        RETL_TRY(diff_except(b, st, mode));
+        RETL_TRY(query ? RETL_E_INTERNAL : diff_except(b, st, mode));
     else
-        RETL_TRY(diff_join(b, st, mode, how == ENG_DIFF_HASH));
+        RETL_TRY(diff_join(b, st, mode, how == ENG_DIFF_HASH, query));
 out:
     return rc;
+}
+
+retl_err eng_pg_sql_counter_reset(struct retl_buf *b)
+{
+    /* Temporary, so private to the session and gone with it; cached, since
+     * only this session draws from it. */
+    return retl_buf_adds(b, "CREATE TEMP SEQUENCE IF NOT EXISTS retl_rows MINVALUE 0 "
+                            "CACHE 10000;\nSELECT setval('pg_temp.retl_rows', 0)");
+}
+
+retl_err eng_pg_sql_counter_read(struct retl_buf *b)
+{
+    return retl_buf_adds(b, "SELECT currval('pg_temp.retl_rows')");
 }
 
 retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st)
@@ -572,29 +623,61 @@ out:
     return rc;
 }
 
+/* "INSERT INTO snap (k, st, h[, c1..cn]) SELECT ... FROM delta AS d WHERE":
+ * with values, status L and the values; without, status H and the hash
+ * only (the lean rows of the hash strategy). */
+static retl_err snap_save(struct retl_buf *b, const struct eng_state *st, bool values)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "INSERT INTO "));
+    RETL_TRY(tbl(b, st, st->n.snap));
+    RETL_TRY(retl_buf_adds(b, " (k, st, h"));
+    if (values)
+        RETL_TRY(vcols(b, st, ""));
+    RETL_TRY(
+        retl_buf_adds(b, values ? ") SELECT d.k, 'L', d.h" : ") SELECT d.k, 'H', d.h"));
+    if (values)
+        RETL_TRY(vcols(b, st, "d."));
+    RETL_TRY(retl_buf_adds(b, " FROM "));
+    RETL_TRY(tbl(b, st, st->n.delta));
+    RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
+out:
+    return rc;
+}
+
+/* The conflict clause of a snapshot upsert of changed keys. */
+static retl_err snap_conflict(struct retl_buf *b, const struct eng_state *st, bool values)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_printf(b,
+                             " ON CONFLICT (k) DO UPDATE SET st = '%c', h = EXCLUDED.h",
+                             values ? 'L' : 'H'));
+    for (size_t i = 1; i < st->ncols; i++) {
+        if (values)
+            RETL_TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
+        else
+            RETL_TRY(retl_buf_printf(b, ", c%zu = NULL", i));
+    }
+out:
+    return rc;
+}
+
 retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
-                           const char *op, const char *first, const char *last)
+                           const char *op, const char *first, const char *last,
+                           bool values)
 {
     retl_err rc;
     /* New keys (op I) are absent from the snapshot (one run at a time, one
      * delta row per key): a plain INSERT, without the conflict check. */
     for (int pass = 0; pass < 2; pass++) {
-        RETL_TRY(retl_buf_adds(b, pass ? ";\nINSERT INTO " : "INSERT INTO "));
-        RETL_TRY(tbl(b, st, st->n.snap));
-        RETL_TRY(retl_buf_adds(b, " (k, st, h"));
-        RETL_TRY(vcols(b, st, ""));
-        RETL_TRY(retl_buf_adds(b, ") SELECT d.k, 'L', d.h"));
-        RETL_TRY(vcols(b, st, "d."));
-        RETL_TRY(retl_buf_adds(b, " FROM "));
-        RETL_TRY(tbl(b, st, st->n.delta));
-        RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
+        RETL_TRY(retl_buf_adds(b, pass ? ";\n" : ""));
+        RETL_TRY(snap_save(b, st, values));
         RETL_TRY(range(b, first, last));
         RETL_TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
         RETL_TRY(not_failed(b, st));
+        if (pass)
+            RETL_TRY(snap_conflict(b, st, values));
     }
-    RETL_TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L', h = EXCLUDED.h"));
-    for (size_t i = 1; i < st->ncols; i++)
-        RETL_TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
     RETL_TRY(retl_buf_adds(b, ";\nDELETE FROM "));
     RETL_TRY(tbl(b, st, st->n.errors));
     RETL_TRY(retl_buf_adds(b, " AS e USING "));
@@ -642,7 +725,8 @@ out:
 }
 
 retl_err eng_pg_sql_commit_ok(struct retl_buf *b, const struct eng_state *st,
-                              const char *first, const char *last, bool ins, bool upd)
+                              const char *first, const char *last, bool ins, bool upd,
+                              bool values)
 {
     retl_err rc = RETL_E_OK;
     /* Every row succeeded: no failed keys to leave out, no error rows to
@@ -650,23 +734,11 @@ retl_err eng_pg_sql_commit_ok(struct retl_buf *b, const struct eng_state *st,
     for (int pass = 0; pass < 2; pass++) {
         if (!(pass ? upd : ins))
             continue;
-        RETL_TRY(retl_buf_adds(b, "INSERT INTO "));
-        RETL_TRY(tbl(b, st, st->n.snap));
-        RETL_TRY(retl_buf_adds(b, " (k, st, h"));
-        RETL_TRY(vcols(b, st, ""));
-        RETL_TRY(retl_buf_adds(b, ") SELECT d.k, 'L', d.h"));
-        RETL_TRY(vcols(b, st, "d."));
-        RETL_TRY(retl_buf_adds(b, " FROM "));
-        RETL_TRY(tbl(b, st, st->n.delta));
-        RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
+        RETL_TRY(snap_save(b, st, values));
         RETL_TRY(range(b, first, last));
         RETL_TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
-        if (pass) {
-            RETL_TRY(retl_buf_adds(b, " ON CONFLICT (k) DO UPDATE SET st = 'L', h = "
-                                      "EXCLUDED.h"));
-            for (size_t i = 1; i < st->ncols; i++)
-                RETL_TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
-        }
+        if (pass)
+            RETL_TRY(snap_conflict(b, st, values));
         RETL_TRY(retl_buf_adds(b, ";\n"));
     }
     RETL_TRY(retl_buf_adds(b, "DELETE FROM "));

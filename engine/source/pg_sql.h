@@ -77,8 +77,15 @@ retl_err eng_pg_sql_key_count(struct retl_buf *b, const struct eng_state *st, bo
 /* One row: NULL keys, up to 5 duplicated keys joined by ", " (NULL when
  * none), over the whole stage or over the rows of the delta to be sent. */
 retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bool delta);
+/* The delta table (op, k, h, c1..cn) from the stage table, or with query
+ * (join and hash strategies only) straight from the query, each query row
+ * counted on the session's row counter: one statement, no stage written. */
 retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
-                         enum retl_mode mode, enum eng_diff how);
+                         enum retl_mode mode, enum eng_diff how, const char *query);
+/* Creates the session's row counter when missing and sets it to 0. */
+retl_err eng_pg_sql_counter_reset(struct retl_buf *b);
+/* One row: the rows counted since the reset. */
+retl_err eng_pg_sql_counter_read(struct retl_buf *b);
 /* One row: I, U, D counts of the delta. */
 retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st);
 /* Deletes error rows whose key is not to be sent in this run. */
@@ -89,13 +96,17 @@ retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st)
 retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st);
 /* One batch's outcome, for the delta rows between ctids first and last (the
  * cursor reads the delta in physical order): rows not in the batch table
- * enter the snapshot and leave errors; rows in it are upserted into errors. */
+ * enter the snapshot and leave errors; rows in it are upserted into errors.
+ * With values (join and except strategies) the snapshot keeps each row's
+ * values (status L); without, only its hash (status H: far less to write). */
 retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
-                           const char *op, const char *first, const char *last);
+                           const char *op, const char *first, const char *last,
+                           bool values);
 /* eng_pg_sql_commit for a batch whose rows all succeeded: the same state
  * change, with the passes for new (ins) and changed (upd) keys only. */
 retl_err eng_pg_sql_commit_ok(struct retl_buf *b, const struct eng_state *st,
-                              const char *first, const char *last, bool ins, bool upd);
+                              const char *first, const char *last, bool ins, bool upd,
+                              bool values);
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit);

@@ -28,6 +28,8 @@ struct pgsrc {
     long long extracted; /* rows staged this run */
     long long saved;     /* rows that entered the snapshot this run */
     bool delta_ready;    /* stage built the delta itself (empty snapshot) */
+    char *query;         /* staging left to diff (one statement); owned */
+    bool values;         /* the snapshot keeps values (not the hash strategy) */
     bool pending;        /* a batch's state transaction is in flight on w */
     long long pending_ok;
     char tid_first[32]; /* physical range of the last chunk */
@@ -296,7 +298,18 @@ static retl_err pg_stage(void *ctx, const struct retl_job *job,
     PQclear(r);
     r = NULL;
     /* Nothing synced yet: every row is new, so the query goes straight into
-     * the delta (one table written instead of two, no join). */
+     * the delta (one table written instead of two, no join). Otherwise, but
+     * for Insert mode (which checks every key), diff joins the query itself
+     * with the snapshot: the query's rows are never written whole. */
+    if (!first && job->mode != RETL_MODE_INSERT) {
+        free(s->query);
+        if (!(s->query = strdup(retl_buf_str(&q)))) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        *extracted = 0; /* diff counts them */
+        goto out;
+    }
     if (first)
         SQL(s, eng_pg_sql_stage_delta(&s->sql, st, retl_buf_str(&q)));
     else
@@ -324,8 +337,31 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
     struct pgsrc *s = ctx;
     retl_err rc;
     PGresult *r = NULL;
-    if (!s->delta_ready) {
-        SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how));
+    s->values = how != ENG_DIFF_HASH;
+    if (s->query && how == ENG_DIFF_EXCEPT) {
+        /* EXCEPT reads the staged rows twice: stage them after all. */
+        SQL(s, eng_pg_sql_stage(&s->sql, st, s->query));
+        RETL_TRY(
+            eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb));
+        s->extracted = c->extracted = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+        r = NULL;
+        free(s->query);
+        s->query = NULL;
+    }
+    if (s->query) {
+        SQL(s, eng_pg_sql_counter_reset(&s->sql));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+        SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how, s->query));
+        RETL_TRY(
+            eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: query failed", eb));
+        SQL(s, eng_pg_sql_counter_read(&s->sql));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+        s->extracted = c->extracted = eng_pg_ll(r, 0, 0);
+        PQclear(r);
+        r = NULL;
+    } else if (!s->delta_ready) {
+        SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how, NULL));
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
     }
     RETL_TRY(key_check(s, st, true, eb));
@@ -453,9 +489,11 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
     retl_buf_reset(&s->sql);
     if (c->len == 0) {
         RETL_TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
-        RETL_TRY(eng_pg_sql_commit_ok(&s->sql, st, s->tid_first, s->tid_last, ins, upd));
+        RETL_TRY(eng_pg_sql_commit_ok(&s->sql, st, s->tid_first, s->tid_last, ins, upd,
+                                      s->values));
     } else {
-        RETL_TRY(eng_pg_sql_commit(&s->sql, st, run, op, s->tid_first, s->tid_last));
+        RETL_TRY(eng_pg_sql_commit(&s->sql, st, run, op, s->tid_first, s->tid_last,
+                                   s->values));
     }
     RETL_TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
     if (c->len) {
@@ -608,6 +646,7 @@ static void pg_close(void *ctx)
         PQfinish(s->w);
     }
     free(s->cells);
+    free(s->query);
     retl_buf_free(&s->sql);
     retl_buf_free(&s->copy);
     free(s);

@@ -72,7 +72,9 @@ struct eng_source_ops {
     retl_err (*state_init)(void *ctx, const struct eng_state *st, bool *rebased,
                            struct retl_errbuf *eb);
     /* Materialises the query once into staging as canonical text; fails on
-     * NULL or duplicate keys, naming them. */
+     * NULL or duplicate keys, naming them. A backend may leave this to diff
+     * (the query joined with the snapshot in one statement): *extracted is
+     * then 0 and diff sets c->extracted. */
     retl_err (*stage)(void *ctx, const struct retl_job *job, const struct eng_state *st,
                       long long *extracted, struct retl_errbuf *eb);
     /* Computes the delta against the snapshot inside the warehouse and drops

@@ -174,31 +174,58 @@ static void diff_sql(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_reset(&b);
-    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_JOIN);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_JOIN, NULL);
     assert_non_null(
         strstr(out(), "FULL JOIN \"retl\".\"ns__job__snap\" AS o ON o.k = s.k"));
-    assert_non_null(strstr(out(), "ROW(s.c1, s.c2) IS DISTINCT FROM ROW(o.c1, o.c2)"));
+    assert_non_null(strstr(out(), "(o.st = 'L' AND ROW(s.c1, s.c2) IS DISTINCT FROM "
+                                  "ROW(o.c1, o.c2))"));
+    /* Lean rows saved by the hash strategy compare by hash. */
+    assert_non_null(strstr(out(), "(o.st = 'H' AND hash_record_extended(ROW(s.c1, "
+                                  "s.c2), 0) IS DISTINCT FROM o.h)"));
     retl_buf_reset(&b);
-    eng_pg_sql_diff(&b, &s, RETL_MODE_INSERT, ENG_DIFF_JOIN);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_INSERT, ENG_DIFF_JOIN, NULL);
     assert_null(strstr(out(), "IS DISTINCT FROM"));
     assert_non_null(strstr(out(), "OR o.k IS NULL"));
     retl_buf_reset(&b);
-    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_EXCEPT);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_EXCEPT, NULL);
     assert_non_null(strstr(
         out(), "EXCEPT SELECT k, c1, c2 FROM \"retl\".\"ns__job__snap\" WHERE st = 'L'"));
     assert_non_null(strstr(out(), "UNION ALL SELECT 'D', g.k, NULL::bigint, NULL::text, "
                                   "NULL::bytea FROM gone AS g"));
     assert_non_null(
         strstr(out(), "ch.k, hash_record_extended(ROW(ch.c1, ch.c2), 0) AS h"));
+    assert_non_null(strstr(out(), "WHERE o.st IS DISTINCT FROM 'H' OR "
+                                  "hash_record_extended(ROW(ch.c1, ch.c2), 0) IS "
+                                  "DISTINCT FROM o.h UNION ALL"));
+    assert_non_null(strstr(out(), "WHERE st IN ('L', 'H') EXCEPT SELECT k FROM"));
+    /* EXCEPT reads the stage twice: never from the query. */
     retl_buf_reset(&b);
-    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_HASH);
+    assert_int_equal(
+        eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_EXCEPT, "SELECT 1"),
+        RETL_E_INTERNAL);
+    retl_buf_reset(&b);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_HASH, NULL);
     assert_non_null(strstr(out(),
                            "COALESCE(s.k, o.k) AS k, hash_record_extended(ROW(s.c1, "
                            "s.c2), 0) AS h, s.c1, s.c2 FROM"));
     assert_non_null(strstr(out(),
-                           "o.st <> 'L' OR hash_record_extended(ROW(s.c1, s.c2), 0) "
-                           "IS DISTINCT FROM o.h"));
+                           "o.st NOT IN ('L', 'H') OR hash_record_extended(ROW(s.c1, "
+                           "s.c2), 0) IS DISTINCT FROM o.h))"));
     assert_null(strstr(out(), "ROW(o.c1"));
+    /* Straight from the query, each row counted: no stage table. */
+    retl_buf_reset(&b);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_HASH, "SELECT * FROM t");
+    assert_non_null(strstr(out(),
+                           "FROM (\nSELECT * FROM t\n) AS q) AS s FULL JOIN "
+                           "\"retl\".\"ns__job__snap\" AS o ON o.k = s.k WHERE CASE "
+                           "WHEN (s.k IS NOT NULL OR o.k IS NULL) AND "
+                           "nextval('pg_temp.retl_rows') < 0 THEN false ELSE (s.k IS "
+                           "NULL AND o.st IN ('L', 'H')) OR o.k IS NULL OR"));
+    assert_non_null(strstr(out(), "IS DISTINCT FROM o.h)) END"));
+    assert_null(strstr(out(), "ns__job__stage"));
+    retl_buf_reset(&b);
+    eng_pg_sql_counter_reset(&b);
+    assert_non_null(strstr(out(), "SELECT setval('pg_temp.retl_rows', 0)"));
 }
 
 static void fast_paths_sql(void **st)
@@ -207,7 +234,7 @@ static void fast_paths_sql(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_reset(&b);
-    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", true, false);
+    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", true, false, true);
     assert_string_equal(
         out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, "
                "'L', d.h, d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE "
@@ -216,11 +243,19 @@ static void fast_paths_sql(void **st)
                "\"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= '(0,1)'::tid AND "
                "d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND e.key = (d.k)::text");
     retl_buf_reset(&b);
-    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", false, true);
+    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", false, true, true);
     assert_null(strstr(out(), "d.op = 'I'"));
     assert_non_null(strstr(out(), "d.op = 'U' ON CONFLICT (k) DO UPDATE SET st = 'L', "
                                   "h = EXCLUDED.h, c1 = EXCLUDED.c1, c2 = EXCLUDED.c2;\n"
                                   "DELETE FROM"));
+    /* The hash strategy's lean rows: key, status H and hash only. */
+    retl_buf_reset(&b);
+    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", true, true, false);
+    assert_non_null(strstr(out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h) "
+                                  "SELECT d.k, 'H', d.h FROM"));
+    assert_non_null(strstr(out(), "ON CONFLICT (k) DO UPDATE SET st = 'H', h = "
+                                  "EXCLUDED.h, c1 = NULL, c2 = NULL;\n"));
+    assert_null(strstr(out(), "d.c1"));
     retl_buf_reset(&b);
     eng_pg_sql_stage_delta(&b, &s, "SELECT * FROM t");
     assert_non_null(strstr(out(), "DROP TABLE IF EXISTS \"retl\".\"ns__job__stage\";"));
@@ -246,7 +281,7 @@ static void commit_sql(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_reset(&b);
-    eng_pg_sql_commit(&b, &s, 42, "upsert", "(0,1)", "(9,3)");
+    eng_pg_sql_commit(&b, &s, 42, "upsert", "(0,1)", "(9,3)", true);
     assert_non_null(strstr(
         out(),
         "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, 'L', "
@@ -314,7 +349,7 @@ static void too_big(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_init(&small, 32);
-    assert_int_equal(eng_pg_sql_commit(&small, &s, 1, "upsert", "(0,1)", "(0,2)"),
+    assert_int_equal(eng_pg_sql_commit(&small, &s, 1, "upsert", "(0,1)", "(0,2)", false),
                      RETL_E_TOO_BIG);
     retl_buf_free(&small);
 }
