@@ -12,7 +12,8 @@
  *   restBatchSize   / RETL_SF_REST_BATCH         rows per Collections batch;
  *                                                200 x concurrency x 2
  *   caCert          / RETL_SF_CA_FILE            extra trust anchor (PEM)
- *   RETL_SF_BULK_POLL_MS, RETL_SF_BULK_POLL_MAX_MS, RETL_SF_BULK_TIMEOUT_S */
+ *   RETL_SF_BULK_POLL_MS, RETL_SF_BULK_POLL_MAX_MS, RETL_SF_BULK_POLL_ROW_US,
+ *   RETL_SF_BULK_TIMEOUT_S */
 #include "engine/dest/salesforce_int.h"
 
 #include <ctype.h>
@@ -33,7 +34,8 @@ struct sf_ctx {
     const char *ext_id; /* Upsert key field (in desc) */
     bool planned, use_bulk;
     long long threshold, bulk_batch, rest_batch;
-    long long poll_base_ms, poll_max_ms, poll_timeout_ms;
+    long long poll_base_ms, poll_max_ms, poll_timeout_ms, poll_row_us;
+    double bulk_ms_per_row; /* the last Bulk job's pace, for the next one */
     long long rows_rest, rows_bulk;
     int bulk_jobs;
 };
@@ -137,6 +139,7 @@ static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *se
     x->poll_base_ms = tunable(NULL, "", "RETL_SF_BULK_POLL_MS", 250);
     x->poll_max_ms = tunable(NULL, "", "RETL_SF_BULK_POLL_MAX_MS", 5000);
     x->poll_timeout_ms = tunable(NULL, "", "RETL_SF_BULK_TIMEOUT_S", 3600) * 1000;
+    x->poll_row_us = tunable(NULL, "", "RETL_SF_BULK_POLL_ROW_US", SF_BULK_POLL_ROW_US);
     if (!x->conn.api_version) {
         e = RETL_E_NOMEM;
         goto out;
@@ -262,10 +265,13 @@ static retl_err sf_load_batch(void *vctx, const struct eng_batch *b,
         .poll_base_ms = x->poll_base_ms,
         .poll_max_ms = x->poll_max_ms,
         .poll_timeout_ms = x->poll_timeout_ms,
+        .poll_row_us = x->poll_row_us,
+        .bulk_ms_per_row = x->bulk_ms_per_row,
     };
     retl_err e =
         bulk ? sf_bulk_load(&L, b, results, eb) : sf_rest_load(&L, b, results, eb);
     x->bulk_jobs += L.bulk_jobs;
+    x->bulk_ms_per_row = L.bulk_ms_per_row;
     if (e)
         return e;
     if (bulk)

@@ -5,6 +5,7 @@
  * the upload order. */
 #include "engine/dest/salesforce_int.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,18 +191,16 @@ static long keymap_find(const struct keymap *m, const char *s, const bool *done)
     return any;
 }
 
-retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
-                       const size_t *idx, size_t n, char kind, const char *csv,
-                       size_t csv_len, struct eng_row_result *results, bool *done,
-                       struct retl_errbuf *eb)
+/* Applies the parsed result set r of kind ('s', 'f' or 'u') to the rows
+ * idx[...], found through m. */
+static retl_err apply_set(const struct sf_load *L, const struct eng_batch *b,
+                          const size_t *idx, char kind, const struct sf_csv *r,
+                          const struct keymap *m, struct eng_row_result *results,
+                          bool *done, struct retl_errbuf *eb)
 {
-    struct sf_csv r = {0};
-    struct keymap m = {0};
+    retl_err rc = RETL_E_OK;
     struct retl_buf t;
     retl_buf_init(&t, 4u << 20);
-    retl_err e = sf_csv_parse(csv, csv_len, &r, eb);
-    if (e)
-        goto out;
     long kc = key_col(L, b);
     /* Result columns for the match text, in the order of the upload. */
     long cols[256];
@@ -210,53 +209,47 @@ retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
         if (!L->fields[c] || (kc >= 0 && (size_t)kc != c))
             continue;
         if (ncols == sizeof cols / sizeof cols[0]) {
-            e = retl_errf(eb, RETL_E_UNSUPPORTED,
-                          "Bulk results: more than 256 columns without a key");
+            rc = retl_errf(eb, RETL_E_UNSUPPORTED,
+                           "Bulk results: more than 256 columns without a key");
             goto out;
         }
-        cols[ncols] = sf_csv_col(&r, L->fields[c]->name);
+        cols[ncols] = sf_csv_col(r, L->fields[c]->name);
         if (cols[ncols] < 0) {
-            e = retl_errf(eb, RETL_E_DEST, "Bulk results lack the uploaded column %s",
-                          L->fields[c]->name);
+            rc = retl_errf(eb, RETL_E_DEST, "Bulk results lack the uploaded column %s",
+                           L->fields[c]->name);
             goto out;
         }
         ncols++;
     }
-    long c_id = sf_csv_col(&r, "sf__Id"), c_created = sf_csv_col(&r, "sf__Created"),
-         c_err = sf_csv_col(&r, "sf__Error");
+    long c_id = sf_csv_col(r, "sf__Id"), c_created = sf_csv_col(r, "sf__Created"),
+         c_err = sf_csv_col(r, "sf__Error");
     if ((kind == 's' && c_id < 0) || (kind == 'f' && c_err < 0)) {
-        e = retl_errf(eb, RETL_E_DEST, "Bulk %s results lack the sf__ columns",
-                      kind == 's' ? "successful" : "failed");
+        rc = retl_errf(eb, RETL_E_DEST, "Bulk %s results lack the sf__ columns",
+                       kind == 's' ? "successful" : "failed");
         goto out;
     }
-    e = keymap_build(&m, L, b, idx, n, kc);
-    if (e)
-        goto out;
     size_t unmatched = 0;
-    for (size_t row = 0; row < r.nrows; row++) {
+    for (size_t row = 0; row < r->nrows; row++) {
         retl_buf_reset(&t);
         for (size_t c = 0; c < ncols; c++) {
-            if (c && (e = retl_buf_addc(&t, 0x1f)))
-                goto out;
-            if ((e = retl_buf_adds(&t, sf_csv_cell(&r, row, (size_t)cols[c]))))
-                goto out;
+            if (c)
+                RETL_TRY(retl_buf_addc(&t, 0x1f));
+            RETL_TRY(retl_buf_adds(&t, sf_csv_cell(r, row, (size_t)cols[c])));
         }
-        long k = keymap_find(&m, retl_buf_str(&t), done);
+        long k = keymap_find(m, retl_buf_str(&t), done);
         if (k < 0) {
             unmatched++;
             continue;
         }
         struct eng_row_result *res = &results[idx[k]];
         if (kind == 's') {
-            const char *cr =
-                c_created >= 0 ? sf_csv_cell(&r, row, (size_t)c_created) : "";
+            const char *cr = c_created >= 0 ? sf_csv_cell(r, row, (size_t)c_created) : "";
             bool created =
                 c_created >= 0 ? !strcasecmp(cr, "true") : L->mode == RETL_MODE_INSERT;
-            sf_result_ok(res, sf_csv_cell(&r, row, (size_t)c_id), created);
+            sf_result_ok(res, sf_csv_cell(r, row, (size_t)c_id), created);
         } else if (kind == 'f') {
             char *code, *msg, *fields;
-            sf_bulk_error_split(sf_csv_cell(&r, row, (size_t)c_err), &code, &msg,
-                                &fields);
+            sf_bulk_error_split(sf_csv_cell(r, row, (size_t)c_err), &code, &msg, &fields);
             sf_result_fail(res, code, msg, fields);
             free(code);
             free(msg);
@@ -277,9 +270,34 @@ retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
                                                  : "unprocessed"));
 out:
     retl_buf_free(&t);
-    keymap_free(&m);
+    return rc;
+}
+
+/* Parses one result set's CSV and applies it through m. */
+static retl_err apply_csv(const struct sf_load *L, const struct eng_batch *b,
+                          const size_t *idx, char kind, const char *csv, size_t csv_len,
+                          const struct keymap *m, struct eng_row_result *results,
+                          bool *done, struct retl_errbuf *eb)
+{
+    struct sf_csv r = {0};
+    retl_err rc = sf_csv_parse(csv, csv_len, &r, eb);
+    if (!rc)
+        rc = apply_set(L, b, idx, kind, &r, m, results, done, eb);
     sf_csv_free(&r);
-    return e;
+    return rc;
+}
+
+retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
+                       const size_t *idx, size_t n, char kind, const char *csv,
+                       size_t csv_len, struct eng_row_result *results, bool *done,
+                       struct retl_errbuf *eb)
+{
+    struct keymap m = {0};
+    retl_err rc = keymap_build(&m, L, b, idx, n, key_col(L, b));
+    if (!rc)
+        rc = apply_csv(L, b, idx, kind, csv, csv_len, &m, results, done, eb);
+    keymap_free(&m);
+    return rc;
 }
 
 /* ---- the job ---- */
@@ -291,14 +309,16 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long long ms)
+static void sleep_until(long long t)
 {
+    long long ms = t - now_ms();
     if (ms <= 0)
         return;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
+/* "/jobs/ingest/{id}{suffix}". Ownership: caller frees. */
 static char *job_path(const char *id, const char *suffix)
 {
     char *p = NULL;
@@ -307,6 +327,8 @@ static char *job_path(const char *id, const char *suffix)
     return p;
 }
 
+/* Sets c up for method on the data API path (NULL: no URL). Ownership: c owns
+ * the URL (sf_call_clear). */
 static retl_err call_path(struct sf_load *L, struct sf_call *c, const char *method,
                           const char *path)
 {
@@ -315,6 +337,28 @@ static retl_err call_path(struct sf_load *L, struct sf_call *c, const char *meth
     c->url = path ? sf_data_url(L->conn, path) : NULL;
     c->idempotent = true;
     return c->url ? RETL_E_OK : RETL_E_NOMEM;
+}
+
+/* Sends method to the job's path (suffix after the id) with an optional
+ * body; any status but ok1/ok2 is an error naming what. The answer stays in
+ * c (the caller clears it). */
+static retl_err job_call(struct sf_load *L, struct sf_call *c, const char *id,
+                         const char *suffix, const char *method, const char *ctype,
+                         const char *body, size_t len, long ok1, long ok2,
+                         const char *what, struct retl_errbuf *eb)
+{
+    char *path = job_path(id, suffix);
+    retl_err rc = path ? call_path(L, c, method, path) : RETL_E_NOMEM;
+    free(path);
+    if (rc)
+        return rc;
+    c->content_type = ctype;
+    c->body = body;
+    c->body_len = len;
+    rc = sf_http_one(L->conn, c, eb);
+    if (!rc && c->status != ok1 && c->status != ok2)
+        rc = sf_call_fail(c, what, eb);
+    return rc;
 }
 
 static long long jlong(const json_t *o, const char *k)
@@ -329,200 +373,227 @@ static long long jlong(const json_t *o, const char *k)
     return 0;
 }
 
-/* The pause before the next poll. Once the job reports progress, the
- * remaining records at the observed rate give the expected end; otherwise the
- * pause grows by half, up to the maximum. */
-static long long poll_next(long long wait, long long prev_t, long long prev_done,
-                           long long t, long long done_n, long long total,
-                           const struct sf_load *L)
+static const char *bulk_operation(enum retl_mode mode)
 {
-    long long next = wait * 3 / 2;
-    if (total > 0 && done_n >= total) {
-        next = L->poll_base_ms / 2; /* all processed: about to complete */
-    } else if (prev_t && done_n > prev_done && t > prev_t) {
-        double rate = (double)(done_n - prev_done) / (double)(t - prev_t);
-        /* Aim just past the predicted end: polling early costs a call. */
-        next = (long long)((double)(total - done_n) / rate) + 100;
-    }
-    if (next < L->poll_base_ms / 2)
-        next = L->poll_base_ms / 2;
-    if (next > L->poll_max_ms)
-        next = L->poll_max_ms;
-    return next;
+    return mode == RETL_MODE_INSERT   ? "insert"
+           : mode == RETL_MODE_UPDATE ? "update"
+                                      : "upsert";
 }
 
-/* Runs one job over the rows sent[0..n) whose CSV is csv. */
-static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const size_t *sent,
-                        size_t n, const struct retl_buf *csv,
-                        struct eng_row_result *results, struct retl_errbuf *eb)
+/* Creates an ingest job for the load's object and operation. Ownership: the
+ * caller frees *id. */
+static retl_err job_create(struct sf_load *L, char **id, struct retl_errbuf *eb)
 {
-    retl_err e;
+    retl_err rc;
     struct sf_call c = {0};
-    struct sf_call rc[3] = {{0}};
-    char kinds[3];
-    size_t nres = 0;
-    json_t *job = NULL, *info = NULL;
-    char *id = NULL, *path = NULL;
-    bool *done = NULL;
+    json_t *info = NULL;
+    char *body = NULL;
     /* create, upload, close, one poll, one result at least */
-    if ((e = sf_reserve_calls(L->conn, 5, eb)))
-        return e;
-    const char *op = L->mode == RETL_MODE_INSERT   ? "insert"
-                     : L->mode == RETL_MODE_UPDATE ? "update"
-                                                   : "upsert";
-    job = json_pack("{s:s, s:s, s:s, s:s, s:s}", "object", L->object, "operation", op,
-                    "contentType", "CSV", "lineEnding", "LF", "columnDelimiter", "COMMA");
+    RETL_TRY(sf_reserve_calls(L->conn, 5, eb));
+    json_t *job = json_pack("{s:s, s:s, s:s, s:s, s:s}", "object", L->object, "operation",
+                            bulk_operation(L->mode), "contentType", "CSV", "lineEnding",
+                            "LF", "columnDelimiter", "COMMA");
     if (job && L->ext_id)
         json_object_set_new(job, "externalIdFieldName", json_string(L->ext_id));
-    char *body = job ? json_dumps(job, JSON_COMPACT) : NULL;
+    body = job ? json_dumps(job, JSON_COMPACT) : NULL;
+    json_decref(job);
     if (!body) {
-        e = RETL_E_NOMEM;
+        rc = RETL_E_NOMEM;
         goto out;
     }
-    if ((e = call_path(L, &c, "POST", "/jobs/ingest")))
-        goto out;
+    RETL_TRY(call_path(L, &c, "POST", "/jobs/ingest"));
     c.body = body;
     c.body_len = strlen(body);
-    e = sf_http_one(L->conn, &c, eb);
-    if (!e && c.status != 200 && c.status != 201)
-        e = sf_call_fail(&c, "Bulk API 2.0: create job", eb);
-    free(body);
-    if (e)
+    RETL_TRY(sf_http_one(L->conn, &c, eb));
+    if (c.status != 200 && c.status != 201) {
+        rc = sf_call_fail(&c, "Bulk API 2.0: create job", eb);
         goto out;
+    }
     info = json_loads(retl_buf_str(&c.resp), 0, NULL);
     const char *jid = json_string_value(json_object_get(info, "id"));
-    if (!jid || !(id = strdup(jid))) {
-        e = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: create job: no job id in %.200s",
-                      retl_buf_str(&c.resp));
+    if (!jid) {
+        rc = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: create job: no job id in %.200s",
+                       retl_buf_str(&c.resp));
         goto out;
     }
+    *id = strdup(jid);
+    rc = *id ? RETL_E_OK : RETL_E_NOMEM;
+out:
+    sf_call_clear(&c);
     json_decref(info);
-    info = NULL;
-    sf_call_clear(&c);
-    L->bulk_jobs++;
-    RETL_LOG_INFO("salesforce bulk job created", RF_S("job", id), RF_S("operation", op),
-                  RF_I("records", n), RF_I("bytes", csv->len));
+    free(body);
+    return rc;
+}
 
-    /* Upload. */
-    if (!(path = job_path(id, "/batches")) || (e = call_path(L, &c, "PUT", path))) {
-        e = e ? e : RETL_E_NOMEM;
-        goto out;
+/* Best effort: a job left Open would hold its data for 24 h. */
+static void job_abort(struct sf_load *L, const char *id)
+{
+    struct sf_call c;
+    struct retl_errbuf ign;
+    static const char body[] = "{\"state\":\"Aborted\"}";
+    job_call(L, &c, id, "", "PATCH", NULL, body, sizeof body - 1, 200, 200,
+             "Bulk API 2.0: abort job", &ign);
+    sf_call_clear(&c);
+}
+
+/* Uploads the CSV (one PUT) and closes the job, which starts processing. */
+static retl_err job_send(struct sf_load *L, const char *id, const struct retl_buf *csv,
+                         struct retl_errbuf *eb)
+{
+    retl_err rc;
+    struct sf_call c = {0};
+    static const char close[] = "{\"state\":\"UploadComplete\"}";
+    RETL_TRY(job_call(L, &c, id, "/batches", "PUT", "text/csv", csv->data, csv->len, 201,
+                      200, "Bulk API 2.0: upload job data", eb));
+    sf_call_clear(&c);
+    RETL_TRY(job_call(L, &c, id, "", "PATCH", NULL, close, sizeof close - 1, 200, 200,
+                      "Bulk API 2.0: close job", eb));
+out:
+    sf_call_clear(&c);
+    return rc;
+}
+
+/* ---- when to poll ---- */
+
+static long long clamp_wait(const struct sf_load *L, long long w, long long floor)
+{
+    if (w < floor)
+        w = floor;
+    return w > L->poll_max_ms ? L->poll_max_ms : w;
+}
+
+long long sf_poll_first(const struct sf_load *L, long long n)
+{
+    double ms = L->bulk_ms_per_row > 0
+                    ? 0.9 * L->bulk_ms_per_row * (double)n
+                    : (double)L->poll_base_ms + (double)n * (double)L->poll_row_us / 1000;
+    return clamp_wait(L, (long long)ms, L->poll_base_ms);
+}
+
+long long sf_poll_next(struct sf_pacer *p, const struct sf_load *L, long long t,
+                       long long done_n, long long total)
+{
+    long long next;
+    if (total > 0 && done_n >= total) {
+        next = L->poll_base_ms / 2; /* all processed: about to complete */
+    } else if (done_n <= 0) {
+        p->idle_t = t; /* queued or still reading the upload: back off */
+        next = p->wait * 3 / 2;
+    } else if (p->prev_t && done_n > p->prev_done && t > p->prev_t) {
+        /* The current rate, with a small reserve: polling early costs a call. */
+        double per = (double)(t - p->prev_t) / (double)(done_n - p->prev_done);
+        next = (long long)((double)(total - done_n) * per * 1.05) + 20;
+    } else {
+        /* The average pace since the job last had nothing processed. It
+         * started later than that, so for a steady job this end is never
+         * early and the next poll is the last. */
+        double per = (double)(t - p->idle_t) / (double)done_n;
+        next = (long long)((double)(total - done_n) * per) + 10;
     }
-    free(path);
-    path = NULL;
-    c.body = csv->data;
-    c.body_len = csv->len;
-    c.content_type = "text/csv";
-    e = sf_http_one(L->conn, &c, eb);
-    if (!e && c.status != 201 && c.status != 200)
-        e = sf_call_fail(&c, "Bulk API 2.0: upload job data", eb);
-    sf_call_clear(&c);
-    if (e)
-        goto abort;
-
-    /* Close. */
-    if (!(path = job_path(id, "")) || (e = call_path(L, &c, "PATCH", path))) {
-        e = e ? e : RETL_E_NOMEM;
-        goto abort;
+    if (done_n > 0) {
+        p->prev_t = t;
+        p->prev_done = done_n;
     }
-    c.body = "{\"state\":\"UploadComplete\"}";
-    c.body_len = strlen(c.body);
-    e = sf_http_one(L->conn, &c, eb);
-    if (!e && c.status != 200)
-        e = sf_call_fail(&c, "Bulk API 2.0: close job", eb);
-    sf_call_clear(&c);
-    if (e)
-        goto abort;
+    p->wait = clamp_wait(L, next, L->poll_base_ms / 2);
+    return p->wait;
+}
 
-    /* Poll until a terminal state: with backoff while nothing moves, then at
-     * the completion time the job's own progress predicts, so a long job
-     * costs few calls and its end is seen soon after it happens. */
-    long long start = now_ms(), wait = L->poll_base_ms, prev_t = 0, prev_done = 0;
-    const char *state = NULL;
-    int polls = 0;
+/* Polls the closed job (closed at t0) until a terminal state. Ownership:
+ * *info is the last job info (json_decref). */
+static retl_err job_wait(struct sf_load *L, const char *id, long long n, long long t0,
+                         json_t **info, int *polls, struct retl_errbuf *eb)
+{
+    retl_err rc = RETL_E_OK;
+    struct sf_call c = {0};
+    json_t *ji = NULL;
+    struct sf_pacer p = {.idle_t = t0, .wait = sf_poll_first(L, n)};
+    long long at = t0 + p.wait;
     for (;;) {
-        sleep_ms(wait);
-        polls++;
-        if ((e = call_path(L, &c, "GET", path)))
-            goto abort;
-        e = sf_http_one(L->conn, &c, eb);
-        if (!e && c.status != 200)
-            e = sf_call_fail(&c, "Bulk API 2.0: job status", eb);
-        if (e)
-            goto abort;
-        json_decref(info);
-        info = json_loads(retl_buf_str(&c.resp), 0, NULL);
+        sleep_until(at);
+        ++*polls;
+        RETL_TRY(job_call(L, &c, id, "", "GET", NULL, NULL, 0, 200, 200,
+                          "Bulk API 2.0: job status", eb));
+        long long t = now_ms();
+        json_decref(ji);
+        ji = json_loads(retl_buf_str(&c.resp), 0, NULL);
         sf_call_clear(&c);
-        state = json_string_value(json_object_get(info, "state"));
+        const char *state = json_string_value(json_object_get(ji, "state"));
         if (!state) {
-            e = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: job %s: no state", id);
-            goto abort;
+            rc = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: job %s: no state", id);
+            goto out;
         }
         if (!strcmp(state, "JobComplete") || !strcmp(state, "Failed") ||
             !strcmp(state, "Aborted"))
             break;
-        long long t = now_ms(), done_n = jlong(info, "numberRecordsProcessed");
-        wait = poll_next(wait, prev_t, prev_done, t, done_n, (long long)n, L);
-        prev_t = t;
-        prev_done = done_n;
-        if (t - start > L->poll_timeout_ms) {
-            e = retl_errf(eb, RETL_E_TIMEOUT,
-                          "Bulk API 2.0: job %s still %s after %lld s", id, state,
-                          (now_ms() - start) / 1000);
-            goto abort;
+        if (t - t0 > L->poll_timeout_ms) {
+            rc = retl_errf(eb, RETL_E_TIMEOUT,
+                           "Bulk API 2.0: job %s still %s after %lld s", id, state,
+                           (t - t0) / 1000);
+            goto out;
         }
+        long long done_n = jlong(ji, "numberRecordsProcessed");
+        at = t + sf_poll_next(&p, L, t, done_n, n);
+        RETL_LOG_DEBUG("salesforce bulk job polled", RF_S("job", id),
+                       RF_S("state", state), RF_I("processed", done_n),
+                       RF_I("ms", t - t0), RF_I("nextMs", at - t));
     }
-    long long processed = jlong(info, "numberRecordsProcessed");
-    long long failed = jlong(info, "numberRecordsFailed");
-    const char *jerr = json_string_value(json_object_get(info, "errorMessage"));
-    RETL_LOG_INFO("salesforce bulk job finished", RF_S("job", id), RF_S("state", state),
-                  RF_I("processed", processed), RF_I("failed", failed),
-                  RF_I("ms", now_ms() - start), RF_I("polls", polls),
-                  RF_I("processingMs", jlong(info, "totalProcessingTime")));
-    if (strcmp(state, "JobComplete") && processed == 0) {
-        e = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: job %s %s: %s", id, state,
-                      jerr ? jerr : "no records processed");
-        goto out;
-    }
-    /* Fetch the result sets that can hold lines, in parallel. */
+    /* The next job of the run starts from this one's pace. */
+    if (n > 0)
+        L->bulk_ms_per_row = (double)(now_ms() - t0) / (double)n;
+    *info = ji;
+    ji = NULL;
+out:
+    sf_call_clear(&c);
+    json_decref(ji);
+    return rc;
+}
+
+/* Fetches the result sets that can hold lines, in parallel: successful unless
+ * every record failed, failed only when some did, unprocessed only when
+ * records are missing from the counts. Every row sent gets a result. */
+static retl_err job_results(struct sf_load *L, const struct eng_batch *b, const char *id,
+                            const size_t *sent, size_t n, const json_t *info,
+                            const struct keymap *m, struct eng_row_result *results,
+                            struct retl_errbuf *eb)
+{
     static const struct {
         char kind;
         const char *suffix;
     } sets[] = {{'s', "/successfulResults/"},
                 {'f', "/failedResults/"},
                 {'u', "/unprocessedrecords/"}};
+    retl_err rc = RETL_E_OK;
+    struct sf_call rc3[3] = {{0}};
+    char kinds[3];
+    size_t nres = 0;
+    long long processed = jlong(info, "numberRecordsProcessed");
+    long long failed = jlong(info, "numberRecordsFailed");
+    bool *done = calloc(n ? n : 1, sizeof *done);
+    if (!done)
+        return RETL_E_NOMEM;
     for (size_t s = 0; s < 3; s++) {
-        if (sets[s].kind == 's' && processed - failed <= 0)
-            continue;
-        if (sets[s].kind == 'f' && failed <= 0)
-            continue;
-        if (sets[s].kind == 'u' && processed >= (long long)n)
+        if ((sets[s].kind == 's' && processed - failed <= 0) ||
+            (sets[s].kind == 'f' && failed <= 0) ||
+            (sets[s].kind == 'u' && processed >= (long long)n))
             continue;
         char *p = job_path(id, sets[s].suffix);
-        e = p ? call_path(L, &rc[nres], "GET", p) : RETL_E_NOMEM;
+        rc = p ? call_path(L, &rc3[nres], "GET", p) : RETL_E_NOMEM;
         free(p);
-        if (e)
+        if (rc)
             goto out;
-        rc[nres].max_body = SF_BULK_RESULTS_MAX;
+        rc3[nres].max_body = SF_BULK_RESULTS_MAX;
         kinds[nres++] = sets[s].kind;
     }
-    if ((e = sf_http_run(L->conn, rc, nres, eb)))
-        goto out;
-    done = calloc(n ? n : 1, sizeof *done);
-    if (!done) {
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    for (size_t k = 0; k < nres && !e; k++) {
-        if (rc[k].status != 200) {
-            e = sf_call_fail(&rc[k], "Bulk API 2.0: job results", eb);
-            break;
+    RETL_TRY(sf_http_run(L->conn, rc3, nres, eb));
+    for (size_t k = 0; k < nres; k++) {
+        if (rc3[k].status != 200) {
+            rc = sf_call_fail(&rc3[k], "Bulk API 2.0: job results", eb);
+            goto out;
         }
-        e = sf_bulk_apply(L, b, sent, n, kinds[k], retl_buf_str(&rc[k].resp),
-                          rc[k].resp.len, results, done, eb);
+        RETL_TRY(apply_csv(L, b, sent, kinds[k], retl_buf_str(&rc3[k].resp),
+                           rc3[k].resp.len, m, results, done, eb));
+        sf_call_clear(&rc3[k]);
     }
-    if (e)
-        goto out;
     size_t missing = 0;
     for (size_t k = 0; k < n; k++) {
         if (done[k])
@@ -536,29 +607,140 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const size
     if (missing)
         RETL_LOG_WARN("bulk job results missing rows", RF_S("job", id),
                       RF_I("rows", missing));
+out:
+    for (size_t k = 0; k < 3; k++)
+        sf_call_clear(&rc3[k]);
+    free(done);
+    return rc;
+}
+
+/* Runs the created job id over the rows sent[0..n) whose CSV is csv. The job
+ * is aborted when it cannot be seen through. */
+static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const char *id,
+                        const size_t *sent, size_t n, const struct retl_buf *csv,
+                        struct eng_row_result *results, struct retl_errbuf *eb)
+{
+    retl_err rc;
+    json_t *info = NULL;
+    struct keymap m = {0};
+    int polls = 0;
+    RETL_LOG_INFO("salesforce bulk job created", RF_S("job", id),
+                  RF_S("operation", bulk_operation(L->mode)), RF_I("records", n),
+                  RF_I("bytes", csv->len));
+    if ((rc = job_send(L, id, csv, eb)))
+        goto abort;
+    long long t0 = now_ms();
+    /* The row lookup for the results is built while the server works. */
+    RETL_TRY(keymap_build(&m, L, b, sent, n, key_col(L, b)));
+    if ((rc = job_wait(L, id, (long long)n, t0, &info, &polls, eb)))
+        goto abort;
+    const char *state = json_string_value(json_object_get(info, "state"));
+    long long processed = jlong(info, "numberRecordsProcessed");
+    const char *jerr = json_string_value(json_object_get(info, "errorMessage"));
+    RETL_LOG_INFO("salesforce bulk job finished", RF_S("job", id), RF_S("state", state),
+                  RF_I("processed", processed),
+                  RF_I("failed", jlong(info, "numberRecordsFailed")),
+                  RF_I("ms", now_ms() - t0), RF_I("polls", polls),
+                  RF_I("processingMs", jlong(info, "totalProcessingTime")));
+    if (strcmp(state, "JobComplete") && processed == 0) {
+        rc = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: job %s %s: %s", id, state,
+                       jerr ? jerr : "no records processed");
+        goto out;
+    }
+    rc = job_results(L, b, id, sent, n, info, &m, results, eb);
     goto out;
 abort:
-    /* Best effort: a job left Open would hold the data for 24 h. */
-    if (id && path) {
-        struct sf_call ab;
-        struct retl_errbuf ign;
-        if (!call_path(L, &ab, "PATCH", path)) {
-            ab.body = "{\"state\":\"Aborted\"}";
-            ab.body_len = strlen(ab.body);
-            sf_http_one(L->conn, &ab, &ign);
-        }
-        sf_call_clear(&ab);
-    }
+    job_abort(L, id);
 out:
-    sf_call_clear(&c);
-    for (size_t k = 0; k < 3; k++)
-        sf_call_clear(&rc[k]);
-    json_decref(job);
+    keymap_free(&m);
     json_decref(info);
-    free(id);
-    free(path);
-    free(done);
-    return e;
+    return rc;
+}
+
+/* ---- creating the job while the CSV is built ---- */
+
+/* A job created on a thread of its own while the main thread builds the CSV
+ * (which touches no connection state), so the create call costs no time. */
+struct creator {
+    struct sf_load *L;
+    pthread_t thr;
+    bool running;
+    retl_err rc;
+    struct retl_errbuf eb;
+    char *id; /* owned: the created job, not yet used */
+};
+
+static void *creator_main(void *arg)
+{
+    struct creator *cr = arg;
+    cr->rc = job_create(cr->L, &cr->id, &cr->eb);
+    return NULL;
+}
+
+/* Starts creating a job unless one is pending. Without a thread the job is
+ * created when it is needed. */
+static void creator_start(struct creator *cr)
+{
+    if (cr->running || cr->id)
+        return;
+    cr->rc = RETL_E_OK;
+    cr->running = pthread_create(&cr->thr, NULL, creator_main, cr) == 0;
+}
+
+static void creator_join(struct creator *cr)
+{
+    if (cr->running)
+        pthread_join(cr->thr, NULL);
+    cr->running = false;
+}
+
+/* The created job for the next upload. Ownership: the caller frees *id. */
+static retl_err creator_take(struct creator *cr, char **id, struct retl_errbuf *eb)
+{
+    creator_join(cr);
+    retl_err rc = cr->rc;
+    cr->rc = RETL_E_OK;
+    if (rc) {
+        if (eb)
+            *eb = cr->eb;
+        return rc;
+    }
+    if (!cr->id && (rc = job_create(cr->L, &cr->id, eb)))
+        return rc;
+    *id = cr->id;
+    cr->id = NULL;
+    cr->L->bulk_jobs++;
+    return RETL_E_OK;
+}
+
+/* Waits for a pending creation and aborts a job nothing was uploaded to. */
+static void creator_end(struct creator *cr)
+{
+    creator_join(cr);
+    if (cr->id)
+        job_abort(cr->L, cr->id);
+    free(cr->id);
+    cr->id = NULL;
+}
+
+/* Whether some row of idx[0..n) can be sent, so that a job created for them
+ * gets data. Usually the first row answers. */
+static bool any_sendable(const struct sf_load *L, const struct eng_batch *b,
+                         const size_t *idx, size_t n)
+{
+    struct retl_buf cell;
+    retl_buf_init(&cell, 1u << 20);
+    bool ok = false;
+    for (size_t k = 0; k < n && !ok; k++) {
+        ok = true;
+        for (size_t c = 0; c < b->ncols && ok; c++) {
+            struct sf_verr verr;
+            retl_buf_reset(&cell);
+            ok = !L->fields[c] || cell_raw(L, b, idx[k], c, &cell, &verr);
+        }
+    }
+    retl_buf_free(&cell);
+    return ok;
 }
 
 retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
@@ -567,11 +749,13 @@ retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
     size_t n = b->nrows;
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
     size_t *sent = malloc((n ? n : 1) * sizeof *sent);
+    struct creator cr = {.L = L};
+    char *id = NULL;
     struct retl_buf csv;
     retl_buf_init(&csv, SF_BULK_MAX_CSV + (16u << 20));
-    retl_err e = RETL_E_OK;
+    retl_err rc = RETL_E_OK;
     if (!idx || !sent) {
-        e = RETL_E_NOMEM;
+        rc = RETL_E_NOMEM;
         goto out;
     }
     for (size_t i = 0; i < n; i++)
@@ -579,39 +763,45 @@ retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
     /* One job per slice of rows whose CSV stays under the recommended
      * 100 MB; the slice is estimated from the first rows' size. */
     size_t pos = 0, slice = n;
-    while (pos < n && !e) {
+    while (pos < n && !rc) {
         size_t cnt = n - pos < slice ? n - pos : slice, nsent = 0;
+        if (any_sendable(L, b, idx + pos, cnt))
+            creator_start(&cr);
         retl_buf_reset(&csv);
-        e = sf_bulk_csv(L, b, idx + pos, cnt, &csv, results, sent, &nsent, eb);
-        if (e == RETL_E_TOO_BIG || (!e && csv.len > SF_BULK_MAX_CSV && cnt > 1)) {
-            retl_buf_init(&csv, csv.max);
+        rc = sf_bulk_csv(L, b, idx + pos, cnt, &csv, results, sent, &nsent, eb);
+        if (rc == RETL_E_TOO_BIG || (!rc && csv.len > SF_BULK_MAX_CSV && cnt > 1)) {
+            retl_buf_free(&csv);
             slice = cnt / 2;
-            e = RETL_E_OK;
+            rc = RETL_E_OK;
             if (eb)
                 eb->msg[0] = '\0';
             continue;
         }
-        if (e)
+        if (rc)
             break;
-        if (nsent)
-            e = run_job(L, b, sent, nsent, &csv, results, eb);
+        if (nsent && !(rc = creator_take(&cr, &id, eb))) {
+            rc = run_job(L, b, id, sent, nsent, &csv, results, eb);
+            free(id);
+            id = NULL;
+        }
         pos += cnt;
     }
+    creator_end(&cr);
     /* Records a Bulk job could not lock are few; Collections sends them
      * again now rather than on the next run. */
     size_t nl = 0;
-    for (size_t i = 0; i < n && !e; i++)
+    for (size_t i = 0; i < n && !rc; i++)
         if (!results[i].ok && results[i].code &&
             !strcmp(results[i].code, "UNABLE_TO_LOCK_ROW"))
             idx[nl++] = i;
     if (nl && nl <= SF_BULK_LOCK_RETRY_MAX) {
         RETL_LOG_INFO("salesforce bulk records locked, sending them over Collections",
                       RF_I("records", nl));
-        e = sf_rest_rows(L, b, idx, nl, 2, results, eb);
+        rc = sf_rest_rows(L, b, idx, nl, 2, results, eb);
     }
 out:
     retl_buf_free(&csv);
     free(idx);
     free(sent);
-    return e;
+    return rc;
 }

@@ -32,6 +32,10 @@
 #define SF_MAX_CONCURRENCY 16
 /* Salesforce recommends at most 100 MB of raw CSV per job. */
 #define SF_BULK_MAX_CSV (100u * 1024 * 1024)
+/* First poll of a Bulk job: after the base pause plus this many microseconds
+ * per record, about the pace of the fastest server (salesforce-sim on a
+ * small machine). */
+#define SF_BULK_POLL_ROW_US 7
 
 extern const struct eng_dest_ops eng_dest_salesforce;
 
@@ -267,7 +271,9 @@ struct sf_load {
     long long poll_base_ms;
     long long poll_max_ms;
     long long poll_timeout_ms;
-    int bulk_jobs; /* out: jobs run */
+    long long poll_row_us;  /* first poll of a job: base + this per record */
+    double bulk_ms_per_row; /* in/out: the pace of the run's last job; 0 = none */
+    int bulk_jobs;          /* out: jobs run */
 };
 
 /* Sets results[i] to a row failure (strings copied). */
@@ -309,6 +315,24 @@ retl_err sf_bulk_apply(const struct sf_load *L, const struct eng_batch *b,
                        const size_t *idx, size_t n, char kind, const char *csv,
                        size_t csv_len, struct eng_row_result *results, bool *done,
                        struct retl_errbuf *eb);
+/* The pacing of one Bulk job's polls. */
+struct sf_pacer {
+    long long idle_t;    /* latest moment the job had processed nothing */
+    long long prev_t;    /* latest poll that showed progress; 0 = none */
+    long long prev_done; /* records processed then */
+    long long wait;      /* the pause before the coming poll */
+};
+/* The pause from closing a job of n records to its first poll: when a job
+ * this size is likely done. The run's previous job gives the pace; else the
+ * base pause plus poll_row_us per record (about the fastest a server
+ * processes; real Salesforce is slower, and there the first poll tells the
+ * progress). Between the base pause and the maximum. */
+long long sf_poll_first(const struct sf_load *L, long long n);
+/* The pause after a poll at t that saw done_n of total records processed
+ * (job not finished): backs off while nothing is processed, else aims just
+ * past the end the progress predicts. Updates p. */
+long long sf_poll_next(struct sf_pacer *p, const struct sf_load *L, long long t,
+                       long long done_n, long long total);
 retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
                       struct eng_row_result *results, struct retl_errbuf *eb);
 

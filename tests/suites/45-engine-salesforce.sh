@@ -231,6 +231,35 @@ fi
 expect "upsert/bulk: value written" \
   test "$(soql "SELECT Score__c FROM Account WHERE External_Id__c = 'A-7'" | jq -r '.records[0].Score__c')" = 1.7
 
+# ---- 2b. Bulk upsert of new and changed rows: only the result sets that can hold
+# lines are fetched (no failures: no failedResults, no unprocessedrecords), yet
+# every row has its result and created/updated come from sf__Created.
+sql "CREATE TABLE src.mix (id text PRIMARY KEY, name text);
+INSERT INTO src.mix SELECT 'M-' || g, 'Mix ' || g FROM generate_series(1, 100) g" >/dev/null
+job mix Account Upsert auto id External_Id__c "SELECT id, name FROM src.mix" "name:Name"
+run mix
+sql "UPDATE src.mix SET name = name || '.';
+INSERT INTO src.mix SELECT 'M-' || g, 'Mix ' || g FROM generate_series(101, 150) g" >/dev/null
+req() { stat ".requests[\"GET jobs/ingest/{id}/$1\"] // 0"; }
+ok0=$(req successfulResults) f0=$(req failedResults) u0=$(req unprocessedrecords)
+RETL_SF_BULK_THRESHOLD=100 run mix
+created=$(soql "SELECT COUNT() FROM Account WHERE External_Id__c LIKE 'M-%'" | jq -r .totalSize)
+if [ "$RC" = 0 ] && [ "$(sum .api)" = bulk ] && [ "$(sum .rows.inserted)" = 50 ] &&
+  [ "$(sum .rows.updated)" = 100 ] && [ "$(sum .rows.failed)" = 0 ] && [ "$created" = 150 ]; then
+  pass "upsert/bulk mixed: 50 created and 100 updated, as sf__Created tells"
+else
+  fail "upsert/bulk mixed ($created records)"; show mix
+fi
+if [ "$(req successfulResults)" = $((ok0 + 1)) ] && [ "$(req failedResults)" = "$f0" ] &&
+  [ "$(req unprocessedrecords)" = "$u0" ] && [ "$(sum .apiCalls)" -le 7 ]; then
+  pass "upsert/bulk mixed: one result call, $(sum .apiCalls) API calls (describe, create, upload, close, polls, results)"
+else
+  fail "upsert/bulk mixed: result calls s=$(req successfulResults)-$ok0 f=$(req failedResults)-$f0 u=$(req unprocessedrecords)-$u0"
+  show mix
+fi
+expect "upsert/bulk mixed: a new and an updated record as written" \
+  test "$(soql "SELECT Name FROM Account WHERE External_Id__c IN ('M-7', 'M-140') ORDER BY Name" | jq -r '[.records[].Name] | join("|")')" = "Mix 140|Mix 7."
+
 # ---- 3. Insert over collections (client credentials), a too-long value fails without a call
 job con Contact Insert rest id "" "SELECT id, first, last, email FROM src.contacts" \
   "first:FirstName,last:LastName,email:Email" sfcc

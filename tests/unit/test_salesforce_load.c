@@ -250,6 +250,93 @@ static void test_bulk_update_and_no_key(void **state)
     retl_buf_free(&csv);
 }
 
+/* ---- poll pacing ---- */
+
+static struct sf_load pace_load(void)
+{
+    struct sf_load L = {.poll_base_ms = 250, .poll_max_ms = 5000, .poll_row_us = 7};
+    return L;
+}
+
+/* Polls a simulated job (queued q ms after closing, then rate records per ms)
+ * with the pacer until it is done; *lag is how long after its end the last
+ * poll came. Returns the number of polls. */
+static int simulate(const struct sf_load *L, long long n, long long q, double rate,
+                    long long *lag)
+{
+    double end = (double)q + (double)n / rate;
+    struct sf_pacer p = {.wait = sf_poll_first(L, n)};
+    long long t = p.wait;
+    for (int polls = 1; polls < 1000; polls++) {
+        if ((double)t >= end) {
+            *lag = t - (long long)end;
+            return polls;
+        }
+        long long done = t <= q ? 0 : (long long)((double)(t - q) * rate);
+        t += sf_poll_next(&p, L, t, done, n);
+    }
+    return 1000;
+}
+
+static void test_poll_first(void **state)
+{
+    (void)state;
+    struct sf_load L = pace_load();
+    /* The base pause plus the per-record pace, within base and max. */
+    assert_int_equal(sf_poll_first(&L, 100000), 950);
+    assert_int_equal(sf_poll_first(&L, 10), 250);
+    assert_int_equal(sf_poll_first(&L, 10000000), 5000);
+    /* A later job of the run starts from the previous job's pace. */
+    L.bulk_ms_per_row = 0.02;
+    assert_int_equal(sf_poll_first(&L, 100000), 1800);
+}
+
+static void test_poll_next(void **state)
+{
+    (void)state;
+    struct sf_load L = pace_load();
+    /* Nothing processed yet: back off by half. */
+    struct sf_pacer p = {.wait = 1000};
+    assert_int_equal(sf_poll_next(&p, &L, 1000, 0, 100000), 1500);
+    assert_int_equal(p.idle_t, 1000);
+    /* One progress point: the pace since the job last had nothing done;
+     * 40000 in 800 ms leaves 60000 for 1200 ms. */
+    assert_int_equal(sf_poll_next(&p, &L, 1800, 40000, 100000), 1210);
+    /* Two points: the current rate (20000 in 200 ms) plus a small reserve. */
+    assert_int_equal(sf_poll_next(&p, &L, 2000, 60000, 100000), 440);
+    /* All processed: the job is about to complete. */
+    assert_int_equal(sf_poll_next(&p, &L, 2300, 100000, 100000), 125);
+    /* A far end is approached in steps of at most the maximum. */
+    struct sf_pacer slow = {.wait = 250};
+    assert_int_equal(sf_poll_next(&slow, &L, 1000, 10, 100000), 5000);
+}
+
+static void test_poll_schedule(void **state)
+{
+    (void)state;
+    struct sf_load L = pace_load();
+    long long lag;
+    /* A fast server (salesforce-sim: 150 ms queued, about 100 records per
+     * ms): a job of 100000 records costs one or two polls, seen soon after
+     * its end. */
+    for (int k = 0; k < 5; k++) {
+        double rate = 70 + 15 * k;
+        assert_in_range(simulate(&L, 100000, 150, rate, &lag), 1, 2);
+        assert_in_range(lag, 0, 200);
+    }
+    /* A steady job seen in progress by the first poll: the second poll
+     * comes after its end (never early), whatever its queue time. */
+    for (long long q = 0; q <= 600; q += 100) {
+        assert_in_range(simulate(&L, 100000, q, 120, &lag), 1, 2);
+    }
+    /* Salesforce: queued 20 s, 2000 records per second. Polls back off while
+     * it waits, then come at most poll_max apart, and the end is seen within
+     * the last pause. */
+    int polls = simulate(&L, 100000, 20000, 2, &lag);
+    assert_in_range(polls, 3, 25);
+    assert_in_range(lag, 0, 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +344,9 @@ int main(void)
         cmocka_unit_test(test_rest_results),
         cmocka_unit_test(test_bulk_csv_and_results),
         cmocka_unit_test(test_bulk_update_and_no_key),
+        cmocka_unit_test(test_poll_first),
+        cmocka_unit_test(test_poll_next),
+        cmocka_unit_test(test_poll_schedule),
     };
     return cmocka_run_group_tests_name("salesforce_load", tests, NULL, NULL);
 }
