@@ -128,14 +128,14 @@ retl_err eng_pg_exec(PGconn *c, const char *sql, PGresult **res, const char *wha
     return RETL_E_OK;
 }
 
-retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data, size_t len,
-                        const char *what, struct retl_errbuf *eb)
+retl_err eng_pg_copy_try(PGconn *c, const char *copy_sql, const char *data, size_t len,
+                         PGresult **fail)
 {
+    *fail = NULL;
     PGresult *r = PQexec(c, copy_sql);
     if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
-        retl_err rc = eng_pg_fail(c, r, what, eb);
-        PQclear(r);
-        return rc;
+        *fail = r;
+        return RETL_E_SQL;
     }
     PQclear(r);
     const size_t chunk = 1u << 20;
@@ -146,14 +146,26 @@ retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data, size_
     }
     if (ok == 1)
         ok = PQputCopyEnd(c, NULL);
-    retl_err rc = RETL_E_OK;
+    retl_err rc = ok == 1 ? RETL_E_OK : RETL_E_SQL;
     while ((r = PQgetResult(c)) != NULL) {
-        if (rc == RETL_E_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-            rc = eng_pg_fail(c, r, what, eb);
+        if (!*fail && PQresultStatus(r) != PGRES_COMMAND_OK) {
+            *fail = r;
+            rc = RETL_E_SQL;
+            continue;
+        }
         PQclear(r);
     }
-    if (rc == RETL_E_OK && ok != 1)
-        rc = eng_pg_fail(c, NULL, what, eb);
+    return rc;
+}
+
+retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data, size_t len,
+                        const char *what, struct retl_errbuf *eb)
+{
+    PGresult *fail;
+    if (eng_pg_copy_try(c, copy_sql, data, len, &fail) == RETL_E_OK)
+        return RETL_E_OK;
+    retl_err rc = eng_pg_fail(c, fail, what, eb);
+    PQclear(fail);
     return rc;
 }
 

@@ -31,7 +31,12 @@ retl_err eng_pg_fail(PGconn *c, const PGresult *r, const char *what,
  * with SQLSTATE class 08 or 57P). */
 bool eng_pg_lost(PGconn *c, const PGresult *r);
 
-/* COPY ... FROM STDIN with len bytes of COPY text data. */
+/* COPY ... FROM STDIN with len bytes of COPY text data. On failure (SQL)
+ * *fail is the failed result, which the caller PQclear()s: NULL when the
+ * connection failed rather than the statement. */
+retl_err eng_pg_copy_try(PGconn *c, const char *copy_sql, const char *data, size_t len,
+                         PGresult **fail);
+/* eng_pg_copy_try, the failure formatted into eb. */
 retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data, size_t len,
                         const char *what, struct retl_errbuf *eb);
 
