@@ -46,6 +46,15 @@ for _ in $(seq 200); do [ -s "$W/sim.url" ] && break; sleep 0.05; done
 S=$(head -n 1 "$W/sim.url")
 [ -n "$S" ] || { cat "$W/sim.log"; exit 1; }
 used() { curl -s "$S/__admin/stats" | jq -r .apiUsage.used; }
+reqs() { curl -s "$S/__admin/stats" | jq -c .requests; }
+# calls BEFORE: the requests since the stats snapshot BEFORE, by endpoint. The
+# sim counts every /services/data call as API usage and token requests not,
+# as Salesforce does; both clients are counted from the same stats.
+calls() {
+  jq -rn --argjson a "$1" --argjson b "$(reqs)" '$b | to_entries
+    | map(select(.value > ($a[.key] // 0)) | "\(.key) \(.value - ($a[.key] // 0))")
+    | "  calls: " + join(", ") + " (oauth2/token is not API usage)"'
+}
 
 pg_sql -c "CREATE SCHEMA src;
 CREATE TABLE src.accts (id text PRIMARY KEY, name text, score numeric(10,2), seen timestamptz, active boolean, signup date);
@@ -89,7 +98,7 @@ run() {
   local label=$1
   shift
   local u0 t0 t1 rc
-  u0=$(used)
+  u0=$(used) R0=$(reqs)
   t0=$(date +%s.%N)
   env RETL_LOG_LEVEL=warn "$@" "$ENGINE" run -f "$W/bench-sf.yaml" -f "$W/secrets.yaml" >"$W/$label.out" 2>"$W/$label.err"
   rc=$?
@@ -141,18 +150,20 @@ for r in $(seq "$REPEAT"); do
   RB_S+=("$SECS") RB_C+=("$CALLS")
   fmt "[$r] retl changed rows, Bulk API 2.0" "$SECS" "$CALLS" "$(jq -c '{api,bulkJobs}' <<<"$SUMMARY")"
   phases bulk$r
+  calls "$R0"
   RL_S+=("$(load_phase bulk$r)")
 
   # The peer loads exactly the rows retl just loaded, formatted as Salesforce
   # expects (UTC datetimes), from a CSV written beforehand.
   pg_sql -c "\\copy (SELECT id AS \"External_Id__c\", name AS \"Name\", score AS \"Score__c\", to_char(seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS \"Last_Seen__c\", CASE WHEN active THEN 'true' ELSE 'false' END AS \"Active__c\", signup AS \"Signup__c\" FROM src.accts) TO '$W/rows.csv' WITH (FORMAT csv, HEADER)"
-  u0=$(used)
+  u0=$(used) R0=$(reqs)
   JS=$(node bench/salesforce-jsforce.js "$S" "$W/rows.csv" Account External_Id__c) || { echo "jsforce failed"; exit 1; }
   c=$(($(used) - u0))
   s=$(jq -r .seconds <<<"$JS")
   [ "$(jq -r .processed <<<"$JS")" = "$N" ] && [ "$(jq -r .failed <<<"$JS")" = 0 ] || { echo "jsforce: $JS"; exit 1; }
   JS_S+=("$s") JS_C+=("$c")
   fmt "[$r] jsforce bulk2.loadAndWaitForResults" "$s" "$c" "$(jq -c '{processed,failed}' <<<"$JS")"
+  calls "$R0"
 
   change
   run rest$r RETL_SF_BULK_THRESHOLD=100000000

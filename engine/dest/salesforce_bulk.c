@@ -5,6 +5,7 @@
  * the upload order. */
 #include "engine/dest/salesforce_int.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 #include "common/log.h"
 
 #define SF_BULK_RESULTS_MAX (1024u * 1024 * 1024)
+/* A CSV of at least this many rows is built in two halves at once. */
+#define SF_BULK_CSV_SPLIT 10000
 /* At most this many locked records are sent again over Collections. */
 #define SF_BULK_LOCK_RETRY_MAX 2000
 
@@ -41,24 +44,31 @@ static bool cell_raw(const struct sf_load *L, const struct eng_batch *b, size_t 
     return sf_value_append(out, SF_VAL_RAW, L->fields[c], b->cols[c].type, v, err);
 }
 
-retl_err sf_bulk_csv(const struct sf_load *L, const struct eng_batch *b,
-                     const size_t *idx, size_t n, struct retl_buf *csv,
-                     struct eng_row_result *results, size_t *sent, size_t *nsent,
-                     struct retl_errbuf *eb)
+/* The header line: the fields' names. */
+static retl_err csv_header(const struct sf_load *L, const struct eng_batch *b,
+                           struct retl_buf *csv)
 {
-    retl_err e = RETL_E_OK;
+    retl_err rc = RETL_E_OK;
     bool first = true;
-    for (size_t c = 0; c < b->ncols && !e; c++) {
+    for (size_t c = 0; c < b->ncols && !rc; c++) {
         if (!L->fields[c])
             continue;
         if (!first)
-            e = retl_buf_addc(csv, ',');
+            rc = retl_buf_addc(csv, ',');
         first = false;
-        if (!e)
-            e = sf_csv_field(csv, L->fields[c]->name, strlen(L->fields[c]->name));
+        if (!rc)
+            rc = sf_csv_field(csv, L->fields[c]->name, strlen(L->fields[c]->name));
     }
-    if (!e)
-        e = retl_buf_addc(csv, '\n');
+    return rc ? rc : retl_buf_addc(csv, '\n');
+}
+
+/* Appends the lines of rows idx[0..n), as sf_bulk_csv does after the header. */
+static retl_err csv_rows(const struct sf_load *L, const struct eng_batch *b,
+                         const size_t *idx, size_t n, struct retl_buf *csv,
+                         struct eng_row_result *results, size_t *sent, size_t *nsent,
+                         struct retl_errbuf *eb)
+{
+    retl_err e = RETL_E_OK;
     struct retl_buf cell;
     retl_buf_init(&cell, 1u << 20);
     size_t ns = 0;
@@ -101,6 +111,76 @@ retl_err sf_bulk_csv(const struct sf_load *L, const struct eng_batch *b,
     if (!e)
         *nsent = ns;
     return e;
+}
+
+retl_err sf_bulk_csv(const struct sf_load *L, const struct eng_batch *b,
+                     const size_t *idx, size_t n, struct retl_buf *csv,
+                     struct eng_row_result *results, size_t *sent, size_t *nsent,
+                     struct retl_errbuf *eb)
+{
+    retl_err rc = csv_header(L, b, csv);
+    return rc ? rc : csv_rows(L, b, idx, n, csv, results, sent, nsent, eb);
+}
+
+/* The second half of a large CSV, built on a thread of its own. Its rows'
+ * results and sent slots are not touched by the first half. */
+struct half {
+    const struct sf_load *L;
+    const struct eng_batch *b;
+    const size_t *idx;
+    size_t n;
+    struct eng_row_result *results;
+    size_t *sent;
+    size_t nsent;
+    struct retl_buf csv; /* owned */
+    retl_err rc;
+    struct retl_errbuf eb;
+};
+
+static void *half_main(void *arg)
+{
+    struct half *h = arg;
+    h->rc = csv_rows(h->L, h->b, h->idx, h->n, &h->csv, h->results, h->sent, &h->nsent,
+                     &h->eb);
+    return NULL;
+}
+
+/* sf_bulk_csv, with a large slice converted in two halves at once (the CSV
+ * is the load's main CPU cost and the server waits for it); the halves are
+ * joined in order. */
+static retl_err build_csv(const struct sf_load *L, const struct eng_batch *b,
+                          const size_t *idx, size_t n, struct retl_buf *csv,
+                          struct eng_row_result *results, size_t *sent, size_t *nsent,
+                          struct retl_errbuf *eb)
+{
+    struct half h = {.L = L,
+                     .b = b,
+                     .idx = idx + n / 2,
+                     .n = n - n / 2,
+                     .results = results,
+                     .sent = sent + n / 2};
+    retl_buf_init(&h.csv, csv->max);
+    pthread_t thr;
+    bool par = n >= SF_BULK_CSV_SPLIT && pthread_create(&thr, NULL, half_main, &h) == 0;
+    size_t ns = 0;
+    retl_err rc = sf_bulk_csv(L, b, idx, par ? n / 2 : n, csv, results, sent, &ns, eb);
+    if (par) {
+        pthread_join(thr, NULL);
+        if (!rc && h.rc) {
+            rc = h.rc;
+            *eb = h.eb;
+        }
+        if (!rc && h.csv.len)
+            rc = retl_buf_add(csv, h.csv.data, h.csv.len);
+        if (!rc) {
+            memmove(sent + ns, h.sent, h.nsent * sizeof *sent);
+            ns += h.nsent;
+        }
+    }
+    retl_buf_free(&h.csv);
+    if (!rc)
+        *nsent = ns;
+    return rc;
 }
 
 /* ---- matching result lines to rows ---- */
@@ -380,9 +460,28 @@ static const char *bulk_operation(enum retl_mode mode)
                                       : "upsert";
 }
 
-/* Creates an ingest job for the load's object and operation. Ownership: the
- * caller frees *id. */
-static retl_err job_create(struct sf_load *L, char **id, struct retl_errbuf *eb)
+/* Milliseconds since the epoch of a Salesforce timestamp
+ * ("2024-05-01T10:00:41.123+0000"), or -1. Whole seconds (".000", as
+ * Salesforce itself writes them) are -1 too: too coarse to time a job. */
+static long long stamp_ms(const char *s)
+{
+    struct tm tm = {0};
+    int ms = 0, n = 0;
+    if (!s ||
+        sscanf(s, "%d-%d-%dT%d:%d:%d.%3d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n) != 7 ||
+        ms <= 0 || strcmp(s + n, "+0000"))
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)timegm(&tm) * 1000 + ms;
+}
+
+/* Creates an ingest job for the load's object and operation; *clock_off is
+ * this host's clock (now_ms) minus the server's at creation, LLONG_MIN when
+ * the server's stamp is too coarse. Ownership: the caller frees *id. */
+static retl_err job_create(struct sf_load *L, char **id, long long *clock_off,
+                           struct retl_errbuf *eb)
 {
     retl_err rc;
     struct sf_call c = {0};
@@ -416,6 +515,8 @@ static retl_err job_create(struct sf_load *L, char **id, struct retl_errbuf *eb)
                        retl_buf_str(&c.resp));
         goto out;
     }
+    long long created = stamp_ms(json_string_value(json_object_get(info, "createdDate")));
+    *clock_off = created < 0 ? LLONG_MIN : now_ms() - created;
     *id = strdup(jid);
     rc = *id ? RETL_E_OK : RETL_E_NOMEM;
 out:
@@ -475,7 +576,8 @@ long long sf_poll_next(struct sf_pacer *p, const struct sf_load *L, long long t,
 {
     long long next;
     if (total > 0 && done_n >= total) {
-        next = L->poll_base_ms / 2; /* all processed: about to complete */
+        /* All processed: about to complete; doubling if it takes longer. */
+        next = p->prev_done >= total ? p->wait * 2 : L->poll_base_ms / 4;
     } else if (done_n <= 0) {
         p->idle_t = t; /* queued or still reading the upload: back off */
         next = p->wait * 3 / 2;
@@ -486,22 +588,37 @@ long long sf_poll_next(struct sf_pacer *p, const struct sf_load *L, long long t,
     } else {
         /* The average pace since the job last had nothing processed. It
          * started later than that, so for a steady job this end is never
-         * early and the next poll is the last. */
+         * early; a tenth more covers a server slowing down (a poll too early
+         * costs a call). */
         double per = (double)(t - p->idle_t) / (double)done_n;
-        next = (long long)((double)(total - done_n) * per) + 10;
+        next = (long long)((double)(total - done_n) * per * 1.1) + 10;
     }
     if (done_n > 0) {
         p->prev_t = t;
         p->prev_done = done_n;
     }
-    p->wait = clamp_wait(L, next, L->poll_base_ms / 2);
+    /* A predicted end may be near; backing off starts from half the base. */
+    p->wait =
+        clamp_wait(L, next, done_n > 0 ? L->poll_base_ms / 10 : L->poll_base_ms / 2);
     return p->wait;
+}
+
+/* The moment (this host's clock) a job went InProgress, from its
+ * systemModstamp, when the server's stamps are fine enough; else 0. */
+static long long job_started(const json_t *info, long long clock_off)
+{
+    const char *state = json_string_value(json_object_get(info, "state"));
+    if (clock_off == LLONG_MIN || !state || strcmp(state, "InProgress"))
+        return 0;
+    long long m = stamp_ms(json_string_value(json_object_get(info, "systemModstamp")));
+    return m < 0 ? 0 : m + clock_off;
 }
 
 /* Polls the closed job (closed at t0) until a terminal state. Ownership:
  * *info is the last job info (json_decref). */
-static retl_err job_wait(struct sf_load *L, const char *id, long long n, long long t0,
-                         json_t **info, int *polls, struct retl_errbuf *eb)
+static retl_err job_wait(struct sf_load *L, const char *id, long long clock_off,
+                         long long n, long long t0, json_t **info, int *polls,
+                         struct retl_errbuf *eb)
 {
     retl_err rc = RETL_E_OK;
     struct sf_call c = {0};
@@ -532,6 +649,10 @@ static retl_err job_wait(struct sf_load *L, const char *id, long long n, long lo
             goto out;
         }
         long long done_n = jlong(ji, "numberRecordsProcessed");
+        /* Nothing was processed before the job went InProgress. */
+        long long started = job_started(ji, clock_off);
+        if (started > p.idle_t && started < t)
+            p.idle_t = started;
         at = t + sf_poll_next(&p, L, t, done_n, n);
         RETL_LOG_DEBUG("salesforce bulk job polled", RF_S("job", id),
                        RF_S("state", state), RF_I("processed", done_n),
@@ -617,8 +738,9 @@ out:
 /* Runs the created job id over the rows sent[0..n) whose CSV is csv. The job
  * is aborted when it cannot be seen through. */
 static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const char *id,
-                        const size_t *sent, size_t n, const struct retl_buf *csv,
-                        struct eng_row_result *results, struct retl_errbuf *eb)
+                        long long clock_off, const size_t *sent, size_t n,
+                        const struct retl_buf *csv, struct eng_row_result *results,
+                        struct retl_errbuf *eb)
 {
     retl_err rc;
     json_t *info = NULL;
@@ -632,7 +754,7 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const char
     long long t0 = now_ms();
     /* The row lookup for the results is built while the server works. */
     RETL_TRY(keymap_build(&m, L, b, sent, n, key_col(L, b)));
-    if ((rc = job_wait(L, id, (long long)n, t0, &info, &polls, eb)))
+    if ((rc = job_wait(L, id, clock_off, (long long)n, t0, &info, &polls, eb)))
         goto abort;
     const char *state = json_string_value(json_object_get(info, "state"));
     long long processed = jlong(info, "numberRecordsProcessed");
@@ -668,12 +790,13 @@ struct creator {
     retl_err rc;
     struct retl_errbuf eb;
     char *id; /* owned: the created job, not yet used */
+    long long clock_off;
 };
 
 static void *creator_main(void *arg)
 {
     struct creator *cr = arg;
-    cr->rc = job_create(cr->L, &cr->id, &cr->eb);
+    cr->rc = job_create(cr->L, &cr->id, &cr->clock_off, &cr->eb);
     return NULL;
 }
 
@@ -695,7 +818,8 @@ static void creator_join(struct creator *cr)
 }
 
 /* The created job for the next upload. Ownership: the caller frees *id. */
-static retl_err creator_take(struct creator *cr, char **id, struct retl_errbuf *eb)
+static retl_err creator_take(struct creator *cr, char **id, long long *clock_off,
+                             struct retl_errbuf *eb)
 {
     creator_join(cr);
     retl_err rc = cr->rc;
@@ -705,9 +829,10 @@ static retl_err creator_take(struct creator *cr, char **id, struct retl_errbuf *
             *eb = cr->eb;
         return rc;
     }
-    if (!cr->id && (rc = job_create(cr->L, &cr->id, eb)))
+    if (!cr->id && (rc = job_create(cr->L, &cr->id, &cr->clock_off, eb)))
         return rc;
     *id = cr->id;
+    *clock_off = cr->clock_off;
     cr->id = NULL;
     cr->L->bulk_jobs++;
     return RETL_E_OK;
@@ -768,7 +893,7 @@ retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
         if (any_sendable(L, b, idx + pos, cnt))
             creator_start(&cr);
         retl_buf_reset(&csv);
-        rc = sf_bulk_csv(L, b, idx + pos, cnt, &csv, results, sent, &nsent, eb);
+        rc = build_csv(L, b, idx + pos, cnt, &csv, results, sent, &nsent, eb);
         if (rc == RETL_E_TOO_BIG || (!rc && csv.len > SF_BULK_MAX_CSV && cnt > 1)) {
             retl_buf_free(&csv);
             slice = cnt / 2;
@@ -779,8 +904,9 @@ retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
         }
         if (rc)
             break;
-        if (nsent && !(rc = creator_take(&cr, &id, eb))) {
-            rc = run_job(L, b, id, sent, nsent, &csv, results, eb);
+        long long clock_off;
+        if (nsent && !(rc = creator_take(&cr, &id, &clock_off, eb))) {
+            rc = run_job(L, b, id, clock_off, sent, nsent, &csv, results, eb);
             free(id);
             id = NULL;
         }

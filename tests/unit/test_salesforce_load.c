@@ -260,9 +260,10 @@ static struct sf_load pace_load(void)
 
 /* Polls a simulated job (queued q ms after closing, then rate records per ms)
  * with the pacer until it is done; *lag is how long after its end the last
- * poll came. Returns the number of polls. */
+ * poll came. With known_start the polls tell when it went InProgress (as a
+ * fine systemModstamp does). Returns the number of polls. */
 static int simulate(const struct sf_load *L, long long n, long long q, double rate,
-                    long long *lag)
+                    bool known_start, long long *lag)
 {
     double end = (double)q + (double)n / rate;
     struct sf_pacer p = {.wait = sf_poll_first(L, n)};
@@ -273,6 +274,8 @@ static int simulate(const struct sf_load *L, long long n, long long q, double ra
             return polls;
         }
         long long done = t <= q ? 0 : (long long)((double)(t - q) * rate);
+        if (known_start && t > q && q > p.idle_t)
+            p.idle_t = q;
         t += sf_poll_next(&p, L, t, done, n);
     }
     return 1000;
@@ -300,12 +303,19 @@ static void test_poll_next(void **state)
     assert_int_equal(sf_poll_next(&p, &L, 1000, 0, 100000), 1500);
     assert_int_equal(p.idle_t, 1000);
     /* One progress point: the pace since the job last had nothing done;
-     * 40000 in 800 ms leaves 60000 for 1200 ms. */
-    assert_int_equal(sf_poll_next(&p, &L, 1800, 40000, 100000), 1210);
+     * 40000 in 800 ms leaves 60000 for 1200 ms, plus a tenth and 10 ms. */
+    assert_int_equal(sf_poll_next(&p, &L, 1800, 40000, 100000), 1330);
     /* Two points: the current rate (20000 in 200 ms) plus a small reserve. */
     assert_int_equal(sf_poll_next(&p, &L, 2000, 60000, 100000), 440);
-    /* All processed: the job is about to complete. */
-    assert_int_equal(sf_poll_next(&p, &L, 2300, 100000, 100000), 125);
+    /* All processed: the job is about to complete; if it takes longer the
+     * pause doubles. */
+    assert_int_equal(sf_poll_next(&p, &L, 2300, 100000, 100000), 62);
+    assert_int_equal(sf_poll_next(&p, &L, 2362, 100000, 100000), 124);
+    /* Close to a predicted end the pause may be short, down to a tenth of
+     * the base pause. */
+    struct sf_pacer near = {.wait = 950};
+    assert_int_equal(sf_poll_next(&near, &L, 950, 90000, 100000), 126);
+    assert_int_equal(sf_poll_next(&near, &L, 1000, 99900, 100000), 25);
     /* A far end is approached in steps of at most the maximum. */
     struct sf_pacer slow = {.wait = 250};
     assert_int_equal(sf_poll_next(&slow, &L, 1000, 10, 100000), 5000);
@@ -321,18 +331,21 @@ static void test_poll_schedule(void **state)
      * its end. */
     for (int k = 0; k < 5; k++) {
         double rate = 70 + 15 * k;
-        assert_in_range(simulate(&L, 100000, 150, rate, &lag), 1, 2);
-        assert_in_range(lag, 0, 200);
+        assert_in_range(simulate(&L, 100000, 150, rate, false, &lag), 1, 2);
+        assert_in_range(lag, 0, 250);
+        assert_in_range(simulate(&L, 100000, 150, rate, true, &lag), 1, 2);
+        assert_in_range(lag, 0, 100);
     }
     /* A steady job seen in progress by the first poll: the second poll
      * comes after its end (never early), whatever its queue time. */
     for (long long q = 0; q <= 600; q += 100) {
-        assert_in_range(simulate(&L, 100000, q, 120, &lag), 1, 2);
+        assert_in_range(simulate(&L, 100000, q, 120, false, &lag), 1, 2);
+        assert_in_range(simulate(&L, 100000, q, 120, true, &lag), 1, 2);
     }
     /* Salesforce: queued 20 s, 2000 records per second. Polls back off while
      * it waits, then come at most poll_max apart, and the end is seen within
      * the last pause. */
-    int polls = simulate(&L, 100000, 20000, 2, &lag);
+    int polls = simulate(&L, 100000, 20000, 2, false, &lag);
     assert_in_range(polls, 3, 25);
     assert_in_range(lag, 0, 5000);
 }

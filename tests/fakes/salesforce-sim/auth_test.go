@@ -137,6 +137,15 @@ func TestOtherGrants(t *testing.T) {
 			t.Errorf("case %d: missing fields %v", i, res)
 		}
 	}
+	// As in Salesforce, token requests are counted in the stats but are not API
+	// calls: they use none of the daily allowance.
+	st := h.srv.statsSnapshot()
+	if used := st["apiUsage"].(map[string]int)["used"]; used != 0 {
+		t.Errorf("token requests counted as API usage: %d", used)
+	}
+	if n := st["requests"].(map[string]int)["POST oauth2/token"]; n != len(cases) {
+		t.Errorf("token requests in stats: %d, want %d", n, len(cases))
+	}
 }
 
 func TestSessionsAndLimits(t *testing.T) {
