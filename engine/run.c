@@ -312,8 +312,13 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
                               .before_commit_arg = &pend,
                               .new_keys = new_keys};
         /* The previous batch must be in the state before this one can be
-         * committed in the destination (at most one batch sent twice). */
-        if (!r->dst->calls_before_commit && (rc = settle(&pend, eb)))
+         * committed in the destination (at most one batch sent twice). With
+         * prewrite, before this one's state transaction starts: the state is
+         * then written while the destination loads, not after. */
+        if ((r->src->prewrite || !r->dst->calls_before_commit) &&
+            (rc = settle(&pend, eb)))
+            goto out;
+        if (r->src->prewrite && (rc = r->src->prewrite(r->sctx, &r->st, &ch, eb)))
             goto out;
         double tl = now_s();
         rc = r->dst->load(r->dctx, &b, ls.res, eb);

@@ -662,23 +662,13 @@ out:
     return rc;
 }
 
-retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
-                           const char *op, const char *first, const char *last,
-                           bool values)
+/* "DELETE FROM errors ... " for the batch's keys (with only_ok, those not in
+ * the batch table). */
+static retl_err errors_clear(struct retl_buf *b, const struct eng_state *st,
+                             const char *first, const char *last, bool only_ok)
 {
     retl_err rc;
-    /* New keys (op I) are absent from the snapshot (one run at a time, one
-     * delta row per key): a plain INSERT, without the conflict check. */
-    for (int pass = 0; pass < 2; pass++) {
-        RETL_TRY(retl_buf_adds(b, pass ? ";\n" : ""));
-        RETL_TRY(snap_save(b, st, values));
-        RETL_TRY(range(b, first, last));
-        RETL_TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
-        RETL_TRY(not_failed(b, st));
-        if (pass)
-            RETL_TRY(snap_conflict(b, st, values));
-    }
-    RETL_TRY(retl_buf_adds(b, ";\nDELETE FROM "));
+    RETL_TRY(retl_buf_adds(b, "DELETE FROM "));
     RETL_TRY(tbl(b, st, st->n.errors));
     RETL_TRY(retl_buf_adds(b, " AS e USING "));
     RETL_TRY(tbl(b, st, st->n.delta));
@@ -686,8 +676,18 @@ retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long 
     RETL_TRY(range(b, first, last));
     RETL_TRY(retl_buf_adds(b, " AND e.key = "));
     RETL_TRY(canon_col(b, st, 0, "d."));
-    RETL_TRY(not_failed(b, st));
-    RETL_TRY(retl_buf_adds(b, ";\nINSERT INTO "));
+    if (only_ok)
+        RETL_TRY(not_failed(b, st));
+out:
+    return rc;
+}
+
+/* Error rows for the keys of the batch table (attempts + 1 when known). */
+static retl_err errors_save(struct retl_buf *b, const struct eng_state *st, long long run,
+                            const char *op, const char *first, const char *last)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "INSERT INTO "));
     RETL_TRY(tbl(b, st, st->n.errors));
     RETL_TRY(retl_buf_printf(b,
                              " AS e (key, run, operation, code, message, fields, "
@@ -724,13 +724,11 @@ out:
     return rc;
 }
 
-retl_err eng_pg_sql_commit_ok(struct retl_buf *b, const struct eng_state *st,
-                              const char *first, const char *last, bool ins, bool upd,
-                              bool values)
+retl_err eng_pg_sql_snap_write(struct retl_buf *b, const struct eng_state *st,
+                               const char *first, const char *last, bool ins, bool upd,
+                               bool values)
 {
     retl_err rc = RETL_E_OK;
-    /* Every row succeeded: no failed keys to leave out, no error rows to
-     * write; only the passes the batch has operations for. */
     for (int pass = 0; pass < 2; pass++) {
         if (!(pass ? upd : ins))
             continue;
@@ -741,14 +739,38 @@ retl_err eng_pg_sql_commit_ok(struct retl_buf *b, const struct eng_state *st,
             RETL_TRY(snap_conflict(b, st, values));
         RETL_TRY(retl_buf_adds(b, ";\n"));
     }
-    RETL_TRY(retl_buf_adds(b, "DELETE FROM "));
-    RETL_TRY(tbl(b, st, st->n.errors));
-    RETL_TRY(retl_buf_adds(b, " AS e USING "));
-    RETL_TRY(tbl(b, st, st->n.delta));
-    RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
-    RETL_TRY(range(b, first, last));
-    RETL_TRY(retl_buf_adds(b, " AND e.key = "));
-    RETL_TRY(canon_col(b, st, 0, "d."));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *st,
+                                   long long run, const char *op, const char *first,
+                                   const char *last, bool failed)
+{
+    retl_err rc;
+    if (!failed)
+        return errors_clear(b, st, first, last, false);
+    /* Failed new keys leave the snapshot again; failed changed keys stay
+     * known (Update mode may still address them) but no longer loaded, so
+     * the next run sends them again whatever their values then. */
+    for (int pass = 0; pass < 2; pass++) {
+        RETL_TRY(retl_buf_adds(b, pass ? "UPDATE " : "DELETE FROM "));
+        RETL_TRY(tbl(b, st, st->n.snap));
+        RETL_TRY(retl_buf_adds(b, pass ? " AS o SET st = 'K', h = NULL" : " AS o"));
+        for (size_t i = 1; pass && i < st->ncols; i++)
+            RETL_TRY(retl_buf_printf(b, ", c%zu = NULL", i));
+        RETL_TRY(retl_buf_adds(b, pass ? " FROM " : " USING "));
+        RETL_TRY(tbl(b, st, st->n.delta));
+        RETL_TRY(retl_buf_adds(b, " AS d, pg_temp.retl_batch AS f WHERE"));
+        RETL_TRY(range(b, first, last));
+        RETL_TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
+        RETL_TRY(retl_buf_adds(b, " AND o.k = d.k AND f.k = "));
+        RETL_TRY(canon_col(b, st, 0, "d."));
+        RETL_TRY(retl_buf_adds(b, ";\n"));
+    }
+    RETL_TRY(errors_clear(b, st, first, last, true));
+    RETL_TRY(retl_buf_adds(b, ";\n"));
+    RETL_TRY(errors_save(b, st, run, op, first, last));
 out:
     return rc;
 }

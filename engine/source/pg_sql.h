@@ -94,19 +94,22 @@ retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st)
 /* The session temp table the failed rows of a batch are copied into
  * (k, code, message, fields). */
 retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st);
-/* One batch's outcome, for the delta rows between ctids first and last (the
- * cursor reads the delta in physical order): rows not in the batch table
- * enter the snapshot and leave errors; rows in it are upserted into errors.
- * With values (join and except strategies) the snapshot keeps each row's
- * values (status L); without, only its hash (status H: far less to write). */
-retl_err eng_pg_sql_commit(struct retl_buf *b, const struct eng_state *st, long long run,
-                           const char *op, const char *first, const char *last,
-                           bool values);
-/* eng_pg_sql_commit for a batch whose rows all succeeded: the same state
- * change, with the passes for new (ins) and changed (upd) keys only. */
-retl_err eng_pg_sql_commit_ok(struct retl_buf *b, const struct eng_state *st,
-                              const char *first, const char *last, bool ins, bool upd,
-                              bool values);
+/* A batch's rows into the snapshot, for the delta rows between ctids first
+ * and last (the cursor reads the delta in physical order), written before
+ * the destination answers (every row assumed to succeed) in the transaction
+ * that eng_pg_sql_commit_written completes: ins / upd say which passes (new,
+ * changed keys) the batch needs. With values (join and except strategies)
+ * the snapshot keeps each row's values (status L); without, only its hash
+ * (status H: far less to write). */
+retl_err eng_pg_sql_snap_write(struct retl_buf *b, const struct eng_state *st,
+                               const char *first, const char *last, bool ins, bool upd,
+                               bool values);
+/* Completes a batch written by eng_pg_sql_snap_write: without failures, its
+ * keys leave errors; with failures (keys in the batch table), those are taken
+ * back out of the snapshot and upserted into errors. */
+retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *st,
+                                   long long run, const char *op, const char *first,
+                                   const char *last, bool failed);
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit);

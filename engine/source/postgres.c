@@ -30,6 +30,7 @@ struct pgsrc {
     bool delta_ready;    /* stage built the delta itself (empty snapshot) */
     char *query;         /* staging left to diff (one statement); owned */
     bool values;         /* the snapshot keeps values (not the hash strategy) */
+    bool written;        /* prewrite's statements are in flight on w */
     bool pending;        /* a batch's state transaction is in flight on w */
     long long pending_ok;
     char tid_first[32]; /* physical range of the last chunk */
@@ -459,6 +460,58 @@ out:
     return rc;
 }
 
+/* Whether a chunk holds new keys (op I) and changed keys (op U). */
+static void chunk_ops(const struct eng_chunk *ch, bool *ins, bool *upd)
+{
+    *ins = *upd = false;
+    for (size_t i = 0; i < ch->nrows; i++) {
+        const char *o = ch->cells[i * (ch->ncols + 1)];
+        *ins |= o && o[0] == 'I';
+        *upd |= o && o[0] == 'U';
+    }
+}
+
+/* Collects the outcome of what is in flight on w. */
+static retl_err collect(struct pgsrc *s, struct retl_errbuf *eb)
+{
+    retl_err rc = RETL_E_OK;
+    PGresult *r;
+    while ((r = PQgetResult(s->w)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (rc == RETL_E_OK && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            rc = eng_pg_fail(s->w, r, "source: saving the batch", eb);
+        PQclear(r);
+    }
+    if (rc == RETL_E_OK && PQstatus(s->w) != CONNECTION_OK)
+        rc = eng_pg_fail(s->w, NULL, "source: saving the batch", eb);
+    return rc;
+}
+
+static retl_err pg_prewrite(void *ctx, const struct eng_state *st,
+                            const struct eng_chunk *ch, struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    bool ins, upd;
+    if (dry(s) || ch->nrows == 0)
+        return RETL_E_OK;
+    chunk_ops(ch, &ins, &upd);
+    retl_buf_reset(&s->sql);
+    RETL_TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
+    RETL_TRY(eng_pg_sql_snap_write(&s->sql, st, s->tid_first, s->tid_last, ins, upd,
+                                   s->values));
+    /* Sent, not awaited: the server writes while the destination loads. */
+    if (PQsendQuery(s->w, retl_buf_str(&s->sql)) != 1) {
+        rc = eng_pg_fail(s->w, NULL, "source: saving the batch", eb);
+        goto out;
+    }
+    s->written = true;
+out:
+    if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
+        rc = retl_errf(eb, rc, "source: batch too large to save");
+    return rc;
+}
+
 static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
                           const char *op, const struct eng_chunk *ch,
                           const struct eng_row_result *res, struct retl_errbuf *eb)
@@ -480,27 +533,19 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
         RETL_TRY(eng_pg_copy_field(c, res[i].fields));
         RETL_TRY(retl_buf_addc(c, '\n'));
     }
-    bool ins = false, upd = false;
-    for (size_t i = 0; i < ch->nrows; i++) {
-        const char *o = ch->cells[i * (ch->ncols + 1)];
-        ins |= o && o[0] == 'I';
-        upd |= o && o[0] == 'U';
-    }
-    retl_buf_reset(&s->sql);
-    if (c->len == 0) {
-        RETL_TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
-        RETL_TRY(eng_pg_sql_commit_ok(&s->sql, st, s->tid_first, s->tid_last, ins, upd,
-                                      s->values));
-    } else {
-        RETL_TRY(eng_pg_sql_commit(&s->sql, st, run, op, s->tid_first, s->tid_last,
-                                   s->values));
-    }
-    RETL_TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
-    if (c->len) {
-        RETL_TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
+    /* The snapshot half is written (prewrite): wait for it, then complete
+     * it in the same transaction. */
+    if (!s->written)
+        RETL_TRY(pg_prewrite(ctx, st, ch, eb));
+    s->written = false;
+    RETL_TRY(collect(s, eb));
+    if (c->len)
         RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data,
                                 c->len, "source: saving the batch", eb));
-    }
+    retl_buf_reset(&s->sql);
+    RETL_TRY(eng_pg_sql_commit_written(&s->sql, st, run, op, s->tid_first, s->tid_last,
+                                       c->len > 0));
+    RETL_TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
     /* Sent, not awaited: the server saves this batch while the next one is
      * fetched and loaded; pg_commit_wait collects the outcome. */
     if (PQsendQuery(s->w, retl_buf_str(&s->sql)) != 1) {
@@ -522,19 +567,10 @@ out:
 static retl_err pg_commit_wait(void *ctx, struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
-    retl_err rc = RETL_E_OK;
-    PGresult *r;
     if (!s->pending)
         return RETL_E_OK;
     s->pending = false;
-    while ((r = PQgetResult(s->w)) != NULL) {
-        ExecStatusType st = PQresultStatus(r);
-        if (rc == RETL_E_OK && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-            rc = eng_pg_fail(s->w, r, "source: saving the batch", eb);
-        PQclear(r);
-    }
-    if (rc == RETL_E_OK && PQstatus(s->w) != CONNECTION_OK)
-        rc = eng_pg_fail(s->w, NULL, "source: saving the batch", eb);
+    retl_err rc = collect(s, eb);
     if (rc)
         rollback(s);
     else
@@ -662,6 +698,7 @@ const struct eng_source_ops eng_source_postgres = {
     .diff = pg_diff,
     .delta_open = pg_delta_open,
     .delta_fetch = pg_delta_fetch,
+    .prewrite = pg_prewrite,
     .commit = pg_commit,
     .commit_wait = pg_commit_wait,
     .finish = pg_finish,

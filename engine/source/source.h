@@ -86,6 +86,14 @@ struct eng_source_ops {
     /* Up to max rows; nrows 0 at the end. */
     retl_err (*delta_fetch)(void *ctx, size_t max, struct eng_chunk *out,
                             struct retl_errbuf *eb);
+    /* May be NULL. Called with a chunk just before the destination loads it:
+     * the backend may start writing the chunk into the snapshot as if every
+     * row will succeed, in a transaction that stays open (invisible) until
+     * commit corrects it for the rows that failed and commits it. A run that
+     * stops in between leaves the state as it was. The engine calls it only
+     * once the previous chunk's commit is complete (commit_wait). */
+    retl_err (*prewrite)(void *ctx, const struct eng_state *st,
+                         const struct eng_chunk *ch, struct retl_errbuf *eb);
     /* In one transaction: rows whose result is ok enter the snapshot and
      * leave errors; the others are upserted into errors (attempts + 1).
      * results has ch->nrows entries; op is what was attempted. */

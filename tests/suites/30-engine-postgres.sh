@@ -171,6 +171,7 @@ check "row error: one failed" eq "$(rows failed)" 1
 check "row error: the other rows of the batch loaded" eq "$(D -c "SELECT count(*) FROM app.items WHERE id IN (21,22) AND name='fine'")" 2
 check "row error: failingRows in summary" eq "$(jq_ "$LAST" "d['failingRows']")" 1
 check "row error: errors table has SQLSTATE 23514" eq "$(S -c "SELECT key || ' ' || code || ' ' || attempts FROM retl.t__items__errors")" "20 23514 1"
+check "row error: the failed row is taken back out of the snapshot (known, not loaded)" eq "$(S -c "SELECT st || coalesce(h::text, '-') FROM retl.t__items__snap WHERE k = 20")/$(S -c "SELECT count(*) FROM retl.t__items__snap WHERE k IN (21, 22) AND st = 'H'")" "K-/2"
 run items errors --json
 check "errors --json lists the key and reason" eq "$(jq_ "$LAST" "(d[0]['key'], d[0]['code'], 'price_nonneg' in d[0]['message'], d[0]['row']['price'])")" "('20', '23514', True, '-5.000000000000')"
 run items errors
@@ -259,6 +260,7 @@ run upd run
 check "update mode updates existing keys" eq "$(rows updated)/$(D -c "SELECT count(*) FROM app.upd WHERE name LIKE 'new%'")" "10/10"
 check "update mode: missing keys fail with NOT_FOUND" eq "$(rows failed)/$(S -c "SELECT string_agg(key || ':' || code, ',' ORDER BY key) FROM retl.t__upd__errors")" "2/11:NOT_FOUND,12:NOT_FOUND"
 check "update mode never inserts" eq "$(D -c "SELECT count(*) FROM app.upd")" 10
+check "update mode: failed new keys are not in the snapshot" eq "$(S -c "SELECT count(*) FROM retl.t__upd__snap WHERE k IN (11, 12)")/$(S -c "SELECT count(*) FROM retl.t__upd__snap")" "0/10"
 D -c "INSERT INTO app.upd VALUES (11, 'x'), (12, 'y')"
 run upd run
 check "update mode retries and succeeds once the rows exist" eq "$(rows updated)/$(rows failed)/$(D -c "SELECT name FROM app.upd WHERE id=12")" "2/0/new12"

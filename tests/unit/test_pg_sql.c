@@ -234,7 +234,8 @@ static void fast_paths_sql(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_reset(&b);
-    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", true, false, true);
+    eng_pg_sql_snap_write(&b, &s, "(0,1)", "(9,3)", true, false, true);
+    eng_pg_sql_commit_written(&b, &s, 1, "upsert", "(0,1)", "(9,3)", false);
     assert_string_equal(
         out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, "
                "'L', d.h, d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE "
@@ -243,14 +244,14 @@ static void fast_paths_sql(void **st)
                "\"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= '(0,1)'::tid AND "
                "d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND e.key = (d.k)::text");
     retl_buf_reset(&b);
-    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", false, true, true);
+    eng_pg_sql_snap_write(&b, &s, "(0,1)", "(9,3)", false, true, true);
     assert_null(strstr(out(), "d.op = 'I'"));
-    assert_non_null(strstr(out(), "d.op = 'U' ON CONFLICT (k) DO UPDATE SET st = 'L', "
-                                  "h = EXCLUDED.h, c1 = EXCLUDED.c1, c2 = EXCLUDED.c2;\n"
-                                  "DELETE FROM"));
+    assert_non_null(strstr(out(),
+                           "d.op = 'U' ON CONFLICT (k) DO UPDATE SET st = 'L', "
+                           "h = EXCLUDED.h, c1 = EXCLUDED.c1, c2 = EXCLUDED.c2;\n"));
     /* The hash strategy's lean rows: key, status H and hash only. */
     retl_buf_reset(&b);
-    eng_pg_sql_commit_ok(&b, &s, "(0,1)", "(9,3)", true, true, false);
+    eng_pg_sql_snap_write(&b, &s, "(0,1)", "(9,3)", true, true, false);
     assert_non_null(strstr(out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h) "
                                   "SELECT d.k, 'H', d.h FROM"));
     assert_non_null(strstr(out(), "ON CONFLICT (k) DO UPDATE SET st = 'H', h = "
@@ -281,21 +282,26 @@ static void commit_sql(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_reset(&b);
-    eng_pg_sql_commit(&b, &s, 42, "upsert", "(0,1)", "(9,3)", true);
+    eng_pg_sql_commit_written(&b, &s, 42, "upsert", "(0,1)", "(9,3)", true);
+    /* What prewrite saved for the failed keys is taken back. */
     assert_non_null(strstr(
         out(),
-        "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, 'L', "
-        "d.h, d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= "
-        "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND d.op = 'U' AND NOT "
-        "EXISTS "
-        "(SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k = (d.k)::text) ON "
-        "CONFLICT (k) DO UPDATE SET st = 'L', h = EXCLUDED.h, c1 = EXCLUDED.c1, c2 = "
-        "EXCLUDED.c2"));
+        "DELETE FROM \"retl\".\"ns__job__snap\" AS o USING "
+        "\"retl\".\"ns__job__delta\" AS d, pg_temp.retl_batch AS f WHERE d.ctid >= "
+        "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND d.op = 'I' AND "
+        "o.k = d.k AND f.k = (d.k)::text;\n"));
     assert_non_null(strstr(out(),
-                           "d.op = 'I' AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch "
-                           "AS b WHERE b.k = (d.k)::text);\nINSERT INTO"));
+                           "UPDATE \"retl\".\"ns__job__snap\" AS o SET st = 'K', h "
+                           "= NULL, c1 = NULL, c2 = NULL FROM "
+                           "\"retl\".\"ns__job__delta\" AS d, pg_temp.retl_batch AS f "
+                           "WHERE"));
+    assert_non_null(strstr(out(), "d.op = 'U' AND o.k = d.k AND f.k = (d.k)::text;\n"));
     assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
                                   "\"retl\".\"ns__job__delta\" AS d WHERE"));
+    assert_non_null(strstr(out(),
+                           "AND e.key = (d.k)::text AND NOT EXISTS (SELECT 1 FROM "
+                           "pg_temp.retl_batch AS b WHERE b.k = (d.k)::text);\nINSERT "
+                           "INTO \"retl\".\"ns__job__errors\""));
     assert_non_null(strstr(out(), "SELECT b.k, 42, 'upsert'"));
     assert_non_null(strstr(out(),
                            "json_object(ARRAY['id', 'e\"mail', 'blob']::text[], "
@@ -349,8 +355,9 @@ static void too_big(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_init(&small, 32);
-    assert_int_equal(eng_pg_sql_commit(&small, &s, 1, "upsert", "(0,1)", "(0,2)", false),
-                     RETL_E_TOO_BIG);
+    assert_int_equal(
+        eng_pg_sql_commit_written(&small, &s, 1, "upsert", "(0,1)", "(0,2)", true),
+        RETL_E_TOO_BIG);
     retl_buf_free(&small);
 }
 
