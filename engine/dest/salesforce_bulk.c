@@ -571,6 +571,30 @@ long long sf_poll_first(const struct sf_load *L, long long n)
     return clamp_wait(L, (long long)ms, L->poll_base_ms);
 }
 
+/* The pause until a job with done_n of total records processed at t is
+ * likely done. */
+static long long predict(const struct sf_pacer *p, const struct sf_load *L, long long t,
+                         long long done_n, long long total)
+{
+    long long next;
+    if (p->prev_t && done_n > p->prev_done && t > p->prev_t) {
+        /* The current rate, with a small reserve: polling early costs a call. */
+        double per = (double)(t - p->prev_t) / (double)(done_n - p->prev_done);
+        next = (long long)((double)(total - done_n) * per * 1.05) + 20;
+    } else {
+        /* The average pace since the job last had nothing processed. It
+         * started later than that, so for a steady job this end is never
+         * early; a tenth more covers a server slowing down. */
+        double per = (double)(t - p->idle_t) / (double)done_n;
+        next = (long long)((double)(total - done_n) * per * 1.1) + 10;
+    }
+    /* No further ahead than the job has been watched processing: a pace
+     * measured while the server was busy elsewhere can be far too slow, and a
+     * poll on the way measures it again. */
+    long long span = t - p->idle_t > L->poll_base_ms ? t - p->idle_t : L->poll_base_ms;
+    return next < span ? next : span;
+}
+
 long long sf_poll_next(struct sf_pacer *p, const struct sf_load *L, long long t,
                        long long done_n, long long total)
 {
@@ -581,17 +605,8 @@ long long sf_poll_next(struct sf_pacer *p, const struct sf_load *L, long long t,
     } else if (done_n <= 0) {
         p->idle_t = t; /* queued or still reading the upload: back off */
         next = p->wait * 3 / 2;
-    } else if (p->prev_t && done_n > p->prev_done && t > p->prev_t) {
-        /* The current rate, with a small reserve: polling early costs a call. */
-        double per = (double)(t - p->prev_t) / (double)(done_n - p->prev_done);
-        next = (long long)((double)(total - done_n) * per * 1.05) + 20;
     } else {
-        /* The average pace since the job last had nothing processed. It
-         * started later than that, so for a steady job this end is never
-         * early; a tenth more covers a server slowing down (a poll too early
-         * costs a call). */
-        double per = (double)(t - p->idle_t) / (double)done_n;
-        next = (long long)((double)(total - done_n) * per * 1.1) + 10;
+        next = predict(p, L, t, done_n, total);
     }
     if (done_n > 0) {
         p->prev_t = t;

@@ -303,10 +303,10 @@ static void test_poll_next(void **state)
     assert_int_equal(sf_poll_next(&p, &L, 1000, 0, 100000), 1500);
     assert_int_equal(p.idle_t, 1000);
     /* One progress point: the pace since the job last had nothing done;
-     * 40000 in 800 ms leaves 60000 for 1200 ms, plus a tenth and 10 ms. */
-    assert_int_equal(sf_poll_next(&p, &L, 1800, 40000, 100000), 1330);
+     * 60000 in 800 ms leaves 40000 for 533 ms, plus a tenth and 10 ms. */
+    assert_int_equal(sf_poll_next(&p, &L, 1800, 60000, 100000), 596);
     /* Two points: the current rate (20000 in 200 ms) plus a small reserve. */
-    assert_int_equal(sf_poll_next(&p, &L, 2000, 60000, 100000), 440);
+    assert_int_equal(sf_poll_next(&p, &L, 2000, 80000, 100000), 230);
     /* All processed: the job is about to complete; if it takes longer the
      * pause doubles. */
     assert_int_equal(sf_poll_next(&p, &L, 2300, 100000, 100000), 62);
@@ -316,9 +316,14 @@ static void test_poll_next(void **state)
     struct sf_pacer near = {.wait = 950};
     assert_int_equal(sf_poll_next(&near, &L, 950, 90000, 100000), 126);
     assert_int_equal(sf_poll_next(&near, &L, 1000, 99900, 100000), 25);
-    /* A far end is approached in steps of at most the maximum. */
-    struct sf_pacer slow = {.wait = 250};
-    assert_int_equal(sf_poll_next(&slow, &L, 1000, 10, 100000), 5000);
+    /* A far predicted end is not aimed at further ahead than the job has been
+     * watched processing (the pace may have been measured while the server
+     * was busy)... */
+    struct sf_pacer busy = {.wait = 950};
+    assert_int_equal(sf_poll_next(&busy, &L, 1000, 20000, 100000), 1000);
+    /* ...nor more than the maximum. */
+    struct sf_pacer slow = {.idle_t = 0, .wait = 5000};
+    assert_int_equal(sf_poll_next(&slow, &L, 60000, 10, 100000), 5000);
 }
 
 static void test_poll_schedule(void **state)
@@ -336,12 +341,20 @@ static void test_poll_schedule(void **state)
         assert_in_range(simulate(&L, 100000, 150, rate, true, &lag), 1, 2);
         assert_in_range(lag, 0, 100);
     }
-    /* A steady job seen in progress by the first poll: the second poll
-     * comes after its end (never early), whatever its queue time. */
-    for (long long q = 0; q <= 600; q += 100) {
+    /* A steady job the first poll finds at least half done: the second
+     * poll comes after its end (never early), whatever its queue time. With
+     * less done, a poll on the way measures the pace again. */
+    for (long long q = 0; q <= 500; q += 100) {
         assert_in_range(simulate(&L, 100000, q, 120, false, &lag), 1, 2);
         assert_in_range(simulate(&L, 100000, q, 120, true, &lag), 1, 2);
     }
+    assert_int_equal(simulate(&L, 100000, 700, 120, true, &lag), 3);
+    assert_in_range(lag, 0, 100);
+    /* A job slowed down at first (the server busy elsewhere), fast later:
+     * the poll after a slow start does not wait for the slow pace's end. */
+    struct sf_pacer sp = {.wait = sf_poll_first(&L, 100000)};
+    long long t1 = sp.wait, t2 = t1 + sf_poll_next(&sp, &L, t1, 25000, 100000);
+    assert_in_range(t2, t1 + 250, t1 + 1000);
     /* Salesforce: queued 20 s, 2000 records per second. Polls back off while
      * it waits, then come at most poll_max apart, and the end is seen within
      * the last pause. */
