@@ -73,6 +73,7 @@ retl_err eng_state_names(const char *schema, const char *ns, const char *name,
     snprintf(n.meta, sizeof n.meta, "%s__meta", n.prefix);
     snprintf(n.stage, sizeof n.stage, "%s__stage", n.prefix);
     snprintf(n.delta, sizeof n.delta, "%s__delta", n.prefix);
+    snprintf(n.rows, sizeof n.rows, "%s__rows", n.prefix);
     *out = n;
     return RETL_E_OK;
 }

@@ -24,6 +24,7 @@ struct eng_state_names {
     char meta[ENG_IDENT_MAX + 1];   /* fingerprint and format of the state */
     char stage[ENG_IDENT_MAX + 1];  /* this run's materialised query */
     char delta[ENG_IDENT_MAX + 1];  /* this run's changes */
+    char rows[ENG_IDENT_MAX + 1];   /* counter of this run's query rows */
 };
 
 /* One column carried from the query through staging and the snapshot. */

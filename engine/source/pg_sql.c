@@ -208,6 +208,12 @@ retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st)
                            "SELECT pg_advisory_xact_lock(hashtext('retl.state_ddl'));\n"
                            "CREATE SCHEMA IF NOT EXISTS "));
     RETL_TRY(eng_pg_ident(b, st->n.schema));
+    /* The run's row counter (eng_pg_sql_counter_reset): a sequence, as the
+     * cheapest counter a statement can draw from; a cached one, since only
+     * the run holding the job's lock draws from it. */
+    RETL_TRY(retl_buf_adds(b, ";\nCREATE SEQUENCE IF NOT EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.rows));
+    RETL_TRY(retl_buf_adds(b, " MINVALUE 0 CACHE 100000"));
     RETL_TRY(retl_buf_adds(b, ";\nCREATE TABLE IF NOT EXISTS "));
     RETL_TRY(tbl(b, st, st->n.meta));
     RETL_TRY(retl_buf_adds(b, " (k text PRIMARY KEY, v text NOT NULL);\n"
@@ -404,6 +410,20 @@ out:
     return rc;
 }
 
+/* "'<schema>.<rows>'::regclass" */
+static retl_err counter(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc;
+    struct retl_buf q;
+    retl_buf_init(&q, 512);
+    RETL_TRY(tbl(&q, st, st->n.rows));
+    RETL_TRY(eng_pg_literal(b, retl_buf_str(&q)));
+    RETL_TRY(retl_buf_adds(b, "::regclass"));
+out:
+    retl_buf_free(&q);
+    return rc;
+}
+
 /* Snapshot statuses: L loaded (hash and values), H loaded (hash only, the
  * hash strategy's lean rows), K key known from an earlier baseline, G gone
  * from the query. */
@@ -471,7 +491,9 @@ static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
      * key's index). A joined row holds a query row unless it is a snapshot
      * row alone (o.k is never NULL). One CASE: its order is kept. */
     RETL_TRY(retl_buf_adds(b, "CASE WHEN (s.k IS NOT NULL OR o.k IS NULL) AND "
-                              "nextval('pg_temp.retl_rows') < 0 THEN false ELSE "));
+                              "nextval("));
+    RETL_TRY(counter(b, st));
+    RETL_TRY(retl_buf_adds(b, ") < 0 THEN false ELSE "));
     RETL_TRY(join_changed(b, st, mode, hash));
     RETL_TRY(retl_buf_adds(b, " END"));
 out:
@@ -538,17 +560,24 @@ out:
     return rc;
 }
 
-retl_err eng_pg_sql_counter_reset(struct retl_buf *b)
+retl_err eng_pg_sql_counter_reset(struct retl_buf *b, const struct eng_state *st)
 {
-    /* Temporary, so private to the session and gone with it; cached, since
-     * only this session draws from it. */
-    return retl_buf_adds(b, "CREATE TEMP SEQUENCE IF NOT EXISTS retl_rows MINVALUE 0 "
-                            "CACHE 10000;\nSELECT setval('pg_temp.retl_rows', 0)");
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "SELECT setval("));
+    RETL_TRY(counter(b, st));
+    RETL_TRY(retl_buf_adds(b, ", 0)"));
+out:
+    return rc;
 }
 
-retl_err eng_pg_sql_counter_read(struct retl_buf *b)
+retl_err eng_pg_sql_counter_read(struct retl_buf *b, const struct eng_state *st)
 {
-    return retl_buf_adds(b, "SELECT currval('pg_temp.retl_rows')");
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "SELECT currval("));
+    RETL_TRY(counter(b, st));
+    RETL_TRY(retl_buf_adds(b, ")"));
+out:
+    return rc;
 }
 
 retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st)
@@ -817,6 +846,8 @@ retl_err eng_pg_sql_drop(struct retl_buf *b, const struct eng_state *st)
             RETL_TRY(retl_buf_adds(b, ", "));
         RETL_TRY(tbl(b, st, t[i]));
     }
+    RETL_TRY(retl_buf_adds(b, ";\nDROP SEQUENCE IF EXISTS "));
+    RETL_TRY(tbl(b, st, st->n.rows));
 out:
     return rc;
 }

@@ -79,13 +79,13 @@ retl_err eng_pg_sql_key_count(struct retl_buf *b, const struct eng_state *st, bo
 retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bool delta);
 /* The delta table (op, k, h, c1..cn) from the stage table, or with query
  * (join and hash strategies only) straight from the query, each query row
- * counted on the session's row counter: one statement, no stage written. */
+ * counted on the job's row counter: one statement, no stage written. */
 retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
                          enum retl_mode mode, enum eng_diff how, const char *query);
-/* Creates the session's row counter when missing and sets it to 0. */
-retl_err eng_pg_sql_counter_reset(struct retl_buf *b);
-/* One row: the rows counted since the reset. */
-retl_err eng_pg_sql_counter_read(struct retl_buf *b);
+/* Sets the job's row counter to 0 (this session then draws from 1). */
+retl_err eng_pg_sql_counter_reset(struct retl_buf *b, const struct eng_state *st);
+/* One row: the rows this session counted since the reset. */
+retl_err eng_pg_sql_counter_read(struct retl_buf *b, const struct eng_state *st);
 /* One row: I, U, D counts of the delta. */
 retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st);
 /* Deletes error rows whose key is not to be sent in this run. */

@@ -351,12 +351,12 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
         s->query = NULL;
     }
     if (s->query) {
-        SQL(s, eng_pg_sql_counter_reset(&s->sql));
+        SQL(s, eng_pg_sql_counter_reset(&s->sql, st));
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
         SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how, s->query));
         RETL_TRY(
             eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: query failed", eb));
-        SQL(s, eng_pg_sql_counter_read(&s->sql));
+        SQL(s, eng_pg_sql_counter_read(&s->sql, st));
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
         s->extracted = c->extracted = eng_pg_ll(r, 0, 0);
         PQclear(r);

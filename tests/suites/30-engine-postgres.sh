@@ -377,7 +377,7 @@ run items describe
 check "describe lists destination columns" eq "$(python3 -c "import json,sys; d=json.load(sys.stdin); print(d['valid'], d['columns'][0]['name'], d['externalIdFields'])" <<<"$OUT")" "True id ['id']"
 run big cleanup
 check "cleanup exits 0" eq "$RC" 0
-check "cleanup drops the state tables" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE tablename LIKE 't__big__%'")" 0
+check "cleanup drops the state tables and the row counter" eq "$(S -c "SELECT count(*) FROM pg_class WHERE relname LIKE 't__big__%'")" 0
 
 # 16b. more types through a `table:` source: json (staged as text), uuid, int[], varchar(n)
 S -c "CREATE SCHEMA an" -c "CREATE TABLE an.more (id uuid PRIMARY KEY, js json, nums int[], code varchar(8), r real)" \

@@ -219,13 +219,15 @@ static void diff_sql(void **st)
                            "FROM (\nSELECT * FROM t\n) AS q) AS s FULL JOIN "
                            "\"retl\".\"ns__job__snap\" AS o ON o.k = s.k WHERE CASE "
                            "WHEN (s.k IS NOT NULL OR o.k IS NULL) AND "
-                           "nextval('pg_temp.retl_rows') < 0 THEN false ELSE (s.k IS "
+                           "nextval('\"retl\".\"ns__job__rows\"'::regclass) < 0 THEN "
+                           "false ELSE (s.k IS "
                            "NULL AND o.st IN ('L', 'H')) OR o.k IS NULL OR"));
     assert_non_null(strstr(out(), "IS DISTINCT FROM o.h)) END"));
     assert_null(strstr(out(), "ns__job__stage"));
     retl_buf_reset(&b);
-    eng_pg_sql_counter_reset(&b);
-    assert_non_null(strstr(out(), "SELECT setval('pg_temp.retl_rows', 0)"));
+    eng_pg_sql_counter_reset(&b, &s);
+    assert_string_equal(out(),
+                        "SELECT setval('\"retl\".\"ns__job__rows\"'::regclass, 0)");
 }
 
 static void fast_paths_sql(void **st)
@@ -342,7 +344,8 @@ static void state_sql(void **st)
     assert_string_equal(out(),
                         "DROP TABLE IF EXISTS \"retl\".\"ns__job__delta\", "
                         "\"retl\".\"ns__job__stage\", \"retl\".\"ns__job__snap\", "
-                        "\"retl\".\"ns__job__errors\", \"retl\".\"ns__job__meta\"");
+                        "\"retl\".\"ns__job__errors\", \"retl\".\"ns__job__meta\";\nDROP "
+                        "SEQUENCE IF EXISTS \"retl\".\"ns__job__rows\"");
     retl_buf_reset(&b);
     eng_pg_sql_finish(&b, &s);
     assert_non_null(strstr(out(), "SET st = 'G'"));
