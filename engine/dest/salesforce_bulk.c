@@ -17,8 +17,6 @@
 #include "common/log.h"
 
 #define SF_BULK_RESULTS_MAX (1024u * 1024 * 1024)
-/* A CSV of at least this many rows is built in two halves at once. */
-#define SF_BULK_CSV_SPLIT 10000
 /* At most this many locked records are sent again over Collections. */
 #define SF_BULK_LOCK_RETRY_MAX 2000
 
@@ -120,67 +118,6 @@ retl_err sf_bulk_csv(const struct sf_load *L, const struct eng_batch *b,
 {
     retl_err rc = csv_header(L, b, csv);
     return rc ? rc : csv_rows(L, b, idx, n, csv, results, sent, nsent, eb);
-}
-
-/* The second half of a large CSV, built on a thread of its own. Its rows'
- * results and sent slots are not touched by the first half. */
-struct half {
-    const struct sf_load *L;
-    const struct eng_batch *b;
-    const size_t *idx;
-    size_t n;
-    struct eng_row_result *results;
-    size_t *sent;
-    size_t nsent;
-    struct retl_buf csv; /* owned */
-    retl_err rc;
-    struct retl_errbuf eb;
-};
-
-static void *half_main(void *arg)
-{
-    struct half *h = arg;
-    h->rc = csv_rows(h->L, h->b, h->idx, h->n, &h->csv, h->results, h->sent, &h->nsent,
-                     &h->eb);
-    return NULL;
-}
-
-/* sf_bulk_csv, with a large slice converted in two halves at once (the CSV
- * is the load's main CPU cost and the server waits for it); the halves are
- * joined in order. */
-static retl_err build_csv(const struct sf_load *L, const struct eng_batch *b,
-                          const size_t *idx, size_t n, struct retl_buf *csv,
-                          struct eng_row_result *results, size_t *sent, size_t *nsent,
-                          struct retl_errbuf *eb)
-{
-    struct half h = {.L = L,
-                     .b = b,
-                     .idx = idx + n / 2,
-                     .n = n - n / 2,
-                     .results = results,
-                     .sent = sent + n / 2};
-    retl_buf_init(&h.csv, csv->max);
-    pthread_t thr;
-    bool par = n >= SF_BULK_CSV_SPLIT && pthread_create(&thr, NULL, half_main, &h) == 0;
-    size_t ns = 0;
-    retl_err rc = sf_bulk_csv(L, b, idx, par ? n / 2 : n, csv, results, sent, &ns, eb);
-    if (par) {
-        pthread_join(thr, NULL);
-        if (!rc && h.rc) {
-            rc = h.rc;
-            *eb = h.eb;
-        }
-        if (!rc && h.csv.len)
-            rc = retl_buf_add(csv, h.csv.data, h.csv.len);
-        if (!rc) {
-            memmove(sent + ns, h.sent, h.nsent * sizeof *sent);
-            ns += h.nsent;
-        }
-    }
-    retl_buf_free(&h.csv);
-    if (!rc)
-        *nsent = ns;
-    return rc;
 }
 
 /* ---- matching result lines to rows ---- */
@@ -908,7 +845,11 @@ retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
         if (any_sendable(L, b, idx + pos, cnt))
             creator_start(&cr);
         retl_buf_reset(&csv);
-        rc = build_csv(L, b, idx + pos, cnt, &csv, results, sent, &nsent, eb);
+        long long tc = now_ms();
+        rc = sf_bulk_csv(L, b, idx + pos, cnt, &csv, results, sent, &nsent, eb);
+        RETL_LOG_DEBUG("salesforce bulk csv built", RF_I("rows", cnt),
+                       RF_I("sent", nsent), RF_I("bytes", csv.len),
+                       RF_I("ms", now_ms() - tc));
         if (rc == RETL_E_TOO_BIG || (!rc && csv.len > SF_BULK_MAX_CSV && cnt > 1)) {
             retl_buf_free(&csv);
             slice = cnt / 2;
