@@ -159,6 +159,13 @@ static void test_values_csv(void **state)
     struct sf_field dt = fld("T", SF_F_DATETIME, "datetime", 0, 0, 0);
     CHECK(dt, ENG_T_TIMESTAMPTZ, "2024-05-01 10:00:00+00", SF_VAL_CSV,
           "2024-05-01T10:00:00.000Z");
+    /* Every part zero-padded. */
+    CHECK(dt, ENG_T_TIMESTAMPTZ, "1700-01-02 03:04:05.006+00", SF_VAL_CSV,
+          "1700-01-02T03:04:05.006Z");
+    CHECK(dt, ENG_T_TIMESTAMPTZ, "1700-01-01 00:30:00+01", SF_VAL_CSV,
+          "1699-12-31T23:30:00.000Z");
+    struct sf_field da = fld("D", SF_F_DATE, "date", 0, 0, 0);
+    CHECK(da, ENG_T_DATE, "2024-01-09", SF_VAL_CSV, "2024-01-09");
 }
 
 static void test_csv_parse(void **state)
