@@ -248,9 +248,8 @@ static void count(struct run *r, struct eng_summary *s, long long ins, long long
 }
 
 /* Waits for the pending batch's state transaction; counts it once saved. */
-static retl_err settle(void *arg, struct retl_errbuf *eb)
+static retl_err settle(struct pending *p, struct retl_errbuf *eb)
 {
-    struct pending *p = arg;
     if (!p->on)
         return RETL_E_OK;
     p->on = false;
@@ -308,15 +307,11 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
                               .ncols = r->oc.n,
                               .rows = ls.rows,
                               .nrows = ch.nrows,
-                              .before_commit = settle,
-                              .before_commit_arg = &pend,
                               .new_keys = new_keys};
-        /* The previous batch must be in the state before this one can be
-         * committed in the destination (at most one batch sent twice). With
-         * prewrite, before this one's state transaction starts: the state is
-         * then written while the destination loads, not after. */
-        if ((r->src->prewrite || !r->dst->calls_before_commit) &&
-            (rc = settle(&pend, eb)))
+        /* The previous batch must be in the state before this one is loaded
+         * (at most one batch sent twice) and before its state transaction
+         * starts; prewrite then writes this one while the destination loads. */
+        if ((rc = settle(&pend, eb)))
             goto out;
         if (r->src->prewrite && (rc = r->src->prewrite(r->sctx, &r->st, &ch, eb)))
             goto out;
@@ -327,9 +322,8 @@ static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_err
             eng_results_clear(ls.res, ch.nrows);
             goto out;
         }
-        if ((rc = settle(&pend, eb)) == RETL_E_OK)
-            rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch,
-                                ls.res, eb);
+        rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch, ls.res,
+                            eb);
         long long ins = 0, upd = 0, bad = 0;
         for (size_t i = 0; i < ch.nrows; i++) {
             if (!ls.res[i].ok)

@@ -51,13 +51,6 @@ struct eng_batch {
     size_t ncols;
     const struct eng_row *rows;
     size_t nrows;
-    /* Set by the engine: a backend with calls_before_commit calls it once,
-     * right before it commits the batch, and fails the load (rolling the
-     * batch back) when it fails. The engine finishes saving the previous
-     * batch's outcome there, so that at most one batch is ever loaded but not
-     * yet in the state. */
-    retl_err (*before_commit)(void *arg, struct retl_errbuf *eb);
-    void *before_commit_arg;
     /* A hint: no key of the batch was ever synced (none in the state), so
      * the destination most likely holds none of them either. */
     bool new_keys;
@@ -79,9 +72,6 @@ void eng_results_clear(struct eng_row_result *r, size_t n);
 
 struct eng_dest_ops {
     const char *type; /* spec.destination.type, e.g. "salesforce" */
-    /* load calls b->before_commit before its commit; the engine then lets the
-     * previous batch's state transaction run while this batch loads. */
-    bool calls_before_commit;
 
     /* Connects and authenticates. Ownership: *ctx is freed by close. */
     retl_err (*open)(const struct retl_job *job, const struct eng_secrets *sec,

@@ -570,8 +570,6 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
     }
     RETL_TRY(not_found(d, b, res));
 commit:
-    if (b->before_commit)
-        RETL_TRY(b->before_commit(b->before_commit_arg, eb));
     RETL_TRY(eng_pg_exec(d->c, "COMMIT", NULL, "destination", eb));
 out:
     PQclear(r);
@@ -585,7 +583,6 @@ out:
 
 const struct eng_dest_ops eng_dest_postgres = {
     .type = "postgres",
-    .calls_before_commit = true,
     .open = pd_open,
     .prepare = pd_prepare,
     .plan = NULL,
