@@ -246,14 +246,18 @@ static retl_err apply_set(const struct sf_load *L, const struct eng_batch *b,
         goto out;
     }
     size_t unmatched = 0;
-    for (size_t row = 0; row < r->nrows; row++) {
-        retl_buf_reset(&t);
-        for (size_t c = 0; c < ncols; c++) {
-            if (c)
-                RETL_TRY(retl_buf_addc(&t, 0x1f));
-            RETL_TRY(retl_buf_adds(&t, sf_csv_cell(r, row, (size_t)cols[c])));
+    for (size_t row = 0; row < r->nrows && ncols; row++) {
+        const char *text = sf_csv_cell(r, row, (size_t)cols[0]);
+        if (ncols > 1) {
+            retl_buf_reset(&t);
+            for (size_t c = 0; c < ncols; c++) {
+                if (c)
+                    RETL_TRY(retl_buf_addc(&t, 0x1f));
+                RETL_TRY(retl_buf_adds(&t, sf_csv_cell(r, row, (size_t)cols[c])));
+            }
+            text = retl_buf_str(&t);
         }
-        long k = keymap_find(m, retl_buf_str(&t), done);
+        long k = keymap_find(m, text, done);
         if (k < 0) {
             unmatched++;
             continue;
@@ -657,7 +661,9 @@ static retl_err job_results(struct sf_load *L, const struct eng_batch *b, const 
         rc3[nres].max_body = SF_BULK_RESULTS_MAX;
         kinds[nres++] = sets[s].kind;
     }
+    long long t0 = now_ms();
     RETL_TRY(sf_http_run(L->conn, rc3, nres, eb));
+    long long t1 = now_ms();
     for (size_t k = 0; k < nres; k++) {
         if (rc3[k].status != 200) {
             rc = sf_call_fail(&rc3[k], "Bulk API 2.0: job results", eb);
@@ -667,6 +673,8 @@ static retl_err job_results(struct sf_load *L, const struct eng_batch *b, const 
                            rc3[k].resp.len, m, results, done, eb));
         sf_call_clear(&rc3[k]);
     }
+    RETL_LOG_DEBUG("salesforce bulk results applied", RF_S("job", id), RF_I("sets", nres),
+                   RF_I("fetchMs", t1 - t0), RF_I("applyMs", now_ms() - t1));
     size_t missing = 0;
     for (size_t k = 0; k < n; k++) {
         if (done[k])

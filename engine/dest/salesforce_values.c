@@ -639,23 +639,27 @@ retl_err sf_csv_parse(const char *text, size_t len, struct sf_csv *out,
         if (i < len && text[i] == '"') {
             i++;
             for (;;) {
-                if (i >= len) {
+                /* Up to the next quote in one copy: Bulk results quote
+                 * every value. */
+                const char *q = memchr(text + i, '"', len - i);
+                if (!q) {
                     e = retl_errf(eb, RETL_E_PARSE,
                                   "CSV line %zu: unterminated quoted field", line);
                     goto out;
                 }
-                if (text[i] == '"') {
-                    if (i + 1 < len && text[i + 1] == '"') {
-                        c.mem[o++] = '"';
-                        i += 2;
-                        continue;
-                    }
-                    i++;
-                    break;
-                }
-                if (text[i] == '\n')
+                size_t span = (size_t)(q - (text + i));
+                for (const char *nl = memchr(text + i, '\n', span); nl;
+                     nl = memchr(nl + 1, '\n', (size_t)(q - nl - 1)))
                     line++;
-                c.mem[o++] = text[i++];
+                memcpy(c.mem + o, text + i, span);
+                o += span;
+                i += span + 1;
+                if (i < len && text[i] == '"') {
+                    c.mem[o++] = '"';
+                    i++;
+                    continue;
+                }
+                break;
             }
         } else {
             while (i < len && text[i] != ',' && text[i] != '\n' &&

@@ -196,6 +196,10 @@ static void test_csv_parse(void **state)
     assert_non_null(strstr(eb.msg, "line 2"));
     const char *open = "a\n\"x\n";
     assert_int_equal(sf_csv_parse(open, strlen(open), &c, &eb), RETL_E_PARSE);
+    /* Line numbers count the newlines inside quoted values. */
+    const char *late = "a\n\"x\ny\"\n1,2\n";
+    assert_int_equal(sf_csv_parse(late, strlen(late), &c, &eb), RETL_E_PARSE);
+    assert_non_null(strstr(eb.msg, "line 4"));
 }
 
 static void test_bulk_error_split(void **state)
