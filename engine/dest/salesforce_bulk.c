@@ -457,9 +457,14 @@ static retl_err job_create(struct sf_load *L, char **id, long long *clock_off,
         goto out;
     }
     long long created = stamp_ms(json_string_value(json_object_get(info, "createdDate")));
-    *clock_off = created < 0 ? LLONG_MIN : now_ms() - created;
-    *id = strdup(jid);
-    rc = *id ? RETL_E_OK : RETL_E_NOMEM;
+    long long off = created < 0 ? LLONG_MIN : now_ms() - created;
+    char *dup = strdup(jid);
+    if (!dup) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    *id = dup;
+    *clock_off = off;
 out:
     sf_call_clear(&c);
     json_decref(info);
