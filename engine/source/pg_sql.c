@@ -366,8 +366,15 @@ retl_err eng_pg_sql_key_count(struct retl_buf *b, const struct eng_state *st, bo
     retl_err rc;
     /* One sort, no grouping: several times faster on a million keys than the
      * GROUP BY ... HAVING that names duplicates, which runs only when needed. */
-    RETL_TRY(retl_buf_adds(b, "SELECT count(*) FILTER (WHERE k IS NULL), count(k), "
-                              "count(DISTINCT k) FROM "));
+    /* Text keys count by their bytes: a few times faster than sorting them
+     * by the database's collation, and the same count under any
+     * deterministic collation. */
+    const char *t = col_type(st, 0);
+    bool text = !strcmp(t, "text") || !strcmp(t, "varchar") || !strcmp(t, "bpchar");
+    RETL_TRY(retl_buf_printf(b,
+                             "SELECT count(*) FILTER (WHERE k IS NULL), count(k), "
+                             "count(DISTINCT k%s) FROM ",
+                             text ? " COLLATE \"C\"" : ""));
     RETL_TRY(tbl(b, st, delta ? st->n.delta : st->n.stage));
     if (delta)
         RETL_TRY(retl_buf_adds(b, " WHERE op <> 'D'"));

@@ -434,6 +434,16 @@ job cpr Upsert "SELECT id, name, n FROM cp_src" app.cpr id "name:name n:n" "  ba
 run cpr run
 check "COPY path: a table with rules gets INSERTs (rules applied)" eq "$RC/$(D -c "SELECT count(*) FROM app.cpr_audit")/$(D -c "SELECT count(*) FROM app.cp_log WHERE what = 'COPY'")" "0/300/0"
 
+# 16d. text keys: duplicates are found (counted by their bytes) and named
+S -c "CREATE TABLE tk_src (id varchar(8), name text)" -c "INSERT INTO tk_src VALUES ('a', '1'), ('B', '2'), ('b', '3'), ('a', '4')"
+D -c "CREATE TABLE app.tk (id text PRIMARY KEY, name text)"
+job tk Upsert "SELECT id, name FROM tk_src" app.tk id "name:name"
+run tk run
+check "duplicate text keys fail the run, named" eq "$RC/$(grep -c 'duplicate values of key column \\"id\\": a (the key' <<<"$LAST")" "1/1"
+S -c "DELETE FROM tk_src WHERE name = '4'"
+run tk run
+check "text keys differing in case only are distinct" eq "$RC/$(rows inserted)" "0/3"
+
 # 17. long names are shortened with a hash, and never a credential in the logs
 long=a-very-long-job-name-that-goes-on-and-on-for-qu
 NS=a-long-namespace-name-as-well job "$long" Upsert "SELECT id, name FROM ins_src" app.ins id "name:name"

@@ -272,6 +272,15 @@ static void fast_paths_sql(void **st)
     assert_string_equal(out(), "SELECT count(*) FILTER (WHERE k IS NULL), count(k), "
                                "count(DISTINCT k) FROM \"retl\".\"ns__job__delta\" "
                                "WHERE op <> 'D'");
+    /* Text keys are counted by their bytes. */
+    struct eng_scol tcols[] = {{"id", "varchar", ENG_T_TEXT}, {"v", "int4", ENG_T_INT}};
+    struct eng_state ts = s;
+    ts.cols = tcols;
+    ts.ncols = 2;
+    retl_buf_reset(&b);
+    eng_pg_sql_key_count(&b, &ts, false);
+    assert_non_null(strstr(
+        out(), "count(DISTINCT k COLLATE \"C\") FROM \"retl\".\"ns__job__stage\""));
     retl_buf_reset(&b);
     eng_pg_sql_snap_empty(&b, &s);
     assert_string_equal(out(),
