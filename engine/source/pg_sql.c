@@ -417,15 +417,18 @@ out:
     return rc;
 }
 
-/* "'<schema>.<rows>'::regclass" */
-static retl_err counter(struct retl_buf *b, const struct eng_state *st)
+/* "<pre>'<schema>.<rows>'::regclass<post>": the job's row counter. */
+static retl_err counter(struct retl_buf *b, const struct eng_state *st, const char *pre,
+                        const char *post)
 {
     retl_err rc;
     struct retl_buf q;
     retl_buf_init(&q, 512);
+    RETL_TRY(retl_buf_adds(b, pre));
     RETL_TRY(tbl(&q, st, st->n.rows));
     RETL_TRY(eng_pg_literal(b, retl_buf_str(&q)));
     RETL_TRY(retl_buf_adds(b, "::regclass"));
+    RETL_TRY(retl_buf_adds(b, post));
 out:
     retl_buf_free(&q);
     return rc;
@@ -497,10 +500,8 @@ static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
      * free of volatile functions (flattened, e.g. into a merge join on the
      * key's index). A joined row holds a query row unless it is a snapshot
      * row alone (o.k is never NULL). One CASE: its order is kept. */
-    RETL_TRY(retl_buf_adds(b, "CASE WHEN (s.k IS NOT NULL OR o.k IS NULL) AND "
-                              "nextval("));
-    RETL_TRY(counter(b, st));
-    RETL_TRY(retl_buf_adds(b, ") < 0 THEN false ELSE "));
+    RETL_TRY(retl_buf_adds(b, "CASE WHEN (s.k IS NOT NULL OR o.k IS NULL) AND "));
+    RETL_TRY(counter(b, st, "nextval(", ") < 0 THEN false ELSE "));
     RETL_TRY(join_changed(b, st, mode, hash));
     RETL_TRY(retl_buf_adds(b, " END"));
 out:
@@ -569,22 +570,12 @@ out:
 
 retl_err eng_pg_sql_counter_reset(struct retl_buf *b, const struct eng_state *st)
 {
-    retl_err rc;
-    RETL_TRY(retl_buf_adds(b, "SELECT setval("));
-    RETL_TRY(counter(b, st));
-    RETL_TRY(retl_buf_adds(b, ", 0)"));
-out:
-    return rc;
+    return counter(b, st, "SELECT setval(", ", 0)");
 }
 
 retl_err eng_pg_sql_counter_read(struct retl_buf *b, const struct eng_state *st)
 {
-    retl_err rc;
-    RETL_TRY(retl_buf_adds(b, "SELECT currval("));
-    RETL_TRY(counter(b, st));
-    RETL_TRY(retl_buf_adds(b, ")"));
-out:
-    return rc;
+    return counter(b, st, "SELECT currval(", ")");
 }
 
 retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st)
