@@ -650,12 +650,30 @@ out:
     return rc;
 }
 
-/* "INSERT INTO snap (k, st, h[, c1..cn]) SELECT ... FROM delta AS d WHERE":
- * with values, status L and the values; without, status H and the hash
- * only (the lean rows of the hash strategy). */
-static retl_err snap_save(struct retl_buf *b, const struct eng_state *st, bool values)
+/* New keys: "INSERT INTO snap (k, st, h[, c1..cn]) SELECT ... FROM delta AS d
+ * WHERE"; changed keys (present in the snapshot: the diff matched them, and
+ * the job's lock keeps it so): "UPDATE snap AS o SET ... FROM delta AS d
+ * WHERE o.k = d.k AND", without ON CONFLICT's speculative insertion (about a
+ * quarter cheaper). With values, status L and the values; without, status H
+ * and the hash only (the lean rows of the hash strategy). */
+static retl_err snap_save(struct retl_buf *b, const struct eng_state *st, bool values,
+                          bool changed)
 {
-    retl_err rc;
+    retl_err rc = RETL_E_OK;
+    if (changed) {
+        RETL_TRY(retl_buf_adds(b, "UPDATE "));
+        RETL_TRY(tbl(b, st, st->n.snap));
+        RETL_TRY(retl_buf_printf(b, " AS o SET st = '%c', h = d.h", values ? 'L' : 'H'));
+        for (size_t i = 1; i < st->ncols; i++) {
+            if (values)
+                RETL_TRY(retl_buf_printf(b, ", c%zu = d.c%zu", i, i));
+            else
+                RETL_TRY(retl_buf_printf(b, ", c%zu = NULL", i));
+        }
+        RETL_TRY(retl_buf_adds(b, " FROM "));
+        RETL_TRY(tbl(b, st, st->n.delta));
+        return retl_buf_adds(b, " AS d WHERE o.k = d.k AND");
+    }
     RETL_TRY(retl_buf_adds(b, "INSERT INTO "));
     RETL_TRY(tbl(b, st, st->n.snap));
     RETL_TRY(retl_buf_adds(b, " (k, st, h"));
@@ -668,23 +686,6 @@ static retl_err snap_save(struct retl_buf *b, const struct eng_state *st, bool v
     RETL_TRY(retl_buf_adds(b, " FROM "));
     RETL_TRY(tbl(b, st, st->n.delta));
     RETL_TRY(retl_buf_adds(b, " AS d WHERE"));
-out:
-    return rc;
-}
-
-/* The conflict clause of a snapshot upsert of changed keys. */
-static retl_err snap_conflict(struct retl_buf *b, const struct eng_state *st, bool values)
-{
-    retl_err rc;
-    RETL_TRY(retl_buf_printf(b,
-                             " ON CONFLICT (k) DO UPDATE SET st = '%c', h = EXCLUDED.h",
-                             values ? 'L' : 'H'));
-    for (size_t i = 1; i < st->ncols; i++) {
-        if (values)
-            RETL_TRY(retl_buf_printf(b, ", c%zu = EXCLUDED.c%zu", i, i));
-        else
-            RETL_TRY(retl_buf_printf(b, ", c%zu = NULL", i));
-    }
 out:
     return rc;
 }
@@ -759,12 +760,9 @@ retl_err eng_pg_sql_snap_write(struct retl_buf *b, const struct eng_state *st,
     for (int pass = 0; pass < 2; pass++) {
         if (!(pass ? upd : ins))
             continue;
-        RETL_TRY(snap_save(b, st, values));
+        RETL_TRY(snap_save(b, st, values, pass == 1));
         RETL_TRY(range(b, first, last));
-        RETL_TRY(retl_buf_adds(b, pass ? " AND d.op = 'U'" : " AND d.op = 'I'"));
-        if (pass)
-            RETL_TRY(snap_conflict(b, st, values));
-        RETL_TRY(retl_buf_adds(b, ";\n"));
+        RETL_TRY(retl_buf_adds(b, pass ? " AND d.op = 'U';\n" : " AND d.op = 'I';\n"));
     }
 out:
     return rc;
