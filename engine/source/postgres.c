@@ -593,10 +593,11 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
     SQL(s, eng_pg_sql_finish(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     RETL_TRY(tx(s, "COMMIT", eb));
-    /* After a large load, set hint bits (and, for a new baseline, statistics)
-     * now rather than in the next run's diff (best effort: autovacuum gets
-     * there too); delta_ready: the snapshot was empty. Later statistics barely move: a
-     * lean row is a key and a hash, and ANALYZE would take most of the time. */
+    /* After a large load, set hint bits (and, for a new baseline, when
+     * delta_ready says the snapshot was empty, statistics) now rather than in
+     * the next run's diff (best effort: autovacuum gets there too). Later
+     * statistics barely move (a lean row is a key and a hash) and ANALYZE
+     * would take most of the time. */
     if (!dry(s) && s->saved >= 10000 && s->saved * 10 >= s->extracted) {
         retl_buf_reset(&s->sql);
         if (!retl_buf_adds(&s->sql, s->delta_ready ? "VACUUM (ANALYZE) " : "VACUUM ") &&
