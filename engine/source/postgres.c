@@ -79,8 +79,9 @@ static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *se
     retl_buf_init(&s->sql, ENG_PG_SQL_MAX);
     retl_buf_init(&s->copy, COPY_MAX);
     RETL_TRY(eng_pg_connect(sec, "source", &s->w, eb));
-    /* The diff hashes a whole snapshot side: let it stay in memory longer. */
-    RETL_TRY(eng_pg_exec(s->w, "SET work_mem = '64MB'", NULL, "source", eb));
+    /* work_mem stays the warehouse's: the lean snapshot side of the diff is
+     * small, and a larger work_mem made the planner trade a merge join on the
+     * key's index for a slower in-memory hash join. */
     if (dry(s))
         RETL_TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
     *ctx = s;
