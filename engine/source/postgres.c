@@ -367,11 +367,17 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
     }
     RETL_TRY(key_check(s, st, true, eb));
-    SQL(s, eng_pg_sql_delta_counts(&s->sql, st));
-    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
-    c->new_keys = eng_pg_ll(r, 0, 0);
-    c->changed = eng_pg_ll(r, 0, 1);
-    c->deleted = eng_pg_ll(r, 0, 2);
+    if (s->delta_ready) {
+        /* Straight from the query into an empty snapshot: every row is new. */
+        c->new_keys = s->extracted;
+        c->changed = c->deleted = 0;
+    } else {
+        SQL(s, eng_pg_sql_delta_counts(&s->sql, st));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+        c->new_keys = eng_pg_ll(r, 0, 0);
+        c->changed = eng_pg_ll(r, 0, 1);
+        c->deleted = eng_pg_ll(r, 0, 2);
+    }
     SQL(s, eng_pg_sql_errors_prune(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
 out:
