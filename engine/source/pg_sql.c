@@ -435,8 +435,8 @@ out:
 }
 
 /* Snapshot statuses: L loaded (hash and values), H loaded (hash only, the
- * hash strategy's lean rows), K key known from an earlier baseline, G gone
- * from the query. */
+ * hash strategy's lean rows), K key known but not loaded (from an earlier
+ * baseline, or its last send failed), G gone from the query. */
 #define LOADED "IN ('L', 'H')"
 
 /* The condition for a joined row (s staged, o snapshot) to enter the delta. */
@@ -472,7 +472,7 @@ out:
 
 /* The delta by a key join of the staged rows with the snapshot: from the
  * stage table, or with query from the query itself, each query row counted
- * on the session's row counter. */
+ * on the job's row counter. */
 static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
                           enum retl_mode mode, bool hash, const char *query)
 {
@@ -650,6 +650,16 @@ out:
     return rc;
 }
 
+/* ", c1 = NULL, ..., cn = NULL": a snapshot row without values. */
+static retl_err null_values(struct retl_buf *b, const struct eng_state *st)
+{
+    retl_err rc = RETL_E_OK;
+    for (size_t i = 1; i < st->ncols; i++)
+        RETL_TRY(retl_buf_printf(b, ", c%zu = NULL", i));
+out:
+    return rc;
+}
+
 /* New keys: "INSERT INTO snap (k, st, h[, c1..cn]) SELECT ... FROM delta AS d
  * WHERE"; changed keys (present in the snapshot: the diff matched them, and
  * the job's lock keeps it so): "UPDATE snap AS o SET ... FROM delta AS d
@@ -664,12 +674,10 @@ static retl_err snap_save(struct retl_buf *b, const struct eng_state *st, bool v
         RETL_TRY(retl_buf_adds(b, "UPDATE "));
         RETL_TRY(tbl(b, st, st->n.snap));
         RETL_TRY(retl_buf_printf(b, " AS o SET st = '%c', h = d.h", values ? 'L' : 'H'));
-        for (size_t i = 1; i < st->ncols; i++) {
-            if (values)
-                RETL_TRY(retl_buf_printf(b, ", c%zu = d.c%zu", i, i));
-            else
-                RETL_TRY(retl_buf_printf(b, ", c%zu = NULL", i));
-        }
+        for (size_t i = 1; values && i < st->ncols; i++)
+            RETL_TRY(retl_buf_printf(b, ", c%zu = d.c%zu", i, i));
+        if (!values)
+            RETL_TRY(null_values(b, st));
         RETL_TRY(retl_buf_adds(b, " FROM "));
         RETL_TRY(tbl(b, st, st->n.delta));
         return retl_buf_adds(b, " AS d WHERE o.k = d.k AND");
@@ -782,8 +790,8 @@ retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *s
         RETL_TRY(retl_buf_adds(b, pass ? "UPDATE " : "DELETE FROM "));
         RETL_TRY(tbl(b, st, st->n.snap));
         RETL_TRY(retl_buf_adds(b, pass ? " AS o SET st = 'K', h = NULL" : " AS o"));
-        for (size_t i = 1; pass && i < st->ncols; i++)
-            RETL_TRY(retl_buf_printf(b, ", c%zu = NULL", i));
+        if (pass)
+            RETL_TRY(null_values(b, st));
         RETL_TRY(retl_buf_adds(b, pass ? " FROM " : " USING "));
         RETL_TRY(tbl(b, st, st->n.delta));
         RETL_TRY(retl_buf_adds(b, " AS d, pg_temp.retl_batch AS f WHERE"));

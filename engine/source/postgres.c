@@ -284,6 +284,19 @@ out:
     return rc;
 }
 
+/* Runs the staging statement in s->sql (it runs the job's query); *rows:
+ * the rows it wrote. */
+static retl_err stage_run(struct pgsrc *s, long long *rows, struct retl_errbuf *eb)
+{
+    PGresult *r = NULL;
+    retl_err rc =
+        eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb);
+    if (rc == RETL_E_OK)
+        *rows = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return rc;
+}
+
 static retl_err pg_stage(void *ctx, const struct retl_job *job,
                          const struct eng_state *st, long long *extracted,
                          struct retl_errbuf *eb)
@@ -316,8 +329,8 @@ static retl_err pg_stage(void *ctx, const struct retl_job *job,
         SQL(s, eng_pg_sql_stage_delta(&s->sql, st, retl_buf_str(&q)));
     else
         SQL(s, eng_pg_sql_stage(&s->sql, st, retl_buf_str(&q)));
-    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb));
-    long long n = strtoll(PQcmdTuples(r), NULL, 10);
+    long long n;
+    RETL_TRY(stage_run(s, &n, eb));
     s->delta_ready = first;
     /* Insert mode checks every key; the other modes check the keys about to
      * be sent (diff), which costs a fraction: a duplicated key whose rows are
@@ -343,11 +356,8 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
     if (s->query && how == ENG_DIFF_EXCEPT) {
         /* EXCEPT reads the staged rows twice: stage them after all. */
         SQL(s, eng_pg_sql_stage(&s->sql, st, s->query));
-        RETL_TRY(
-            eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb));
-        s->extracted = c->extracted = strtoll(PQcmdTuples(r), NULL, 10);
-        PQclear(r);
-        r = NULL;
+        RETL_TRY(stage_run(s, &s->extracted, eb));
+        c->extracted = s->extracted;
         free(s->query);
         s->query = NULL;
     }
