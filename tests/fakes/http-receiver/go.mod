@@ -1,0 +1,3 @@
+module retl/tests/fakes/http-receiver
+
+go 1.22

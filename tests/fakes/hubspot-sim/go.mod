@@ -1,0 +1,3 @@
+module retl/tests/fakes/hubspot-sim
+
+go 1.22
