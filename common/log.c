@@ -91,11 +91,19 @@ void retl_secret_clear(void)
     pthread_mutex_unlock(&log_mu);
 }
 
-/* Small bounded writer used by the redaction helpers. */
+/* Small bounded writer used by the redaction helpers. Always made by
+ * sink_make, so its text is terminated even when nothing is ever written. */
 struct sink {
     char *p;
     size_t n, len;
 };
+
+static struct sink sink_make(char *p, size_t n)
+{
+    if (n)
+        p[0] = '\0';
+    return (struct sink){p, n, 0};
+}
 
 static void sink_put(struct sink *s, const char *p, size_t n)
 {
@@ -198,7 +206,7 @@ static void redact_pairs(const char *in, struct sink *s, const char *seps)
 
 char *retl_redact_url(const char *url, char *out, size_t n)
 {
-    struct sink s = {out, n, 0};
+    struct sink s = sink_make(out, n);
     if (!n)
         return out;
     out[0] = '\0';
@@ -240,7 +248,7 @@ char *retl_redact_conninfo(const char *conninfo, char *out, size_t n)
         return out;
     if (strstr(conninfo, "://"))
         return retl_redact_url(conninfo, out, n);
-    struct sink s = {out, n, 0};
+    struct sink s = sink_make(out, n);
     out[0] = '\0';
     redact_pairs(conninfo, &s, " ;\t\n");
     return out;
@@ -306,7 +314,7 @@ char *retl_redact_text(const char *text, char *out, size_t n)
     char *u = malloc(tl + 1);
     if (!u)
         goto out;
-    struct sink su = {u, tl + 1, 0};
+    struct sink su = sink_make(u, tl + 1);
     const char *p = t;
     while (*p) {
         const char *sch = strstr(p, "://");
@@ -337,13 +345,13 @@ char *retl_redact_text(const char *text, char *out, size_t n)
         p = auth;
     }
     /* Bearer tokens */
-    struct sink s = {out, n, 0};
+    struct sink s = sink_make(out, n);
     char *pairs_in = malloc(strlen(u) + 1);
     if (!pairs_in) {
         free(u);
         goto out;
     }
-    struct sink sb = {pairs_in, strlen(u) + 1, 0};
+    struct sink sb = sink_make(pairs_in, strlen(u) + 1);
     p = u;
     for (;;) {
         const char *b = strcasestr(p, "bearer ");
@@ -420,8 +428,7 @@ void retl_log_fields(enum retl_log_level lvl, const char *msg,
     char *line = malloc(LINE_MAX_BYTES);
     if (!line)
         return;
-    struct sink s = {line, LINE_MAX_BYTES - 2, 0};
-    line[0] = '\0';
+    struct sink s = sink_make(line, LINE_MAX_BYTES - 2);
     char ts[40];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

@@ -108,6 +108,17 @@ static void test_redact_helpers(void **state)
     assert_int_equal(strlen(small), 7);
 }
 
+/* Issue 16 item 3: an empty text left the intermediate buffer unterminated. */
+static void test_redact_empty_text(void **state)
+{
+    char out[64] = "garbage";
+    assert_string_equal(retl_redact_text("", out, sizeof out), "");
+    assert_string_equal(retl_redact_text(NULL, out, sizeof out), "");
+    retl_secret_register("s3cret-value");
+    assert_string_equal(retl_redact_text("", out, sizeof out), "");
+    retl_secret_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +126,7 @@ int main(void)
         cmocka_unit_test(test_registered_secret_never_printed),
         cmocka_unit_test(test_levels_parse),
         cmocka_unit_test(test_redact_helpers),
+        cmocka_unit_test(test_redact_empty_text),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
