@@ -8,6 +8,7 @@
 
 #include "common/cron.h"
 #include "common/json.h"
+#include "common/summary.h"
 #include "common/log.h"
 #include "common/spec.h"
 #include "controller/ctl_progress.h"
@@ -222,14 +223,14 @@ static void record(struct rc *r, const json_t *pod, const char *pod_name, long l
         ctl_metrics_rows_failing(r->ns, r->name, (uint64_t)failing);
     json_decref(entry);
 
-    if (!strcmp(o->result, "Succeeded")) {
+    if (!strcmp(o->result, retl_result_name(RETL_RESULT_SUCCEEDED))) {
         r->ran_ok = true;
         r->stall_reason[0] = '\0';
         add_event(
             r, KUBE_EVENT_NORMAL, "RunSucceeded",
             "run %lld (%s) succeeded: %lld changed, %lld synced, %lld failed in %.1fs",
             run, pod_name, changed, synced, failed, dur);
-    } else if (!strcmp(o->result, "ThresholdExceeded")) {
+    } else if (!strcmp(o->result, retl_result_name(RETL_RESULT_THRESHOLD))) {
         add_event(r, KUBE_EVENT_WARNING, "ThresholdExceeded",
                   "run %lld (%s) exceeded the error threshold: %lld rows failed: %s", run,
                   pod_name, failed, o->message);
@@ -249,7 +250,8 @@ static void note_stall(struct rc *r, const struct ctl_outcome *o, bool stuck)
     if (stuck) {
         snprintf(r->stall_reason, sizeof r->stall_reason, "RunPodConfigError");
         snprintf(r->stall_msg, sizeof r->stall_msg, "%s", o->message);
-    } else if (o->exit_code == 2 && strcmp(o->result, "Succeeded")) {
+    } else if (o->exit_code == RETL_EXIT_USAGE &&
+               strcmp(o->result, retl_result_name(RETL_RESULT_SUCCEEDED))) {
         snprintf(r->stall_reason, sizeof r->stall_reason, "RunRejected");
         snprintf(r->stall_msg, sizeof r->stall_msg, "the engine rejected the job: %s",
                  o->message);
@@ -323,7 +325,7 @@ static void observe_pods(struct rc *r, struct observed *ob)
         memset(&o, 0, sizeof o);
         o.exit_code = -1;
         o.finished = r->now;
-        snprintf(o.result, sizeof o.result, "Failed");
+        snprintf(o.result, sizeof o.result, "%s", retl_result_name(RETL_RESULT_FAILED));
         snprintf(o.reason, sizeof o.reason, "Replaced");
         snprintf(o.message, sizeof o.message,
                  "replaced by run %lld (concurrencyPolicy Replace)",
@@ -364,7 +366,7 @@ static retl_err check_vanished(struct rc *r, struct observed *ob, struct retl_er
     if (e != RETL_E_NOT_FOUND)
         return e;
     struct ctl_outcome o = {.exit_code = -1, .finished = r->now};
-    snprintf(o.result, sizeof o.result, "Failed");
+    snprintf(o.result, sizeof o.result, "%s", retl_result_name(RETL_RESULT_FAILED));
     snprintf(o.reason, sizeof o.reason, "PodDeleted");
     snprintf(o.message, sizeof o.message, "run pod %s was deleted before it finished",
              pod);
@@ -467,7 +469,7 @@ static void replace_active(struct rc *r, struct observed *ob)
     json_t *p = ob->active;
     long long run = ctl_pod_run(p);
     struct ctl_outcome o = {.exit_code = -1, .finished = r->now};
-    snprintf(o.result, sizeof o.result, "Failed");
+    snprintf(o.result, sizeof o.result, "%s", retl_result_name(RETL_RESULT_FAILED));
     snprintf(o.reason, sizeof o.reason, "Replaced");
     snprintf(o.message, sizeof o.message,
              "replaced by a newer run (concurrencyPolicy Replace)");
@@ -663,7 +665,9 @@ static void set_conditions(struct rc *r, const char *invalid_msg, time_t next_sl
         retl_json_int(st, "lastRun.run", &run);
         const char *m = retl_json_str(st, "lastRun.message");
         snprintf(msg, sizeof msg, "run %lld: %s", run, m ? m : "");
-        ctl_cond_set(st, CTL_COND_LAST_RUN, strcmp(res, "Succeeded") ? "False" : "True",
+        ctl_cond_set(st, CTL_COND_LAST_RUN,
+                     strcmp(res, retl_result_name(RETL_RESULT_SUCCEEDED)) ? "False"
+                                                                          : "True",
                      res, msg, g, r->now);
     }
     json_object_set_new(st, "observedGeneration", json_integer(g));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/summary.h"
 #include "controller/ctl_time.h"
 
 void ctl_pod_name_scheduled(const char *job, time_t slot, char *buf, size_t n)
@@ -206,15 +207,14 @@ static bool read_summary(struct ctl_outcome *o, const char *msg)
     if (!msg || msg[0] != '{')
         return false;
     json_t *s = json_loads(msg, 0, NULL);
-    const char *res = json_string_value(json_object_get(s, "result"));
-    if (!s || !res ||
-        (strcmp(res, "Succeeded") && strcmp(res, "Failed") &&
-         strcmp(res, "ThresholdExceeded"))) {
+    const char *res = json_string_value(json_object_get(s, RETL_SUM_RESULT));
+    enum retl_result r;
+    if (!s || !retl_result_parse(res, &r)) {
         json_decref(s);
         return false;
     }
     snprintf(o->result, sizeof o->result, "%s", res);
-    const char *m = json_string_value(json_object_get(s, "message"));
+    const char *m = json_string_value(json_object_get(s, RETL_SUM_MESSAGE));
     snprintf(o->message, sizeof o->message, "%s", m ? m : "");
     o->summary = s;
     return true;
@@ -233,7 +233,7 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
         if (!is_stuck_reason(wr))
             return CTL_POD_WAITING;
         outcome_init(o, pod, now);
-        snprintf(o->result, sizeof o->result, "Failed");
+        snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
         snprintf(o->reason, sizeof o->reason, "%s", wr);
         const char *wm = json_string_value(json_object_get(wait, "message"));
         snprintf(o->message, sizeof o->message, "run pod cannot start: %s: %s", wr,
@@ -263,17 +263,16 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
             snprintf(m, sizeof m, "run stopped after activeDeadlineSeconds (%llds): %s",
                      ads, o->message);
             snprintf(o->message, sizeof o->message, "%s", m);
-            snprintf(o->result, sizeof o->result, "Failed");
+            snprintf(o->result, sizeof o->result, "%s",
+                     retl_result_name(RETL_RESULT_FAILED));
             snprintf(o->reason, sizeof o->reason, "DeadlineExceeded");
         }
         return CTL_POD_FINISHED;
     }
     snprintf(o->result, sizeof o->result, "%s",
-             o->exit_code == 3   ? "ThresholdExceeded"
-             : o->exit_code == 0 ? "Succeeded"
-                                 : "Failed");
+             retl_result_name(retl_result_for_exit(o->exit_code)));
     if (pr && !strcmp(pr, "DeadlineExceeded")) {
-        snprintf(o->result, sizeof o->result, "Failed");
+        snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
         snprintf(o->reason, sizeof o->reason, "DeadlineExceeded");
         long long ads = 0;
         retl_json_int(pod, "spec.activeDeadlineSeconds", &ads);
@@ -281,13 +280,13 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
                  "run stopped after activeDeadlineSeconds (%llds): %s", ads,
                  pm ? pm : "deadline exceeded");
     } else if (tr && !strcmp(tr, "OOMKilled")) {
-        snprintf(o->result, sizeof o->result, "Failed");
+        snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
         snprintf(o->reason, sizeof o->reason, "OOMKilled");
         snprintf(o->message, sizeof o->message,
                  "run pod ran out of memory (OOMKilled); raise "
                  "spec.runTemplate.resources.limits.memory");
     } else if (pr) {
-        snprintf(o->result, sizeof o->result, "Failed");
+        snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
         snprintf(o->reason, sizeof o->reason, "%s", pr);
         snprintf(o->message, sizeof o->message, "run pod failed: %s: %s", pr,
                  pm ? pm : "");

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/summary.h"
 #include "controller/ctl_time.h"
 
 json_t *ctl_cond_get(const json_t *status, const char *type)
@@ -96,17 +97,15 @@ json_t *ctl_run_entry(const struct ctl_run_ref *ref, const struct ctl_outcome *o
     if (o->exit_code >= 0)
         json_object_set_new(e, "exitCode", json_integer(o->exit_code));
 
-    static const char *const keys[] = {"extracted", "changed", "inserted",
-                                       "updated",   "deleted", "failed"};
     json_t *rows = json_object();
-    json_t *srows = json_object_get(o->summary, "rows");
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        json_t *v = json_object_get(srows, keys[i]);
-        json_object_set_new(rows, keys[i],
+    json_t *srows = json_object_get(o->summary, RETL_SUM_ROWS);
+    for (const char *const *k = retl_summary_row_keys; *k; k++) {
+        json_t *v = json_object_get(srows, *k);
+        json_object_set_new(rows, *k,
                             json_integer(json_is_integer(v) ? json_integer_value(v) : 0));
     }
     json_object_set_new(e, "rows", rows);
-    json_t *d = json_object_get(o->summary, "durationSeconds");
+    json_t *d = json_object_get(o->summary, RETL_SUM_DURATION);
     double dur = json_is_number(d) ? json_number_value(d)
                  : (o->started && o->finished >= o->started)
                      ? (double)(o->finished - o->started)
@@ -159,9 +158,10 @@ void ctl_status_record(json_t *status, const json_t *entry, const struct ctl_out
     const char *res = o->result;
     json_t *tot = obj_child(status, "totals");
     counter_add(tot, "runs", 1);
-    counter_add(tot, "succeeded", !strcmp(res, "Succeeded"));
-    counter_add(tot, "failed", !strcmp(res, "Failed"));
-    counter_add(tot, "thresholdExceeded", !strcmp(res, "ThresholdExceeded"));
+    counter_add(tot, "succeeded", !strcmp(res, retl_result_name(RETL_RESULT_SUCCEEDED)));
+    counter_add(tot, "failed", !strcmp(res, retl_result_name(RETL_RESULT_FAILED)));
+    counter_add(tot, "thresholdExceeded",
+                !strcmp(res, retl_result_name(RETL_RESULT_THRESHOLD)));
     counter_add(tot, "rowsSynced",
                 row(entry, "inserted") + row(entry, "updated") + row(entry, "deleted"));
     counter_add(tot, "rowErrors", row(entry, "failed"));
@@ -175,7 +175,7 @@ void ctl_status_record(json_t *status, const json_t *entry, const struct ctl_out
         const char *tbl = json_string_value(json_object_get(o->summary, "errorsTable"));
         if (tbl)
             json_object_set_new(err, "table", json_string(tbl));
-        if (strcmp(res, "Succeeded") != 0 || failing > 0)
+        if (strcmp(res, retl_result_name(RETL_RESULT_SUCCEEDED)) != 0 || failing > 0)
             json_object_set_new(err, "lastMessage", json_string(o->message));
         else
             json_object_del(err, "lastMessage");
@@ -188,7 +188,7 @@ void ctl_status_record(json_t *status, const json_t *entry, const struct ctl_out
         json_object_set_new(err, "lastMessage", json_string(o->message));
     }
 
-    if (!strcmp(res, "Succeeded")) {
+    if (!strcmp(res, retl_result_name(RETL_RESULT_SUCCEEDED))) {
         char ts[CTL_TIME_LEN];
         json_object_set_new(status, "lastSuccessfulTime",
                             json_string(ctl_time_fmt(o->finished, ts, sizeof ts)));

@@ -20,8 +20,8 @@
 #include "common/spec.h"
 #include "common/yaml.h"
 #include "engine/run.h"
-#include "engine/secrets.h"
-#include "engine/summary.h"
+#include "engine/base/secrets.h"
+#include "common/summary.h"
 
 extern char **environ;
 
@@ -150,9 +150,9 @@ static const json_t *find_job(const json_t *docs, struct retl_errbuf *eb)
     return job;
 }
 
-static void write_summary(const struct eng_summary *s)
+static void write_summary(const struct retl_summary *s)
 {
-    char *txt = eng_summary_json(s);
+    char *txt = retl_summary_json(s);
     if (!txt)
         return;
     const char *path = getenv("RETL_TERMINATION_LOG");
@@ -179,8 +179,8 @@ static int fail_early(const struct opts *o, long long run, const char *msg, int 
     fprintf(stderr, "retl-engine: %s\n", msg);
     RETL_LOG_ERROR("cannot start", RF_S("message", msg));
     if (strcmp(o->cmd, "run") == 0) {
-        struct eng_summary s;
-        eng_summary_init(&s, run);
+        struct retl_summary s;
+        retl_summary_init(&s, run);
         snprintf(s.message, sizeof s.message, "%s", msg);
         write_summary(&s);
     }
@@ -214,7 +214,7 @@ static void setup(void)
 static int dispatch(const struct opts *o, struct eng_ctx *c)
 {
     if (strcmp(o->cmd, "run") == 0) {
-        struct eng_summary s;
+        struct retl_summary s;
         int code = eng_cmd_run(c, &s);
         write_summary(&s);
         json_decref(s.dest_info);
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
     struct eng_secrets ssec = {0}, dsec = {0};
     json_t *docs = NULL, *envjob = NULL;
     const json_t *jobdoc = NULL;
-    int code = ENG_EXIT_USAGE;
+    int code = RETL_EXIT_USAGE;
     char msg[RETL_ERRBUF_SIZE];
     static const char *const cmds[] = {"run", "plan", "errors", "describe", "cleanup"};
 
@@ -255,14 +255,14 @@ int main(int argc, char **argv)
             known |= strcmp(o.cmd, cmds[i]) == 0;
     if (!known) {
         usage(stderr);
-        return ENG_EXIT_USAGE;
+        return RETL_EXIT_USAGE;
     }
     enum eng_diff diff;
     if (!eng_diff_parse(o.diff, &diff)) {
         fprintf(stderr,
                 "retl-engine: unknown diff strategy \"%s\" (hash, join, except)\n",
                 o.diff);
-        return ENG_EXIT_USAGE;
+        return RETL_EXIT_USAGE;
     }
     long long run = o.run_set ? o.run : 0;
     const char *rs = getenv("RETL_RUN");
@@ -274,13 +274,13 @@ int main(int argc, char **argv)
     if (o.from_env) {
         const char *txt = getenv("RETL_JOB");
         if (!txt || !*txt) {
-            code = fail_early(&o, run, "RETL_JOB is not set", ENG_EXIT_USAGE);
+            code = fail_early(&o, run, "RETL_JOB is not set", RETL_EXIT_USAGE);
             goto out;
         }
         retl_err rc = retl_json_parse(txt, strlen(txt), &envjob, &eb);
         if (rc) {
             snprintf(msg, sizeof msg, "RETL_JOB: %s", retl_errbuf_msg(&eb, rc));
-            code = fail_early(&o, run, msg, ENG_EXIT_USAGE);
+            code = fail_early(&o, run, msg, RETL_EXIT_USAGE);
             goto out;
         }
         jobdoc = envjob;
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
         if (!rc && !(jobdoc = find_job(docs, &eb)))
             rc = RETL_E_USAGE;
         if (rc) {
-            code = fail_early(&o, run, retl_errbuf_msg(&eb, rc), ENG_EXIT_USAGE);
+            code = fail_early(&o, run, retl_errbuf_msg(&eb, rc), RETL_EXIT_USAGE);
             goto out;
         }
     }
@@ -301,7 +301,7 @@ int main(int argc, char **argv)
         char *all = retl_problems_join(&probs);
         snprintf(msg, sizeof msg, "invalid spec: %s", all ? all : "?");
         free(all);
-        code = fail_early(&o, run, msg, ENG_EXIT_USAGE);
+        code = fail_early(&o, run, msg, RETL_EXIT_USAGE);
         goto out;
     }
     retl_err rc;
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
                                        &dsec, &eb);
     }
     if (rc) {
-        code = fail_early(&o, run, retl_errbuf_msg(&eb, rc), ENG_EXIT_USAGE);
+        code = fail_early(&o, run, retl_errbuf_msg(&eb, rc), RETL_EXIT_USAGE);
         goto out;
     }
     struct eng_ctx c = {.job = job,

@@ -11,8 +11,8 @@
 
 #include "common/log.h"
 #include "engine/dest/dest.h"
-#include "engine/progress.h"
-#include "engine/state.h"
+#include "engine/base/progress.h"
+#include "engine/base/state.h"
 
 volatile sig_atomic_t eng_stop_requested;
 
@@ -232,12 +232,12 @@ struct loadstate {
  * and what it counts once saved. */
 struct pending {
     struct run *r;
-    struct eng_summary *s;
+    struct retl_summary *s;
     bool on;
     long long ins, upd, bad;
 };
 
-static void count(struct run *r, struct eng_summary *s, long long ins, long long upd,
+static void count(struct run *r, struct retl_summary *s, long long ins, long long upd,
                   long long bad)
 {
     s->inserted += ins;
@@ -259,7 +259,7 @@ static retl_err settle(struct pending *p, struct retl_errbuf *eb)
     return rc;
 }
 
-static retl_err load_delta(struct run *r, struct eng_summary *s, struct retl_errbuf *eb)
+static retl_err load_delta(struct run *r, struct retl_summary *s, struct retl_errbuf *eb)
 {
     const struct retl_job *job = r->c->job;
     retl_err rc;
@@ -363,7 +363,7 @@ out:
     return rc;
 }
 
-static void failing_rows(struct run *r, struct eng_summary *s)
+static void failing_rows(struct run *r, struct retl_summary *s)
 {
     json_t *arr = NULL;
     long long total = 0;
@@ -373,7 +373,7 @@ static void failing_rows(struct run *r, struct eng_summary *s)
     json_decref(arr);
 }
 
-int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
+int eng_cmd_run(const struct eng_ctx *c, struct retl_summary *s)
 {
     const struct retl_job *job = c->job;
     struct run r = {.c = c};
@@ -383,7 +383,7 @@ int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
     double t0 = now_s();
     retl_err rc;
 
-    eng_summary_init(s, c->run);
+    retl_summary_init(s, c->run);
     RETL_LOG_INFO(
         "run started", RF_S("job", job->name), RF_S("namespace", job->namespace),
         RF_I("run", c->run), RF_S("mode", retl_mode_name(job->mode)),
@@ -406,14 +406,14 @@ int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
         failing_rows(&r, s);
     s->duration = now_s() - t0;
     if (rc) {
-        s->result = ENG_FAILED;
+        s->result = RETL_RESULT_FAILED;
         retl_redact_text(retl_errbuf_msg(&eb, rc), s->message, sizeof s->message);
         RETL_LOG_ERROR("run failed", RF_S("error", retl_err_name(rc)),
                        RF_S("message", s->message));
     } else {
-        bool over = eng_threshold_exceeded(s->failed, s->changed, job->max_failed_rows,
-                                           job->max_failed_percent);
-        s->result = over ? ENG_THRESHOLD : ENG_SUCCEEDED;
+        bool over = retl_threshold_exceeded(s->failed, s->changed, job->max_failed_rows,
+                                            job->max_failed_percent);
+        s->result = over ? RETL_RESULT_THRESHOLD : RETL_RESULT_SUCCEEDED;
         snprintf(s->message, sizeof s->message,
                  "%s%lld of %lld changed rows synced (%lld inserted, %lld "
                  "updated), %lld failed%s; %lld deleted in the source (deletes "
@@ -427,7 +427,7 @@ int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
         s->extra = json_object();
         r.dst->summary(r.dctx, s->extra);
     }
-    RETL_LOG_INFO("run finished", RF_S("result", eng_result_name(s->result)),
+    RETL_LOG_INFO("run finished", RF_S("result", retl_result_name(s->result)),
                   RF_I("extracted", s->extracted), RF_I("changed", s->changed),
                   RF_I("inserted", s->inserted), RF_I("updated", s->updated),
                   RF_I("deleted", s->deleted), RF_I("failed", s->failed),
@@ -436,7 +436,7 @@ int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s)
      * by handing ownership over through the summary fields. */
     r.info = NULL;
     run_close(&r);
-    return eng_summary_exit(s);
+    return retl_summary_exit(s);
 }
 
 int eng_cmd_plan(const struct eng_ctx *c, FILE *out)
@@ -447,10 +447,10 @@ int eng_cmd_plan(const struct eng_ctx *c, FILE *out)
     struct eng_delta_counts dc = {0};
     bool rebased = false;
     retl_err rc = run_prepare(&r, ENG_SRC_DRY, &dc, &rebased, &eb);
-    int code = ENG_EXIT_OK;
+    int code = RETL_EXIT_OK;
     if (rc) {
         fprintf(stderr, "plan failed: %s\n", retl_errbuf_msg(&eb, rc));
-        code = ENG_EXIT_FAILED;
+        code = RETL_EXIT_FAILED;
     } else {
         long long ins = 0, upd = 0;
         if (job->mode == RETL_MODE_INSERT)
@@ -511,7 +511,7 @@ int eng_cmd_errors(const struct eng_ctx *c, bool json, FILE *out)
     if (rc) {
         fprintf(stderr, "errors: %s\n", retl_errbuf_msg(&eb, rc));
         run_close(&r);
-        return ENG_EXIT_FAILED;
+        return RETL_EXIT_FAILED;
     }
     if (json) {
         char *txt = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -538,7 +538,7 @@ int eng_cmd_errors(const struct eng_ctx *c, bool json, FILE *out)
     }
     json_decref(arr);
     run_close(&r);
-    return ENG_EXIT_OK;
+    return RETL_EXIT_OK;
 }
 
 int eng_cmd_describe(const struct eng_ctx *c, FILE *out)
@@ -568,7 +568,7 @@ int eng_cmd_describe(const struct eng_ctx *c, FILE *out)
     fprintf(out, "%s\n", txt ? txt : "{}");
     free(txt);
     run_close(&r);
-    return rc ? ENG_EXIT_FAILED : ENG_EXIT_OK;
+    return rc ? RETL_EXIT_FAILED : RETL_EXIT_OK;
 }
 
 int eng_cmd_cleanup(const struct eng_ctx *c, FILE *out)
@@ -594,5 +594,5 @@ int eng_cmd_cleanup(const struct eng_ctx *c, FILE *out)
                 r.st.n.schema, r.st.n.prefix);
     }
     run_close(&r);
-    return rc ? ENG_EXIT_FAILED : ENG_EXIT_OK;
+    return rc ? RETL_EXIT_FAILED : RETL_EXIT_OK;
 }

@@ -9,9 +9,9 @@
 #include <stdio.h>
 
 #include "common/spec.h"
-#include "engine/secrets.h"
+#include "engine/base/secrets.h"
 #include "engine/source/source.h"
-#include "engine/summary.h"
+#include "common/summary.h"
 
 struct eng_ctx {
     const struct retl_job *job;
@@ -31,7 +31,7 @@ bool eng_diff_parse(const char *s, enum eng_diff *out);
 const char *eng_diff_name(enum eng_diff d);
 
 /* One sync. Fills s (result, rows, message ...) and returns the exit code. */
-int eng_cmd_run(const struct eng_ctx *c, struct eng_summary *s);
+int eng_cmd_run(const struct eng_ctx *c, struct retl_summary *s);
 /* Dry run: prints one JSON line of what a run would send; loads nothing and
  * leaves the state as it was. */
 int eng_cmd_plan(const struct eng_ctx *c, FILE *out);

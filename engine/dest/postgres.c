@@ -12,8 +12,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "engine/dest/dest.h"
-#include "engine/pg.h"
-#include "engine/source/pg_sql.h"
+#include "engine/base/pg.h"
 
 #define COPY_MAX (256u << 20)
 

@@ -19,16 +19,3 @@ const struct eng_dest_ops *eng_dest_find(const char *type)
     }
     return NULL;
 }
-
-void eng_results_clear(struct eng_row_result *r, size_t n)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(r[i].dest_id);
-        free(r[i].code);
-        free(r[i].message);
-        free(r[i].fields);
-        memset(&r[i], 0, sizeof r[i]);
-    }
-}

@@ -22,7 +22,7 @@
 #include "common/error.h"
 #include "common/spec.h"
 #include "engine/dest/dest.h"
-#include "engine/secrets.h"
+#include "engine/base/secrets.h"
 
 #define SF_DEFAULT_API_VERSION "62.0"
 #define SF_COLLECTION_MAX 200

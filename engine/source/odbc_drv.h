@@ -6,7 +6,7 @@
 #ifndef ENG_ODBC_DRV_H
 #define ENG_ODBC_DRV_H
 
-#include "engine/secrets.h"
+#include "engine/base/secrets.h"
 #include "engine/source/wh.h"
 
 extern const struct eng_wh_driver eng_odbc_driver;

@@ -21,22 +21,9 @@
 
 #include "common/buf.h"
 #include "common/spec.h"
+#include "engine/base/pg.h"
 #include "engine/source/source.h"
-#include "engine/state.h"
-
-/* Largest statement built (the user's query is embedded). */
-#define ENG_PG_SQL_MAX (8u << 20)
-
-/* "id" with embedded quotes doubled. */
-retl_err eng_pg_ident(struct retl_buf *b, const char *id);
-/* "schema"."table" */
-retl_err eng_pg_qname(struct retl_buf *b, const char *schema, const char *t);
-/* A dotted name as the user wrote it ("analytics.scores"), each part quoted. */
-retl_err eng_pg_dotted(struct retl_buf *b, const char *name);
-/* 'text' with quotes doubled (standard_conforming_strings is on). */
-retl_err eng_pg_literal(struct retl_buf *b, const char *s);
-/* One field of COPY text format: \N for NULL, backslash escapes otherwise. */
-retl_err eng_pg_copy_field(struct retl_buf *b, const char *v);
+#include "engine/base/state.h"
 
 /* The engine type of a PostgreSQL type (pg_type.typname, typcategory). */
 enum eng_type eng_pg_type(const char *typname, char category);

@@ -8,7 +8,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
-#include "engine/pg.h"
+#include "engine/base/pg.h"
 #include "engine/source/pg_sql.h"
 #include "engine/source/source.h"
 

@@ -8,7 +8,7 @@
  * The engine drives the calls in this order:
  *   open -> describe -> state_init -> stage -> diff
  *        -> delta_open -> (delta_fetch -> commit)* -> finish -> close
- * Values cross this interface as canonical text (see engine/dest/dest.h).
+ * Values cross this interface as canonical text (see engine/base/row.h).
  * Every call that fails MUST leave committed state (snapshot, errors) as it
  * was: only `commit` and `finish` change it, each in one transaction. */
 #ifndef ENG_SOURCE_H
@@ -20,9 +20,9 @@
 
 #include "common/error.h"
 #include "common/spec.h"
-#include "engine/dest/dest.h"
-#include "engine/secrets.h"
-#include "engine/state.h"
+#include "engine/base/row.h"
+#include "engine/base/secrets.h"
+#include "engine/base/state.h"
 
 enum eng_diff {
     ENG_DIFF_JOIN,   /* key join + NULL-safe row comparison */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine/base/sql_text.h"
 #include "engine/source/pg_sql.h"
 
 static const struct eng_dialect dialects[] = {
@@ -60,16 +61,7 @@ const struct eng_dialect *eng_dialect_guess(const char *driver, const char *dbms
 
 retl_err eng_dl_ident(const struct eng_dialect *d, struct retl_buf *b, const char *id)
 {
-    retl_err rc;
-    RETL_TRY(retl_buf_addc(b, d->qopen));
-    for (const char *p = id; *p; p++) {
-        if (*p == d->qclose)
-            RETL_TRY(retl_buf_addc(b, *p));
-        RETL_TRY(retl_buf_addc(b, *p));
-    }
-    RETL_TRY(retl_buf_addc(b, d->qclose));
-out:
-    return rc;
+    return eng_sql_ident(b, d->qopen, d->qclose, id);
 }
 
 retl_err eng_dl_table(const struct eng_dialect *d, struct retl_buf *b, const char *schema,
@@ -90,24 +82,7 @@ out:
 
 retl_err eng_dl_dotted(const struct eng_dialect *d, struct retl_buf *b, const char *name)
 {
-    retl_err rc = RETL_E_OK;
-    const char *p = name;
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        char part[256];
-        if (n >= sizeof part)
-            return RETL_E_TOO_BIG;
-        memcpy(part, p, n);
-        part[n] = '\0';
-        RETL_TRY(eng_dl_ident(d, b, part));
-        if (!dot)
-            break;
-        RETL_TRY(retl_buf_addc(b, '.'));
-        p = dot + 1;
-    }
-out:
-    return rc;
+    return eng_sql_dotted(b, d->qopen, d->qclose, name);
 }
 
 retl_err eng_dl_literal(const struct eng_dialect *d, struct retl_buf *b, const char *s)

@@ -30,7 +30,7 @@
 #include "common/buf.h"
 #include "common/spec.h"
 #include "engine/source/source.h"
-#include "engine/state.h"
+#include "engine/base/state.h"
 
 /* Largest statement built (the user's query is embedded). */
 #define ENG_DL_SQL_MAX (8u << 20)

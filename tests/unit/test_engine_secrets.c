@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "common/log.h"
-#include "engine/secrets.h"
+#include "engine/base/secrets.h"
 
 static void from_env(void **st)
 {

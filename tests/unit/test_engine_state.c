@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "engine/state.h"
+#include "engine/base/state.h"
 
 static void names_plain(void **st)
 {

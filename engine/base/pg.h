@@ -8,8 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/buf.h"
 #include "common/error.h"
-#include "engine/secrets.h"
+#include "engine/base/secrets.h"
 
 /* Connects with the secret's `url` (URI or key=value) and `password`, sets
  * the session so canonical text comes out (UTC, ISO dates, exact floats) and
@@ -42,5 +43,19 @@ retl_err eng_pg_copy_in(PGconn *c, const char *copy_sql, const char *data, size_
 
 /* Integer value of a result cell (0 when NULL). */
 long long eng_pg_ll(const PGresult *r, int row, int col);
+
+/* Largest statement built (the user's query is embedded). */
+#define ENG_PG_SQL_MAX (8u << 20)
+
+/* "id" with embedded quotes doubled. */
+retl_err eng_pg_ident(struct retl_buf *b, const char *id);
+/* "schema"."table" */
+retl_err eng_pg_qname(struct retl_buf *b, const char *schema, const char *t);
+/* A dotted name as the user wrote it ("analytics.scores"), each part quoted. */
+retl_err eng_pg_dotted(struct retl_buf *b, const char *name);
+/* 'text' with quotes doubled (standard_conforming_strings is on). */
+retl_err eng_pg_literal(struct retl_buf *b, const char *s);
+/* One field of COPY text format: \N for NULL, backslash escapes otherwise. */
+retl_err eng_pg_copy_field(struct retl_buf *b, const char *v);
 
 #endif

@@ -1,6 +1,6 @@
 /* Job credentials from the run pod environment or from local Secret
  * manifests. Every value is registered for redaction as soon as it is read. */
-#include "engine/secrets.h"
+#include "engine/base/secrets.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

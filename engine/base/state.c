@@ -1,4 +1,4 @@
-#include "engine/state.h"
+#include "engine/base/state.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>

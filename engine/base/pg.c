@@ -1,4 +1,4 @@
-#include "engine/pg.h"
+#include "engine/base/pg.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "engine/base/sql_text.h"
 
 static const char session_sql[] =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
@@ -174,4 +175,65 @@ long long eng_pg_ll(const PGresult *r, int row, int col)
     if (PQgetisnull(r, row, col))
         return 0;
     return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+retl_err eng_pg_ident(struct retl_buf *b, const char *id)
+{
+    return eng_sql_ident(b, '"', '"', id);
+}
+
+retl_err eng_pg_qname(struct retl_buf *b, const char *schema, const char *t)
+{
+    retl_err rc;
+    RETL_TRY(eng_pg_ident(b, schema));
+    RETL_TRY(retl_buf_addc(b, '.'));
+    RETL_TRY(eng_pg_ident(b, t));
+out:
+    return rc;
+}
+
+retl_err eng_pg_dotted(struct retl_buf *b, const char *name)
+{
+    return eng_sql_dotted(b, '"', '"', name);
+}
+
+retl_err eng_pg_literal(struct retl_buf *b, const char *s)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_addc(b, '\''));
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'')
+            RETL_TRY(retl_buf_addc(b, '\''));
+        RETL_TRY(retl_buf_addc(b, *p));
+    }
+    RETL_TRY(retl_buf_addc(b, '\''));
+out:
+    return rc;
+}
+
+retl_err eng_pg_copy_field(struct retl_buf *b, const char *v)
+{
+    retl_err rc = RETL_E_OK;
+    if (!v)
+        return retl_buf_add(b, "\\N", 2);
+    const char *run = v;
+    for (const char *p = v;; p++) {
+        const char *esc = NULL;
+        switch (*p) {
+        case '\\': esc = "\\\\"; break;
+        case '\t': esc = "\\t"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        default: break;
+        }
+        if (!esc && *p)
+            continue;
+        RETL_TRY(retl_buf_add(b, run, (size_t)(p - run)));
+        if (!*p)
+            break;
+        RETL_TRY(retl_buf_add(b, esc, 2));
+        run = p + 1;
+    }
+out:
+    return rc;
 }

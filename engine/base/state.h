@@ -11,7 +11,7 @@
 
 #include "common/error.h"
 #include "common/spec.h"
-#include "engine/dest/dest.h"
+#include "engine/base/row.h"
 
 /* Longest identifier PostgreSQL (and most warehouses) keep without truncating. */
 #define ENG_IDENT_MAX 63
