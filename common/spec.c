@@ -63,6 +63,16 @@ const char *retl_mode_name(enum retl_mode m)
     return "?";
 }
 
+const char *retl_deletes_name(enum retl_deletes d)
+{
+    switch (d) {
+    case RETL_DELETES_IGNORE: return "Ignore";
+    case RETL_DELETES_DELETE: return "Delete";
+    case RETL_DELETES_CLEAR: return "Clear";
+    }
+    return "?";
+}
+
 bool retl_tz_valid(const char *tz)
 {
     if (!tz || !*tz || strlen(tz) > 255)
@@ -276,6 +286,8 @@ static const char *const api_names[] = {"auto", "rest", "bulk", NULL};
 static const char *const mode_names[] = {"Insert", "Upsert", "Update", NULL};
 static const char *const conc_names[] = {"Forbid", "Replace", NULL};
 static const char *const cleanup_names[] = {"Retain", "Delete", NULL};
+static const char *const deletes_names[] = {"Ignore", "Delete", "Clear", NULL};
+static const char *const nulls_names[] = {"Write", "Skip", NULL};
 
 static void parse_source(struct vctx *c, const json_t *spec, struct retl_job *j)
 {
@@ -338,6 +350,52 @@ static void parse_destination(struct vctx *c, const json_t *spec, struct retl_jo
                          j->destination.object);
 }
 
+/* spec.mappings[i].lookup: {object, field}. */
+static void parse_lookup(struct vctx *c, const json_t *e, const char *p,
+                         const struct retl_job *j, struct retl_mapping *mp)
+{
+    const json_t *lk = get_obj(c, e, p, "lookup", false);
+    if (!lk)
+        return;
+    char lp[64];
+    snprintf(lp, sizeof lp, "%s.lookup", p);
+    static const char *const known[] = {"object", "field", NULL};
+    check_known(c, lk, lp, known);
+    mp->lookup_object = get_str(c, lk, lp, "object", true);
+    mp->lookup_field = get_str(c, lk, lp, "field", true);
+    if (mp->lookup_object && j->destination.type &&
+        strcmp(j->destination.type, "postgres") == 0 && !strchr(mp->lookup_object, '.'))
+        retl_problem_add(c->probs,
+                         "%s.object: \"%s\" must be \"schema.table\" for a postgres "
+                         "destination",
+                         lp, mp->lookup_object);
+}
+
+static void parse_deletes(struct vctx *c, const json_t *spec, struct retl_job *j)
+{
+    j->deletes = RETL_DELETES_IGNORE;
+    j->deletes_max_percent = 20;
+    const json_t *d = get_obj(c, spec, "spec", "deletes", false);
+    if (!d)
+        return;
+    const char *P = "spec.deletes";
+    static const char *const known[] = {"mode", "maxPercent", NULL};
+    check_known(c, d, P, known);
+    int m = get_enum(c, d, P, "mode", deletes_names, RETL_DELETES_IGNORE, false);
+    j->deletes = m < 0 ? RETL_DELETES_IGNORE : (enum retl_deletes)m;
+    json_t *pct = json_object_get(d, "maxPercent");
+    if (pct && !json_is_null(pct)) {
+        if (!json_is_number(pct))
+            retl_problem_add(c->probs, "%s.maxPercent: must be a number, not %s", P,
+                             type_name(pct));
+        else if (json_number_value(pct) < 0 || json_number_value(pct) > 100)
+            retl_problem_add(c->probs, "%s.maxPercent: must be between 0 and 100, got %g",
+                             P, json_number_value(pct));
+        else
+            j->deletes_max_percent = json_number_value(pct);
+    }
+}
+
 static void parse_mappings(struct vctx *c, const json_t *spec, struct retl_job *j)
 {
     json_t *m = json_object_get(spec, "mappings");
@@ -362,7 +420,7 @@ static void parse_mappings(struct vctx *c, const json_t *spec, struct retl_job *
     j->mappings = calloc(n, sizeof *j->mappings);
     if (!j->mappings)
         return;
-    static const char *const known[] = {"source", "destination", NULL};
+    static const char *const known[] = {"source", "destination", "nulls", "lookup", NULL};
     for (size_t i = 0; i < n; i++) {
         char p[48];
         snprintf(p, sizeof p, "spec.mappings[%zu]", i);
@@ -391,9 +449,12 @@ static void parse_mappings(struct vctx *c, const json_t *spec, struct retl_job *
                              "%s.destination: \"%s\" is the key field; it is written "
                              "from spec.key.source",
                              p, dst);
-        j->mappings[j->n_mappings].source = src;
-        j->mappings[j->n_mappings].destination = dst;
-        j->n_mappings++;
+        struct retl_mapping *mp = &j->mappings[j->n_mappings++];
+        mp->source = src;
+        mp->destination = dst;
+        int nulls = get_enum(c, e, p, "nulls", nulls_names, RETL_NULLS_WRITE, false);
+        mp->nulls = nulls < 0 ? RETL_NULLS_WRITE : (enum retl_nulls)nulls;
+        parse_lookup(c, e, p, j, mp);
     }
 }
 
@@ -520,6 +581,7 @@ static void parse_spec(struct vctx *c, const json_t *spec, struct retl_job *j)
                                         "historyLimit",
                                         "cleanupPolicy",
                                         "runTemplate",
+                                        "deletes",
                                         NULL};
     check_known(c, spec, "spec", known);
     parse_source(c, spec, j);
@@ -529,6 +591,7 @@ static void parse_spec(struct vctx *c, const json_t *spec, struct retl_job *j)
         j->mode = (enum retl_mode)mode;
     parse_key(c, spec, j, mode);
     parse_mappings(c, spec, j);
+    parse_deletes(c, spec, j);
 
     j->schedule = get_str(c, spec, "spec", "schedule", false);
     if (j->schedule) {
@@ -632,6 +695,8 @@ void retl_job_free(struct retl_job *j)
     for (size_t i = 0; i < j->n_mappings; i++) {
         free(j->mappings[i].source);
         free(j->mappings[i].destination);
+        free(j->mappings[i].lookup_object);
+        free(j->mappings[i].lookup_field);
     }
     free(j->mappings);
     free(j->schedule);

@@ -18,10 +18,22 @@ enum retl_mode { RETL_MODE_INSERT, RETL_MODE_UPSERT, RETL_MODE_UPDATE };
 enum retl_concurrency { RETL_CONC_FORBID, RETL_CONC_REPLACE };
 enum retl_cleanup { RETL_CLEANUP_RETAIN, RETL_CLEANUP_DELETE };
 enum retl_sf_api { RETL_API_AUTO, RETL_API_REST, RETL_API_BULK };
+/* spec.deletes.mode: what happens to a destination record whose key left the
+ * query (only keys the job itself synced: its snapshot). */
+enum retl_deletes { RETL_DELETES_IGNORE, RETL_DELETES_DELETE, RETL_DELETES_CLEAR };
+/* spec.mappings[].nulls: whether a NULL overwrites the destination. */
+enum retl_nulls { RETL_NULLS_WRITE, RETL_NULLS_SKIP };
 
 struct retl_mapping {
     char *source;      /* owned */
     char *destination; /* owned */
+    enum retl_nulls nulls;
+    /* spec.mappings[].lookup: the parent record by one of its unique fields.
+     * Salesforce: object is the sObject the reference field points to, field
+     * an external id (or idLookup) field of it; postgres: object is
+     * "schema.table", field a unique column. Both owned; NULL = no lookup. */
+    char *lookup_object;
+    char *lookup_field;
 };
 
 struct retl_job {
@@ -62,7 +74,9 @@ struct retl_job {
     double max_failed_percent;           /* -1 = no limit */
     int history_limit;                   /* default 10 */
     enum retl_cleanup cleanup;
-    json_t *run_template; /* owned reference or NULL */
+    enum retl_deletes deletes;  /* default Ignore */
+    double deletes_max_percent; /* 0-100, default 20 (100 = no guard) */
+    json_t *run_template;       /* owned reference or NULL */
 };
 
 /* Up to RETL_MAX_PROBLEMS messages, each naming the field:
@@ -92,7 +106,8 @@ retl_err retl_job_parse(const json_t *obj, struct retl_job **out,
                         struct retl_problems *probs);
 void retl_job_free(struct retl_job *job);
 
-const char *retl_mode_name(enum retl_mode m); /* "Insert" | "Upsert" | "Update" */
+const char *retl_mode_name(enum retl_mode m);       /* "Insert" | "Upsert" | "Update" */
+const char *retl_deletes_name(enum retl_deletes d); /* "Ignore" | "Delete" | "Clear" */
 
 /* Whether a time zone name is known to this machine's tz database (IANA names
  * like "Europe/Berlin", and "UTC"). */

@@ -98,6 +98,12 @@ void eng_state_fingerprint(const struct retl_job *job, char out[65])
     for (size_t i = 0; i < job->n_mappings; i++) {
         fp_add(&b, "map.source", job->mappings[i].source);
         fp_add(&b, "map.destination", job->mappings[i].destination);
+        /* Only when set, so jobs written before lookups keep their snapshot;
+         * nulls is left out: Skip or Write changes no stored value. */
+        if (job->mappings[i].lookup_object) {
+            fp_add(&b, "map.lookup.object", job->mappings[i].lookup_object);
+            fp_add(&b, "map.lookup.field", job->mappings[i].lookup_field);
+        }
     }
     fp_add(&b, "destination.type", job->destination.type);
     fp_add(&b, "destination.object", job->destination.object);

@@ -173,6 +173,14 @@ out=$(job "$(printf 'x%.0s' $(seq 53))" Insert salesforce Lead id "" "SELECT 1" 
 check "53-character name: rejected" grep -q "at most 52 characters" <<<"$out"
 out=$(job bad Sideways salesforce Account id x "SELECT 1" "[{source: a, destination: B}]" | kubectl apply -f - 2>&1)
 check "unknown mode: rejected (enum)" grep -q 'Unsupported value: "Sideways"' <<<"$out"
+out=$(job bad Upsert postgres crm.t id id "SELECT 1" "[{source: a, destination: b, lookup: {object: accounts, field: ext}}]" | kubectl apply -f - 2>&1)
+check "postgres lookup.object without schema: rejected (CEL)" grep -q 'lookup.object must be "schema.table"' <<<"$out"
+out=$(job bad Upsert postgres crm.t id id "SELECT 1" "[{source: a, destination: b}]" "  deletes: {mode: Delete, maxPercent: 120}" | kubectl apply -f - 2>&1)
+check "deletes.maxPercent over 100: rejected" grep -q 'maxPercent' <<<"$out"
+job defaults Upsert postgres crm.t id id "SELECT 1" "[{source: a, destination: b}]" "  deletes: {mode: Delete}" | kubectl apply -f - >/dev/null
+check "deletes.maxPercent and mappings[].nulls defaulted by the CRD" \
+  test "$(kubectl -n $NS get rj defaults -o jsonpath='{.spec.deletes.maxPercent}/{.spec.mappings[0].nulls}')" = "20/Write"
+kubectl -n $NS delete rj defaults --wait=false >/dev/null 2>&1 || true
 
 # ---- scheduled jobs first: they need a minute boundary -----------------------
 job every-minute Upsert postgres crm.sched id customer_id "SELECT id, tier FROM analytics.accounts" \

@@ -72,8 +72,9 @@ static void names_bad_schema(void **st)
     assert_non_null(strstr(eb.msg, "stateSchema"));
 }
 
-static struct retl_mapping maps[] = {
-    {"email", "Email__c"}, {"score", "Score__c"}, {"id", "Id__c"}};
+static struct retl_mapping maps[] = {{.source = "email", .destination = "Email__c"},
+                                     {.source = "score", .destination = "Score__c"},
+                                     {.source = "id", .destination = "Id__c"}};
 
 static void fill(struct retl_job *j)
 {

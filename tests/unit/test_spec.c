@@ -28,7 +28,10 @@ static const char *const valid_job =
     "  key: {source: id, destination: External_Id__c}\n"
     "  mappings:\n"
     "    - {source: email, destination: Email__c}\n"
-    "    - {source: score, destination: Score__c}\n"
+    "    - {source: score, destination: Score__c, nulls: Skip}\n"
+    "    - {source: acct, destination: AccountId,\n"
+    "       lookup: {object: Account, field: External_Id__c}}\n"
+    "  deletes: {mode: Delete, maxPercent: 5}\n"
     "  schedule: \"*/30 * * * *\"\n"
     "  timeZone: Europe/Berlin\n"
     "  concurrencyPolicy: Replace\n"
@@ -71,8 +74,16 @@ static void test_valid_job_parses_every_field(void **state)
     assert_int_equal(j->mode, RETL_MODE_UPSERT);
     assert_string_equal(j->key.source, "id");
     assert_string_equal(j->key.destination, "External_Id__c");
-    assert_int_equal(j->n_mappings, 2);
+    assert_int_equal(j->n_mappings, 3);
     assert_string_equal(j->mappings[1].destination, "Score__c");
+    assert_int_equal(j->mappings[0].nulls, RETL_NULLS_WRITE);
+    assert_int_equal(j->mappings[1].nulls, RETL_NULLS_SKIP);
+    assert_null(j->mappings[1].lookup_object);
+    assert_string_equal(j->mappings[2].lookup_object, "Account");
+    assert_string_equal(j->mappings[2].lookup_field, "External_Id__c");
+    assert_int_equal(j->deletes, RETL_DELETES_DELETE);
+    assert_true(j->deletes_max_percent == 5.0);
+    assert_string_equal(retl_deletes_name(j->deletes), "Delete");
     assert_string_equal(j->schedule, "*/30 * * * *");
     assert_string_equal(j->time_zone, "Europe/Berlin");
     assert_false(j->suspend);
@@ -111,6 +122,10 @@ static void test_defaults(void **state)
     assert_int_equal(j->starting_deadline_seconds, -1);
     assert_int_equal(j->max_failed_rows, -1);
     assert_null(j->key.destination);
+    assert_int_equal(j->deletes, RETL_DELETES_IGNORE);
+    assert_true(j->deletes_max_percent == 20.0);
+    assert_int_equal(j->mappings[0].nulls, RETL_NULLS_WRITE);
+    assert_null(j->mappings[0].lookup_object);
     retl_job_free(j);
     json_decref(d);
 }
@@ -187,11 +202,11 @@ static void test_bad_inputs_one_message_each(void **state)
     EXPECT("metadata: {name: account-scores,",
            "metadata: {name: a-very-long-job-name-that-will-not-fit-into-a-run-pod-x,",
            "metadata.name:");
-    EXPECT("    - {source: score, destination: Score__c}\n",
+    EXPECT("    - {source: score, destination: Score__c, nulls: Skip}\n",
            "    - {source: score, destination: Email__c}\n",
            "spec.mappings[1].destination: \"Email__c\" is already mapped by "
            "spec.mappings[0]");
-    EXPECT("    - {source: score, destination: Score__c}\n", "    - score\n",
+    EXPECT("    - {source: score, destination: Score__c, nulls: Skip}\n", "    - score\n",
            "spec.mappings[1]: must be an object, not string");
     EXPECT("maxFailedPercent: 10", "maxFailedPercent: 150",
            "spec.errorThreshold.maxFailedPercent: must be between 0 and 100");
@@ -203,6 +218,23 @@ static void test_bad_inputs_one_message_each(void **state)
            "spec.runTemplate.privileged: unknown field");
     EXPECT("    object: Account\n", "",
            "spec.destination.object: required field is missing");
+    EXPECT("deletes: {mode: Delete,", "deletes: {mode: Purge,",
+           "spec.deletes.mode: unsupported value \"Purge\": must be one of Ignore, "
+           "Delete, Clear");
+    EXPECT("maxPercent: 5}", "maxPercent: 101}",
+           "spec.deletes.maxPercent: must be between 0 and 100, got 101");
+    EXPECT("maxPercent: 5}", "maxPercent: 5, dryRun: true}",
+           "spec.deletes.dryRun: unknown field");
+    EXPECT(
+        "nulls: Skip}", "nulls: Keep}",
+        "spec.mappings[1].nulls: unsupported value \"Keep\": must be one of Write, Skip");
+    EXPECT("lookup: {object: Account, field: External_Id__c}",
+           "lookup: {object: Account}",
+           "spec.mappings[2].lookup.field: required field is "
+           "missing");
+    EXPECT("lookup: {object: Account, field: External_Id__c}",
+           "lookup: {object: Account, field: X, via: Y}",
+           "spec.mappings[2].lookup.via: unknown field");
     /* several problems at once, each reported */
     EXPECT("  mode: Upsert\n  key: {source: id, destination: External_Id__c}\n",
            "  mode: Sideways\n  key: 7\n", "spec.mode: unsupported value \"Sideways\"",
