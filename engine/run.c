@@ -166,6 +166,26 @@ static void run_close(struct run *r)
     r->info = NULL;
 }
 
+/* Spec features this engine cannot honour yet fail the run before anything
+ * is touched rather than being ignored. */
+static retl_err features_supported(const struct run *r, struct retl_errbuf *eb)
+{
+    const struct retl_job *job = r->c->job;
+    if (job->deletes != RETL_DELETES_IGNORE)
+        return retl_errf(eb, RETL_E_UNSUPPORTED,
+                         "spec.deletes.mode %s is not supported by this engine yet "
+                         "(use Ignore)",
+                         retl_deletes_name(job->deletes));
+    for (size_t i = 0; i < job->n_mappings; i++) {
+        if (job->mappings[i].lookup_object)
+            return retl_errf(eb, RETL_E_UNSUPPORTED,
+                             "spec.mappings[%zu].lookup is not supported by this "
+                             "engine yet",
+                             i);
+    }
+    return RETL_E_OK;
+}
+
 /* Everything before the delta: connect, lock, describe, validate the
  * destination, prepare state, stage, diff. */
 static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_counts *dc,
@@ -176,6 +196,8 @@ static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_coun
     retl_err rc;
     double t0;
     if ((rc = backends(r, true, eb)) || (rc = eng_state_from_job(job, &r->st, eb)))
+        return rc;
+    if ((rc = features_supported(r, eb)))
         return rc;
     atomic_store(&r->prog.phase, "connecting");
     if ((rc = r->src->open(job, c->src_sec, flags, &r->sctx, eb)))
