@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "kube_event_rules.h"
 
 #define NOTE_MAX 1024
 
@@ -66,43 +67,26 @@ static void pending_free(struct pending *p)
     free(p->key);
 }
 
-/* Drops the least recently used entry of map (entries carry "used"). */
-static void evict_lru(json_t *map)
-{
-    const char *key, *victim = NULL;
-    json_t *v;
-    long long best = 0;
-    json_object_foreach (map, key, v) {
-        long long u = json_integer_value(json_object_get(v, "used"));
-        if (!victim || u < best) {
-            victim = key;
-            best = u;
-        }
-    }
-    if (victim) {
-        char *k = strdup(victim);
-        if (k)
-            json_object_del(map, k);
-        free(k);
-    }
-}
-
 static void create_event(struct kube_events *r, struct pending *p)
 {
     struct retl_errbuf eb = {{0}};
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    const char *oname = json_string_value(json_object_get(p->ref, "name"));
     char name[300];
-    snprintf(name, sizeof name, "%.200s.%llx", oname ? oname : "object",
-             (unsigned long long)ts.tv_sec * 1000000000ULL +
-                 (unsigned long long)ts.tv_nsec);
-    json_t *ev = json_pack("{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O}",
-                           "apiVersion", "events.k8s.io/v1", "kind", "Event", "metadata",
-                           "name", name, "namespace", p->ns, "eventTime", p->at,
-                           "reportingController", r->controller, "reportingInstance",
-                           r->instance, "type", p->type, "reason", p->reason, "action",
-                           p->action, "note", p->note, "regarding", p->ref);
+    kube_event_name(json_string_value(json_object_get(p->ref, "name")),
+                    (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec, name,
+                    sizeof name);
+    struct kube_event_fields f = {.name = name,
+                                  .ns = p->ns,
+                                  .at = p->at,
+                                  .controller = r->controller,
+                                  .instance = r->instance,
+                                  .type = p->type,
+                                  .reason = p->reason,
+                                  .action = p->action,
+                                  .note = p->note,
+                                  .regarding = p->ref};
+    json_t *ev = kube_event_build(&f);
     retl_err e =
         ev ? kube_create(r->c, &kube_gvr_events, p->ns, ev, NULL, &eb) : RETL_E_NOMEM;
     json_decref(ev);
@@ -110,7 +94,7 @@ static void create_event(struct kube_events *r, struct pending *p)
     if (e == RETL_E_OK) {
         r->st.created++;
         if (json_object_size(r->series) >= r->o.cache_size)
-            evict_lru(r->series);
+            kube_lru_evict(r->series);
         json_object_set_new(r->series, p->key,
                             json_pack("{s:s,s:s,s:i,s:I}", "name", name, "ns", p->ns,
                                       "count", 1, "used", (json_int_t)++r->tick));
@@ -139,8 +123,7 @@ static void write_one(struct kube_events *r, struct pending *p)
         return;
     }
     struct retl_errbuf eb = {{0}};
-    json_t *patch = json_pack("{s:{s:I,s:s}}", "series", "count", (json_int_t)count,
-                              "lastObservedTime", p->at);
+    json_t *patch = kube_event_series_patch(count, p->at);
     retl_err e = patch ? kube_patch(r->c, &kube_gvr_events,
                                     json_string_value(json_object_get(s, "ns")),
                                     json_string_value(json_object_get(s, "name")),
@@ -246,22 +229,18 @@ static bool allow_locked(struct kube_events *r, const char *objkey)
     json_t *b = json_object_get(r->buckets, objkey);
     if (!b) {
         if (json_object_size(r->buckets) >= r->o.cache_size)
-            evict_lru(r->buckets);
-        b = json_pack("{s:f,s:I,s:I}", "tokens", (double)r->o.burst, "at", (json_int_t)t,
+            kube_lru_evict(r->buckets);
+        struct kube_bucket full = kube_bucket_full(r->o.burst, t);
+        b = json_pack("{s:f,s:I,s:I}", "tokens", full.tokens, "at", (json_int_t)full.at,
                       "used", (json_int_t)0);
         if (!b || json_object_set_new(r->buckets, objkey, b))
             return true;
     }
-    double tokens = json_real_value(json_object_get(b, "tokens"));
-    int64_t at = json_integer_value(json_object_get(b, "at"));
-    tokens += (double)(t - at) / (double)r->o.refill_ms;
-    if (tokens > r->o.burst)
-        tokens = r->o.burst;
-    bool ok = tokens >= 1.0;
-    if (ok)
-        tokens -= 1.0;
-    json_object_set_new(b, "tokens", json_real(tokens));
-    json_object_set_new(b, "at", json_integer(t));
+    struct kube_bucket kb = {.tokens = json_real_value(json_object_get(b, "tokens")),
+                             .at = json_integer_value(json_object_get(b, "at"))};
+    bool ok = kube_bucket_take(&kb, t, r->o.burst, r->o.refill_ms);
+    json_object_set_new(b, "tokens", json_real(kb.tokens));
+    json_object_set_new(b, "at", json_integer(kb.at));
     json_object_set_new(b, "used", json_integer((json_int_t)++r->tick));
     return ok;
 }
@@ -279,28 +258,11 @@ void kube_eventf(struct kube_events *r, const json_t *obj, const char *type,
     snprintf(p.reason, sizeof p.reason, "%s", reason ? reason : "Unknown");
     snprintf(p.action, sizeof p.action, "%s", action ? action : p.reason);
     micro_time(p.at, sizeof p.at);
-    const char *name = kube_obj_name(obj);
-    const char *ns = kube_obj_namespace(obj);
-    const char *uid = kube_obj_uid(obj);
-    const char *kind = json_string_value(json_object_get(obj, "kind"));
-    const char *apiv = json_string_value(json_object_get(obj, "apiVersion"));
-    const char *rv = kube_obj_rv(obj);
-    p.ref = json_pack("{s:s,s:s,s:s}", "apiVersion", apiv ? apiv : "v1", "kind",
-                      kind ? kind : "", "name", name ? name : "");
-    if (p.ref && ns && *ns)
-        json_object_set_new(p.ref, "namespace", json_string(ns));
-    if (p.ref && uid)
-        json_object_set_new(p.ref, "uid", json_string(uid));
-    if (p.ref && rv)
-        json_object_set_new(p.ref, "resourceVersion", json_string(rv));
-    p.ns = strdup(ns && *ns ? ns : "default");
-    struct retl_buf k;
-    retl_buf_init(&k, 4096);
+    p.ref = kube_event_ref(obj);
+    p.ns = strdup(kube_event_namespace(obj));
     char objkey[600];
-    snprintf(objkey, sizeof objkey, "%s/%s/%s/%s", kind ? kind : "", ns ? ns : "",
-             name ? name : "", uid ? uid : "");
-    retl_buf_printf(&k, "%s|%s|%s|%s|%s", objkey, p.type, p.reason, p.action, p.note);
-    p.key = retl_buf_take(&k);
+    kube_event_object_key(obj, objkey, sizeof objkey);
+    p.key = kube_event_series_key(objkey, p.type, p.reason, p.action, p.note);
     pthread_mutex_lock(&r->mu);
     r->st.emitted++;
     if (!p.ref || !p.ns || !p.key || r->stop) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "kube_lease.h"
 
 struct kube_leader {
     struct kube_client *c;
@@ -105,33 +106,7 @@ static json_t *lease_spec(struct kube_leader *l, const json_t *old_spec, bool re
 {
     char now[64];
     micro_time(now, sizeof now);
-    const char *old_holder =
-        json_string_value(json_object_get(old_spec, "holderIdentity"));
-    json_t *tr = json_object_get(old_spec, "leaseTransitions");
-    long long transitions = json_is_integer(tr) ? json_integer_value(tr) : 0;
-    json_t *spec = json_object();
-    if (release) {
-        json_object_set_new(spec, "holderIdentity", json_string(""));
-        json_object_set_new(spec, "leaseDurationSeconds", json_integer(1));
-        json_object_set_new(spec, "renewTime", json_string(now));
-        json_t *at = json_object_get(old_spec, "acquireTime");
-        if (at)
-            json_object_set(spec, "acquireTime", at);
-        json_object_set_new(spec, "leaseTransitions", json_integer(transitions));
-        return spec;
-    }
-    bool ours = old_holder && !strcmp(old_holder, l->id);
-    json_object_set_new(spec, "holderIdentity", json_string(l->id));
-    json_object_set_new(spec, "leaseDurationSeconds",
-                        json_integer((l->o.lease_duration_ms + 999) / 1000));
-    json_object_set_new(spec, "renewTime", json_string(now));
-    if (ours && json_object_get(old_spec, "acquireTime"))
-        json_object_set(spec, "acquireTime", json_object_get(old_spec, "acquireTime"));
-    else
-        json_object_set_new(spec, "acquireTime", json_string(now));
-    json_object_set_new(spec, "leaseTransitions",
-                        json_integer(ours || !old_spec ? transitions : transitions + 1));
-    return spec;
+    return kube_lease_spec(old_spec, l->id, l->o.lease_duration_ms, now, release);
 }
 
 /* One attempt to acquire or renew: true when we hold the lease afterwards. */
@@ -165,16 +140,9 @@ static bool try_acquire_or_renew(struct kube_leader *l)
     json_t *spec = json_object_get(lease, "spec");
     const char *holder = json_string_value(json_object_get(spec, "holderIdentity"));
     observe(l, holder, kube_obj_rv(lease));
-    bool ours = holder && !strcmp(holder, l->id);
-    bool free_lease = !holder || !*holder;
-    if (!ours && !free_lease) {
-        json_t *ld = json_object_get(spec, "leaseDurationSeconds");
-        int64_t dur =
-            json_is_integer(ld) ? json_integer_value(ld) * 1000 : l->o.lease_duration_ms;
-        l->expires_at = l->observed_at + dur;
-        if (mono_ms() < l->expires_at)
-            goto out; /* held by someone alive */
-    }
+    if (kube_lease_judge(spec, l->id, l->observed_at, mono_ms(), l->o.lease_duration_ms,
+                         &l->expires_at) == KUBE_LEASE_HELD)
+        goto out; /* held by someone alive */
     json_t *upd = json_deep_copy(lease);
     if (!upd)
         goto out;
@@ -236,13 +204,9 @@ static void *run(void *arg)
     while (!atomic_load(&l->stop)) {
         if (try_acquire_or_renew(l))
             break;
-        long jitter = (long)(rand_r(&l->seed) % (unsigned)(l->o.retry_period_ms / 5 + 1));
-        long wait = l->o.retry_period_ms + jitter;
         /* Try again right when the current holder's lease would expire. */
-        int64_t until = l->expires_at - mono_ms() + 50;
-        if (until > 0 && until < wait)
-            wait = (long)until;
-        nap(l, wait);
+        nap(l, kube_lease_retry_wait(l->o.retry_period_ms, (unsigned)rand_r(&l->seed),
+                                     l->expires_at, mono_ms()));
     }
     if (atomic_load(&l->stop))
         return NULL;
@@ -287,20 +251,18 @@ static void *run(void *arg)
 retl_err kube_leader_start(struct kube_client *c, const struct kube_leader_opts *opts,
                            struct kube_leader **out, struct retl_errbuf *eb)
 {
-    if (!opts || !opts->namespace || !opts->name)
+    if (!opts)
         return retl_errf(eb, RETL_E_INVALID,
                          "leader election: lease namespace and name required");
+    struct kube_leader_opts o = *opts;
+    retl_err e = kube_lease_opts_check(&o, eb);
+    if (e)
+        return e;
     struct kube_leader *l = calloc(1, sizeof *l);
     if (!l)
         return RETL_E_NOMEM;
     l->c = c;
-    l->o = *opts;
-    if (l->o.lease_duration_ms <= 0)
-        l->o.lease_duration_ms = 15000;
-    if (l->o.renew_deadline_ms <= 0)
-        l->o.renew_deadline_ms = 10000;
-    if (l->o.retry_period_ms <= 0)
-        l->o.retry_period_ms = 2000;
+    l->o = o;
     char idbuf[512];
     if (opts->identity && *opts->identity)
         snprintf(idbuf, sizeof idbuf, "%s", opts->identity);
@@ -324,14 +286,6 @@ retl_err kube_leader_start(struct kube_client *c, const struct kube_leader_opts 
         l->joined = true;
         kube_leader_free(l);
         return RETL_E_NOMEM;
-    }
-    if (!(l->o.lease_duration_ms > l->o.renew_deadline_ms &&
-          (double)l->o.renew_deadline_ms > 1.2 * (double)l->o.retry_period_ms)) {
-        l->joined = true;
-        kube_leader_free(l);
-        return retl_errf(eb, RETL_E_INVALID,
-                         "leader election: need leaseDuration > renewDeadline "
-                         "> 1.2 * retryPeriod");
     }
     if (pthread_create(&l->th, NULL, run, l) != 0) {
         l->joined = true;
