@@ -1,7 +1,7 @@
-/* PostgreSQL dialect: identifier quoting, literals, COPY text fields, the
- * canonical text of each type, and every statement the postgres source runs
- * against its state tables. Pure string building (unit-tested); the backends
- * in engine/source/postgres.c and engine/dest/postgres.c execute them.
+/* Every statement the native postgres source (engine/source/postgres.c) runs
+ * against its state tables: the postgres dialect of the dialect layer
+ * (sql_dialect.h), written with its statement templates (sql_tmpl.h), state
+ * columns unquoted. Pure string building (unit-tested).
  *
  * State layout (names from engine/state.h, all in the job's stateSchema).
  * Columns of comparable types (eng_pg_typed) keep their type; the others are
@@ -23,23 +23,16 @@
 #include "common/spec.h"
 #include "engine/base/pg.h"
 #include "engine/source/source.h"
+#include "engine/source/sql_dialect.h"
 #include "engine/base/state.h"
 
-/* The engine type of a PostgreSQL type (pg_type.typname, typcategory). */
-enum eng_type eng_pg_type(const char *typname, char category);
-/* Expression turning column expression col of the given type into the
- * canonical text of dest.h (session TimeZone UTC, DateStyle ISO). */
-retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col, const char *typname,
-                           enum eng_type t);
-
 /* The query to materialise: spec.source.query without trailing ';' or
- * SELECT * FROM the quoted spec.source.table. */
-retl_err eng_pg_job_query(struct retl_buf *b, const struct retl_job *job);
+ * SELECT * FROM the quoted spec.source.table (the dialect layer's). */
+static inline retl_err eng_pg_job_query(struct retl_buf *b, const struct retl_job *job)
+{
+    return eng_dl_job_query(eng_dialect_get(ENG_DL_POSTGRES), b, job);
+}
 
-/* Whether values of this type are staged and kept in the snapshot as they
- * are (comparable with equality; converted to canonical text only when
- * read); other types are staged as canonical text. */
-bool eng_pg_typed(const char *typname);
 /* "int4,text,..." : the staged type of every state column, part of what the
  * snapshot means (a changed type starts a new baseline). */
 retl_err eng_pg_sql_types(struct retl_buf *b, const struct eng_state *st);

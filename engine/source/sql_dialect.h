@@ -1,10 +1,17 @@
-/* Warehouse SQL dialects for the generic warehouse source (engine/source/wh.c):
- * identifier quoting, string literals, how a query is materialised
- * (CREATE TABLE AS vs SELECT ... INTO), LIMIT vs TOP, the set operation
- * keyword (EXCEPT vs MINUS), the NULL-safe row comparison, the column types of
- * the state tables, and the expression turning a column of a given type into
- * text. Pure string building: every statement the ODBC, SQL Server and
- * Snowflake sources run is built here and unit-tested.
+/* The dialect layer: the one SQL generator of the sources. Pure string
+ * building, unit-tested; its parts, one concept each:
+ *   sql_dialect.c  the dialect table (identifier quoting, string literals,
+ *                  how a query is materialised: CREATE TABLE AS vs SELECT ...
+ *                  INTO, LIMIT vs TOP, EXCEPT vs MINUS, state column types),
+ *                  the job's query, '?' inlining
+ *   sql_types.c    the engine type of a column and the expression turning it
+ *                  into (canonical) text, per dialect
+ *   sql_canon.c    staged text values rewritten into canonical text
+ *   sql_tmpl.c     statement templates (sql_tmpl.h), which every statement
+ *                  below and in pg_sql.h is written with
+ *   sql_wh.c       the generic warehouse source's statements (ODBC, SQL
+ *                  Server and Snowflake: engine/source/wh.c)
+ *   pg_sql.c       the native postgres source's statements (pg_sql.h)
  *
  * State layout (names from engine/state.h, in the job's stateSchema; a
  * dialect without schemas (SQLite) prefixes the table name with
@@ -80,6 +87,19 @@ retl_err eng_dl_dotted(const struct eng_dialect *d, struct retl_buf *b, const ch
 /* A string literal. */
 retl_err eng_dl_literal(const struct eng_dialect *d, struct retl_buf *b, const char *s);
 
+/* --- sql_types.c --- */
+
+/* The engine type of a PostgreSQL type (pg_type.typname, typcategory). */
+enum eng_type eng_pg_type(const char *typname, char category);
+/* Expression turning column expression col of the given type into the
+ * canonical text of row.h (session TimeZone UTC, DateStyle ISO). */
+retl_err eng_pg_canon_expr(struct retl_buf *b, const char *col, const char *typname,
+                           enum eng_type t);
+/* Whether values of this PostgreSQL type are staged and kept in the snapshot
+ * as they are (comparable with equality; converted to canonical text only
+ * when read); other types are staged as canonical text. */
+bool eng_pg_typed(const char *typname);
+
 /* The engine type of a column from its ODBC SQL type code (0 when unknown)
  * and native type name (may be NULL). */
 enum eng_type eng_dl_type(const struct eng_dialect *d, int sqltype, const char *typname);
@@ -87,6 +107,8 @@ enum eng_type eng_dl_type(const struct eng_dialect *d, int sqltype, const char *
  * warehouse can produce it; eng_dl_canon_value finishes the job). */
 retl_err eng_dl_canon_expr(const struct eng_dialect *d, struct retl_buf *b,
                            const char *col, const char *typname, enum eng_type t);
+/* --- sql_canon.c --- */
+
 /* Rewrites one staged text value into the canonical text of dest.h:
  * booleans true/false, timestamps with ' ' between date and time, no trailing
  * fractional zeros, offsets as +HH:MM, binary hex as base64, floats in
@@ -96,6 +118,8 @@ retl_err eng_dl_canon_expr(const struct eng_dialect *d, struct retl_buf *b,
  * postgres dialect, whose stage expressions are canonical already. */
 retl_err eng_dl_canon_value(enum eng_type t, const char *in, struct retl_buf *scratch,
                             long *off);
+
+/* --- sql_dialect.c --- */
 
 /* The job's query: spec.source.query without trailing ';' or SELECT * FROM
  * the quoted spec.source.table. */
@@ -117,6 +141,8 @@ struct eng_dl_params {
  * INVALID when the counts differ. */
 retl_err eng_dl_inline(const struct eng_dialect *d, struct retl_buf *b, const char *sql,
                        const struct eng_dl_params *p);
+
+/* --- sql_wh.c: the generic warehouse source's statements --- */
 
 /* One row, one column: whether schema exists (a count). Values bound. */
 retl_err eng_dl_sql_schema_exists(const struct eng_dialect *d, struct retl_buf *b,

@@ -1,0 +1,504 @@
+/* The generic warehouse source's statements (ODBC, SQL Server, Snowflake),
+ * one template each (sql_tmpl.h), expanded per dialect. */
+#include "engine/source/sql_dialect.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/source/sql_tmpl.h"
+
+#define X(d, st) (&(const struct eng_sql){(d), (st), false})
+
+retl_err eng_dl_sql_schema_exists(const struct eng_dialect *d, struct retl_buf *b,
+                                  const char *schema, struct eng_dl_params *p)
+{
+    (void)d;
+    p->v[0] = schema;
+    p->n = 1;
+    return retl_buf_adds(b, "SELECT COUNT(*) FROM information_schema.schemata "
+                            "WHERE schema_name = ?");
+}
+
+retl_err eng_dl_sql_table_exists(const struct eng_dialect *d, struct retl_buf *b,
+                                 const char *schema, const char *t,
+                                 struct eng_dl_params *p)
+{
+    if (!d->schemas) {
+        snprintf(p->buf, sizeof p->buf, "%s_%s", schema, t);
+        p->v[0] = p->buf;
+        p->n = 1;
+        return retl_buf_adds(b, "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                "type = 'table' AND name = ?");
+    }
+    p->v[0] = schema;
+    p->v[1] = t;
+    p->n = 2;
+    return retl_buf_adds(b, "SELECT COUNT(*) FROM information_schema.tables "
+                            "WHERE table_schema = ? AND table_name = ?");
+}
+
+retl_err eng_dl_sql_create_schema(const struct eng_dialect *d, struct retl_buf *b,
+                                  const char *schema)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "CREATE SCHEMA "));
+    RETL_TRY(eng_dl_ident(d, b, schema));
+out:
+    return rc;
+}
+
+/* A column of a state table's definition: its name, and its type as a
+ * dialect type (K key, T text, F flag, I integer) or "c*" for the value
+ * columns (text each). */
+struct coldef {
+    const char *name;
+    char type;
+    const char *extra;
+};
+
+static const char *dl_type(const struct eng_dialect *d, char t)
+{
+    switch (t) {
+    case 'K': return d->key_type;
+    case 'F': return d->flag_type;
+    case 'I': return d->int_type;
+    default: return d->text_type;
+    }
+}
+
+/* "CREATE TABLE t (name type extra, ...)" */
+static retl_err create(const struct eng_dialect *d, struct retl_buf *b,
+                       const struct eng_state *st, const char *t,
+                       const struct coldef *defs, size_t n)
+{
+    retl_err rc;
+    RETL_TRY(eng_sql_fmt(X(d, st), b, "CREATE TABLE %T (", t));
+    for (size_t i = 0; i < n; i++) {
+        const char *type = dl_type(d, defs[i].type);
+        const char *extra = defs[i].extra ? defs[i].extra : "";
+        if (strcmp(defs[i].name, "c*") != 0) {
+            RETL_TRY(eng_sql_fmt(X(d, st), b, "%s%I %s%s", i ? ", " : "", defs[i].name,
+                                 type, extra));
+            continue;
+        }
+        for (size_t c = 1; c < st->ncols; c++)
+            RETL_TRY(retl_buf_printf(b, ", %cc%zu%c %s", d->qopen, c, d->qclose, type));
+    }
+    RETL_TRY(retl_buf_adds(b, ")"));
+out:
+    return rc;
+}
+
+#define CREATE(d, b, st, t, defs) create(d, b, st, t, defs, sizeof defs / sizeof defs[0])
+
+retl_err eng_dl_sql_create_meta(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st)
+{
+    static const struct coldef defs[] = {{"k", 'K', " NOT NULL PRIMARY KEY"},
+                                         {"v", 'T', " NOT NULL"}};
+    return CREATE(d, b, st, st->n.meta, defs);
+}
+
+retl_err eng_dl_sql_create_errors(const struct eng_dialect *d, struct retl_buf *b,
+                                  const struct eng_state *st)
+{
+    static const struct coldef defs[] = {
+        {"key", 'K', " NOT NULL PRIMARY KEY"},
+        {"run", 'I', NULL},
+        {"operation", 'T', NULL},
+        {"code", 'T', NULL},
+        {"message", 'T', NULL},
+        {"fields", 'T', NULL},
+        {"row", 'T', NULL},
+        {"first_failed", 'T', NULL},
+        {"last_failed", 'T', NULL},
+        {"attempts", 'I', NULL},
+    };
+    return CREATE(d, b, st, st->n.errors, defs);
+}
+
+retl_err eng_dl_sql_create_snap(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st)
+{
+    static const struct coldef defs[] = {
+        {"k", 'K', " NOT NULL PRIMARY KEY"}, {"st", 'F', " NOT NULL"}, {"c*", 'T', NULL}};
+    return CREATE(d, b, st, st->n.snap, defs);
+}
+
+void eng_dl_batch_name(const struct eng_state *st, char out[ENG_IDENT_MAX + 1])
+{
+    snprintf(out, ENG_IDENT_MAX + 1, "%s__batch", st->n.prefix);
+}
+
+void eng_dl_keys_name(const struct eng_state *st, char out[ENG_IDENT_MAX + 1])
+{
+    snprintf(out, ENG_IDENT_MAX + 1, "%s__keys", st->n.prefix);
+}
+
+retl_err eng_dl_sql_create_batch(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st)
+{
+    static const struct coldef defs[] = {
+        {"k", 'K', NULL},       {"ok", 'F', NULL},     {"code", 'T', NULL},
+        {"message", 'T', NULL}, {"fields", 'T', NULL}, {"rj", 'T', NULL},
+        {"ph", 'F', NULL},      {"ff", 'T', NULL},     {"att", 'I', NULL},
+    };
+    char t[ENG_IDENT_MAX + 1];
+    eng_dl_batch_name(st, t);
+    return CREATE(d, b, st, t, defs);
+}
+
+retl_err eng_dl_sql_drop(const struct eng_dialect *d, struct retl_buf *b,
+                         const struct eng_state *st, const char *t)
+{
+    return eng_sql_fmt(X(d, st), b, "DROP TABLE IF EXISTS %T", t);
+}
+
+retl_err eng_dl_sql_meta_get(const struct eng_dialect *d, struct retl_buf *b,
+                             const struct eng_state *st, const char *k,
+                             struct eng_dl_params *p)
+{
+    retl_err rc = eng_sql_fmt(X(d, st), b, "SELECT {v} FROM {meta} WHERE {k} = ?");
+    if (rc == RETL_E_OK) {
+        p->v[0] = k;
+        p->n = 1;
+    }
+    return rc;
+}
+
+retl_err eng_dl_sql_meta_set(const struct eng_dialect *d, struct retl_buf *del,
+                             struct retl_buf *ins, const struct eng_state *st,
+                             const char *k, const char *v)
+{
+    retl_err rc;
+    RETL_TRY(eng_sql_fmt(X(d, st), del, "DELETE FROM {meta} WHERE {k} = %L", k));
+    RETL_TRY(eng_sql_fmt(X(d, st), ins, "INSERT INTO {meta} ({k}, {v}) VALUES (%L, %L)",
+                         k, v));
+out:
+    return rc;
+}
+
+retl_err eng_dl_sql_create_as(const struct eng_dialect *d, struct retl_buf *b,
+                              const struct eng_state *st, const char *t,
+                              const char *select)
+{
+    if (d->select_into)
+        return eng_sql_fmt(X(d, st), b, "SELECT * INTO %T FROM (\n%s\n) AS x", t, select);
+    return eng_sql_fmt(X(d, st), b, "%s %T AS\n%s", d->ctas, t, select);
+}
+
+retl_err eng_dl_sql_rebase(const struct eng_dialect *d, struct retl_buf *b, size_t n,
+                           const struct eng_state *st)
+{
+    retl_err rc;
+    char keys[ENG_IDENT_MAX + 1];
+    struct retl_buf sel;
+    retl_buf_init(&sel, 4096);
+    if (n < 7)
+        return RETL_E_INVALID;
+    eng_dl_keys_name(st, keys);
+    RETL_TRY(eng_dl_sql_drop(d, &b[0], st, keys));
+    RETL_TRY(eng_sql_fmt(X(d, st), &sel, "SELECT {k} FROM {snap}"));
+    RETL_TRY(eng_dl_sql_create_as(d, &b[1], st, keys, retl_buf_str(&sel)));
+    RETL_TRY(eng_sql_fmt(X(d, st), &b[2], "DROP TABLE {snap}"));
+    RETL_TRY(eng_dl_sql_create_snap(d, &b[3], st));
+    RETL_TRY(eng_sql_fmt(X(d, st), &b[4],
+                         "INSERT INTO {snap} ({k}, {st}) SELECT {k}, 'K' FROM {keys}"));
+    RETL_TRY(eng_dl_sql_drop(d, &b[5], st, keys));
+    RETL_TRY(eng_sql_fmt(X(d, st), &b[6], "DELETE FROM {errors}"));
+out:
+    retl_buf_free(&sel);
+    return rc;
+}
+
+retl_err eng_dl_sql_stage_select(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st, const char *const *real,
+                                 const char *query)
+{
+    retl_err rc;
+    struct retl_buf c;
+    char alias[32];
+    retl_buf_init(&c, 4096);
+    RETL_TRY(retl_buf_adds(b, "SELECT "));
+    for (size_t i = 0; i < st->ncols; i++) {
+        retl_buf_reset(&c);
+        RETL_TRY(eng_sql_fmt(X(d, st), &c, "q.%I", real[i]));
+        if (i)
+            snprintf(alias, sizeof alias, "c%zu", i);
+        else
+            snprintf(alias, sizeof alias, "k");
+        RETL_TRY(retl_buf_adds(b, i ? ", " : ""));
+        RETL_TRY(eng_dl_canon_expr(d, b, retl_buf_str(&c), st->cols[i].sql_type,
+                                   st->cols[i].type));
+        RETL_TRY(eng_sql_fmt(X(d, st), b, " AS %I", alias));
+    }
+    RETL_TRY(retl_buf_printf(b, " FROM (\n%s\n) AS q", query));
+out:
+    retl_buf_free(&c);
+    return rc;
+}
+
+retl_err eng_dl_sql_stage_count(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b,
+                       "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {k} IS NULL THEN 1 ELSE "
+                       "0 END), 0) FROM {stage}");
+}
+
+retl_err eng_dl_sql_dups(const struct eng_dialect *d, struct retl_buf *b,
+                         const struct eng_state *st, bool delta)
+{
+    return eng_sql_fmt(X(d, st), b,
+                       delta ? "%s{k} FROM {delta} WHERE {op} <> 'D' AND {k} IS NOT NULL "
+                               "GROUP BY {k} HAVING COUNT(*) > 1 ORDER BY {k}%s"
+                             : "%s{k} FROM {stage} WHERE {k} IS NOT NULL GROUP BY {k} "
+                               "HAVING COUNT(*) > 1 ORDER BY {k}%s",
+                       d->top ? "SELECT TOP (5) " : "SELECT ", d->top ? "" : " LIMIT 5");
+}
+
+/* The NULL-safe "value columns differ" predicate between aliases s and o. */
+static retl_err distinct(const struct eng_dialect *d, struct retl_buf *b,
+                         const struct eng_state *st)
+{
+    retl_err rc = RETL_E_OK;
+    char c[32];
+    switch (d->id) {
+    case ENG_DL_POSTGRES:
+        return eng_sql_fmt(X(d, st), b, "ROW({s.c+}) IS DISTINCT FROM ROW({o.c+})");
+    case ENG_DL_SQLITE:
+    case ENG_DL_SNOWFLAKE:
+        RETL_TRY(retl_buf_adds(b, "("));
+        for (size_t i = 1; i < st->ncols; i++) {
+            snprintf(c, sizeof c, "c%zu", i);
+            RETL_TRY(eng_sql_fmt(
+                X(d, st), b, "%ss.%I%so.%I", i > 1 ? " OR " : "", c,
+                d->id == ENG_DL_SQLITE ? " IS NOT " : " IS DISTINCT FROM ", c));
+        }
+        RETL_TRY(retl_buf_adds(b, ")"));
+        break;
+    default:
+        /* INTERSECT treats NULLs as equal: portable NULL-safe comparison. */
+        return eng_sql_fmt(X(d, st), b,
+                           "NOT EXISTS (SELECT {s.c+} INTERSECT SELECT {o.c+})");
+    }
+out:
+    return rc;
+}
+
+static retl_err diff_join(const struct eng_dialect *d, struct retl_buf *b,
+                          const struct eng_state *st, enum retl_mode mode)
+{
+    retl_err rc;
+    RETL_TRY(
+        eng_sql_fmt(X(d, st), b,
+                    "SELECT CASE WHEN {o.k} IS NULL THEN 'I' WHEN {s.k} IS NULL THEN "
+                    "'D' ELSE 'U' END AS {op}, COALESCE({s.k}, {o.k}) AS {k}{s.c*} "
+                    "FROM {stage} AS s FULL JOIN {snap} AS o ON {o.k} = {s.k} WHERE "
+                    "({s.k} IS NULL AND {o.st} = 'L') OR {o.k} IS NULL"));
+    if (mode == RETL_MODE_INSERT)
+        return RETL_E_OK;
+    RETL_TRY(eng_sql_fmt(X(d, st), b, " OR ({s.k} IS NOT NULL AND ({o.st} <> 'L'"));
+    if (st->ncols > 1) {
+        RETL_TRY(retl_buf_adds(b, " OR "));
+        RETL_TRY(distinct(d, b, st));
+    }
+    RETL_TRY(retl_buf_adds(b, "))"));
+out:
+    return rc;
+}
+
+static retl_err diff_except(const struct eng_dialect *d, struct retl_buf *b,
+                            const struct eng_state *st, enum retl_mode mode)
+{
+    retl_err rc;
+    char c[32];
+    RETL_TRY(eng_sql_fmt(X(d, st), b,
+                         "SELECT CASE WHEN {o.k} IS NULL THEN 'I' ELSE 'U' END "
+                         "AS {op}, {ch.k} AS {k}"));
+    for (size_t i = 1; i < st->ncols; i++) {
+        snprintf(c, sizeof c, "c%zu", i);
+        RETL_TRY(eng_sql_fmt(X(d, st), b, ", ch.%I AS %I", c, c));
+    }
+    if (mode == RETL_MODE_INSERT)
+        RETL_TRY(
+            eng_sql_fmt(X(d, st), b,
+                        " FROM (SELECT {k}{c*} FROM {stage} WHERE {k} IN (SELECT {k} "
+                        "FROM {stage} %s SELECT {k} FROM {snap})",
+                        d->except_kw));
+    else
+        RETL_TRY(eng_sql_fmt(X(d, st), b,
+                             " FROM (SELECT {k}{c*} FROM {stage} %s SELECT {k}{c*} FROM "
+                             "{snap} WHERE {st} = 'L'",
+                             d->except_kw));
+    RETL_TRY(
+        eng_sql_fmt(X(d, st), b,
+                    ") AS ch LEFT JOIN {snap} AS o ON {o.k} = {ch.k}\nUNION ALL\nSELECT "
+                    "'D', {g.k}"));
+    for (size_t i = 1; i < st->ncols; i++)
+        RETL_TRY(retl_buf_printf(b, ", CAST(NULL AS %s)", d->text_type));
+    RETL_TRY(
+        eng_sql_fmt(X(d, st), b,
+                    " FROM (SELECT {k} FROM {snap} WHERE {st} = 'L' %s SELECT {k} FROM "
+                    "{stage}) AS g",
+                    d->except_kw));
+out:
+    return rc;
+}
+
+retl_err eng_dl_sql_diff_select(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st, enum retl_mode mode,
+                                enum eng_diff how)
+{
+    if (how == ENG_DIFF_EXCEPT)
+        return diff_except(d, b, st, mode);
+    return diff_join(d, b, st, mode);
+}
+
+retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b,
+                       "SELECT COALESCE(SUM(CASE WHEN {op} = 'I' THEN 1 ELSE 0 END), 0), "
+                       "COALESCE(SUM(CASE WHEN {op} = 'U' THEN 1 ELSE 0 END), 0), "
+                       "COALESCE(SUM(CASE WHEN {op} = 'D' THEN 1 ELSE 0 END), 0) FROM "
+                       "{delta}");
+}
+
+retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b,
+                       "DELETE FROM {errors} WHERE {key} NOT IN (SELECT {k} FROM {delta} "
+                       "WHERE {op} <> 'D')");
+}
+
+retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
+                               const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b,
+                       "SELECT {op}, {k}{c*} FROM {delta} WHERE {op} <> 'D'");
+}
+
+retl_err eng_dl_sql_batch_clear(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b, "DELETE FROM {batch}");
+}
+
+static retl_err lit_or_null(const struct eng_dialect *d, struct retl_buf *b,
+                            const char *v)
+{
+    return v ? eng_dl_literal(d, b, v) : retl_buf_adds(b, "NULL");
+}
+
+retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st,
+                                 const struct eng_dl_outcome *rows, size_t n)
+{
+    retl_err rc;
+    RETL_TRY(eng_sql_fmt(X(d, st), b,
+                         "INSERT INTO {batch} ({k}, {ok}, {code}, {message}, {fields}, "
+                         "{rj}, {ph}) VALUES "));
+    for (size_t i = 0; i < n; i++) {
+        const struct eng_dl_outcome *r = &rows[i];
+        const char *v[] = {r->code, r->message, r->fields, r->row_json};
+        RETL_TRY(retl_buf_adds(b, i ? ",\n(" : "\n("));
+        RETL_TRY(eng_dl_literal(d, b, r->key));
+        RETL_TRY(retl_buf_adds(b, r->ok ? ", 't'" : ", 'f'"));
+        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) {
+            RETL_TRY(retl_buf_adds(b, ", "));
+            RETL_TRY(lit_or_null(d, b, r->ok ? NULL : v[j]));
+        }
+        RETL_TRY(retl_buf_adds(b, ", 'n')"));
+    }
+out:
+    return rc;
+}
+
+/* The commit of a batch table, in order. {ok} below is the batch's keys
+ * that succeeded, {failed} those that failed, {all} all of them. */
+#define BATCH_KEYS(cond) "(SELECT {k} FROM {batch} WHERE {ph} = 'n'" cond ")"
+static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
+    /* 0: successes leave the snapshot ... */
+    "DELETE FROM {snap} WHERE {k} IN " BATCH_KEYS(" AND {ok} = 't'"),
+    /* 1: ... and come back with the values sent (from this run's delta). */
+    "INSERT INTO {snap} ({k}, {st}{c*}) SELECT {dl.k}, 'L'{dl.c*} FROM {delta} AS dl "
+    "WHERE {dl.op} <> 'D' AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'"),
+    /* 2: remember first failure and attempts of keys failing again. */
+    "INSERT INTO {batch} ({k}, {ok}, {ph}, {ff}, {att}) SELECT {e.key}, 'f', 'e', "
+    "{e.first_failed}, {e.attempts} FROM {errors} AS e WHERE {e.key} IN " BATCH_KEYS(
+        " AND {ok} = 'f'"),
+    /* 3: every key of the batch leaves errors ... */
+    "DELETE FROM {errors} WHERE {key} IN " BATCH_KEYS(""),
+    /* 4: ... and the failing ones come back with attempts + 1. */
+    "INSERT INTO {errors} ({key}, {run}, {operation}, {code}, {message}, {fields}, "
+    "{row}, "
+    "{first_failed}, {last_failed}, {attempts}) SELECT {b.k}, %lld, %L, {b.code}, "
+    "{b.message}, {b.fields}, {b.rj}, COALESCE({p.ff}, %L), %L, COALESCE({p.att}, 0) + 1 "
+    "FROM {batch} AS b LEFT JOIN {batch} AS p ON {p.k} = {b.k} AND {p.ph} = 'e' WHERE "
+    "{b.ph} = 'n' AND {b.ok} = 'f'",
+};
+
+retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
+                           const struct eng_state *st, long long run, const char *op,
+                           const char *now)
+{
+    retl_err rc = RETL_E_OK;
+    for (size_t i = 0; i < ENG_DL_COMMIT_STMTS; i++)
+        RETL_TRY(eng_sql_fmt(X(d, st), &b[i], commit_stmts[i], run, op, now, now));
+out:
+    return rc;
+}
+
+retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
+                           const struct eng_state *st)
+{
+    return eng_sql_fmt(
+        X(d, st), b,
+        "UPDATE {snap} SET {st} = 'G' WHERE {k} IN (SELECT {k} FROM {delta} "
+        "WHERE {op} = 'D')");
+}
+
+#define ERROR_COLS                                                                       \
+    "{run}, {key}, {operation}, {code}, {message}, {fields}, {row}, {first_failed}, "    \
+    "{last_failed}, {attempts}"
+
+retl_err eng_dl_sql_errors_list(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st, size_t limit)
+{
+    if (d->top)
+        return eng_sql_fmt(X(d, st), b,
+                           "SELECT TOP (%zu) " ERROR_COLS " FROM {errors} ORDER BY {key}",
+                           limit);
+    return eng_sql_fmt(X(d, st), b,
+                       "SELECT " ERROR_COLS " FROM {errors} ORDER BY {key} LIMIT %zu",
+                       limit);
+}
+
+retl_err eng_dl_sql_errors_count(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b, "SELECT COUNT(*) FROM {errors}");
+}
+
+retl_err eng_dl_sql_lock(const struct eng_dialect *d, struct retl_buf *b, const char *id)
+{
+    const struct eng_sql x = {d, NULL, false};
+    switch (d->id) {
+    case ENG_DL_POSTGRES:
+        return eng_sql_fmt(
+            &x, b,
+            "SELECT CASE WHEN pg_try_advisory_lock(hashtextextended(%L, 0)) "
+            "THEN 1 ELSE 0 END",
+            id);
+    case ENG_DL_TSQL:
+        return eng_sql_fmt(
+            &x, b,
+            "DECLARE @r INT; EXEC @r = sp_getapplock @Resource = %L, "
+            "@LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout "
+            "= 0; SELECT CASE WHEN @r >= 0 THEN 1 ELSE 0 END",
+            id);
+    default: return RETL_E_UNSUPPORTED;
+    }
+}
