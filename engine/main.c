@@ -37,6 +37,7 @@ struct opts {
     long long run;
     bool run_set;
     double progress;
+    bool resync, reset, retry_failed;
 };
 
 static void usage(FILE *f)
@@ -44,7 +45,8 @@ static void usage(FILE *f)
     fputs("usage: retl-engine run|plan|errors|describe|cleanup\n"
           "         (-f FILE [-f FILE ...] | --from-env)\n"
           "         [--run N] [--diff-strategy hash|join|except] [--json]\n"
-          "         [--progress-interval SECONDS]\n"
+          "         [--progress-interval SECONDS] [--resync | --reset] "
+          "[--retry-failed]\n"
           "  -f FILE        YAML manifests: one ReverseEtlJob and the Secrets "
           "its secretRefs name\n"
           "  --from-env     run pod form: RETL_JOB (JSON), RETL_RUN, "
@@ -53,9 +55,22 @@ static void usage(FILE *f)
           "RETL_DIFF_STRATEGY)\n"
           "  --progress-interval seconds between progress log lines (default 5; "
           "env RETL_PROGRESS_INTERVAL; 0 = none)\n"
+          "  --resync       a new baseline: every row is sent again (env "
+          "RETL_RESYNC=1)\n"
+          "  --reset        every current row is recorded as synced, nothing is "
+          "sent (env RETL_RESET=1)\n"
+          "  --retry-failed permanently failed rows are sent again too (env "
+          "RETL_RETRY_FAILED=1)\n"
           "exit: 0 completed, 1 failed, 2 bad usage or invalid spec, 3 error "
           "threshold exceeded\n",
           f);
+}
+
+/* "1" or "true" (what the controller sets for a requested resync/reset/retry). */
+static bool env_true(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -70,6 +85,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         if (!*end)
             o->progress = v;
     }
+    o->resync = env_true("RETL_RESYNC");
+    o->reset = env_true("RETL_RESET");
+    o->retry_failed = env_true("RETL_RETRY_FAILED");
     if (argc < 2)
         return -1;
     o->cmd = argv[1];
@@ -85,6 +103,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->from_env = true;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
+        } else if (strcmp(a, "--resync") == 0) {
+            o->resync = true;
+        } else if (strcmp(a, "--reset") == 0) {
+            o->reset = true;
+        } else if (strcmp(a, "--retry-failed") == 0) {
+            o->retry_failed = true;
         } else if (strcmp(a, "--diff-strategy") == 0 && v) {
             o->diff = v;
             i++;
@@ -106,6 +130,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
     }
     if (o->from_env == (o->nfiles > 0))
+        return -1;
+    if (o->resync && o->reset) /* opposite wishes: say so rather than pick one */
         return -1;
     return 0;
 }
@@ -327,7 +353,10 @@ int main(int argc, char **argv)
                         .dst_sec = dsec.data ? &dsec : NULL,
                         .run = run,
                         .diff = diff,
-                        .progress_interval = o.progress};
+                        .progress_interval = o.progress,
+                        .resync = o.resync,
+                        .reset = o.reset,
+                        .retry_failed = o.retry_failed};
     code = dispatch(&o, &c);
 out:
     retl_job_free(job);

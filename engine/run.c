@@ -188,8 +188,9 @@ static retl_err features_supported(const struct run *r, struct retl_errbuf *eb)
 
 /* Everything before the delta: connect, lock, describe, validate the
  * destination, prepare state, stage, diff. */
+/* *state gets state_init's result bits (ENG_STATE_REBASED, _RESETTING). */
 static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_counts *dc,
-                            bool *rebased, struct retl_errbuf *eb)
+                            unsigned *state, struct retl_errbuf *eb)
 {
     const struct eng_ctx *c = r->c;
     const struct retl_job *job = c->job;
@@ -217,14 +218,23 @@ static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_coun
         return RETL_E_NOMEM;
     if ((rc = r->dst->prepare(r->dctx, r->oc.cols, r->oc.n, r->info, eb)))
         return rc;
-    if ((rc = r->src->state_init(r->sctx, &r->st, rebased, eb)))
+    unsigned req = (c->resync ? ENG_STATE_RESYNC : 0) | (c->reset ? ENG_STATE_RESET : 0);
+    if ((rc = r->src->state_init(r->sctx, &r->st, req, state, eb)))
         return rc;
-    if (*rebased)
+    if ((*state & ENG_STATE_REBASED) && c->resync)
+        RETL_LOG_INFO("resync requested: starting a new baseline; every row is "
+                      "sent again, keys already inserted are kept for Insert mode",
+                      RF_S("job", job->name));
+    else if (*state & ENG_STATE_REBASED)
         RETL_LOG_WARN("the spec changed what the snapshot means (query, key, "
                       "mappings or destination): starting a new baseline; "
                       "every row is sent again, keys already inserted are "
                       "kept for Insert mode",
                       RF_S("job", job->name), RF_S("fingerprint", r->st.fingerprint));
+    if (*state & ENG_STATE_RESETTING)
+        RETL_LOG_INFO("reset: every current row is recorded as synced and nothing is "
+                      "sent",
+                      RF_S("job", job->name), RF_B("requested", c->reset));
     atomic_store(&r->prog.phase, "staging");
     t0 = now_s();
     if ((rc = r->src->stage(r->sctx, job, &r->st, &dc->extracted, eb)))
@@ -281,7 +291,10 @@ static retl_err settle(struct pending *p, struct retl_errbuf *eb)
     return rc;
 }
 
-static retl_err load_delta(struct run *r, struct retl_summary *s, struct retl_errbuf *eb)
+/* Sends the delta in batches, or with record_only (a reset) records every
+ * row as synced without sending it. */
+static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_only,
+                           struct retl_errbuf *eb)
 {
     const struct retl_job *job = r->c->job;
     retl_err rc;
@@ -338,7 +351,13 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, struct retl_er
         if (r->src->prewrite && (rc = r->src->prewrite(r->sctx, &r->st, &ch, eb)))
             goto out;
         double tl = now_s();
-        rc = r->dst->load(r->dctx, &b, ls.res, eb);
+        if (record_only) {
+            for (size_t i = 0; i < ch.nrows; i++)
+                ls.res[i].ok = true;
+            rc = RETL_E_OK;
+        } else {
+            rc = r->dst->load(r->dctx, &b, ls.res, eb);
+        }
         double tc = now_s();
         if (rc) {
             eng_results_clear(ls.res, ch.nrows);
@@ -347,7 +366,7 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, struct retl_er
         rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch, ls.res,
                             eb);
         long long ins = 0, upd = 0, bad = 0;
-        for (size_t i = 0; i < ch.nrows; i++) {
+        for (size_t i = 0; !record_only && i < ch.nrows; i++) {
             if (!ls.res[i].ok)
                 bad++;
             else if (ls.res[i].created)
@@ -401,7 +420,7 @@ int eng_cmd_run(const struct eng_ctx *c, struct retl_summary *s)
     struct run r = {.c = c};
     struct retl_errbuf eb = {{0}};
     struct eng_delta_counts dc = {0};
-    bool rebased = false;
+    unsigned state = 0;
     double t0 = now_s();
     retl_err rc;
 
@@ -413,7 +432,8 @@ int eng_cmd_run(const struct eng_ctx *c, struct retl_summary *s)
         RF_S("object", job->destination.object));
     atomic_store(&r.prog.phase, "starting");
     eng_progress_start(&r.prog, c->progress_interval);
-    rc = run_prepare(&r, 0, &dc, &rebased, &eb);
+    rc = run_prepare(&r, 0, &dc, &state, &eb);
+    bool rebased = state & ENG_STATE_REBASED, resetting = state & ENG_STATE_RESETTING;
     if (r.st.n.schema[0])
         snprintf(s->errors_table, sizeof s->errors_table, "%s.%s", r.st.n.schema,
                  r.st.n.errors);
@@ -421,7 +441,7 @@ int eng_cmd_run(const struct eng_ctx *c, struct retl_summary *s)
         s->extracted = dc.extracted;
         s->changed = dc.new_keys + dc.changed;
         s->deleted = dc.deleted;
-        rc = load_delta(&r, s, &eb);
+        rc = load_delta(&r, s, resetting, &eb);
     }
     eng_progress_stop();
     if (r.sctx && rc != RETL_E_UNAVAILABLE && rc != RETL_E_CONFLICT)
@@ -436,13 +456,19 @@ int eng_cmd_run(const struct eng_ctx *c, struct retl_summary *s)
         bool over = retl_threshold_exceeded(s->failed, s->changed, job->max_failed_rows,
                                             job->max_failed_percent);
         s->result = over ? RETL_RESULT_THRESHOLD : RETL_RESULT_SUCCEEDED;
-        snprintf(s->message, sizeof s->message,
-                 "%s%lld of %lld changed rows synced (%lld inserted, %lld "
-                 "updated), %lld failed%s; %lld deleted in the source (deletes "
-                 "are not propagated)",
-                 rebased ? "spec changed, new baseline: " : "", s->inserted + s->updated,
-                 s->changed, s->inserted, s->updated, s->failed,
-                 over ? " (error threshold exceeded)" : "", s->deleted);
+        if (resetting)
+            snprintf(s->message, sizeof s->message,
+                     "reset: %lld changed rows recorded as synced, nothing sent; %lld "
+                     "deleted in the source",
+                     s->changed, s->deleted);
+        else
+            snprintf(s->message, sizeof s->message,
+                     "%s%lld of %lld changed rows synced (%lld inserted, %lld "
+                     "updated), %lld failed%s; %lld deleted in the source (deletes "
+                     "are not propagated)",
+                     rebased ? "spec changed, new baseline: " : "",
+                     s->inserted + s->updated, s->changed, s->inserted, s->updated,
+                     s->failed, over ? " (error threshold exceeded)" : "", s->deleted);
     }
     s->dest_info = r.info;
     if (r.dctx && r.dst->summary) {
@@ -467,8 +493,9 @@ int eng_cmd_plan(const struct eng_ctx *c, FILE *out)
     struct run r = {.c = c};
     struct retl_errbuf eb = {{0}};
     struct eng_delta_counts dc = {0};
-    bool rebased = false;
-    retl_err rc = run_prepare(&r, ENG_SRC_DRY, &dc, &rebased, &eb);
+    unsigned state = 0;
+    retl_err rc = run_prepare(&r, ENG_SRC_DRY, &dc, &state, &eb);
+    bool rebased = state & ENG_STATE_REBASED, resetting = state & ENG_STATE_RESETTING;
     int code = RETL_EXIT_OK;
     if (rc) {
         fprintf(stderr, "plan failed: %s\n", retl_errbuf_msg(&eb, rc));
@@ -481,12 +508,14 @@ int eng_cmd_plan(const struct eng_ctx *c, FILE *out)
             upd = dc.new_keys + dc.changed;
         else
             ins = dc.new_keys, upd = dc.changed;
+        if (resetting) /* a pending reset records the delta and sends nothing */
+            ins = upd = 0;
         json_t *o = json_pack(
-            "{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:s}", "mode",
+            "{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s, s:s}", "mode",
             retl_mode_name(job->mode), "extracted", (json_int_t)dc.extracted, "changed",
             (json_int_t)(dc.new_keys + dc.changed), "insert", (json_int_t)ins, "update",
             (json_int_t)upd, "deleted", (json_int_t)dc.deleted, "newBaseline", rebased,
-            "strategy", eng_diff_name(c->diff), "note",
+            "reset", resetting, "strategy", eng_diff_name(c->diff), "note",
             "dry run: nothing was loaded; deletes are counted, not propagated");
         char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         fprintf(out, "%s\n", txt ? txt : "{}");

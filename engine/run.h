@@ -20,6 +20,9 @@ struct eng_ctx {
     long long run;
     enum eng_diff diff;
     double progress_interval; /* seconds; <= 0 disables progress lines */
+    bool resync;              /* a new baseline: every row is sent again */
+    bool reset;               /* every current row recorded as synced, none sent */
+    bool retry_failed;        /* permanently failed rows are sent again too */
 };
 
 /* Set from a signal handler: the run stops after the batch in flight and

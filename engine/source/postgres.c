@@ -208,13 +208,26 @@ out:
     return rc;
 }
 
-static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebased,
-                              struct retl_errbuf *eb)
+/* The pending-reset marker in the job's meta table: its DELETE, or (read)
+ * the query of it. */
+static retl_err reset_marker_sql(struct pgsrc *s, const struct eng_state *st, bool read)
+{
+    retl_err rc;
+    retl_buf_reset(&s->sql);
+    RETL_TRY(retl_buf_adds(&s->sql, read ? "SELECT v FROM " : "DELETE FROM "));
+    RETL_TRY(eng_pg_qname(&s->sql, st->n.schema, st->n.meta));
+    RETL_TRY(retl_buf_adds(&s->sql, " WHERE k = 'reset'"));
+out:
+    return rc;
+}
+
+static retl_err pg_state_init(void *ctx, const struct eng_state *st, unsigned flags,
+                              unsigned *result, struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
     retl_err rc;
     PGresult *r = NULL;
-    bool have_snap = false, reb = false;
+    bool have_snap = false, reb = false, resetting = false;
     struct retl_buf fp;
     retl_buf_init(&fp, 64 * 1024);
     /* pg2: the snapshot layout of this backend (k, st, h, c1..cn). */
@@ -231,7 +244,9 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebas
     RETL_TRY(retl_buf_adds(&s->sql, " WHERE k = 'fingerprint' FOR UPDATE"));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
     bool same = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), retl_buf_str(&fp)) == 0;
-    if (have_snap && !same) {
+    PQclear(r);
+    r = NULL;
+    if (have_snap && (!same || (flags & ENG_STATE_RESYNC))) {
         SQL(s, eng_pg_sql_rebase(&s->sql, st));
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
         reb = true;
@@ -243,8 +258,15 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, bool *rebas
         SQL(s, eng_pg_sql_meta_set(&s->sql, st, "fingerprint", retl_buf_str(&fp)));
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     }
+    if (flags & ENG_STATE_RESET) {
+        SQL(s, eng_pg_sql_meta_set(&s->sql, st, "reset", "pending"));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    }
+    RETL_TRY(reset_marker_sql(s, st, true));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    resetting = PQntuples(r) > 0;
     RETL_TRY(tx(s, "COMMIT", eb));
-    *rebased = reb;
+    *result = (reb ? ENG_STATE_REBASED : 0) | (resetting ? ENG_STATE_RESETTING : 0);
 out:
     PQclear(r);
     retl_buf_free(&fp);
@@ -608,6 +630,9 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
     }
     RETL_TRY(tx(s, "BEGIN", eb));
     SQL(s, eng_pg_sql_finish(&s->sql, st));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    /* A reset is complete once its whole delta is recorded. */
+    RETL_TRY(reset_marker_sql(s, st, false));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     RETL_TRY(tx(s, "COMMIT", eb));
     /* After a large load, set hint bits (and, for a new baseline, when

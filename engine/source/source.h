@@ -51,6 +51,12 @@ struct eng_chunk {
 
 #define ENG_SRC_DRY 1u /* plan: every change is rolled back at close */
 
+/* state_init flags (requests) and results. */
+#define ENG_STATE_RESYNC 1u    /* request: a new baseline (--resync) */
+#define ENG_STATE_RESET 2u     /* request: record every row as synced (--reset) */
+#define ENG_STATE_REBASED 4u   /* result: a new baseline was started */
+#define ENG_STATE_RESETTING 8u /* result: a reset is pending */
+
 struct eng_source_ops {
     const char *type; /* spec.source.type */
 
@@ -66,11 +72,15 @@ struct eng_source_ops {
     retl_err (*describe)(void *ctx, const struct retl_job *job, struct eng_state *st,
                          struct retl_errbuf *eb);
     /* Creates the state tables when missing. When the stored fingerprint
-     * differs, starts a new baseline: the snapshot keeps only its keys (so
-     * Insert mode never inserts them again) and every row is sent again;
-     * errors are cleared. *rebased tells which happened. */
-    retl_err (*state_init)(void *ctx, const struct eng_state *st, bool *rebased,
-                           struct retl_errbuf *eb);
+     * differs, or flags has ENG_STATE_RESYNC, starts a new baseline: the
+     * snapshot keeps only its keys (so Insert mode never inserts them again)
+     * and every row is sent again; errors are cleared. ENG_STATE_RESET stores
+     * a pending reset in the job's meta table (in the same transaction);
+     * finish clears it, so a reset that stops half way goes on in the next
+     * run. *out gets ENG_STATE_REBASED and/or ENG_STATE_RESETTING (a reset
+     * is pending: the engine records the delta as synced and sends nothing). */
+    retl_err (*state_init)(void *ctx, const struct eng_state *st, unsigned flags,
+                           unsigned *out, struct retl_errbuf *eb);
     /* Materialises the query once into staging as canonical text; fails on
      * NULL or duplicate keys, naming them. A backend may leave this to diff
      * (the query joined with the snapshot in one statement): *extracted is

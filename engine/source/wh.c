@@ -305,13 +305,13 @@ out:
     return rc;
 }
 
-retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
-                           struct retl_errbuf *eb)
+retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags,
+                           unsigned *result, struct retl_errbuf *eb)
 {
     struct wh *w = ctx;
     retl_err rc;
     struct eng_wh_result r = {0};
-    bool have_snap = false, reb = false;
+    bool have_snap = false, reb = false, resetting = false;
     struct eng_dl_params p;
     char batch[ENG_IDENT_MAX + 1];
     if (w->dl->schemas) {
@@ -331,29 +331,41 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
     SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "fingerprint", &p));
     RETL_TRY(query_p(w, &p, 1, &r, eb));
     bool same = r.nrows == 1 && r.cells[0] && strcmp(r.cells[0], st->fingerprint) == 0;
-    if (same && have_snap)
-        goto done;
-    if (keep_state(w) && have_snap) {
+    eng_wh_result_free(&r);
+    memset(&r, 0, sizeof r);
+    bool base = !(same && have_snap) || (have_snap && (flags & ENG_STATE_RESYNC));
+    size_t n = 0;
+    RETL_TRY(bufs(w, 11));
+    if (base && keep_state(w) && have_snap) {
         /* Reports the new baseline; the plan counts against the old one. */
         reb = true;
-        goto done;
+    } else if (base) {
+        if (have_snap) {
+            RETL_TRY(eng_dl_sql_rebase(w->dl, w->bufs, 7, st));
+            n = 7;
+            reb = true;
+        } else {
+            RETL_TRY(eng_dl_sql_create_snap(w->dl, &w->bufs[0], st));
+            n = 1;
+        }
+        RETL_TRY(eng_dl_sql_meta_set(w->dl, &w->bufs[n], &w->bufs[n + 1], st,
+                                     "fingerprint", st->fingerprint));
+        n += 2;
     }
-    size_t n = 0;
-    RETL_TRY(bufs(w, 9));
-    if (have_snap) {
-        RETL_TRY(eng_dl_sql_rebase(w->dl, w->bufs, 7, st));
-        n = 7;
-        reb = true;
-    } else {
-        RETL_TRY(eng_dl_sql_create_snap(w->dl, &w->bufs[0], st));
-        n = 1;
+    if ((flags & ENG_STATE_RESET) && !keep_state(w)) {
+        RETL_TRY(eng_dl_sql_meta_set(w->dl, &w->bufs[n], &w->bufs[n + 1], st, "reset",
+                                     "pending"));
+        n += 2;
     }
-    RETL_TRY(eng_dl_sql_meta_set(w->dl, &w->bufs[n], &w->bufs[n + 1], st, "fingerprint",
-                                 st->fingerprint));
-    n += 2;
-    RETL_TRY(run_bufs(w, n, true, eb));
-done:
-    *rebased = reb;
+    if (n)
+        RETL_TRY(run_bufs(w, n, true, eb));
+    resetting = (flags & ENG_STATE_RESET) != 0;
+    if (!resetting) {
+        SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "reset", &p));
+        RETL_TRY(query_p(w, &p, 1, &r, eb));
+        resetting = r.nrows > 0;
+    }
+    *result = (reb ? ENG_STATE_REBASED : 0) | (resetting ? ENG_STATE_RESETTING : 0);
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: statement too large");
@@ -642,11 +654,14 @@ retl_err eng_wh_finish(void *ctx, const struct eng_state *st, struct retl_errbuf
         w->drv->stream_close(w->conn);
         w->streaming = false;
     }
-    RETL_TRY(bufs(w, 3));
+    RETL_TRY(bufs(w, 5));
     RETL_TRY(eng_dl_sql_finish(w->dl, &w->bufs[0], st));
     RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[1], st, st->n.delta));
     RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[2], st, st->n.stage));
-    RETL_TRY(run_bufs(w, 3, true, eb));
+    /* A reset is complete once its whole delta is recorded: only the
+     * marker's DELETE (bufs[3]) runs, its INSERT (bufs[4]) does not. */
+    RETL_TRY(eng_dl_sql_meta_set(w->dl, &w->bufs[3], &w->bufs[4], st, "reset", ""));
+    RETL_TRY(run_bufs(w, 4, true, eb));
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: statement too large");

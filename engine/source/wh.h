@@ -63,8 +63,8 @@ retl_err eng_wh_new(const struct eng_wh_driver *drv, void *conn,
 retl_err eng_wh_lock(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
 retl_err eng_wh_describe(void *ctx, const struct retl_job *job, struct eng_state *st,
                          struct retl_errbuf *eb);
-retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, bool *rebased,
-                           struct retl_errbuf *eb);
+retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags,
+                           unsigned *result, struct retl_errbuf *eb);
 retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_state *st,
                       long long *extracted, struct retl_errbuf *eb);
 retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
