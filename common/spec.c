@@ -564,6 +564,60 @@ static void parse_metadata(struct vctx *c, const json_t *obj, struct retl_job *j
     j->generation = gen;
 }
 
+/* spec.after: [{name}] of jobs in the same namespace, each once, never the
+ * job itself (cycles through other jobs only the controller can see). */
+static void parse_after(struct vctx *c, const json_t *spec, struct retl_job *j)
+{
+    json_t *a = json_object_get(spec, "after");
+    if (!a || json_is_null(a))
+        return;
+    if (!json_is_array(a)) {
+        retl_problem_add(c->probs, "spec.after: must be an array, not %s", type_name(a));
+        return;
+    }
+    size_t n = json_array_size(a);
+    if (n > RETL_MAX_AFTER) {
+        retl_problem_add(c->probs, "spec.after: at most %d jobs, got %zu", RETL_MAX_AFTER,
+                         n);
+        return;
+    }
+    j->after = calloc(n ? n : 1, sizeof *j->after);
+    if (!j->after)
+        return;
+    static const char *const known[] = {"name", NULL};
+    for (size_t i = 0; i < n; i++) {
+        char p[32];
+        snprintf(p, sizeof p, "spec.after[%zu]", i);
+        json_t *e = json_array_get(a, i);
+        if (!json_is_object(e)) {
+            retl_problem_add(c->probs, "%s: must be an object, not %s", p, type_name(e));
+            continue;
+        }
+        check_known(c, e, p, known);
+        char *name = get_str(c, e, p, "name", true);
+        if (!name)
+            continue;
+        bool bad = false;
+        if (!dns_label(name, RETL_MAX_NAME_LEN)) {
+            retl_problem_add(c->probs, "%s.name: \"%s\" is not a job name", p, name);
+            bad = true;
+        } else if (j->name && strcmp(name, j->name) == 0) {
+            retl_problem_add(c->probs, "%s.name: a job cannot run after itself", p);
+            bad = true;
+        }
+        for (size_t k = 0; !bad && k < j->n_after; k++) {
+            if (strcmp(j->after[k], name) == 0) {
+                retl_problem_add(c->probs, "%s.name: \"%s\" is listed twice", p, name);
+                bad = true;
+            }
+        }
+        if (bad)
+            free(name);
+        else
+            j->after[j->n_after++] = name;
+    }
+}
+
 static void parse_spec(struct vctx *c, const json_t *spec, struct retl_job *j)
 {
     static const char *const known[] = {"source",
@@ -582,6 +636,7 @@ static void parse_spec(struct vctx *c, const json_t *spec, struct retl_job *j)
                                         "cleanupPolicy",
                                         "runTemplate",
                                         "deletes",
+                                        "after",
                                         NULL};
     check_known(c, spec, "spec", known);
     parse_source(c, spec, j);
@@ -630,6 +685,7 @@ static void parse_spec(struct vctx *c, const json_t *spec, struct retl_job *j)
                       RETL_CLEANUP_RETAIN, false);
     j->cleanup = cl < 0 ? RETL_CLEANUP_RETAIN : (enum retl_cleanup)cl;
     parse_run_template(c, spec, j);
+    parse_after(c, spec, j);
 }
 
 retl_err retl_job_parse(const json_t *obj, struct retl_job **out,
@@ -702,5 +758,8 @@ void retl_job_free(struct retl_job *j)
     free(j->schedule);
     free(j->time_zone);
     json_decref(j->run_template);
+    for (size_t i = 0; i < j->n_after; i++)
+        free(j->after[i]);
+    free(j->after);
     free(j);
 }

@@ -13,6 +13,8 @@
 #define RETL_KIND "ReverseEtlJob"
 /* Longest job name: run pod names are "<job>-<unix minutes>" (max 63). */
 #define RETL_MAX_NAME_LEN 52
+/* Most jobs one job may run after (spec.after). */
+#define RETL_MAX_AFTER 32
 
 enum retl_mode { RETL_MODE_INSERT, RETL_MODE_UPSERT, RETL_MODE_UPDATE };
 enum retl_concurrency { RETL_CONC_FORBID, RETL_CONC_REPLACE };
@@ -77,6 +79,8 @@ struct retl_job {
     enum retl_deletes deletes;  /* default Ignore */
     double deletes_max_percent; /* 0-100, default 20 (100 = no guard) */
     json_t *run_template;       /* owned reference or NULL */
+    char **after;               /* owned: names of the jobs this one runs after */
+    size_t n_after;
 };
 
 /* Up to RETL_MAX_PROBLEMS messages, each naming the field:

@@ -235,10 +235,46 @@ static void test_bad_inputs_one_message_each(void **state)
     EXPECT("lookup: {object: Account, field: External_Id__c}",
            "lookup: {object: Account, field: X, via: Y}",
            "spec.mappings[2].lookup.via: unknown field");
+    EXPECT("  cleanupPolicy: Delete\n",
+           "  cleanupPolicy: Delete\n  after: [{name: account-scores}]\n",
+           "spec.after[0].name: a job cannot run after itself");
+    EXPECT("  cleanupPolicy: Delete\n",
+           "  cleanupPolicy: Delete\n  after: [{name: a}, {name: a}]\n",
+           "spec.after[1].name: \"a\" is listed twice");
+    EXPECT("  cleanupPolicy: Delete\n",
+           "  cleanupPolicy: Delete\n  after: [{name: Bad_Name}]\n",
+           "spec.after[0].name: \"Bad_Name\" is not a job name");
+    EXPECT("  cleanupPolicy: Delete\n",
+           "  cleanupPolicy: Delete\n  after: [{name: a, job: b}]\n",
+           "spec.after[0].job: unknown field");
+    EXPECT("  cleanupPolicy: Delete\n", "  cleanupPolicy: Delete\n  after: accounts\n",
+           "spec.after: must be an array, not string");
     /* several problems at once, each reported */
     EXPECT("  mode: Upsert\n  key: {source: id, destination: External_Id__c}\n",
            "  mode: Sideways\n  key: 7\n", "spec.mode: unsupported value \"Sideways\"",
            "spec.key: must be an object");
+}
+
+static void test_after(void **state)
+{
+    char *y = malloc(strlen(valid_job) + 64);
+    assert_non_null(y);
+    sprintf(y, "%s  after: [{name: accounts}, {name: leads}]\n", valid_job);
+    json_t *d = doc(y);
+    struct retl_job *j = NULL;
+    struct retl_problems p = {0};
+    assert_int_equal(retl_job_parse(d, &j, &p), RETL_E_OK);
+    assert_int_equal(j->n_after, 2);
+    assert_string_equal(j->after[0], "accounts");
+    assert_string_equal(j->after[1], "leads");
+    retl_job_free(j);
+    json_decref(d);
+    d = doc(valid_job);
+    assert_int_equal(retl_job_parse(d, &j, &p), RETL_E_OK);
+    assert_int_equal(j->n_after, 0);
+    retl_job_free(j);
+    json_decref(d);
+    free(y);
 }
 
 static void test_not_an_object(void **state)
@@ -274,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_bad_inputs_one_message_each),
         cmocka_unit_test(test_not_an_object),
+        cmocka_unit_test(test_after),
         cmocka_unit_test(test_tz),
     };
     return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
