@@ -51,9 +51,12 @@ $(eval $(call archive,san,engine,$(ENGINE_SRCS)))
 $(eval $(call archive,rel,controller,$(CTRL_SRCS)))
 $(eval $(call archive,san,controller,$(CTRL_SRCS)))
 
+# libengine is linked whole: backends register themselves (ENG_DEST_REGISTER)
+# and nothing else refers to them.
+WHOLE = -Wl,--whole-archive $(filter %/libengine.a,$^) -Wl,--no-whole-archive
 $(BIN)/retl-engine: $(BUILD)/rel/engine/main.o $(BUILD)/rel/libengine.a $(BUILD)/rel/libcommon.a
 	@mkdir -p $(@D)
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) -o $@ $(filter %.o,$^) $(WHOLE) $(filter %/libcommon.a,$^) $(LDLIBS)
 
 $(BIN)/retl-controller: $(BUILD)/rel/controller/main.o $(BUILD)/rel/libcontroller.a $(BUILD)/rel/libcommon.a
 	@mkdir -p $(@D)
@@ -62,7 +65,7 @@ $(BIN)/retl-controller: $(BUILD)/rel/controller/main.o $(BUILD)/rel/libcontrolle
 # Sanitized builds of both binaries, used by integration and e2e tests.
 $(BUILD)/san/bin/retl-engine: $(BUILD)/san/engine/main.o $(BUILD)/san/libengine.a $(BUILD)/san/libcommon.a
 	@mkdir -p $(@D)
-	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(SAN_FLAGS) -o $@ $(filter %.o,$^) $(WHOLE) $(filter %/libcommon.a,$^) $(LDLIBS)
 
 $(BUILD)/san/bin/retl-controller: $(BUILD)/san/controller/main.o $(BUILD)/san/libcontroller.a $(BUILD)/san/libcommon.a
 	@mkdir -p $(@D)

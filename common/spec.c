@@ -281,7 +281,8 @@ static char *get_secret_ref(struct vctx *c, const json_t *side, const char *path
 
 static const char *const source_types[] = {"postgres", "sqlserver", "snowflake", "odbc",
                                            NULL};
-static const char *const dest_types[] = {"salesforce", "postgres", NULL};
+static const char *const dest_types[] = {"salesforce", "postgres", "hubspot", "http",
+                                         NULL};
 static const char *const api_names[] = {"auto", "rest", "bulk", NULL};
 static const char *const mode_names[] = {"Insert", "Upsert", "Update", NULL};
 static const char *const conc_names[] = {"Forbid", "Replace", NULL};
@@ -332,13 +333,31 @@ static void parse_destination(struct vctx *c, const json_t *spec, struct retl_jo
     const json_t *d = get_obj(c, spec, "spec", "destination", true);
     if (!d)
         return;
-    static const char *const known[] = {"type", "secretRef", "object", "api", NULL};
+    static const char *const known[] = {"type", "secretRef", "object",
+                                        "api",  "rateLimit", NULL};
     check_known(c, d, P, known);
     int t = get_enum(c, d, P, "type", dest_types, -1, true);
     if (t >= 0)
         j->destination.type = strdup(dest_types[t]);
     j->destination.secret_name = get_secret_ref(c, d, P);
-    j->destination.object = get_str(c, d, P, "object", true);
+    /* An http destination is named by its secret's url alone. */
+    bool http = t >= 0 && strcmp(dest_types[t], "http") == 0;
+    j->destination.object = get_str(c, d, P, "object", !http);
+    const json_t *rl = get_obj(c, d, P, "rateLimit", false);
+    if (rl) {
+        static const char *const rl_known[] = {"requestsPerSecond", NULL};
+        check_known(c, rl, "spec.destination.rateLimit", rl_known);
+        const json_t *rps = json_object_get(rl, "requestsPerSecond");
+        if (rps && !json_is_null(rps)) {
+            if (!json_is_number(rps) || json_number_value(rps) <= 0 ||
+                json_number_value(rps) > 100000)
+                retl_problem_add(
+                    c->probs, "spec.destination.rateLimit.requestsPerSecond: must be a "
+                              "number above 0 and at most 100000");
+            else
+                j->destination.rate_limit_rps = json_number_value(rps);
+        }
+    }
     int api = get_enum(c, d, P, "api", api_names, RETL_API_AUTO, false);
     j->destination.api = api < 0 ? RETL_API_AUTO : (enum retl_sf_api)api;
     if (j->destination.object && j->destination.type &&

@@ -53,10 +53,11 @@ struct retl_job {
         char *state_schema; /* default "retl" */
     } source;
     struct {
-        char *type; /* salesforce | postgres */
+        char *type; /* salesforce | postgres | hubspot | http */
         char *secret_name;
-        char *object;
+        char *object; /* NULL only for http */
         enum retl_sf_api api;
+        double rate_limit_rps; /* rateLimit.requestsPerSecond; 0 = none */
     } destination;
     enum retl_mode mode;
     struct {

@@ -342,7 +342,8 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
                               .ncols = r->oc.n,
                               .rows = ls.rows,
                               .nrows = ch.nrows,
-                              .new_keys = new_keys};
+                              .new_keys = new_keys,
+                              .run = r->c->run};
         /* The previous batch must be in the state before this one is loaded
          * (at most one batch sent twice) and before its state transaction
          * starts; prewrite then writes this one while the destination loads. */

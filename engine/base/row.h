@@ -48,6 +48,7 @@ struct eng_batch {
     /* A hint: no key of the batch was ever synced (none in the state), so
      * the destination most likely holds none of them either. */
     bool new_keys;
+    long long run; /* the run number (e.g. for a receiver's idempotency) */
 };
 
 /* What happened to one row of a batch. The destination fills one per row, in

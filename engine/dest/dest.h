@@ -46,4 +46,11 @@ struct eng_dest_ops {
 /* The backend for type, or NULL. */
 const struct eng_dest_ops *eng_dest_find(const char *type);
 
+/* Registers a backend: its file ends with ENG_DEST_REGISTER(eng_dest_<name>).
+ * The pointer lands in the retl_dests section, which eng_dest_find walks, so
+ * a new backend is a new file (the engine links libengine whole). */
+#define ENG_DEST_REGISTER(ops)                                                           \
+    static const struct eng_dest_ops *const eng_dest_reg_##ops                           \
+        __attribute__((used, section("retl_dests"), aligned(sizeof(void *)))) = &(ops)
+
 #endif

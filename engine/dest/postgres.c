@@ -589,3 +589,5 @@ const struct eng_dest_ops eng_dest_postgres = {
     .summary = NULL,
     .close = pd_close,
 };
+
+ENG_DEST_REGISTER(eng_dest_postgres);

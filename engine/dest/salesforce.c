@@ -318,3 +318,5 @@ const struct eng_dest_ops eng_dest_salesforce = {
     .summary = sf_summary,
     .close = sf_close,
 };
+
+ENG_DEST_REGISTER(eng_dest_salesforce);

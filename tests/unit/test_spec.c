@@ -293,6 +293,31 @@ static void test_not_an_object(void **state)
     json_decref(empty);
 }
 
+/* hubspot and http (DESIGN 8.2): http needs no object; rateLimit parses. */
+static void test_http_destinations(void **state)
+{
+    const char *y = "apiVersion: retl.io/v1alpha1\nkind: ReverseEtlJob\n"
+                    "metadata: {name: j}\nspec:\n"
+                    "  source: {type: postgres, secretRef: {name: w}, table: public.t}\n"
+                    "  destination: {type: http, secretRef: {name: d}, rateLimit: "
+                    "{requestsPerSecond: 0.5}}\n"
+                    "  mode: Upsert\n  key: {source: id, destination: id}\n"
+                    "  mappings: [{source: a, destination: a}]\n";
+    json_t *d = doc(y);
+    struct retl_job *j = NULL;
+    struct retl_problems p = {0};
+    assert_int_equal(retl_job_parse(d, &j, &p), RETL_E_OK);
+    assert_string_equal(j->destination.type, "http");
+    assert_null(j->destination.object);
+    assert_true(j->destination.rate_limit_rps > 0.49 &&
+                j->destination.rate_limit_rps < 0.51);
+    retl_job_free(j);
+    json_decref(d);
+    EXPECT("    type: salesforce\n",
+           "    type: hubspot\n    rateLimit: {requestsPerSecond: 0}\n",
+           "spec.destination.rateLimit.requestsPerSecond: must be a number above 0");
+}
+
 static void test_tz(void **state)
 {
     assert_true(retl_tz_valid("UTC"));
@@ -312,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_not_an_object),
         cmocka_unit_test(test_after),
         cmocka_unit_test(test_tz),
+        cmocka_unit_test(test_http_destinations),
     };
     return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
 }
