@@ -2,9 +2,11 @@
 # make demo / make demo-down: retl end to end on this machine.
 #
 #   scripts/demo.sh up     local control plane, PostgreSQL with a small sample
-#                          warehouse (50 accounts), salesforce-sim, the CRD, RBAC
-#                          and the controller (kubectl apply -k manifests/), two
-#                          sample jobs, one run; then prints what happened and
+#                          warehouse (50 accounts, 50 contacts), salesforce-sim,
+#                          hubspot-sim, the CRD, RBAC and the controller
+#                          (kubectl apply -k manifests/), three sample jobs
+#                          (Salesforce, HubSpot, PostgreSQL), one run of each;
+#                          then prints what happened and
 #                          leaves everything running.
 #   scripts/demo.sh down   stops all of it.
 set -euo pipefail
@@ -17,14 +19,22 @@ NS=sales-ops
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+hs_down() {
+  if [ -s "$E2E_DIR/hubspot-sim.pid" ]; then
+    kill "$(cat "$E2E_DIR/hubspot-sim.pid")" 2>/dev/null || true
+    rm -f "$E2E_DIR/hubspot-sim.pid"
+  fi
+}
+
 down() {
+  hs_down
   e2e_down
   rm -rf "$E2E_DIR/sim-state" "$E2E_DIR/overlay"
   echo "demo stopped"
 }
 
 up() {
-  for b in retl-cluster retl-controller retl-engine salesforce-sim; do
+  for b in retl-cluster retl-controller retl-engine salesforce-sim hubspot-sim; do
     [ -x "build/bin/$b" ] || { echo "build/bin/$b is missing: run make demo (or make all test-build)" >&2; exit 1; }
   done
   if [ -s "$E2E_DIR/pg.env" ] || [ -s "$E2E_DIR/sim.pid" ]; then
@@ -46,6 +56,11 @@ up() {
       SELECT i, 'Account ' || i, round((random() * 100)::numeric, 2),
              (ARRAY['bronze', 'silver', 'gold'])[1 + i % 3]
       FROM generate_series(1, 50) i;
+    CREATE TABLE analytics.contacts (email text PRIMARY KEY, first_name text, last_name text, stage text);
+    INSERT INTO analytics.contacts
+      SELECT 'person' || i || '@example.com', 'First' || i, 'Last' || i,
+             (ARRAY['lead', 'opportunity', 'customer'])[1 + i % 3]
+      FROM generate_series(1, 50) i;
     CREATE SCHEMA crm;
     CREATE TABLE crm.account_tiers (account_id int PRIMARY KEY, tier text, score numeric(8,2));" >/dev/null
   echo "$PG_URL"
@@ -53,6 +68,15 @@ up() {
   say "salesforce-sim"
   e2e_sim_up
   echo "$SIM_URL"
+
+  say "hubspot-sim (rate limit 100 requests per 10 s, like a Starter account)"
+  : >"$E2E_DIR/hubspot-sim.url"
+  build/bin/hubspot-sim --listen 127.0.0.1:0 --access-token pat-na1-demo-token --rate-limit 100 \
+    >"$E2E_DIR/hubspot-sim.url" 2>"$E2E_DIR/hubspot-sim.log" &
+  echo $! >"$E2E_DIR/hubspot-sim.pid"
+  for _ in $(seq 100); do [ -s "$E2E_DIR/hubspot-sim.url" ] && break; sleep 0.05; done
+  HS_URL=$(head -n 1 "$E2E_DIR/hubspot-sim.url")
+  echo "$HS_URL"
 
   say "CRD, namespace retl-system, RBAC, controller (kubectl apply -k manifests/)"
   # One replica here: the local kubelet runs pods as processes on this host,
@@ -72,6 +96,28 @@ apiVersion: v1
 kind: Secret
 metadata: {name: salesforce, namespace: $NS}
 stringData: {loginUrl: "$SIM_URL", clientId: retl-demo, clientSecret: demo-secret}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: hubspot, namespace: $NS}
+stringData: {accessToken: pat-na1-demo-token, baseUrl: "$HS_URL"}
+---
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: hubspot-contacts, namespace: $NS}
+spec:
+  source:
+    type: postgres
+    secretRef: {name: warehouse}
+    query: SELECT email, first_name, last_name, stage FROM analytics.contacts
+  destination: {type: hubspot, secretRef: {name: hubspot}, object: contacts}
+  mode: Upsert
+  key: {source: email, destination: email}
+  mappings:
+    - {source: first_name, destination: firstname}
+    - {source: last_name, destination: lastname}
+    - {source: stage, destination: lifecyclestage}
+  schedule: "*/5 * * * *"
 ---
 apiVersion: retl.io/v1alpha1
 kind: ReverseEtlJob
@@ -107,7 +153,7 @@ EOF
   kubectl -n "$NS" wait --for=condition=Ready rj --all --timeout=60s
 
   say "a manual run of each: kubectl annotate rj ... retl.io/run-requested-at=..."
-  for j in account-scores account-tiers; do
+  for j in account-scores hubspot-contacts account-tiers; do
     kubectl -n "$NS" annotate rj "$j" retl.io/run-requested-at="$(date -Is)" --overwrite
     for _ in $(seq 150); do
       [ -n "$(kubectl -n "$NS" get rj "$j" -o jsonpath='{.status.lastRun.result}')" ] && break
@@ -126,6 +172,16 @@ EOF
     jq -r '["External_Id__c","Name","Score__c"], (.records[] | [.External_Id__c, .Name, (.Score__c|tostring)]) | @tsv' |
     column -t -s $'\t'
   echo "total: $(sim_soql "SELECT COUNT() FROM Account" | jq -r .totalSize) Accounts"
+  say "status.lastRun of hubspot-contacts"
+  kubectl -n "$NS" get rj hubspot-contacts -o jsonpath='{.status.lastRun}' | jq .
+  say "synced contacts in hubspot-sim, read back with the official @hubspot/api-client (search)"
+  (cd tests/fakes/hubspot-conformance && HS_URL=$HS_URL node -e '
+const hubspot = require("@hubspot/api-client");
+const c = new hubspot.Client({accessToken: "pat-na1-demo-token", basePath: process.env.HS_URL});
+c.crm.contacts.searchApi.doSearch({filterGroups: [], sorts: ["email"], properties: ["email", "firstname", "lifecyclestage"], limit: 5})
+  .then(r => { for (const x of r.results) console.log([x.id, x.properties.email, x.properties.firstname, x.properties.lifecyclestage].join("\t"));
+               console.log("total: " + r.total + " contacts"); })
+  .catch(e => { console.error("search failed: " + (e.code || e)); process.exit(1); });') || true
   say "synced rows in PostgreSQL crm.account_tiers"
   pg_sql -c "SELECT count(*) || ' rows, ' || count(*) FILTER (WHERE tier = 'gold') || ' gold' FROM crm.account_tiers"
 
@@ -140,6 +196,8 @@ Everything keeps running. Explore:
   kubectl get rj -n $NS account-scores -o jsonpath='{.status.lastRun.rows}'    # 3 changed
   kubectl logs -n retl-system deploy/retl-controller
   curl -s -X POST $SIM_URL/__admin/token      # a token for the sim's REST API
+  curl -s $HS_URL/__admin/stats | jq .        # hubspot-sim: calls by endpoint, records, 429s
+  kubectl get rj -n $NS hubspot-contacts -o jsonpath='{.status.lastRun}'   # apiCalls, apiUsage
 (PostgreSQL password: $PGPASSWORD)  Stop it all with: make demo-down
 EOF
 }

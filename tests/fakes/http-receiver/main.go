@@ -178,7 +178,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if garbage {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
-		w.Write([]byte(`{"results": "<html>oops</html>`))
+		w.Write([]byte(`{"results": "<html>not a list</html>"}`))
 		return
 	}
 	var b batch

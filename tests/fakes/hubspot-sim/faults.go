@@ -175,6 +175,7 @@ func (f *Faults) fire(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	case "rateLimit":
 		w.Header().Set("X-HubSpot-RateLimit-Remaining", "0")
+		w.Header().Set("Retry-After", "1")
 		writeJSON(w, 429, map[string]any{"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
 			"errorType": "RATE_LIMIT", "correlationId": newUUID(), "policyName": "TEN_SECONDLY_ROLLING", "requestId": newUUID()})
 		return true

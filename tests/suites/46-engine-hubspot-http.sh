@@ -1,0 +1,395 @@
+#!/usr/bin/env bash
+# The HubSpot and generic HTTP destinations end to end: PostgreSQL ->
+# retl-engine (sanitized) -> hubspot-sim / http-receiver. Upsert / Update /
+# Insert, values per property type, partial failures, 429s, 5xx, garbage and
+# hanging answers, a bad token, unknown properties, a non-unique idProperty;
+# HMAC-signed batches, per-key failures, retries, timeouts, TLS.
+set -uo pipefail
+cd "${RETL_ROOT:-$(dirname "$0")/../..}"
+ROOT=$(pwd)
+ENGINE=${RETL_ENGINE:-build/san/bin/retl-engine}
+SIM=build/bin/hubspot-sim
+RCV=build/bin/http-receiver
+NODE_MODS=$ROOT/tests/fakes/hubspot-conformance/node_modules
+for b in "$ENGINE" "$SIM" "$RCV"; do
+  if [ ! -x "$b" ]; then echo "missing $b (make test-build)"; echo "0 passed, 1 failed"; exit 1; fi
+done
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# shellcheck source=tests/lib/pg.sh
+source tests/lib/pg.sh
+W=$(mktemp -d /tmp/retl-hs46.XXXXXX)
+cp "$ENGINE" "$W/retl-engine" && ENGINE=$W/retl-engine
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  pg_stop
+  rm -rf "$W"
+}
+trap cleanup EXIT
+P=0 F=0
+pass() { P=$((P + 1)); echo "ok   - $*"; }
+fail() { F=$((F + 1)); echo "FAIL - $*"; }
+expect() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+
+pg_start || { echo "0 passed, 1 failed"; exit 1; }
+# start VAR BINARY ARGS...: starts a server, sets VAR to its base URL.
+start() {
+  local var=$1 bin=$2; shift 2
+  "$bin" "$@" >"$W/$var.url" 2>"$W/$var.log" &
+  PIDS+=($!)
+  for _ in $(seq 200); do [ -s "$W/$var.url" ] && break; sleep 0.05; done
+  printf -v "$var" '%s' "$(head -n 1 "$W/$var.url")"
+}
+TOKEN=pat-na1-retl-suite-token
+cat >"$W/schema.json" <<'EOF'
+{"objects": {
+  "contacts": {"properties": [
+    {"name": "external_id", "type": "string", "hasUniqueValue": true},
+    {"name": "score", "type": "number"},
+    {"name": "vip", "type": "bool"},
+    {"name": "plan", "type": "enumeration", "options": [{"label": "Free", "value": "free"}, {"label": "Pro", "value": "pro"}]},
+    {"name": "last_order_at", "type": "datetime"}
+  ]},
+  "2-1234567": {"name": "warehouses", "properties": [
+    {"name": "code", "type": "string", "hasUniqueValue": true},
+    {"name": "capacity", "type": "number"}
+  ]}
+}}
+EOF
+start H "$SIM" --listen 127.0.0.1:0 --access-token "$TOKEN" --schema "$W/schema.json"
+start HL "$SIM" --listen 127.0.0.1:0 --access-token "$TOKEN" --schema "$W/schema.json" --rate-limit 4
+start R "$RCV" --listen 127.0.0.1:0 --hmac-secret hmac-suite-secret --bearer-token rcv-bearer-token
+start RT "$RCV" --listen 127.0.0.1:0 --tls-self-signed "$W/tls"
+if [ -z "$H" ] || [ -z "$HL" ] || [ -z "$R" ] || [ -z "$RT" ]; then cat "$W"/*.log; echo "0 passed, 1 failed"; exit 1; fi
+
+sql() { pg_sql -c "$1"; }
+hadmin() { curl -s -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$H/__admin/$2"; }
+radmin() { curl -s -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "$R/__admin/$2"; }
+hstat() { hadmin GET stats | jq -r "$1"; }
+record() { # TYPE JQ-SELECT -> the record's properties
+  hadmin GET "records/$1" | jq -c "[.results[] | select($2)][0].properties"
+}
+
+{
+  cat <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: wh, namespace: t46}
+stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: hs, namespace: t46}
+stringData: {accessToken: "$TOKEN", baseUrl: "$H"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: hsl, namespace: t46}
+stringData: {accessToken: "$TOKEN", baseUrl: "$HL"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: hsbad, namespace: t46}
+stringData: {accessToken: pat-na1-wrong-token-value, baseUrl: "$H"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: rcv, namespace: t46}
+stringData:
+  url: "$R/hook"
+  bearerToken: rcv-bearer-token
+  hmacSecret: hmac-suite-secret
+  headers: '{"X-Tenant": "acme"}'
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: rcvbad, namespace: t46}
+stringData: {url: "$R/hook", bearerToken: rcv-bearer-token, hmacSecret: not-the-right-secret}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: rcvtls, namespace: t46}
+stringData:
+  url: "$RT/hook"
+  caCert: |
+EOF
+  sed 's/^/    /' "$W/tls/ca.pem"
+  cat <<EOF
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: rcvtlsnoca, namespace: t46}
+stringData: {url: "$RT/hook"}
+EOF
+} >"$W/secrets.yaml"
+
+# job NAME TYPE SECRET OBJECT MODE KEYSRC KEYDST QUERY MAPPINGS [EXTRA-DEST-YAML] [BATCH]
+job() {
+  local name=$1 type=$2 sec=$3 obj=$4 mode=$5 ksrc=$6 kdst=$7 query=$8 maps=$9 extra=${10:-} batch=${11:-}
+  {
+    echo "apiVersion: retl.io/v1alpha1"
+    echo "kind: ReverseEtlJob"
+    echo "metadata: {name: $name, namespace: t46}"
+    echo "spec:"
+    echo "  source: {type: postgres, secretRef: {name: wh}, query: \"$query\"}"
+    echo "  destination: {type: $type, secretRef: {name: $sec}${obj:+, object: $obj}${extra:+, $extra}}"
+    echo "  mode: $mode"
+    if [ -n "$kdst" ]; then echo "  key: {source: $ksrc, destination: $kdst}"; else echo "  key: {source: $ksrc}"; fi
+    [ -n "$batch" ] && echo "  batchSize: $batch"
+    echo "  mappings:"
+    local m
+    IFS=, read -ra ms <<<"$maps"
+    for m in "${ms[@]}"; do echo "    - {source: ${m%%:*}, destination: ${m#*:}}"; done
+  } >"$W/$name.yaml"
+}
+RUNS=0
+run() {
+  RUNS=$((RUNS + 1))
+  "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$RUNS.out" 2>"$W/$1.$RUNS.err"
+  RC=$?
+  OUT=$(tail -n 1 "$W/$1.$RUNS.out")
+  LAST_ERR=$W/$1.$RUNS.err
+  if grep -q 'ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:' "$LAST_ERR"; then
+    echo "sanitizer report in $1 run $RUNS:"; grep -A 20 'Sanitizer\|runtime error' "$LAST_ERR" | head -40
+    RC=99
+  fi
+}
+sum() { jq -r "$1" <<<"$OUT"; }
+show() {
+  echo "  rc=$RC summary=$OUT"; tail -n 4 "$LAST_ERR" | sed 's/^/  /'
+  local et; et=$(sum '.errorsTable // empty')
+  [ -n "$et" ] && pg_sql -c "SELECT key, code, fields, left(message, 160) FROM $et ORDER BY key LIMIT 5" 2>/dev/null | sed 's/^/  errors: /'
+}
+errq() { pg_sql -c "SELECT $2 FROM $(sum .errorsTable) WHERE key = '$1'"; }
+
+sql "CREATE SCHEMA src;
+CREATE TABLE src.people (id text PRIMARY KEY, email text, first text, score numeric(8,2), vip boolean,
+  plan text, last_order timestamptz, birth date);
+INSERT INTO src.people SELECT 'P-' || g, 'person' || g || '@example.com', 'First' || g, g / 4.0, g % 3 = 0,
+  CASE WHEN g % 2 = 0 THEN 'pro' ELSE 'free' END, timestamptz '2024-05-01 12:00:00+02' + g * interval '1 minute',
+  date '1990-01-01' + g FROM generate_series(1, 250) g;
+CREATE TABLE src.wh (code text PRIMARY KEY, capacity int);
+INSERT INTO src.wh SELECT 'W-' || g, g * 10 FROM generate_series(1, 30) g;
+CREATE TABLE src.cos (id text PRIMARY KEY, name text, employees int);
+INSERT INTO src.cos SELECT 'CO-' || g, 'Company ' || g, g FROM generate_series(1, 5) g;
+CREATE TABLE src.events (id text PRIMARY KEY, kind text, amount numeric, payload jsonb, at timestamptz);
+INSERT INTO src.events SELECT 'E-' || g, 'order', g * 1.5, jsonb_build_object('n', g), timestamptz '2024-01-01 00:00:00+00'
+  FROM generate_series(1, 120) g;" >/dev/null
+
+PEOPLE_Q="SELECT id, email, first, score, vip, plan, last_order, birth FROM src.people"
+PEOPLE_M="id:external_id,first:firstname,score:score,vip:vip,plan:plan,last_order:last_order_at,birth:date_of_birth"
+
+# ---- HubSpot 1. Upsert contacts by email: 250 rows, 3 batch calls + the properties read
+job ppl hubspot hs contacts Upsert email email "$PEOPLE_Q" "$PEOPLE_M"
+run ppl
+if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 250 ] && [ "$(hstat .records.contacts)" = 250 ] &&
+  [ "$(sum '.apiCallsByEndpoint["batch/upsert"]')" = 3 ] && [ "$(sum '.apiCallsByEndpoint.properties')" = 1 ]; then
+  pass "hubspot upsert by email: 250 contacts created in 3 batch calls + 1 properties call"
+else
+  fail "hubspot upsert by email"; show ppl
+fi
+expect "values: number, bool, enumeration, datetime in UTC, date" \
+  test "$(record contacts '.properties.email == "person7@example.com"' | jq -c '[.score, .vip, .plan, .last_order_at, .date_of_birth, .firstname]')" \
+  = '["1.75","false","free","2024-05-01T10:07:00.000Z","1990-01-08","First7"]'
+expect "destinationInfo: idProperty and unique properties" \
+  test "$(sum '.destinationInfo | [.object, .idProperty, (.uniqueProperties | join(","))] | join("|")')" = "contacts|email|external_id"
+expect "summary: apiUsage from X-HubSpot-RateLimit-Daily" grep -qE '^[0-9]+/1000000$' <<<"$(sum .apiUsage)"
+# The official client reads what retl wrote.
+got=$(cd "$W" && NODE_PATH=$NODE_MODS SIM="$H" TOK="$TOKEN" node -e '
+const hubspot = require("@hubspot/api-client");
+const c = new hubspot.Client({accessToken: process.env.TOK, basePath: process.env.SIM});
+c.crm.contacts.searchApi.doSearch({filterGroups: [{filters: [{propertyName: "email", operator: "EQ", value: "person42@example.com"}]}],
+  properties: ["firstname", "plan", "external_id"], limit: 1}).then(r => console.log(r.total, r.results[0].properties.firstname,
+  r.results[0].properties.plan, r.results[0].properties.external_id)).catch(e => console.log("error", e.code || e));' 2>&1)
+expect "@hubspot/api-client reads the record back ($got)" test "$got" = "1 First42 pro P-42"
+
+# ---- 2. nothing changed: no batch call
+run ppl
+expect "second run: nothing to send, no batch call" \
+  test "$RC/$(sum .rows.inserted)/$(sum .rows.updated)/$(sum '.apiCallsByEndpoint["batch/upsert"] // 0')" = "0/0/0/0"
+
+# ---- 3. 10 changed rows, one with an enumeration value HubSpot lacks, one blocked by a validation rule
+sql "UPDATE src.people SET first = first || '!' WHERE substr(id, 3)::int <= 10;
+UPDATE src.people SET plan = 'platinum' WHERE id = 'P-3'; UPDATE src.people SET email = 'blocked5@blocked.test' WHERE id = 'P-5'" >/dev/null
+hadmin POST faults '{"validationRules": [{"object": "contacts", "property": "firstname", "equals": "First9!", "message": "firstname First9! is on the deny list"}]}' >/dev/null
+before=$(hstat '.requests["POST /crm/v3/objects/contacts/batch/upsert"]')
+run ppl
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 7 ] && [ "$(sum .rows.inserted)" = 0 ] && [ "$(sum .rows.failed)" = 3 ] &&
+  [ "$(hstat '.requests["POST /crm/v3/objects/contacts/batch/upsert"]')" = $((before + 1)) ]; then
+  pass "partial failure: 7 updated, 3 rejected, one 207 call"
+else
+  fail "partial failure"; show ppl
+fi
+expect "local check: INVALID_OPTION names the property and its options" \
+  test "$(errq person3@example.com "code || '|' || fields || '|' || message")" = 'INVALID_OPTION|plan|value "platinum" for property plan (enumeration): not one of the property'"'"'s options [free, pro]'
+expect "207 error: HubSpot's code and message in the errors table" \
+  grep -q '^INVALID_VALUE|firstname|Property values were not valid: .*deny list' <<<"$(errq person9@example.com "code || '|' || fields || '|' || message")"
+# P-5's new email is a new key, but its external_id still belongs to the old record.
+expect "207 error: CONFLICT on another record's unique value" \
+  grep -q '^CONFLICT|A contact with the external_id "P-5" already exists' <<<"$(errq blocked5@blocked.test "code || '|' || message")"
+hadmin DELETE faults >/dev/null
+
+# ---- 4. 429s are answered (waited for and retried); 503s and a hanging call are retried
+sql "UPDATE src.people SET score = score + 1 WHERE substr(id, 3)::int BETWEEN 100 AND 199" >/dev/null
+hadmin POST faults '{"rateLimitNext": 2, "pathContains": "batch"}' >/dev/null
+run ppl
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 101 ] && [ "$(sum .rows.failed)" = 2 ] && [ "$(sum .rateLimited)" = 2 ] && [ "$(hstat .faultsFired.rateLimit)" = 2 ]; then
+  pass "two 429s answered by waiting and retrying; failed rows retried (P-9 now passes)"
+else
+  fail "429 retry"; show ppl
+fi
+sql "UPDATE src.people SET score = score + 1 WHERE substr(id, 3)::int BETWEEN 200 AND 210" >/dev/null
+hadmin POST faults '{"statusNext": 2, "status": 503, "pathContains": "batch"}' >/dev/null
+run ppl
+expect "503 twice: retried, rows updated" test "$RC/$(sum .rows.updated)/$(sum .retried)" = "0/11/2"
+sql "UPDATE src.people SET score = score + 1 WHERE id = 'P-211'" >/dev/null
+hadmin POST faults '{"hangNext": 1, "pathContains": "batch"}' >/dev/null
+RETL_HS_TIMEOUT_S=2 run ppl
+expect "a call that never answers times out and the idempotent upsert is retried" \
+  test "$RC/$(sum .rows.updated)/$(hstat .faultsFired.hang)" = "0/1/1"
+
+# ---- 5. garbage 200: the run fails, nothing recorded as synced, the next run resends
+sql "UPDATE src.people SET score = score + 1 WHERE substr(id, 3)::int BETWEEN 1 AND 20" >/dev/null
+hadmin POST faults '{"garbageNext": 1, "pathContains": "batch"}' >/dev/null
+run ppl
+if [ "$RC" != 0 ] && grep -q 'not JSON (text/html)' <<<"$(sum .message)"; then
+  pass "garbage 200: the run fails naming the answer ($(sum .message | cut -c1-90))"
+else
+  fail "garbage 200"; show ppl
+fi
+run ppl
+expect "after garbage: the next run sends the same 20 rows again (18 ok, P-3 and P-5 still rejected)" \
+  test "$RC/$(sum .rows.updated)/$(sum .rows.failed)" = "0/18/2"
+
+# ---- 6. the rolling limit learnt from the headers: paced, never a 429
+sql "CREATE TABLE src.many AS SELECT 'M-' || g AS id, 'm' || g || '@example.com' AS email FROM generate_series(1, 600) g" >/dev/null
+job many hubspot hsl contacts Upsert email email "SELECT id, email FROM src.many" "id:external_id"
+t0=$(date +%s.%N)
+run many
+el=$(echo "$(date +%s.%N) - $t0" | bc)
+# The sim stamps a call when it arrives, retl when it starts it (plus a 100 ms
+# margin): on a loaded machine one 429 may slip through, and is answered.
+if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 600 ] && [ "$(curl -s "$HL/__admin/stats" | jq .rateLimited)" -le 1 ] &&
+  [ "$(curl -s "$HL/__admin/stats" | jq .maxInWindow)" -le 4 ] && [ "$(sum .rateLimit)" = 4 ] && [ "$(echo "$el > 9" | bc)" = 1 ]; then
+  pass "rate limit 4 per 10 s: 7 calls paced over $el s (run $(sum .durationSeconds) s), $(sum .rateLimited) 429s"
+else
+  fail "rate limit pacing (${el}s, sim: $(curl -s "$HL/__admin/stats" | jq -c '[.rateLimited, .maxInWindow]'))"; show many
+fi
+
+# ---- 7. Update by hs_object_id, one id HubSpot does not know
+hadmin GET records/contacts | jq -r '.results[] | select(.properties.external_id != null) | "\(.id)\t\(.properties.external_id)"' | head -n 20 >"$W/ids.tsv"
+sql "CREATE TABLE src.upd (hsid text PRIMARY KEY, city text)" >/dev/null
+pg_sql -c "\\copy src.upd (hsid, city) FROM program 'cut -f1 $W/ids.tsv | sed s/\$/\\tOslo/'" >/dev/null 2>&1 ||
+  while IFS=$'\t' read -r id _; do sql "INSERT INTO src.upd VALUES ('$id', 'Oslo')" >/dev/null; done <"$W/ids.tsv"
+sql "INSERT INTO src.upd VALUES ('999999999', 'Nowhere')" >/dev/null
+job upd hubspot hs contacts Update hsid hs_object_id "SELECT hsid, city FROM src.upd" "city:city"
+run upd
+if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 20 ] && [ "$(sum .rows.failed)" = 1 ] &&
+  [ "$(errq 999999999 code)" = OBJECT_NOT_FOUND ]; then
+  pass "update by hs_object_id: 20 updated, the unknown id fails OBJECT_NOT_FOUND"
+else
+  fail "update by hs_object_id"; show upd
+fi
+
+# ---- 8. Insert companies; Upsert a custom object by its unique property
+job cos hubspot hs companies Insert id "" "SELECT id, name, employees FROM src.cos" "name:name,employees:numberofemployees"
+run cos
+expect "insert companies: 5 created with their ids" \
+  test "$RC/$(sum .rows.inserted)/$(hstat .records.companies)" = "0/5/5"
+job whs hubspot hs 2-1234567 Upsert code code "SELECT code, capacity FROM src.wh" "capacity:capacity"
+run whs
+expect "custom object 2-1234567 upserted by code" \
+  test "$RC/$(sum .rows.inserted)/$(record 2-1234567 '.properties.code == "W-3"' | jq -r .capacity)" = "0/30/30"
+
+# ---- 9. bad input fails before anything is written, naming the field
+writes=$(hstat .recordWrites)
+job bad1 hubspot hs contacts Upsert email email "$PEOPLE_Q" "first:firstname,score:favourite_score"
+run bad1
+expect "unknown property: spec.mappings[1].destination named" \
+  grep -qF 'spec.mappings[1].destination: property "favourite_score" does not exist on HubSpot object contacts' <<<"$(sum .message)"
+job bad2 hubspot hs contacts Upsert first firstname "$PEOPLE_Q" "score:score"
+run bad2
+expect "non-unique idProperty: spec.key.destination named" \
+  grep -qF 'spec.key.destination: property "firstname" of contacts does not have unique values' <<<"$(sum .message)"
+job bad3 hubspot hs contacts Upsert email email "$PEOPLE_Q" "score:hubspotscore"
+run bad3
+expect "read-only property refused" grep -qF 'property "hubspotscore" of contacts is read-only' <<<"$(sum .message)"
+job bad4 hubspot hs butterflies Upsert email email "$PEOPLE_Q" "score:score"
+run bad4
+expect "unknown object: spec.destination.object with HubSpot's words" \
+  grep -qF 'spec.destination.object: HubSpot does not know object "butterflies" (400 error: Unable to infer object type from: butterflies)' <<<"$(sum .message)"
+job bad5 hubspot hsbad contacts Upsert email email "$PEOPLE_Q" "score:score"
+run bad5
+if [ "$RC" != 0 ] && grep -q 'HubSpot refused the access token (401 INVALID_AUTHENTICATION' <<<"$(sum .message)" &&
+  ! grep -rq 'pat-na1-wrong-token-value' "$W/bad5.$RUNS.out" "$LAST_ERR"; then
+  pass "wrong token: 401 INVALID_AUTHENTICATION named, the token never printed"
+else
+  fail "wrong token"; show bad5
+fi
+expect "nothing was written by the bad jobs" test "$(hstat .recordWrites)" = "$writes"
+
+# ---- HTTP 1. signed batches of 50, typed fields, extra header, job and run
+EV_Q="SELECT id, kind, amount, payload, at FROM src.events"
+EV_M="kind:kind,amount:amount,payload:payload,at:at"
+job ev http rcv "" Upsert id id "$EV_Q" "$EV_M" "" 50
+run ev
+recs=$(radmin GET records)
+if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 120 ] && [ "$(jq .batches <<<"$recs")" = 3 ] &&
+  [ "$(jq .badAuth <<<"$recs")" = 0 ] && [ "$(sum .requests)" = 3 ]; then
+  pass "http: 120 records in 3 signed batches, all signatures verified"
+else
+  fail "http upsert"; show ev; echo "$recs" | jq -c '{batches, badAuth, requests}'
+fi
+expect "http: fields typed (number, JSON, timestamp text): $(jq -c '.records["E-4"]' <<<"$recs")" \
+  test "$(jq -c '.records["E-4"]' <<<"$recs")" = '{"amount":6,"at":"2024-01-01 00:00:00+00:00","kind":"order","payload":{"n":4}}'
+expect "http: extra header, bearer token and job name sent" \
+  test "$(jq -r '[.lastHeaders["x-tenant"], .lastHeaders.authorization, .lastJob] | join("|")' <<<"$recs")" = "acme|Bearer rcv-bearer-token|t46/ev"
+
+# ---- HTTP 2. per-key failures from the body; 429 with Retry-After; 500s exhausted
+sql "UPDATE src.events SET amount = amount + 1 WHERE substr(id, 3)::int <= 10" >/dev/null
+radmin POST faults '{"failKeys": ["E-2", "E-7"]}' >/dev/null
+run ev
+expect "http: keys the receiver names fail alone (REJECTED, its words)" \
+  test "$RC/$(sum .rows.updated)/$(sum .rows.failed)/$(errq E-7 "code || '|' || message")" \
+  = "0/8/2/REJECTED|rejected by the receiver: key E-7 is on the fail list"
+radmin POST faults '{"statusNext": 2, "status": 429, "retryAfter": "1"}' >/dev/null
+run ev
+expect "http: two 429s honoured (Retry-After) and retried" test "$RC/$(sum .rows.updated)/$(sum .rateLimited)" = "0/2/2"
+sql "UPDATE src.events SET amount = amount + 1 WHERE substr(id, 3)::int BETWEEN 50 AND 54" >/dev/null
+radmin POST faults '{"statusNext": 10, "status": 500}' >/dev/null
+RETL_HTTP_ATTEMPTS=2 run ev
+expect "http: 500 after retries fails the batch's rows (HTTP_500, transient)" \
+  test "$(sum .rows.failed)/$(errq E-52 code)" = "5/HTTP_500"
+radmin POST faults '{"statusNext": 0}' >/dev/null
+
+# ---- HTTP 3. a slow receiver times out: the run fails, the batch is sent again next run
+radmin POST faults '{"delayMs": 3000}' >/dev/null
+RETL_HTTP_TIMEOUT_S=1 run ev
+expect "http: a receiver that does not answer in time fails the run, saying so" \
+  grep -q "outcome is unknown" <<<"$(sum .message)"
+radmin POST faults '{}' >/dev/null
+run ev
+expect "http: after the timeout the same rows are sent again" test "$RC/$(sum .rows.updated)" = "0/5"
+
+# ---- HTTP 4. a garbage answer, a bad signature, TLS
+sql "UPDATE src.events SET kind = 'refund' WHERE id = 'E-100'" >/dev/null
+radmin POST faults '{"garbageNext": 1}' >/dev/null
+run ev
+expect "http: a 2xx whose results are not a list fails the rows (BAD_RESPONSE)" test "$(errq E-100 code)" = BAD_RESPONSE
+job evbad http rcvbad "" Upsert id id "$EV_Q" "$EV_M" "" 50
+run evbad
+expect "http: a wrong hmacSecret is refused by the receiver (401) and fails the run" \
+  grep -q 'answered 401.*X-Retl-Signature does not match' <<<"$(sum .message)"
+job evtls http rcvtls "" Insert id "" "$EV_Q" "$EV_M" "rateLimit: {requestsPerSecond: 2}" 20
+t0=$(date +%s.%N)
+run evtls
+el=$(echo "$(date +%s.%N) - $t0" | bc)
+expect "http over TLS with caCert, 6 requests at 2 per second ($el s, rc $RC, $(sum .rows.inserted) rows)" \
+  test "$RC/$(sum .rows.inserted)/$(echo "$el > 2" | bc)" = "0/120/1"
+job evnoca http rcvtlsnoca "" Insert id "" "$EV_Q" "$EV_M"
+run evnoca
+expect "http over TLS without the CA is refused" grep -qi 'certificate\|SSL\|TLS' <<<"$(sum .message)"
+
+echo "$P passed, $F failed"
+[ "$F" -eq 0 ]

@@ -1,0 +1,80 @@
+/* The generic HTTP destination's pure parts: the batch body, its signature,
+ * per-key failures from the answer, failure classes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/dest/http_int.h"
+
+static void test_body(void **state)
+{
+    (void)state;
+    struct retl_job job = {
+        .name = "orders", .namespace = "shop", .mode = RETL_MODE_UPSERT};
+    struct eng_col cols[] = {
+        {"id", "id", ENG_T_TEXT, true},        {"n", "qty", ENG_T_INT, false},
+        {"a", "amount", ENG_T_NUMERIC, false}, {"big", "big", ENG_T_NUMERIC, false},
+        {"ok", "paid", ENG_T_BOOL, false},     {"j", "meta", ENG_T_JSON, false},
+        {"t", "note", ENG_T_TEXT, false}};
+    const char *v[] = {"o-1",  "3",           "2.5", "12345678901234567890.5",
+                       "true", "{\"a\":[1]}", NULL};
+    struct eng_row rows[] = {{"o-1", v, ENG_OP_UPSERT}};
+    struct eng_batch b = {.cols = cols, .ncols = 7, .rows = rows, .nrows = 1, .run = 42};
+    char *body = http_batch_body(&job, &b);
+    assert_string_equal(body,
+                        "{\"job\":\"shop/orders\",\"run\":42,\"operation\":\"upsert\","
+                        "\"records\":[{\"key\":\"o-1\",\"fields\":{\"qty\":3,\"amount\":"
+                        "2.5,\"big\":\"12345678901234567890.5\",\"paid\":true,\"meta\":{"
+                        "\"a\":[1]},\"note\":null}}]}");
+    char sig[80];
+    assert_int_equal(http_signature("s3cret", "{}", 2, sig), RETL_E_OK);
+    /* echo -n '{}' | openssl dgst -sha256 -hmac s3cret */
+    assert_string_equal(sig,
+                        "sha256=adbde1ce40c89c14215687d5d762a47df6dfaefcfad61e2e86718ffc"
+                        "8498571b");
+    free(body);
+}
+
+static void test_answer(void **state)
+{
+    (void)state;
+    struct eng_col cols[] = {{"id", "id", ENG_T_TEXT, true}};
+    const char *v[] = {"a"};
+    struct eng_row rows[] = {{"a", v, ENG_OP_UPSERT}, {"b", v, ENG_OP_UPSERT}};
+    struct eng_batch b = {
+        .cols = cols, .ncols = 1, .rows = rows, .nrows = 2, .new_keys = true};
+    struct eng_row_result res[2];
+    http_apply_answer(
+        &b, 200, "{\"results\":[{\"key\":\"b\",\"error\":\"no such customer\"}]}", res);
+    assert_true(res[0].ok && res[0].created);
+    assert_false(res[1].ok);
+    assert_string_equal(res[1].code, "REJECTED");
+    assert_string_equal(res[1].message, "no such customer");
+    eng_results_clear(res, 2);
+    http_apply_answer(&b, 204, "", res);
+    assert_true(res[0].ok && res[1].ok);
+    http_apply_answer(&b, 200, "not json at all", res);
+    assert_true(res[0].ok && res[1].ok);
+    http_apply_answer(&b, 200, "{\"results\":\"oops\"}", res);
+    assert_string_equal(res[0].code, "BAD_RESPONSE");
+    assert_true(http_code_transient(res[0].code));
+    eng_results_clear(res, 2);
+    assert_true(http_code_transient("HTTP_503"));
+    assert_true(http_code_transient("HTTP_429"));
+    assert_false(http_code_transient("HTTP_400"));
+    assert_false(http_code_transient("REJECTED"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_body),
+        cmocka_unit_test(test_answer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
