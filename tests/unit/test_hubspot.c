@@ -80,7 +80,9 @@ static void test_validate(void **state)
 {
     (void)state;
     struct hs_props p = load_props();
-    struct retl_mapping maps[] = {{"s", "score"}, {"x", "nope"}, {"h", "hubspotscore"}};
+    struct retl_mapping maps[] = {{.source = "s", .destination = "score"},
+                                  {.source = "x", .destination = "nope"},
+                                  {.source = "h", .destination = "hubspotscore"}};
     struct retl_job job = {.mode = RETL_MODE_UPSERT, .mappings = maps, .n_mappings = 3};
     struct eng_col cols[] = {{"k", "external_id", ENG_T_TEXT, true},
                              {"s", "score", ENG_T_NUMERIC, false},
