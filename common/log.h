@@ -69,10 +69,23 @@ void retl_log_fields(enum retl_log_level lvl, const char *msg,
 #define RETL_LOG_WARN(msg, ...) RETL_LOG(RETL_LOG_WARN, msg, ##__VA_ARGS__)
 #define RETL_LOG_ERROR(msg, ...) RETL_LOG(RETL_LOG_ERROR, msg, ##__VA_ARGS__)
 
-/* Registers a secret value (copied): from now on it is replaced by
- * "[REDACTED]" wherever it appears in a log record or in retl_redact_text.
- * Values shorter than 4 bytes are ignored (they would mask ordinary text). */
-void retl_secret_register(const char *value);
+/* Registers a credential (copied): from now on it is replaced by
+ * "[REDACTED]" wherever it appears in a log record or in retl_redact_text,
+ * and so are its escaped spellings (ODBC {..}}, libpq '..\'', JSON, URL
+ * percent-encoding) and every token of >= 4 bytes a tokeniser could split off
+ * it (at spaces, quotes, braces, ';', ',', '=', ':', newlines, ...). Values
+ * shorter than 4 bytes are ignored (they would mask ordinary text). There is
+ * no silent cap: TOO_BIG past 8192 values, NOMEM, else OK. */
+retl_err retl_secret_register(const char *value);
+/* Registers a text that may carry credentials (a connection string, a URL,
+ * headers): the whole text exactly, and each credential inside it (a URL
+ * password, the value of every key=value / "key": "value" pair whose key names
+ * a credential) as retl_secret_register does. */
+retl_err retl_secret_register_text(const char *text);
+/* Whether a key (a Secret's data key, a connection-string key, a JSON field)
+ * names a credential: password, pwd, *secret*, *token*, apiKey, privateKey,
+ * client_assertion, sessionId, Authorization, ... (case, '_', '-' ignored). */
+bool retl_secret_key(const char *key);
 /* Forgets every registered secret (tests). */
 void retl_secret_clear(void);
 
@@ -83,10 +96,17 @@ char *retl_redact_url(const char *url, char *out, size_t n);
 /* libpq key=value strings and ODBC connection strings: password/pwd/secret
  * values masked; URIs handled as retl_redact_url. */
 char *retl_redact_conninfo(const char *conninfo, char *out, size_t n);
+/* Where a connection string points, never what authenticates it: only its
+ * host/hostaddr/port/dbname/Driver/Server/Database/DSN keys (or a URL's host
+ * and database). The only form of a connection string a message may carry. */
+char *retl_conn_describe(const char *conninfo, char *out, size_t n);
 /* A token: "***" (its length is not revealed). */
 char *retl_redact_token(const char *token, char *out, size_t n);
-/* Free text: registered secrets, URL passwords, key=value / "key": "value"
- * pairs whose key names a credential, and Bearer tokens are masked. */
+/* Free text: registered secrets (and their escapes and tokens), PEM bodies,
+ * URL passwords, Bearer tokens, key=value / key: value / "key": "value" pairs
+ * whose key names a credential (quoted, {braced} or bare values) and the
+ * whole value of an Authorization header are masked. Use it for every text
+ * that came from a server or a driver before it goes into a message. */
 char *retl_redact_text(const char *text, char *out, size_t n);
 
 #endif

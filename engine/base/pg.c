@@ -37,12 +37,17 @@ retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what, PGconn 
         return retl_errf(eb, RETL_E_CONFIG, "%s: secret %s has no key \"url\"", what,
                          sec && sec->name ? sec->name : "?");
     /* A password inside the url is a secret of its own, wherever it shows. */
+    retl_err rc = RETL_E_OK;
     PQconninfoOption *opts = PQconninfoParse(url, NULL);
-    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+    for (PQconninfoOption *o = opts; o && o->keyword && !rc; o++) {
         if (o->val && strcmp(o->keyword, "password") == 0)
-            retl_secret_register(o->val);
+            rc = retl_secret_register(o->val);
     }
     PQconninfoFree(opts);
+    if (!rc && pw)
+        rc = retl_secret_register(pw);
+    if (rc)
+        return retl_errf(eb, rc, "%s: cannot register the password for redaction", what);
     /* Defaults first: the url may override them, password comes last. */
     const char *keys[] = {"connect_timeout",
                           "keepalives",
@@ -62,12 +67,12 @@ retl_err eng_pg_connect(const struct eng_secrets *sec, const char *what, PGconn 
     if (PQstatus(c) != CONNECTION_OK) {
         char msg[RETL_ERRBUF_SIZE], red[512];
         redacted_msg(PQerrorMessage(c), msg, sizeof msg);
-        retl_redact_conninfo(url, red, sizeof red);
+        retl_conn_describe(url, red, sizeof red);
         PQfinish(c);
         return retl_errf(eb, RETL_E_UNAVAILABLE, "%s: cannot connect to %s: %s", what,
                          red, msg);
     }
-    retl_err rc = eng_pg_exec(c, session_sql, NULL, what, eb);
+    rc = eng_pg_exec(c, session_sql, NULL, what, eb);
     if (rc) {
         PQfinish(c);
         return rc;

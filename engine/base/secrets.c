@@ -26,6 +26,15 @@ void eng_secrets_free(struct eng_secrets *s)
     s->data = NULL;
 }
 
+/* A credential key's value is masked with all its spellings and tokens; any
+ * other value (a url, a connection string, headers) as a whole and through
+ * each credential it carries. */
+static retl_err eng_secret_protect(const char *key, const char *value)
+{
+    return retl_secret_key(key) ? retl_secret_register(value)
+                                : retl_secret_register_text(value);
+}
+
 retl_err eng_secrets_from_env(const char *prefix, char **envp, struct eng_secrets *out,
                               struct retl_errbuf *eb)
 {
@@ -50,7 +59,12 @@ retl_err eng_secrets_from_env(const char *prefix, char **envp, struct eng_secret
             continue;
         memcpy(key, kv, kl);
         key[kl] = '\0';
-        retl_secret_register(eq + 1);
+        retl_err rc = eng_secret_protect(key, eq + 1);
+        if (rc != RETL_E_OK) {
+            json_decref(data);
+            return retl_errf(eb, rc,
+                             "secret %s: cannot register its values for redaction", pfx);
+        }
         if (json_object_set_new(data, key, json_string(eq + 1)) != 0) {
             json_decref(data);
             return RETL_E_NOMEM;
@@ -105,7 +119,13 @@ retl_err eng_secrets_from_docs(const json_t *docs, const char *ns, const char *n
                            name, k);
             goto out;
         }
-        retl_secret_register(dec);
+        rc = eng_secret_protect(k, dec);
+        if (rc) {
+            free(dec);
+            rc = retl_errf(eb, rc, "secret %s: cannot register data.%s for redaction",
+                           name, k);
+            goto out;
+        }
         json_object_set_new(data, k, json_string(dec));
         free(dec);
     }
@@ -115,7 +135,13 @@ retl_err eng_secrets_from_docs(const json_t *docs, const char *ns, const char *n
                            name, k);
             goto out;
         }
-        retl_secret_register(json_string_value(v));
+        rc = eng_secret_protect(k, json_string_value(v));
+        if (rc) {
+            rc = retl_errf(eb, rc,
+                           "secret %s: cannot register stringData.%s for redaction", name,
+                           k);
+            goto out;
+        }
         json_object_set(data, k, v);
     }
     out->name = strdup(name);

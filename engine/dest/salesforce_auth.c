@@ -32,11 +32,10 @@ void sf_auth_free(struct sf_auth *a)
 
 static char *secret_dup(const struct eng_secrets *sec, const char *key, bool credential)
 {
+    (void)credential; /* registered for redaction by sf_auth_from_secret */
     const char *v = eng_secret_get(sec, key);
     if (!v || !*v)
         return NULL;
-    if (credential)
-        retl_secret_register(v);
     return strdup(v);
 }
 
@@ -91,6 +90,14 @@ retl_err sf_auth_from_secret(const struct eng_secrets *sec, struct sf_auth *a,
     if (strncmp(login, "https://", 8) && strncmp(login, "http://", 7))
         return retl_errf(eb, RETL_E_CONFIG, "secret %s: loginUrl must be an http(s) URL",
                          sname);
+    static const char *const credentials[] = {"clientSecret", "privateKey", "password",
+                                              "refreshToken"};
+    for (size_t i = 0; i < sizeof credentials / sizeof credentials[0]; i++) {
+        retl_err re = retl_secret_register(eng_secret_get(sec, credentials[i]));
+        if (re)
+            return retl_errf(eb, re, "secret %s: cannot register %s for redaction", sname,
+                             credentials[i]);
+    }
     a->client_id = secret_dup(sec, "clientId", false);
     a->client_secret = secret_dup(sec, "clientSecret", true);
     a->private_key = secret_dup(sec, "privateKey", true);

@@ -302,7 +302,14 @@ retl_err sf_login(struct sf_conn *c, struct retl_errbuf *eb)
     e = sf_token_parse(call.status, retl_buf_str(&call.resp), &tok, &inst, eb);
     if (e)
         goto out;
-    retl_secret_register(tok);
+    e = retl_secret_register(tok);
+    if (e) {
+        free(tok);
+        free(inst);
+        e = retl_errf(eb, e,
+                      "salesforce: cannot register the access token for redaction");
+        goto out;
+    }
     free(c->token);
     free(c->instance_url);
     c->token = tok;

@@ -186,7 +186,7 @@ static retl_err connect_one(struct odbc *o, const char *cs, SQLHDBC *out,
                                    SQL_DRIVER_NOPROMPT);
     if (!OK(r)) {
         char red[600];
-        retl_redact_conninfo(cs, red, sizeof red);
+        retl_conn_describe(cs, red, sizeof red);
         retl_err rc = diag(SQL_HANDLE_DBC, c, "source: cannot connect", eb);
         rc = retl_err_wrap(eb, rc, "%s", red);
         SQLFreeHandle(SQL_HANDLE_DBC, c);
@@ -645,7 +645,7 @@ retl_err eng_odbc_open(const struct eng_secrets *sec, const char *extra,
     RETL_TRY(add_defaults(&cs, extra));
     if (pw && *pw && !eng_odbc_has_key(base, "PWD") &&
         !eng_odbc_has_key(base, "Password")) {
-        retl_secret_register(pw);
+        RETL_TRY(retl_secret_register(pw));
         RETL_TRY(eng_odbc_append(&cs, "PWD", pw));
     }
     o->cs = retl_buf_take(&cs);
@@ -658,7 +658,7 @@ retl_err eng_odbc_open(const struct eng_secrets *sec, const char *extra,
         rc = retl_errf(eb, RETL_E_INTERNAL, "source: ODBC environment");
         goto out;
     }
-    retl_redact_conninfo(o->cs, red, sizeof red);
+    retl_conn_describe(o->cs, red, sizeof red);
     RETL_LOG_INFO("source: connecting through ODBC", RF_S("connection", red));
     RETL_TRY(connect_one(o, o->cs, &o->w, eb));
     SQLGetInfo(o->w, SQL_DRIVER_NAME, drv, sizeof drv, &l);

@@ -60,7 +60,9 @@ static retl_err token(struct sf *s, struct retl_errbuf *eb)
     retl_err rc = eng_sf_jwt(s->pem, s->account, s->user, now, JWT_LIFETIME, &s->jwt, eb);
     if (rc)
         return rc;
-    retl_secret_register(s->jwt);
+    rc = retl_secret_register(s->jwt);
+    if (rc)
+        return retl_errf(eb, rc, "snowflake: cannot register the JWT for redaction");
     s->jwt_until = now + JWT_LIFETIME;
     return RETL_E_OK;
 }
