@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 static const char *const err_names[] = {
 #define RETL_ERR_NAME(name, msg) #name,
     RETL_ERRORS(RETL_ERR_NAME)
@@ -35,7 +37,7 @@ retl_err retl_errf(struct retl_errbuf *eb, retl_err code, const char *fmt, ...)
     if (eb) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(eb->msg, sizeof eb->msg, fmt, ap);
+        retl_utf8_vprintf(eb->msg, sizeof eb->msg, fmt, ap);
         va_end(ap);
     }
     return code;
@@ -49,10 +51,10 @@ retl_err retl_err_wrap(struct retl_errbuf *eb, retl_err code, const char *fmt, .
     char old[RETL_ERRBUF_SIZE];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    retl_utf8_vprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     snprintf(old, sizeof old, "%s", retl_errbuf_msg(eb, code));
-    snprintf(eb->msg, sizeof eb->msg, "%s: %s", prefix, old);
+    retl_utf8_printf(eb->msg, sizeof eb->msg, "%s: %s", prefix, old);
     return code;
 }
 

@@ -108,5 +108,9 @@ char *retl_redact_token(const char *token, char *out, size_t n);
  * whole value of an Authorization header are masked. Use it for every text
  * that came from a server or a driver before it goes into a message. */
 char *retl_redact_text(const char *text, char *out, size_t n);
+/* A server's or driver's text quoted into a message: redacted as
+ * retl_redact_text, then cut (between characters) to n - 1 bytes ending in
+ * "..." when it was longer. */
+char *retl_redact_excerpt(const char *text, char *out, size_t n);
 
 #endif

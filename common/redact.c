@@ -663,3 +663,10 @@ char *retl_conn_describe(const char *conninfo, char *out, size_t n)
     }
     return out;
 }
+
+char *retl_redact_excerpt(const char *text, char *out, size_t n)
+{
+    char tmp[4096];
+    retl_redact_text(text, tmp, sizeof tmp);
+    return retl_utf8_trunc(out, n, tmp, "...");
+}

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 const char *const retl_summary_row_keys[] = {
 #define RETL_SUM_KEY(f, k) k,
     RETL_SUMMARY_ROWS(RETL_SUM_KEY)
@@ -71,8 +73,14 @@ bool retl_threshold_exceeded(long long failed, long long attempted, long long ma
     return false;
 }
 
-static char *render(const struct retl_summary *s, const char *msg, bool info, bool extra)
+/* The message and the errors table pass through retl_utf8_trunc: jansson
+ * refuses invalid UTF-8, and a refused summary would be no summary at all. */
+static char *render(const struct retl_summary *s, const char *msg_in, bool info,
+                    bool extra)
 {
+    char msg[sizeof s->message], table[sizeof s->errors_table];
+    retl_utf8_trunc(msg, sizeof msg, msg_in, "...");
+    retl_utf8_trunc(table, sizeof table, s->errors_table, NULL);
     json_t *rows = json_object();
     json_t *o = json_object();
     if (!rows || !o) {
@@ -90,14 +98,10 @@ static char *render(const struct retl_summary *s, const char *msg, bool info, bo
         o, RETL_SUM_DURATION,
         json_real((double)(long long)(s->duration * 1000 + 0.5) / 1000.0));
     json_object_set_new(o, RETL_SUM_MESSAGE, json_string(msg));
-    if (!json_object_get(o, RETL_SUM_MESSAGE)) { /* msg not valid UTF-8 */
-        json_decref(o);
-        return NULL;
-    }
     if (info && s->dest_info)
         json_object_set(o, RETL_SUM_DEST_INFO, s->dest_info);
-    if (s->errors_table[0])
-        json_object_set_new(o, RETL_SUM_ERRORS_TABLE, json_string(s->errors_table));
+    if (table[0])
+        json_object_set_new(o, RETL_SUM_ERRORS_TABLE, json_string(table));
     if (s->failing_rows >= 0)
         json_object_set_new(o, RETL_SUM_FAILING_ROWS,
                             json_integer((json_int_t)s->failing_rows));
@@ -115,18 +119,6 @@ static char *render(const struct retl_summary *s, const char *msg, bool info, bo
     return txt;
 }
 
-/* Longest prefix of s no longer than n bytes that does not split a UTF-8
- * sequence. */
-static size_t utf8_cut(const char *s, size_t n)
-{
-    size_t l = strlen(s);
-    if (l <= n)
-        return l;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 char *retl_summary_json(const struct retl_summary *s)
 {
     char *txt = render(s, s->message, true, true);
@@ -138,7 +130,7 @@ char *retl_summary_json(const struct retl_summary *s)
         return txt;
     free(txt);
     char msg[sizeof s->message];
-    snprintf(msg, sizeof msg, "%s", s->message);
+    retl_utf8_trunc(msg, sizeof msg, s->message, NULL);
     for (;;) {
         txt = render(s, msg, false, false);
         if (!txt || strlen(txt) <= RETL_SUMMARY_MAX || !msg[0])
@@ -146,7 +138,7 @@ char *retl_summary_json(const struct retl_summary *s)
         size_t over = strlen(txt) - RETL_SUMMARY_MAX;
         free(txt);
         size_t keep = strlen(msg) > over + 8 ? strlen(msg) - over - 8 : 0;
-        keep = utf8_cut(msg, keep);
+        keep = retl_utf8_prefix(msg, strlen(msg), keep);
         msg[keep] = '\0';
         if (keep)
             strcat(msg, "...");

@@ -1,5 +1,6 @@
 #include "utf8.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Length of the valid sequence at s (at most len bytes), or 0 if invalid. */
@@ -93,5 +94,42 @@ char *retl_utf8_trunc(char *dst, size_t n, const char *src, const char *ellipsis
         dst[keep + el] = '\0';
     }
     retl_utf8_scrub(dst);
+    return dst;
+}
+
+char *retl_utf8_vprintf(char *dst, size_t n, const char *fmt, va_list ap)
+{
+    if (!n)
+        return dst;
+    int w = vsnprintf(dst, n, fmt, ap);
+    if (w < 0) {
+        dst[0] = '\0';
+        return dst;
+    }
+    if ((size_t)w >= n) {
+        /* vsnprintf kept n - 1 bytes; drop a character it split */
+        size_t keep = n - 1;
+        const unsigned char *u = (const unsigned char *)dst;
+        size_t i = keep;
+        while (i > 0 && keep - i < 3 && (u[i - 1] & 0xC0) == 0x80)
+            i--;
+        /* i is just past the last lead byte's continuations; check the lead */
+        if (i > 0 && keep - i < 3 && u[i - 1] >= 0xC0) {
+            size_t need = u[i - 1] >= 0xF0 ? 4 : u[i - 1] >= 0xE0 ? 3 : 2;
+            if (keep - (i - 1) < need)
+                keep = i - 1;
+        }
+        dst[keep] = '\0';
+    }
+    retl_utf8_scrub(dst);
+    return dst;
+}
+
+char *retl_utf8_printf(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    retl_utf8_vprintf(dst, n, fmt, ap);
+    va_end(ap);
     return dst;
 }

@@ -5,6 +5,7 @@
 #ifndef RETL_UTF8_H
 #define RETL_UTF8_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,5 +24,13 @@ bool retl_utf8_valid(const char *s, size_t len);
 /* Replaces each byte of an invalid sequence in the NUL-terminated s by '?',
  * in place, so the text is valid UTF-8 afterwards. */
 void retl_utf8_scrub(char *s);
+
+/* snprintf into dst (n bytes) whose result is always valid UTF-8: a result
+ * too long for dst is cut at a character boundary (never inside one) and
+ * invalid bytes become '?'. Returns dst. Use it for every message, condition,
+ * event, summary and error row text that a fixed buffer may cut. */
+char *retl_utf8_printf(char *dst, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+char *retl_utf8_vprintf(char *dst, size_t n, const char *fmt, va_list ap);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "common/json.h"
 #include "common/summary.h"
+#include "common/utf8.h"
 #include "controller/ctl_time.h"
 
 void ctl_pod_name_scheduled(const char *job, time_t slot, char *buf, size_t n)
@@ -215,7 +216,7 @@ static bool read_summary(struct ctl_outcome *o, const char *msg)
     }
     snprintf(o->result, sizeof o->result, "%s", res);
     const char *m = json_string_value(json_object_get(s, RETL_SUM_MESSAGE));
-    snprintf(o->message, sizeof o->message, "%s", m ? m : "");
+    retl_utf8_printf(o->message, sizeof o->message, "%s", m ? m : "");
     o->summary = s;
     return true;
 }
@@ -236,8 +237,8 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
         snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
         snprintf(o->reason, sizeof o->reason, "%s", wr);
         const char *wm = json_string_value(json_object_get(wait, "message"));
-        snprintf(o->message, sizeof o->message, "run pod cannot start: %s: %s", wr,
-                 wm ? wm : "");
+        retl_utf8_printf(o->message, sizeof o->message, "run pod cannot start: %s: %s",
+                         wr, wm ? wm : "");
         return CTL_POD_STUCK;
     }
     if (!done && term && phase && !strcmp(phase, "Running"))
@@ -260,9 +261,10 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
             char m[sizeof o->message];
             long long ads = 0;
             retl_json_int(pod, "spec.activeDeadlineSeconds", &ads);
-            snprintf(m, sizeof m, "run stopped after activeDeadlineSeconds (%llds): %s",
-                     ads, o->message);
-            snprintf(o->message, sizeof o->message, "%s", m);
+            retl_utf8_printf(m, sizeof m,
+                             "run stopped after activeDeadlineSeconds (%llds): %s", ads,
+                             o->message);
+            retl_utf8_printf(o->message, sizeof o->message, "%s", m);
             snprintf(o->result, sizeof o->result, "%s",
                      retl_result_name(RETL_RESULT_FAILED));
             snprintf(o->reason, sizeof o->reason, "DeadlineExceeded");
@@ -276,28 +278,29 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
         snprintf(o->reason, sizeof o->reason, "DeadlineExceeded");
         long long ads = 0;
         retl_json_int(pod, "spec.activeDeadlineSeconds", &ads);
-        snprintf(o->message, sizeof o->message,
-                 "run stopped after activeDeadlineSeconds (%llds): %s", ads,
-                 pm ? pm : "deadline exceeded");
+        retl_utf8_printf(o->message, sizeof o->message,
+                         "run stopped after activeDeadlineSeconds (%llds): %s", ads,
+                         pm ? pm : "deadline exceeded");
     } else if (tr && !strcmp(tr, "OOMKilled")) {
         snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
         snprintf(o->reason, sizeof o->reason, "OOMKilled");
-        snprintf(o->message, sizeof o->message,
-                 "run pod ran out of memory (OOMKilled); raise "
-                 "spec.runTemplate.resources.limits.memory");
+        retl_utf8_printf(o->message, sizeof o->message,
+                         "run pod ran out of memory (OOMKilled); raise "
+                         "spec.runTemplate.resources.limits.memory");
     } else if (pr) {
         snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
         snprintf(o->reason, sizeof o->reason, "%s", pr);
-        snprintf(o->message, sizeof o->message, "run pod failed: %s: %s", pr,
-                 pm ? pm : "");
+        retl_utf8_printf(o->message, sizeof o->message, "run pod failed: %s: %s", pr,
+                         pm ? pm : "");
     } else {
         snprintf(o->reason, sizeof o->reason, "%s", tr ? tr : "NoSummary");
         if (msg && *msg)
-            snprintf(o->message, sizeof o->message, "exit code %d: %s", o->exit_code,
-                     msg);
+            retl_utf8_printf(o->message, sizeof o->message, "exit code %d: %s",
+                             o->exit_code, msg);
         else
-            snprintf(o->message, sizeof o->message,
-                     "run pod ended (exit code %d) without a run summary", o->exit_code);
+            retl_utf8_printf(o->message, sizeof o->message,
+                             "run pod ended (exit code %d) without a run summary",
+                             o->exit_code);
     }
     return CTL_POD_FINISHED;
 }

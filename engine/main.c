@@ -17,6 +17,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/spec.h"
 #include "common/yaml.h"
 #include "engine/run.h"
@@ -207,7 +208,7 @@ static int fail_early(const struct opts *o, long long run, const char *msg, int 
     if (strcmp(o->cmd, "run") == 0) {
         struct retl_summary s;
         retl_summary_init(&s, run);
-        snprintf(s.message, sizeof s.message, "%s", msg);
+        retl_utf8_trunc(s.message, sizeof s.message, msg, "...");
         write_summary(&s);
     }
     return code;
@@ -305,7 +306,7 @@ int main(int argc, char **argv)
         }
         retl_err rc = retl_json_parse(txt, strlen(txt), &envjob, &eb);
         if (rc) {
-            snprintf(msg, sizeof msg, "RETL_JOB: %s", retl_errbuf_msg(&eb, rc));
+            retl_utf8_printf(msg, sizeof msg, "RETL_JOB: %s", retl_errbuf_msg(&eb, rc));
             code = fail_early(&o, run, msg, RETL_EXIT_USAGE);
             goto out;
         }
@@ -325,7 +326,7 @@ int main(int argc, char **argv)
         if (probs.dropped)
             fprintf(stderr, "invalid spec: ... and %zu more\n", probs.dropped);
         char *all = retl_problems_join(&probs);
-        snprintf(msg, sizeof msg, "invalid spec: %s", all ? all : "?");
+        retl_utf8_printf(msg, sizeof msg, "invalid spec: %s", all ? all : "?");
         free(all);
         code = fail_early(&o, run, msg, RETL_EXIT_USAGE);
         goto out;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 #include "engine/dest/dest.h"
 #include "engine/base/progress.h"
 #include "engine/base/state.h"
@@ -291,6 +292,18 @@ static retl_err settle(struct pending *p, struct retl_errbuf *eb)
     return rc;
 }
 
+/* A destination's texts go into the errors table by COPY, which refuses
+ * invalid UTF-8 (SQLSTATE 22021) and would block every later run. */
+static void scrub_results(struct eng_row_result *res, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *t[] = {res[i].code, res[i].message, res[i].fields};
+        for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+            if (t[k])
+                retl_utf8_scrub(t[k]);
+    }
+}
+
 /* Sends the delta in batches, or with record_only (a reset) records every
  * row as synced without sending it. */
 static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_only,
@@ -364,6 +377,7 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
             eng_results_clear(ls.res, ch.nrows);
             goto out;
         }
+        scrub_results(ls.res, ch.nrows);
         rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch, ls.res,
                             eb);
         long long ins = 0, upd = 0, bad = 0;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 #include "kube_event_rules.h"
 
 #define NOTE_MAX 1024
@@ -252,7 +253,7 @@ void kube_eventf(struct kube_events *r, const json_t *obj, const char *type,
     memset(&p, 0, sizeof p);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p.note, sizeof p.note, fmt, ap);
+    retl_utf8_vprintf(p.note, sizeof p.note, fmt, ap);
     va_end(ap);
     snprintf(p.type, sizeof p.type, "%s", type ? type : KUBE_EVENT_NORMAL);
     snprintf(p.reason, sizeof p.reason, "%s", reason ? reason : "Unknown");

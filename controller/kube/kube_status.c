@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/http.h"
+#include "common/utf8.h"
 
 retl_err kube_status_err(long code, const char *reason)
 {
@@ -48,7 +49,7 @@ retl_err kube_status_err(long code, const char *reason)
 
 static void copy_str(char *dst, size_t n, const char *src)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    retl_utf8_trunc(dst, n, src, NULL);
 }
 
 /* Appends "; field: message" for each details.causes entry, bounded by n. */
@@ -65,8 +66,9 @@ static void append_causes(char *out, size_t n, const json_t *details)
         size_t len = strlen(out);
         if (len + 1 >= n)
             return;
-        snprintf(out + len, n - len, "%s%s%s%s", k++ ? "; " : ": ", field ? field : "",
-                 field ? ": " : "", msg ? msg : (why ? why : "?"));
+        retl_utf8_printf(out + len, n - len, "%s%s%s%s", k++ ? "; " : ": ",
+                         field ? field : "", field ? ": " : "",
+                         msg ? msg : (why ? why : "?"));
     }
 }
 

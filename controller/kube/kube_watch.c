@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "common/utf8.h"
+
 static const char *const type_names[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK",
                                          "ERROR"};
 
@@ -53,7 +55,9 @@ retl_err kube_watch_parse_line(const char *line, size_t len, enum kube_watch_typ
         if (!strcmp(t, type_names[i]))
             break;
     if (i == sizeof type_names / sizeof type_names[0]) {
-        e = retl_errf(eb, RETL_E_PARSE, "watch event of unknown type %.40s", t);
+        char shown[41];
+        e = retl_errf(eb, RETL_E_PARSE, "watch event of unknown type %s",
+                      retl_utf8_trunc(shown, sizeof shown, t, "..."));
         goto out;
     }
     *type = (enum kube_watch_type)i;

@@ -329,10 +329,13 @@ retl_err sf_token_parse(long status, const char *body, char **token, char **inst
     if (err)
         e = retl_errf(eb, RETL_E_AUTH, "Salesforce OAuth: %s: %s (HTTP %ld)", err,
                       desc ? desc : "", status);
-    else
+    else {
+        char shown[201];
+        retl_redact_excerpt(body ? body : "", shown, sizeof shown);
         e = retl_errf(eb, RETL_E_AUTH,
-                      "Salesforce OAuth: HTTP %ld from the token endpoint: %.200s",
-                      status, body ? body : "");
+                      "Salesforce OAuth: HTTP %ld from the token endpoint: %s", status,
+                      shown);
+    }
 out:
     json_decref(j);
     return e;

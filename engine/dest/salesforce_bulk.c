@@ -452,8 +452,10 @@ static retl_err job_create(struct sf_load *L, char **id, long long *clock_off,
     info = json_loads(retl_buf_str(&c.resp), 0, NULL);
     const char *jid = json_string_value(json_object_get(info, "id"));
     if (!jid) {
-        rc = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: create job: no job id in %.200s",
-                       retl_buf_str(&c.resp));
+        char shown[201];
+        retl_redact_excerpt(retl_buf_str(&c.resp), shown, sizeof shown);
+        rc = retl_errf(eb, RETL_E_DEST, "Bulk API 2.0: create job: no job id in %s",
+                       shown);
         goto out;
     }
     long long created = stamp_ms(json_string_value(json_object_get(info, "createdDate")));

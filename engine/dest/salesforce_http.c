@@ -152,8 +152,11 @@ retl_err sf_call_fail(const struct sf_call *c, const char *what, struct retl_err
         e = RETL_E_UNAVAILABLE;
     if (*code || *msg)
         retl_errf(eb, e, "%s: HTTP %ld %s: %s", what, c->status, code, msg);
-    else
-        retl_errf(eb, e, "%s: HTTP %ld: %.300s", what, c->status, retl_buf_str(&c->resp));
+    else {
+        char shown[301];
+        retl_redact_excerpt(retl_buf_str(&c->resp), shown, sizeof shown);
+        retl_errf(eb, e, "%s: HTTP %ld: %s", what, c->status, shown);
+    }
     json_decref(j);
     return e;
 }

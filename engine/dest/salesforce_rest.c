@@ -146,10 +146,11 @@ retl_err sf_rest_parse_results(const struct sf_load *L, long status, const char 
         goto out;
     }
     if (status == 200) {
+        char shown[201];
         e = retl_errf(eb, RETL_E_DEST,
                       "sObject Collections: expected an array of %zu results, "
-                      "got %.200s",
-                      n, body ? body : "");
+                      "got %s",
+                      n, retl_redact_excerpt(body ? body : "", shown, sizeof shown));
         goto out;
     }
     if (status == 400 && json_is_array(j) && json_array_size(j) > 0) {

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/utf8.h"
+
 /* ---- Ids ---- */
 
 static const char id_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
@@ -163,15 +165,11 @@ static size_t utf8_len(const char *s)
 static void verr(struct sf_verr *err, const char *code, const char *fmt,
                  const char *field, const char *v)
 {
-    char shown[96];
-    size_t n = strlen(v);
-    if (n > 80)
-        snprintf(shown, sizeof shown, "%.77s...", v);
-    else
-        snprintf(shown, sizeof shown, "%s", v);
+    char shown[81];
+    retl_utf8_trunc(shown, sizeof shown, v, "...");
     err->code = code;
     err->field = field;
-    snprintf(err->message, sizeof err->message, fmt, field, shown);
+    retl_utf8_printf(err->message, sizeof err->message, fmt, field, shown);
 }
 
 static bool parse_bool(const char *v, bool *out)
@@ -473,8 +471,8 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
             utf8_len(*outp) > (size_t)f->length) {
             verr(err, "STRING_TOO_LONG", "%s: data value too large: %s", f->name, *outp);
             size_t ml = strlen(err->message);
-            snprintf(err->message + ml, sizeof err->message - ml, " (max length=%ld)",
-                     f->length);
+            retl_utf8_printf(err->message + ml, sizeof err->message - ml,
+                             " (max length=%ld)", f->length);
             return false;
         }
         return true;

@@ -16,6 +16,7 @@
 
 #include "common/http.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "engine/source/snowflake_int.h"
 #include "engine/source/wh.h"
 
@@ -90,7 +91,9 @@ static retl_err api_error(const struct retl_http_resp *r, const char *what,
         e = RETL_E_TOO_MANY_REQUESTS;
     else if (r->status >= 500)
         e = RETL_E_UNAVAILABLE;
-    e = retl_errf(eb, e, "%s: %.500s (HTTP %ld%s%s%s%s)", what, red, r->status,
+    char shown[501];
+    retl_utf8_trunc(shown, sizeof shown, red, "...");
+    e = retl_errf(eb, e, "%s: %s (HTTP %ld%s%s%s%s)", what, shown, r->status,
                   code ? ", code " : "", code ? code : "", state ? ", SQLSTATE " : "",
                   state ? state : "");
     json_decref(j);

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -31,11 +32,31 @@ static void test_errf_and_wrap(void **state)
     assert_int_equal(retl_errf(NULL, RETL_E_IO, "ignored"), RETL_E_IO);
 }
 
+/* Issue 16 item 2: a message longer than the buffer is cut between characters. */
+static void test_errf_cuts_utf8_safely(void **state)
+{
+    (void)state;
+    static char big[4000];
+    big[0] = 'x';
+    for (size_t i = 1; i + 3 < sizeof big; i += 3)
+        memcpy(big + i, "\xe3\x81\x82", 3);
+    struct retl_errbuf eb = {{0}};
+    retl_errf(&eb, RETL_E_DEST, "%s", big);
+    json_t *js = json_string(eb.msg);
+    assert_non_null(js);
+    json_decref(js);
+    retl_err_wrap(&eb, RETL_E_DEST, "ctx %s", big + 1);
+    js = json_string(eb.msg);
+    assert_non_null(js);
+    json_decref(js);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_names_unique_and_present),
         cmocka_unit_test(test_errf_and_wrap),
+        cmocka_unit_test(test_errf_cuts_utf8_safely),
     };
     return cmocka_run_group_tests_name("error", tests, NULL, NULL);
 }

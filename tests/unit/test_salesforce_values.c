@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,12 +234,36 @@ static void test_bulk_error_split(void **state)
     }
 }
 
+/* Issue 16 item 2: a field of length 10 and 40 "あ": the error message (which
+ * goes into the errors table through COPY) must stay valid UTF-8. */
+static void test_too_long_multibyte_message_is_utf8(void **state)
+{
+    (void)state;
+    struct sf_field f = fld("Name", SF_F_STRING, "string", 10, 0, 0);
+    char v[200] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(v, "\xe3\x81\x82");
+    struct retl_buf b;
+    retl_buf_init(&b, 1 << 20);
+    struct sf_verr err = {0};
+    assert_false(sf_value_append(&b, SF_VAL_JSON, &f, ENG_T_TEXT, v, &err));
+    assert_string_equal(err.code, "STRING_TOO_LONG");
+    json_t *js = json_string(err.message); /* NULL for invalid UTF-8 */
+    assert_non_null(js);
+    json_decref(js);
+    assert_non_null(strstr(err.message, "..."));
+    retl_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id15_to_18),       cmocka_unit_test(test_values_json),
-        cmocka_unit_test(test_values_csv),       cmocka_unit_test(test_csv_parse),
+        cmocka_unit_test(test_id15_to_18),
+        cmocka_unit_test(test_values_json),
+        cmocka_unit_test(test_values_csv),
+        cmocka_unit_test(test_csv_parse),
         cmocka_unit_test(test_bulk_error_split),
+        cmocka_unit_test(test_too_long_multibyte_message_is_utf8),
     };
     return cmocka_run_group_tests_name("salesforce_values", tests, NULL, NULL);
 }

@@ -135,6 +135,28 @@ static void contract(void **st)
     free(txt);
 }
 
+/* Issue 16 item 2: a message cut mid-character never drops the summary. */
+static void cut_message_keeps_summary(void **st)
+{
+    (void)st;
+    struct retl_summary s;
+    retl_summary_init(&s, 3);
+    size_t n = sizeof s.message - 1;
+    memset(s.message, 'a', n);
+    s.message[n] = '\0';
+    /* the last character cut after its first two bytes, as a blind snprintf does */
+    s.message[n - 2] = (char)0xe3;
+    s.message[n - 1] = (char)0x81;
+    char *txt = retl_summary_json(&s);
+    assert_non_null(txt);
+    json_t *o = json_loads(txt, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "result")), "Failed");
+    assert_int_equal(json_integer_value(json_object_get(o, "run")), 3);
+    json_decref(o);
+    free(txt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +164,7 @@ int main(void)
         cmocka_unit_test(fits_4096),
         cmocka_unit_test(threshold),
         cmocka_unit_test(contract),
+        cmocka_unit_test(cut_message_keeps_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
