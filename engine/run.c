@@ -304,6 +304,43 @@ static void scrub_results(struct eng_row_result *res, size_t n)
     }
 }
 
+/* A batch the destination failed may still hold acknowledged rows (a
+ * Collections round where one request failed after others were written):
+ * when every row has an outcome, they are saved before the run fails, so a
+ * created record is never created again by the next run. */
+static void record_acknowledged(struct run *r, struct retl_summary *s,
+                                const struct eng_chunk *ch, struct eng_row_result *res)
+{
+    long long ins = 0, upd = 0, bad = 0;
+    for (size_t i = 0; i < ch->nrows; i++) {
+        if (!res[i].ok && !res[i].code)
+            return; /* not every row has an outcome: the batch is sent again */
+        if (!res[i].ok)
+            bad++;
+        else if (res[i].created)
+            ins++;
+        else
+            upd++;
+    }
+    if (ins + upd == 0)
+        return;
+    scrub_results(res, ch->nrows);
+    struct retl_errbuf ceb = {{0}};
+    retl_err rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(r->c->job->mode), ch,
+                                 res, &ceb);
+    if (!rc && r->src->commit_wait)
+        rc = r->src->commit_wait(r->sctx, &ceb);
+    if (rc) {
+        RETL_LOG_ERROR("cannot save the acknowledged rows of a failed batch",
+                       RF_I("rows", ins + upd),
+                       RF_S("message", retl_errbuf_msg(&ceb, rc)));
+        return;
+    }
+    count(r, s, ins, upd, bad);
+    RETL_LOG_WARN("batch failed; its acknowledged rows are saved", RF_I("inserted", ins),
+                  RF_I("updated", upd), RF_I("failed", bad));
+}
+
 /* Sends the delta in batches, or with record_only (a reset) records every
  * row as synced without sending it. */
 static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_only,
@@ -374,6 +411,7 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
         }
         double tc = now_s();
         if (rc) {
+            record_acknowledged(r, s, &ch, ls.res);
             eng_results_clear(ls.res, ch.nrows);
             goto out;
         }

@@ -341,7 +341,11 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
                             call->method, call->url, call->resp.max);
             return V_FATAL;
         }
-        if (call->idempotent && call->attempts < c->max_attempts) {
+        /* Resent when safe: an idempotent call, or a connection that never
+         * carried the request. */
+        bool unsent = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+                      cc == CURLE_COULDNT_RESOLVE_PROXY;
+        if ((call->idempotent || unsent) && call->attempts < c->max_attempts) {
             RETL_LOG_WARN("salesforce request failed, retrying",
                           RF_S("error", curl_easy_strerror(cc)),
                           RF_I("attempt", call->attempts));
@@ -382,8 +386,9 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
         *fe = RETL_E_LIMIT;
         return V_FATAL;
     }
-    if (call->status >= 500 && call->attempts < c->max_attempts &&
-        (call->idempotent || call->status != 500)) {
+    /* A create (POST without an external id) that reached the server is
+     * never sent twice: a 5xx does not prove nothing was written. */
+    if (call->status >= 500 && call->attempts < c->max_attempts && call->idempotent) {
         RETL_LOG_WARN("salesforce server error, retrying", RF_I("status", call->status),
                       RF_S("url", call->url), RF_I("attempt", call->attempts));
         return V_RETRY;

@@ -182,6 +182,44 @@ struct chunk {
     struct retl_buf body;
 };
 
+/* Whether the server answered a Collections request with per-record results
+ * (200) or a refusal of the whole request (400 with an error array). */
+static bool sf_rest_answered(const struct sf_call *c)
+{
+    return c->state == 2 && (c->status == 200 || c->status == 400);
+}
+
+/* Fails the rows of a request the server did not answer with results: not
+ * sent (the round stopped first), a transport error, or a 5xx. Whether a
+ * create was written is unknown, so the rows fail as transient (HTTP_<status>,
+ * REQUEST_NOT_SENT, REQUEST_FAILED) and the next run sends them again. The
+ * returned error (with its message in ceb) is what fails the batch. */
+static retl_err unanswered(const struct sf_call *c, retl_err round_err,
+                           const struct retl_errbuf *round_eb, const size_t *idx,
+                           size_t n, struct eng_row_result *results,
+                           struct retl_errbuf *ceb)
+{
+    char code[32];
+    retl_err e;
+    if (c->state != 2) {
+        snprintf(code, sizeof code, "REQUEST_NOT_SENT");
+        e = retl_errf(ceb, round_err ? round_err : RETL_E_DEST,
+                      "sObject Collections: request not sent: %s",
+                      round_eb && round_eb->msg[0] ? round_eb->msg : "the round stopped");
+    } else if (c->status == 0) {
+        snprintf(code, sizeof code, "REQUEST_FAILED");
+        e = retl_errf(ceb, round_err ? round_err : RETL_E_HTTP, "sObject Collections: %s",
+                      round_eb && round_eb->msg[0] ? round_eb->msg : "no response");
+    } else {
+        snprintf(code, sizeof code, "HTTP_%ld", c->status);
+        e = sf_call_fail(c, "sObject Collections", ceb);
+    }
+    for (size_t k = 0; k < n; k++)
+        if (!results[idx[k]].ok && !results[idx[k]].code)
+            sf_result_fail(&results[idx[k]], code, ceb->msg, NULL);
+    return e;
+}
+
 static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
                            const size_t *rows, size_t nrows,
                            struct eng_row_result *results, struct retl_errbuf *eb)
@@ -267,15 +305,39 @@ static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
     if (e)
         goto out;
     e = sf_http_run(L->conn, calls, ncalls, eb);
-    if (e)
-        goto out;
+    /* Every answer the server gave is recorded, even when another request
+     * of the round failed: a created record that is not recorded would be
+     * created again by the next run. Requests without an answer fail their
+     * rows as transient; the first such error still fails the batch. */
     size_t ci = 0;
-    for (size_t i = 0; i < used && !e; i++) {
+    for (size_t i = 0; i < used; i++) {
         if (!ch[i].n)
             continue;
         struct sf_call *c = &calls[ci++];
-        e = sf_rest_parse_results(L, c->status, retl_buf_str(&c->resp), ch[i].idx,
-                                  ch[i].n, results, eb);
+        if (!sf_rest_answered(c)) {
+            struct retl_errbuf ceb = {{0}};
+            retl_err ce = unanswered(c, e, eb, ch[i].idx, ch[i].n, results, &ceb);
+            if (!e) {
+                e = ce;
+                if (eb)
+                    *eb = ceb;
+            }
+            continue;
+        }
+        struct retl_errbuf peb = {{0}};
+        retl_err pe = sf_rest_parse_results(L, c->status, retl_buf_str(&c->resp),
+                                            ch[i].idx, ch[i].n, results, &peb);
+        if (pe) {
+            for (size_t k = 0; k < ch[i].n; k++)
+                if (!results[ch[i].idx[k]].ok && !results[ch[i].idx[k]].code)
+                    sf_result_fail(&results[ch[i].idx[k]], "INVALID_RESPONSE", peb.msg,
+                                   NULL);
+            if (!e) {
+                e = pe;
+                if (eb)
+                    *eb = peb;
+            }
+        }
     }
 out:
     for (size_t i = 0; ch && i < used; i++) {

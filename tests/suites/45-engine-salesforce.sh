@@ -468,6 +468,43 @@ run bad3
 expect "describe mismatch: key is not an external id" \
   grep -qF 'spec.key.destination: field Score__c on Account is not an external id field' <<<"$(sum .message)"
 
+# ---- 13b. Insert over Collections, one request of a round answered 500 and one
+# 503 in a later run: the request that was answered is recorded (never created
+# twice by the next run), a create is never resent within the run, and the
+# unanswered rows go again next run (issue 16 item 4)
+sql "CREATE TABLE src.ins4 (id text PRIMARY KEY, last text);
+INSERT INTO src.ins4 SELECT 'I-' || g, 'Ins4x' || g FROM generate_series(1, 400) g" >/dev/null
+job ins4 Contact Insert rest id "" "SELECT id, last FROM src.ins4" "last:LastName" sfcc
+ins4_count() { soql "SELECT COUNT() FROM Contact WHERE LastName LIKE 'Ins4x%'" | jq -r .totalSize; }
+posts() { stat '.requests["POST composite/sobjects"] // 0'; }
+admin DELETE faults >/dev/null
+p0=$(posts)
+admin POST faults '{"unavailableNext":1,"unavailableStatus":500,"pathContains":"composite"}' >/dev/null
+run ins4
+if [ "$(sum .rows.inserted)" = 200 ] && [ "$(ins4_count)" = 200 ] && [ "$(($(posts) - p0))" = 2 ]; then
+  pass "insert/rest with a 500 in the round: the answered 200 recorded, the create not resent (rc=$RC)"
+else
+  fail "insert/rest 500 in the round: $(ins4_count) records, $(($(posts) - p0)) POSTs"; show ins4
+fi
+admin DELETE faults >/dev/null
+sql "INSERT INTO src.ins4 SELECT 'I-' || g, 'Ins4x' || g FROM generate_series(401, 600) g" >/dev/null
+p0=$(posts)
+admin POST faults '{"unavailableNext":1,"unavailableStatus":503,"pathContains":"composite"}' >/dev/null
+run ins4
+n503=$(ins4_count)
+if [ "$(($(posts) - p0))" = 2 ] && [ "$n503" -ge 400 ] && [ "$n503" -le 600 ]; then
+  pass "insert/rest with a 503: not resent within the run ($n503 records, rc=$RC)"
+else
+  fail "insert/rest 503: $n503 records, $(($(posts) - p0)) POSTs"; show ins4
+fi
+admin DELETE faults >/dev/null
+run ins4
+if [ "$RC" = 0 ] && [ "$(ins4_count)" = 600 ] && [ "$(sum .rows.failed)" = 0 ]; then
+  pass "insert/rest: the next run sends the unanswered rows; 600 records, no duplicate"
+else
+  fail "insert/rest reconcile: $(ins4_count) records"; show ins4
+fi
+
 # ---- 14. OAuth errors verbatim, credentials never logged
 want=$(curl -s -X POST "$S1/services/oauth2/token" -d 'grant_type=client_credentials&client_id=3MVG9.retl&client_secret=wrong-secret-value')
 job oauth Account Upsert rest id External_Id__c "$ACC_Q" "$ACC_MAPS" sfbad
