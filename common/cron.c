@@ -1,11 +1,12 @@
 #include "cron.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "tz.h"
 
 static const char *const month_names[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                           "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
@@ -171,8 +172,6 @@ retl_err retl_cron_parse(const char *expr, struct retl_cron *out, struct retl_er
     return RETL_E_OK;
 }
 
-static pthread_mutex_t tz_mu = PTHREAD_MUTEX_INITIALIZER;
-
 static bool day_matches(const struct retl_cron *c, const struct tm *tm)
 {
     bool dom = c->dom & (1u << tm->tm_mday);
@@ -182,70 +181,101 @@ static bool day_matches(const struct retl_cron *c, const struct tm *tm)
     return dom || dow;
 }
 
+/* Wall-clock arithmetic on "local seconds" (a local time read as if it were
+ * UTC): timegm/gmtime_r never look at TZ. */
 static void normalize(struct tm *tm)
 {
-    tm->tm_isdst = -1;
-    time_t t = mktime(tm);
-    localtime_r(&t, tm);
+    time_t t = timegm(tm);
+    gmtime_r(&t, tm);
+}
+
+/* The first wall-clock minute >= *tm that the expression matches, in place;
+ * false when none before year `limit`. */
+static bool next_local(const struct retl_cron *c, struct tm *tm, int limit)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        if (tm->tm_year > limit)
+            return false;
+        if (!(c->month & (1u << (tm->tm_mon + 1)))) {
+            tm->tm_mon++;
+            tm->tm_mday = 1;
+            tm->tm_hour = 0;
+            tm->tm_min = 0;
+        } else if (!day_matches(c, tm)) {
+            tm->tm_mday++;
+            tm->tm_hour = 0;
+            tm->tm_min = 0;
+        } else if (!(c->hour & (1u << tm->tm_hour))) {
+            tm->tm_hour++;
+            tm->tm_min = 0;
+        } else if (!(c->minute & ((uint64_t)1 << tm->tm_min))) {
+            tm->tm_min++;
+        } else {
+            return true;
+        }
+        normalize(tm);
+    }
+    return false;
+}
+
+/* A zone's offset changes at most by this much (and the instants mapping to
+ * one wall-clock time lie within it). */
+#define FOLD_MAX (3 * 3600)
+
+/* The instants > after whose wall-clock time in z is local, earliest first
+ * into *best (kept when earlier). None in a spring-forward gap, two in a
+ * fall-back fold: the schedule fires at every real instant whose wall clock
+ * matches, as Kubernetes CronJob does. */
+static void instants(const struct retl_tz *z, time_t local, time_t after, time_t *best)
+{
+    static const long probes[] = {-26 * 3600, -FOLD_MAX, 0, FOLD_MAX, 26 * 3600};
+    long seen[sizeof probes / sizeof probes[0]] = {0};
+    size_t ns = 0;
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        long o = retl_tz_offset(z, local + probes[i]);
+        bool dup = false;
+        for (size_t k = 0; k < ns; k++)
+            dup = dup || seen[k] == o;
+        if (dup)
+            continue;
+        seen[ns++] = o;
+        time_t t = local - o;
+        if (retl_tz_offset(z, t) == o && t > after && (*best == (time_t)-1 || t < *best))
+            *best = t;
+    }
+}
+
+/* FOLD_MAX near an offset change, else 0 (the common case costs nothing). */
+static long slack_at(const struct retl_tz *z, time_t x)
+{
+    long o = retl_tz_offset(z, x);
+    return z && (retl_tz_offset(z, x - FOLD_MAX) != o ||
+                 retl_tz_offset(z, x + FOLD_MAX) != o)
+               ? FOLD_MAX
+               : 0;
 }
 
 time_t retl_cron_next(const struct retl_cron *c, const char *tz, time_t after)
 {
-    pthread_mutex_lock(&tz_mu);
-    char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
-    setenv("TZ", tz && *tz ? tz : "UTC", 1);
-    tzset();
+    const struct retl_tz *z = NULL;
+    if (retl_tz_get(tz, &z, NULL) != RETL_E_OK)
+        z = NULL; /* the spec validation names an unknown zone; UTC meanwhile */
     time_t t = after - (after % 60) + 60;
+    /* Start a fold's width early: the second pass of a repeated hour has
+     * wall-clock times before t's own. */
+    time_t local = t + retl_tz_offset(z, t) - slack_at(z, t);
     struct tm tm;
-    localtime_r(&t, &tm);
+    gmtime_r(&local, &tm);
+    tm.tm_sec = 0;
     int limit = tm.tm_year + 5;
-    time_t result = (time_t)-1;
-    for (int guard = 0; guard < 100000; guard++) {
-        if (tm.tm_year > limit)
+    time_t best = (time_t)-1;
+    while (next_local(c, &tm, limit)) {
+        time_t l = timegm(&tm);
+        if (best != (time_t)-1 && l > best + retl_tz_offset(z, best) + slack_at(z, best))
             break;
-        if (!(c->month & (1u << (tm.tm_mon + 1)))) {
-            tm.tm_mon++;
-            tm.tm_mday = 1;
-            tm.tm_hour = 0;
-            tm.tm_min = 0;
-            normalize(&tm);
-            continue;
-        }
-        if (!day_matches(c, &tm)) {
-            tm.tm_mday++;
-            tm.tm_hour = 0;
-            tm.tm_min = 0;
-            normalize(&tm);
-            continue;
-        }
-        if (!(c->hour & (1u << tm.tm_hour))) {
-            tm.tm_hour++;
-            tm.tm_min = 0;
-            normalize(&tm);
-            continue;
-        }
-        if (!(c->minute & ((uint64_t)1 << tm.tm_min))) {
-            tm.tm_min++;
-            normalize(&tm);
-            continue;
-        }
-        tm.tm_isdst = -1;
-        result = mktime(&tm);
-        if (result <= after) { /* DST fold: step on */
-            tm.tm_min++;
-            normalize(&tm);
-            result = (time_t)-1;
-            continue;
-        }
-        break;
+        instants(z, l, after, &best);
+        tm.tm_min++;
+        normalize(&tm);
     }
-    if (old) {
-        setenv("TZ", old, 1);
-        free(old);
-    } else {
-        unsetenv("TZ");
-    }
-    tzset();
-    pthread_mutex_unlock(&tz_mu);
-    return result;
+    return best;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "cron.h"
+#include "tz.h"
 
 void retl_problem_add(struct retl_problems *p, const char *fmt, ...)
 {
@@ -75,25 +76,9 @@ const char *retl_deletes_name(enum retl_deletes d)
 
 bool retl_tz_valid(const char *tz)
 {
-    if (!tz || !*tz || strlen(tz) > 255)
-        return false;
-    if (strcmp(tz, "UTC") == 0)
-        return true;
-    if (tz[0] == '/' || tz[0] == '.' || strstr(tz, "..") || strchr(tz, ','))
-        return false;
-    for (const char *p = tz; *p; p++) {
-        if (!isalnum((unsigned char)*p) && !strchr("/_-+", *p))
-            return false;
-    }
-    char path[512];
-    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    char magic[4] = {0};
-    size_t n = fread(magic, 1, 4, f);
-    fclose(f);
-    return n == 4 && memcmp(magic, "TZif", 4) == 0;
+    /* The same reader the schedule uses, so what validates is what runs. */
+    const struct retl_tz *z;
+    return tz && *tz && retl_tz_get(tz, &z, NULL) == RETL_E_OK;
 }
 
 /* Validation context: the object being read and the problems found. */
