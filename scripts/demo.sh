@@ -197,7 +197,6 @@ Everything keeps running. Explore:
   kubectl logs -n retl-system deploy/retl-controller
   curl -s -X POST $SIM_URL/__admin/token      # a token for the sim's REST API
   curl -s $HS_URL/__admin/stats | jq .        # hubspot-sim: calls by endpoint, records, 429s
-  kubectl get rj -n $NS hubspot-contacts -o jsonpath='{.status.lastRun}'   # apiCalls, apiUsage
 (PostgreSQL password: $PGPASSWORD)  Stop it all with: make demo-down
 EOF
 }
