@@ -26,6 +26,15 @@ retl_err ctl_set_finalizer(struct ctl *c, const json_t *rj, bool present,
     return e;
 }
 
+bool ctl_namespace_terminating(retl_err e, const struct retl_errbuf *eb)
+{
+    /* NamespaceLifecycle admission: 403 "unable to create new content in
+     * namespace X because it is being terminated" (cause NamespaceTerminating) */
+    return e == RETL_E_FORBIDDEN && eb &&
+           (strstr(eb->msg, "being terminated") ||
+            strstr(eb->msg, "NamespaceTerminating"));
+}
+
 static retl_err start_cleanup(struct ctl_pass *r, struct retl_errbuf *eb)
 {
     char name[CTL_POD_NAME_MAX];
@@ -39,6 +48,18 @@ static retl_err start_cleanup(struct ctl_pass *r, struct retl_errbuf *eb)
     retl_err e =
         pod ? kube_create(r->c->kc, &kube_gvr_pods, r->ns, pod, NULL, eb) : RETL_E_NOMEM;
     json_decref(pod);
+    if (e && ctl_namespace_terminating(e, eb)) {
+        /* Nothing can be created in a namespace being deleted: holding the
+         * finalizer would keep the namespace Terminating forever. */
+        RETL_LOG_WARN("namespace is being deleted: state tables kept, finalizer removed",
+                      RF_S("namespace", r->ns), RF_S("job", r->name));
+        ctl_pass_event(r, KUBE_EVENT_WARNING, "CleanupSkipped",
+                       "namespace %s is being deleted, so no cleanup pod can start; the "
+                       "state tables are kept (drop them with `retl-engine cleanup`)",
+                       r->ns);
+        ctl_pass_emit(r);
+        return ctl_set_finalizer(r->c, r->rj, false, eb);
+    }
     if (e && e != RETL_E_ALREADY_EXISTS)
         return e;
     ctl_pass_event(r, KUBE_EVENT_NORMAL, "CleanupStarted",

@@ -81,6 +81,10 @@ void ctl_record_replaced(struct ctl_pass *r, struct ctl_pod_plan *plan);
 retl_err ctl_set_finalizer(struct ctl *c, const json_t *rj, bool present,
                            struct retl_errbuf *eb);
 
+/* Whether a create failed because the namespace is being deleted (nothing
+ * can be created there any more). */
+bool ctl_namespace_terminating(retl_err e, const struct retl_errbuf *eb);
+
 /* The job is being deleted: stops its runs, runs the cleanup pod with
  * cleanupPolicy Delete, and lets the job go. *requeue_ms is set for a retry of
  * a failed cleanup. */

@@ -474,6 +474,27 @@ kubectl -n $NS delete rj tiers --wait=false >/dev/null
 check "cleanupPolicy Retain: job deleted, state tables kept" \
   poll 30 bash -c "! kubectl -n $NS get rj tiers >/dev/null 2>&1 && [ \$(PGPASSWORD=$PGPASSWORD psql -XAtq -h $PGHOST -p $PGPORT -U $PGUSER -d $PGDATABASE -c \"SELECT count(*) FROM pg_tables WHERE schemaname = 'retl' AND tablename LIKE 'e2e\\_\\_tiers\\_\\_%'\") -gt 0 ]"
 
+# ---- a namespace holding a cleanupPolicy Delete job can be deleted ------------
+# (issue 16 item 6): no cleanup pod can be created in a terminating namespace,
+# so the finalizer is released instead of blocking the namespace forever.
+NS2=$NS-gone
+kubectl create namespace $NS2 >/dev/null
+sed "s/namespace: $NS}/namespace: $NS2}/" "$E2E_DIR/secrets.yaml" | kubectl apply -f - >/dev/null
+job gone Upsert postgres crm.hist id customer_id "SELECT id, tier FROM analytics.accounts" \
+  "[{source: tier, destination: tier}]" "  cleanupPolicy: Delete" |
+  sed "s/namespace: $NS}/namespace: $NS2}/" | kubectl apply -f - >/dev/null
+kubectl -n $NS2 annotate rj gone retl.io/run-requested-at="$(date -Is)" --overwrite >/dev/null
+check "namespace deletion: the job's run succeeded first" \
+  poll 60 bash -c "[ \"\$(kubectl -n $NS2 get rj gone -o jsonpath='{.status.lastRun.result}')\" = Succeeded ]"
+check "namespace deletion: finalizer present" \
+  test "$(kubectl -n $NS2 get rj gone -o jsonpath='{.metadata.finalizers[0]}')" = retl.io/cleanup
+kubectl delete namespace $NS2 --wait=false >/dev/null
+if poll 90 bash -c "! kubectl get namespace $NS2 >/dev/null 2>&1"; then
+  pass "namespace with a cleanupPolicy Delete job deleted (not stuck Terminating)"
+else
+  fail "namespace $NS2 stuck: $(kubectl get namespace $NS2 -o jsonpath='{.status.conditions[*].message}' 2>&1 | head -c 300)"
+fi
+
 # (late: the apiserver publishes a new CRD's OpenAPI after a while, and kubectl
 # keeps its discovery cache from before the CRD until api-resources refreshes it)
 check "kubectl explain rj.spec.mode documents the modes" \
