@@ -9,6 +9,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/spec.h"
+#include "common/utf8.h"
 #include "controller/ctl_decide.h"
 #include "controller/ctl_progress.h"
 #include "controller/ctl_reconcile_int.h"
@@ -150,9 +151,10 @@ static void set_active(struct ctl_pass *r, long long run, const char *pod,
  * already finished (it was recorded or will be on the next pass). */
 static retl_err start_run(struct ctl_pass *r, struct ctl_pod_plan *ob,
                           const char *pod_name, const char *trigger, time_t scheduled,
-                          bool *started, struct retl_errbuf *eb)
+                          bool *started, long long *adopted, struct retl_errbuf *eb)
 {
     *started = false;
+    *adopted = 0;
     json_t *existing = find_pod(r->pods, pod_name);
     json_t *fetched = NULL;
     long long run = ob->max_run + 1;
@@ -191,6 +193,7 @@ static retl_err start_run(struct ctl_pass *r, struct ctl_pod_plan *ob,
     }
     /* Adopt: the pod was created before (by us, before a restart). */
     long long prun = ctl_pod_run(existing);
+    *adopted = prun;
     struct ctl_outcome o;
     enum ctl_pod_phase ph = ctl_pod_observe(existing, r->now, &o);
     if (ph != CTL_POD_WAITING)
@@ -205,6 +208,25 @@ static retl_err start_run(struct ctl_pass *r, struct ctl_pod_plan *ob,
         ob->max_run = prun;
     json_decref(fetched);
     return RETL_E_OK;
+}
+
+/* A run request whose value was used before names a pod that already ran
+ * and was recorded: nothing runs, and the user is told so (status and a
+ * Warning event) instead of silently. */
+static void request_reused(struct ctl_pass *r, const char *req, const char *pod,
+                           long long run)
+{
+    char msg[512];
+    retl_utf8_printf(
+        msg, sizeof msg,
+        "run request %s=%s was already handled by run %lld (pod %s); nothing "
+        "ran. Set a new value (e.g. the current time) to run again",
+        CTL_ANN_REQUEST, req, run, pod);
+    json_object_set_new(r->status, "lastIgnoredRunRequest",
+                        json_pack("{s:s, s:s}", "value", req, "message", msg));
+    ctl_pass_event(r, KUBE_EVENT_WARNING, "RunRequestReused", "%s", msg);
+    RETL_LOG_WARN("run request value reused; nothing ran", RF_S("namespace", r->ns),
+                  RF_S("job", r->name), RF_S("value", req), RF_I("run", run));
 }
 
 /* Decides and starts the due run, if any. Sets *next_slot. */
@@ -225,6 +247,7 @@ static retl_err schedule_runs(struct ctl_pass *r, struct ctl_pod_plan *ob,
 
     char pod[CTL_POD_NAME_MAX];
     bool started;
+    long long adopted;
     retl_err e = RETL_E_OK;
     switch (ctl_decide_due(&in)) {
     case CTL_DUE_NONE: break;
@@ -243,9 +266,11 @@ static retl_err schedule_runs(struct ctl_pass *r, struct ctl_pod_plan *ob,
         break;
     case CTL_DUE_MANUAL:
         ctl_pod_name_manual(r->name, req, pod, sizeof pod);
-        e = start_run(r, ob, pod, "Manual", 0, &started, eb);
+        e = start_run(r, ob, pod, "Manual", 0, &started, &adopted, eb);
         if (e)
             break;
+        if (!started && adopted > 0 && adopted <= ob->recorded_max)
+            request_reused(r, req, pod, adopted);
         json_object_set_new(r->status, "lastHandledRunRequest", json_string(req));
         if (in.sched_due) /* the slot waits for the manual run: look again soon */
             *next_slot = r->now;
@@ -258,7 +283,7 @@ static retl_err schedule_runs(struct ctl_pass *r, struct ctl_pod_plan *ob,
                 "Set or decrease spec.startingDeadlineSeconds or check clock skew",
                 CTL_MAX_MISSED);
         ctl_pod_name_scheduled(r->name, so.due, pod, sizeof pod);
-        e = start_run(r, ob, pod, "Schedule", so.due, &started, eb);
+        e = start_run(r, ob, pod, "Schedule", so.due, &started, &adopted, eb);
         if (e)
             break;
         char ts[CTL_TIME_LEN];

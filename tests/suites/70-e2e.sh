@@ -242,6 +242,13 @@ REQ2=$(date -Is)-2
 request upsert "$REQ2"
 check "second request: run 2 syncs the 5 changed rows" poll 60 is upsert '{.status.lastRun.run}/{.status.lastRun.rows.changed}/{.status.lastRun.result}' 2/5/Succeeded
 check "history newest first" is upsert '{.status.history[*].run}' "2 1"
+# A value used before (REQ1, whose run pod is still kept) cannot run again under
+# the same pod name: the controller says so instead of silently (issue 16 item 7).
+request upsert "$REQ1"
+check "reused request value: nothing runs, status.lastIgnoredRunRequest says so" \
+  poll 20 is upsert '{.status.lastIgnoredRunRequest.value}/{.status.totals.runs}/{.status.lastHandledRunRequest}' "$REQ1/2/$REQ1"
+check "reused request value: Warning event RunRequestReused" \
+  poll 10 bash -c "kubectl -n $NS get events --field-selector involvedObject.name=upsert,reason=RunRequestReused -o name | grep -q ."
 
 # A spec change that alters what the snapshot means starts a new baseline.
 kubectl -n $NS patch rj upsert --type merge -p '{"spec":{"mappings":[{"source":"name","destination":"Name"},{"source":"score","destination":"Score__c"},{"source":"id","destination":"AccountNumber"}]}}' >/dev/null
