@@ -1,9 +1,12 @@
 # One image with both binaries: retl-controller (the Deployment) and
 # retl-engine (the run pods use the same image).
 #   docker build -t ghcr.io/retl/retl:latest .
+# `make image` builds it offline with podman into localhost/retl:dev from base
+# images made with mmdebstrap (--build-arg DEBIAN_IMAGE=localhost/debian).
+ARG DEBIAN_IMAGE=debian
 
 # ---- build ---------------------------------------------------------------------
-FROM debian:bookworm AS build
+FROM ${DEBIAN_IMAGE}:bookworm AS build
 # The C build subset of deps/apt.txt (no test tooling).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -17,10 +20,12 @@ RUN make -j"$(nproc)" all \
  && strip build/bin/retl-engine build/bin/retl-controller
 
 # ---- runtime -------------------------------------------------------------------
-FROM debian:bookworm-slim
+FROM ${DEBIAN_IMAGE}:bookworm-slim
 # Only the shared libraries the binaries need (tests/suites/15-dockerfile.sh
-# keeps this list in sync with what they link), time zones for schedules and
-# CA certificates for TLS to warehouses, Salesforce and the API server.
+# keeps this list in sync with what they link), the ODBC drivers the sources
+# name (FreeTDS for sqlserver, psqlODBC for odbc) registered in odbcinst.ini,
+# time zones for schedules and CA certificates for TLS to warehouses,
+# Salesforce and the API server.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libcurl4 \
@@ -30,9 +35,15 @@ RUN apt-get update \
       libssl3 \
       libmicrohttpd12 \
       libodbc2 \
+      odbcinst \
+      tdsodbc \
+      odbc-postgresql \
       tzdata \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
+ && (odbcinst -q -d -n FreeTDS >/dev/null 2>&1 \
+     || odbcinst -i -d -f /usr/share/tdsodbc/odbcinst.ini) \
+ && odbcinst -q -d -n FreeTDS && odbcinst -q -d -n "PostgreSQL Unicode" \
  && groupadd --gid 65532 retl \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin retl

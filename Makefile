@@ -97,7 +97,7 @@ endef
 $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
 TEST_BUILD += $(UNIT_BINS)
 
-FRAGMENTS := $(sort $(wildcard common/*.mk engine/*.mk controller/*.mk tests/*/*.mk bench/*.mk))
+FRAGMENTS := $(sort $(wildcard *.mk common/*.mk engine/*.mk controller/*.mk tests/*/*.mk bench/*.mk))
 include $(FRAGMENTS)
 
 .PHONY: all deps test test-build demo demo-down bench fmt lint clean help unit
@@ -142,10 +142,11 @@ lint: ## clang-format check + cppcheck
 	  --inline-suppr --suppress=missingIncludeSystem --std=c11 -I . $(filter %.c,$(C_FILES))
 	@echo "lint clean"
 
-clean: ## remove build/
+clean: ## remove build/ (podman's overlay mounts first)
+	@[ ! -d $(BUILD)/containers ] || scripts/image.sh clean
 	rm -rf $(BUILD)
 
 help:
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/rel $(BUILD)/san -name '*.d' -type f 2>/dev/null)

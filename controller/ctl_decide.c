@@ -205,9 +205,9 @@ static void ready_and_stalled(json_t *st, const struct ctl_cond_in *in)
 {
     long long g = in->generation;
     if (in->invalid) {
-        ctl_cond_set(st, CTL_COND_READY, "False", "InvalidSpec", in->invalid, g, in->now);
-        ctl_cond_set(st, CTL_COND_STALLED, "True", "InvalidSpec", in->invalid, g,
-                     in->now);
+        const char *why = in->invalid_reason ? in->invalid_reason : "InvalidSpec";
+        ctl_cond_set(st, CTL_COND_READY, "False", why, in->invalid, g, in->now);
+        ctl_cond_set(st, CTL_COND_STALLED, "True", why, in->invalid, g, in->now);
         return;
     }
     struct ctl_stall s;

@@ -96,6 +96,7 @@ void ctl_decide_stall(const struct ctl_outcome *o, bool stuck, struct ctl_stall 
 struct ctl_cond_in {
     const struct retl_job *job;    /* NULL when the spec is invalid */
     const char *invalid;           /* the spec's problems, or NULL */
+    const char *invalid_reason;    /* their reason; NULL = InvalidSpec */
     const struct ctl_stall *stall; /* made by this reconcile's runs */
     bool ran_ok;                   /* a run succeeded in this reconcile */
     time_t next_slot;              /* 0 = none */

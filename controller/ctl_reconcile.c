@@ -65,10 +65,39 @@ static int cmp_run(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* This job's pods from the cache, sorted by run number. */
-static json_t *job_pods(struct ctl *c, const char *ns, const char *name, const char *uid)
+/* The informers that watch namespace ns, or NULL when none does. */
+static const struct ctl_scope *scope_of(const struct ctl *c, const char *ns)
 {
-    json_t *all = kube_informer_list(c->pods);
+    for (size_t i = 0; i < c->n_scopes; i++)
+        if (!c->scopes[i].ns || (ns && !strcmp(c->scopes[i].ns, ns)))
+            return &c->scopes[i];
+    return NULL;
+}
+
+/* Why job's run image may not run (DESIGN.md §8.3), or NULL when it may.
+ * Ownership: caller frees the message. */
+static char *image_not_allowed(const struct ctl *c, const struct retl_job *job)
+{
+    const char *image = json_string_value(json_object_get(job->run_template, "image"));
+    if (!image || !*image ||
+        ctl_policy_image_allowed(c->allowed_images, c->engine_image, image))
+        return NULL;
+    char *msg = NULL;
+    if (asprintf(
+            &msg,
+            "runTemplate.image %.256s is not allowed: the run pod receives the job's "
+            "Secrets, so only the engine image (%.256s) and the controller's "
+            "--allowed-run-images may run",
+            image, c->engine_image ? c->engine_image : "") < 0)
+        return strdup("runTemplate.image is not allowed");
+    return msg;
+}
+
+/* This job's pods from the cache, sorted by run number. */
+static json_t *job_pods(const struct ctl_scope *sc, const char *ns, const char *name,
+                        const char *uid)
+{
+    json_t *all = kube_informer_list(sc->pods);
     json_t *out = json_array();
     size_t i;
     json_t *p;
@@ -365,7 +394,8 @@ static void prune(struct ctl_pass *r, const struct ctl_pod_plan *ob)
 }
 
 /* A job that is not being deleted: record, start, write status, then act. */
-static retl_err reconcile_live(struct ctl_pass *r, const char *invalid, long *requeue_ms,
+static retl_err reconcile_live(struct ctl_pass *r, const char *invalid,
+                               const char *invalid_reason, long *requeue_ms,
                                struct retl_errbuf *eb)
 {
     json_t *old = json_object_get(r->rj, "status");
@@ -377,7 +407,7 @@ static retl_err reconcile_live(struct ctl_pass *r, const char *invalid, long *re
     retl_json_int(ctl_cond_get(r->status, CTL_COND_STALLED), "observedGeneration",
                   &old_gen);
     bool was_invalid =
-        old_stalled && !strcmp(old_stalled, "InvalidSpec") && old_gen == r->gen;
+        old_stalled && !strcmp(old_stalled, invalid_reason) && old_gen == r->gen;
 
     size_t n = json_array_size(r->pods);
     struct ctl_pod_plan ob = {.v = calloc(n ? n : 1, sizeof *ob.v)};
@@ -397,11 +427,12 @@ static retl_err reconcile_live(struct ctl_pass *r, const char *invalid, long *re
         if (e)
             goto out;
     } else if (!was_invalid) {
-        ctl_pass_event(r, KUBE_EVENT_WARNING, "InvalidSpec", "%s", invalid);
+        ctl_pass_event(r, KUBE_EVENT_WARNING, invalid_reason, "%s", invalid);
     }
     long progress_ms = r->job ? refresh_progress(r, &ob) : -1;
     struct ctl_cond_in ci = {.job = r->job,
                              .invalid = invalid,
+                             .invalid_reason = invalid_reason,
                              .stall = &r->stall,
                              .ran_ok = r->ran_ok,
                              .next_slot = next_slot,
@@ -435,8 +466,13 @@ retl_err ctl_reconcile(struct ctl *c, const char *key, long *requeue_ms,
     retl_err e = RETL_E_OK;
     struct retl_problems probs = {0};
     char *invalid = NULL;
+    const char *invalid_reason = "InvalidSpec";
+    char kbuf[512];
+    const char *kns = NULL, *kname = NULL;
+    const struct ctl_scope *sc =
+        kube_key_split(key, kbuf, sizeof kbuf, &kns, &kname) ? scope_of(c, kns) : NULL;
 
-    r.rj = kube_informer_get_key(c->jobs, key);
+    r.rj = sc ? kube_informer_get_key(sc->jobs, key) : NULL;
     if (!r.rj) {
         char buf[512];
         const char *ns, *name;
@@ -451,15 +487,20 @@ retl_err ctl_reconcile(struct ctl *c, const char *key, long *requeue_ms,
     if (retl_job_parse(r.rj, &r.job, &probs) != RETL_E_OK) {
         r.job = NULL;
         invalid = retl_problems_join(&probs);
+    } else if ((invalid = image_not_allowed(c, r.job))) {
+        /* Treated as an invalid spec: no run, no cleanup pod of that image. */
+        invalid_reason = "ImageNotAllowed";
+        retl_job_free(r.job);
+        r.job = NULL;
     }
-    r.pods = job_pods(c, r.ns, r.name, r.uid);
+    r.pods = job_pods(sc, r.ns, r.name, r.uid);
 
     if (retl_json_path(r.rj, "metadata.deletionTimestamp"))
         e = ctl_finalize(&r, requeue_ms, eb);
     else if (!ctl_has_finalizer(r.rj))
         e = ctl_set_finalizer(c, r.rj, true, eb); /* its update event brings us back */
     else
-        e = reconcile_live(&r, invalid, requeue_ms, eb);
+        e = reconcile_live(&r, invalid, invalid_reason, requeue_ms, eb);
 
     json_decref(r.status);
     json_decref(r.pods);

@@ -17,16 +17,25 @@
 #include <time.h>
 
 #include "common/error.h"
+#include "controller/ctl_policy.h"
 #include "controller/kube/kube.h"
+
+/* The informers of one watched namespace (ns NULL: all namespaces). */
+struct ctl_scope {
+    const char *ns;
+    struct kube_informer *jobs; /* ReverseEtlJobs */
+    struct kube_informer *pods; /* pods labelled retl.io/job */
+};
 
 struct ctl {
     struct kube_client *kc;
-    struct kube_informer *jobs; /* ReverseEtlJobs */
-    struct kube_informer *pods; /* pods labelled retl.io/job */
+    struct ctl_scope scopes[CTL_POLICY_MAX_ITEMS]; /* --watch-namespaces, or one */
+    size_t n_scopes;
     struct kube_queue *queue;
     struct kube_events *events; /* may be NULL */
     const char *engine_image;
-    time_t (*now)(void); /* NULL = time() */
+    const struct ctl_list *allowed_images; /* --allowed-run-images; may be NULL */
+    time_t (*now)(void);                   /* NULL = time() */
 };
 
 /* Reconciles the job "ns/name". *requeue_ms gets when to look again without

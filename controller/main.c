@@ -32,9 +32,12 @@ struct opts {
     const char *log_level;
     const char *log_format;
     const char *leader_namespace;
+    const char *watch_namespaces;
+    const char *allowed_run_images;
 };
 
 static struct ctl g_ctl;
+static struct ctl_list g_watch_ns, g_allowed_images;
 static pthread_t g_workers[WORKERS];
 static atomic_bool g_workers_started;
 static char g_api_host[256];
@@ -46,7 +49,12 @@ static void usage(FILE *f)
            "         [--metrics-bind-address :8080] [--health-probe-bind-address :8081]\n"
            "         [--namespace NS] [--engine-image IMAGE]\n"
            "         [--log-level debug|info|warn|error] [--log-format json|logfmt]\n"
-           "         [--leader-election-namespace NS]\n");
+           "         [--leader-election-namespace NS] [--watch-namespaces NS,NS...]\n"
+           "         [--allowed-run-images IMAGE,PREFIX*...]\n"
+           "--watch-namespaces: informers (and RBAC) in these namespaces only; default "
+           "all.\n"
+           "--allowed-run-images: runTemplate.image values a job may name besides\n"
+           "  --engine-image (the default and only one allowed without this flag).\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -70,16 +78,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->leader_elect = !v || !strcmp(v, "true");
             continue;
         }
-        const char **dst = !strcmp(name, "--kubeconfig")             ? &o->kubeconfig
-                           : !strcmp(name, "--metrics-bind-address") ? &o->metrics_addr
-                           : !strcmp(name, "--health-probe-bind-address") ? &o->probe_addr
-                           : !strcmp(name, "--namespace")                 ? &o->namespace
-                           : !strcmp(name, "--engine-image") ? &o->engine_image
-                           : !strcmp(name, "--log-level")    ? &o->log_level
-                           : !strcmp(name, "--log-format")   ? &o->log_format
-                           : !strcmp(name, "--leader-election-namespace")
-                               ? &o->leader_namespace
-                               : NULL;
+        const char **dst =
+            !strcmp(name, "--kubeconfig")                  ? &o->kubeconfig
+            : !strcmp(name, "--metrics-bind-address")      ? &o->metrics_addr
+            : !strcmp(name, "--health-probe-bind-address") ? &o->probe_addr
+            : !strcmp(name, "--namespace")                 ? &o->namespace
+            : !strcmp(name, "--engine-image")              ? &o->engine_image
+            : !strcmp(name, "--log-level")                 ? &o->log_level
+            : !strcmp(name, "--log-format")                ? &o->log_format
+            : !strcmp(name, "--leader-election-namespace") ? &o->leader_namespace
+            : !strcmp(name, "--watch-namespaces")          ? &o->watch_namespaces
+            : !strcmp(name, "--allowed-run-images")        ? &o->allowed_run_images
+                                                           : NULL;
         if (!dst) {
             fprintf(stderr, "retl-controller: unknown flag %s\n", a);
             usage(stderr);
@@ -151,15 +161,17 @@ static void start_workers(void *ud)
     ctl_metrics_leader(LEASE_NAME, true);
     RETL_LOG_INFO("starting workers", RF_I("workers", WORKERS));
     /* Everything cached so far is looked at once. */
-    json_t *all = kube_informer_list(c->jobs);
-    size_t i;
-    json_t *j;
-    json_array_foreach (all, i, j) {
-        char key[512];
-        if (kube_obj_key(j, key, sizeof key))
-            kube_queue_add(c->queue, key);
+    for (size_t s = 0; s < c->n_scopes; s++) {
+        json_t *all = kube_informer_list(c->scopes[s].jobs);
+        size_t i;
+        json_t *j;
+        json_array_foreach (all, i, j) {
+            char key[512];
+            if (kube_obj_key(j, key, sizeof key))
+                kube_queue_add(c->queue, key);
+        }
+        json_decref(all);
     }
-    json_decref(all);
     for (int w = 0; w < WORKERS; w++)
         pthread_create(&g_workers[w], NULL, worker, c);
 }
@@ -183,10 +195,13 @@ static void new_leader(void *ud, const char *identity)
 static bool informers_synced(void *ud, char *msg, size_t n)
 {
     struct ctl *c = ud;
-    if (kube_informer_has_synced(c->jobs) && kube_informer_has_synced(c->pods))
-        return true;
-    snprintf(msg, n, "informers not synced");
-    return false;
+    for (size_t i = 0; i < c->n_scopes; i++)
+        if (!kube_informer_has_synced(c->scopes[i].jobs) ||
+            !kube_informer_has_synced(c->scopes[i].pods)) {
+            snprintf(msg, n, "informers not synced");
+            return false;
+        }
+    return true;
 }
 
 static void job_add(void *ud, json_t *obj)
@@ -227,6 +242,14 @@ int main(int argc, char **argv)
         return 2;
     }
     retl_log_setup("retl-controller", lvl, fmt, NULL);
+    struct retl_errbuf leb = {{0}};
+    retl_err le;
+    if ((le = ctl_list_parse(o.watch_namespaces ? o.watch_namespaces : o.namespace,
+                             &g_watch_ns, &leb)) ||
+        (le = ctl_list_parse(o.allowed_run_images, &g_allowed_images, &leb))) {
+        fprintf(stderr, "retl-controller: %s\n", retl_errbuf_msg(&leb, le));
+        return 2;
+    }
 
     /* Signals are taken by sigwait below; threads inherit the mask. */
     sigset_t sigs;
@@ -269,10 +292,14 @@ int main(int argc, char **argv)
     char lease_ns_buf[256];
     snprintf(lease_ns_buf, sizeof lease_ns_buf, "%s",
              lease_ns ? lease_ns : "retl-system");
-    RETL_LOG_INFO("starting", RF_S("server", cfg->server), RF_S("config", cfg->source),
-                  RF_S("namespace", o.namespace ? o.namespace : "(all)"),
-                  RF_B("leaderElect", o.leader_elect),
-                  RF_S("engineImage", o.engine_image));
+    RETL_LOG_INFO(
+        "starting", RF_S("server", cfg->server), RF_S("config", cfg->source),
+        RF_S("namespaces", g_watch_ns.n
+                               ? (o.watch_namespaces ? o.watch_namespaces : o.namespace)
+                               : "(all)"),
+        RF_S("allowedRunImages",
+             o.allowed_run_images ? o.allowed_run_images : "(engine image only)"),
+        RF_B("leaderElect", o.leader_elect), RF_S("engineImage", o.engine_image));
 
     struct kube_client_opts kco = {.on_request = on_request};
     if ((e = kube_client_new(cfg, &kco, &kc, &eb))) {
@@ -285,6 +312,7 @@ int main(int argc, char **argv)
     struct ctl *c = &g_ctl;
     c->kc = kc;
     c->engine_image = o.engine_image;
+    c->allowed_images = &g_allowed_images;
     if ((e = kube_queue_new(&(struct kube_queue_opts){.name = QUEUE_NAME}, &c->queue,
                             &eb)))
         goto fail;
@@ -298,34 +326,48 @@ int main(int argc, char **argv)
              &c->events, &eb)))
         goto fail;
 
-    struct kube_informer_handlers jh = {.on_add = job_add,
-                                        .on_update = job_update,
-                                        .on_delete = job_delete,
-                                        .ud = c->queue};
-    struct kube_informer_opts jo = {.gvr = &kube_gvr_reverseetljobs,
-                                    .namespace = o.namespace};
-    if ((e = kube_informer_new(kc, &jo, &jh, &c->jobs, &eb)))
-        goto fail;
-    struct kube_informer_handlers ph = ctl_pod_handlers(c->queue);
-    struct kube_informer_opts po = {
-        .gvr = &kube_gvr_pods, .namespace = o.namespace, .label_selector = "retl.io/job"};
-    if ((e = kube_informer_new(kc, &po, &ph, &c->pods, &eb)))
-        goto fail;
-    if ((e = kube_informer_start(c->pods, &eb)) ||
-        (e = kube_informer_start(c->jobs, &eb)))
-        goto fail;
+    /* One pair of informers per watched namespace: with namespaced Roles only,
+     * a cluster-wide list would be forbidden. */
+    c->n_scopes = g_watch_ns.n ? g_watch_ns.n : 1;
+    for (size_t i = 0; i < c->n_scopes; i++) {
+        struct ctl_scope *sc = &c->scopes[i];
+        sc->ns = g_watch_ns.n ? g_watch_ns.items[i] : NULL;
+        struct kube_informer_handlers jh = {.on_add = job_add,
+                                            .on_update = job_update,
+                                            .on_delete = job_delete,
+                                            .ud = c->queue};
+        struct kube_informer_opts jo = {.gvr = &kube_gvr_reverseetljobs,
+                                        .namespace = sc->ns};
+        if ((e = kube_informer_new(kc, &jo, &jh, &sc->jobs, &eb)))
+            goto fail;
+        struct kube_informer_handlers ph = ctl_pod_handlers(c->queue);
+        struct kube_informer_opts po = {
+            .gvr = &kube_gvr_pods, .namespace = sc->ns, .label_selector = "retl.io/job"};
+        if ((e = kube_informer_new(kc, &po, &ph, &sc->pods, &eb)))
+            goto fail;
+        if ((e = kube_informer_start(sc->pods, &eb)) ||
+            (e = kube_informer_start(sc->jobs, &eb)))
+            goto fail;
+    }
     ctl_health_add_readiness(health, "informers", informers_synced, c);
-    if (!kube_informer_wait_synced(c->pods, 60000) ||
-        !kube_informer_wait_synced(c->jobs, 60000)) {
-        e = retl_errf(
-            &eb, RETL_E_TIMEOUT,
-            "informers did not sync within 60 s (is the CRD installed and may the "
-            "service account list reverseetljobs and pods?)");
-        goto fail;
+    long n_jobs = 0, n_pods = 0;
+    for (size_t i = 0; i < c->n_scopes; i++) {
+        struct ctl_scope *sc = &c->scopes[i];
+        if (!kube_informer_wait_synced(sc->pods, 60000) ||
+            !kube_informer_wait_synced(sc->jobs, 60000)) {
+            e = retl_errf(
+                &eb, RETL_E_TIMEOUT,
+                "informers of %s did not sync within 60 s (is the CRD installed "
+                "and may the service account list reverseetljobs and pods%s%s?)",
+                sc->ns ? sc->ns : "all namespaces", sc->ns ? " in " : "",
+                sc->ns ? sc->ns : " cluster-wide");
+            goto fail;
+        }
+        n_jobs += (long)kube_informer_count(sc->jobs);
+        n_pods += (long)kube_informer_count(sc->pods);
     }
     ctl_health_set_ready(health, true, NULL);
-    RETL_LOG_INFO("caches synced", RF_I("jobs", kube_informer_count(c->jobs)),
-                  RF_I("pods", kube_informer_count(c->pods)));
+    RETL_LOG_INFO("caches synced", RF_I("jobs", n_jobs), RF_I("pods", n_pods));
 
     if (o.leader_elect) {
         struct kube_leader_opts lo = {.namespace = lease_ns_buf,
@@ -346,8 +388,10 @@ int main(int argc, char **argv)
     RETL_LOG_INFO("shutting down", RF_I("signal", sig));
     if (leader)
         kube_leader_stop(leader);
-    kube_informer_stop(c->jobs);
-    kube_informer_stop(c->pods);
+    for (size_t i = 0; i < c->n_scopes; i++) {
+        kube_informer_stop(c->scopes[i].jobs);
+        kube_informer_stop(c->scopes[i].pods);
+    }
     if (atomic_load(&g_workers_started)) {
         kube_queue_shutdown_drain(c->queue, 8000);
         for (int w = 0; w < WORKERS; w++)
@@ -357,8 +401,10 @@ int main(int argc, char **argv)
     }
     kube_leader_free(leader);
     kube_events_free(c->events);
-    kube_informer_free(c->jobs);
-    kube_informer_free(c->pods);
+    for (size_t i = 0; i < c->n_scopes; i++) {
+        kube_informer_free(c->scopes[i].jobs);
+        kube_informer_free(c->scopes[i].pods);
+    }
     kube_queue_free(c->queue);
     ctl_health_stop(health);
     kube_client_free(kc);
