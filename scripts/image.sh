@@ -8,6 +8,7 @@
 #   scripts/image.sh build [TAG]        build (default localhost/retl:dev)
 #   scripts/image.sh env                print the podman environment (eval it)
 #   scripts/image.sh save TAG FILE      OCI archive of TAG (for containerd)
+#   scripts/image.sh pause              localhost/pause:retl, the pod sandbox image
 #   scripts/image.sh clean              unmount and remove the stores
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,9 +55,9 @@ base() {
   podman image exists "localhost/debian:$tag" && return 0
   echo "image: making localhost/debian:$tag with mmdebstrap"
   if [ "$slim" = 1 ]; then
-    for p in /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/* \
-      /usr/share/lintian/* /usr/share/linda/* /usr/share/groff/*; do
-      opts+=(--dpkgopt="path-exclude=$p")
+    local d # dpkg globs, not the host's files
+    for d in doc man info locale lintian linda groff; do
+      opts+=(--dpkgopt="path-exclude=/usr/share/$d/*")
     done
     opts+=(--dpkgopt='path-include=/usr/share/doc/*/copyright')
   fi
@@ -73,8 +74,12 @@ build() {
   local tag=${1:-localhost/retl:dev}
   base bookworm 0
   base bookworm-slim 1
-  podman build --quiet --pull=never --network=host --layers \
-    --build-arg DEBIAN_IMAGE=localhost/debian -t "$tag" "$ROOT" >/dev/null
+  local b=(podman build --quiet --pull=never --network=host --layers
+    --build-arg DEBIAN_IMAGE=localhost/debian)
+  # The build stage is tagged too, so pruning dangling images keeps its cached
+  # layers (the apt-get layer is what makes a warm build take seconds).
+  "${b[@]}" --target build -t "${tag%:*}:build" "$ROOT" >/dev/null
+  "${b[@]}" -t "$tag" "$ROOT" >/dev/null
   podman image prune -f >/dev/null 2>&1 || true
   echo "image: $tag $(podman image inspect --format '{{.Id}}' "$tag" | cut -c1-12)"
 }
@@ -83,14 +88,24 @@ setup
 case ${1:-build} in
 build) build "${2:-}" ;;
 env) echo "export CONTAINERS_CONF=$CONTAINERS_CONF CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF TMPDIR=$TMPDIR" ;;
-save)
-  rm -f "$3"
-  podman save --quiet --format oci-archive -o "$3" "$2"
+save) # TAG FILE: rewritten only when the image changed
+  id=$(podman image inspect --format '{{.Id}}' "$2")
+  if [ ! -s "$3" ] || [ "$(cat "$3.id" 2>/dev/null)" != "$id" ]; then
+    rm -f "$3"
+    podman save --quiet --format oci-archive -o "$3" "$2"
+    echo "$id" >"$3.id"
+  fi
+  ;;
+pause) # the pod sandbox image for RUNTIME=containerd: a static Go binary FROM scratch
+  mkdir -p "$C/pause"
+  (cd "$ROOT/tests/containers/node" && CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$C/pause/pause" ./pause)
+  printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$C/pause/Containerfile"
+  podman build --quiet --pull=never --network=host --layers -t localhost/pause:retl "$C/pause" >/dev/null
   ;;
 clean)
   podman system reset -f >/dev/null 2>&1 || true
   grep -F " $C/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$C"
   ;;
-*) echo "usage: $0 build|env|save|clean" >&2; exit 2 ;;
+*) echo "usage: $0 build|env|save|pause|clean" >&2; exit 2 ;;
 esac

@@ -33,8 +33,17 @@ cluster: $(CLUSTER_BIN) ## build the local control plane (build/bin/retl-cluster
 cluster-deps:
 	@cd tests/cluster && go mod download
 
-cluster-up: $(CLUSTER_BIN) ## start the local Kubernetes control plane; kubeconfig in build/cluster/kubeconfig
-	@$(CLUSTER_BIN) start --dir $(CLUSTER_DIR) --bin-dir $(CLUSTER_BIN_DIRS)
+# RUNTIME=containerd: the real kubelet + kube-proxy over containerd (issue 15), the
+# image and the pause image imported (tests/containers/containers.mk); default: the
+# process kubelet.
+RUNTIME ?= process
+ifeq ($(RUNTIME),containerd)
+CLUSTER_RUNTIME_DEPS := image containers-tools cluster-images
+CLUSTER_RUNTIME_FLAGS = --runtime containerd --images $(CLUSTER_IMAGES)
+endif
+
+cluster-up: $(CLUSTER_BIN) $(CLUSTER_RUNTIME_DEPS) ## start the local Kubernetes control plane (RUNTIME=process|containerd); kubeconfig in build/cluster/kubeconfig
+	@$(CLUSTER_BIN) start --dir $(CLUSTER_DIR) --bin-dir $(CLUSTER_BIN_DIRS) $(CLUSTER_RUNTIME_FLAGS)
 
 cluster-down: ## stop the local control plane and every pod process
 	@$(CLUSTER_BIN) stop --dir $(CLUSTER_DIR) 2>/dev/null || true

@@ -44,6 +44,8 @@ type kubeletConfig struct {
 	caFile     string
 	certFile   string
 	keyFile    string
+	// schedulerOnly: bind pending pods to node, run nothing (another kubelet does).
+	schedulerOnly bool
 }
 
 type kubelet struct {
@@ -210,6 +212,10 @@ func (k *kubelet) renewLease(ctx context.Context) error {
 func (k *kubelet) start(ctx context.Context) error {
 	k.ctx = ctx
 	k.hostEnv = os.Environ()
+	if k.cfg.schedulerOnly {
+		k.startScheduler(ctx)
+		return nil
+	}
 	if err := startLogServer(k); err != nil {
 		return err
 	}
@@ -259,8 +265,12 @@ func (k *kubelet) start(ctx context.Context) error {
 		},
 	})
 	f.Start(ctx.Done())
+	k.startScheduler(ctx)
+	return nil
+}
 
-	// Pods waiting for a node: the scheduler's part.
+// startScheduler binds pods waiting for a node to this node: the scheduler's part.
+func (k *kubelet) startScheduler(ctx context.Context) {
 	sf := informers.NewSharedInformerFactoryWithOptions(k.sched, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.AndSelectors(
 			fields.OneTermEqualSelector("spec.nodeName", ""),
@@ -274,7 +284,6 @@ func (k *kubelet) start(ctx context.Context) error {
 		UpdateFunc: func(_, o any) { go k.schedule(o.(*corev1.Pod)) },
 	})
 	sf.Start(ctx.Done())
-	return nil
 }
 
 func (k *kubelet) schedule(p *corev1.Pod) {

@@ -2,7 +2,8 @@
 //
 // One binary, several modes:
 //
-//	retl-cluster start  [--dir D] [--bin-dir B]  start in the background, wait until ready
+//	retl-cluster start  [--dir D] [--bin-dir B] [--runtime process|containerd --images A,B]
+//	                                             start in the background, wait until ready
 //	retl-cluster stop   [--dir D]                stop it, kill pod processes, free ports
 //	retl-cluster status [--dir D]                exit 0 when up and ready
 //	retl-cluster run    [--dir D] [--bin-dir B]  the supervisor, in the foreground
@@ -33,10 +34,13 @@ func usage() {
 }
 
 type commonFlags struct {
-	dir    string
-	binDir string
-	node   string
-	wait   int
+	dir        string
+	binDir     string
+	node       string
+	wait       int
+	runtime    string // "process" (the local kubelet) or "containerd" (cri.go)
+	images     string // containerd: OCI archives to import, comma-separated
+	nodeBinDir string // containerd: where containerd, ctr, kubelet, kube-proxy are
 }
 
 func parseCommon(args []string) commonFlags {
@@ -46,7 +50,17 @@ func parseCommon(args []string) commonFlags {
 	fs.StringVar(&c.binDir, "bin-dir", "build/bin", "directories (colon-separated) prepended to the PATH of every pod")
 	fs.StringVar(&c.node, "node-name", "retl-node", "name of the local node")
 	fs.IntVar(&c.wait, "timeout", 90, "seconds start waits for readiness")
+	fs.StringVar(&c.runtime, "runtime", "process", "process (pods as local processes) or containerd (real kubelet)")
+	fs.StringVar(&c.images, "images", "", "containerd: OCI archives imported at start (comma-separated)")
+	fs.StringVar(&c.nodeBinDir, "node-bin-dir", "", "containerd: directory of containerd, ctr, kubelet, kube-proxy (default: this binary's)")
 	_ = fs.Parse(args)
+	if c.runtime != "process" && c.runtime != "containerd" {
+		fatalf("--runtime must be process or containerd, not %q", c.runtime)
+	}
+	if c.nodeBinDir == "" {
+		self, _ := os.Executable()
+		c.nodeBinDir = filepath.Dir(self)
+	}
 	var err error
 	if c.dir, err = filepath.Abs(c.dir); err != nil {
 		fatalf("%v", err)

@@ -146,6 +146,9 @@ func startEtcd(dir string, clientPort, peerPort int) (*embed.Etcd, error) {
 func runSupervisor(c commonFlags) int {
 	t0 := time.Now()
 	l := layout{c.dir}
+	if c.runtime == "containerd" {
+		criCleanup(l) // mounts left under the dir would stop the wipe
+	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		fatalf("wipe %s: %v", c.dir, err)
 	}
@@ -164,7 +167,7 @@ func runSupervisor(c commonFlags) int {
 	}
 
 	ports := map[string]int{}
-	for _, n := range []string{"etcd", "etcd-peer", "apiserver", "kubelet"} {
+	for _, n := range []string{"etcd", "etcd-peer", "apiserver", "kubelet", "proxy-healthz", "proxy-metrics"} {
 		p, err := freePort()
 		if err != nil {
 			fatalf("free port: %v", err)
@@ -175,8 +178,16 @@ func runSupervisor(c commonFlags) int {
 	if err != nil {
 		fatalf("pki: %v", err)
 	}
+	// Pods reach servers on the host, and the apiserver behind the kubernetes
+	// Service, at hostIP: loopback for local processes, else a host address.
+	hip := "127.0.0.1"
+	if c.runtime == "containerd" {
+		if hip, err = hostIP(); err != nil {
+			fatalf("host IP: %v", err)
+		}
+	}
 	hosts := []string{"127.0.0.1", "localhost", "::1", "10.96.0.1", "kubernetes", "kubernetes.default",
-		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local", c.node}
+		"kubernetes.default.svc", "kubernetes.default.svc.cluster.local", c.node, hip}
 	certs := []struct {
 		name, cn string
 		orgs     []string
@@ -188,7 +199,8 @@ func runSupervisor(c commonFlags) int {
 		{"controller-manager", "system:kube-controller-manager", nil, nil},
 		{"scheduler", "system:kube-scheduler", nil, nil},
 		{"node", "system:node:" + c.node, []string{"system:nodes"}, nil},
-		{"kubelet-serving", c.node, nil, []string{"127.0.0.1", "localhost", c.node}},
+		{"kubelet-serving", c.node, nil, []string{"127.0.0.1", "localhost", c.node, hip}},
+		{"kube-proxy", "system:kube-proxy", nil, nil},
 	}
 	for _, ct := range certs {
 		if err := ca.issue(ct.name, ct.cn, ct.orgs, ct.hosts); err != nil {
@@ -201,13 +213,14 @@ func runSupervisor(c commonFlags) int {
 		{l.p("controller-manager.kubeconfig"), "controller-manager", "system:kube-controller-manager"},
 		{l.p("scheduler.kubeconfig"), "scheduler", "system:kube-scheduler"},
 		{l.p("kubelet.kubeconfig"), "node", "system:node:" + c.node},
+		{l.p("kube-proxy.kubeconfig"), "kube-proxy", "system:kube-proxy"},
 	} {
 		if err := writeKubeconfig(k.file, server, ca.path("ca.crt"), ca.path(k.cert+".crt"), ca.path(k.cert+".key"), k.user); err != nil {
 			fatalf("kubeconfig: %v", err)
 		}
 	}
-	env := fmt.Sprintf("RETL_CLUSTER_DIR=%s\nKUBECONFIG=%s\nRETL_APISERVER=%s\nRETL_APISERVER_PORT=%d\nRETL_ETCD_PORT=%d\nRETL_KUBELET_PORT=%d\nRETL_NODE=%s\nRETL_SUPERVISOR_PID=%d\n",
-		c.dir, l.kubeconfig(), server, ports["apiserver"], ports["etcd"], ports["kubelet"], c.node, os.Getpid())
+	env := fmt.Sprintf("RETL_CLUSTER_DIR=%s\nKUBECONFIG=%s\nRETL_APISERVER=%s\nRETL_APISERVER_PORT=%d\nRETL_ETCD_PORT=%d\nRETL_KUBELET_PORT=%d\nRETL_NODE=%s\nRETL_SUPERVISOR_PID=%d\nRETL_RUNTIME=%s\nRETL_HOST_IP=%s\n",
+		c.dir, l.kubeconfig(), server, ports["apiserver"], ports["etcd"], ports["kubelet"], c.node, os.Getpid(), c.runtime, hip)
 	if err := os.WriteFile(l.envFile(), []byte(env), 0644); err != nil {
 		fatalf("%v", err)
 	}
@@ -222,8 +235,8 @@ func runSupervisor(c commonFlags) int {
 	pk := ca.path
 	apiArgs := []string{
 		"--etcd-servers=" + fmt.Sprintf("http://127.0.0.1:%d", ports["etcd"]),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + map[bool]string{true: "0.0.0.0", false: "127.0.0.1"}[c.runtime == "containerd"],
+		"--advertise-address=" + hip,
 		"--secure-port=" + strconv.Itoa(ports["apiserver"]),
 		"--cert-dir=" + l.pki(),
 		"--tls-cert-file=" + pk("apiserver.crt"),
@@ -302,6 +315,8 @@ func runSupervisor(c commonFlags) int {
 		caFile:     pk("ca.crt"),
 		certFile:   pk("kubelet-serving.crt"),
 		keyFile:    pk("kubelet-serving.key"),
+		// With containerd the real kubelet runs pods; this one only schedules.
+		schedulerOnly: c.runtime == "containerd",
 	})
 	if err != nil {
 		log.Printf("kubelet: %v", err)
@@ -314,6 +329,26 @@ func runSupervisor(c commonFlags) int {
 		return 1
 	}
 	log.Printf("kubelet and scheduler started after %v", time.Since(t0))
+	if c.runtime == "containerd" {
+		var imgs []string
+		for _, i := range strings.Split(c.images, ",") {
+			if i = strings.TrimSpace(i); i != "" {
+				imgs = append(imgs, i)
+			}
+		}
+		cn := &criNode{l: l, node: c.node, binDir: c.nodeBinDir, hostIP: hip, images: imgs, ports: ports, certDir: l.pki()}
+		kids, err := cn.start()
+		children = append(children, kids...)
+		if err != nil {
+			log.Printf("containerd node: %v", err)
+			kl.shutdown(time.Second)
+			cancel()
+			shutdown()
+			criCleanup(l)
+			return 1
+		}
+		log.Printf("containerd, kubelet and kube-proxy started after %v", time.Since(t0))
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -336,6 +371,9 @@ func runSupervisor(c commonFlags) int {
 	kl.shutdown(5 * time.Second)
 	cancel()
 	shutdown()
+	if c.runtime == "containerd" {
+		criCleanup(l)
+	}
 	os.Remove(l.pidFile())
 	log.Printf("stopped")
 	return rc
@@ -466,6 +504,10 @@ func start(c commonFlags) int {
 		fmt.Fprintf(os.Stderr, "retl-cluster: up with pod PATH dirs %s; restarting with %s\n", supervisorArg(pid, "--bin-dir"), c.binDir)
 		stop(c)
 	}
+	if pid := readPid(l); pid != 0 && (supervisorArg(pid, "--runtime") != c.runtime || supervisorArg(pid, "--images") != c.images) {
+		fmt.Fprintf(os.Stderr, "retl-cluster: up with runtime %s; restarting with %s\n", supervisorArg(pid, "--runtime"), c.runtime)
+		stop(c)
+	}
 	if readPid(l) != 0 && readyNow(l, c.node) == "" {
 		fmt.Printf("retl-cluster: already up: %s (KUBECONFIG=%s)\n", serverOf(l), l.kubeconfig())
 		return 0
@@ -520,7 +562,8 @@ func spawnSupervisor(c commonFlags, exited chan error) error {
 		return err
 	}
 	defer out.Close()
-	cmd := exec.Command(self, "run", "--dir", c.dir, "--bin-dir", c.binDir, "--node-name", c.node)
+	cmd := exec.Command(self, "run", "--dir", c.dir, "--bin-dir", c.binDir, "--node-name", c.node,
+		"--runtime", c.runtime, "--images", c.images, "--node-bin-dir", c.nodeBinDir)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -587,6 +630,9 @@ func stop(c commonFlags) int {
 		}
 	}
 	killLeftovers(l)
+	if _, err := os.Stat(criState(l)); err == nil {
+		criCleanup(l)
+	}
 	os.Remove(l.pidFile())
 	fmt.Println("retl-cluster: stopped")
 	return 0
