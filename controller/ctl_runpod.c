@@ -179,9 +179,17 @@ bool ctl_pod_owned_by(const json_t *pod, const char *uid)
     return false;
 }
 
-static const char *const stuck_reasons[] = {
-    "CreateContainerConfigError", "CreateContainerError", "InvalidImageName",
-    "ErrImageNeverPull",          "RunContainerError",    NULL};
+/* Waiting reasons that no wait will cure. ImagePullBackOff: the kubelet has
+ * failed to pull at least once; a run pod waiting for a registry would only
+ * hold the job until its deadline, so the run fails now with the kubelet's
+ * message and the next run pulls again. */
+static const char *const stuck_reasons[] = {"CreateContainerConfigError",
+                                            "CreateContainerError",
+                                            "InvalidImageName",
+                                            "ErrImageNeverPull",
+                                            "RunContainerError",
+                                            "ImagePullBackOff",
+                                            NULL};
 
 static bool is_stuck_reason(const char *r)
 {

@@ -314,12 +314,27 @@ static void test_observe(void **state)
     assert_non_null(strstr(o.message, "secret \"sf\" not found"));
     ctl_outcome_free(&o);
 
-    /* Pulling an image is not stuck (it may succeed on retry). */
+    /* Creating or a first pull attempt is not stuck (it may succeed). */
     assert_int_equal(
         observe("{\"status\": {\"phase\": \"Pending\", \"containerStatuses\": "
                 "[{\"state\": {\"waiting\": {\"reason\": \"ContainerCreating\"}}}]}}",
                 &o),
         CTL_POD_WAITING);
+    assert_int_equal(
+        observe("{\"status\": {\"phase\": \"Pending\", \"containerStatuses\": "
+                "[{\"state\": {\"waiting\": {\"reason\": \"ErrImagePull\"}}}]}}",
+                &o),
+        CTL_POD_WAITING);
+    /* A pull that failed and backs off: the run fails with the kubelet's words. */
+    assert_int_equal(
+        observe("{\"status\": {\"phase\": \"Pending\", \"containerStatuses\": "
+                "[{\"state\": {\"waiting\": {\"reason\": \"ImagePullBackOff\", "
+                "\"message\": \"Back-off pulling image \\\"localhost/nope:1\\\"\"}}}]}}",
+                &o),
+        CTL_POD_STUCK);
+    assert_string_equal(o.reason, "ImagePullBackOff");
+    assert_non_null(strstr(o.message, "localhost/nope:1"));
+    ctl_outcome_free(&o);
 }
 
 int main(void)
