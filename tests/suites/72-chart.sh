@@ -150,10 +150,12 @@ request() { kubectl -n "$1" annotate rj "$2" retl.io/run-requested-at="$3" --ove
 job team-a tiers | kubectl apply -f - >/dev/null
 job team-a evil busybox:latest | kubectl apply -f - >/dev/null
 job team-b outside | kubectl apply -f - >/dev/null
+t0=$(date +%s%N)
 request team-a tiers r1
 request team-a evil r1
 check "a PostgreSQL job in a watched namespace succeeds" \
   poll 90 is team-a tiers '{.status.lastRun.result}' Succeeded
+echo "timing: request-to-done of a PostgreSQL run with the process kubelet: $(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s"
 check "... and wrote its rows" test "$(pg_sql -c 'SELECT count(*) FROM dst')" = 20
 check "runTemplate.image busybox:latest: Stalled=True ImageNotAllowed, Ready=False" \
   poll 30 is team-a evil '{.status.conditions[?(@.type=="Stalled")].status}/{.status.conditions[?(@.type=="Stalled")].reason}/{.status.conditions[?(@.type=="Ready")].status}' True/ImageNotAllowed/False
