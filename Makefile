@@ -120,9 +120,10 @@ test: deps ## build everything and run every test suite; ends with `N passed, M 
 unit: $(UNIT_BINS) ## only the C unit tests
 	@tests/run-suites.sh tests/suites/10-unit.sh
 
-demo: deps ## local control plane, PostgreSQL, salesforce-sim, controller, a sample job end to end
+demo: deps ## control plane, PostgreSQL, salesforce-sim, controller, sample jobs end to end (RUNTIME=containerd: real containers)
 	@$(MAKE) --no-print-directory all test-build
-	@scripts/demo.sh up
+	@if [ "$(RUNTIME)" = containerd ]; then $(MAKE) --no-print-directory image containers-tools cluster-images; fi
+	@RUNTIME=$(RUNTIME) scripts/demo.sh up
 
 demo-down: ## stop everything `make demo` started
 	@scripts/demo.sh down

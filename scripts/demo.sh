@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export E2E_DIR=$ROOT/build/demo
+# RUNTIME=containerd (make demo RUNTIME=containerd): real kubelet, containers of
+# localhost/retl:dev; default: the process kubelet.
+export E2E_RUNTIME=${RUNTIME:-process}
 # shellcheck source=tests/e2e/env.sh
 source tests/e2e/env.sh
 NS=sales-ops
@@ -79,9 +82,9 @@ up() {
   echo "$HS_URL"
 
   say "CRD, namespace retl-system, RBAC, controller (kubectl apply -k manifests/)"
-  # One replica here: the local kubelet runs pods as processes on this host,
-  # where two replicas cannot both bind the probe port.
-  e2e_controller_up 1
+  # One replica with the process kubelet: pods are processes on this host,
+  # where two replicas cannot both bind the probe port. Containers: two.
+  if [ "$E2E_RUNTIME" = containerd ]; then e2e_controller_up 2; else e2e_controller_up 1; fi
   kubectl -n retl-system get deploy,pods
 
   say "sample jobs in namespace $NS"

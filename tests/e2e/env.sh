@@ -12,6 +12,12 @@
 #   e2e_controller_up N   # N replicas with --leader-elect
 #   e2e_down              # stops everything started here
 # E2E_BIN_DIR (default build/bin) is what pods find on their PATH.
+# E2E_RUNTIME=containerd (make demo RUNTIME=containerd): the real kubelet over
+# containerd with localhost/retl:dev (make image containers-tools cluster-images
+# first); servers listen on E2E_HOST_IP, where pods reach the host, and the
+# controller runs the image.
+E2E_RUNTIME=${E2E_RUNTIME:-process}
+E2E_HOST_IP=127.0.0.1
 
 E2E_ROOT=${E2E_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 E2E_DIR=${E2E_DIR:-$E2E_ROOT/build/e2e}
@@ -20,18 +26,31 @@ source "$E2E_ROOT/tests/lib/pg.sh"
 
 e2e_cluster_up() {
   mkdir -p "$E2E_DIR"
+  local rt=()
+  [ "$E2E_RUNTIME" = containerd ] && rt=(--runtime containerd
+    --images "$E2E_ROOT/build/containers/retl.oci.tar,$E2E_ROOT/build/containers/pause.oci.tar")
   "$E2E_ROOT/build/bin/retl-cluster" start --dir "$E2E_DIR/cluster" \
-    --bin-dir "${E2E_BIN_DIR:-$E2E_ROOT/build/bin}" >"$E2E_DIR/cluster-start.log" 2>&1 || {
+    --bin-dir "${E2E_BIN_DIR:-$E2E_ROOT/build/bin}" "${rt[@]}" >"$E2E_DIR/cluster-start.log" 2>&1 || {
     cat "$E2E_DIR/cluster-start.log" >&2
     return 1
   }
   export KUBECONFIG=$E2E_DIR/cluster/kubeconfig
+  E2E_HOST_IP=$(sed -n 's/^RETL_HOST_IP=//p' "$E2E_DIR/cluster/cluster.env")
+  E2E_HOST_IP=${E2E_HOST_IP:-127.0.0.1}
 }
 
 # e2e_pg_up [postgres -c options]: a dead client's query is cancelled within
 # half a second, as a run pod that is stopped must not keep its job's lock.
 e2e_pg_up() {
-  pg_start client_connection_check_interval=500 "$@" || return 1
+  local la=()
+  [ "$E2E_HOST_IP" != 127.0.0.1 ] && la=("listen_addresses=127.0.0.1,$E2E_HOST_IP")
+  pg_start client_connection_check_interval=500 "${la[@]}" "$@" || return 1
+  if [ "$E2E_HOST_IP" != 127.0.0.1 ]; then # pods connect from the CNI bridge
+    echo "host all all 10.244.0.0/16 scram-sha-256" >>"$PG_DIR/data/pg_hba.conf"
+    pg_sql -c "SELECT pg_reload_conf()" >/dev/null
+    PG_URL=${PG_URL/@127.0.0.1:/@$E2E_HOST_IP:}
+    export PG_URL
+  fi
   {
     echo "PG_DIR=$PG_DIR"
     echo "PG_URL=$PG_URL"
@@ -55,7 +74,7 @@ e2e_sim_up() {
   mkdir -p "$E2E_DIR"
   e2e_sim_schema >"$E2E_DIR/sim-schema.json"
   : >"$E2E_DIR/sim.url"
-  "$E2E_ROOT/build/bin/salesforce-sim" --schema "$E2E_DIR/sim-schema.json" \
+  "$E2E_ROOT/build/bin/salesforce-sim" --schema "$E2E_DIR/sim-schema.json" --listen "$E2E_HOST_IP:0" \
     --state "$E2E_DIR/sim-state" >"$E2E_DIR/sim.url" 2>"$E2E_DIR/sim.log" &
   echo $! >"$E2E_DIR/sim.pid"
   for _ in $(seq 100); do
@@ -83,7 +102,27 @@ e2e_controller_up() {
   local replicas=${1:-2} ov=$E2E_DIR/overlay rel
   mkdir -p "$ov"
   rel=$(realpath --relative-to="$ov" "$E2E_ROOT/manifests")
-  cat >"$ov/kustomization.yaml" <<EOF
+  if [ "$E2E_RUNTIME" = containerd ]; then
+    # Containers: each replica has its own network, probes stay; only the image.
+    cat >"$ov/kustomization.yaml" <<EOF
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - $rel
+replicas:
+  - {name: retl-controller, count: $replicas}
+images:
+  - {name: ghcr.io/retl/retl, newName: localhost/retl, newTag: dev}
+patches:
+  - target: {kind: Deployment, name: retl-controller}
+    patch: |-
+      - op: replace
+        path: /spec/template/spec/containers/0/args
+        value: [--leader-elect, --metrics-bind-address=:8080, --health-probe-bind-address=:8081,
+                --engine-image=localhost/retl:dev, --log-format=logfmt, --log-level=info]
+EOF
+  else
+    cat >"$ov/kustomization.yaml" <<EOF
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
@@ -102,6 +141,7 @@ patches:
       - op: remove
         path: /spec/template/spec/containers/0/readinessProbe
 EOF
+  fi
   kubectl apply -k "$ov" >"$E2E_DIR/apply.log" 2>&1 || { cat "$E2E_DIR/apply.log" >&2; return 1; }
   kubectl wait --for=condition=Established crd/reverseetljobs.retl.io --timeout=30s >/dev/null &&
     kubectl -n retl-system rollout status deploy/retl-controller --timeout=60s >/dev/null

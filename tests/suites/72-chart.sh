@@ -201,7 +201,7 @@ else
 fi
 check "uninstall removed the Deployment, the Roles and the service account" \
   test "$(kubectl -n retl-system get deploy,sa/retl-controller -o name 2>/dev/null | grep -c retl-controller)/$(kubectl -n team-a get role retl-controller -o name 2>/dev/null | wc -l)" = 0/0
-check "uninstall kept the CRD (helm never deletes CRDs)" kubectl get crd reverseetljobs.retl.io -o name
+check "uninstall kept the CRD (helm never deletes CRDs)" bash -c "kubectl get crd reverseetljobs.retl.io -o name >/dev/null"
 
 # ---- cluster-wide RBAC (the chart's default, = manifests/) -------------------------
 helm_q install retl charts/retl -n retl-system --set replicas=0 >"$W/install2.log" 2>&1 ||
