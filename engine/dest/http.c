@@ -249,6 +249,15 @@ static json_t *field_value(enum eng_type t, const char *v)
     return json_string(v);
 }
 
+/* True when the mapping to dest says nulls: Skip (a NULL is left out). */
+static bool skips(const struct retl_job *job, const char *dest)
+{
+    for (size_t k = 0; k < job->n_mappings; k++)
+        if (strcmp(job->mappings[k].destination, dest) == 0)
+            return job->mappings[k].nulls == RETL_NULLS_SKIP;
+    return false;
+}
+
 char *http_batch_body(const struct retl_job *job, const struct eng_batch *b)
 {
     json_t *root = json_object();
@@ -279,7 +288,8 @@ char *http_batch_body(const struct retl_job *job, const struct eng_batch *b)
         }
         json_object_set_new(r, "key", k);
         for (size_t j = 0; j < b->ncols; j++) {
-            if (b->cols[j].is_key)
+            if (b->cols[j].is_key ||
+                (!b->rows[i].vals[j] && skips(job, b->cols[j].destination)))
                 continue;
             json_t *v = field_value(b->cols[j].type, b->rows[i].vals[j]);
             if (!v) /* text that is not UTF-8: base64 would change meaning; say so */

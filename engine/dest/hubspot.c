@@ -22,6 +22,7 @@ struct hs_ctx {
     struct hs_conn conn;
     struct hs_props props;
     const struct hs_prop **colprops; /* owned array; per column */
+    bool *skip_null;                 /* owned array; per column */
     size_t ncols;
     const char *id_property; /* borrowed from props or the job */
     bool email_key;
@@ -51,6 +52,7 @@ static void hs_close(void *vctx)
     hs_conn_free(&x->conn);
     hs_props_free(&x->props);
     free(x->colprops);
+    free(x->skip_null);
     free(x);
 }
 
@@ -154,9 +156,15 @@ static retl_err hs_prepare(void *vctx, const struct eng_col *cols, size_t ncols,
     if (!x->props.v && (e = fetch_props(x, eb)))
         return e;
     free(x->colprops);
+    free(x->skip_null);
     x->colprops = calloc(ncols ? ncols : 1, sizeof *x->colprops);
-    if (!x->colprops)
+    x->skip_null = calloc(ncols ? ncols : 1, sizeof *x->skip_null);
+    if (!x->colprops || !x->skip_null)
         return RETL_E_NOMEM;
+    for (size_t i = 0; i < ncols; i++)
+        for (size_t k = 0; k < x->job->n_mappings && !cols[i].is_key; k++)
+            if (strcmp(x->job->mappings[k].destination, cols[i].destination) == 0)
+                x->skip_null[i] = x->job->mappings[k].nulls == RETL_NULLS_SKIP;
     x->ncols = ncols;
     struct retl_problems probs = {0};
     hs_validate(&x->props, x->job, obj, cols, ncols, x->colprops, &probs);
@@ -218,6 +226,7 @@ static retl_err hs_load(void *vctx, const struct eng_batch *b,
                         .mode = x->job->mode,
                         .id_property = x->id_property,
                         .props = x->colprops,
+                        .skip_null = x->skip_null,
                         .email_key = x->email_key};
     retl_err e = hs_load_batch(&L, b, results, eb);
     if (e)

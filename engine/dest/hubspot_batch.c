@@ -94,8 +94,9 @@ char *hs_chunk_body(const struct hs_load *L, const struct eng_batch *b, size_t f
                 continue;
             const char *v = row->vals[j];
             if (!v) {
-                /* NULL clears the value; a new record simply lacks it. */
-                if (keyed)
+                /* NULL clears the value (unless nulls: Skip); a new record
+                 * simply lacks it. */
+                if (keyed && !(L->skip_null && L->skip_null[j]))
                     json_object_set_new(props, p->name, json_string(""));
                 continue;
             }

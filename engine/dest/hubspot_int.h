@@ -151,6 +151,8 @@ struct hs_load {
     const char *id_property; /* Upsert: the key property; Update: NULL for hs_object_id */
     const struct hs_prop *const *props; /* per column; NULL = not sent */
     bool email_key; /* the idProperty is email (compared case-insensitively) */
+    const bool
+        *skip_null; /* per column, or NULL: mappings[].nulls Skip (a NULL is not sent) */
 };
 
 /* Loads one engine batch in chunks of HS_BATCH_MAX on the connection's

@@ -31,6 +31,15 @@ static void test_body(void **state)
                         "\"records\":[{\"key\":\"o-1\",\"fields\":{\"qty\":3,\"amount\":"
                         "2.5,\"big\":\"12345678901234567890.5\",\"paid\":true,\"meta\":{"
                         "\"a\":[1]},\"note\":null}}]}");
+    /* nulls: Skip leaves a NULL out instead of sending null. */
+    struct retl_mapping skip = {
+        .source = "t", .destination = "note", .nulls = RETL_NULLS_SKIP};
+    job.mappings = &skip;
+    job.n_mappings = 1;
+    char *body2 = http_batch_body(&job, &b);
+    assert_non_null(strstr(body2, "\"meta\":{\"a\":[1]}}}]}"));
+    assert_null(strstr(body2, "note"));
+    free(body2);
     char sig[80];
     assert_int_equal(http_signature("s3cret", "{}", 2, sig), RETL_E_OK);
     /* echo -n '{}' | openssl dgst -sha256 -hmac s3cret */

@@ -195,6 +195,18 @@ static void test_body_and_results(void **state)
     assert_false(hs_code_transient(res[0].code));
     eng_results_clear(res, 4);
     hs_resp_clear(&r);
+    /* NULL clears a property, unless its mapping says nulls: Skip. */
+    const char *v4[] = {"e@x.com", NULL, "pro"};
+    struct eng_row row4[] = {{"e@x.com", v4, ENG_OP_UPSERT}};
+    struct eng_batch b4 = {.cols = cols, .ncols = 3, .rows = row4, .nrows = 1};
+    body = hs_chunk_body(&L, &b4, 0, 1, res, &n);
+    assert_non_null(strstr(body, "\"score\":\"\""));
+    free(body);
+    const bool skip[] = {false, true, false};
+    L.skip_null = skip;
+    body = hs_chunk_body(&L, &b4, 0, 1, res, &n);
+    assert_null(strstr(body, "score"));
+    free(body);
     hs_props_free(&p);
 }
 
