@@ -74,7 +74,7 @@ up() {
 
   say "hubspot-sim (rate limit 100 requests per 10 s, like a Starter account)"
   : >"$E2E_DIR/hubspot-sim.url"
-  build/bin/hubspot-sim --listen 127.0.0.1:0 --access-token pat-na1-demo-token --rate-limit 100 \
+  build/bin/hubspot-sim --listen "$E2E_HOST_IP:0" --access-token pat-na1-demo-token --rate-limit 100 \
     >"$E2E_DIR/hubspot-sim.url" 2>"$E2E_DIR/hubspot-sim.log" &
   echo $! >"$E2E_DIR/hubspot-sim.pid"
   for _ in $(seq 100); do [ -s "$E2E_DIR/hubspot-sim.url" ] && break; sleep 0.05; done
