@@ -122,6 +122,9 @@ echo "  calls: $(by_ep "$ST1")"
 echo "  429s sent by the sim: $(jq .rateLimited <<<"$ST1") (all answered: retl waited and resent, $N contacts written);" \
   "most calls in one 10 s window: $(jq .maxInWindow <<<"$ST1"); most in flight: $(jq .maxInFlight <<<"$ST1")"
 echo "  summary: $(jq -c '{apiCalls, rateLimited, apiUsage, rateLimit, concurrency, durationSeconds}' <<<"$SUMMARY")"
+rmin=$((10 * (calls / LIMIT)))
+printf '  retl makes %d calls (the batches + the properties read): they need at least %d s; retl took %.3f of that\n' \
+  "$((calls + 1))" "$rmin" "$(echo "$rmin / $RS" | bc -l)"
 row "@hubspot/api-client loop" "$LS"
 echo "  calls: $(by_ep "$ST2")"
 echo "  429s sent by the sim: $(jq .rateLimited <<<"$ST2") (each retried by the client after 10 s x attempt);" \
