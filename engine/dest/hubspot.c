@@ -5,7 +5,7 @@
  *
  * Secret keys: accessToken (a private-app token), baseUrl (default
  * https://api.hubapi.com), caCert (PEM). Tunables from the environment:
- *   RETL_HS_CONCURRENCY  calls in flight; default 4 (at most 16)
+ *   RETL_HS_CONCURRENCY  calls in flight; default 8 (at most 16)
  *   RETL_HS_TIMEOUT_S    per call; default 60 */
 #include <ctype.h>
 #include <stdio.h>

@@ -26,7 +26,7 @@
 
 #define HS_DEFAULT_BASE_URL "https://api.hubapi.com"
 #define HS_BATCH_MAX 100
-#define HS_DEFAULT_CONCURRENCY 4
+#define HS_DEFAULT_CONCURRENCY 8
 #define HS_MAX_CONCURRENCY 16
 #define HS_MAX_ATTEMPTS 8 /* per call, for 429 / 423 / 5xx */
 #define HS_MAX_PROPS 4096
