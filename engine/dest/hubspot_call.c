@@ -221,7 +221,11 @@ retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char 
             retl_http_resp_free(&hr);
             continue;
         }
-        if (status_retryable(hr.status) && !last) {
+        /* A 5xx may come after HubSpot created the records: a create is not
+         * sent again (its rows fail as transient); 423 and 477 mean nothing
+         * was done. */
+        bool unprocessed = hr.status == 423 || hr.status == 477;
+        if (status_retryable(hr.status) && !last && (idempotent || unprocessed)) {
             long d = retl_http_backoff_ms(hr.status == 423 ? 2000 : 500, 15000, attempt,
                                           (double)rand() / RAND_MAX);
             if (hr.status == 423 && d < 2000)

@@ -80,10 +80,10 @@ retl_err hs_conn_init(struct hs_conn *c, const char *base, const char *token,
 void hs_conn_free(struct hs_conn *c);
 
 /* One call with client number `client`: waits for the limiter, retries 429
- * (after the window), 423, 477 and 5xx with backoff up to HS_MAX_ATTEMPTS,
- * and transport failures when idempotent. Returns OK with resp filled for any
- * final HTTP status; an error for transport failures, a daily limit, or a 2xx
- * body that is not JSON (the outcome is unknown). */
+ * (after the window), 423 and 477 with backoff up to HS_MAX_ATTEMPTS, and 5xx
+ * and transport failures only when idempotent (a create may have happened). Returns OK
+ * with resp filled for any final HTTP status; an error for transport failures, a daily
+ * limit, or a 2xx body that is not JSON (the outcome is unknown). */
 retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char *method,
                  const char *path, const char *body, bool idempotent,
                  struct hs_resp *resp, struct retl_errbuf *eb);

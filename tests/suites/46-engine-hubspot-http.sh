@@ -297,6 +297,13 @@ job cos hubspot hs companies Insert id "" "SELECT id, name, employees FROM src.c
 run cos
 expect "insert companies: 5 created with their ids" \
   test "$RC/$(sum .rows.inserted)/$(hstat .records.companies)" = "0/5/5"
+sql "INSERT INTO src.cos VALUES ('CO-6', 'Company 6', 6), ('CO-7', 'Company 7', 7)" >/dev/null
+hadmin POST faults '{"statusNext": 1, "status": 503, "pathContains": "batch/create"}' >/dev/null
+run cos
+expect "insert: a 503 on batch/create is not resent (HubSpot may have created them); rows fail HTTP_5XX" \
+  test "$RC/$(sum .rows.failed)/$(errq CO-6 code)/$(hstat .records.companies)" = "0/2/HTTP_5XX/5"
+run cos
+expect "insert: the next run creates them" test "$RC/$(sum .rows.inserted)/$(hstat .records.companies)" = "0/2/7"
 job whs hubspot hs 2-1234567 Upsert code code "SELECT code, capacity FROM src.wh" "capacity:capacity"
 run whs
 expect "custom object 2-1234567 upserted by code" \
