@@ -679,8 +679,10 @@ static void parse_spec(struct vctx *c, const json_t *spec, struct retl_job *j)
     if (get_int(c, spec, "spec", "startingDeadlineSeconds", 0, 31536000, &v))
         j->starting_deadline_seconds = v;
     j->batch_size = 200;
-    if (get_int(c, spec, "spec", "batchSize", 1, 100000, &v))
+    if (get_int(c, spec, "spec", "batchSize", 1, 100000, &v)) {
         j->batch_size = (int)v;
+        j->batch_size_set = true;
+    }
     parse_threshold(c, spec, j);
     j->history_limit = 10;
     if (get_int(c, spec, "spec", "historyLimit", 0, 100, &v))

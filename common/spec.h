@@ -73,9 +73,10 @@ struct retl_job {
     enum retl_concurrency concurrency;
     long long starting_deadline_seconds; /* -1 = none */
     int batch_size;                      /* default 200 */
-    long long max_failed_rows;           /* -1 = no limit */
-    double max_failed_percent;           /* -1 = no limit */
-    int history_limit;                   /* default 10 */
+    bool batch_size_set;       /* false: the destination may pick its own default */
+    long long max_failed_rows; /* -1 = no limit */
+    double max_failed_percent; /* -1 = no limit */
+    int history_limit;         /* default 10 */
     enum retl_cleanup cleanup;
     enum retl_deletes deletes;  /* default Ignore */
     double deletes_max_percent; /* 0-100, default 20 (100 = no guard) */

@@ -15,6 +15,10 @@
 #include "engine/base/pg.h"
 
 #define COPY_MAX (256u << 20)
+/* Rows per batch when the job sets no batchSize: 200 (the Salesforce REST
+ * size) makes a PostgreSQL sync pay a state transaction and a destination
+ * round trip per 200 rows; 10000 rows stay a few MiB in memory. */
+#define PD_BATCH_DEFAULT 10000
 
 struct dcol {
     char *name;     /* destination column */
@@ -25,6 +29,7 @@ struct dcol {
 struct pgdst {
     PGconn *c;
     enum retl_mode mode;
+    size_t batch; /* rows per batch, 0: the job's batchSize */
     char *object;
     struct dcol *cols; /* one per batch column */
     size_t ncols;
@@ -48,6 +53,7 @@ static retl_err pd_open(const struct retl_job *job, const struct eng_secrets *se
     if (!d)
         return RETL_E_NOMEM;
     d->mode = job->mode;
+    d->batch = job->batch_size_set ? 0 : PD_BATCH_DEFAULT;
     d->key = -1;
     retl_buf_init(&d->qname, 1024);
     retl_buf_init(&d->head, ENG_PG_SQL_MAX);
@@ -580,11 +586,17 @@ out:
     return rc;
 }
 
+static size_t pd_plan(void *ctx, size_t delta_rows)
+{
+    (void)delta_rows;
+    return ((struct pgdst *)ctx)->batch;
+}
+
 const struct eng_dest_ops eng_dest_postgres = {
     .type = "postgres",
     .open = pd_open,
     .prepare = pd_prepare,
-    .plan = NULL,
+    .plan = pd_plan,
     .load = pd_load,
     .summary = NULL,
     .close = pd_close,

@@ -90,6 +90,7 @@ static void test_valid_job_parses_every_field(void **state)
     assert_int_equal(j->concurrency, RETL_CONC_REPLACE);
     assert_int_equal(j->starting_deadline_seconds, 300);
     assert_int_equal(j->batch_size, 150);
+    assert_true(j->batch_size_set);
     assert_int_equal(j->max_failed_rows, 1000);
     assert_true(j->max_failed_percent == 10.0);
     assert_int_equal(j->history_limit, 5);
@@ -116,6 +117,7 @@ static void test_defaults(void **state)
     assert_null(j->schedule);
     assert_string_equal(j->time_zone, "UTC");
     assert_int_equal(j->batch_size, 200);
+    assert_false(j->batch_size_set); /* the destination's default applies */
     assert_int_equal(j->history_limit, 10);
     assert_int_equal(j->concurrency, RETL_CONC_FORBID);
     assert_int_equal(j->cleanup, RETL_CLEANUP_RETAIN);
