@@ -443,11 +443,19 @@ out:
 
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st)
 {
-    return eng_sql_fmt(
-        X(st), b,
-        "UPDATE {snap} AS o SET st = 'G' FROM {delta} AS d WHERE d.op = 'D' "
-        "AND o.k = d.k;\nDROP TABLE IF EXISTS {delta};\nDROP TABLE IF "
-        "EXISTS {stage}");
+    retl_err rc;
+    RETL_TRY(eng_sql_fmt(X(st), b,
+                         "UPDATE {snap} AS o SET st = 'G' FROM {delta} AS d WHERE d.op = "
+                         "'D' AND o.k = d.k;\n"));
+    RETL_TRY(eng_pg_sql_scratch_drop(b, st));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_scratch_drop(struct retl_buf *b, const struct eng_state *st)
+{
+    return eng_sql_fmt(X(st), b,
+                       "DROP TABLE IF EXISTS {delta};\nDROP TABLE IF EXISTS {stage}");
 }
 
 retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,

@@ -90,7 +90,11 @@ retl_err eng_pg_sql_snap_write(struct retl_buf *b, const struct eng_state *st,
 retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *st,
                                    long long run, const char *op, const char *first,
                                    const char *last, bool failed);
+/* Marks the delta's deleted keys G in the snapshot, then
+ * eng_pg_sql_scratch_drop. */
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);
+/* Drops this run's delta and stage. */
+retl_err eng_pg_sql_scratch_drop(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit);
 retl_err eng_pg_sql_drop(struct retl_buf *b, const struct eng_state *st);

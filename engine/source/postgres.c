@@ -28,6 +28,7 @@ struct pgsrc {
     long long extracted; /* rows staged this run */
     long long saved;     /* rows that entered the snapshot this run */
     bool delta_ready;    /* stage built the delta itself (empty snapshot) */
+    bool gone;           /* the delta holds deleted keys (op D) */
     char *query;         /* staging left to diff (one statement); owned */
     bool values;         /* the snapshot keeps values (not the hash strategy) */
     bool written;        /* prewrite's statements are in flight on w */
@@ -409,6 +410,7 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
         c->new_keys = eng_pg_ll(r, 0, 0);
         c->changed = eng_pg_ll(r, 0, 1);
         c->deleted = eng_pg_ll(r, 0, 2);
+        s->gone = c->deleted > 0;
     }
     SQL(s, eng_pg_sql_errors_prune(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
@@ -629,7 +631,12 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
         s->r = NULL;
     }
     RETL_TRY(tx(s, "BEGIN", eb));
-    SQL(s, eng_pg_sql_finish(&s->sql, st));
+    /* Without deleted keys there is nothing to mark: no pass over the delta
+     * (a whole table's worth of rows on a first sync). */
+    if (s->gone)
+        SQL(s, eng_pg_sql_finish(&s->sql, st));
+    else
+        SQL(s, eng_pg_sql_scratch_drop(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     /* A reset is complete once its whole delta is recorded. */
     RETL_TRY(reset_marker_sql(s, st, false));

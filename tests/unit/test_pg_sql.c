@@ -360,6 +360,12 @@ static void state_sql(void **st)
     retl_buf_reset(&b);
     eng_pg_sql_finish(&b, &s);
     assert_non_null(strstr(out(), "SET st = 'G'"));
+    /* Without deleted keys the run only drops its scratch tables. */
+    retl_buf_reset(&b);
+    eng_pg_sql_scratch_drop(&b, &s);
+    assert_string_equal(out(),
+                        "DROP TABLE IF EXISTS \"retl\".\"ns__job__delta\";\nDROP TABLE "
+                        "IF EXISTS \"retl\".\"ns__job__stage\"");
 }
 
 static void too_big(void **st)
