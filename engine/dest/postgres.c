@@ -583,6 +583,11 @@ out:
     if (rc && PQstatus(d->c) == CONNECTION_OK &&
         PQtransactionStatus(d->c) != PQTRANS_IDLE)
         PQclear(PQexec(d->c, "ROLLBACK"));
+    /* Nothing of a batch whose transaction did not commit was written: no
+     * row is acknowledged (the engine saves acknowledged rows of a failed
+     * batch, so a row marked ok before a lost COMMIT would be lost). */
+    for (size_t i = 0; rc && i < b->nrows; i++)
+        res[i].ok = res[i].created = false;
     return rc;
 }
 
