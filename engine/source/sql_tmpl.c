@@ -135,6 +135,48 @@ static retl_err placeholder(const struct eng_sql *x, struct retl_buf *b, const c
     return column(x, b, alias, name);
 }
 
+/* The {placeholder} at *p; *p moves past it. */
+static retl_err brace(const struct eng_sql *x, struct retl_buf *b, const char **p)
+{
+    const char *end = strchr(*p, '}');
+    char ph[64];
+    size_t n = end ? (size_t)(end - *p - 1) : sizeof ph;
+    if (n >= sizeof ph)
+        return RETL_E_INVALID;
+    memcpy(ph, *p + 1, n);
+    ph[n] = '\0';
+    *p = end + 1;
+    return placeholder(x, b, ph);
+}
+
+/* The % directive at *p, its argument from ap; *p moves past it. */
+static retl_err directive(const struct eng_sql *x, struct retl_buf *b, const char **p,
+                          va_list *ap)
+{
+    const char *d = *p + 1;
+    if (strncmp(d, "lld", 3) == 0) {
+        *p += 4;
+        return retl_buf_printf(b, "%lld", va_arg(*ap, long long));
+    }
+    if (strncmp(d, "zu", 2) == 0) {
+        *p += 3;
+        return retl_buf_printf(b, "%zu", va_arg(*ap, size_t));
+    }
+    if (!*d)
+        return RETL_E_INVALID;
+    *p += 2;
+    switch (*d) {
+    case 's': return retl_buf_adds(b, va_arg(*ap, const char *));
+    case 'L': return eng_dl_literal(x->d, b, va_arg(*ap, const char *));
+    case 'I': return eng_dl_ident(x->d, b, va_arg(*ap, const char *));
+    case 'T': return eng_dl_table(x->d, b, x->st->n.schema, va_arg(*ap, const char *));
+    case 'c': return retl_buf_addc(b, (char)va_arg(*ap, int));
+    case 'd': return retl_buf_printf(b, "%d", va_arg(*ap, int));
+    case '%': return retl_buf_addc(b, '%');
+    default: return RETL_E_INVALID;
+    }
+}
+
 retl_err eng_sql_fmt(const struct eng_sql *x, struct retl_buf *b, const char *tmpl, ...)
 {
     retl_err rc = RETL_E_OK;
@@ -146,50 +188,11 @@ retl_err eng_sql_fmt(const struct eng_sql *x, struct retl_buf *b, const char *tm
         if (plain) {
             rc = retl_buf_add(b, p, plain);
             p += plain;
-            continue;
+        } else if (*p == '{') {
+            rc = brace(x, b, &p);
+        } else {
+            rc = directive(x, b, &p, &ap);
         }
-        if (*p == '{') {
-            const char *end = strchr(p, '}');
-            char ph[64];
-            size_t n = end ? (size_t)(end - p - 1) : sizeof ph;
-            if (n >= sizeof ph) {
-                rc = RETL_E_INVALID;
-                break;
-            }
-            memcpy(ph, p + 1, n);
-            ph[n] = '\0';
-            rc = placeholder(x, b, ph);
-            p = end + 1;
-            continue;
-        }
-        /* % directives */
-        if (strncmp(p, "%lld", 4) == 0) {
-            rc = retl_buf_printf(b, "%lld", va_arg(ap, long long));
-            p += 4;
-            continue;
-        }
-        if (strncmp(p, "%zu", 3) == 0) {
-            rc = retl_buf_printf(b, "%zu", va_arg(ap, size_t));
-            p += 3;
-            continue;
-        }
-        if (!p[1]) {
-            rc = RETL_E_INVALID;
-            break;
-        }
-        switch (p[1]) {
-        case 's': rc = retl_buf_adds(b, va_arg(ap, const char *)); break;
-        case 'L': rc = eng_dl_literal(x->d, b, va_arg(ap, const char *)); break;
-        case 'I': rc = eng_dl_ident(x->d, b, va_arg(ap, const char *)); break;
-        case 'T':
-            rc = eng_dl_table(x->d, b, x->st->n.schema, va_arg(ap, const char *));
-            break;
-        case 'c': rc = retl_buf_addc(b, (char)va_arg(ap, int)); break;
-        case 'd': rc = retl_buf_printf(b, "%d", va_arg(ap, int)); break;
-        case '%': rc = retl_buf_addc(b, '%'); break;
-        default: rc = RETL_E_INVALID; break;
-        }
-        p += 2;
     }
     va_end(ap);
     return rc;
