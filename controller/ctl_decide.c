@@ -74,14 +74,16 @@ bool ctl_decide_schedule(const struct retl_job *job, const json_t *rj,
 
 enum ctl_due ctl_decide_due(const struct ctl_due_in *in)
 {
-    if (!in->manual_due && !in->sched_due)
+    if (!in->manual_due && !in->sched_due && !in->after_due)
         return CTL_DUE_NONE;
     if (in->active)
         return in->concurrency == RETL_CONC_FORBID ? CTL_DUE_WAIT_ACTIVE
                                                    : CTL_DUE_REPLACE;
     if (in->stopping)
         return CTL_DUE_WAIT_STOPPING;
-    return in->manual_due ? CTL_DUE_MANUAL : CTL_DUE_SCHEDULED;
+    return in->manual_due  ? CTL_DUE_MANUAL
+           : in->sched_due ? CTL_DUE_SCHEDULED
+                           : CTL_DUE_AFTER;
 }
 
 /* ---- what the run pods mean ---------------------------------------------- */
@@ -219,7 +221,10 @@ static void ready_and_stalled(json_t *st, const struct ctl_cond_in *in)
     }
     char msg[1200], ts[CTL_TIME_LEN];
     const char *reason = "Scheduled";
-    if (!in->job->schedule) {
+    if (!in->job->schedule && in->after && in->after->state != CTL_AFTER_NONE) {
+        reason = "AfterDependencies";
+        snprintf(msg, sizeof msg, "%s", in->after->message);
+    } else if (!in->job->schedule) {
         reason = "ManualOnly";
         snprintf(msg, sizeof msg, "no schedule; request a run with the annotation %s",
                  CTL_ANN_REQUEST);
@@ -247,6 +252,9 @@ void ctl_decide_conditions(json_t *st, const struct ctl_cond_in *in)
         retl_json_int(st, "active.run", &run);
         snprintf(msg, sizeof msg, "run %lld is in progress in pod %s", run, apod);
         ctl_cond_set(st, CTL_COND_RECONCILING, "True", "RunInProgress", msg, g, in->now);
+    } else if (!in->invalid && in->after && in->after->state == CTL_AFTER_WAITING) {
+        ctl_cond_set(st, CTL_COND_RECONCILING, "True", "WaitingForDependencies",
+                     in->after->message, g, in->now);
     } else {
         ctl_cond_set(st, CTL_COND_RECONCILING, "False", "Idle", "no run in progress", g,
                      in->now);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/spec.h"
+#include "controller/ctl_after.h"
 #include "controller/ctl_runpod.h"
 #include "controller/ctl_schedule.h"
 
@@ -34,16 +35,20 @@ enum ctl_due {
     CTL_DUE_WAIT_STOPPING, /* due, but a replaced run's pod is still going away */
     CTL_DUE_MANUAL,        /* start the requested run */
     CTL_DUE_SCHEDULED,     /* start the schedule's slot */
+    CTL_DUE_AFTER,         /* start the run spec.after asks for */
 };
 
 struct ctl_due_in {
     bool manual_due, sched_due;
-    bool active;   /* a run is in progress */
-    bool stopping; /* a recorded (replaced) run's pod is still running */
+    bool after_due; /* every job in spec.after succeeded since the last run */
+    bool active;    /* a run is in progress */
+    bool stopping;  /* a recorded (replaced) run's pod is still running */
     enum retl_concurrency concurrency;
 };
 
-/* A manual request comes before the schedule; two runs never overlap. */
+/* A manual request comes before the schedule, the schedule before spec.after
+ * (a run started for either is newer than the dependencies' successes, so it
+ * serves them too); two runs never overlap. */
 enum ctl_due ctl_decide_due(const struct ctl_due_in *in);
 
 /* ---- what the run pods mean ---------------------------------------------- */
@@ -94,12 +99,13 @@ struct ctl_stall {
 void ctl_decide_stall(const struct ctl_outcome *o, bool stuck, struct ctl_stall *s);
 
 struct ctl_cond_in {
-    const struct retl_job *job;    /* NULL when the spec is invalid */
-    const char *invalid;           /* the spec's problems, or NULL */
-    const char *invalid_reason;    /* their reason; NULL = InvalidSpec */
-    const struct ctl_stall *stall; /* made by this reconcile's runs */
-    bool ran_ok;                   /* a run succeeded in this reconcile */
-    time_t next_slot;              /* 0 = none */
+    const struct retl_job *job;        /* NULL when the spec is invalid */
+    const char *invalid;               /* the spec's problems, or NULL */
+    const char *invalid_reason;        /* their reason; NULL = InvalidSpec */
+    const struct ctl_stall *stall;     /* made by this reconcile's runs */
+    bool ran_ok;                       /* a run succeeded in this reconcile */
+    time_t next_slot;                  /* 0 = none */
+    const struct ctl_after_out *after; /* spec.after's decision, or NULL */
     long long generation;
     time_t now;
 };

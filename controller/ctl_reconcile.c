@@ -12,6 +12,7 @@
 #include "common/utf8.h"
 #include "controller/ctl_decide.h"
 #include "controller/ctl_progress.h"
+#include "controller/ctl_request.h"
 #include "controller/ctl_reconcile_int.h"
 #include "controller/ctl_runpod.h"
 #include "controller/ctl_schedule.h"
@@ -72,6 +73,13 @@ static const struct ctl_scope *scope_of(const struct ctl *c, const char *ns)
         if (!c->scopes[i].ns || (ns && !strcmp(c->scopes[i].ns, ns)))
             return &c->scopes[i];
     return NULL;
+}
+
+json_t *ctl_jobs_list(const struct ctl *c, const char *ns)
+{
+    const struct ctl_scope *sc = scope_of(c, ns);
+    json_t *all = sc ? kube_informer_list(sc->jobs) : NULL;
+    return all ? all : json_array();
 }
 
 /* Why job's run image may not run (DESIGN.md §8.3), or NULL when it may.
@@ -180,7 +188,8 @@ static void set_active(struct ctl_pass *r, long long run, const char *pod,
  * already finished (it was recorded or will be on the next pass). */
 static retl_err start_run(struct ctl_pass *r, struct ctl_pod_plan *ob,
                           const char *pod_name, const char *trigger, time_t scheduled,
-                          bool *started, long long *adopted, struct retl_errbuf *eb)
+                          const char *env_flag, bool *started, long long *adopted,
+                          struct retl_errbuf *eb)
 {
     *started = false;
     *adopted = 0;
@@ -194,7 +203,8 @@ static retl_err start_run(struct ctl_pass *r, struct ctl_pod_plan *ob,
                                     .run = run,
                                     .trigger = trigger,
                                     .scheduled = scheduled,
-                                    .default_image = r->c->engine_image};
+                                    .default_image = r->c->engine_image,
+                                    .env_flag = env_flag};
         json_t *pod = ctl_pod_build(&pp);
         if (!pod)
             return retl_errf(eb, RETL_E_NOMEM, "building run pod %s", pod_name);
@@ -242,15 +252,15 @@ static retl_err start_run(struct ctl_pass *r, struct ctl_pod_plan *ob,
 /* A run request whose value was used before names a pod that already ran
  * and was recorded: nothing runs, and the user is told so (status and a
  * Warning event) instead of silently. */
-static void request_reused(struct ctl_pass *r, const char *req, const char *pod,
-                           long long run)
+static void request_reused(struct ctl_pass *r, const char *ann, const char *req,
+                           const char *pod, long long run)
 {
     char msg[512];
     retl_utf8_printf(
         msg, sizeof msg,
         "run request %s=%s was already handled by run %lld (pod %s); nothing "
         "ran. Set a new value (e.g. the current time) to run again",
-        CTL_ANN_REQUEST, req, run, pod);
+        ann, req, run, pod);
     json_object_set_new(r->status, "lastIgnoredRunRequest",
                         json_pack("{s:s, s:s}", "value", req, "message", msg));
     ctl_pass_event(r, KUBE_EVENT_WARNING, "RunRequestReused", "%s", msg);
@@ -262,17 +272,19 @@ static void request_reused(struct ctl_pass *r, const char *req, const char *pod,
 static retl_err schedule_runs(struct ctl_pass *r, struct ctl_pod_plan *ob,
                               time_t *next_slot, struct retl_errbuf *eb)
 {
-    const char *req = ctl_annotation(r->rj, CTL_ANN_REQUEST);
+    const char *req = NULL;
+    const struct ctl_request *rq = ctl_request_pending(r->rj, r->status, &req);
     struct ctl_sched_out so;
     bool sched_on = ctl_decide_schedule(r->job, r->rj, r->status, r->now, &so);
     *next_slot = sched_on ? so.next : 0;
-    struct ctl_due_in in = {
-        .manual_due = ctl_manual_due(
-            req, json_string_value(json_object_get(r->status, "lastHandledRunRequest"))),
-        .sched_due = sched_on && so.due,
-        .active = ob->active != NULL,
-        .stopping = ob->stopping,
-        .concurrency = r->job->concurrency};
+    struct ctl_due_in in = {.manual_due = rq != NULL,
+                            .sched_due = sched_on && so.due,
+                            /* suspend stops every run that is not an explicit request */
+                            .after_due =
+                                r->after.state == CTL_AFTER_DUE && !r->job->suspend,
+                            .active = ob->active != NULL,
+                            .stopping = ob->stopping,
+                            .concurrency = r->job->concurrency};
 
     char pod[CTL_POD_NAME_MAX];
     bool started;
@@ -294,15 +306,23 @@ static retl_err schedule_runs(struct ctl_pass *r, struct ctl_pod_plan *ob,
                        RF_S("job", r->name));
         break;
     case CTL_DUE_MANUAL:
-        ctl_pod_name_manual(r->name, req, pod, sizeof pod);
-        e = start_run(r, ob, pod, "Manual", 0, &started, &adopted, eb);
+        if (!ctl_request_pod_name(rq, r->name, req, pod, sizeof pod)) {
+            e = RETL_E_NOMEM;
+            break;
+        }
+        e = start_run(r, ob, pod, rq->trigger, 0, rq->env, &started, &adopted, eb);
         if (e)
             break;
         if (!started && adopted > 0 && adopted <= ob->recorded_max)
-            request_reused(r, req, pod, adopted);
-        json_object_set_new(r->status, "lastHandledRunRequest", json_string(req));
+            request_reused(r, rq->annotation, req, pod, adopted);
+        json_object_set_new(r->status, rq->status_field, json_string(req));
         if (in.sched_due) /* the slot waits for the manual run: look again soon */
             *next_slot = r->now;
+        break;
+    case CTL_DUE_AFTER:
+        /* Named by the dependencies' successes: a restart adopts, never repeats. */
+        ctl_after_pod_name(r->name, r->after.basis, pod, sizeof pod);
+        e = start_run(r, ob, pod, "Dependency", 0, NULL, &started, &adopted, eb);
         break;
     case CTL_DUE_SCHEDULED:
         if (so.too_many)
@@ -312,7 +332,7 @@ static retl_err schedule_runs(struct ctl_pass *r, struct ctl_pod_plan *ob,
                 "Set or decrease spec.startingDeadlineSeconds or check clock skew",
                 CTL_MAX_MISSED);
         ctl_pod_name_scheduled(r->name, so.due, pod, sizeof pod);
-        e = start_run(r, ob, pod, "Schedule", so.due, &started, &adopted, eb);
+        e = start_run(r, ob, pod, "Schedule", so.due, NULL, &started, &adopted, eb);
         if (e)
             break;
         char ts[CTL_TIME_LEN];
@@ -422,6 +442,18 @@ static retl_err reconcile_live(struct ctl_pass *r, const char *invalid,
         goto out;
 
     time_t next_slot = 0;
+    if (r->job && r->job->n_after) {
+        json_t *jobs = ctl_jobs_list(r->c, r->ns);
+        ctl_after_decide(r->rj, r->status, jobs, &r->after);
+        json_decref(jobs);
+        if (!r->stall.reason[0] &&
+            (r->after.state == CTL_AFTER_MISSING || r->after.state == CTL_AFTER_CYCLE)) {
+            snprintf(r->stall.reason, sizeof r->stall.reason, "%s",
+                     r->after.state == CTL_AFTER_MISSING ? "DependencyNotFound"
+                                                         : "DependencyCycle");
+            snprintf(r->stall.msg, sizeof r->stall.msg, "%s", r->after.message);
+        }
+    }
     if (r->job) {
         e = schedule_runs(r, &ob, &next_slot, eb);
         if (e)
@@ -436,6 +468,7 @@ static retl_err reconcile_live(struct ctl_pass *r, const char *invalid,
                              .stall = &r->stall,
                              .ran_ok = r->ran_ok,
                              .next_slot = next_slot,
+                             .after = &r->after,
                              .generation = r->gen,
                              .now = r->now};
     ctl_decide_conditions(r->status, &ci);

@@ -44,6 +44,10 @@ struct ctl {
 retl_err ctl_reconcile(struct ctl *c, const char *key, long *requeue_ms,
                        struct retl_errbuf *eb);
 
+/* The cached ReverseEtlJobs of namespace ns (an empty array when ns is not
+ * watched). Ownership: new reference. */
+json_t *ctl_jobs_list(const struct ctl *c, const char *ns);
+
 /* Informer handlers for run pods: each event queues "<ns>/<retl.io/job>". */
 struct kube_informer_handlers ctl_pod_handlers(struct kube_queue *q);
 

@@ -38,8 +38,9 @@ struct ctl_pass {
     size_t n_deletes;
     struct ctl_pending_event events[CTL_MAX_ACTIONS];
     size_t n_events;
-    struct ctl_stall stall; /* made by a run recorded in this pass */
-    bool ran_ok;            /* a run succeeded in this pass */
+    struct ctl_stall stall;     /* made by a run recorded in this pass */
+    bool ran_ok;                /* a run succeeded in this pass */
+    struct ctl_after_out after; /* spec.after's decision */
 };
 
 /* Collects an event (at most CTL_MAX_ACTIONS per pass). */

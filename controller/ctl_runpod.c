@@ -92,6 +92,9 @@ json_t *ctl_pod_build(const struct ctl_pod_params *p)
                           json_pack("{s:s, s:s}", "name", "RETL_JOB", "value", job_env));
     json_array_append_new(env,
                           json_pack("{s:s, s:s}", "name", "RETL_RUN", "value", run_s));
+    if (p->env_flag)
+        json_array_append_new(env,
+                              json_pack("{s:s, s:s}", "name", p->env_flag, "value", "1"));
     free(job_env);
 
     json_t *env_from = json_array();

@@ -42,6 +42,7 @@ struct ctl_pod_params {
     time_t scheduled;           /* slot for scheduled runs, else 0 */
     const char *default_image;  /* --engine-image */
     bool cleanup;               /* `retl-engine cleanup --from-env` instead of run */
+    const char *env_flag;       /* engine env set to "1" (RETL_RESYNC, ...) or NULL */
 };
 
 /* The pod object to create. Ownership: new reference. NULL when out of memory. */

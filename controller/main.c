@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "controller/ctl_after.h"
 #include "controller/ctl_reconcile.h"
 #include "controller/health.h"
 #include "controller/kube/kube.h"
@@ -204,24 +205,40 @@ static bool informers_synced(void *ud, char *msg, size_t n)
     return true;
 }
 
-static void job_add(void *ud, json_t *obj)
+static void queue_key(void *ud, const char *key)
+{
+    kube_queue_add(ud, key);
+}
+
+/* A job event queues the job and, when it can change their decision, the
+ * jobs that run after it (spec.after): watches, no polling. */
+static void job_event(struct ctl *c, const json_t *old_obj, json_t *obj)
 {
     char key[512];
     if (kube_obj_key(obj, key, sizeof key))
-        kube_queue_add(ud, key);
+        kube_queue_add(c->queue, key);
     ctl_metrics_workqueue_add(QUEUE_NAME);
+    if (ctl_after_moved(old_obj, old_obj == obj ? NULL : obj)) {
+        json_t *all = ctl_jobs_list(c, kube_obj_namespace(obj));
+        ctl_after_dependents(all, obj, queue_key, c->queue);
+        json_decref(all);
+    }
+}
+
+static void job_add(void *ud, json_t *obj)
+{
+    job_event(ud, NULL, obj);
 }
 
 static void job_update(void *ud, json_t *old_obj, json_t *new_obj)
 {
-    (void)old_obj;
-    job_add(ud, new_obj);
+    job_event(ud, old_obj, new_obj);
 }
 
 static void job_delete(void *ud, json_t *obj, bool unknown)
 {
     (void)unknown;
-    job_add(ud, obj);
+    job_event(ud, obj, obj);
 }
 
 int main(int argc, char **argv)
@@ -332,10 +349,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < c->n_scopes; i++) {
         struct ctl_scope *sc = &c->scopes[i];
         sc->ns = g_watch_ns.n ? g_watch_ns.items[i] : NULL;
-        struct kube_informer_handlers jh = {.on_add = job_add,
-                                            .on_update = job_update,
-                                            .on_delete = job_delete,
-                                            .ud = c->queue};
+        struct kube_informer_handlers jh = {
+            .on_add = job_add, .on_update = job_update, .on_delete = job_delete, .ud = c};
         struct kube_informer_opts jo = {.gvr = &kube_gvr_reverseetljobs,
                                         .namespace = sc->ns};
         if ((e = kube_informer_new(kc, &jo, &jh, &sc->jobs, &eb)))

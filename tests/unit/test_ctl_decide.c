@@ -82,6 +82,17 @@ static void test_due(void **state)
     assert_int_equal(ctl_decide_due(&in), CTL_DUE_WAIT_ACTIVE);
     in.concurrency = RETL_CONC_REPLACE;
     assert_int_equal(ctl_decide_due(&in), CTL_DUE_REPLACE);
+
+    /* spec.after: after the schedule and a request, waits like them */
+    in = (struct ctl_due_in){.after_due = true, .concurrency = RETL_CONC_FORBID};
+    assert_int_equal(ctl_decide_due(&in), CTL_DUE_AFTER);
+    in.sched_due = true;
+    assert_int_equal(ctl_decide_due(&in), CTL_DUE_SCHEDULED);
+    in.manual_due = true;
+    assert_int_equal(ctl_decide_due(&in), CTL_DUE_MANUAL);
+    in = (struct ctl_due_in){
+        .after_due = true, .active = true, .concurrency = RETL_CONC_FORBID};
+    assert_int_equal(ctl_decide_due(&in), CTL_DUE_WAIT_ACTIVE);
 }
 
 static struct retl_job *job_with(const char *extra)
