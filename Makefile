@@ -97,7 +97,7 @@ endef
 $(foreach t,$(UNIT_SRCS),$(eval $(call unit_rule,$(t))))
 TEST_BUILD += $(UNIT_BINS)
 
-FRAGMENTS := $(sort $(wildcard *.mk common/*.mk engine/*.mk controller/*.mk tests/*/*.mk bench/*.mk))
+FRAGMENTS := $(sort $(wildcard *.mk common/*.mk engine/*.mk controller/*.mk tests/*/*.mk bench/*.mk kubectl-retl/*.mk))
 include $(FRAGMENTS)
 
 .PHONY: all deps test test-build demo demo-down bench fmt lint clean help unit
