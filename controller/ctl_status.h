@@ -29,7 +29,7 @@ void ctl_cond_set(json_t *status, const char *type, const char *cond_status,
 struct ctl_run_ref {
     long long run;
     const char *pod;
-    const char *trigger; /* "Schedule" | "Manual" */
+    const char *trigger; /* Schedule, Manual, Dependency, Resync, Reset, Retry */
     time_t scheduled;    /* 0 = none */
 };
 
