@@ -48,9 +48,12 @@ int krc_status(struct krc *k)
            or_dash(retl_json_str(k->rj, "spec.schedule")));
     size_t i;
     json_t *a;
-    json_array_foreach (retl_json_path(k->rj, "spec.after"), i, a)
+    size_t n_after = 0;
+    json_array_foreach (retl_json_path(k->rj, "spec.after"), i, a) {
         printf("%s%s", i ? ", " : "runs after: ", or_dash(retl_json_str(a, "name")));
-    if (i)
+        n_after++;
+    }
+    if (n_after)
         printf("\n");
     static const char *const conds[] = {CTL_COND_READY, CTL_COND_RECONCILING,
                                         CTL_COND_STALLED, CTL_COND_LAST_RUN};
@@ -89,8 +92,9 @@ int krc_status(struct krc *k)
     printf("%-5s %-10s %-28s %-20s %8s %8s %8s %8s %7s  %s\n", "RUN", "TRIGGER", "RESULT",
            "STARTED", "SECONDS", "CHANGED", "INSERTED", "UPDATED", "FAILED", "MESSAGE");
     if (json_array_size(hist)) {
-        json_array_foreach (hist, i, a)
+        json_array_foreach (hist, i, a) {
             run_line(a);
+        }
     } else {
         run_line(last);
     }

@@ -13,11 +13,11 @@ mapfile -t lines < <(sed -n '/<!-- layers:begin -->/,/<!-- layers:end -->/p' "$r
 # Every project include as "file<TAB>included path": paths from the repository root
 # (the project's rule), other includes resolved against the including file's folder.
 includes() {
-  (cd "$root" && find common engine controller -name '*.[ch]' 2>/dev/null) | while read -r f; do
+  (cd "$root" && find common engine controller kubectl-retl -name '*.[ch]' 2>/dev/null) | while read -r f; do
     grep -oE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"[^"]+"' "$root/$f" | sed -E 's/.*"([^"]+)"/\1/' |
       while read -r inc; do
         case "$inc" in
-        common/* | engine/* | controller/*) printf '%s\t%s\n' "$f" "$inc" ;;
+        common/* | engine/* | controller/* | kubectl-retl/*) printf '%s\t%s\n' "$f" "$inc" ;;
         *) printf '%s\t%s\n' "$f" "$(dirname "$f")/$inc" ;;
         esac
       done
