@@ -1,5 +1,6 @@
 # One image with both binaries: retl-controller (the Deployment) and
-# retl-engine (the run pods use the same image).
+# retl-engine (the run pods use the same image), and the kubectl plugin
+# kubectl-retl (for pipeline steps: `kubectl-retl run JOB --wait`).
 #   docker build -t ghcr.io/retl/retl:latest .
 # `make image` builds it offline with podman into localhost/retl:dev from base
 # images made with mmdebstrap (--build-arg DEBIAN_IMAGE=localhost/debian).
@@ -17,7 +18,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN make -j"$(nproc)" all \
- && strip build/bin/retl-engine build/bin/retl-controller
+ && strip build/bin/retl-engine build/bin/retl-controller build/bin/kubectl-retl
 
 # ---- runtime -------------------------------------------------------------------
 FROM ${DEBIAN_IMAGE}:bookworm-slim
@@ -47,6 +48,6 @@ RUN apt-get update \
  && groupadd --gid 65532 retl \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin retl
-COPY --from=build /src/build/bin/retl-engine /src/build/bin/retl-controller /usr/local/bin/
+COPY --from=build /src/build/bin/retl-engine /src/build/bin/retl-controller /src/build/bin/kubectl-retl /usr/local/bin/
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/retl-controller"]

@@ -160,7 +160,7 @@ int krc_inspect(struct krc *k, const char *verb)
                 code = o.exit_code >= 0 && o.exit_code <= RETL_EXIT_THRESHOLD
                            ? o.exit_code
                            : RETL_EXIT_FAILED;
-                if (o.exit_code < 0 || o.reason[0])
+                if (o.exit_code != 0)
                     fprintf(stderr, "error: %s%s%s\n", o.reason, o.reason[0] ? ": " : "",
                             o.message);
                 ctl_outcome_free(&o);

@@ -84,7 +84,7 @@ pkg_of() {
   return 1
 }
 
-for bin in build/bin/retl-engine build/bin/retl-controller; do
+for bin in build/bin/retl-engine build/bin/retl-controller build/bin/kubectl-retl; do
   if [ ! -x "$bin" ]; then
     fail "$bin is built (make all)"
     continue
