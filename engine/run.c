@@ -579,23 +579,65 @@ int eng_cmd_plan(const struct eng_ctx *c, FILE *out)
     return code;
 }
 
-static void put_cell(FILE *out, const json_t *v, int width)
+/* A cell's text: strings as they are, integers in decimal. */
+static const char *cell_text(const json_t *v, char *buf, size_t n)
 {
-    char buf[512];
-    const char *s = json_is_string(v) ? json_string_value(v) : "";
     if (json_is_integer(v)) {
-        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-        s = buf;
+        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+        return buf;
     }
-    int n = 0;
-    for (const char *p = s; *p && (width <= 0 || n < width); p++, n++)
-        fputc(*p == '\n' || *p == '\t' ? ' ' : *p, out);
-    if (width > 0) {
-        if (*s && (int)strlen(s) > width)
-            fputs("...", out), n += 3;
-        for (; n < width + 3; n++)
-            fputc(' ', out);
-        fputs("  ", out);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* Width on a terminal: UTF-8 characters, not bytes. */
+static int text_width(const char *s)
+{
+    int w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+/* One cell, whole (as kubectl prints them), padded to width unless last;
+ * newlines and tabs shown as spaces so a row stays one line. */
+static void put_cell(FILE *out, const char *s, int width, bool last)
+{
+    for (const char *p = s; *p; p++)
+        fputc(*p == '\n' || *p == '\t' || *p == '\r' ? ' ' : *p, out);
+    if (!last)
+        fprintf(out, "%*s", width - text_width(s) + 2, "");
+}
+
+/* The failing rows as a table whose columns are as wide as their widest
+ * value: codes, keys and timestamps are never cut. */
+static void errors_table(FILE *out, const json_t *arr)
+{
+    static const char *const heads[] = {"KEY",    "ATTEMPTS",     "CODE",
+                                        "FIELDS", "LAST FAILURE", "MESSAGE"};
+    static const char *const keys[] = {"key",    "attempts",    "code",
+                                       "fields", "lastFailure", "message"};
+    enum { NC = sizeof heads / sizeof heads[0] };
+    int width[NC];
+    char buf[32];
+    for (size_t k = 0; k < NC; k++)
+        width[k] = text_width(heads[k]);
+    size_t i;
+    json_t *e;
+    json_array_foreach (arr, i, e) {
+        for (size_t k = 0; k < NC; k++) {
+            int w = text_width(cell_text(json_object_get(e, keys[k]), buf, sizeof buf));
+            if (w > width[k])
+                width[k] = w;
+        }
+    }
+    for (size_t k = 0; k < NC; k++)
+        put_cell(out, heads[k], width[k], k + 1 == NC);
+    fputc('\n', out);
+    json_array_foreach (arr, i, e) {
+        for (size_t k = 0; k < NC; k++)
+            put_cell(out, cell_text(json_object_get(e, keys[k]), buf, sizeof buf),
+                     width[k], k + 1 == NC);
+        fputc('\n', out);
     }
 }
 
@@ -624,21 +666,8 @@ int eng_cmd_errors(const struct eng_ctx *c, bool json, FILE *out)
     } else {
         fprintf(out, "%lld failing row(s) in %s.%s\n", total, r.st.n.schema,
                 r.st.n.errors);
-        if (total > 0) {
-            fprintf(out, "%-24s  %-8s  %-10s  %-16s  %-20s  %s\n", "KEY", "ATTEMPTS",
-                    "CODE", "FIELDS", "LAST FAILURE", "MESSAGE");
-            size_t i;
-            json_t *e;
-            json_array_foreach (arr, i, e) {
-                put_cell(out, json_object_get(e, "key"), 21);
-                put_cell(out, json_object_get(e, "attempts"), 5);
-                put_cell(out, json_object_get(e, "code"), 7);
-                put_cell(out, json_object_get(e, "fields"), 13);
-                put_cell(out, json_object_get(e, "lastFailure"), 17);
-                put_cell(out, json_object_get(e, "message"), 0);
-                fputc('\n', out);
-            }
-        }
+        if (total > 0)
+            errors_table(out, arr);
     }
     json_decref(arr);
     run_close(&r);

@@ -277,6 +277,15 @@ expect "insert/rest: STRING_TOO_LONG in _errors" \
 expect "insert/rest: _errors message names field and length" \
   grep -q 'FirstName: data value too large: .*(max length=40)' <<<"$(pg_sql -c "SELECT message FROM $ET WHERE key = 'C-40'")"
 
+# `retl-engine errors` prints codes, keys and timestamps whole (issue 16)
+ejson=$("$ENGINE" errors --json -f "$W/con.yaml" -f "$W/secrets.yaml" 2>/dev/null)
+etext=$("$ENGINE" errors -f "$W/con.yaml" -f "$W/secrets.yaml" 2>/dev/null)
+elast=$(jq -r '.[] | select(.key == "C-40") | .lastFailure' <<<"$ejson")
+expect "errors: code, fields and timestamp printed whole, as --json has them" \
+  grep -qE "^C-40 +[0-9]+ +STRING_TOO_LONG +FirstName +${elast//./\\.} +FirstName: data value too large" <<<"$etext"
+expect "errors --json: the row with its code" \
+  test "$(jq -r '.[] | select(.key == "C-40") | .code' <<<"$ejson")" = STRING_TOO_LONG
+
 # ---- 4. Insert over Bulk API 2.0, CSV quoting and null
 job con2 Contact Insert bulk id "" "SELECT id, first, last, note FROM src.contacts2" \
   "first:FirstName,last:LastName,note:Description"
