@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +332,51 @@ static void test_tz(void **state)
     assert_false(retl_tz_valid(""));
 }
 
+/* The rejection corpus the apiserver gets too (suite 70): every file in
+ * tests/spec/reject is refused by the parser, and tests/spec/valid.yaml (the
+ * document each one changes) is accepted. */
+static json_t *load_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s (run from the repository root)", path);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return doc(buf);
+}
+
+static void test_rejection_corpus(void **state)
+{
+    json_t *d = load_file("tests/spec/valid.yaml");
+    struct retl_job *j = NULL;
+    struct retl_problems p = {0};
+    assert_int_equal(retl_job_parse(d, &j, &p), RETL_E_OK);
+    retl_job_free(j);
+    json_decref(d);
+    DIR *dir = opendir("tests/spec/reject");
+    assert_non_null(dir);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(dir))) {
+        if (!strstr(e->d_name, ".yaml"))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "tests/spec/reject/%s", e->d_name);
+        d = load_file(path);
+        struct retl_problems q = {0};
+        j = NULL;
+        if (retl_job_parse(d, &j, &q) != RETL_E_SPEC)
+            fail_msg("%s: accepted by the parser", path);
+        retl_problems_free(&q);
+        json_decref(d);
+        n++;
+    }
+    closedir(dir);
+    assert_true(n >= 40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_not_an_object),
         cmocka_unit_test(test_after),
         cmocka_unit_test(test_tz),
+        cmocka_unit_test(test_rejection_corpus),
         cmocka_unit_test(test_http_destinations),
     };
     return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
