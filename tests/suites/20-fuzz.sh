@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs each libFuzzer target for a short, fixed time from its seed corpus.
-# A crash, leak or timeout fails the target (the reproducer stays in build/fuzz/).
+# Runs each libFuzzer target for a short, fixed time from its seed corpus
+# (tests/fuzz/corpus/<target>): the YAML and spec parsers, the redactor, cron
+# and time zone files, the watch-event stream, kubeconfig loading, and the
+# Salesforce Bulk CSV and Collections JSON results. A crash, leak or timeout
+# fails the target (the reproducer stays in build/fuzz/).
 set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
-secs=${RETL_FUZZ_SECONDS:-20}
+secs=${RETL_FUZZ_SECONDS:-10}
 P=0 F=0
-for t in yaml spec; do
+for t in yaml spec redact cron tzif watch kubeconfig sf_csv sf_json; do
   work=build/fuzz/corpus-$t
   mkdir -p "$work"
   cp -n tests/fuzz/corpus/$t/* "$work"/ 2>/dev/null
