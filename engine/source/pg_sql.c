@@ -16,7 +16,7 @@
 /* The staged / snapshot type of column i. */
 static const char *col_type(const struct eng_state *st, size_t i)
 {
-    return eng_sql_pg_col_type(st, i);
+    return eng_pg_typed(st->cols[i].sql_type) ? st->cols[i].sql_type : "text";
 }
 
 retl_err eng_pg_sql_types(struct retl_buf *b, const struct eng_state *st)

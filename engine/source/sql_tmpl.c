@@ -5,11 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *eng_sql_pg_col_type(const struct eng_state *st, size_t i)
-{
-    return eng_pg_typed(st->cols[i].sql_type) ? st->cols[i].sql_type : "text";
-}
-
 /* One state column of alias ("" for none): alias.name, name quoted unless
  * bare. */
 static retl_err column(const struct eng_sql *x, struct retl_buf *b, const char *alias,

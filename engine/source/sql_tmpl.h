@@ -30,12 +30,10 @@ struct eng_sql {
     bool bare; /* state columns unquoted */
 };
 
-/* Appends the expanded template to b. INVALID on an unknown placeholder;
+/* Appends the expanded template to b (any name in braces that is not a
+ * state table is a column). INVALID on a malformed template (an unclosed or
+ * over-long brace, an unknown % directive, {=...} of a value column);
  * TOO_BIG/NOMEM from buf.h. */
 retl_err eng_sql_fmt(const struct eng_sql *x, struct retl_buf *b, const char *tmpl, ...);
-
-/* "text" when col (state column i) is kept as text, else its own type
- * (postgres: eng_pg_typed). */
-const char *eng_sql_pg_col_type(const struct eng_state *st, size_t i);
 
 #endif
