@@ -5,6 +5,7 @@
 #define KRC_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "controller/kube/kube.h"
@@ -28,6 +29,9 @@ int krc_inspect(struct krc *k, const char *verb);
 /* Parses a duration like kubectl: "90s", "5m", "1h30m", "2" (seconds).
  * Returns false when it is not one. */
 bool krc_duration(const char *s, long *seconds);
+
+/* Set by SIGINT/SIGTERM: waits and watches stop. */
+extern atomic_bool krc_stop;
 
 /* Monotonic seconds. */
 double krc_now(void);

@@ -11,6 +11,7 @@
 #include "controller/ctl_status.h"
 #include "kubectl-retl/krc.h"
 
+/* Pause before a new GET after a failed read or watch. */
 #define POLL_MS 500
 
 /* The run entry of pod in status (lastRun or history), or NULL. */
@@ -73,11 +74,69 @@ static const char *blocking_stall(const json_t *status)
     return NULL;
 }
 
+struct waiter {
+    struct krc *k;
+    const struct ctl_request *rq;
+    const char *value, *pod;
+    bool announced, done;
+    int code;
+};
+
+/* Looks at one state of the job: done (w->code set) when the run of the
+ * request is recorded or cannot come. */
+static void look(struct waiter *w, const json_t *rj)
+{
+    const json_t *st = json_object_get(rj, "status");
+    const json_t *run = find_run(st, w->pod);
+    if (run) {
+        w->code = report(run);
+        w->done = true;
+        return;
+    }
+    const char *stall = blocking_stall(st);
+    const char *handled = retl_json_str(st, w->rq->status_field);
+    if (stall && !(handled && !strcmp(handled, w->value))) {
+        fprintf(stderr, "error: the job cannot run: %s\n", stall);
+        w->code = RETL_EXIT_USAGE;
+        w->done = true;
+        return;
+    }
+    const char *apod = retl_json_str(st, "active.pod");
+    if (!w->announced && apod && !strcmp(apod, w->pod)) {
+        long long n = 0;
+        retl_json_int(st, "active.run", &n);
+        fprintf(stderr, "run %lld started in pod %s\n", n, w->pod);
+        w->announced = true;
+    }
+}
+
+static retl_err on_event(void *ud, enum kube_watch_type type, json_t *obj,
+                         struct retl_errbuf *eb)
+{
+    struct waiter *w = ud;
+    if (type == KUBE_WATCH_DELETED) {
+        fprintf(stderr, "error: reverseetljob %s/%s was deleted while waiting\n",
+                w->k->ns, w->k->job);
+        w->code = RETL_EXIT_FAILED;
+        w->done = true;
+    } else if (type == KUBE_WATCH_ERROR) {
+        return retl_errf(eb, RETL_E_GONE, "watch: %s", retl_json_str(obj, "message"));
+    } else if (type != KUBE_WATCH_BOOKMARK) {
+        look(w, obj);
+    }
+    return w->done ? RETL_E_CANCELLED : RETL_E_OK;
+}
+
+/* Follows the job (a GET, then a watch of it from that resourceVersion,
+ * again after the server ends the watch) until the request's run is recorded,
+ * the deadline passes or a signal comes. */
 static int wait_for(struct krc *k, const struct ctl_request *rq, const char *value,
                     const char *pod)
 {
     double deadline = k->timeout_s > 0 ? krc_now() + (double)k->timeout_s : 0;
-    bool announced = false;
+    struct waiter w = {.k = k, .rq = rq, .value = value, .pod = pod};
+    char sel[128];
+    snprintf(sel, sizeof sel, "metadata.name=%s", k->job);
     for (;;) {
         json_t *rj = NULL;
         struct retl_errbuf eb = {{0}};
@@ -88,32 +147,26 @@ static int wait_for(struct krc *k, const struct ctl_request *rq, const char *val
             return RETL_EXIT_FAILED;
         }
         if (e == RETL_E_OK) {
-            const json_t *st = json_object_get(rj, "status");
-            const json_t *run = find_run(st, pod);
-            if (run) {
-                int code = report(run);
-                json_decref(rj);
-                return code;
-            }
-            const char *stall = blocking_stall(st);
-            const char *handled = retl_json_str(st, rq->status_field);
-            if (stall && !(handled && !strcmp(handled, value))) {
-                fprintf(stderr, "error: the job cannot run: %s\n", stall);
-                json_decref(rj);
-                return RETL_EXIT_USAGE;
-            }
-            const char *apod = retl_json_str(st, "active.pod");
-            if (!announced && apod && !strcmp(apod, pod)) {
-                long long n = 0;
-                retl_json_int(st, "active.run", &n);
-                fprintf(stderr, "run %lld started in pod %s\n", n, pod);
-                announced = true;
+            look(&w, rj);
+            if (!w.done) {
+                double left = deadline ? deadline - krc_now() : 300;
+                struct kube_watch_opts wo = {.resource_version = kube_obj_rv(rj),
+                                             .field_selector = sel,
+                                             .timeout_seconds =
+                                                 left < 1 ? 1 : (long)left};
+                e = kube_watch(k->kc, &kube_gvr_reverseetljobs, k->ns, &wo, on_event, &w,
+                               &krc_stop, &eb);
+                if (e && e != RETL_E_CANCELLED && e != RETL_E_GONE)
+                    fprintf(stderr, "warning: watching the job: %s (retrying)\n",
+                            retl_errbuf_msg(&eb, e));
             }
         } else {
             fprintf(stderr, "warning: reading the job: %s (retrying)\n",
                     retl_errbuf_msg(&eb, e));
         }
         json_decref(rj);
+        if (w.done)
+            return w.code;
         if (deadline && krc_now() >= deadline) {
             fprintf(stderr,
                     "error: timed out after %lds waiting for the run of %s in pod %s; "
@@ -121,7 +174,7 @@ static int wait_for(struct krc *k, const struct ctl_request *rq, const char *val
                     k->timeout_s, k->job, pod, k->job, k->ns);
             return RETL_EXIT_FAILED;
         }
-        if (!krc_sleep_ms(POLL_MS)) {
+        if (atomic_load(&krc_stop) || !krc_sleep_ms(e ? POLL_MS : 0)) {
             fprintf(stderr, "interrupted; the run goes on (pod %s)\n", pod);
             return RETL_EXIT_FAILED;
         }

@@ -20,12 +20,12 @@
 #include "common/summary.h"
 #include "kubectl-retl/krc.h"
 
-static volatile sig_atomic_t g_stop;
+atomic_bool krc_stop;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    atomic_store(&krc_stop, true); /* lock-free: async-signal-safe */
 }
 
 double krc_now(void)
@@ -38,9 +38,9 @@ double krc_now(void)
 bool krc_sleep_ms(long ms)
 {
     struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    if (!g_stop)
+    if (!atomic_load(&krc_stop))
         nanosleep(&t, NULL);
-    return !g_stop;
+    return !atomic_load(&krc_stop);
 }
 
 bool krc_duration(const char *s, long *seconds)

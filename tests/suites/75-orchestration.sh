@@ -246,11 +246,13 @@ check "status.lastHandledResetRequest and lastHandledRetryRequest are set" \
 kr status people -n $NS
 check "kubectl retl status: conditions and the runs as a table" \
   bash -c '[ "$0" = 0 ] && grep -q "^RUN  *TRIGGER" <<<"$1" && grep -qE "^[0-9]+ +Retry " <<<"$1" && grep -qE "^[0-9]+ +Reset " <<<"$1" && grep -q "Ready" <<<"$1"' "$RC" "$OUT"
+# 2 changed rows, and the failing row while the engine resends every failure
+# (with permanent failure classes, issue 13, it waits for a retry instead)
 sql "UPDATE analytics.people SET score = 2000 WHERE id IN (5, 6)" >/dev/null
 kr plan people -n $NS
 echo "$OUT" | sed "s/^/    /"
 check "kubectl retl plan: a pod with the job's Secrets prints what a run would send" \
-  bash -c '[ "$0" = 0 ] && grep -q "\"changed\":3,\"insert\":0" <<<"$1"' "$RC" "$OUT"
+  bash -c '[ "$0" = 0 ] && grep -qE "\"changed\":(2|3)[,}]" <<<"$1" && grep -q "\"insert\":0[,}]" <<<"$1"' "$RC" "$OUT"
 check "plan loaded nothing" test "$(pg_sql -c 'SELECT count(*) FROM crm.people WHERE score = 2000')" = 0
 kr errors people -n $NS
 check "kubectl retl errors: the failing row with its reason" \
