@@ -220,24 +220,31 @@ void hs_chunk_results(const struct hs_load *L, const struct eng_batch *b, size_t
         json_array_foreach (json_object_get(resp->body, "errors"), k, err) {
             char *fields = NULL;
             char *code = error_code(err, &fields);
-            const char *msg = retl_json_str(err, "message");
+            const char *cat = retl_json_str(err, "category");
+            const char *m0 = retl_json_str(err, "message");
+            /* The errors table keeps HubSpot's category beside a finer code. */
+            char *msg = NULL;
+            if (cat && code && strcmp(cat, code) != 0 &&
+                asprintf(&msg, "%s: %s", cat, m0 ? m0 : "") < 0)
+                msg = NULL;
             const json_t *ctx = json_object_get(err, "context");
             size_t m;
             json_t *v;
             json_array_foreach (json_object_get(ctx, "objectWriteTraceId"), m, v) {
                 long r = row_by_trace(json_string_value(v), from, to);
                 if (r >= 0 && !done[r - (long)from]) {
-                    hs_fail(&results[r], code, msg, fields);
+                    hs_fail(&results[r], code, msg ? msg : m0, fields);
                     done[r - (long)from] = true;
                 }
             }
             json_array_foreach (json_object_get(ctx, "ids"), m, v) {
                 long r = row_by_key(L, b, json_string_value(v), from, to);
                 if (r >= 0 && !done[r - (long)from]) {
-                    hs_fail(&results[r], code, msg, fields);
+                    hs_fail(&results[r], code, msg ? msg : m0, fields);
                     done[r - (long)from] = true;
                 }
             }
+            free(msg);
             free(code);
             free(fields);
         }

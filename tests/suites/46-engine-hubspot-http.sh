@@ -224,7 +224,7 @@ fi
 expect "local check: INVALID_OPTION names the property and its options" \
   test "$(errq person3@example.com "code || '|' || fields || '|' || message")" = 'INVALID_OPTION|plan|value "platinum" for property plan (enumeration): not one of the property'"'"'s options [free, pro]'
 expect "207 error: HubSpot's code and message in the errors table" \
-  grep -q '^INVALID_VALUE|firstname|Property values were not valid: .*deny list' <<<"$(errq person9@example.com "code || '|' || fields || '|' || message")"
+  grep -q '^INVALID_VALUE|firstname|VALIDATION_ERROR: Property values were not valid: .*deny list' <<<"$(errq person9@example.com "code || '|' || fields || '|' || message")"
 # P-5's new email is a new key, but its external_id still belongs to the old record.
 expect "207 error: CONFLICT on another record's unique value" \
   grep -q '^CONFLICT|A contact with the external_id "P-5" already exists' <<<"$(errq blocked5@blocked.test "code || '|' || message")"

@@ -170,6 +170,8 @@ static void test_body_and_results(void **state)
     assert_false(res[3].ok);
     assert_string_equal(res[3].code, "INVALID_INTEGER");
     assert_string_equal(res[3].fields, "score");
+    assert_true(strncmp(res[3].message,
+                        "VALIDATION_ERROR: Property values were not valid", 48) == 0);
     assert_string_equal(res[1].code, "INVALID_OPTION");
     eng_results_clear(res, 4);
     /* A whole-call 400: every row sent fails with HubSpot's words; a row the
