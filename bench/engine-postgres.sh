@@ -20,49 +20,16 @@ ENGINE=${ENGINE:-$ROOT/build/bin/retl-engine}
 ROWS=${BENCH_ROWS:-1000000}
 SMALL=$((ROWS / 10))
 [ -x "$ENGINE" ] || make -s build/bin/retl-engine
-# shellcheck source=../tests/lib/pg.sh
-source "$ROOT/tests/lib/pg.sh"
+# shellcheck source=lib/pg-pair.sh
+source "$ROOT/bench/lib/pg-pair.sh"
 W=$(mktemp -d /tmp/retl-bench.XXXXXX)
 trap 'pg_stop; rm -rf "$W"' EXIT
-pg_start "shared_buffers=256MB" "max_wal_size=4GB" >/dev/null
-pg_sql -c "CREATE DATABASE src" -c "CREATE DATABASE dst" >/dev/null
-S() { pg_sql -d src "$@"; }
-D() { pg_sql -d dst "$@"; }
-
-COLS="id int PRIMARY KEY, name text, email text, score numeric(12,4), active bool, born date, updated_at timestamp, seen_at timestamptz, attrs jsonb, amount float8"
-GEN="SELECT g, 'name ' || g, 'user' || g || '@example.com', (g % 10000) / 7.0, g % 3 = 0, date '1970-01-01' + g % 20000, timestamp '2020-01-01' + g * interval '1 second', timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute', jsonb_build_object('tier', g % 5, 'tags', jsonb_build_array('a', g % 7)), g * 0.25 FROM generate_series(1, NROWS) g"
-S -c "CREATE TABLE items ($COLS)" -c "CREATE TABLE items_small ($COLS)" >/dev/null
-S -c "INSERT INTO items ${GEN//NROWS/$ROWS}" -c "INSERT INTO items_small ${GEN//NROWS/$SMALL}" -c "VACUUM ANALYZE" >/dev/null
-D -c "CREATE TABLE public.items ($COLS)" -c "CREATE TABLE public.items_small ($COLS)" -c "CREATE TABLE public.items_copy ($COLS)" >/dev/null
-
-cat >"$W/secrets.yaml" <<EOF
-apiVersion: v1
-kind: Secret
-metadata: {name: wh}
-stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/src", password: "$PGPASSWORD"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: app}
-stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/dst", password: "$PGPASSWORD"}
-EOF
-mkjob() { # name table
-  cat >"$W/$1.yaml" <<EOF
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: $1, namespace: bench}
-spec:
-  source: {type: postgres, secretRef: {name: wh}, query: "SELECT * FROM $2"}
-  destination: {type: postgres, secretRef: {name: app}, object: public.$2}
-  mode: Upsert
-  batchSize: 10000
-  key: {source: id, destination: id}
-  mappings:
-$(for c in name email score active born updated_at seen_at attrs amount; do echo "    - {source: $c, destination: $c}"; done)
-EOF
-}
-mkjob big items
-mkjob small items_small
+pair_start "max_wal_size=4GB"
+pair_table items "$ROWS"
+pair_table items_small "$SMALL"
+D -c "CREATE TABLE public.items_copy ($PAIR_COLS)" >/dev/null
+pair_job "$W/big.yaml" big items 10000
+pair_job "$W/small.yaml" small items_small 10000
 
 # timed NAME ARGS...: runs the engine under /usr/bin/time -v; sets SEC, RSS_KB, SUMMARY
 timed() {
@@ -89,9 +56,6 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 
 echo "engine-postgres: $ROWS x 10 columns, PostgreSQL $(pg_sql -c 'SHOW server_version'), $(nproc) cores"
 
-load() { cut -d' ' -f1 /proc/loadavg; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 ROUNDS=${BENCH_ROUNDS:-3}
 
