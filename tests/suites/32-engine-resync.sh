@@ -129,6 +129,55 @@ S -c "UPDATE people SET name = 'back' WHERE id = 5" >/dev/null
 RETL_RETRY_FAILED=1 run run
 check "RETL_RETRY_FAILED=1: the fixed row syncs and leaves errors" eq "$(rows failed)/$(S -c "SELECT count(*) FROM retl.t__people__errors")/$(D -c "SELECT name FROM app.people WHERE id = 5")" "0/0/back"
 
+# ---- the warehouse backends (engine/source/wh.c) through ODBC: the same flags ----
+ODBC_DIR=${ODBC_DIR:-/usr/lib/x86_64-linux-gnu/odbc}
+if [ ! -f "$ODBC_DIR/psqlodbca.so" ]; then
+  bad "psqlODBC driver $ODBC_DIR/psqlodbca.so is installed (make deps)"
+else
+  D -c "CREATE TABLE app.people_odbc (id int PRIMARY KEY, name text, score int)" >/dev/null
+  cat >"$W/odbc.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: whodbc, namespace: t}
+stringData:
+  connectionString: "Driver=$ODBC_DIR/psqlodbca.so;Servername=127.0.0.1;Port=$PGPORT;Database=src;Username=postgres;SSLmode=disable"
+  password: "$PGPASSWORD"
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app, namespace: t}
+stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/dst", password: "$PGPASSWORD"}
+---
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: people-odbc, namespace: t}
+spec:
+  source: {type: odbc, secretRef: {name: whodbc}, query: "SELECT id, name, score FROM people WHERE name IS NOT NULL"}
+  destination: {type: postgres, secretRef: {name: app}, object: app.people_odbc}
+  mode: Upsert
+  key: {source: id, destination: id}
+  mappings: [{source: name, destination: name}, {source: score, destination: score}]
+EOF
+  orun() {
+    OUT=$("$ENGINE" run -f "$W/odbc.yaml" "$@" 2>>"$W/engine-odbc.log")
+    RC=$?
+    LAST=$(tail -n 1 <<<"$OUT")
+  }
+  N=$(S -c "SELECT count(*) FROM people WHERE name IS NOT NULL")
+  orun
+  check "odbc: first run sends every row" eq "$RC $(sent)" "0 $N/$N/0"
+  D -c "TRUNCATE app.people_odbc" >/dev/null
+  orun --resync
+  check "odbc: --resync sends every row again" eq "$RC $(sent)/$(D -c "SELECT count(*) FROM app.people_odbc")" "0 $N/$N/0/$N"
+  S -c "UPDATE people SET score = score + 7 WHERE id IN (20, 21)" >/dev/null
+  orun --reset
+  check "odbc: --reset records 2 changed rows, sends none" eq "$RC $(sent)" "0 2/0/0"
+  check "odbc: the destination keeps the old values" eq "$(D -c "SELECT score FROM app.people_odbc WHERE id = 20")" "$(($(S -c "SELECT score FROM people WHERE id = 20") - 7))"
+  orun
+  check "odbc: after the reset nothing is sent and no marker is left" \
+    eq "$(sent)/$(S -c "SELECT count(*) FROM retl.t__people_odbc__meta WHERE k = 'reset'")" "0/0/0/0"
+fi
+
 # ---- usage ----
 run run --resync --reset
 check "--resync with --reset is refused (exit 2)" eq "$RC" 2
