@@ -248,6 +248,18 @@ retl_err eng_dl_sql_errors_count(const struct eng_dialect *d, struct retl_buf *b
  * it. UNSUPPORTED for dialects without session locks (SQLite, Snowflake). */
 retl_err eng_dl_sql_lock(const struct eng_dialect *d, struct retl_buf *b, const char *id);
 
+/* The run lock of dialects without session locks: a lease in the meta
+ * table's row k = 'run_lock', whose value is "<expiry epoch, 10 digits>
+ * <holder>" (or '' when free), so "expired" is a plain string comparison in
+ * every dialect. ins adds the row when missing; take claims it when
+ * v < now; get reads it back (the lease is held when every row reads
+ * `value`); put moves it from old to value (renew, or release with ""). */
+retl_err eng_dl_sql_lease(const struct eng_dialect *d, const struct eng_state *st,
+                          struct retl_buf *ins, struct retl_buf *take,
+                          struct retl_buf *get, const char *value, const char *now);
+retl_err eng_dl_sql_lease_put(const struct eng_dialect *d, const struct eng_state *st,
+                              struct retl_buf *b, const char *old, const char *value);
+
 /* Name of the scratch tables next to the state tables. */
 void eng_dl_batch_name(const struct eng_state *st, char out[ENG_IDENT_MAX + 1]);
 void eng_dl_keys_name(const struct eng_state *st, char out[ENG_IDENT_MAX + 1]);

@@ -502,3 +502,29 @@ retl_err eng_dl_sql_lock(const struct eng_dialect *d, struct retl_buf *b, const 
     default: return RETL_E_UNSUPPORTED;
     }
 }
+
+retl_err eng_dl_sql_lease(const struct eng_dialect *d, const struct eng_state *st,
+                          struct retl_buf *ins, struct retl_buf *take,
+                          struct retl_buf *get, const char *value, const char *now)
+{
+    retl_err rc;
+    RETL_TRY(eng_sql_fmt(X(d, st), ins,
+                         "INSERT INTO {meta} ({k}, {v}) SELECT %L, %L WHERE NOT EXISTS "
+                         "(SELECT 1 FROM {meta} WHERE {k} = %L)",
+                         "run_lock", "", "run_lock"));
+    RETL_TRY(eng_sql_fmt(X(d, st), take,
+                         "UPDATE {meta} SET {v} = %L WHERE {k} = %L AND {v} < %L", value,
+                         "run_lock", now));
+    RETL_TRY(
+        eng_sql_fmt(X(d, st), get, "SELECT {v} FROM {meta} WHERE {k} = %L", "run_lock"));
+out:
+    return rc;
+}
+
+retl_err eng_dl_sql_lease_put(const struct eng_dialect *d, const struct eng_state *st,
+                              struct retl_buf *b, const char *old, const char *value)
+{
+    return eng_sql_fmt(X(d, st), b,
+                       "UPDATE {meta} SET {v} = %L WHERE {k} = %L AND {v} = %L", value,
+                       "run_lock", old);
+}

@@ -38,7 +38,16 @@ struct wh {
     /* a dry run the driver cannot roll back: scratch tables to drop */
     struct eng_state_names scratch_names;
     bool dry_tables;
+    /* the run lock as a lease in the meta table (dialects without session
+     * locks): its value while held, and when it expires */
+    char lease[64];
+    time_t lease_until;
+    struct eng_state lease_st; /* its names only */
 };
+
+/* A lease outlives a stuck run by at most this long; a live run renews it
+ * from commit once half of it has passed. */
+#define LEASE_S 600
 
 /* A dry run whose changes would stick: change no state. */
 static bool keep_state(const struct wh *w)
@@ -147,6 +156,137 @@ static retl_err count_p(struct wh *w, const struct eng_dl_params *p, long long *
     return rc;
 }
 
+static retl_err ensure(struct wh *w, const struct eng_state *st, const char *t,
+                       retl_err (*mk)(const struct eng_dialect *, struct retl_buf *,
+                                      const struct eng_state *),
+                       struct retl_errbuf *eb);
+static retl_err ensure_meta(struct wh *w, const struct eng_state *st,
+                            struct retl_errbuf *eb);
+static retl_err bufs(struct wh *w, size_t n);
+static retl_err run_bufs(struct wh *w, size_t n, bool tx, struct retl_errbuf *eb);
+
+/* Builds the lease statements into bufs 0..2 (see eng_dl_sql_lease). */
+static retl_err lease_sql(struct wh *w, const struct eng_state *st, const char *value,
+                          const char *now, struct retl_errbuf *eb)
+{
+    retl_err rc = bufs(w, 3);
+    if (!rc)
+        rc = eng_dl_sql_lease(w->dl, st, &w->bufs[0], &w->bufs[1], &w->bufs[2], value,
+                              now);
+    return rc ? retl_errf(eb, rc, "source: statement too large") : RETL_E_OK;
+}
+
+/* Whether every run_lock row reads want (and there is one); seen gets the
+ * first row's value. */
+static retl_err lease_is(struct wh *w, const char *want, bool *held, char *seen, size_t n,
+                         struct retl_errbuf *eb)
+{
+    struct eng_wh_result r = {0};
+    retl_err rc = w->drv->query(w->conn, retl_buf_str(&w->bufs[2]), 16, &r, eb);
+    if (rc)
+        return rc;
+    *held = r.nrows > 0;
+    for (size_t i = 0; i < r.nrows; i++)
+        *held = *held && r.cells[i * r.ncols] && !strcmp(r.cells[i * r.ncols], want);
+    snprintf(seen, n, "%s", r.nrows > 0 && r.cells[0] ? r.cells[0] : "");
+    eng_wh_result_free(&r);
+    return RETL_E_OK;
+}
+
+/* The run lock for dialects without session locks (Snowflake, ANSI, SQLite):
+ * a lease row in the state's meta table, claimed by one conditional UPDATE
+ * (the warehouse serialises writers of a table) and read back. */
+static retl_err lease_take(struct wh *w, const struct eng_state *st,
+                           struct retl_errbuf *eb)
+{
+    retl_err rc;
+    unsigned char rnd[8];
+    char value[64], now[16], seen[64];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(rnd, 1, sizeof rnd, f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof rnd)
+        return retl_errf(eb, RETL_E_INTERNAL, "source: no randomness for the run lock");
+    time_t t = time(NULL);
+    snprintf(now, sizeof now, "%010lld", (long long)t);
+    snprintf(value, sizeof value, "%010lld %02x%02x%02x%02x%02x%02x%02x%02x",
+             (long long)(t + LEASE_S), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+             rnd[6], rnd[7]);
+    RETL_TRY(ensure_meta(w, st, eb));
+    RETL_TRY(lease_sql(w, st, value, now, eb));
+    /* Two runs adding the row at once: one insert fails, which is fine. */
+    struct retl_errbuf ieb = {{0}};
+    const char *ins[] = {retl_buf_str(&w->bufs[0])};
+    (void)w->drv->run(w->conn, ins, 1, false, &ieb);
+    const char *take[] = {retl_buf_str(&w->bufs[1])};
+    RETL_TRY(w->drv->run(w->conn, take, 1, false, eb));
+    bool held = false;
+    RETL_TRY(lease_is(w, value, &held, seen, sizeof seen, eb));
+    if (!held) {
+        long long until = strtoll(seen, NULL, 10);
+        return retl_errf(eb, RETL_E_CONFLICT,
+                         "source: another run of this job is in progress (run lock in "
+                         "%s.%s held for another %lld s)",
+                         st->n.schema, st->n.meta, until > t ? until - (long long)t : 0);
+    }
+    snprintf(w->lease, sizeof w->lease, "%s", value);
+    w->lease_until = t + LEASE_S;
+    w->lease_st = (struct eng_state){.n = st->n};
+out:
+    return rc;
+}
+
+/* Moves the held lease to value ("" releases it). */
+static retl_err lease_put(struct wh *w, const char *value, struct retl_errbuf *eb)
+{
+    retl_err rc = bufs(w, 1);
+    if (!rc)
+        rc = eng_dl_sql_lease_put(w->dl, &w->lease_st, &w->bufs[0], w->lease, value);
+    if (rc)
+        return retl_errf(eb, rc, "source: statement too large");
+    return run_bufs(w, 1, false, eb);
+}
+
+/* Renews the lease once half of it has passed (from commit). */
+static retl_err lease_renew(struct wh *w, struct retl_errbuf *eb)
+{
+    time_t t = time(NULL);
+    if (!w->lease[0] || t < w->lease_until - LEASE_S / 2)
+        return RETL_E_OK;
+    char value[64], now[16], seen[64];
+    const char *sp = strchr(w->lease, ' ');
+    snprintf(value, sizeof value, "%010lld %s", (long long)(t + LEASE_S),
+             sp ? sp + 1 : "");
+    snprintf(now, sizeof now, "%010lld", (long long)t);
+    bool held = false;
+    retl_err rc = lease_put(w, value, eb);
+    if (!rc)
+        rc = lease_sql(w, &w->lease_st, value, now, eb);
+    if (!rc)
+        rc = lease_is(w, value, &held, seen, sizeof seen, eb);
+    if (!rc && !held)
+        rc = retl_errf(eb, RETL_E_CONFLICT,
+                       "source: the run lock expired and another run took it");
+    if (!rc) {
+        snprintf(w->lease, sizeof w->lease, "%s", value);
+        w->lease_until = t + LEASE_S;
+    }
+    return rc;
+}
+
+/* Frees the lease (best effort: an unreleased one expires). */
+static void lease_release(struct wh *w)
+{
+    if (!w->lease[0])
+        return;
+    struct retl_errbuf eb = {{0}};
+    if (lease_put(w, "", &eb))
+        RETL_LOG_WARN("source: could not release the run lock (it expires by itself)",
+                      RF_S("message", eb.msg));
+    w->lease[0] = '\0';
+}
+
 retl_err eng_wh_lock(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
 {
     struct wh *w = ctx;
@@ -157,7 +297,7 @@ retl_err eng_wh_lock(void *ctx, const struct eng_state *st, struct retl_errbuf *
     retl_buf_reset(&w->sql);
     rc = eng_dl_sql_lock(w->dl, &w->sql, id);
     if (rc == RETL_E_UNSUPPORTED)
-        return RETL_E_OK;
+        return (w->flags & ENG_SRC_DRY) ? RETL_E_OK : lease_take(w, st, eb);
     if (rc)
         return retl_errf(eb, rc, "source: statement too large");
     RETL_TRY(count(w, retl_buf_str(&w->sql), &got, eb));
@@ -305,15 +445,12 @@ out:
     return rc;
 }
 
-retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags,
-                           unsigned *result, struct retl_errbuf *eb)
+/* The state schema and its meta table, created when missing. */
+static retl_err ensure_meta(struct wh *w, const struct eng_state *st,
+                            struct retl_errbuf *eb)
 {
-    struct wh *w = ctx;
-    retl_err rc;
-    struct eng_wh_result r = {0};
-    bool have_snap = false, reb = false, resetting = false;
+    retl_err rc = RETL_E_OK;
     struct eng_dl_params p;
-    char batch[ENG_IDENT_MAX + 1];
     if (w->dl->schemas) {
         long long n = 0;
         SQL(w, eng_dl_sql_schema_exists(w->dl, &w->sql, st->n.schema, &p));
@@ -324,6 +461,20 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags
         }
     }
     RETL_TRY(ensure(w, st, st->n.meta, eng_dl_sql_create_meta, eb));
+out:
+    return rc;
+}
+
+retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags,
+                           unsigned *result, struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    struct eng_wh_result r = {0};
+    bool have_snap = false, reb = false, resetting = false;
+    struct eng_dl_params p;
+    char batch[ENG_IDENT_MAX + 1];
+    RETL_TRY(ensure_meta(w, st, eb));
     RETL_TRY(ensure(w, st, st->n.errors, eng_dl_sql_create_errors, eb));
     eng_dl_batch_name(st, batch);
     RETL_TRY(ensure(w, st, batch, eng_dl_sql_create_batch, eb));
@@ -595,7 +746,9 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
                        const struct eng_row_result *res, struct retl_errbuf *eb)
 {
     struct wh *w = ctx;
-    retl_err rc = RETL_E_OK;
+    retl_err rc = lease_renew(w, eb);
+    if (rc)
+        return rc;
     struct eng_dl_outcome *o = NULL;
     char now[32];
     size_t nins = (ch->nrows + ENG_DL_VALUES_ROWS - 1) / ENG_DL_VALUES_ROWS;
@@ -761,6 +914,7 @@ void eng_wh_close(void *ctx)
         w->drv->stream_close(w->conn);
     if (w->dry_tables)
         drop_scratch(w);
+    lease_release(w);
     w->drv->free(w->conn);
     free_real(w);
     free(w->types);
