@@ -323,6 +323,23 @@ check "missing secret: the kubelet's message names the secret" \
   bash -c "kubectl -n $NS get rj nosecret -o jsonpath='{.status.lastRun.message}' | grep -q no-such-secret"
 check "missing secret: the stuck pod is removed" poll 15 npods nosecret 0
 
+# Hostile credentials that the servers reject: no piece of them in the job's
+# status, its events or the controller's logs (issue 16 item 1).
+HOSTILE_PW='quokka zebra77 }narwhal; PWD={ocelot"wombat'"'"'s ユニコード秘密'
+kubectl -n $NS create secret generic hostile --from-literal=url="$PG_URL" \
+  --from-literal=password="$HOSTILE_PW" >/dev/null
+job hostile Upsert postgres crm.hostile id id "SELECT id, tier FROM analytics.accounts" "[{source: tier, destination: tier}]" |
+  sed 's/secretRef: {name: warehouse}/secretRef: {name: hostile}/' | kubectl apply -f - >/dev/null
+request hostile "$(date -Is)"
+check "hostile password: the run fails (authentication)" poll 60 is hostile '{.status.lastRun.result}' Failed
+hostile_out=$(kubectl -n $NS get rj hostile -o json; kubectl -n $NS get events --field-selector involvedObject.name=hostile -o json; cat "$E2E_DIR"/cluster/logs/retl-system_* 2>/dev/null)
+leaked=""
+for piece in quokka zebra77 narwhal ocelot wombat ユニコード秘密; do
+  grep -qF "$piece" <<<"$hostile_out" && leaked="$leaked $piece"
+done
+check "hostile password: no piece of it in status, events or controller logs${leaked:+ (leaked:$leaked)}" test -z "$leaked"
+kubectl -n $NS delete rj hostile --wait=false >/dev/null 2>&1 || true
+
 job badcol Upsert salesforce Account id External_Id__c "SELECT id, name FROM analytics.accounts" \
   "[{source: name, destination: Name}, {source: no_such_column, destination: Score__c}]" | kubectl apply -f - >/dev/null
 request badcol "$(date -Is)"
