@@ -86,7 +86,10 @@ static json_t *inspect_pod(struct krc *k, const struct retl_job *job, const char
     return pod;
 }
 
-static void print_logs(struct krc *k, const char *name)
+/* Prints the pod's output beyond the *printed bytes already shown: complete
+ * lines while it runs (the log is read again each time: the client has no
+ * streaming text GET; outputs are small), everything once it finished. */
+static void print_logs(struct krc *k, const char *name, bool final, size_t *printed)
 {
     char *path = kube_path(&kube_gvr_pods, k->ns, name, "log");
     char *full = NULL, *body = NULL;
@@ -94,11 +97,18 @@ static void print_logs(struct krc *k, const char *name)
     struct retl_errbuf eb = {{0}};
     if (path && asprintf(&full, "%s?container=engine", path) >= 0 &&
         kube_get_text(k->kc, full, LOG_MAX, &body, &len, &eb) == RETL_E_OK) {
-        fwrite(body, 1, len, stdout);
-        if (len && body[len - 1] != '\n')
-            fputc('\n', stdout);
-        fflush(stdout);
-    } else if (eb.msg[0]) {
+        size_t end = len;
+        if (!final)
+            while (end > *printed && body[end - 1] != '\n')
+                end--;
+        if (end > *printed) {
+            fwrite(body + *printed, 1, end - *printed, stdout);
+            if (final && body[end - 1] != '\n')
+                fputc('\n', stdout);
+            fflush(stdout);
+            *printed = end;
+        }
+    } else if (final && eb.msg[0]) {
         fprintf(stderr, "warning: cannot read the pod's output: %s\n", eb.msg);
     }
     free(body);
@@ -143,20 +153,25 @@ int krc_inspect(struct krc *k, const char *verb)
             image, verb);
     double deadline =
         krc_now() + (double)(k->timeout_s > 0 ? k->timeout_s : INSPECT_DEADLINE_S);
+    size_t printed = 0;
     for (;;) {
         json_t *live = NULL;
         e = kube_get(k->kc, &kube_gvr_pods, k->ns, name, &live, &eb);
         if (e == RETL_E_OK) {
             struct ctl_outcome o;
             enum ctl_pod_phase ph = ctl_pod_observe(live, time(NULL), &o);
+            const char *phase = retl_json_str(live, "status.phase");
+            bool running = phase && !strcmp(phase, "Running");
             json_decref(live);
+            if (ph == CTL_POD_WAITING && running)
+                print_logs(k, name, false, &printed);
             if (ph == CTL_POD_STUCK) {
                 fprintf(stderr, "error: the pod cannot start: %s\n", o.message);
                 ctl_outcome_free(&o);
                 break;
             }
             if (ph == CTL_POD_FINISHED) {
-                print_logs(k, name);
+                print_logs(k, name, true, &printed);
                 code = o.exit_code >= 0 && o.exit_code <= RETL_EXIT_THRESHOLD
                            ? o.exit_code
                            : RETL_EXIT_FAILED;
