@@ -62,10 +62,16 @@ base() {
     opts+=(--dpkgopt='path-include=/usr/share/doc/*/copyright')
   fi
   rm -f "$tar"
+  # merged /usr by mmdebstrap's hook, as the official images: the usrmerge
+  # package would pull in perl (50 MB). No Recommends either.
   mmdebstrap --quiet --variant=minbase --include=ca-certificates "${opts[@]}" \
-    --aptopt='Acquire::Retries "3"' "$SUITE" "$tar" \
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+    --aptopt='Acquire::Retries "3"' --aptopt='APT::Install-Recommends "false"' "$SUITE" "$tar" \
     "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" \
-    "deb $SECMIRROR $SUITE-security main"
+    "deb $SECMIRROR $SUITE-security main" >"$C/base/$tag.log" 2>&1 || {
+    tail -30 "$C/base/$tag.log" >&2
+    return 1
+  }
   podman import --quiet --change 'CMD ["bash"]' "$tar" "localhost/debian:$tag" >/dev/null
   rm -f "$tar"
 }

@@ -210,6 +210,10 @@ func (n *criNode) bin(name string) string { return filepath.Join(n.binDir, name)
 // returned children are stopped in reverse order by the supervisor.
 func (n *criNode) start() ([]*child, error) {
 	t0 := time.Now()
+	if other := otherCRINode(n.state()); other != "" {
+		return nil, fmt.Errorf("another RUNTIME=containerd cluster is up (containerd at %s): only one per machine, "+
+			"as kube-proxy owns the host's KUBE-* iptables chains and the pod bridge; stop it first (make cluster-down)", other)
+	}
 	criCleanup(n.l) // a crashed run's containers and mounts
 	if err := n.writeConfigs(); err != nil {
 		return nil, err
@@ -265,6 +269,21 @@ func (n *criNode) start() ([]*child, error) {
 	}
 	kids = append(kids, kp)
 	return kids, nil
+}
+
+// otherCRINode is the socket of a live containerd of another cluster dir, or "".
+func otherCRINode(own string) string {
+	socks, _ := filepath.Glob("/run/retl-containerd/*/containerd.sock")
+	for _, s := range socks {
+		if filepath.Dir(s) == own {
+			continue
+		}
+		if c, err := net.DialTimeout("unix", s, time.Second); err == nil {
+			c.Close()
+			return s
+		}
+	}
+	return ""
 }
 
 // criCleanup removes what containerd leaves behind when it stops: running containers
