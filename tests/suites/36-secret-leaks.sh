@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# No credential in any output: every secret key of the PostgreSQL, ODBC and
-# Salesforce backends gets hostile values (spaces, braces, quotes, ';', '=',
+# No credential in any output: every secret key of the PostgreSQL, ODBC,
+# Salesforce, HubSpot and HTTP backends gets hostile values (spaces, braces, quotes, ';', '=',
 # newlines, unicode) that the servers reject, so each run takes a failure path;
 # stdout (the run summary), stderr (logs), `plan` and `errors` are then searched
 # for the value and for every piece of >= 4 bytes a tokeniser could split off
-# it. Uses the ASan/UBSan engine build, a throwaway PostgreSQL, salesforce-sim.
+# it. Uses the ASan/UBSan engine build, a throwaway PostgreSQL, salesforce-sim,
+# hubspot-sim and http-receiver.
 set -uo pipefail
 ROOT=${RETL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$ROOT"
 ENGINE=${ENGINE:-$ROOT/build/san/bin/retl-engine}
 SIM=$ROOT/build/bin/salesforce-sim
+HSIM=$ROOT/build/bin/hubspot-sim
+RCV=$ROOT/build/bin/http-receiver
 ODBC_DIR=${ODBC_DIR:-/usr/lib/x86_64-linux-gnu/odbc}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-for b in "$ENGINE" "$SIM"; do
+for b in "$ENGINE" "$SIM" "$HSIM" "$RCV"; do
   [ -x "$b" ] || { echo "missing $b (make test-build)"; echo "0 passed, 1 failed"; exit 1; }
 done
 # shellcheck source=../lib/pg.sh
@@ -23,9 +26,10 @@ ok() { P=$((P + 1)); echo "ok   - $1"; }
 bad() { F=$((F + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 W=$(mktemp -d /tmp/retl-leaks.XXXXXX)
-SIM_PID=
+SIM_PID= PIDS=()
 cleanup() {
   [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   pg_stop
   if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi
@@ -39,6 +43,13 @@ SIM_PID=$!
 for _ in $(seq 200); do [ -s "$W/sim.url" ] && break; sleep 0.05; done
 SF=$(head -n 1 "$W/sim.url")
 [ -n "$SF" ] || { cat "$W/sim.log"; echo "0 passed, 1 failed"; exit 1; }
+"$HSIM" --listen 127.0.0.1:0 --access-token the-right-token >"$W/hs.url" 2>"$W/hs.log" &
+PIDS+=($!)
+"$RCV" --listen 127.0.0.1:0 --bearer-token the-right-bearer --hmac-secret the-right-hmac >"$W/rcv.url" 2>"$W/rcv.log" &
+PIDS+=($!)
+for _ in $(seq 200); do [ -s "$W/hs.url" ] && [ -s "$W/rcv.url" ] && break; sleep 0.05; done
+HS=$(head -n 1 "$W/hs.url") RV=$(head -n 1 "$W/rcv.url")
+[ -n "$HS" ] && [ -n "$RV" ] || { cat "$W/hs.log" "$W/rcv.log"; echo "0 passed, 1 failed"; exit 1; }
 
 # One word in each value is unique, so finding it anywhere is a leak.
 VALUES=(
@@ -53,10 +64,10 @@ VALUES=(
 
 # cases: NAME -> a Python expression for the Secrets (v = the hostile value)
 # and the job's source/destination.
-python3 - "$W" "$PGPORT" "$PGPASSWORD" "$SF" "$ODBC_DIR" "${VALUES[@]}" <<'PY'
+python3 - "$W" "$PGPORT" "$PGPASSWORD" "$SF" "$ODBC_DIR" "$HS" "$RV" "${VALUES[@]}" <<'PY'
 import json, sys, urllib.parse
-w, port, pgpw, sf, odbc = sys.argv[1:6]
-values = sys.argv[6:]
+w, port, pgpw, sf, odbc, hs, rv = sys.argv[1:8]
+values = sys.argv[8:]
 pg = f"postgresql://postgres@127.0.0.1:{port}/postgres"
 def odbc_brace(v): return "{" + v.replace("}", "}}") + "}"
 def pq_quote(v): return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -72,6 +83,10 @@ cases = {
   "sf-client-secret": lambda v: ({"loginUrl": sf, "clientId": "3MVG9.retl", "clientSecret": v}, "salesforce", "dst"),
   "sf-password":   lambda v: ({"loginUrl": sf, "clientId": "3MVG9.retl", "clientSecret": "the-right-secret", "username": "u@acme.com", "password": v}, "salesforce", "dst"),
   "sf-refresh":    lambda v: ({"loginUrl": sf, "clientId": "3MVG9.retl", "refreshToken": v}, "salesforce", "dst"),
+  "hubspot-token": lambda v: ({"accessToken": v, "baseUrl": hs}, "hubspot", "dst"),
+  "http-bearer":   lambda v: ({"url": rv + "/hook", "bearerToken": v, "hmacSecret": "the-right-hmac"}, "http", "dst"),
+  "http-hmac":     lambda v: ({"url": rv + "/hook", "bearerToken": "the-right-bearer", "hmacSecret": v}, "http", "dst"),
+  "http-headers":  lambda v: ({"url": rv + "/hook", "headers": json.dumps({"Authorization": "Basic " + v, "X-Api-Key": v})}, "http", "dst"),
 }
 good_src = {"url": pg, "password": pgpw}
 good_dst = {"url": pg, "password": pgpw}
@@ -82,7 +97,16 @@ for name, fn in cases.items():
         src_t, src_d = (typ, data) if side == "src" else ("postgres", good_src)
         dst_t, dst_d = (typ, data) if side == "dst" else ("postgres", good_dst)
         dest = {"type": dst_t, "secretRef": {"name": "d"}}
-        if dst_t == "salesforce":
+        if dst_t == "hubspot":
+            dest.update({"object": "contacts"})
+            key = {"source": "name", "destination": "email"}
+            maps = [{"source": "id", "destination": "firstname"}]
+            mode = "Upsert"
+        elif dst_t == "http":
+            key = {"source": "id", "destination": "id"}
+            maps = [{"source": "name", "destination": "name"}]
+            mode = "Upsert"
+        elif dst_t == "salesforce":
             dest.update({"object": "Account", "api": "rest"})
             key = {"source": "id", "destination": "External_Id__c"}
             maps = [{"source": "name", "destination": "Name"}]
@@ -133,8 +157,8 @@ while read -r c; do
   done < <(pieces "$v")
   if grep -q "ERROR: AddressSanitizer\|runtime error:" "$out"; then
     bad "$c: sanitizer report" "$(grep -m1 "AddressSanitizer\|runtime error" "$out")"
-  elif [ "$rc" -ne 1 ]; then
-    bad "$c: run fails (exit 1)" "exit $rc: $(tail -n 2 "$out")"
+  elif { [ "$rc" -eq 0 ] && ! grep -q '"failed":[1-9]' "$out"; } || [ "$rc" -eq 2 ]; then
+    bad "$c: run or its rows fail" "exit $rc: $(tail -n 2 "$out")"
   elif [ "${#leaks[@]}" -gt 0 ]; then
     bad "$c: no credential in stdout, stderr, summary, plan, errors" "leaked: ${leaks[*]} in $(grep -m1 -F -- "${leaks[0]/whole value/$v}" "$out")"
   else
