@@ -81,8 +81,11 @@ static retl_err create(const struct eng_dialect *d, struct retl_buf *b,
                                  type, extra));
             continue;
         }
-        for (size_t c = 1; c < st->ncols; c++)
-            RETL_TRY(retl_buf_printf(b, ", %cc%zu%c %s", d->qopen, c, d->qclose, type));
+        for (size_t c = 1; c < st->ncols; c++) {
+            char name[32];
+            snprintf(name, sizeof name, "c%zu", c);
+            RETL_TRY(eng_sql_fmt(X(d, st), b, ", %I %s", name, type));
+        }
     }
     RETL_TRY(retl_buf_adds(b, ")"));
 out:
