@@ -90,6 +90,8 @@ static char *render(const struct retl_summary *s, const char *msg_in, bool info,
     }
     json_object_set_new(o, RETL_SUM_RUN, json_integer((json_int_t)s->run));
     json_object_set_new(o, RETL_SUM_RESULT, json_string(retl_result_name(s->result)));
+    if (s->reason[0])
+        json_object_set_new(o, RETL_SUM_REASON, json_string(s->reason));
 #define RETL_SUM_SET(f, k) json_object_set_new(rows, k, json_integer((json_int_t)s->f));
     RETL_SUMMARY_ROWS(RETL_SUM_SET)
 #undef RETL_SUM_SET

@@ -28,6 +28,11 @@ enum retl_result { RETL_RESULT_SUCCEEDED, RETL_RESULT_FAILED, RETL_RESULT_THRESH
 #define RETL_SUM_DEST_INFO "destinationInfo"
 #define RETL_SUM_ERRORS_TABLE "errorsTable"
 #define RETL_SUM_FAILING_ROWS "failingRows"
+/* Why a run failed, when more specific than the result (e.g. DeleteGuard:
+ * spec.deletes.maxPercent); the controller uses it as the condition reason. */
+#define RETL_SUM_REASON "reason"
+/* The run found more deletes than spec.deletes.maxPercent allows. */
+#define RETL_REASON_DELETE_GUARD "DeleteGuard"
 
 /* The row counters under "rows", in output order: X(field, "jsonKey"). A new
  * counter is one line here; the engine fills the field, the controller copies
@@ -38,6 +43,8 @@ enum retl_result { RETL_RESULT_SUCCEEDED, RETL_RESULT_FAILED, RETL_RESULT_THRESH
     X(inserted, "inserted")                                                              \
     X(updated, "updated")                                                                \
     X(deleted, "deleted")                                                                \
+    X(cleared, "cleared")                                                                \
+    X(skipped_permanent, "skippedPermanent")                                             \
     X(failed, "failed")
 
 /* The row counter keys in order, NULL-terminated. */
@@ -55,6 +62,7 @@ struct retl_summary {
     json_t *extra;          /* borrowed object merged in (backend figures) */
     char errors_table[160]; /* "schema.table", "" when unknown */
     long long failing_rows; /* -1 when unknown */
+    char reason[32];        /* "" when the result says it all */
 };
 
 void retl_summary_init(struct retl_summary *s, long long run);

@@ -268,10 +268,13 @@ void ctl_decide_conditions(json_t *st, const struct ctl_cond_in *in)
         retl_json_int(st, "lastRun.run", &run);
         const char *m = retl_json_str(st, "lastRun.message");
         snprintf(msg, sizeof msg, "run %lld: %s", run, m ? m : "");
+        /* The delete guard is what to act on, more than "Failed". */
+        const char *why = retl_json_str(st, "lastRun.reason");
+        bool guard = why && !strcmp(why, RETL_REASON_DELETE_GUARD);
         ctl_cond_set(st, CTL_COND_LAST_RUN,
                      strcmp(res, retl_result_name(RETL_RESULT_SUCCEEDED)) ? "False"
                                                                           : "True",
-                     res, msg, g, in->now);
+                     guard ? why : res, msg, g, in->now);
     }
     json_object_set_new(st, "observedGeneration", json_integer(g));
     if (in->next_slot && !in->invalid) {

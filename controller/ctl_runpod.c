@@ -228,6 +228,9 @@ static bool read_summary(struct ctl_outcome *o, const char *msg)
     snprintf(o->result, sizeof o->result, "%s", res);
     const char *m = json_string_value(json_object_get(s, RETL_SUM_MESSAGE));
     retl_utf8_printf(o->message, sizeof o->message, "%s", m ? m : "");
+    const char *why = json_string_value(json_object_get(s, RETL_SUM_REASON));
+    if (why)
+        snprintf(o->reason, sizeof o->reason, "%s", why);
     o->summary = s;
     return true;
 }

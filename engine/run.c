@@ -105,7 +105,10 @@ static retl_err outcols_build(const struct retl_job *job, const struct eng_state
         o->cols[o->n] = (struct eng_col){.source = m->source,
                                          .destination = m->destination,
                                          .type = st->cols[at].type,
-                                         .is_key = false};
+                                         .is_key = false,
+                                         .skip_nulls = m->nulls == RETL_NULLS_SKIP,
+                                         .lookup_object = m->lookup_object,
+                                         .lookup_field = m->lookup_field};
         o->vidx[o->n++] = (size_t)at;
     }
     return RETL_E_OK;
@@ -172,19 +175,37 @@ static void run_close(struct run *r)
 static retl_err features_supported(const struct run *r, struct retl_errbuf *eb)
 {
     const struct retl_job *job = r->c->job;
-    if (job->deletes != RETL_DELETES_IGNORE)
+    bool del = job->deletes == RETL_DELETES_DELETE,
+         clr = job->deletes == RETL_DELETES_CLEAR;
+    if ((del || clr) && !r->src->deletes)
         return retl_errf(eb, RETL_E_UNSUPPORTED,
-                         "spec.deletes.mode %s is not supported by this engine yet "
-                         "(use Ignore)",
-                         retl_deletes_name(job->deletes));
+                         "spec.deletes.mode %s: the %s source does not propagate deletes "
+                         "yet (use Ignore)",
+                         retl_deletes_name(job->deletes), r->src->type);
+    if ((del && !r->dst->can_delete) || (clr && !r->dst->can_clear))
+        return retl_errf(eb, RETL_E_UNSUPPORTED,
+                         "spec.deletes.mode %s: the %s destination cannot %s records "
+                         "yet (use Ignore)",
+                         retl_deletes_name(job->deletes), r->dst->type,
+                         del ? "delete" : "clear");
     for (size_t i = 0; i < job->n_mappings; i++) {
-        if (job->mappings[i].lookup_object)
+        if (job->mappings[i].lookup_object && !r->dst->can_lookup)
             return retl_errf(eb, RETL_E_UNSUPPORTED,
-                             "spec.mappings[%zu].lookup is not supported by this "
-                             "engine yet",
-                             i);
+                             "spec.mappings[%zu].lookup: the %s destination does not "
+                             "resolve lookups yet",
+                             i, r->dst->type);
     }
     return RETL_E_OK;
+}
+
+/* Whether a run's propagated deletes exceed spec.deletes.maxPercent of the
+ * keys the job synced (exactly maxPercent passes). */
+static bool delete_guard_trips(const struct retl_job *job,
+                               const struct eng_delta_counts *dc)
+{
+    if (dc->deleted <= 0 || job->deletes_max_percent >= 100)
+        return false;
+    return (double)dc->deleted * 100.0 > job->deletes_max_percent * (double)dc->synced;
 }
 
 /* Everything before the delta: connect, lock, describe, validate the
@@ -202,6 +223,8 @@ static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_coun
     if ((rc = features_supported(r, eb)))
         return rc;
     atomic_store(&r->prog.phase, "connecting");
+    if (c->retry_failed)
+        flags |= ENG_SRC_RETRY_FAILED;
     if ((rc = r->src->open(job, c->src_sec, flags, &r->sctx, eb)))
         return rc;
     if ((rc = r->src->lock(r->sctx, &r->st, eb)))
@@ -249,16 +272,24 @@ static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_coun
     atomic_store(&r->prog.delta, dc->new_keys + dc->changed);
     RETL_LOG_INFO("delta computed", RF_I("extracted", dc->extracted),
                   RF_I("newKeys", dc->new_keys), RF_I("changed", dc->changed),
-                  RF_I("deleted", dc->deleted), RF_S("strategy", eng_diff_name(c->diff)),
-                  RF_D("stageSeconds", t1 - t0), RF_D("diffSeconds", now_s() - t1));
+                  RF_I("deleted", dc->deleted),
+                  RF_I("skippedPermanent", dc->skipped_permanent),
+                  RF_S("strategy", eng_diff_name(c->diff)), RF_D("stageSeconds", t1 - t0),
+                  RF_D("diffSeconds", now_s() - t1));
     return RETL_E_OK;
 }
 
 struct loadstate {
-    struct eng_row *rows;
+    struct eng_row *rows; /* a chunk's rows: writes first, then deletes */
     const char **vals;
-    struct eng_row_result *res;
-    size_t cap;
+    struct eng_row_result *res; /* per chunk row */
+    struct eng_row_result *sub; /* per sub-batch row */
+    size_t *map;                /* sub-batch row -> chunk row */
+};
+
+/* What a saved batch counts. */
+struct tally {
+    long long ins, upd, del, clr, bad;
 };
 
 /* The batch whose state transaction is still in flight (source commit_wait)
@@ -267,16 +298,17 @@ struct pending {
     struct run *r;
     struct retl_summary *s;
     bool on;
-    long long ins, upd, bad;
+    struct tally t;
 };
 
-static void count(struct run *r, struct retl_summary *s, long long ins, long long upd,
-                  long long bad)
+static void count(struct run *r, struct retl_summary *s, const struct tally *t)
 {
-    s->inserted += ins;
-    s->updated += upd;
-    s->failed += bad;
-    atomic_store(&r->prog.loaded, s->inserted + s->updated);
+    s->inserted += t->ins;
+    s->updated += t->upd;
+    s->deleted += t->del;
+    s->cleared += t->clr;
+    s->failed += t->bad;
+    atomic_store(&r->prog.loaded, s->inserted + s->updated + s->deleted + s->cleared);
     atomic_store(&r->prog.failed, s->failed);
 }
 
@@ -288,7 +320,34 @@ static retl_err settle(struct pending *p, struct retl_errbuf *eb)
     p->on = false;
     retl_err rc = p->r->src->commit_wait(p->r->sctx, eb);
     if (rc == RETL_E_OK)
-        count(p->r, p->s, p->ins, p->upd, p->bad);
+        count(p->r, p->s, &p->t);
+    return rc;
+}
+
+/* Loads the rows of one kind (writes, or deletes) of a chunk as one batch
+ * and puts each row's result at its chunk position. */
+static retl_err load_kind(struct run *r, struct loadstate *ls, const struct eng_row *rows,
+                          const size_t *map, size_t n, enum eng_op op, bool new_keys,
+                          struct retl_errbuf *eb)
+{
+    if (n == 0)
+        return RETL_E_OK;
+    struct eng_batch b = {.cols = r->oc.cols,
+                          .ncols = r->oc.n,
+                          .rows = rows,
+                          .nrows = n,
+                          .new_keys = new_keys,
+                          .run = r->c->run,
+                          .op = op};
+    memset(ls->sub, 0, n * sizeof *ls->sub);
+    retl_err rc = r->dst->load(r->dctx, &b, ls->sub, eb);
+    /* Also when the load failed: rows it acknowledged may still be saved
+     * (record_acknowledged). */
+    for (size_t k = 0; k < n; k++) {
+        ls->res[map[k]] = ls->sub[k]; /* ownership moves */
+        if (!ls->res[map[k]].ok && ls->res[map[k]].cls == ENG_FAIL_BY_CODE)
+            ls->res[map[k]].cls = eng_fail_classify(ls->res[map[k]].code);
+    }
     return rc;
 }
 
@@ -311,18 +370,22 @@ static void scrub_results(struct eng_row_result *res, size_t n)
 static void record_acknowledged(struct run *r, struct retl_summary *s,
                                 const struct eng_chunk *ch, struct eng_row_result *res)
 {
-    long long ins = 0, upd = 0, bad = 0;
+    struct tally t = {0};
+    bool clear = r->c->job->deletes == RETL_DELETES_CLEAR;
     for (size_t i = 0; i < ch->nrows; i++) {
+        const char *o = ch->cells[i * (ch->ncols + 1)];
         if (!res[i].ok && !res[i].code)
             return; /* not every row has an outcome: the batch is sent again */
         if (!res[i].ok)
-            bad++;
+            t.bad++;
+        else if (o && o[0] == 'D')
+            *(clear ? &t.clr : &t.del) += 1;
         else if (res[i].created)
-            ins++;
+            t.ins++;
         else
-            upd++;
+            t.upd++;
     }
-    if (ins + upd == 0)
+    if (t.ins + t.upd + t.del + t.clr == 0)
         return;
     scrub_results(res, ch->nrows);
     struct retl_errbuf ceb = {{0}};
@@ -332,13 +395,13 @@ static void record_acknowledged(struct run *r, struct retl_summary *s,
         rc = r->src->commit_wait(r->sctx, &ceb);
     if (rc) {
         RETL_LOG_ERROR("cannot save the acknowledged rows of a failed batch",
-                       RF_I("rows", ins + upd),
+                       RF_I("rows", t.ins + t.upd),
                        RF_S("message", retl_errbuf_msg(&ceb, rc)));
         return;
     }
-    count(r, s, ins, upd, bad);
-    RETL_LOG_WARN("batch failed; its acknowledged rows are saved", RF_I("inserted", ins),
-                  RF_I("updated", upd), RF_I("failed", bad));
+    count(r, s, &t);
+    RETL_LOG_WARN("batch failed; its acknowledged rows are saved",
+                  RF_I("inserted", t.ins), RF_I("updated", t.upd), RF_I("failed", t.bad));
 }
 
 /* Sends the delta in batches, or with record_only (a reset) records every
@@ -354,6 +417,8 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
     size_t bs = r->dst->plan ? r->dst->plan(r->dctx, delta) : 0;
     if (bs == 0)
         bs = job->batch_size > 0 ? (size_t)job->batch_size : 200;
+    enum eng_op del_op =
+        job->deletes == RETL_DELETES_CLEAR ? ENG_OP_CLEAR : ENG_OP_DELETE;
     atomic_store(&r->prog.phase, "loading");
     if ((rc = r->src->delta_open(r->sctx, &r->st, eb)))
         return rc;
@@ -361,12 +426,14 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
     ls.rows = calloc(bs, sizeof *ls.rows);
     ls.vals = calloc(bs * nout, sizeof *ls.vals);
     ls.res = calloc(bs, sizeof *ls.res);
-    if (!ls.rows || !ls.vals || !ls.res) {
+    ls.sub = calloc(bs, sizeof *ls.sub);
+    ls.map = calloc(bs, sizeof *ls.map);
+    if (!ls.rows || !ls.vals || !ls.res || !ls.sub || !ls.map) {
         rc = RETL_E_NOMEM;
         goto out;
     }
     for (;;) {
-        struct eng_chunk ch;
+        struct eng_chunk ch = {0};
         if (eng_stop_requested) {
             rc = retl_errf(eb, RETL_E_CANCELLED,
                            "stopped by a signal; batches already loaded are "
@@ -377,23 +444,27 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
             goto out;
         if (ch.nrows == 0)
             break;
-        size_t stride = ch.ncols + 1;
+        if (ch.nrows > bs) {
+            rc = retl_errf(eb, RETL_E_INTERNAL, "source: chunk larger than asked");
+            goto out;
+        }
+        size_t stride = ch.ncols + 1, nw = 0, nd = 0;
         bool new_keys = true;
+        /* Writes fill rows from the front, deletes from the back: each kind
+         * is one batch (dest.h), results go back to chunk positions. */
         for (size_t i = 0; i < ch.nrows; i++) {
             const char *const *row = ch.cells + i * stride;
-            new_keys &= row[0] && row[0][0] == 'I';
+            bool del = row[0] && row[0][0] == 'D';
+            size_t at = del ? bs - 1 - nd++ : nw++;
             for (size_t j = 0; j < r->oc.n; j++)
-                ls.vals[i * nout + j] = row[1 + r->oc.vidx[j]];
-            ls.rows[i] = (struct eng_row){.key = row[1] ? row[1] : "",
-                                          .vals = ls.vals + i * nout,
-                                          .op = op_of(job->mode)};
+                ls.vals[at * nout + j] = row[1 + r->oc.vidx[j]];
+            if (!del)
+                new_keys &= row[0] && row[0][0] == 'I';
+            ls.rows[at] = (struct eng_row){.key = row[1] ? row[1] : "",
+                                           .vals = ls.vals + at * nout,
+                                           .op = del ? del_op : op_of(job->mode),
+                                           .dest_id = del && ch.ids ? ch.ids[i] : NULL};
         }
-        struct eng_batch b = {.cols = r->oc.cols,
-                              .ncols = r->oc.n,
-                              .rows = ls.rows,
-                              .nrows = ch.nrows,
-                              .new_keys = new_keys,
-                              .run = r->c->run};
         /* The previous batch must be in the state before this one is loaded
          * (at most one batch sent twice) and before its state transaction
          * starts; prewrite then writes this one while the destination loads. */
@@ -402,15 +473,49 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
         if (r->src->prewrite && (rc = r->src->prewrite(r->sctx, &r->st, &ch, eb)))
             goto out;
         double tl = now_s();
+        memset(ls.res, 0, ch.nrows * sizeof *ls.res);
+        size_t k = 0;
+        for (size_t i = 0; i < ch.nrows; i++) {
+            const char *o = ch.cells[i * stride];
+            if (!(o && o[0] == 'D'))
+                ls.map[k++] = i;
+        }
         if (record_only) {
             for (size_t i = 0; i < ch.nrows; i++)
                 ls.res[i].ok = true;
-            rc = RETL_E_OK;
+            nd = 0;
         } else {
-            rc = r->dst->load(r->dctx, &b, ls.res, eb);
+            rc = load_kind(r, &ls, ls.rows, ls.map, nw, op_of(job->mode), new_keys, eb);
+        }
+        if (!rc && nd) {
+            /* Deletes sit at the back in reverse order: reverse them, so the
+             * batch keeps the chunk's order. */
+            for (size_t a = bs - nd, z = bs - 1; a < z; a++, z--) {
+                struct eng_row t = ls.rows[a];
+                ls.rows[a] = ls.rows[z];
+                ls.rows[z] = t;
+            }
+            k = 0;
+            for (size_t i = 0; i < ch.nrows; i++) {
+                const char *o = ch.cells[i * stride];
+                if (o && o[0] == 'D')
+                    ls.map[k++] = i;
+            }
+            rc = load_kind(r, &ls, ls.rows + (bs - nd), ls.map, nd, del_op, false, eb);
         }
         double tc = now_s();
         if (rc) {
+            /* Deletes the failure kept from being sent are tried next run;
+             * the writes the destination acknowledged are still saved. */
+            for (size_t i = 0; nd && i < ch.nrows; i++) {
+                const char *o = ch.cells[i * stride];
+                if (o && o[0] == 'D' && !ls.res[i].ok && !ls.res[i].code) {
+                    ls.res[i].code = strdup("NOT_SENT");
+                    ls.res[i].message =
+                        strdup("not sent: another part of the batch failed");
+                    ls.res[i].cls = ENG_FAIL_TRANSIENT;
+                }
+            }
             record_acknowledged(r, s, &ch, ls.res);
             eng_results_clear(ls.res, ch.nrows);
             goto out;
@@ -418,27 +523,29 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
         scrub_results(ls.res, ch.nrows);
         rc = r->src->commit(r->sctx, &r->st, r->c->run, op_name(job->mode), &ch, ls.res,
                             eb);
-        long long ins = 0, upd = 0, bad = 0;
+        struct tally t = {0};
         for (size_t i = 0; !record_only && i < ch.nrows; i++) {
+            const char *o = ch.cells[i * stride];
             if (!ls.res[i].ok)
-                bad++;
+                t.bad++;
+            else if (o && o[0] == 'D')
+                *(del_op == ENG_OP_CLEAR ? &t.clr : &t.del) += 1;
             else if (ls.res[i].created)
-                ins++;
+                t.ins++;
             else
-                upd++;
+                t.upd++;
         }
         eng_results_clear(ls.res, ch.nrows);
-        RETL_LOG_DEBUG("batch", RF_I("rows", ch.nrows), RF_D("loadSeconds", tc - tl),
-                       RF_D("commitSeconds", now_s() - tc));
+        RETL_LOG_DEBUG("batch", RF_I("rows", ch.nrows), RF_I("deletes", nd),
+                       RF_D("loadSeconds", tc - tl), RF_D("commitSeconds", now_s() - tc));
         /* A batch the state did not take is not counted: the next run sends
          * it again (at most one batch twice). */
         if (rc)
             goto out;
         if (r->src->commit_wait)
-            pend = (struct pending){
-                .r = r, .s = s, .on = true, .ins = ins, .upd = upd, .bad = bad};
+            pend = (struct pending){.r = r, .s = s, .on = true, .t = t};
         else
-            count(r, s, ins, upd, bad);
+            count(r, s, &t);
     }
     if ((rc = settle(&pend, eb)))
         goto out;
@@ -454,7 +561,34 @@ out:
     free(ls.rows);
     free(ls.vals);
     free(ls.res);
+    free(ls.sub);
+    free(ls.map);
     return rc;
+}
+
+/* The message of a completed run. */
+static void run_message(const struct retl_job *job, struct retl_summary *s, bool rebased,
+                        bool over)
+{
+    char skipped[160] = "", dels[160];
+    if (s->skipped_permanent > 0)
+        snprintf(skipped, sizeof skipped,
+                 "; %lld unchanged row(s) that failed permanently not sent "
+                 "(--retry-failed sends them)",
+                 s->skipped_permanent);
+    if (job->deletes == RETL_DELETES_IGNORE)
+        snprintf(dels, sizeof dels,
+                 "%lld deleted in the source (deletes are not propagated)", s->deleted);
+    else
+        snprintf(dels, sizeof dels, "%lld deleted and %lld cleared in the destination",
+                 s->deleted, s->cleared);
+    snprintf(s->message, sizeof s->message,
+             "%s%lld of %lld changed rows synced (%lld inserted, %lld "
+             "updated), %lld failed%s%s; %s",
+             rebased ? "spec changed, new baseline: " : "",
+             s->inserted + s->updated + s->deleted + s->cleared, s->changed, s->inserted,
+             s->updated, s->failed, over ? " (error threshold exceeded)" : "", skipped,
+             dels);
 }
 
 static void failing_rows(struct run *r, struct retl_summary *s)
@@ -491,10 +625,27 @@ int eng_cmd_run(const struct eng_ctx *c, struct retl_summary *s)
         snprintf(s->errors_table, sizeof s->errors_table, "%s.%s", r.st.n.schema,
                  r.st.n.errors);
     if (rc == RETL_E_OK) {
+        bool prop = job->deletes != RETL_DELETES_IGNORE;
         s->extracted = dc.extracted;
-        s->changed = dc.new_keys + dc.changed;
-        s->deleted = dc.deleted;
-        rc = load_delta(&r, s, resetting, &eb);
+        s->changed = dc.new_keys + dc.changed + (prop ? dc.deleted : 0);
+        /* Propagated deletes count as they are saved; else those found. */
+        s->deleted = prop ? 0 : dc.deleted;
+        s->skipped_permanent = dc.skipped_permanent;
+        if (prop && !resetting && delete_guard_trips(job, &dc)) {
+            rc = retl_errf(&eb, RETL_E_CONFIG,
+                           "delete guard: %lld of %lld synced keys (%.1f%%) would be "
+                           "%s, more than spec.deletes.maxPercent %g; nothing was "
+                           "written. If the query is right, raise maxPercent (100 "
+                           "turns the guard off) or run once with deletes.mode Ignore",
+                           dc.deleted, dc.synced,
+                           dc.synced ? 100.0 * (double)dc.deleted / (double)dc.synced
+                                     : 100.0,
+                           job->deletes == RETL_DELETES_CLEAR ? "cleared" : "deleted",
+                           job->deletes_max_percent);
+            snprintf(s->reason, sizeof s->reason, "%s", RETL_REASON_DELETE_GUARD);
+        } else {
+            rc = load_delta(&r, s, resetting, &eb);
+        }
     }
     eng_progress_stop();
     if (r.sctx && rc != RETL_E_UNAVAILABLE && rc != RETL_E_CONFLICT)
@@ -515,13 +666,7 @@ int eng_cmd_run(const struct eng_ctx *c, struct retl_summary *s)
                      "deleted in the source",
                      s->changed, s->deleted);
         else
-            snprintf(s->message, sizeof s->message,
-                     "%s%lld of %lld changed rows synced (%lld inserted, %lld "
-                     "updated), %lld failed%s; %lld deleted in the source (deletes "
-                     "are not propagated)",
-                     rebased ? "spec changed, new baseline: " : "",
-                     s->inserted + s->updated, s->changed, s->inserted, s->updated,
-                     s->failed, over ? " (error threshold exceeded)" : "", s->deleted);
+            run_message(job, s, rebased, over);
     }
     s->dest_info = r.info;
     if (r.dctx && r.dst->summary) {
@@ -564,12 +709,24 @@ int eng_cmd_plan(const struct eng_ctx *c, FILE *out)
         if (resetting) /* a pending reset records the delta and sends nothing */
             ins = upd = 0;
         json_t *o = json_pack(
-            "{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s, s:s}", "mode",
+            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:s, s:s}", "mode",
             retl_mode_name(job->mode), "extracted", (json_int_t)dc.extracted, "changed",
             (json_int_t)(dc.new_keys + dc.changed), "insert", (json_int_t)ins, "update",
-            (json_int_t)upd, "deleted", (json_int_t)dc.deleted, "newBaseline", rebased,
-            "reset", resetting, "strategy", eng_diff_name(c->diff), "note",
-            "dry run: nothing was loaded; deletes are counted, not propagated");
+            (json_int_t)upd, "deleted", (json_int_t)dc.deleted, "skippedPermanent",
+            (json_int_t)dc.skipped_permanent, "newBaseline", rebased, "reset", resetting,
+            "strategy", eng_diff_name(c->diff), "note",
+            job->deletes != RETL_DELETES_IGNORE
+                ? "dry run: nothing was loaded"
+                : "dry run: nothing was loaded; deletes are counted, not propagated");
+        if (o && job->deletes != RETL_DELETES_IGNORE) {
+            /* "deleted" is what a run would delete or clear. */
+            json_object_set_new(o, "deletes",
+                                json_string(retl_deletes_name(job->deletes)));
+            json_object_set_new(o, "synced", json_integer((json_int_t)dc.synced));
+            json_object_set_new(o, "maxPercent", json_real(job->deletes_max_percent));
+            json_object_set_new(o, "guardTrips",
+                                json_boolean(!resetting && delete_guard_trips(job, &dc)));
+        }
         char *txt = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         fprintf(out, "%s\n", txt ? txt : "{}");
         free(txt);
@@ -612,9 +769,9 @@ static void put_cell(FILE *out, const char *s, int width, bool last)
  * value: codes, keys and timestamps are never cut. */
 static void errors_table(FILE *out, const json_t *arr)
 {
-    static const char *const heads[] = {"KEY",    "ATTEMPTS",     "CODE",
+    static const char *const heads[] = {"KEY",    "ATTEMPTS",     "CODE",   "CLASS",
                                         "FIELDS", "LAST FAILURE", "MESSAGE"};
-    static const char *const keys[] = {"key",    "attempts",    "code",
+    static const char *const keys[] = {"key",    "attempts",    "code",   "class",
                                        "fields", "lastFailure", "message"};
     enum { NC = sizeof heads / sizeof heads[0] };
     int width[NC];

@@ -34,9 +34,28 @@ struct eng_dest_ops {
     /* Loads one batch. Returns OK when the destination answered for every row
      * (each row ok or rejected with a reason in results[i]); an error return
      * means the batch's outcome is unknown and the run fails (nothing of the
-     * batch is committed to state; the next run sends it again). */
+     * batch is committed to state; the next run sends it again).
+     *
+     * Writes: a successful row sets created and, when the destination has
+     * record ids, dest_id (kept in the snapshot; later deletes use it).
+     * b->op ENG_OP_DELETE / ENG_OP_CLEAR (only when the backend sets
+     * can_delete / can_clear): remove, or null every non-key column of, the
+     * record of each row, by rows[i].dest_id when known, else by the key
+     * (key column of b->cols). A record that is already gone counts as done
+     * (ok): ENTITY_IS_DELETED, NOT_FOUND, no row matched. The engine counts
+     * deletes and clears itself; created is ignored. Failures go to errors
+     * with operation "delete" / "clear" and are tried again next run. */
     retl_err (*load)(void *ctx, const struct eng_batch *b, struct eng_row_result *results,
                      struct retl_errbuf *eb);
+    /* Which ops of spec.deletes load accepts; a job asking for another one
+     * fails before anything is loaded. */
+    bool can_delete;
+    bool can_clear;
+    /* Whether load resolves eng_col.lookup_object / lookup_field: the column's
+     * value names the parent by its unique field, the destination writes the
+     * reference; a row whose parent does not exist fails alone, transient
+     * (LOOKUP_NOT_FOUND or the destination's own code). */
+    bool can_lookup;
     /* Adds backend figures to the run summary object (API calls, limits).
      * May be NULL. */
     void (*summary)(void *ctx, json_t *summary);

@@ -21,9 +21,10 @@
 #define PD_BATCH_DEFAULT 10000
 
 struct dcol {
-    char *name;     /* destination column */
-    char *basetype; /* format_type without typmod */
-    char category;  /* pg_type.typcategory */
+    char *name;      /* destination column */
+    char *basetype;  /* format_type without typmod */
+    char category;   /* pg_type.typcategory */
+    bool skip_nulls; /* mappings[].nulls Skip: COALESCE with the current value */
 };
 
 struct pgdst {
@@ -41,6 +42,10 @@ struct pgdst {
     bool plain;               /* Upsert: try tail_ins first (until a conflict) */
     bool direct;              /* batches of new keys: COPY into the table first */
     struct retl_buf copy_sql; /* COPY <table> (<columns>) FROM STDIN */
+    enum retl_deletes deletes;
+    struct retl_buf del_head; /* DELETE, or UPDATE ... SET col = NULL (Clear) */
+    struct retl_buf del_tail;
+    const struct retl_buf *cur_head, *cur_tail; /* the statement of this batch */
     struct retl_buf sql;
     struct retl_buf copy;
 };
@@ -54,7 +59,10 @@ static retl_err pd_open(const struct retl_job *job, const struct eng_secrets *se
         return RETL_E_NOMEM;
     d->mode = job->mode;
     d->batch = job->batch_size_set ? 0 : PD_BATCH_DEFAULT;
+    d->deletes = job->deletes;
     d->key = -1;
+    retl_buf_init(&d->del_head, ENG_PG_SQL_MAX);
+    retl_buf_init(&d->del_tail, 256);
     retl_buf_init(&d->qname, 1024);
     retl_buf_init(&d->head, ENG_PG_SQL_MAX);
     retl_buf_init(&d->tail, ENG_PG_SQL_MAX);
@@ -99,6 +107,8 @@ static void pd_close(void *ctx)
     retl_buf_free(&d->tail);
     retl_buf_free(&d->tail_ins);
     retl_buf_free(&d->copy_sql);
+    retl_buf_free(&d->del_head);
+    retl_buf_free(&d->del_tail);
     retl_buf_free(&d->sql);
     retl_buf_free(&d->copy);
     free(d);
@@ -123,6 +133,42 @@ static retl_err conv(struct retl_buf *b, const struct dcol *c, size_t i)
     }
 }
 
+/* spec.deletes: one set-based statement by key for a batch of deletes
+ * (DELETE ... USING) or clears (UPDATE ... SET every non-key column = NULL),
+ * returning the rows it found; a key not found is already gone (done). */
+static retl_err build_del_sql(struct pgdst *d)
+{
+    retl_err rc = RETL_E_OK;
+    struct retl_buf *h = &d->del_head;
+    if (d->deletes == RETL_DELETES_IGNORE || d->key < 0)
+        return RETL_E_OK;
+    if (d->deletes == RETL_DELETES_DELETE) {
+        RETL_TRY(retl_buf_printf(h, "DELETE FROM %s AS t USING pg_temp.retl_load AS l ",
+                                 retl_buf_str(&d->qname)));
+    } else {
+        RETL_TRY(retl_buf_printf(h, "UPDATE %s AS t SET ", retl_buf_str(&d->qname)));
+        bool any = false;
+        for (size_t i = 0; i < d->ncols; i++) {
+            if ((int)i == d->key)
+                continue;
+            if (any)
+                RETL_TRY(retl_buf_adds(h, ", "));
+            RETL_TRY(eng_pg_ident(h, d->cols[i].name));
+            RETL_TRY(retl_buf_adds(h, " = NULL"));
+            any = true;
+        }
+        RETL_TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l "));
+    }
+    RETL_TRY(retl_buf_adds(h, "WHERE t."));
+    RETL_TRY(eng_pg_ident(h, d->cols[d->key].name));
+    RETL_TRY(retl_buf_adds(h, " = "));
+    RETL_TRY(conv(h, &d->cols[d->key], (size_t)d->key));
+    RETL_TRY(retl_buf_adds(h, " AND "));
+    RETL_TRY(retl_buf_adds(&d->del_tail, " RETURNING l.rn, false"));
+out:
+    return rc;
+}
+
 static retl_err build_sql(struct pgdst *d)
 {
     retl_err rc;
@@ -139,8 +185,13 @@ static retl_err build_sql(struct pgdst *d)
             if (any)
                 RETL_TRY(retl_buf_adds(h, ", "));
             RETL_TRY(eng_pg_ident(h, d->cols[i].name));
-            RETL_TRY(retl_buf_adds(h, " = "));
+            RETL_TRY(retl_buf_adds(h, d->cols[i].skip_nulls ? " = COALESCE(" : " = "));
             RETL_TRY(conv(h, &d->cols[i], i));
+            if (d->cols[i].skip_nulls) {
+                RETL_TRY(retl_buf_adds(h, ", t."));
+                RETL_TRY(eng_pg_ident(h, d->cols[i].name));
+                RETL_TRY(retl_buf_addc(h, ')'));
+            }
             any = true;
         }
         RETL_TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE t."));
@@ -191,8 +242,14 @@ static retl_err build_sql(struct pgdst *d)
         if (any)
             RETL_TRY(retl_buf_adds(t, ", "));
         RETL_TRY(eng_pg_ident(t, d->cols[i].name));
-        RETL_TRY(retl_buf_adds(t, " = EXCLUDED."));
+        RETL_TRY(retl_buf_adds(t, d->cols[i].skip_nulls ? " = COALESCE(EXCLUDED."
+                                                        : " = EXCLUDED."));
         RETL_TRY(eng_pg_ident(t, d->cols[i].name));
+        if (d->cols[i].skip_nulls) {
+            RETL_TRY(retl_buf_adds(t, ", t."));
+            RETL_TRY(eng_pg_ident(t, d->cols[i].name));
+            RETL_TRY(retl_buf_addc(t, ')'));
+        }
         any = true;
     }
     /* One returned row per input row, in input order (ORDER BY l.rn): no
@@ -300,6 +357,7 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
         d->cols[d->ncols].name = strdup(cols[i].destination);
         d->cols[d->ncols].basetype = strdup(PQgetvalue(cr, at, 1));
         d->cols[d->ncols].category = PQgetvalue(cr, at, 2)[0];
+        d->cols[d->ncols].skip_nulls = cols[i].skip_nulls;
         if (!d->cols[d->ncols].name || !d->cols[d->ncols].basetype) {
             rc = RETL_E_NOMEM;
             goto out;
@@ -323,6 +381,11 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
     }
     if (!prob.len && d->mode != RETL_MODE_INSERT && d->key < 0)
         retl_buf_printf(&prob, "%s mode needs key.destination", retl_mode_name(d->mode));
+    if (!prob.len && d->deletes != RETL_DELETES_IGNORE && d->key < 0)
+        retl_buf_printf(&prob,
+                        "spec.deletes.mode %s needs key.destination (the column "
+                        "records are found by)",
+                        retl_deletes_name(d->deletes));
     if (!prob.len && d->mode == RETL_MODE_UPSERT &&
         find_col(ur, d->cols[d->key].name) < 0)
         retl_buf_printf(&prob,
@@ -342,6 +405,7 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
     RETL_TRY(retl_buf_adds(&d->sql, ") ON COMMIT DELETE ROWS"));
     RETL_TRY(eng_pg_exec(d->c, retl_buf_str(&d->sql), NULL, "destination", eb));
     RETL_TRY(build_sql(d));
+    RETL_TRY(build_del_sql(d));
 out:
     PQclear(cr);
     PQclear(ur);
@@ -369,7 +433,7 @@ static retl_err run_stmt_tail(struct pgdst *d, const char *filter,
                               const struct retl_buf *tail, PGresult **res)
 {
     retl_buf_reset(&d->sql);
-    if (retl_buf_adds(&d->sql, retl_buf_str(&d->head)) ||
+    if (retl_buf_adds(&d->sql, retl_buf_str(d->cur_head)) ||
         retl_buf_adds(&d->sql, filter) || retl_buf_adds(&d->sql, retl_buf_str(tail)))
         return RETL_E_TOO_BIG;
     *res = PQexec(d->c, retl_buf_str(&d->sql));
@@ -379,7 +443,7 @@ static retl_err run_stmt_tail(struct pgdst *d, const char *filter,
 
 static retl_err run_stmt(struct pgdst *d, const char *filter, PGresult **res)
 {
-    return run_stmt_tail(d, filter, &d->tail, res);
+    return run_stmt_tail(d, filter, d->cur_tail, res);
 }
 
 /* Upsert of a batch of new keys: a plain INSERT skips the speculative
@@ -545,6 +609,11 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
     retl_err rc = RETL_E_OK;
     PGresult *r = NULL;
     bool set_ok = false;
+    bool del = b->op == ENG_OP_DELETE || b->op == ENG_OP_CLEAR;
+    if (del && !d->del_head.len)
+        return retl_errf(eb, RETL_E_INTERNAL, "destination: deletes were not prepared");
+    d->cur_head = del ? &d->del_head : &d->head;
+    d->cur_tail = del ? &d->del_tail : &d->tail;
     RETL_TRY(eng_pg_exec(d->c, "BEGIN", NULL, "destination", eb));
     RETL_TRY(try_copy(d, b, res, &set_ok, eb));
     if (set_ok)
@@ -556,7 +625,8 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
     RETL_TRY(try_plain(d, b, &set_ok, &r, eb));
     if (!set_ok)
         set_ok = run_stmt(d, "true", &r) == RETL_E_OK;
-    if (set_ok && d->mode != RETL_MODE_UPDATE && (size_t)PQntuples(r) != b->nrows) {
+    if (set_ok && !del && d->mode != RETL_MODE_UPDATE &&
+        (size_t)PQntuples(r) != b->nrows) {
         /* Positions would not match: let the row-by-row path decide. */
         PQclear(r);
         r = NULL;
@@ -573,7 +643,14 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
                              "destination", eb));
         RETL_TRY(row_by_row(d, b, res, eb));
     }
-    RETL_TRY(not_found(d, b, res));
+    if (del) {
+        /* Not found: already gone, nothing to clear. */
+        for (size_t i = 0; i < b->nrows; i++)
+            if (!res[i].code)
+                res[i].ok = true;
+    } else {
+        RETL_TRY(not_found(d, b, res));
+    }
 commit:
     RETL_TRY(eng_pg_exec(d->c, "COMMIT", NULL, "destination", eb));
 out:
@@ -603,6 +680,8 @@ const struct eng_dest_ops eng_dest_postgres = {
     .prepare = pd_prepare,
     .plan = pd_plan,
     .load = pd_load,
+    .can_delete = true,
+    .can_clear = true,
     .summary = NULL,
     .close = pd_close,
 };

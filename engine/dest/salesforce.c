@@ -154,9 +154,11 @@ out:
     return RETL_E_OK;
 }
 
-static retl_err fetch_describe(struct sf_ctx *x, struct retl_errbuf *eb)
+/* Describes obj into *d (what: the spec field that names it, for messages).
+ * Ownership: sf_describe_free(d). */
+static retl_err describe_object(struct sf_ctx *x, const char *obj, const char *what,
+                                struct sf_describe *d, struct retl_errbuf *eb)
 {
-    const char *obj = x->job->destination.object;
     char *enc = curl_easy_escape(NULL, obj ? obj : "", 0);
     char *path = NULL;
     retl_err e = RETL_E_OK;
@@ -175,21 +177,54 @@ static retl_err fetch_describe(struct sf_ctx *x, struct retl_errbuf *eb)
         goto out;
     if (c.status == 404) {
         e = retl_errf(eb, RETL_E_SPEC,
-                      "spec.destination.object: object %s does not exist in "
-                      "Salesforce (describe answered 404)",
-                      obj);
+                      "%s: object %s does not exist in Salesforce (describe answered "
+                      "404)",
+                      what, obj);
         goto out;
     }
     if (c.status != 200) {
         e = sf_call_fail(&c, "Salesforce describe", eb);
         goto out;
     }
-    e = sf_describe_parse(retl_buf_str(&c.resp), &x->desc, eb);
-    if (!e)
-        x->described = true;
+    e = sf_describe_parse(retl_buf_str(&c.resp), d, eb);
 out:
     sf_call_clear(&c);
     return e;
+}
+
+static retl_err fetch_describe(struct sf_ctx *x, struct retl_errbuf *eb)
+{
+    retl_err e = describe_object(x, x->job->destination.object, "spec.destination.object",
+                                 &x->desc, eb);
+    if (!e)
+        x->described = true;
+    return e;
+}
+
+/* Lookup columns: the reference field and, by one describe per parent
+ * object, the parent's unique field. */
+static retl_err check_lookups(struct sf_ctx *x, const struct eng_col *cols, size_t ncols,
+                              struct retl_problems *probs, struct retl_errbuf *eb)
+{
+    for (size_t i = 0; i < ncols; i++) {
+        if (!cols[i].lookup_object || !x->fields[i])
+            continue;
+        struct sf_describe parent = {0};
+        char what[96];
+        snprintf(what, sizeof what, "spec.mappings lookup.object of %s",
+                 cols[i].destination);
+        retl_err e = describe_object(x, cols[i].lookup_object, what, &parent, eb);
+        if (e == RETL_E_SPEC) {
+            retl_problem_add(probs, "%s", retl_errbuf_msg(eb, e));
+            sf_validate_lookup(x->job, &cols[i], x->fields[i], NULL, probs);
+            continue;
+        }
+        if (e)
+            return e;
+        sf_validate_lookup(x->job, &cols[i], x->fields[i], &parent, probs);
+        sf_describe_free(&parent);
+    }
+    return RETL_E_OK;
 }
 
 static retl_err sf_prepare(void *vctx, const struct eng_col *cols, size_t ncols,
@@ -210,6 +245,10 @@ static retl_err sf_prepare(void *vctx, const struct eng_col *cols, size_t ncols,
     x->ncols = ncols;
     struct retl_problems probs = {0};
     sf_validate(&x->desc, x->job, cols, ncols, x->fields, &probs);
+    if ((e = check_lookups(x, cols, ncols, &probs, eb))) {
+        retl_problems_free(&probs);
+        return e;
+    }
     if (probs.n) {
         char *msg = retl_problems_join(&probs);
         e = retl_errf(eb, RETL_E_SPEC, "%s", msg ? msg : "describe mismatch");
@@ -268,8 +307,12 @@ static retl_err sf_load_batch(void *vctx, const struct eng_batch *b,
         .poll_row_us = x->poll_row_us,
         .bulk_ms_per_row = x->bulk_ms_per_row,
     };
-    retl_err e =
-        bulk ? sf_bulk_load(&L, b, results, eb) : sf_rest_load(&L, b, results, eb);
+    bool del = b->op == ENG_OP_DELETE || b->op == ENG_OP_CLEAR;
+    if (del)
+        bulk = false;
+    retl_err e = del    ? sf_delete_load(&L, b, results, eb)
+                 : bulk ? sf_bulk_load(&L, b, results, eb)
+                        : sf_rest_load(&L, b, results, eb);
     x->bulk_jobs += L.bulk_jobs;
     x->bulk_ms_per_row = L.bulk_ms_per_row;
     if (e)
@@ -282,6 +325,20 @@ static retl_err sf_load_batch(void *vctx, const struct eng_batch *b,
     for (size_t i = 0; i < b->nrows; i++) {
         if (!results[i].ok && !results[i].code)
             sf_result_fail(&results[i], "INTERNAL", "no result for this row", NULL);
+        /* A parent a lookup names that does not exist (yet): Salesforce says
+         * INVALID_FIELD "Foreign key external ID: ... not found"; it may
+         * exist by the next run. */
+        if (!results[i].ok && !strcmp(results[i].code, "INVALID_FIELD") &&
+            results[i].message && strstr(results[i].message, "Foreign key external ID"))
+            results[i].cls = ENG_FAIL_TRANSIENT;
+        /* INVALID_CROSS_REFERENCE_KEY on the record itself (no field, or Id:
+         * Update of an Id Salesforce does not hold) never succeeds; on a
+         * reference field the parent may exist by the next run. */
+        if (!results[i].ok && !strcmp(results[i].code, "INVALID_CROSS_REFERENCE_KEY"))
+            results[i].cls = !results[i].fields || !*results[i].fields ||
+                                     !strcmp(results[i].fields, "Id")
+                                 ? ENG_FAIL_PERMANENT
+                                 : ENG_FAIL_TRANSIENT;
         failed += !results[i].ok;
     }
     RETL_LOG_INFO("salesforce batch loaded", RF_S("api", bulk ? "bulk" : "rest"),
@@ -315,6 +372,9 @@ const struct eng_dest_ops eng_dest_salesforce = {
     .prepare = sf_prepare,
     .plan = sf_plan,
     .load = sf_load_batch,
+    .can_delete = true,
+    .can_clear = true,
+    .can_lookup = true,
     .summary = sf_summary,
     .close = sf_close,
 };

@@ -30,6 +30,19 @@ static long key_col(const struct sf_load *L, const struct eng_batch *b)
     return -1;
 }
 
+/* The CSV header of column c: the field, or Relationship.Field for a lookup.
+ * Returns name or buf. */
+static const char *header_name(const struct sf_load *L, const struct eng_batch *b,
+                               size_t c, char *buf, size_t n)
+{
+    const struct sf_field *f = L->fields[c];
+    if (b->cols[c].lookup_field && f->relationship_name) {
+        snprintf(buf, n, "%s.%s", f->relationship_name, b->cols[c].lookup_field);
+        return buf;
+    }
+    return f->name;
+}
+
 /* The raw (unquoted) CSV text of row i, column c, into out. */
 static bool cell_raw(const struct sf_load *L, const struct eng_batch *b, size_t i,
                      size_t c, struct retl_buf *out, struct sf_verr *err)
@@ -39,6 +52,13 @@ static bool cell_raw(const struct sf_load *L, const struct eng_batch *b, size_t 
      * stores an empty text as null, so clear it explicitly. */
     if (v && !*v && L->mode != RETL_MODE_INSERT)
         v = NULL;
+    /* nulls Skip: an empty cell changes nothing ("#N/A" is what sets null). */
+    if (!v && b->cols[c].skip_nulls)
+        return true;
+    /* A lookup column (header Relationship.Field) holds the parent's
+     * external id as it is; no parent to name leaves it empty. */
+    if (b->cols[c].lookup_field && L->fields[c]->relationship_name)
+        return !v || !retl_buf_adds(out, v);
     return sf_value_append(out, SF_VAL_RAW, L->fields[c], b->cols[c].type, v, err);
 }
 
@@ -54,8 +74,10 @@ static retl_err csv_header(const struct sf_load *L, const struct eng_batch *b,
         if (!first)
             rc = retl_buf_addc(csv, ',');
         first = false;
+        char hb[512];
+        const char *h = header_name(L, b, c, hb, sizeof hb);
         if (!rc)
-            rc = sf_csv_field(csv, L->fields[c]->name, strlen(L->fields[c]->name));
+            rc = sf_csv_field(csv, h, strlen(h));
     }
     return rc ? rc : retl_buf_addc(csv, '\n');
 }
@@ -230,10 +252,12 @@ static retl_err apply_set(const struct sf_load *L, const struct eng_batch *b,
                            "Bulk results: more than 256 columns without a key");
             goto out;
         }
-        cols[ncols] = sf_csv_col(r, L->fields[c]->name);
+        char hb[512];
+        const char *h = header_name(L, b, c, hb, sizeof hb);
+        cols[ncols] = sf_csv_col(r, h);
         if (cols[ncols] < 0) {
-            rc = retl_errf(eb, RETL_E_DEST, "Bulk results lack the uploaded column %s",
-                           L->fields[c]->name);
+            rc =
+                retl_errf(eb, RETL_E_DEST, "Bulk results lack the uploaded column %s", h);
             goto out;
         }
         ncols++;

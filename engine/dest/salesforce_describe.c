@@ -48,6 +48,8 @@ void sf_describe_free(struct sf_describe *d)
     for (size_t i = 0; i < d->n_fields; i++) {
         free(d->fields[i].name);
         free(d->fields[i].type_name);
+        free(d->fields[i].reference_to);
+        free(d->fields[i].relationship_name);
     }
     free(d->fields);
     free(d->object);
@@ -115,6 +117,26 @@ retl_err sf_describe_parse(const char *body, struct sf_describe *d,
         o->defaulted = jbool(f, "defaultedOnCreate");
         o->external_id = jbool(f, "externalId");
         o->id_lookup = jbool(f, "idLookup");
+        const char *rel = json_string_value(json_object_get(f, "relationshipName"));
+        if (rel && !(o->relationship_name = strdup(rel))) {
+            e = RETL_E_NOMEM;
+            goto out;
+        }
+        size_t k;
+        json_t *rt;
+        json_array_foreach (json_object_get(f, "referenceTo"), k, rt) {
+            const char *t = json_string_value(rt);
+            char *joined = NULL;
+            if (!t)
+                continue;
+            if (asprintf(&joined, "%s%s%s", o->reference_to ? o->reference_to : "",
+                         o->reference_to ? "," : "", t) < 0) {
+                e = RETL_E_NOMEM;
+                goto out;
+            }
+            free(o->reference_to);
+            o->reference_to = joined;
+        }
     }
 out:
     if (e)
@@ -250,6 +272,63 @@ void sf_validate(const struct sf_describe *d, const struct retl_job *job,
                              "spec.mappings: required field %s of %s is not "
                              "mapped (mode %s creates records)",
                              f->name, d->object, mname);
+    }
+}
+
+/* The spec path of mapping column c: "spec.mappings[i]". */
+static void map_path(const struct retl_job *job, const struct eng_col *c, char *out,
+                     size_t n)
+{
+    col_path(job, c, out, n);
+    char *dot = strstr(out, ".destination");
+    if (dot)
+        *dot = '\0';
+}
+
+static bool in_list(const char *list, const char *name)
+{
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == strlen(name) && !strncasecmp(p, name, n))
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+void sf_validate_lookup(const struct retl_job *job, const struct eng_col *c,
+                        const struct sf_field *f, const struct sf_describe *parent,
+                        struct retl_problems *probs)
+{
+    char path[64];
+    map_path(job, c, path, sizeof path);
+    if (strcasecmp(f->type_name, "reference") || !f->relationship_name) {
+        retl_problem_add(probs,
+                         "%s.lookup: field %s is not a reference field (type %s), so it "
+                         "cannot point to %s records",
+                         path, f->name, f->type_name, c->lookup_object);
+        return;
+    }
+    if (!in_list(f->reference_to, c->lookup_object)) {
+        retl_problem_add(probs, "%s.lookup.object: field %s references %s, not %s", path,
+                         f->name, f->reference_to ? f->reference_to : "nothing",
+                         c->lookup_object);
+        return;
+    }
+    if (!parent)
+        return;
+    const struct sf_field *pf = sf_describe_field(parent, c->lookup_field);
+    if (!pf) {
+        retl_problem_add(probs, "%s.lookup.field: field %s does not exist on %s", path,
+                         c->lookup_field, parent->object);
+    } else if (!pf->external_id && !pf->id_lookup) {
+        char ids[512];
+        list_ext_ids(parent, ids, sizeof ids);
+        retl_problem_add(probs,
+                         "%s.lookup.field: field %s on %s is not an external id field "
+                         "(external ids: %s)",
+                         path, pf->name, parent->object, ids);
     }
 }
 

@@ -10,6 +10,7 @@
  *                          CSV writing and reading
  *   salesforce_rest.c      sObject Collections
  *   salesforce_bulk.c      Bulk API 2.0 ingest
+ *   salesforce_delete.c    spec.deletes: Collections DELETE / PATCH by Id
  *   salesforce.c           the eng_dest_ops vtable */
 #ifndef ENG_DEST_SALESFORCE_INT_H
 #define ENG_DEST_SALESFORCE_INT_H
@@ -181,6 +182,8 @@ struct sf_field {
     long length;
     int precision, scale, digits;
     bool nillable, createable, updateable, defaulted, external_id, id_lookup;
+    char *reference_to;      /* owned: reference fields' targets, "A,B"; or NULL */
+    char *relationship_name; /* owned: reference fields' relationship, or NULL */
 };
 
 struct sf_describe {
@@ -204,6 +207,12 @@ void sf_validate(const struct sf_describe *d, const struct retl_job *job,
                  const struct sf_field **fields_out, struct retl_problems *probs);
 /* Adds externalIdFields and requiredFields to info. */
 void sf_describe_info(const struct sf_describe *d, json_t *info);
+/* Checks a lookup column (cols[i].lookup_object / lookup_field) against the
+ * child's field f and the parent's describe: f is a reference to the parent
+ * object and the field is an external id (or idLookup) there. */
+void sf_validate_lookup(const struct retl_job *job, const struct eng_col *c,
+                        const struct sf_field *f, const struct sf_describe *parent,
+                        struct retl_problems *probs);
 
 /* ---- values (salesforce_values.c) ---- */
 
@@ -335,5 +344,9 @@ long long sf_poll_next(struct sf_pacer *p, const struct sf_load *L, long long t,
                        long long done_n, long long total);
 retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
                       struct eng_row_result *results, struct retl_errbuf *eb);
+/* A batch of ENG_OP_DELETE or ENG_OP_CLEAR rows over sObject Collections, by
+ * the rows' record Ids (looked up by the key's external id when unknown). */
+retl_err sf_delete_load(struct sf_load *L, const struct eng_batch *b,
+                        struct eng_row_result *results, struct retl_errbuf *eb);
 
 #endif

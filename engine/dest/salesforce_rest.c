@@ -53,6 +53,29 @@ bool sf_rest_record(struct retl_buf *out, const struct sf_load *L,
         const struct sf_field *f = L->fields[c];
         if (!f)
             continue;
+        /* nulls Skip: an omitted field keeps the record's value. */
+        if (!row->vals[c] && b->cols[c].skip_nulls)
+            continue;
+        /* A lookup: the parent by its external id, under the relationship
+         * name ({"Account": {"External_Id__c": "A-1"}}); NULL clears the
+         * reference field itself. */
+        if (row->vals[c] && b->cols[c].lookup_field && f->relationship_name) {
+            const char *rel = f->relationship_name, *lf = b->cols[c].lookup_field;
+            e = retl_buf_addc(out, ',');
+            if (!e)
+                e = sf_json_str(out, rel, strlen(rel));
+            if (!e)
+                e = retl_buf_adds(out, ":{");
+            if (!e)
+                e = sf_json_str(out, lf, strlen(lf));
+            if (!e)
+                e = retl_buf_addc(out, ':');
+            if (!e)
+                e = sf_json_str(out, row->vals[c], strlen(row->vals[c]));
+            if (!e)
+                e = retl_buf_addc(out, '}');
+            continue;
+        }
         e = retl_buf_addc(out, ',');
         if (!e)
             e = sf_json_str(out, f->name, strlen(f->name));

@@ -44,7 +44,11 @@ retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st)
         "CREATE TABLE IF NOT EXISTS {errors} (key text PRIMARY KEY, run bigint NOT NULL, "
         "operation text NOT NULL, code text, message text, fields text, \"row\" jsonb, "
         "first_failed timestamptz NOT NULL, last_failed timestamptz NOT NULL, attempts "
-        "integer NOT NULL)",
+        "integer NOT NULL, class text, h bigint);\n"
+        /* Tables written before failure classes get the columns in place (no
+         * rewrite: nullable, no default); a NULL class is transient. */
+        "ALTER TABLE {errors} ADD COLUMN IF NOT EXISTS class text, ADD COLUMN IF NOT "
+        "EXISTS h bigint",
         st->n.schema);
 }
 
@@ -57,21 +61,27 @@ retl_err eng_pg_sql_snap_create(struct retl_buf *b, const struct eng_state *st)
                          col_type(st, 0)));
     for (size_t i = 1; i < st->ncols; i++)
         RETL_TRY(retl_buf_printf(b, ", c%zu %s", i, col_type(st, i)));
-    RETL_TRY(retl_buf_adds(b, ")"));
+    RETL_TRY(retl_buf_adds(b, ", id text)"));
 out:
     return rc;
+}
+
+retl_err eng_pg_sql_snap_upgrade(struct retl_buf *b, const struct eng_state *st)
+{
+    return eng_sql_fmt(X(st), b, "ALTER TABLE {snap} ADD COLUMN IF NOT EXISTS id text");
 }
 
 retl_err eng_pg_sql_rebase(struct retl_buf *b, const struct eng_state *st)
 {
     retl_err rc;
-    RETL_TRY(eng_sql_fmt(X(st), b,
-                         "CREATE TEMP TABLE retl_keys ON COMMIT DROP AS SELECT k FROM "
-                         "{snap};\nDROP TABLE {snap};\n"));
+    RETL_TRY(
+        eng_sql_fmt(X(st), b,
+                    "CREATE TEMP TABLE retl_keys ON COMMIT DROP AS SELECT k, id FROM "
+                    "{snap};\nDROP TABLE {snap};\n"));
     RETL_TRY(eng_pg_sql_snap_create(b, st));
     RETL_TRY(eng_sql_fmt(X(st), b,
-                         ";\nINSERT INTO {snap} (k, st) SELECT k::text::%s, 'K' FROM "
-                         "retl_keys;\nTRUNCATE {errors}",
+                         ";\nINSERT INTO {snap} (k, st, id) SELECT k::text::%s, 'K', id "
+                         "FROM retl_keys;\nTRUNCATE {errors}",
                          col_type(st, 0)));
 out:
     return rc;
@@ -312,32 +322,77 @@ retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st)
         "= 'U'), count(*) FILTER (WHERE op = 'D') FROM {delta}");
 }
 
-retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st)
+retl_err eng_pg_sql_permanent_any(struct retl_buf *b, const struct eng_state *st)
 {
     return eng_sql_fmt(
-        X(st), b,
-        "DELETE FROM {errors} AS e WHERE NOT EXISTS (SELECT 1 FROM {delta} "
-        "AS d WHERE d.op <> 'D' AND {=d.k} = e.key)");
+        X(st), b, "SELECT EXISTS (SELECT 1 FROM {errors} WHERE class = 'permanent')");
 }
 
-retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st)
+retl_err eng_pg_sql_skip_permanent(struct retl_buf *b, const struct eng_state *st)
 {
     return eng_sql_fmt(
         X(st), b,
-        "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, {=*}, ctid FROM "
-        "{delta} WHERE op <> 'D'");
+        "UPDATE {delta} AS d SET op = 'P' FROM {errors} AS e WHERE e.class "
+        "= 'permanent' AND d.op IN ('I', 'U') AND e.h IS NOT DISTINCT "
+        "FROM d.h AND e.key = {=d.k}");
+}
+
+retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st,
+                                 bool dels)
+{
+    return eng_sql_fmt(X(st), b,
+                       dels ? "DELETE FROM {errors} AS e WHERE NOT EXISTS (SELECT 1 FROM "
+                              "{delta} AS d WHERE {=d.k} = e.key)"
+                            : "DELETE FROM {errors} AS e WHERE NOT EXISTS (SELECT 1 FROM "
+                              "{delta} AS d WHERE d.op <> 'D' AND {=d.k} = e.key)");
+}
+
+retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st,
+                                 bool dels)
+{
+    /* The destination's record id, which deletes address records by. */
+    return eng_sql_fmt(X(st), b,
+                       "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, {=*}, CASE "
+                       "WHEN op = 'D' THEN (SELECT o.id FROM {snap} AS o WHERE o.k = "
+                       "d.k) END, ctid FROM {delta} AS d WHERE op IN ('I', 'U'%s)",
+                       dels ? ", 'D'" : "");
+}
+
+retl_err eng_pg_sql_ids_table(struct retl_buf *b, const struct eng_state *st)
+{
+    (void)st;
+    return retl_buf_adds(b, "CREATE TEMP TABLE IF NOT EXISTS retl_ids (k text, id text) "
+                            "ON COMMIT DELETE ROWS");
+}
+
+retl_err eng_pg_sql_synced_count(struct retl_buf *b, const struct eng_state *st)
+{
+    return eng_sql_fmt(X(st), b, "SELECT count(*) FROM {snap} WHERE st " LOADED);
 }
 
 retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st)
 {
     (void)st;
     return retl_buf_adds(b, "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text, code "
-                            "text, message text, fields text) ON COMMIT DELETE ROWS");
+                            "text, message text, fields text, cls text) ON COMMIT "
+                            "DELETE ROWS");
 }
 
 /* The delta rows of one batch (between ctids %L and %L): the cursor reads
- * the delta in physical order. */
-#define RANGE "d.ctid >= %L::tid AND d.ctid <= %L::tid AND d.op <> 'D'"
+ * the delta in physical order. RANGE: the rows written (not those skipped as
+ * permanently failing, P); RANGE_D also the deletes, when propagated. */
+#define RANGE "d.ctid >= %L::tid AND d.ctid <= %L::tid AND d.op IN ('I', 'U')"
+#define RANGE_D "d.ctid >= %L::tid AND d.ctid <= %L::tid AND d.op IN ('I', 'U', 'D')"
+
+retl_err eng_pg_sql_ids_save(struct retl_buf *b, const struct eng_state *st,
+                             const char *first, const char *last)
+{
+    return eng_sql_fmt(X(st), b,
+                       "UPDATE {snap} AS o SET id = i.id FROM pg_temp.retl_ids AS i, "
+                       "{delta} AS d WHERE " RANGE " AND o.k = d.k AND i.k = {=d.k} AND "
+                       "o.id IS DISTINCT FROM i.id",
+                       first, last);
+}
 
 /* A batch's rows into the snapshot, [values][changed]: new keys by INSERT;
  * changed keys (present in the snapshot: the diff matched them, and the
@@ -395,49 +450,84 @@ out:
  * no longer loaded, so the next run sends them again whatever their values
  * then; the successes leave errors; the failures are upserted into errors
  * (attempts + 1 when known). */
-static const char *const commit_failed =
-    "DELETE FROM {snap} AS o USING {delta} AS d, pg_temp.retl_batch AS f WHERE " RANGE
-    " AND d.op = 'I' AND o.k = d.k AND f.k = {=d.k};\n"
-    "UPDATE {snap} AS o SET st = 'K', h = NULL%s FROM {delta} AS d, pg_temp.retl_batch "
-    "AS "
-    "f WHERE " RANGE " AND d.op = 'U' AND o.k = d.k AND f.k = {=d.k};\n"
-    "DELETE FROM {errors} AS e USING {delta} AS d WHERE " RANGE
-    " AND e.key = {=d.k} AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch AS b WHERE b.k "
-    "= {=d.k});\n"
-    "INSERT INTO {errors} AS e (key, run, operation, code, message, fields, \"row\", "
-    "first_failed, last_failed, attempts) SELECT b.k, %lld, %L, b.code, b.message, "
-    "b.fields, json_object(ARRAY[%s]::text[], ARRAY[{=d.*}]::text[])::jsonb, now(), "
-    "now(), "
-    "1 FROM pg_temp.retl_batch AS b, {delta} AS d WHERE " RANGE
-    " AND b.k = {=d.k} ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, operation = "
-    "EXCLUDED.operation, code = EXCLUDED.code, message = EXCLUDED.message, fields = "
-    "EXCLUDED.fields, \"row\" = EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, "
-    "attempts = e.attempts + 1";
+/* A failed batch, in order: failed new keys leave the snapshot again;
+ * failed changed keys stay known (Update mode may still address them) but
+ * no longer loaded, so the next run sends them again whatever their values
+ * then; the successes leave errors; the failures are upserted into errors
+ * (attempts + 1 when known) with their class and row hash. The errors half
+ * covers the batch's deletes too when they are propagated (R). */
+#define COMMIT_FAILED(R)                                                                 \
+    "DELETE FROM {snap} AS o USING {delta} AS d, pg_temp.retl_batch AS f WHERE " RANGE   \
+    " AND d.op = 'I' AND o.k = d.k AND f.k = {=d.k};\n"                                  \
+    "UPDATE {snap} AS o SET st = 'K', h = NULL%s FROM {delta} AS d, pg_temp.retl_batch " \
+    "AS f WHERE " RANGE " AND d.op = 'U' AND o.k = d.k AND f.k = {=d.k};\n"              \
+    "DELETE FROM {errors} AS e USING {delta} AS d WHERE " R                              \
+    " AND e.key = {=d.k} AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch AS b WHERE "   \
+    "b.k = {=d.k});\n"                                                                   \
+    "INSERT INTO {errors} AS e (key, run, operation, code, message, fields, \"row\", "   \
+    "first_failed, last_failed, attempts, class, h) SELECT b.k, %lld, %s, b.code, "      \
+    "b.message, b.fields, json_object(ARRAY[%s]::text[], "                               \
+    "ARRAY[{=d.*}]::text[])::jsonb, now(), now(), 1, b.cls, d.h FROM "                   \
+    "pg_temp.retl_batch AS b, {delta} AS d WHERE " R                                     \
+    " AND b.k = {=d.k} ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, operation = " \
+    "EXCLUDED.operation, code = EXCLUDED.code, message = EXCLUDED.message, fields = "    \
+    "EXCLUDED.fields, \"row\" = EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, "  \
+    "attempts = e.attempts + 1, class = EXCLUDED.class, h = EXCLUDED.h"
+
+/* The batch's propagated deletes that succeeded: Delete forgets the key (a
+ * key that comes back is new), Clear keeps it as gone from the source (G,
+ * its record id kept), so it is cleared once and sent again if it returns.
+ * Failed ones (in the batch table) stay synced: the next run tries again. */
+static const char *const deletes_saved[2][2] = {
+    {"DELETE FROM {snap} AS o USING {delta} AS d WHERE " RANGE_D
+     " AND d.op = 'D' AND o.k = d.k;\n",
+     "DELETE FROM {snap} AS o USING {delta} AS d WHERE " RANGE_D
+     " AND d.op = 'D' AND o.k = d.k AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch AS "
+     "b WHERE b.k = {=d.k});\n"},
+    {"UPDATE {snap} AS o SET st = 'G' FROM {delta} AS d WHERE " RANGE_D
+     " AND d.op = 'D' AND o.k = d.k;\n",
+     "UPDATE {snap} AS o SET st = 'G' FROM {delta} AS d WHERE " RANGE_D
+     " AND d.op = 'D' AND o.k = d.k AND NOT EXISTS (SELECT 1 FROM pg_temp.retl_batch AS "
+     "b WHERE b.k = {=d.k});\n"},
+};
 
 retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *st,
-                                   long long run, const char *op, const char *first,
-                                   const char *last, bool failed)
+                                   long long run, const char *op, const char *del_op,
+                                   const char *first, const char *last, bool failed)
 {
     retl_err rc;
-    struct retl_buf nulls, names;
+    struct retl_buf nulls, names, opx;
     retl_buf_init(&nulls, 1u << 20);
     retl_buf_init(&names, 1u << 20);
+    retl_buf_init(&opx, 1024);
+    if (del_op)
+        RETL_TRY(eng_sql_fmt(X(st), b, deletes_saved[!strcmp(del_op, "clear")][failed],
+                             first, last));
     if (!failed) {
-        rc = eng_sql_fmt(X(st), b,
-                         "DELETE FROM {errors} AS e USING {delta} AS d WHERE " RANGE
-                         " AND e.key = {=d.k}",
-                         first, last);
+        rc = eng_sql_fmt(
+            X(st), b,
+            del_op ? "DELETE FROM {errors} AS e USING {delta} AS d WHERE " RANGE_D
+                     " AND e.key = {=d.k}"
+                   : "DELETE FROM {errors} AS e USING {delta} AS d WHERE " RANGE
+                     " AND e.key = {=d.k}",
+            first, last);
         goto out;
     }
     RETL_TRY(set_values(&nulls, st, NULL));
     for (size_t i = 0; i < st->ncols; i++)
         RETL_TRY(eng_sql_fmt(X(st), &names, "%s%L", i ? ", " : "", st->cols[i].name));
-    RETL_TRY(eng_sql_fmt(X(st), b, commit_failed, first, last, retl_buf_str(&nulls),
-                         first, last, first, last, run, op, retl_buf_str(&names), first,
-                         last));
+    if (del_op)
+        RETL_TRY(eng_sql_fmt(X(st), &opx, "CASE WHEN d.op = 'D' THEN %L ELSE %L END",
+                             del_op, op));
+    else
+        RETL_TRY(eng_sql_fmt(X(st), &opx, "%L", op));
+    RETL_TRY(eng_sql_fmt(X(st), b, del_op ? COMMIT_FAILED(RANGE_D) : COMMIT_FAILED(RANGE),
+                         first, last, retl_buf_str(&nulls), first, last, first, last, run,
+                         retl_buf_str(&opx), retl_buf_str(&names), first, last));
 out:
     retl_buf_free(&nulls);
     retl_buf_free(&names);
+    retl_buf_free(&opx);
     return rc;
 }
 
@@ -467,7 +557,7 @@ retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
         "to_char(first_failed AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), to_char(last_failed AT TIME "
         "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), attempts, count(*) "
-        "OVER () FROM {errors} ORDER BY key LIMIT %zu",
+        "OVER (), COALESCE(class, 'transient') FROM {errors} ORDER BY key LIMIT %zu",
         limit);
 }
 

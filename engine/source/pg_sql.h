@@ -7,11 +7,15 @@
  * Columns of comparable types (eng_pg_typed) keep their type; the others are
  * canonical text; canonical text is produced when the delta is read.
  *   stage (k, c1..cn)          this run's query result
- *   delta (op, k, c1..cn)      op: I new key, U changed, D deleted
- *   snap  (k PK, st, c1..cn)   st: L synced, G gone from the source,
- *                              K key kept from an earlier baseline
+ *   delta (op, k, h, c1..cn)   op: I new key, U changed, D deleted,
+ *                              P skipped (failed permanently, unchanged)
+ *   snap  (k PK, st, h, c1..cn, id)  st: L/H synced, G gone from the source,
+ *                              K key kept from an earlier baseline; id the
+ *                              destination's record id (when it has one)
  *   errors (key PK, run, operation, code, message, fields, row, first_failed,
- *           last_failed, attempts)   key as canonical text
+ *           last_failed, attempts, class, h)   key as canonical text; class
+ *                              transient|permanent (NULL: transient); h the
+ *                              row hash that failed
  *   meta  (k PK, v)            fingerprint (spec meaning + staged types)
  * Every builder appends to b and returns TOO_BIG/NOMEM from buf.h. */
 #ifndef ENG_PG_SQL_H
@@ -39,6 +43,9 @@ retl_err eng_pg_sql_types(struct retl_buf *b, const struct eng_state *st);
 
 retl_err eng_pg_sql_state_ddl(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_snap_create(struct retl_buf *b, const struct eng_state *st);
+/* Adds the destination record id column to a snapshot written before it
+ * existed, in place (no rewrite, no re-send). */
+retl_err eng_pg_sql_snap_upgrade(struct retl_buf *b, const struct eng_state *st);
 /* New baseline: snapshot keeps only keys (st K), errors emptied. */
 retl_err eng_pg_sql_rebase(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_meta_set(struct retl_buf *b, const struct eng_state *st,
@@ -68,9 +75,30 @@ retl_err eng_pg_sql_counter_reset(struct retl_buf *b, const struct eng_state *st
 retl_err eng_pg_sql_counter_read(struct retl_buf *b, const struct eng_state *st);
 /* One row: I, U, D counts of the delta. */
 retl_err eng_pg_sql_delta_counts(struct retl_buf *b, const struct eng_state *st);
-/* Deletes error rows whose key is not to be sent in this run. */
-retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st);
-retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st);
+/* One row: whether any error row is permanent. */
+retl_err eng_pg_sql_permanent_any(struct retl_buf *b, const struct eng_state *st);
+/* Marks delta rows op 'P' (not sent) whose key failed permanently with the
+ * same row hash: a permanent failure is sent again only when the row changes
+ * (or a retry is requested: the caller then skips this). */
+retl_err eng_pg_sql_skip_permanent(struct retl_buf *b, const struct eng_state *st);
+/* Deletes error rows whose key is not to be sent in this run (with dels,
+ * a failed delete of a key still gone is kept). */
+retl_err eng_pg_sql_errors_prune(struct retl_buf *b, const struct eng_state *st,
+                                 bool dels);
+/* The cursor over the rows to send: op, the state columns as canonical text,
+ * the destination record id (D rows only), ctid. With dels the keys gone
+ * from the query (D) are sent too (spec.deletes Delete or Clear). */
+retl_err eng_pg_sql_delta_cursor(struct retl_buf *b, const struct eng_state *st,
+                                 bool dels);
+/* The session temp table the record ids a destination returned for a batch
+ * are copied into (k, id). */
+retl_err eng_pg_sql_ids_table(struct retl_buf *b, const struct eng_state *st);
+/* Stores the batch's returned record ids (retl_ids) into the snapshot. */
+retl_err eng_pg_sql_ids_save(struct retl_buf *b, const struct eng_state *st,
+                             const char *first, const char *last);
+/* One row: the keys the destination holds from this job (st L or H): what
+ * spec.deletes.maxPercent is a percentage of. */
+retl_err eng_pg_sql_synced_count(struct retl_buf *b, const struct eng_state *st);
 /* The session temp table the failed rows of a batch are copied into
  * (k, code, message, fields). */
 retl_err eng_pg_sql_batch_table(struct retl_buf *b, const struct eng_state *st);
@@ -86,10 +114,13 @@ retl_err eng_pg_sql_snap_write(struct retl_buf *b, const struct eng_state *st,
                                bool values);
 /* Completes a batch written by eng_pg_sql_snap_write: without failures, its
  * keys leave errors; with failures (keys in the batch table), those are taken
- * back out of the snapshot and upserted into errors. */
+ * back out of the snapshot and upserted into errors. del_op ("delete" or
+ * "clear", NULL when deletes are not propagated): the batch's D rows that
+ * succeeded leave the snapshot (delete) or become G (clear); failed ones stay
+ * synced and go to errors with that operation. */
 retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *st,
-                                   long long run, const char *op, const char *first,
-                                   const char *last, bool failed);
+                                   long long run, const char *op, const char *del_op,
+                                   const char *first, const char *last, bool failed);
 /* Marks the delta's deleted keys G in the snapshot, then
  * eng_pg_sql_scratch_drop. */
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);

@@ -22,6 +22,9 @@ struct pgsrc {
     PGresult *chunk;
     const char **cells;
     size_t cells_cap;
+    const char **ids; /* per chunk row: the record id of a D row */
+    size_t ids_cap;
+    const char *del_op; /* "delete" | "clear": deletes propagated; else NULL */
     struct retl_buf sql;
     struct retl_buf copy;
     bool ahead;          /* the next FETCH is already on its way */
@@ -77,6 +80,9 @@ static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *se
         return RETL_E_NOMEM;
     s->sec = sec;
     s->flags = flags;
+    s->del_op = job->deletes == RETL_DELETES_DELETE  ? "delete"
+                : job->deletes == RETL_DELETES_CLEAR ? "clear"
+                                                     : NULL;
     retl_buf_init(&s->sql, ENG_PG_SQL_MAX);
     retl_buf_init(&s->copy, COPY_MAX);
     RETL_TRY(eng_pg_connect(sec, "source", &s->w, eb));
@@ -239,6 +245,10 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, unsigned fl
     SQL(s, eng_pg_sql_state_ddl(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     RETL_TRY(exists(s, st, st->n.snap, &have_snap, eb));
+    if (have_snap && !dry(s)) {
+        SQL(s, eng_pg_sql_snap_upgrade(&s->sql, st));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    }
     retl_buf_reset(&s->sql);
     RETL_TRY(retl_buf_adds(&s->sql, "SELECT v FROM "));
     RETL_TRY(eng_pg_qname(&s->sql, st->n.schema, st->n.meta));
@@ -368,6 +378,32 @@ out:
     return rc;
 }
 
+/* Leaves out of the delta (op P) the rows that failed permanently and did
+ * not change, unless a retry was requested. */
+static retl_err skip_permanent(struct pgsrc *s, const struct eng_state *st, long long *n,
+                               struct retl_errbuf *eb)
+{
+    retl_err rc = RETL_E_OK;
+    PGresult *r = NULL;
+    *n = 0;
+    if (s->flags & ENG_SRC_RETRY_FAILED)
+        return RETL_E_OK;
+    /* Usually there is none: one index-free probe instead of a join. */
+    SQL(s, eng_pg_sql_permanent_any(&s->sql, st));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    bool any = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    r = NULL;
+    if (!any)
+        goto out;
+    SQL(s, eng_pg_sql_skip_permanent(&s->sql, st));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    *n = strtoll(PQcmdTuples(r), NULL, 10);
+out:
+    PQclear(r);
+    return rc;
+}
+
 static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
                         enum eng_diff how, struct eng_delta_counts *c,
                         struct retl_errbuf *eb)
@@ -400,9 +436,10 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
     }
     RETL_TRY(key_check(s, st, true, eb));
+    RETL_TRY(skip_permanent(s, st, &c->skipped_permanent, eb));
     if (s->delta_ready) {
         /* Straight from the query into an empty snapshot: every row is new. */
-        c->new_keys = s->extracted;
+        c->new_keys = s->extracted - c->skipped_permanent;
         c->changed = c->deleted = 0;
     } else {
         SQL(s, eng_pg_sql_delta_counts(&s->sql, st));
@@ -412,7 +449,16 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
         c->deleted = eng_pg_ll(r, 0, 2);
         s->gone = c->deleted > 0;
     }
-    SQL(s, eng_pg_sql_errors_prune(&s->sql, st));
+    if (s->del_op && c->deleted > 0) {
+        PQclear(r);
+        r = NULL;
+        SQL(s, eng_pg_sql_synced_count(&s->sql, st));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+        c->synced = eng_pg_ll(r, 0, 0);
+        PQclear(r);
+        r = NULL;
+    }
+    SQL(s, eng_pg_sql_errors_prune(&s->sql, st, s->del_op != NULL));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
 out:
     PQclear(r);
@@ -431,7 +477,9 @@ static retl_err pg_delta_open(void *ctx, const struct eng_state *st,
     RETL_TRY(eng_pg_exec(s->r, "SET synchronize_seqscans = off", NULL, "source", eb));
     RETL_TRY(eng_pg_exec(s->r, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL,
                          "source", eb));
-    SQL(s, eng_pg_sql_delta_cursor(&s->sql, st));
+    SQL(s, eng_pg_sql_ids_table(&s->sql, st));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    SQL(s, eng_pg_sql_delta_cursor(&s->sql, st, s->del_op != NULL));
     RETL_TRY(eng_pg_exec(s->r, retl_buf_str(&s->sql), NULL, "source", eb));
 out:
     return rc;
@@ -465,13 +513,26 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     }
     if (PQntuples(s->chunk) > 0)
         s->ahead = PQsendQuery(s->r, q) == 1;
-    /* op, k, c1..cn, ctid: the ctid stays here, the rest goes out */
+    /* op, k, c1..cn, id, ctid: id and ctid stay here, the rest goes out */
     size_t nr = (size_t)PQntuples(s->chunk), nf = (size_t)PQnfields(s->chunk);
-    if (nf < 3) {
+    if (nf < 4) {
         rc = retl_errf(eb, RETL_E_INTERNAL, "source: unexpected delta shape");
         goto out;
     }
-    size_t nc = nf - 1;
+    size_t nc = nf - 2;
+    if (nr > s->ids_cap) {
+        const char **p = realloc(s->ids, nr * sizeof *p);
+        if (!p) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        s->ids = p;
+        s->ids_cap = nr;
+    }
+    for (size_t i = 0; i < nr; i++)
+        s->ids[i] = PQgetisnull(s->chunk, (int)i, (int)nc)
+                        ? NULL
+                        : PQgetvalue(s->chunk, (int)i, (int)nc);
     if (nr * nc > s->cells_cap) {
         const char **p = realloc(s->cells, nr * nc * sizeof *p);
         if (!p) {
@@ -490,13 +551,14 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     }
     if (nr) {
         snprintf(s->tid_first, sizeof s->tid_first, "%s",
-                 PQgetvalue(s->chunk, 0, (int)nc));
+                 PQgetvalue(s->chunk, 0, (int)nc + 1));
         snprintf(s->tid_last, sizeof s->tid_last, "%s",
-                 PQgetvalue(s->chunk, (int)nr - 1, (int)nc));
+                 PQgetvalue(s->chunk, (int)nr - 1, (int)nc + 1));
     }
     out->nrows = nr;
     out->ncols = nc - 1;
     out->cells = s->cells;
+    out->ids = s->ids;
 out:
     return rc;
 }
@@ -572,6 +634,8 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
         RETL_TRY(eng_pg_copy_field(c, res[i].message));
         RETL_TRY(retl_buf_addc(c, '\t'));
         RETL_TRY(eng_pg_copy_field(c, res[i].fields));
+        RETL_TRY(retl_buf_addc(c, '\t'));
+        RETL_TRY(eng_pg_copy_field(c, eng_fail_class_name(res[i].cls)));
         RETL_TRY(retl_buf_addc(c, '\n'));
     }
     /* The snapshot half is written (prewrite): wait for it, then complete
@@ -580,12 +644,31 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
         RETL_TRY(pg_prewrite(ctx, st, ch, eb));
     s->written = false;
     RETL_TRY(collect(s, eb));
-    if (c->len)
+    bool failed = c->len > 0;
+    if (failed)
         RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data,
                                 c->len, "source: saving the batch", eb));
+    /* Record ids the destination returned (Salesforce), which later deletes
+     * address records by; a destination without ids sends none. */
+    retl_buf_reset(c);
+    for (size_t i = 0; i < ch->nrows; i++) {
+        const char *o = ch->cells[i * (ch->ncols + 1)];
+        if (!res[i].ok || !res[i].dest_id || (o && o[0] == 'D'))
+            continue;
+        RETL_TRY(eng_pg_copy_field(c, ch->cells[i * (ch->ncols + 1) + 1]));
+        RETL_TRY(retl_buf_addc(c, '\t'));
+        RETL_TRY(eng_pg_copy_field(c, res[i].dest_id));
+        RETL_TRY(retl_buf_addc(c, '\n'));
+    }
     retl_buf_reset(&s->sql);
-    RETL_TRY(eng_pg_sql_commit_written(&s->sql, st, run, op, s->tid_first, s->tid_last,
-                                       c->len > 0));
+    if (c->len) {
+        RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_ids FROM STDIN", c->data, c->len,
+                                "source: saving the batch", eb));
+        RETL_TRY(eng_pg_sql_ids_save(&s->sql, st, s->tid_first, s->tid_last));
+        RETL_TRY(retl_buf_adds(&s->sql, ";\n"));
+    }
+    RETL_TRY(eng_pg_sql_commit_written(&s->sql, st, run, op, s->del_op, s->tid_first,
+                                       s->tid_last, failed));
     RETL_TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
     /* Sent, not awaited: the server saves this batch while the next one is
      * fetched and loaded; pg_commit_wait collects the outcome. */
@@ -632,8 +715,9 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
     }
     RETL_TRY(tx(s, "BEGIN", eb));
     /* Without deleted keys there is nothing to mark: no pass over the delta
-     * (a whole table's worth of rows on a first sync). */
-    if (s->gone)
+     * (a whole table's worth of rows on a first sync); propagated deletes
+     * were saved batch by batch (a failed one stays synced). */
+    if (s->gone && !s->del_op)
         SQL(s, eng_pg_sql_finish(&s->sql, st));
     else
         SQL(s, eng_pg_sql_scratch_drop(&s->sql, st));
@@ -689,6 +773,8 @@ static retl_err pg_errors(void *ctx, const struct eng_state *st, size_t limit,
                 cell(r, i, 2), "code", cell(r, i, 3), "message", cell(r, i, 4), "fields",
                 cell(r, i, 5), "row", json_null(), "firstFailure", cell(r, i, 7),
                 "lastFailure", cell(r, i, 8), "attempts", (json_int_t)eng_pg_ll(r, i, 9));
+            if (o)
+                json_object_set_new(o, "class", cell(r, i, 11));
             if (!PQgetisnull(r, i, 6))
                 row = json_loads(PQgetvalue(r, i, 6), 0, NULL);
             if (o && row)
@@ -734,6 +820,7 @@ static void pg_close(void *ctx)
         PQfinish(s->w);
     }
     free(s->cells);
+    free(s->ids);
     free(s->query);
     retl_buf_free(&s->sql);
     retl_buf_free(&s->copy);
@@ -742,6 +829,7 @@ static void pg_close(void *ctx)
 
 const struct eng_source_ops eng_source_postgres = {
     .type = "postgres",
+    .deletes = true,
     .open = pg_open,
     .lock = pg_lock,
     .describe = pg_describe,

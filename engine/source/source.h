@@ -36,20 +36,34 @@ struct eng_delta_counts {
     long long extracted; /* rows the query returned */
     long long new_keys;  /* keys never synced */
     long long changed;   /* synced keys whose values changed */
-    long long deleted;   /* synced keys gone from the query (not propagated) */
+    long long deleted;   /* synced keys gone from the query */
+    /* rows not sent: their key failed permanently (an error of class
+     * permanent) with the same values; not part of new_keys / changed */
+    long long skipped_permanent;
+    /* keys the destination holds from this job, when deleted > 0 and the
+     * job propagates deletes (spec.deletes.maxPercent's base); else 0 */
+    long long synced;
 };
 
 /* A chunk of delta rows. cells holds nrows * (1 + ncols) strings, row-major:
- * the operation ("I" new key, "U" changed key) and then the state columns in
+ * the operation ("I" new key, "U" changed key, "D" key gone from the query,
+ * only when the source has `deletes` and the job's spec.deletes.mode is not
+ * Ignore; its values are NULL) and then the state columns in
  * st->cols order (cells[1] is the key). NULL = SQL NULL. Owned by the backend,
  * valid until the next delta_fetch or delta_close. */
 struct eng_chunk {
     size_t nrows;
     size_t ncols;
     const char *const *cells;
+    /* nrows destination record ids (NULL when unknown), or NULL: the id the
+     * destination returned when the key was last written, for D rows. */
+    const char *const *ids;
 };
 
 #define ENG_SRC_DRY 1u /* plan: every change is rolled back at close */
+/* --retry-failed: rows that failed permanently are sent again even when
+ * unchanged (without it diff leaves them out: skipped_permanent). */
+#define ENG_SRC_RETRY_FAILED 2u
 
 /* state_init flags (requests) and results. */
 #define ENG_STATE_RESYNC 1u    /* request: a new baseline (--resync) */
@@ -59,6 +73,11 @@ struct eng_chunk {
 
 struct eng_source_ops {
     const char *type; /* spec.source.type */
+    /* Whether the backend propagates deletes (spec.deletes Delete / Clear):
+     * delta_fetch yields D rows with their record ids, commit saves their
+     * outcome (a deleted key leaves the snapshot, a cleared one becomes gone,
+     * a failed one stays synced and goes to errors), diff counts synced. */
+    bool deletes;
 
     /* Connects. Ownership: *ctx is freed by close. With ENG_SRC_DRY nothing
      * the backend does is ever committed. */
@@ -105,7 +124,8 @@ struct eng_source_ops {
     retl_err (*prewrite)(void *ctx, const struct eng_state *st,
                          const struct eng_chunk *ch, struct retl_errbuf *eb);
     /* In one transaction: rows whose result is ok enter the snapshot and
-     * leave errors; the others are upserted into errors (attempts + 1).
+     * leave errors; the others are upserted into errors (attempts + 1) with
+     * their class (results[i].cls, resolved by the engine) and row hash.
      * results has ch->nrows entries; op is what was attempted. */
     retl_err (*commit)(void *ctx, const struct eng_state *st, long long run,
                        const char *op, const struct eng_chunk *ch,

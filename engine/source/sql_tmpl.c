@@ -54,9 +54,27 @@ static retl_err hash(const struct eng_sql *x, struct retl_buf *b, const char *al
     retl_err rc;
     if (x->st->ncols < 2)
         return retl_buf_adds(b, "NULL::bigint");
-    RETL_TRY(retl_buf_adds(b, "hash_record_extended(ROW("));
+    const struct eng_state *st = x->st;
+    bool num = false;
+    for (size_t i = 1; i < st->ncols; i++)
+        num |= eng_pg_typed(st->cols[i].sql_type) &&
+               !strcmp(st->cols[i].sql_type, "numeric");
+    RETL_TRY(retl_buf_adds(b, num ? "(hash_record_extended(ROW("
+                                  : "hash_record_extended(ROW("));
     RETL_TRY(values(x, b, alias, "", ", "));
     RETL_TRY(retl_buf_adds(b, "), 0)"));
+    /* numeric's hash ignores the sign (1 and -1 hash alike): a negative
+     * value flips a per-column constant into the hash. Rows without one keep
+     * the hash they always had, so no snapshot is invalidated. */
+    for (size_t i = 1; num && i < st->ncols; i++) {
+        if (eng_pg_typed(st->cols[i].sql_type) &&
+            !strcmp(st->cols[i].sql_type, "numeric"))
+            RETL_TRY(retl_buf_printf(b, " # CASE WHEN %s%sc%zu < 0 THEN %lld ELSE 0 END",
+                                     alias, *alias ? "." : "", i,
+                                     (long long)(0x9E3779B97F4A7C15ull * (i + 1) >> 1)));
+    }
+    if (num)
+        RETL_TRY(retl_buf_adds(b, ")"));
 out:
     return rc;
 }

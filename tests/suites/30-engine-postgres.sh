@@ -108,7 +108,7 @@ check "numeric full precision" eq "$(D -c "SELECT price FROM app.items WHERE id=
 check "NULLs stay NULL" eq "$(D -c "SELECT count(*) FROM app.items WHERE id=2 AND price IS NULL AND d IS NULL AND tstz IS NULL AND j IS NULL AND tags IS NULL AND blob IS NULL")" 1
 check "snapshot keeps comparable types, others as canonical text" \
   eq "$(S -c "SELECT string_agg(attname || ':' || format_type(atttypid, NULL), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'retl.t__items__snap'::regclass AND attnum > 0")" \
-  'k:integer,st:text,h:bigint,c1:text,c2:numeric,c3:boolean,c4:date,c5:timestamp without time zone,c6:timestamp with time zone,c7:jsonb,c8:text,c9:bytea,c10:double precision'
+  'k:integer,st:text,h:bigint,c1:text,c2:numeric,c3:boolean,c4:date,c5:timestamp without time zone,c6:timestamp with time zone,c7:jsonb,c8:text,c9:bytea,c10:double precision,id:text'
 check "hash strategy keeps key, status H and hash only" eq "$(S -c "SELECT count(*) FROM retl.t__items__snap WHERE st = 'H' AND h IS NOT NULL AND num_nulls(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10) = 10")" 1200
 check "state tables created in retl schema" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE schemaname='retl' AND tablename LIKE 't__items__%'")" 3
 
@@ -170,14 +170,34 @@ check "row error: run still succeeds (no threshold)" eq "$RC" 0
 check "row error: one failed" eq "$(rows failed)" 1
 check "row error: the other rows of the batch loaded" eq "$(D -c "SELECT count(*) FROM app.items WHERE id IN (21,22) AND name='fine'")" 2
 check "row error: failingRows in summary" eq "$(jq_ "$LAST" "d['failingRows']")" 1
-check "row error: errors table has SQLSTATE 23514" eq "$(S -c "SELECT key || ' ' || code || ' ' || attempts FROM retl.t__items__errors")" "20 23514 1"
+check "row error: errors table has SQLSTATE 23514, class permanent" eq "$(S -c "SELECT key || ' ' || code || ' ' || attempts || ' ' || class FROM retl.t__items__errors")" "20 23514 1 permanent"
 check "row error: the failed row is taken back out of the snapshot (known, not loaded)" eq "$(S -c "SELECT st || coalesce(h::text, '-') FROM retl.t__items__snap WHERE k = 20")/$(S -c "SELECT count(*) FROM retl.t__items__snap WHERE k IN (21, 22) AND st = 'H'")" "K-/2"
 run items errors --json
 check "errors --json lists the key and reason" eq "$(jq_ "$LAST" "(d[0]['key'], d[0]['code'], 'price_nonneg' in d[0]['message'], d[0]['row']['price'])")" "('20', '23514', True, '-5.000000000000')"
 run items errors
 check "errors table output names the constraint" grep -q "price_nonneg" <<<"$OUT"
+check "errors output shows the class" grep -q "permanent" <<<"$OUT"
+check "errors --json shows the class" eq "$(run items errors --json; jq_ "$LAST" "d[0]['class']")" permanent
 run items run
-check "failed row retried next run (attempts 2)" eq "$(rows changed)/$(S -c "SELECT attempts FROM retl.t__items__errors")" "1/2"
+check "permanent failure, row unchanged: not sent again (skippedPermanent 1, attempts 1)" eq "$(rows changed)/$(rows skippedPermanent)/$(S -c "SELECT attempts FROM retl.t__items__errors")" "0/1/1"
+check "skipped row keeps its error row" eq "$(S -c "SELECT count(*) FROM retl.t__items__errors")" 1
+run items plan
+check "plan counts skippedPermanent" eq "$(jq_ "$LAST" "(d['changed'], d['skippedPermanent'])")" "(0, 1)"
+run items run --retry-failed
+check "--retry-failed sends it again (attempts 2)" eq "$(rows changed)/$(rows skippedPermanent)/$(S -c "SELECT attempts FROM retl.t__items__errors")" "1/0/2"
+RETL_RETRY_FAILED=1 run items run
+check "RETL_RETRY_FAILED=1 sends it again (attempts 3)" eq "$(rows changed)/$(S -c "SELECT attempts FROM retl.t__items__errors")" "1/3"
+S -c "UPDATE items SET name = 'still bad price' WHERE id = 20"
+run items run
+check "permanent failure is sent again once the row changes (attempts 4)" eq "$(rows changed)/$(rows failed)/$(S -c "SELECT attempts FROM retl.t__items__errors")" "1/1/4"
+S -c "UPDATE items SET name = 'plain' WHERE id = 20"
+D -c "ALTER TABLE app.items DROP CONSTRAINT price_nonneg" -c "CREATE FUNCTION app.busy() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN IF NEW.id = 20 THEN RAISE EXCEPTION 'busy' USING ERRCODE = '55P03'; END IF; RETURN NEW; END\$\$" \
+  -c "CREATE TRIGGER busy BEFORE UPDATE ON app.items FOR EACH ROW EXECUTE FUNCTION app.busy()"
+run items run
+check "a lock failure (55P03) is transient" eq "$(rows failed)/$(S -c "SELECT code || ' ' || class FROM retl.t__items__errors")" "1/55P03 transient"
+run items run
+check "transient failure retried every run, unchanged" eq "$(rows changed)/$(rows skippedPermanent)/$(S -c "SELECT attempts FROM retl.t__items__errors")" "1/0/6"
+D -c "DROP TRIGGER busy ON app.items" -c "ALTER TABLE app.items ADD CONSTRAINT price_nonneg CHECK (price IS NULL OR price > -1)"
 S -c "UPDATE items SET price = 5 WHERE id = 20"
 run items run
 check "fixed row syncs and leaves errors" eq "$(rows failed)/$(rows updated)/$(S -c "SELECT count(*) FROM retl.t__items__errors")" "0/1/0"
@@ -192,12 +212,21 @@ check "threshold exceeded exits 3" eq "$RC" 3
 check "threshold result ThresholdExceeded" eq "$(jq_ "$LAST" "d['result']")" ThresholdExceeded
 job items Upsert "SELECT * FROM items" app.items id "$MAPS" "  batchSize: 100
   errorThreshold: {maxFailedPercent: 100}"
-run items run
+RETL_RETRY_FAILED=1 run items run
 check "under percent threshold exits 0" eq "$RC/$(rows failed)" "0/2"
 S -c "UPDATE items SET price = 1 WHERE id IN (30, 31)"
 job items Upsert "SELECT * FROM items" app.items id "$MAPS" "  batchSize: 100"
 run items run
 check "recovered rows" eq "$(rows failed)/$(S -c "SELECT count(*) FROM retl.t__items__errors")" "0/0"
+S -c "UPDATE items SET price = 0.5 WHERE id = 40"
+run items run
+S -c "UPDATE items SET price = -price WHERE id = 40"
+run items run
+check "a numeric that only changes its sign is a change (numeric's hash ignores the sign)" eq "$(rows changed)/$(rows failed)/$(D -c "SELECT price FROM app.items WHERE id = 40")" "1/0/-0.500000000000"
+# State written before destination ids and failure classes: upgraded in place, nothing re-sent.
+S -c "ALTER TABLE retl.t__items__snap DROP COLUMN id" -c "ALTER TABLE retl.t__items__errors DROP COLUMN class, DROP COLUMN h"
+run items run
+check "old state tables upgraded in place without a re-send" eq "$RC/$(rows changed)/$(S -c "SELECT count(*) FROM pg_attribute WHERE attname IN ('id', 'class', 'h') AND NOT attisdropped AND attrelid IN ('retl.t__items__snap'::regclass, 'retl.t__items__errors'::regclass)")" "0/0/4"
 
 # 7. invalid SQL: exit 1, clear message, state untouched
 snap_before=$(S -c "SELECT md5(string_agg(k || st || coalesce(c1,''), ',' ORDER BY k)) FROM retl.t__items__snap")
@@ -261,9 +290,118 @@ check "update mode updates existing keys" eq "$(rows updated)/$(D -c "SELECT cou
 check "update mode: missing keys fail with NOT_FOUND" eq "$(rows failed)/$(S -c "SELECT string_agg(key || ':' || code, ',' ORDER BY key) FROM retl.t__upd__errors")" "2/11:NOT_FOUND,12:NOT_FOUND"
 check "update mode never inserts" eq "$(D -c "SELECT count(*) FROM app.upd")" 10
 check "update mode: failed new keys are not in the snapshot" eq "$(S -c "SELECT count(*) FROM retl.t__upd__snap WHERE k IN (11, 12)")/$(S -c "SELECT count(*) FROM retl.t__upd__snap")" "0/10"
+check "NOT_FOUND is permanent" eq "$(S -c "SELECT string_agg(DISTINCT class, ',') FROM retl.t__upd__errors")" permanent
 D -c "INSERT INTO app.upd VALUES (11, 'x'), (12, 'y')"
 run upd run
-check "update mode retries and succeeds once the rows exist" eq "$(rows updated)/$(rows failed)/$(D -c "SELECT name FROM app.upd WHERE id=12")" "2/0/new12"
+check "update mode: NOT_FOUND rows unchanged are not resent" eq "$(rows changed)/$(rows skippedPermanent)/$(D -c "SELECT name FROM app.upd WHERE id=12")" "0/2/y"
+run upd run --retry-failed
+check "update mode: --retry-failed resends and succeeds once the rows exist" eq "$(rows updated)/$(rows failed)/$(D -c "SELECT name FROM app.upd WHERE id=12")/$(S -c "SELECT count(*) FROM retl.t__upd__errors")" "2/0/new12/0"
+
+# 11b. nulls: Write overwrites with NULL, Skip keeps the destination's value (Upsert and Update)
+D -c "CREATE TABLE app.nul (id int PRIMARY KEY, a text, b text)" -c "INSERT INTO app.nul VALUES (1, 'typed a', 'typed b'), (2, 'typed a', 'typed b')"
+S -c "CREATE TABLE nul_src (id int, a text, b text)" -c "INSERT INTO nul_src VALUES (1, NULL, NULL), (2, 'x', NULL), (3, NULL, 'new')"
+for nm in Upsert Update; do
+  job "nul-${nm,,}" "$nm" "SELECT id, a, b FROM nul_src" app.nul id "a:a b:b"
+  sed -i 's/{source: b, destination: b}/{source: b, destination: b, nulls: Skip}/' "$W/nul-${nm,,}.yaml"
+done
+run nul-upsert run
+check "nulls (Upsert): Write sets NULL, Skip keeps the value, a new row gets NULL" \
+  eq "$(D -c "SELECT string_agg(id || ':' || coalesce(a, '-') || ':' || coalesce(b, '-'), ',' ORDER BY id) FROM app.nul")" "1:-:typed b,2:x:typed b,3:-:new"
+D -c "UPDATE app.nul SET a = 'typed again', b = 'typed again'"
+S -c "UPDATE nul_src SET a = NULL"
+run nul-update run
+check "nulls (Update): Write sets NULL, Skip keeps the value" \
+  eq "$(D -c "SELECT string_agg(id || ':' || coalesce(a, '-') || ':' || coalesce(b, '-'), ',' ORDER BY id) FROM app.nul")" "1:-:typed again,2:-:typed again,3:-:new"
+
+# 11c. deletes: only keys the job synced leave the destination (tracked mirror), with the guard
+D -c "CREATE TABLE app.del (id int PRIMARY KEY, name text)" -c "INSERT INTO app.del VALUES (1000, 'typed by someone else')"
+S -c "CREATE TABLE del_src (id int PRIMARY KEY, name text)" -c "INSERT INTO del_src SELECT g, 'n' || g FROM generate_series(1, 20) g"
+job del Upsert "SELECT id, name FROM del_src" app.del id "name:name" "  batchSize: 3
+  deletes: {mode: Delete, maxPercent: 20}"
+run del run
+check "deletes: a first run deletes nothing (not even rows it does not know)" eq "$RC/$(rows deleted)/$(D -c "SELECT count(*) FROM app.del")" "0/0/21"
+S -c "DELETE FROM del_src WHERE id IN (2, 4, 6, 8, 10)"
+run del plan
+check "deletes: plan shows 5 of 20 synced keys and that the guard trips" eq "$(jq_ "$LAST" "(d['deleted'], d['synced'], d['guardTrips'])")" "(5, 20, True)"
+run del run
+check "deletes: 25% > maxPercent 20 fails before writing (exit 1, reason DeleteGuard, both numbers)" \
+  eq "$RC/$(jq_ "$LAST" "d['reason']")/$(jq_ "$LAST" "'5 of 20' in d['message'] and 'maxPercent 20' in d['message']")/$(D -c "SELECT count(*) FROM app.del")" "1/DeleteGuard/True/21"
+S -c "INSERT INTO del_src VALUES (10, 'n10')"
+run del plan
+check "deletes: exactly maxPercent (4 of 20) passes the guard in plan" eq "$(jq_ "$LAST" "(d['deleted'], d['guardTrips'])")" "(4, False)"
+run del run
+check "deletes: exactly maxPercent deletes the 4 records, nothing else" \
+  eq "$RC/$(rows deleted)/$(rows changed)/$(D -c "SELECT string_agg(id::text, ',' ORDER BY id) FROM app.del WHERE id IN (2, 4, 6, 8, 10, 1000)")" "0/4/4/10,1000"
+check "deletes: deleted keys leave the snapshot" eq "$(S -c "SELECT count(*) FROM retl.t__del__snap WHERE k IN (2, 4, 6, 8)")" 0
+run del run
+check "deletes: nothing left to delete next run" eq "$(rows deleted)/$(rows changed)" "0/0"
+S -c "INSERT INTO del_src VALUES (2, 'back')"
+run del run
+check "deletes: a deleted key that comes back is inserted again" eq "$(rows inserted)/$(D -c "SELECT name FROM app.del WHERE id = 2")" "1/back"
+D -c "DELETE FROM app.del WHERE id = 12"
+S -c "DELETE FROM del_src WHERE id = 12"
+run del run
+check "deletes: a record already gone counts as deleted" eq "$RC/$(rows deleted)/$(rows failed)" "0/1/0"
+D -c "CREATE TABLE app.del_child (id int PRIMARY KEY, parent int REFERENCES app.del (id))" -c "INSERT INTO app.del_child VALUES (1, 14)"
+S -c "DELETE FROM del_src WHERE id IN (14, 15)"
+run del run
+check "deletes: a rejected delete fails alone, into errors as operation delete (23503, transient)" \
+  eq "$(rows deleted)/$(rows failed)/$(S -c "SELECT key || ' ' || operation || ' ' || code || ' ' || class FROM retl.t__del__errors")/$(D -c "SELECT count(*) FROM app.del WHERE id IN (14, 15)")" "1/1/14 delete 23503 transient/1"
+run del run
+check "deletes: the failed delete is tried again next run" eq "$(rows failed)/$(S -c "SELECT attempts FROM retl.t__del__errors")" "1/2"
+D -c "DELETE FROM app.del_child"
+run del run
+check "deletes: once possible, it is deleted and leaves errors" eq "$(rows deleted)/$(S -c "SELECT count(*) FROM retl.t__del__errors")/$(D -c "SELECT count(*) FROM app.del WHERE id = 14")" "1/0/0"
+check "deletes: destination equals the model, plus the record someone else created" \
+  eq "$(D -c "SELECT string_agg(id || name, ',' ORDER BY id) FROM app.del")" "$(S -c "SELECT string_agg(id || name, ',' ORDER BY id) FROM (SELECT id, name FROM del_src UNION ALL SELECT 1000, 'typed by someone else') x")"
+S -c "DELETE FROM del_src WHERE id > 15"
+job del Upsert "SELECT id, name FROM del_src" app.del id "name:name" "  batchSize: 3
+  deletes: {mode: Delete, maxPercent: 100}"
+run del run
+check "deletes: maxPercent 100 turns the guard off" eq "$RC/$(rows deleted)" "0/5"
+job del Upsert "SELECT id, name FROM del_src WHERE id > 100" app.del id "name:name" "  deletes: {mode: Delete, maxPercent: 100}"
+run del run
+check "deletes: a new baseline (spec changed) deletes nothing" eq "$RC/$(rows deleted)/$(D -c "SELECT count(*) FROM app.del")" "0/0/10"
+
+# 11d. Clear: every mapped column but the key set to NULL, once; the row stays
+D -c "CREATE TABLE app.clr (id int PRIMARY KEY, name text, score int)"
+S -c "CREATE TABLE clr_src (id int PRIMARY KEY, name text, score int)" -c "INSERT INTO clr_src SELECT g, 'n' || g, g FROM generate_series(1, 10) g"
+job clr Upsert "SELECT id, name, score FROM clr_src" app.clr id "name:name score:score" "  deletes: {mode: Clear}"
+run clr run
+S -c "DELETE FROM clr_src WHERE id IN (3, 7)"
+run clr run
+check "clear: 2 rows cleared, kept, key intact" eq "$RC/$(rows cleared)/$(rows deleted)/$(D -c "SELECT string_agg(id || ':' || coalesce(name, '-') || ':' || coalesce(score::text, '-'), ',' ORDER BY id) FROM app.clr WHERE id IN (2, 3, 7)")" "0/2/0/2:n2:2,3:-:-,7:-:-"
+run clr run
+check "clear: cleared once, not again" eq "$(rows cleared)/$(rows changed)" "0/0"
+S -c "INSERT INTO clr_src VALUES (3, 'back', 33)"
+run clr run
+check "clear: a cleared key that comes back is written again" eq "$(rows changed)/$(D -c "SELECT name || score FROM app.clr WHERE id = 3")" "1/back33"
+
+# 11e. SIGKILL during a delete batch, then a rerun: destination equals the model
+S -c "CREATE TABLE kdel (id int PRIMARY KEY, name text)" -c "INSERT INTO kdel SELECT g, 'k' || g FROM generate_series(1, 20000) g"
+D -c "CREATE TABLE app.kdel (id int PRIMARY KEY, name text)" \
+  -c "CREATE FUNCTION app.slow() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END\$\$" \
+  -c "CREATE TRIGGER slow AFTER DELETE ON app.kdel FOR EACH STATEMENT EXECUTE FUNCTION app.slow()"
+job kdel Upsert "SELECT id, name FROM kdel" app.kdel id "name:name" "  batchSize: 100
+  deletes: {mode: Delete}"
+run kdel run
+S -c "DELETE FROM kdel WHERE id % 5 = 0"
+RETL_TERMINATION_LOG="$W/kdel.term" "$ENGINE" run -f "$W/kdel.yaml" -f "$W/secrets.yaml" >/dev/null 2>"$W/kdel.log" &
+pid=$!
+for _ in $(seq 1 400); do
+  n=$(S -c "SELECT count(*) FROM retl.t__kdel__snap" 2>/dev/null || echo 20000)
+  [ "${n:-20000}" -le 19000 ] && break
+  sleep 0.05
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+snap_at_kill=$(S -c "SELECT count(*) FROM retl.t__kdel__snap")
+dst_at_kill=$(D -c "SELECT count(*) FROM app.kdel")
+check "deletes: killed mid-delete (partial progress)" test "$snap_at_kill" -lt 20000 -a "$snap_at_kill" -gt 16000
+check "deletes: destination ahead of state by at most one batch" test $((snap_at_kill - dst_at_kill)) -ge 0 -a $((snap_at_kill - dst_at_kill)) -le 100
+run kdel run
+check "deletes: the rerun deletes the rest" eq "$RC/$((20000 - snap_at_kill + $(rows deleted)))" "0/4000"
+check "deletes: after SIGKILL and rerun the destination equals the model" \
+  eq "$(D -c "SELECT count(*), sum(id) FROM app.kdel")" "$(S -c "SELECT count(*), sum(id) FROM kdel")"
 
 # 12. spec change starts a new baseline
 job ins Insert "SELECT id, name, 1 AS extra FROM ins_src" app.ins id "name:name"

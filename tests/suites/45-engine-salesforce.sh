@@ -343,11 +343,16 @@ else
 fi
 expect "rejected/rest: code, message and fields in _errors" \
   test "$(pg_sql -c "SELECT count(*) FROM $ET WHERE code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION' AND message = 'Name must not contain BAD' AND fields = 'Name'")" = 3
+expect "rejected/rest: validation failures are permanent" \
+  test "$(pg_sql -c "SELECT string_agg(DISTINCT class, ',') FROM $ET")" = permanent
 admin DELETE faults >/dev/null
 run acc
+expect "rejected/rest: unchanged permanent failures are not resent (skippedPermanent 3, only describe called)" \
+  test "$RC/$(sum .rows.changed)/$(sum .rows.skippedPermanent)/$(sum .apiCalls)" = "0/0/3/1"
+RETL_RETRY_FAILED=1 run acc
 if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 3 ] && [ "$(sum .rows.failed)" = 0 ] &&
   [ "$(pg_sql -c "SELECT count(*) FROM $ET")" = 0 ]; then
-  pass "rejected/rest: retried after the fix, _errors empty"
+  pass "rejected/rest: retried after the fix with RETL_RETRY_FAILED=1, _errors empty"
 else
   fail "rejected/rest retry"; show acc
 fi
@@ -364,7 +369,7 @@ fi
 expect "rejected/bulk: code, message with a colon, and fields in _errors" \
   test "$(pg_sql -c "SELECT count(*) FROM $ET WHERE code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION' AND message = 'Name must not contain WORSE: really' AND fields = 'Name'")" = 2
 admin DELETE faults >/dev/null
-RETL_SF_BULK_THRESHOLD=1 run acc
+RETL_RETRY_FAILED=1 RETL_SF_BULK_THRESHOLD=1 run acc
 if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 2 ] && [ "$(pg_sql -c "SELECT count(*) FROM $ET")" = 0 ]; then
   pass "rejected/bulk: retried after the fix"
 else
@@ -513,6 +518,178 @@ if [ "$RC" = 0 ] && [ "$(ins4_count)" = 600 ] && [ "$(sum .rows.failed)" = 0 ]; 
 else
   fail "insert/rest reconcile: $(ins4_count) records"; show ins4
 fi
+
+# ---- 12c. failure classes: Update of an Id Salesforce does not hold fails once,
+# permanently; it is not resent (no API call but describe) until the row
+# changes or a retry is requested.
+sql "CREATE TABLE src.gone (sfid text PRIMARY KEY, score numeric);
+INSERT INTO src.gone VALUES ('001000000000AAA', 1)" >/dev/null
+job gone Account Update auto sfid Id "SELECT sfid, score FROM src.gone" "score:Score__c"
+run gone
+ET=$(errtab)
+expect "class: Update of an unknown Id fails permanently" \
+  test "$RC/$(sum .rows.failed)/$(pg_sql -c "SELECT code || ' ' || class || ' ' || attempts FROM $ET")" = "0/1/INVALID_CROSS_REFERENCE_KEY permanent 1"
+run gone
+expect "class: not resent on the next run (1 API call: describe)" \
+  test "$RC/$(sum .rows.changed)/$(sum .rows.skippedPermanent)/$(sum .apiCalls)/$(pg_sql -c "SELECT attempts FROM $ET")" = "0/0/1/1/1"
+sql "UPDATE src.gone SET score = 2" >/dev/null
+run gone
+expect "class: resent once the row changes (2 API calls)" \
+  test "$(sum .rows.failed)/$(sum .apiCalls)/$(pg_sql -c "SELECT attempts FROM $ET")" = "1/2/2"
+RETL_SF_BULK_THRESHOLD=1 RETL_RETRY_FAILED=1 run gone
+expect "class: resent with RETL_RETRY_FAILED=1 over Bulk too (sf__Error parsed, class kept)" \
+  test "$(sum .api)/$(sum .rows.failed)/$(pg_sql -c "SELECT code || ' ' || class || ' ' || attempts FROM $ET")" = "bulk/1/INVALID_CROSS_REFERENCE_KEY permanent 3"
+
+# ---- 12d. nulls: Write sends null (REST null, Bulk #N/A), Skip keeps what the
+# record holds (REST omits the field, Bulk leaves the cell empty)
+sql "CREATE TABLE src.nul (id text PRIMARY KEY, name text, score numeric);
+INSERT INTO src.nul SELECT 'N-' || g, 'Null ' || g, 5 FROM generate_series(1, 4) g" >/dev/null
+nuljob() { # nuljob NAME API NULLS KEYS
+  cat >"$W/$1.yaml" <<EOF
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: $1, namespace: t45}
+spec:
+  source: {type: postgres, secretRef: {name: wh}, query: "SELECT id, name, score FROM src.nul WHERE id IN ($4)"}
+  destination: {type: salesforce, secretRef: {name: sf}, object: Account, api: $2}
+  mode: Upsert
+  key: {source: id, destination: External_Id__c}
+  mappings:
+    - {source: name, destination: Name}
+    - {source: score, destination: Score__c, nulls: $3}
+EOF
+}
+nuljob nul-rs rest Skip "'N-1'"
+nuljob nul-rw rest Write "'N-2'"
+nuljob nul-bs bulk Skip "'N-3'"
+nuljob nul-bw bulk Write "'N-4'"
+for j in nul-rs nul-rw nul-bs nul-bw; do run $j; done
+sql "UPDATE src.nul SET score = NULL, name = name || '.'" >/dev/null
+for j in nul-rs nul-rw nul-bs nul-bw; do run $j; done
+nscore() { soql "SELECT Score__c FROM Account WHERE External_Id__c = '$1'" | jq -r '.records[0].Score__c'; }
+expect "nulls: REST Skip keeps the value, Write clears it" test "$(nscore N-1)/$(nscore N-2)" = "5/null"
+expect "nulls: Bulk Skip keeps the value, Write (#N/A) clears it" test "$(nscore N-3)/$(nscore N-4)" = "5/null"
+expect "nulls: the other fields were updated" \
+  test "$(soql "SELECT COUNT() FROM Account WHERE Name LIKE 'Null %.'" | jq -r .totalSize)" = 4
+
+# ---- 12e. deletes: only records this job synced leave Salesforce (tracked mirror)
+sfapi() { curl -s -X "$1" -H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' ${3:+-d "$3"} "$S1/services/data/v62.0$2"; }
+other=$(sfapi POST /sobjects/Account '{"Name":"Typed by a rep","External_Id__c":"SD-OTHER"}' | jq -r .id)
+sql "CREATE TABLE src.sfdel (id text PRIMARY KEY, name text, score numeric);
+INSERT INTO src.sfdel SELECT 'SD-' || g, 'Del ' || g, g FROM generate_series(1, 10) g" >/dev/null
+deljob() { # deljob NAME MODE
+  cat >"$W/$1.yaml" <<EOF
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: $1, namespace: t45}
+spec:
+  source: {type: postgres, secretRef: {name: wh}, query: "SELECT id, name, score FROM src.sfdel"}
+  destination: {type: salesforce, secretRef: {name: sf}, object: Account, api: rest}
+  mode: Upsert
+  key: {source: id, destination: External_Id__c}
+  mappings:
+    - {source: name, destination: Name}
+    - {source: score, destination: Score__c}
+  deletes: {mode: $2, maxPercent: 30}
+EOF
+}
+deljob sfdel Delete
+run sfdel
+ET=$(errtab)
+SNAP=${ET%__errors}__snap
+sdcount() { soql "SELECT COUNT() FROM Account WHERE External_Id__c LIKE 'SD-%'" | jq -r .totalSize; }
+expect "deletes/rest: first run creates 10, deletes nothing; the snapshot keeps each record Id" \
+  test "$RC/$(sum .rows.inserted)/$(sum .rows.deleted)/$(sdcount)/$(pg_sql -c "SELECT count(*) FROM $SNAP WHERE id LIKE '001%'")" = "0/10/0/11/10"
+sql "DELETE FROM src.sfdel WHERE id IN ('SD-1', 'SD-2')" >/dev/null
+run sfdel
+expect "deletes/rest: 2 records deleted by Id in one Collections DELETE (describe + 1 call)" \
+  test "$RC/$(sum .rows.deleted)/$(sum .apiCalls)/$(sdcount)" = "0/2/2/9"
+expect "deletes/rest: the record someone else created survives" \
+  test "$(soql "SELECT Name FROM Account WHERE Id = '$other'" | jq -r '.records[0].Name')" = "Typed by a rep"
+# A snapshot written before Ids were kept: found by the external id first.
+pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k IN ('SD-3', 'SD-4')" >/dev/null
+sql "DELETE FROM src.sfdel WHERE id IN ('SD-3', 'SD-4')" >/dev/null
+run sfdel
+expect "deletes/rest: keys without a kept Id are looked up (1 SOQL query) and deleted (describe + 2 calls)" \
+  test "$RC/$(sum .rows.deleted)/$(sum .apiCalls)/$(sdcount)" = "0/2/3/7"
+# Already gone in Salesforce: counts as deleted.
+sd5=$(soql "SELECT Id FROM Account WHERE External_Id__c = 'SD-5'" | jq -r '.records[0].Id')
+sfapi DELETE "/sobjects/Account/$sd5" >/dev/null
+sql "DELETE FROM src.sfdel WHERE id = 'SD-5'" >/dev/null
+run sfdel
+expect "deletes/rest: a record already deleted (ENTITY_IS_DELETED) counts as deleted" \
+  test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)" = "0/1/0"
+sql "DELETE FROM src.sfdel WHERE id IN ('SD-6', 'SD-7', 'SD-8')" >/dev/null
+run sfdel
+expect "deletes/rest: 3 of 5 synced keys (60%) > maxPercent 30: DeleteGuard, nothing deleted" \
+  test "$RC/$(sum .reason)/$(sdcount)" = "1/DeleteGuard/6"
+sql "INSERT INTO src.sfdel VALUES ('SD-6', 'Del 6', 6), ('SD-7', 'Del 7', 7), ('SD-1', 'Back', 1)" >/dev/null
+run sfdel
+expect "deletes/rest: a deleted key that comes back is created again" \
+  test "$RC/$(sum .rows.inserted)/$(sum .rows.deleted)/$(sdcount)" = "0/1/1/6"
+# Clear: fields but the key nulled, the record stays.
+deljob sfdel Clear
+run sfdel
+sql "DELETE FROM src.sfdel WHERE id = 'SD-9'" >/dev/null
+run sfdel
+rec=$(soql "SELECT Name, Score__c FROM Account WHERE External_Id__c = 'SD-9'")
+expect "clear/rest: the record stays with its nillable mapped fields nulled (Name cannot be null)" \
+  test "$RC/$(sum .rows.cleared)/$(jq -c '[.totalSize, .records[0].Score__c, .records[0].Name]' <<<"$rec")" = '0/1/[1,null,"Del 9"]'
+run sfdel
+expect "clear/rest: cleared once, not again" test "$(sum .rows.cleared)/$(sum .rows.changed)" = "0/0"
+
+# ---- 12f. lookups: Contact.AccountId by the Account's external id (REST nested
+# object under the relationship name, Bulk header Account.External_Id__c)
+sql "CREATE TABLE src.lk (id text PRIMARY KEY, last text, acct text);
+INSERT INTO src.lk VALUES ('L-1', 'Lk1', 'A-1'), ('L-2', 'Lk2', 'A-2'), ('L-3', 'Lk3', 'A-LATER'), ('L-4', 'Lk4', NULL);
+CREATE TABLE src.lkb (id text PRIMARY KEY, last text, acct text);
+INSERT INTO src.lkb SELECT 'LB-' || g, 'Lkb' || g, 'A-' || g FROM generate_series(1, 5) g;
+INSERT INTO src.lkb VALUES ('LB-9', 'Lkb9', 'A-BULK-LATER')" >/dev/null
+lkjob() { # lkjob NAME API TABLE LOOKUP_FIELD DEST
+  cat >"$W/$1.yaml" <<EOF
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: $1, namespace: t45}
+spec:
+  source: {type: postgres, secretRef: {name: wh}, query: "SELECT id, last, acct FROM src.$3"}
+  destination: {type: salesforce, secretRef: {name: sf}, object: Contact, api: $2}
+  mode: Insert
+  key: {source: id}
+  mappings:
+    - {source: last, destination: LastName}
+    - {source: acct, destination: ${5:-AccountId}, lookup: {object: Account, field: $4}}
+EOF
+}
+acct_id() { soql "SELECT Id FROM Account WHERE External_Id__c = '$1'" | jq -r '.records[0].Id'; }
+ct_acct() { soql "SELECT AccountId FROM Contact WHERE LastName = '$1'" | jq -r '.records[0].AccountId'; }
+lkjob lk rest lk External_Id__c
+run lk
+ET=$(errtab)
+expect "lookup/rest: parents found by external id; an unknown parent fails that row alone, transient" \
+  test "$RC/$(sum .rows.inserted)/$(sum .rows.failed)/$(pg_sql -c "SELECT key || ' ' || code || ' ' || class FROM $ET")" = "0/3/1/L-3 INVALID_FIELD transient"
+expect "lookup/rest: AccountId is the parent's Id; NULL leaves no parent" \
+  test "$(ct_acct Lk1)/$(ct_acct Lk2)/$(ct_acct Lk4)" = "$(acct_id A-1)/$(acct_id A-2)/null"
+sfapi POST /sobjects/Account '{"Name":"Later","External_Id__c":"A-LATER"}' >/dev/null
+run lk
+expect "lookup/rest: retried next run, succeeds once the parent exists" \
+  test "$RC/$(sum .rows.inserted)/$(sum .rows.failed)/$(ct_acct Lk3)" = "0/1/0/$(acct_id A-LATER)"
+lkjob lkb bulk lkb External_Id__c
+run lkb
+ET=$(errtab)
+expect "lookup/bulk: header Account.External_Id__c, parents resolved, unknown parent fails alone" \
+  test "$RC/$(sum .api)/$(sum .rows.inserted)/$(sum .rows.failed)/$(ct_acct Lkb3)/$(pg_sql -c "SELECT class FROM $ET")" = "0/bulk/5/1/$(acct_id A-3)/transient"
+sfapi POST /sobjects/Account '{"Name":"Bulk later","External_Id__c":"A-BULK-LATER"}' >/dev/null
+run lkb
+expect "lookup/bulk: retried next run once the parent exists" \
+  test "$RC/$(sum .rows.inserted)/$(ct_acct Lkb9)" = "0/1/$(acct_id A-BULK-LATER)"
+lkjob lkbad1 rest lk External_Id__c Email
+"$ENGINE" describe -f "$W/lkbad1.yaml" -f "$W/secrets.yaml" >"$W/lkbad1.out" 2>/dev/null
+expect "lookup: describe rejects a lookup onto a non-reference field, naming the spec field" \
+  grep -q 'spec.mappings\[1\].lookup: field Email is not a reference field' "$W/lkbad1.out"
+lkjob lkbad2 rest lk Score__c
+"$ENGINE" describe -f "$W/lkbad2.yaml" -f "$W/secrets.yaml" >"$W/lkbad2.out" 2>/dev/null
+expect "lookup: describe rejects a lookup field that is not an external id" \
+  grep -q 'spec.mappings\[1\].lookup.field: field Score__c on Account is not an external id field' "$W/lkbad2.out"
 
 # ---- 14. OAuth errors verbatim, credentials never logged
 want=$(curl -s -X POST "$S1/services/oauth2/token" -d 'grant_type=client_credentials&client_id=3MVG9.retl&client_secret=wrong-secret-value')

@@ -300,7 +300,15 @@ static void test_conditions(void **state)
                         "run 8 is in progress in pod job-m1");
     assert_string_equal(cond(st, "LastRunSucceeded", "status"), "False");
     assert_string_equal(cond(st, "LastRunSucceeded", "message"), "run 7: boom");
+    assert_string_equal(cond(st, "LastRunSucceeded", "reason"), "Failed");
     assert_null(json_object_get(st, "nextScheduleTime")); /* not with an invalid spec */
+    /* The delete guard is named as the reason. */
+    json_object_set_new(st, "lastRun",
+                        json_pack("{s:i, s:s, s:s, s:s}", "run", 7, "result", "Failed",
+                                  "reason", "DeleteGuard", "message", "delete guard"));
+    ctl_decide_conditions(st, &in);
+    assert_string_equal(cond(st, "LastRunSucceeded", "reason"), "DeleteGuard");
+    assert_string_equal(cond(st, "LastRunSucceeded", "status"), "False");
 
     retl_job_free(job);
     job = job_with(", \"schedule\": \"*/5 * * * *\"");

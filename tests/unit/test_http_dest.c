@@ -17,13 +17,16 @@ static void test_body(void **state)
     struct retl_job job = {
         .name = "orders", .namespace = "shop", .mode = RETL_MODE_UPSERT};
     struct eng_col cols[] = {
-        {"id", "id", ENG_T_TEXT, true},        {"n", "qty", ENG_T_INT, false},
-        {"a", "amount", ENG_T_NUMERIC, false}, {"big", "big", ENG_T_NUMERIC, false},
-        {"ok", "paid", ENG_T_BOOL, false},     {"j", "meta", ENG_T_JSON, false},
-        {"t", "note", ENG_T_TEXT, false}};
+        {.source = "id", .destination = "id", .type = ENG_T_TEXT, .is_key = true},
+        {.source = "n", .destination = "qty", .type = ENG_T_INT, .is_key = false},
+        {.source = "a", .destination = "amount", .type = ENG_T_NUMERIC, .is_key = false},
+        {.source = "big", .destination = "big", .type = ENG_T_NUMERIC, .is_key = false},
+        {.source = "ok", .destination = "paid", .type = ENG_T_BOOL, .is_key = false},
+        {.source = "j", .destination = "meta", .type = ENG_T_JSON, .is_key = false},
+        {.source = "t", .destination = "note", .type = ENG_T_TEXT, .is_key = false}};
     const char *v[] = {"o-1",  "3",           "2.5", "12345678901234567890.5",
                        "true", "{\"a\":[1]}", NULL};
-    struct eng_row rows[] = {{"o-1", v, ENG_OP_UPSERT}};
+    struct eng_row rows[] = {{.key = "o-1", .vals = v, .op = ENG_OP_UPSERT}};
     struct eng_batch b = {.cols = cols, .ncols = 7, .rows = rows, .nrows = 1, .run = 42};
     char *body = http_batch_body(&job, &b);
     assert_string_equal(body,
@@ -52,9 +55,11 @@ static void test_body(void **state)
 static void test_answer(void **state)
 {
     (void)state;
-    struct eng_col cols[] = {{"id", "id", ENG_T_TEXT, true}};
+    struct eng_col cols[] = {
+        {.source = "id", .destination = "id", .type = ENG_T_TEXT, .is_key = true}};
     const char *v[] = {"a"};
-    struct eng_row rows[] = {{"a", v, ENG_OP_UPSERT}, {"b", v, ENG_OP_UPSERT}};
+    struct eng_row rows[] = {{.key = "a", .vals = v, .op = ENG_OP_UPSERT},
+                             {.key = "b", .vals = v, .op = ENG_OP_UPSERT}};
     struct eng_batch b = {
         .cols = cols, .ncols = 1, .rows = rows, .nrows = 2, .new_keys = true};
     struct eng_row_result res[2];

@@ -84,10 +84,14 @@ static void test_validate(void **state)
                                   {.source = "x", .destination = "nope"},
                                   {.source = "h", .destination = "hubspotscore"}};
     struct retl_job job = {.mode = RETL_MODE_UPSERT, .mappings = maps, .n_mappings = 3};
-    struct eng_col cols[] = {{"k", "external_id", ENG_T_TEXT, true},
-                             {"s", "score", ENG_T_NUMERIC, false},
-                             {"x", "nope", ENG_T_TEXT, false},
-                             {"h", "hubspotscore", ENG_T_INT, false}};
+    struct eng_col cols[] = {
+        {.source = "k", .destination = "external_id", .type = ENG_T_TEXT, .is_key = true},
+        {.source = "s", .destination = "score", .type = ENG_T_NUMERIC, .is_key = false},
+        {.source = "x", .destination = "nope", .type = ENG_T_TEXT, .is_key = false},
+        {.source = "h",
+         .destination = "hubspotscore",
+         .type = ENG_T_INT,
+         .is_key = false}};
     const struct hs_prop *out[4];
     struct retl_problems probs = {0};
     hs_validate(&p, &job, "contacts", cols, 4, out, &probs);
@@ -119,17 +123,18 @@ static void test_body_and_results(void **state)
 {
     (void)state;
     struct hs_props p = load_props();
-    struct eng_col cols[] = {{"k", "email", ENG_T_TEXT, true},
-                             {"s", "score", ENG_T_NUMERIC, false},
-                             {"p", "plan", ENG_T_TEXT, false}};
+    struct eng_col cols[] = {
+        {.source = "k", .destination = "email", .type = ENG_T_TEXT, .is_key = true},
+        {.source = "s", .destination = "score", .type = ENG_T_NUMERIC, .is_key = false},
+        {.source = "p", .destination = "plan", .type = ENG_T_TEXT, .is_key = false}};
     const char *v0[] = {"a@x.com", "1", "pro"};
     const char *v1[] = {"b@x.com", NULL, "gold"};
     const char *v2[] = {"C@x.com", "2", "free"};
     const char *v3[] = {"d@x.com", "3", "free"};
-    struct eng_row rows[] = {{"a@x.com", v0, ENG_OP_UPSERT},
-                             {"b@x.com", v1, ENG_OP_UPSERT},
-                             {"C@x.com", v2, ENG_OP_UPSERT},
-                             {"d@x.com", v3, ENG_OP_UPSERT}};
+    struct eng_row rows[] = {{.key = "a@x.com", .vals = v0, .op = ENG_OP_UPSERT},
+                             {.key = "b@x.com", .vals = v1, .op = ENG_OP_UPSERT},
+                             {.key = "C@x.com", .vals = v2, .op = ENG_OP_UPSERT},
+                             {.key = "d@x.com", .vals = v3, .op = ENG_OP_UPSERT}};
     struct eng_batch b = {.cols = cols, .ncols = 3, .rows = rows, .nrows = 4};
     const struct hs_prop *cp[] = {hs_props_find(&p, "email"), hs_props_find(&p, "score"),
                                   hs_props_find(&p, "plan")};

@@ -116,6 +116,25 @@ static void mkstate(struct eng_state *s)
     s->ncols = 3;
 }
 
+/* numeric's own hash ignores the sign: a negative value flips a constant
+ * into the row hash, rows without one keep their hash. */
+static void numeric_sign_hash(void **st)
+{
+    (void)st;
+    struct eng_scol nc[] = {
+        {.name = "id", .sql_type = "int4", .type = ENG_T_INT},
+        {.name = "amount", .sql_type = "numeric", .type = ENG_T_NUMERIC},
+        {.name = "name", .sql_type = "text", .type = ENG_T_TEXT}};
+    struct eng_state s;
+    mkstate(&s);
+    s.cols = nc;
+    retl_buf_reset(&b);
+    eng_pg_sql_diff(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_HASH, NULL);
+    assert_non_null(strstr(out(), "(hash_record_extended(ROW(s.c1, s.c2), 0) # CASE WHEN "
+                                  "s.c1 < 0 THEN "));
+    assert_null(strstr(out(), "s.c2 < 0"));
+}
+
 static void typed_columns(void **st)
 {
     (void)st;
@@ -237,14 +256,15 @@ static void fast_paths_sql(void **st)
     mkstate(&s);
     retl_buf_reset(&b);
     eng_pg_sql_snap_write(&b, &s, "(0,1)", "(9,3)", true, false, true);
-    eng_pg_sql_commit_written(&b, &s, 1, "upsert", "(0,1)", "(9,3)", false);
+    eng_pg_sql_commit_written(&b, &s, 1, "upsert", NULL, "(0,1)", "(9,3)", false);
     assert_string_equal(
-        out(), "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, "
-               "'L', d.h, d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE "
-               "d.ctid >= '(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND "
-               "d.op = 'I';\nDELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
-               "\"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= '(0,1)'::tid AND "
-               "d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND e.key = (d.k)::text");
+        out(),
+        "INSERT INTO \"retl\".\"ns__job__snap\" (k, st, h, c1, c2) SELECT d.k, "
+        "'L', d.h, d.c1, d.c2 FROM \"retl\".\"ns__job__delta\" AS d WHERE "
+        "d.ctid >= '(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op IN ('I', 'U') AND "
+        "d.op = 'I';\nDELETE FROM \"retl\".\"ns__job__errors\" AS e USING "
+        "\"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= '(0,1)'::tid AND "
+        "d.ctid <= '(9,3)'::tid AND d.op IN ('I', 'U') AND e.key = (d.k)::text");
     retl_buf_reset(&b);
     eng_pg_sql_snap_write(&b, &s, "(0,1)", "(9,3)", false, true, true);
     assert_null(strstr(out(), "d.op = 'I'"));
@@ -252,7 +272,7 @@ static void fast_paths_sql(void **st)
                         "UPDATE \"retl\".\"ns__job__snap\" AS o SET st = 'L', h = "
                         "d.h, c1 = d.c1, c2 = d.c2 FROM \"retl\".\"ns__job__delta\" "
                         "AS d WHERE o.k = d.k AND d.ctid >= '(0,1)'::tid AND d.ctid "
-                        "<= '(9,3)'::tid AND d.op <> 'D' AND d.op = 'U';\n");
+                        "<= '(9,3)'::tid AND d.op IN ('I', 'U') AND d.op = 'U';\n");
     /* The hash strategy's lean rows: key, status H and hash only. */
     retl_buf_reset(&b);
     eng_pg_sql_snap_write(&b, &s, "(0,1)", "(9,3)", true, true, false);
@@ -295,13 +315,14 @@ static void commit_sql(void **st)
     struct eng_state s;
     mkstate(&s);
     retl_buf_reset(&b);
-    eng_pg_sql_commit_written(&b, &s, 42, "upsert", "(0,1)", "(9,3)", true);
+    eng_pg_sql_commit_written(&b, &s, 42, "upsert", NULL, "(0,1)", "(9,3)", true);
     /* What prewrite saved for the failed keys is taken back. */
     assert_non_null(strstr(
         out(),
         "DELETE FROM \"retl\".\"ns__job__snap\" AS o USING "
         "\"retl\".\"ns__job__delta\" AS d, pg_temp.retl_batch AS f WHERE d.ctid >= "
-        "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op <> 'D' AND d.op = 'I' AND "
+        "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op IN ('I', 'U') AND d.op = 'I' "
+        "AND "
         "o.k = d.k AND f.k = (d.k)::text;\n"));
     assert_non_null(strstr(out(),
                            "UPDATE \"retl\".\"ns__job__snap\" AS o SET st = 'K', h "
@@ -323,14 +344,54 @@ static void commit_sql(void **st)
     assert_non_null(strstr(out(), "attempts = e.attempts + 1"));
     retl_buf_reset(&b);
     eng_pg_sql_batch_table(&b, &s);
-    assert_string_equal(out(), "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text, code "
-                               "text, message text, fields text) ON COMMIT DELETE ROWS");
+    assert_string_equal(out(),
+                        "CREATE TEMP TABLE IF NOT EXISTS retl_batch (k text, code "
+                        "text, message text, fields text, cls text) ON COMMIT DELETE "
+                        "ROWS");
     retl_buf_reset(&b);
-    eng_pg_sql_delta_cursor(&b, &s);
+    eng_pg_sql_delta_cursor(&b, &s, false);
     assert_string_equal(out(), "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT op, "
                                "(k)::text, (c1)::text, translate(encode(c2, 'base64'), "
-                               "E'\\n', ''), ctid FROM \"retl\".\"ns__job__delta\" WHERE "
-                               "op <> 'D'");
+                               "E'\\n', ''), CASE WHEN op = 'D' THEN (SELECT o.id FROM "
+                               "\"retl\".\"ns__job__snap\" AS o WHERE o.k = d.k) END, "
+                               "ctid FROM \"retl\".\"ns__job__delta\" AS d WHERE "
+                               "op IN ('I', 'U')");
+    /* With deletes propagated the gone keys are read too. */
+    retl_buf_reset(&b);
+    eng_pg_sql_delta_cursor(&b, &s, true);
+    assert_non_null(strstr(out(), "AS d WHERE op IN ('I', 'U', 'D')"));
+    /* Permanent failures with the same row hash are left out (op P). */
+    retl_buf_reset(&b);
+    eng_pg_sql_skip_permanent(&b, &s);
+    assert_string_equal(out(),
+                        "UPDATE \"retl\".\"ns__job__delta\" AS d SET op = 'P' FROM "
+                        "\"retl\".\"ns__job__errors\" AS e WHERE e.class = "
+                        "'permanent' AND d.op IN ('I', 'U') AND e.h IS NOT DISTINCT "
+                        "FROM d.h AND e.key = (d.k)::text");
+    retl_buf_reset(&b);
+    eng_pg_sql_commit_written(&b, &s, 7, "upsert", NULL, "(0,1)", "(9,3)", true);
+    assert_non_null(strstr(out(), "attempts, class, h) SELECT b.k, 7, "));
+    assert_non_null(strstr(out(), "class = EXCLUDED.class, h = EXCLUDED.h"));
+    /* Deletes: successes leave the snapshot, failures keep it and go to
+     * errors as operation delete; the batch range covers D rows. */
+    retl_buf_reset(&b);
+    eng_pg_sql_commit_written(&b, &s, 7, "upsert", "delete", "(0,1)", "(9,3)", true);
+    assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__snap\" AS o USING "
+                                  "\"retl\".\"ns__job__delta\" AS d WHERE d.ctid >= "
+                                  "'(0,1)'::tid AND d.ctid <= '(9,3)'::tid AND d.op IN "
+                                  "('I', 'U', 'D') AND d.op = 'D' AND o.k = d.k AND NOT "
+                                  "EXISTS"));
+    assert_non_null(
+        strstr(out(), "CASE WHEN d.op = 'D' THEN 'delete' ELSE 'upsert' END"));
+    retl_buf_reset(&b);
+    eng_pg_sql_commit_written(&b, &s, 7, "upsert", "clear", "(0,1)", "(9,3)", false);
+    assert_non_null(strstr(out(), "UPDATE \"retl\".\"ns__job__snap\" AS o SET st = 'G' "
+                                  "FROM"));
+    /* Record ids the destination returned go into the snapshot. */
+    retl_buf_reset(&b);
+    eng_pg_sql_ids_save(&b, &s, "(0,1)", "(9,3)");
+    assert_non_null(strstr(out(), "SET id = i.id FROM pg_temp.retl_ids AS i"));
+    assert_non_null(strstr(out(), "AND o.id IS DISTINCT FROM i.id"));
 }
 
 static void state_sql(void **st)
@@ -340,12 +401,20 @@ static void state_sql(void **st)
     mkstate(&s);
     retl_buf_reset(&b);
     eng_pg_sql_snap_create(&b, &s);
-    assert_string_equal(out(), "CREATE TABLE \"retl\".\"ns__job__snap\" (k int4 PRIMARY "
-                               "KEY, st text NOT NULL, h bigint, c1 text, c2 bytea)");
+    assert_string_equal(out(),
+                        "CREATE TABLE \"retl\".\"ns__job__snap\" (k int4 PRIMARY "
+                        "KEY, st text NOT NULL, h bigint, c1 text, c2 bytea, id text)");
     retl_buf_reset(&b);
     eng_pg_sql_rebase(&b, &s);
-    assert_non_null(strstr(out(), "SELECT k::text::int4, 'K' FROM retl_keys"));
+    /* The destination's record ids survive a new baseline. */
+    assert_non_null(strstr(out(), "SELECT k, id FROM \"retl\".\"ns__job__snap\""));
+    assert_non_null(
+        strstr(out(), "(k, st, id) SELECT k::text::int4, 'K', id FROM retl_keys"));
     assert_non_null(strstr(out(), "TRUNCATE \"retl\".\"ns__job__errors\""));
+    retl_buf_reset(&b);
+    eng_pg_sql_snap_upgrade(&b, &s);
+    assert_string_equal(out(), "ALTER TABLE \"retl\".\"ns__job__snap\" ADD COLUMN IF NOT "
+                               "EXISTS id text");
     retl_buf_reset(&b);
     eng_pg_sql_meta_set(&b, &s, "fingerprint", "ab'c");
     assert_non_null(
@@ -376,7 +445,7 @@ static void too_big(void **st)
     mkstate(&s);
     retl_buf_init(&small, 32);
     assert_int_equal(
-        eng_pg_sql_commit_written(&small, &s, 1, "upsert", "(0,1)", "(0,2)", true),
+        eng_pg_sql_commit_written(&small, &s, 1, "upsert", NULL, "(0,1)", "(0,2)", true),
         RETL_E_TOO_BIG);
     retl_buf_free(&small);
 }
@@ -384,12 +453,19 @@ static void too_big(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(quoting),       cmocka_unit_test(copy_fields),
-        cmocka_unit_test(types),         cmocka_unit_test(canon),
-        cmocka_unit_test(typed_columns), cmocka_unit_test(stage_sql),
-        cmocka_unit_test(job_query),     cmocka_unit_test(diff_sql),
-        cmocka_unit_test(commit_sql),    cmocka_unit_test(fast_paths_sql),
-        cmocka_unit_test(state_sql),     cmocka_unit_test(too_big),
+        cmocka_unit_test(quoting),
+        cmocka_unit_test(copy_fields),
+        cmocka_unit_test(types),
+        cmocka_unit_test(canon),
+        cmocka_unit_test(typed_columns),
+        cmocka_unit_test(stage_sql),
+        cmocka_unit_test(job_query),
+        cmocka_unit_test(diff_sql),
+        cmocka_unit_test(commit_sql),
+        cmocka_unit_test(fast_paths_sql),
+        cmocka_unit_test(state_sql),
+        cmocka_unit_test(too_big),
+        cmocka_unit_test(numeric_sign_hash),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -66,9 +66,13 @@ static void setup_job(struct fixture *f, enum retl_mode mode, const char *key,
     f->job.mappings = f->maps;
     f->job.n_mappings = n;
     f->ncols = 0;
-    f->cols[f->ncols++] = (struct eng_col){"id", key, ENG_T_TEXT, true};
+    f->cols[f->ncols++] = (struct eng_col){
+        .source = "id", .destination = key, .type = ENG_T_TEXT, .is_key = true};
     for (size_t i = 0; i < n; i++)
-        f->cols[f->ncols++] = (struct eng_col){srcs[i], dests[i], ENG_T_TEXT, false};
+        f->cols[f->ncols++] = (struct eng_col){.source = srcs[i],
+                                               .destination = dests[i],
+                                               .type = ENG_T_TEXT,
+                                               .is_key = false};
 }
 
 static char *validate(struct fixture *f)

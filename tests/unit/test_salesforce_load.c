@@ -25,9 +25,12 @@ static struct sf_field F_ID = {
     .name = "Id", .type = SF_F_ID, .type_name = "id", .length = 18};
 
 static const struct eng_col cols[] = {
-    {"id", "Ext__c", ENG_T_TEXT, true},
-    {"name", "Name", ENG_T_TEXT, false},
-    {"score", "Score__c", ENG_T_NUMERIC, false},
+    {.source = "id", .destination = "Ext__c", .type = ENG_T_TEXT, .is_key = true},
+    {.source = "name", .destination = "Name", .type = ENG_T_TEXT, .is_key = false},
+    {.source = "score",
+     .destination = "Score__c",
+     .type = ENG_T_NUMERIC,
+     .is_key = false},
 };
 static const char *r0[] = {"W-1", "Ng", "1.5"};
 static const char *r1[] = {"W-2", "far too long", "2"};
@@ -35,10 +38,10 @@ static const char *r2[] = {"W-3", "a,\"b\"", NULL};
 static const char *r3[] = {"W-4", "", "x"};
 
 static struct eng_row rows[] = {
-    {"W-1", r0, ENG_OP_UPSERT},
-    {"W-2", r1, ENG_OP_UPSERT},
-    {"W-3", r2, ENG_OP_UPSERT},
-    {"W-4", r3, ENG_OP_UPSERT},
+    {.key = "W-1", .vals = r0, .op = ENG_OP_UPSERT},
+    {.key = "W-2", .vals = r1, .op = ENG_OP_UPSERT},
+    {.key = "W-3", .vals = r2, .op = ENG_OP_UPSERT},
+    {.key = "W-4", .vals = r3, .op = ENG_OP_UPSERT},
 };
 static const struct eng_batch batch = {
     .cols = cols, .ncols = 3, .rows = rows, .nrows = 4};
@@ -185,12 +188,13 @@ static void test_bulk_update_and_no_key(void **state)
     /* Update: the key column is Id, normalised to 18 characters; results
      * are matched on that text. */
     static const struct eng_col ucols[] = {
-        {"id", "Id", ENG_T_TEXT, true},
-        {"name", "Name", ENG_T_TEXT, false},
+        {.source = "id", .destination = "Id", .type = ENG_T_TEXT, .is_key = true},
+        {.source = "name", .destination = "Name", .type = ENG_T_TEXT, .is_key = false},
     };
     static const char *u0[] = {"001000000000001", "A"};
     static const char *u1[] = {"0012800000CXn0kAAD", ""};
-    static struct eng_row urows[] = {{"a", u0, ENG_OP_UPDATE}, {"b", u1, ENG_OP_UPDATE}};
+    static struct eng_row urows[] = {{.key = "a", .vals = u0, .op = ENG_OP_UPDATE},
+                                     {.key = "b", .vals = u1, .op = ENG_OP_UPDATE}};
     static const struct eng_batch ub = {
         .cols = ucols, .ncols = 2, .rows = urows, .nrows = 2};
     static const struct sf_field *uf[] = {&F_ID, &F_NAME};
@@ -223,13 +227,13 @@ static void test_bulk_update_and_no_key(void **state)
 
     /* Insert without a key field: rows are matched on all their columns. */
     static const struct eng_col icols[] = {
-        {"id", NULL, ENG_T_TEXT, true},
-        {"name", "Name", ENG_T_TEXT, false},
+        {.source = "id", .destination = NULL, .type = ENG_T_TEXT, .is_key = true},
+        {.source = "name", .destination = "Name", .type = ENG_T_TEXT, .is_key = false},
     };
     static const char *i0[] = {"k1", "A"};
     static const char *i1[] = {"k2", "B"};
-    static struct eng_row irows[] = {{"k1", i0, ENG_OP_INSERT},
-                                     {"k2", i1, ENG_OP_INSERT}};
+    static struct eng_row irows[] = {{.key = "k1", .vals = i0, .op = ENG_OP_INSERT},
+                                     {.key = "k2", .vals = i1, .op = ENG_OP_INSERT}};
     static const struct eng_batch ib = {
         .cols = icols, .ncols = 2, .rows = irows, .nrows = 2};
     static const struct sf_field *inf[] = {NULL, &F_NAME};

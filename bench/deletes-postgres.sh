@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# retl-engine, PostgreSQL -> PostgreSQL, spec.deletes (issue 13): an
+# incremental run where 1% of the rows left the query (deletes.mode Delete)
+# against one where 1% of the rows changed, on the same 1M x 4 column table,
+# alternating over BENCH_ROUNDS rounds (medians). Target: deletes cost no
+# more than updates (ratio <= 1). Timings on a shared machine are noisy: the
+# load average is printed beside each figure.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+ENGINE=${ENGINE:-$ROOT/build/bin/retl-engine}
+ROWS=${BENCH_ROWS:-1000000}
+ROUNDS=${BENCH_ROUNDS:-3}
+[ -x "$ENGINE" ] || make -s build/bin/retl-engine
+# shellcheck source=../tests/lib/pg.sh
+source "$ROOT/tests/lib/pg.sh"
+W=$(mktemp -d /tmp/retl-bench-del.XXXXXX)
+trap 'pg_stop; rm -rf "$W"' EXIT
+pg_start "shared_buffers=256MB" "max_wal_size=4GB" >/dev/null
+pg_sql -c "CREATE DATABASE src" -c "CREATE DATABASE dst" >/dev/null
+S() { pg_sql -d src "$@"; }
+D() { pg_sql -d dst "$@"; }
+COLS="id int PRIMARY KEY, name text, score numeric(12,4), seen timestamptz"
+S -c "CREATE TABLE items ($COLS)" -c "INSERT INTO items SELECT g, 'name ' || g, g / 7.0, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, $ROWS) g" -c "VACUUM ANALYZE" >/dev/null
+for t in upd del; do D -c "CREATE TABLE public.items_$t ($COLS)" >/dev/null; done
+cat >"$W/secrets.yaml" <<EOS
+apiVersion: v1
+kind: Secret
+metadata: {name: wh}
+stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/src", password: "$PGPASSWORD"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app}
+stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/dst", password: "$PGPASSWORD"}
+EOS
+# Two jobs over two views of the same table: "upd" sees every row (1% of them
+# change per round), "del" sees the rows not yet removed (1% more per round).
+S -c "CREATE TABLE gone (id int PRIMARY KEY)" -c "CREATE VIEW items_del AS SELECT i.* FROM items i WHERE NOT EXISTS (SELECT 1 FROM gone g WHERE g.id = i.id)" >/dev/null
+for t in upd del; do
+  q="SELECT * FROM items"
+  extra=""
+  [ $t = del ] && q="SELECT * FROM items_del" && extra="  deletes: {mode: Delete, maxPercent: 100}"
+  cat >"$W/$t.yaml" <<EOS
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: $t, namespace: bench}
+spec:
+  source: {type: postgres, secretRef: {name: wh}, query: "$q"}
+  destination: {type: postgres, secretRef: {name: app}, object: public.items_$t}
+  mode: Upsert
+  batchSize: 10000
+  key: {source: id, destination: id}
+  mappings: [{source: name, destination: name}, {source: score, destination: score}, {source: seen, destination: seen}]
+$extra
+EOS
+  "$ENGINE" run -f "$W/$t.yaml" -f "$W/secrets.yaml" >/dev/null 2>"$W/$t.log"
+done
+now() { date +%s.%N; }
+load() { cut -d' ' -f1 /proc/loadavg; }
+run_timed() { # job -> seconds
+  local t0 t1
+  t0=$(now)
+  "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.out" 2>>"$W/$1.log"
+  t1=$(now)
+  echo "$t1 - $t0" | bc
+}
+ONE=$((ROWS / 100))
+declare -a TU TD
+for r in $(seq 1 "$ROUNDS"); do
+  lo=$(((r - 1) * ONE + 1)) hi=$((r * ONE))
+  S -c "UPDATE items SET name = name || '.' WHERE id BETWEEN $lo AND $hi" >/dev/null
+  S -c "INSERT INTO gone SELECT g FROM generate_series($((ROWS - r * ONE + 1)), $((ROWS - (r - 1) * ONE))) g" >/dev/null
+  # alternate the order
+  if [ $((r % 2)) = 1 ]; then
+    TU+=("$(run_timed upd)"); TD+=("$(run_timed del)")
+  else
+    TD+=("$(run_timed del)"); TU+=("$(run_timed upd)")
+  fi
+  echo "round $r: 1% updates ${TU[-1]} s, 1% deletes ${TD[-1]} s (load $(load); deleted $(python3 -c "import json,sys; print(json.loads(open('$W/del.out').read().splitlines()[-1])['rows']['deleted'])"))"
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mu=$(median "${TU[@]}") md=$(median "${TD[@]}")
+echo "incremental run, $ROWS rows: 1% updates median $mu s, 1% deletes median $md s, deletes/updates $(echo "scale=2; $md / $mu" | bc)"
+n=$(D -c "SELECT count(*) FROM public.items_del")
+[ "$n" = "$((ROWS - ROUNDS * ONE))" ] || { echo "destination has $n rows, expected $((ROWS - ROUNDS * ONE))"; exit 1; }
