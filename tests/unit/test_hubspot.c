@@ -204,7 +204,7 @@ static void test_body_and_results(void **state)
     hs_resp_clear(&r);
     /* NULL clears a property, unless its mapping says nulls: Skip. */
     const char *v4[] = {"e@x.com", NULL, "pro"};
-    struct eng_row row4[] = {{"e@x.com", v4, ENG_OP_UPSERT}};
+    struct eng_row row4[] = {{.key = "e@x.com", .vals = v4, .op = ENG_OP_UPSERT}};
     struct eng_batch b4 = {.cols = cols, .ncols = 3, .rows = row4, .nrows = 1};
     body = hs_chunk_body(&L, &b4, 0, 1, res, &n);
     assert_non_null(strstr(body, "\"score\":\"\""));
