@@ -281,8 +281,8 @@ expect "insert/rest: _errors message names field and length" \
 ejson=$("$ENGINE" errors --json -f "$W/con.yaml" -f "$W/secrets.yaml" 2>/dev/null)
 etext=$("$ENGINE" errors -f "$W/con.yaml" -f "$W/secrets.yaml" 2>/dev/null)
 elast=$(jq -r '.[] | select(.key == "C-40") | .lastFailure' <<<"$ejson")
-expect "errors: code, fields and timestamp printed whole, as --json has them" \
-  grep -qE "^C-40 +[0-9]+ +STRING_TOO_LONG +FirstName +${elast//./\\.} +FirstName: data value too large" <<<"$etext"
+expect "errors: code, class, fields and timestamp printed whole, as --json has them" \
+  grep -qE "^C-40 +[0-9]+ +STRING_TOO_LONG +permanent +FirstName +${elast//./\\.} +FirstName: data value too large" <<<"$etext"
 expect "errors --json: the row with its code" \
   test "$(jq -r '.[] | select(.key == "C-40") | .code' <<<"$ejson")" = STRING_TOO_LONG
 
