@@ -13,9 +13,11 @@ ENGINE=${ENGINE:-$ROOT/build/san/bin/retl-engine}
 SIM=$ROOT/build/bin/salesforce-sim
 HSIM=$ROOT/build/bin/hubspot-sim
 RCV=$ROOT/build/bin/http-receiver
+TDSSIM=$ROOT/build/bin/tds-sim
+SNOWSIM=$ROOT/build/bin/snowflake-sim
 ODBC_DIR=${ODBC_DIR:-/usr/lib/x86_64-linux-gnu/odbc}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-for b in "$ENGINE" "$SIM" "$HSIM" "$RCV"; do
+for b in "$ENGINE" "$SIM" "$HSIM" "$RCV" "$TDSSIM" "$SNOWSIM"; do
   [ -x "$b" ] || { echo "missing $b (make test-build)"; echo "0 passed, 1 failed"; exit 1; }
 done
 # shellcheck source=../lib/pg.sh
@@ -48,6 +50,15 @@ PIDS+=($!)
 "$RCV" --listen 127.0.0.1:0 --bearer-token the-right-bearer --hmac-secret the-right-hmac >"$W/rcv.url" 2>"$W/rcv.log" &
 PIDS+=($!)
 for _ in $(seq 200); do [ -s "$W/hs.url" ] && [ -s "$W/rcv.url" ] && break; sleep 0.05; done
+PGURL_BASE="postgresql://postgres:$PGPASSWORD@127.0.0.1:$PGPORT"
+"$TDSSIM" -pg "$PGURL_BASE/postgres" -user retl -password the-right-password -addr-file "$W/tds.addr" 2>"$W/tds.log" &
+PIDS+=($!)
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/key.pem" 2>/dev/null
+openssl pkey -in "$W/key.pem" -pubout -out "$W/key.pub"
+"$SNOWSIM" -pg "$PGURL_BASE/postgres" -public-key "$W/key.pub" -account ACME -user RETL_SVC -addr-file "$W/snow.addr" 2>"$W/snow.log" &
+PIDS+=($!)
+for _ in $(seq 200); do [ -s "$W/tds.addr" ] && [ -s "$W/snow.addr" ] && break; sleep 0.05; done
+TDS_PORT=$(cut -d: -f2 <"$W/tds.addr") SNOW=$(cat "$W/snow.addr")
 HS=$(head -n 1 "$W/hs.url") RV=$(head -n 1 "$W/rcv.url")
 [ -n "$HS" ] && [ -n "$RV" ] || { cat "$W/hs.log" "$W/rcv.log"; echo "0 passed, 1 failed"; exit 1; }
 
@@ -64,10 +75,11 @@ VALUES=(
 
 # cases: NAME -> a Python expression for the Secrets (v = the hostile value)
 # and the job's source/destination.
-python3 - "$W" "$PGPORT" "$PGPASSWORD" "$SF" "$ODBC_DIR" "$HS" "$RV" "${VALUES[@]}" <<'PY'
+python3 - "$W" "$PGPORT" "$PGPASSWORD" "$SF" "$ODBC_DIR" "$HS" "$RV" "$TDS_PORT" "$SNOW" "${VALUES[@]}" <<'PY'
 import json, sys, urllib.parse
-w, port, pgpw, sf, odbc, hs, rv = sys.argv[1:8]
-values = sys.argv[8:]
+w, port, pgpw, sf, odbc, hs, rv, tds, snow = sys.argv[1:10]
+values = sys.argv[10:]
+pem = open(f"{w}/key.pem").read()
 pg = f"postgresql://postgres@127.0.0.1:{port}/postgres"
 def odbc_brace(v): return "{" + v.replace("}", "}}") + "}"
 def pq_quote(v): return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -78,6 +90,10 @@ cases = {
   "pg-keyword":    lambda v: ({"url": f"host=127.0.0.1 port={port} user=postgres dbname=postgres password={pq_quote(v)}"}, "postgres", "src"),
   "odbc-password": lambda v: ({"connectionString": f"Driver={odbc}/psqlodbca.so;Servername=127.0.0.1;Port={port};Database=postgres;Username=postgres;SSLmode=disable", "password": v}, "odbc", "src"),
   "odbc-pwd":      lambda v: ({"connectionString": f"Driver={odbc}/psqlodbca.so;Servername=127.0.0.1;Port={port};Database=postgres;Username=postgres;SSLmode=disable;PWD={odbc_brace(v)}"}, "odbc", "src"),
+  "sqlserver-password": lambda v: ({"connectionString": f"Server=127.0.0.1;Port={tds};Database=shop;UID=retl", "password": v}, "sqlserver", "src"),
+  # a private key with the value spliced into its body: not a key any more
+  "snowflake-key": lambda v: ({"account": "acme", "user": "retl_svc", "endpoint": snow,
+                               "privateKey": pem.replace("\n", "\n" + v + "\n", 2)}, "snowflake", "src"),
   # destination secrets
   "pgdest-password": lambda v: ({"url": pg, "password": v}, "postgres", "dst"),
   "sf-client-secret": lambda v: ({"loginUrl": sf, "clientId": "3MVG9.retl", "clientSecret": v}, "salesforce", "dst"),
