@@ -21,7 +21,10 @@ pg_sql -c "CREATE DATABASE src" -c "CREATE DATABASE dst" >/dev/null
 S() { pg_sql -d src "$@"; }
 D() { pg_sql -d dst "$@"; }
 COLS="id int PRIMARY KEY, name text, score numeric(12,4), seen timestamptz"
-S -c "CREATE TABLE items ($COLS)" -c "INSERT INTO items SELECT g, 'name ' || g, g / 7.0, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, $ROWS) g" -c "VACUUM ANALYZE" >/dev/null
+for t in upd del; do
+  S -c "CREATE TABLE items_$t ($COLS)" -c "INSERT INTO items_$t SELECT g, 'name ' || g, g / 7.0, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, $ROWS) g" >/dev/null
+done
+S -c "VACUUM ANALYZE" >/dev/null
 for t in upd del; do D -c "CREATE TABLE public.items_$t ($COLS)" >/dev/null; done
 cat >"$W/secrets.yaml" <<EOS
 apiVersion: v1
@@ -34,13 +37,12 @@ kind: Secret
 metadata: {name: app}
 stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/dst", password: "$PGPASSWORD"}
 EOS
-# Two jobs over two views of the same table: "upd" sees every row (1% of them
-# change per round), "del" sees the rows not yet removed (1% more per round).
-S -c "CREATE TABLE gone (id int PRIMARY KEY)" -c "CREATE VIEW items_del AS SELECT i.* FROM items i WHERE NOT EXISTS (SELECT 1 FROM gone g WHERE g.id = i.id)" >/dev/null
+# Two jobs over two copies of the same table: in "upd" 1% of the rows change
+# per round, in "del" 1% more of the rows are deleted per round.
 for t in upd del; do
-  q="SELECT * FROM items"
+  q="SELECT * FROM items_$t"
   extra=""
-  [ $t = del ] && q="SELECT * FROM items_del" && extra="  deletes: {mode: Delete, maxPercent: 100}"
+  [ $t = del ] && extra="  deletes: {mode: Delete, maxPercent: 100}"
   cat >"$W/$t.yaml" <<EOS
 apiVersion: retl.io/v1alpha1
 kind: ReverseEtlJob
@@ -69,8 +71,8 @@ ONE=$((ROWS / 100))
 declare -a TU TD
 for r in $(seq 1 "$ROUNDS"); do
   lo=$(((r - 1) * ONE + 1)) hi=$((r * ONE))
-  S -c "UPDATE items SET name = name || '.' WHERE id BETWEEN $lo AND $hi" >/dev/null
-  S -c "INSERT INTO gone SELECT g FROM generate_series($((ROWS - r * ONE + 1)), $((ROWS - (r - 1) * ONE))) g" >/dev/null
+  S -c "UPDATE items_upd SET name = name || '.' WHERE id BETWEEN $lo AND $hi" >/dev/null
+  S -c "DELETE FROM items_del WHERE id BETWEEN $lo AND $hi" >/dev/null
   # alternate the order
   if [ $((r % 2)) = 1 ]; then
     TU+=("$(run_timed upd)"); TD+=("$(run_timed del)")

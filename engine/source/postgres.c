@@ -25,6 +25,7 @@ struct pgsrc {
     const char **ids; /* per chunk row: the record id of a D row */
     size_t ids_cap;
     const char *del_op; /* "delete" | "clear": deletes propagated; else NULL */
+    double max_pct;     /* spec.deletes.maxPercent */
     struct retl_buf sql;
     struct retl_buf copy;
     bool ahead;          /* the next FETCH is already on its way */
@@ -83,6 +84,7 @@ static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *se
     s->del_op = job->deletes == RETL_DELETES_DELETE  ? "delete"
                 : job->deletes == RETL_DELETES_CLEAR ? "clear"
                                                      : NULL;
+    s->max_pct = job->deletes_max_percent;
     retl_buf_init(&s->sql, ENG_PG_SQL_MAX);
     retl_buf_init(&s->copy, COPY_MAX);
     RETL_TRY(eng_pg_connect(sec, "source", &s->w, eb));
@@ -449,7 +451,16 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
         c->deleted = eng_pg_ll(r, 0, 2);
         s->gone = c->deleted > 0;
     }
-    if (s->del_op && c->deleted > 0) {
+    /* The guard's base. The query's rows that are not new, changed or
+     * skipped are synced keys, so with the deleted ones they bound it from
+     * below; the exact count (a pass over the snapshot) is taken only when
+     * that bound could trip the guard, and for plan, which prints it. */
+    long long lb = c->extracted - c->new_keys - c->changed - c->skipped_permanent;
+    lb = (lb > 0 ? lb : 0) + c->deleted;
+    c->synced = lb;
+    if (s->del_op && c->deleted > 0 &&
+        (dry(s) ||
+         (s->max_pct < 100 && (double)c->deleted * 100.0 > s->max_pct * (double)lb))) {
         PQclear(r);
         r = NULL;
         SQL(s, eng_pg_sql_synced_count(&s->sql, st));

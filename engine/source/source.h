@@ -40,8 +40,9 @@ struct eng_delta_counts {
     /* rows not sent: their key failed permanently (an error of class
      * permanent) with the same values; not part of new_keys / changed */
     long long skipped_permanent;
-    /* keys the destination holds from this job, when deleted > 0 and the
-     * job propagates deletes (spec.deletes.maxPercent's base); else 0 */
+    /* keys the destination holds from this job (spec.deletes.maxPercent's
+     * base): exact when deletes are propagated and could trip the guard (and
+     * for plan), else a lower bound */
     long long synced;
 };
 
