@@ -109,6 +109,7 @@ check "NULLs stay NULL" eq "$(D -c "SELECT count(*) FROM app.items WHERE id=2 AN
 check "snapshot keeps comparable types, others as canonical text" \
   eq "$(S -c "SELECT string_agg(attname || ':' || format_type(atttypid, NULL), ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'retl.t__items__snap'::regclass AND attnum > 0")" \
   'k:integer,st:text,h:bigint,c1:text,c2:numeric,c3:boolean,c4:date,c5:timestamp without time zone,c6:timestamp with time zone,c7:jsonb,c8:text,c9:bytea,c10:double precision,id:text'
+check "first sync: the snapshot has its primary key" eq "$(S -c "SELECT count(*) FROM pg_index WHERE indrelid = 'retl.t__items__snap'::regclass AND indisprimary")" 1
 check "hash strategy keeps key, status H and hash only" eq "$(S -c "SELECT count(*) FROM retl.t__items__snap WHERE st = 'H' AND h IS NOT NULL AND num_nulls(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10) = 10")" 1200
 check "state tables created in retl schema" eq "$(S -c "SELECT count(*) FROM pg_tables WHERE schemaname='retl' AND tablename LIKE 't__items__%'")" 3
 
@@ -452,6 +453,7 @@ run big run
 check "resume after SIGKILL exits 0" eq "$RC" 0
 check "resume sends only what was not committed" test "$(rows changed)" -le $((300000 - snap_at_kill + 2))
 check "destination equals source after resume" same big app.big
+check "a first sync killed mid-run: the next run gives the snapshot its primary key" eq "$(S -c "SELECT count(*) FROM pg_index WHERE indrelid = 'retl.t__big__snap'::regclass AND indisprimary")" 1
 
 # 15. the destination goes away mid-run: run fails clearly, nothing lost
 S -c "UPDATE big SET name = 'wave2 ' || id WHERE id % 3 = 0"
