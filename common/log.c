@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/timestamp.h"
 #include "utf8.h"
 
 #define LINE_MAX_BYTES 16384
@@ -151,10 +152,7 @@ void retl_log_fields(enum retl_log_level lvl, const char *msg,
     char ts[40];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    size_t tl = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + tl, sizeof ts - tl, ".%03ldZ", now.tv_nsec / 1000000);
+    retl_time_fmt_ts(&now, 3, ts, sizeof ts);
     bool json = log_fmt == RETL_LOG_JSON;
     const char *lv = level_names[lvl];
     if (json) {

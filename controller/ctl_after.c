@@ -5,8 +5,8 @@
 
 #include "common/json.h"
 #include "common/spec.h"
+#include "common/timestamp.h"
 #include "controller/ctl_runpod.h"
-#include "controller/ctl_time.h"
 
 /* Longest chain followed when looking for a cycle. */
 #define MAX_DEPTH 64
@@ -77,10 +77,10 @@ static bool reaches(struct search *s, const char *at, size_t depth)
 static time_t reference(const json_t *rj, const json_t *status)
 {
     time_t t = 0;
-    if (ctl_time_parse(retl_json_str(status, "active.startTime"), &t) ||
-        ctl_time_parse(retl_json_str(status, "lastRun.startTime"), &t))
+    if (retl_time_parse(retl_json_str(status, "active.startTime"), &t) ||
+        retl_time_parse(retl_json_str(status, "lastRun.startTime"), &t))
         return t;
-    ctl_time_parse(retl_json_str(rj, "metadata.creationTimestamp"), &t);
+    retl_time_parse(retl_json_str(rj, "metadata.creationTimestamp"), &t);
     return t;
 }
 
@@ -134,7 +134,7 @@ void ctl_after_decide(const json_t *rj, const json_t *status, const json_t *jobs
         const json_t *ds = json_object_get(d, "status");
         const char *ok = retl_json_str(ds, "lastSuccessfulTime");
         time_t t = 0;
-        if (ok && ctl_time_parse(ok, &t) && t > ref) {
+        if (ok && retl_time_parse(ok, &t) && t > ref) {
             add(done, sizeof done, ", ", names[i]);
             moving = true;
             char part[160];

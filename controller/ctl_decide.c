@@ -7,7 +7,7 @@
 #include "common/json.h"
 #include "common/summary.h"
 #include "controller/ctl_status.h"
-#include "controller/ctl_time.h"
+#include "common/timestamp.h"
 
 static const char *label(const json_t *obj, const char *key)
 {
@@ -65,9 +65,9 @@ bool ctl_decide_schedule(const struct retl_job *job, const json_t *rj,
                               .tz = job->time_zone,
                               .now = now,
                               .starting_deadline = job->starting_deadline_seconds};
-    ctl_time_parse(json_string_value(json_object_get(status, "lastScheduleTime")),
-                   &in.last_schedule);
-    ctl_time_parse(retl_json_str(rj, "metadata.creationTimestamp"), &in.created);
+    retl_time_parse(json_string_value(json_object_get(status, "lastScheduleTime")),
+                    &in.last_schedule);
+    retl_time_parse(retl_json_str(rj, "metadata.creationTimestamp"), &in.created);
     ctl_schedule_decide(&in, so);
     return !job->suspend;
 }
@@ -219,7 +219,7 @@ static void ready_and_stalled(json_t *st, const struct ctl_cond_in *in)
         ctl_cond_set(st, CTL_COND_STALLED, "True", s.reason, s.msg, g, in->now);
         return;
     }
-    char msg[1200], ts[CTL_TIME_LEN];
+    char msg[1200], ts[RETL_TIME_LEN];
     const char *reason = "Scheduled";
     if (!in->job->schedule && in->after && in->after->state != CTL_AFTER_NONE) {
         reason = "AfterDependencies";
@@ -233,7 +233,7 @@ static void ready_and_stalled(json_t *st, const struct ctl_cond_in *in)
         snprintf(msg, sizeof msg, "scheduled runs are suspended");
     } else if (in->next_slot) {
         snprintf(msg, sizeof msg, "next run at %s",
-                 ctl_time_fmt(in->next_slot, ts, sizeof ts));
+                 retl_time_fmt(in->next_slot, ts, sizeof ts));
     } else {
         snprintf(msg, sizeof msg, "the schedule has no next run");
     }
@@ -278,9 +278,9 @@ void ctl_decide_conditions(json_t *st, const struct ctl_cond_in *in)
     }
     json_object_set_new(st, "observedGeneration", json_integer(g));
     if (in->next_slot && !in->invalid) {
-        char ts[CTL_TIME_LEN];
+        char ts[RETL_TIME_LEN];
         json_object_set_new(st, "nextScheduleTime",
-                            json_string(ctl_time_fmt(in->next_slot, ts, sizeof ts)));
+                            json_string(retl_time_fmt(in->next_slot, ts, sizeof ts)));
     } else {
         json_object_del(st, "nextScheduleTime");
     }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller/ctl_time.h"
+#include "common/timestamp.h"
 
 static const char *const int_fields[] = {"extracted", "delta", "loaded", "failed"};
 
@@ -79,7 +79,7 @@ bool ctl_progress_due(const json_t *progress, time_t now, long *wait_ms)
     time_t t;
     long wait = 0;
     if (progress &&
-        ctl_time_parse(json_string_value(json_object_get(progress, "updateTime")), &t) &&
+        retl_time_parse(json_string_value(json_object_get(progress, "updateTime")), &t) &&
         t <= now && now - t < CTL_PROGRESS_EVERY_S)
         wait = (long)(t + CTL_PROGRESS_EVERY_S - now) * 1000;
     if (wait_ms)

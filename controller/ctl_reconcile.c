@@ -17,7 +17,7 @@
 #include "controller/ctl_runpod.h"
 #include "controller/ctl_schedule.h"
 #include "controller/ctl_status.h"
-#include "controller/ctl_time.h"
+#include "common/timestamp.h"
 #include "controller/metrics.h"
 
 static time_t now_of(const struct ctl *c)
@@ -174,13 +174,13 @@ static json_t *find_pod(const json_t *pods, const char *name)
 static void set_active(struct ctl_pass *r, long long run, const char *pod,
                        const char *trigger, time_t scheduled, time_t started)
 {
-    char ts[CTL_TIME_LEN];
+    char ts[RETL_TIME_LEN];
     json_t *a =
         json_pack("{s:I, s:s, s:s, s:s}", "run", (json_int_t)run, "pod", pod, "trigger",
-                  trigger, "startTime", ctl_time_fmt(started, ts, sizeof ts));
+                  trigger, "startTime", retl_time_fmt(started, ts, sizeof ts));
     if (scheduled)
         json_object_set_new(a, "scheduledTime",
-                            json_string(ctl_time_fmt(scheduled, ts, sizeof ts)));
+                            json_string(retl_time_fmt(scheduled, ts, sizeof ts)));
     json_object_set_new(r->status, "active", a);
 }
 
@@ -239,7 +239,7 @@ static retl_err start_run(struct ctl_pass *r, struct ctl_pod_plan *ob,
         ctl_outcome_free(&o);
     if (ph == CTL_POD_WAITING && prun > ob->recorded_max) {
         time_t st = r->now;
-        ctl_time_parse(retl_json_str(existing, "metadata.creationTimestamp"), &st);
+        retl_time_parse(retl_json_str(existing, "metadata.creationTimestamp"), &st);
         set_active(r, prun, pod_name, trigger, scheduled, st);
         *started = true;
     }
@@ -335,9 +335,9 @@ static retl_err schedule_runs(struct ctl_pass *r, struct ctl_pod_plan *ob,
         e = start_run(r, ob, pod, "Schedule", so.due, NULL, &started, &adopted, eb);
         if (e)
             break;
-        char ts[CTL_TIME_LEN];
+        char ts[RETL_TIME_LEN];
         json_object_set_new(r->status, "lastScheduleTime",
-                            json_string(ctl_time_fmt(so.due, ts, sizeof ts)));
+                            json_string(retl_time_fmt(so.due, ts, sizeof ts)));
         break;
     }
     return e;
@@ -367,9 +367,9 @@ static long refresh_progress(struct ctl_pass *r, const struct ctl_pod_plan *ob)
         RETL_LOG_DEBUG("no run progress", RF_S("namespace", r->ns), RF_S("job", r->name),
                        RF_S("pod", apod), RF_S("error", peb.msg));
     } else if (ctl_progress_changed(json_object_get(active, "progress"), p)) {
-        char ts[CTL_TIME_LEN];
+        char ts[RETL_TIME_LEN];
         json_object_set_new(p, "updateTime",
-                            json_string(ctl_time_fmt(r->now, ts, sizeof ts)));
+                            json_string(retl_time_fmt(r->now, ts, sizeof ts)));
         json_object_set(active, "progress", p);
     }
     json_decref(p);

@@ -7,7 +7,7 @@
 #include "common/summary.h"
 #include "controller/ctl_reconcile_int.h"
 #include "controller/ctl_status.h"
-#include "controller/ctl_time.h"
+#include "common/timestamp.h"
 #include "controller/kube/kube.h"
 #include "controller/metrics.h"
 
@@ -18,10 +18,10 @@ void ctl_record_run(struct ctl_pass *r, const json_t *pod, const char *pod_name,
     const char *trig = pod ? ctl_annotation(pod, CTL_ANN_TRIGGER) : NULL;
     if (!pod) {
         trig = retl_json_str(r->status, "active.trigger");
-        ctl_time_parse(retl_json_str(r->status, "active.scheduledTime"), &ref.scheduled);
-        ctl_time_parse(retl_json_str(r->status, "active.startTime"), &o->started);
+        retl_time_parse(retl_json_str(r->status, "active.scheduledTime"), &ref.scheduled);
+        retl_time_parse(retl_json_str(r->status, "active.startTime"), &o->started);
     } else {
-        ctl_time_parse(ctl_annotation(pod, CTL_ANN_SCHEDULED), &ref.scheduled);
+        retl_time_parse(ctl_annotation(pod, CTL_ANN_SCHEDULED), &ref.scheduled);
     }
     if (trig)
         ref.trigger = trig;
@@ -77,7 +77,7 @@ static void record_replaced(struct ctl_pass *r, const json_t *p, const char *mes
     struct ctl_outcome o;
     unfinished_outcome(&o, "Replaced", r->now);
     snprintf(o.message, sizeof o.message, "%s", message);
-    ctl_time_parse(retl_json_str(p, "status.startTime"), &o.started);
+    retl_time_parse(retl_json_str(p, "status.startTime"), &o.started);
     ctl_record_run(r, p, kube_obj_name(p), ctl_pod_run(p), &o, false);
     ctl_pass_delete(r, kube_obj_name(p));
 }

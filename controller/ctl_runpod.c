@@ -7,8 +7,8 @@
 
 #include "common/json.h"
 #include "common/summary.h"
+#include "common/timestamp.h"
 #include "common/utf8.h"
-#include "controller/ctl_time.h"
 
 void ctl_pod_name_scheduled(const char *job, time_t slot, char *buf, size_t n)
 {
@@ -83,9 +83,9 @@ json_t *ctl_pod_build(const struct ctl_pod_params *p)
         json_object_set_new(labels, CTL_LABEL_RUN, json_string(run_s));
         json_object_set_new(ann, CTL_ANN_TRIGGER, json_string(p->trigger));
         if (p->scheduled) {
-            char ts[CTL_TIME_LEN];
+            char ts[RETL_TIME_LEN];
             json_object_set_new(ann, CTL_ANN_SCHEDULED,
-                                json_string(ctl_time_fmt(p->scheduled, ts, sizeof ts)));
+                                json_string(retl_time_fmt(p->scheduled, ts, sizeof ts)));
         }
     }
     json_array_append_new(env,
@@ -207,9 +207,9 @@ static void outcome_init(struct ctl_outcome *o, const json_t *pod, time_t now)
     memset(o, 0, sizeof *o);
     o->exit_code = -1;
     o->started = 0;
-    ctl_time_parse(retl_json_str(pod, "status.startTime"), &o->started);
+    retl_time_parse(retl_json_str(pod, "status.startTime"), &o->started);
     if (!o->started)
-        ctl_time_parse(retl_json_str(pod, "metadata.creationTimestamp"), &o->started);
+        retl_time_parse(retl_json_str(pod, "metadata.creationTimestamp"), &o->started);
     o->finished = now;
 }
 
@@ -263,7 +263,7 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
     if (json_is_integer(ec))
         o->exit_code = (int)json_integer_value(ec);
     time_t fin;
-    if (ctl_time_parse(json_string_value(json_object_get(term, "finishedAt")), &fin))
+    if (retl_time_parse(json_string_value(json_object_get(term, "finishedAt")), &fin))
         o->finished = fin;
     const char *msg = json_string_value(json_object_get(term, "message"));
     const char *tr = json_string_value(json_object_get(term, "reason"));

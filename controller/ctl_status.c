@@ -4,7 +4,7 @@
 
 #include "common/json.h"
 #include "common/summary.h"
-#include "controller/ctl_time.h"
+#include "common/timestamp.h"
 
 json_t *ctl_cond_get(const json_t *status, const char *type)
 {
@@ -48,7 +48,7 @@ void ctl_cond_set(json_t *status, const char *type, const char *cond_status,
         conds = json_array();
         json_object_set_new(status, "conditions", conds);
     }
-    char ts[CTL_TIME_LEN];
+    char ts[RETL_TIME_LEN];
     json_t *c = ctl_cond_get(status, type);
     const char *old = json_string_value(json_object_get(c, "status"));
     const char *ltt = json_string_value(json_object_get(c, "lastTransitionTime"));
@@ -60,7 +60,7 @@ void ctl_cond_set(json_t *status, const char *type, const char *cond_status,
         json_object_set_new(nc, "lastTransitionTime", json_string(ltt));
     else
         json_object_set_new(nc, "lastTransitionTime",
-                            json_string(ctl_time_fmt(now, ts, sizeof ts)));
+                            json_string(retl_time_fmt(now, ts, sizeof ts)));
     if (c) {
         json_object_update(c, nc);
         json_decref(nc);
@@ -79,18 +79,18 @@ void ctl_cond_set(json_t *status, const char *type, const char *cond_status,
 
 json_t *ctl_run_entry(const struct ctl_run_ref *ref, const struct ctl_outcome *o)
 {
-    char ts[CTL_TIME_LEN];
+    char ts[RETL_TIME_LEN];
     json_t *e = json_pack("{s:I, s:s, s:s}", "run", (json_int_t)ref->run, "pod",
                           ref->pod ? ref->pod : "", "trigger",
                           ref->trigger ? ref->trigger : "Manual");
     if (ref->scheduled)
         json_object_set_new(e, "scheduledTime",
-                            json_string(ctl_time_fmt(ref->scheduled, ts, sizeof ts)));
+                            json_string(retl_time_fmt(ref->scheduled, ts, sizeof ts)));
     if (o->started)
         json_object_set_new(e, "startTime",
-                            json_string(ctl_time_fmt(o->started, ts, sizeof ts)));
+                            json_string(retl_time_fmt(o->started, ts, sizeof ts)));
     json_object_set_new(e, "completionTime",
-                        json_string(ctl_time_fmt(o->finished, ts, sizeof ts)));
+                        json_string(retl_time_fmt(o->finished, ts, sizeof ts)));
     json_object_set_new(e, "result", json_string(o->result));
     if (o->reason[0])
         json_object_set_new(e, "reason", json_string(o->reason));
@@ -189,9 +189,9 @@ void ctl_status_record(json_t *status, const json_t *entry, const struct ctl_out
     }
 
     if (!strcmp(res, retl_result_name(RETL_RESULT_SUCCEEDED))) {
-        char ts[CTL_TIME_LEN];
+        char ts[RETL_TIME_LEN];
         json_object_set_new(status, "lastSuccessfulTime",
-                            json_string(ctl_time_fmt(o->finished, ts, sizeof ts)));
+                            json_string(retl_time_fmt(o->finished, ts, sizeof ts)));
     }
     long long active = 0;
     if (retl_json_int(status, "active.run", &active) &&

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/timestamp.h"
+
 /* client-go's workqueue buckets: ExponentialBuckets(10e-9, 10, 12). */
 static const double workqueue_buckets[] = {1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3,
                                            1e-2, 1e-1, 1,    10,   100,  1000};
@@ -280,38 +282,6 @@ void ctl_metrics_job_deleted(const char *ns, const char *job)
                                     2);
 }
 
-/* RFC 3339 as the API server writes it ("2026-11-24T13:00:05Z", optional
- * fraction, "Z" or a +hh:mm offset) to Unix seconds; false if malformed. */
-static bool parse_time(const char *t, double *out)
-{
-    struct tm tm = {0};
-    const char *p = t ? strptime(t, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (!p)
-        return false;
-    double frac = 0;
-    if (*p == '.') {
-        char *end;
-        frac = strtod(p, &end);
-        p = end;
-    }
-    long off = 0;
-    if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-            return false;
-        off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else {
-        return false;
-    }
-    if (*p)
-        return false;
-    *out = (double)(timegm(&tm) - off) + frac;
-    return true;
-}
-
 static bool succeeded(const json_t *run)
 {
     const char *r = json_string_value(json_object_get(run, "result"));
@@ -342,14 +312,15 @@ retl_err ctl_metrics_job_status(const char *ns, const char *job, const json_t *s
         e = ctl_metrics_gauge_set(s->consecutive, (double)n, CTL_LV(ns, job));
 
     double ts;
-    if (!e && parse_time(json_string_value(json_object_get(last, "completionTime")), &ts))
+    if (!e && retl_time_parse_real(
+                  json_string_value(json_object_get(last, "completionTime")), &ts))
         e = ctl_metrics_gauge_set(s->last_ts, ts, CTL_LV(ns, job));
     const json_t *dur = json_object_get(last, "durationSeconds");
     if (!e && json_is_number(dur))
         e = ctl_metrics_gauge_set(s->last_duration, json_number_value(dur),
                                   CTL_LV(ns, job));
-    if (!e &&
-        parse_time(json_string_value(json_object_get(status, "lastSuccessfulTime")), &ts))
+    if (!e && retl_time_parse_real(
+                  json_string_value(json_object_get(status, "lastSuccessfulTime")), &ts))
         e = ctl_metrics_gauge_set(s->last_success_ts, ts, CTL_LV(ns, job));
     return e;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/timestamp.h"
 #include "common/utf8.h"
 #include "kube_event_rules.h"
 
@@ -48,17 +49,6 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void micro_time(char *buf, size_t n)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, n, "%s.%06ldZ", base, ts.tv_nsec / 1000);
 }
 
 static void pending_free(struct pending *p)
@@ -258,7 +248,7 @@ void kube_eventf(struct kube_events *r, const json_t *obj, const char *type,
     snprintf(p.type, sizeof p.type, "%s", type ? type : KUBE_EVENT_NORMAL);
     snprintf(p.reason, sizeof p.reason, "%s", reason ? reason : "Unknown");
     snprintf(p.action, sizeof p.action, "%s", action ? action : p.reason);
-    micro_time(p.at, sizeof p.at);
+    retl_time_now_micro(p.at, sizeof p.at);
     p.ref = kube_event_ref(obj);
     p.ns = strdup(kube_event_namespace(obj));
     char objkey[600];

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/timestamp.h"
 #include "kube_lease.h"
 
 struct kube_leader {
@@ -56,18 +57,6 @@ void kube_leader_default_identity(char *buf, size_t n)
              r[11], r[12], r[13], r[14], r[15]);
 }
 
-/* RFC 3339 with microseconds (metav1.MicroTime). */
-static void micro_time(char *buf, size_t n)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, n, "%s.%06ldZ", base, ts.tv_nsec / 1000);
-}
-
 /* Waits ms on the monotonic clock or until stop. */
 static void nap(struct kube_leader *l, long ms)
 {
@@ -105,7 +94,7 @@ static void observe(struct kube_leader *l, const char *holder, const char *rv)
 static json_t *lease_spec(struct kube_leader *l, const json_t *old_spec, bool release)
 {
     char now[64];
-    micro_time(now, sizeof now);
+    retl_time_now_micro(now, sizeof now);
     return kube_lease_spec(old_spec, l->id, l->o.lease_duration_ms, now, release);
 }
 

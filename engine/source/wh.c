@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/timestamp.h"
 
 /* Statements of one commit: clear, the VALUES inserts, the commit steps. */
 #define NBUF_FIXED (1 + ENG_DL_COMMIT_STMTS)
@@ -733,14 +734,6 @@ static char *row_json(const struct eng_state *st, const char *const *row)
     return s;
 }
 
-static void utc_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
                        const char *op, const struct eng_chunk *ch,
                        const struct eng_row_result *res, struct retl_errbuf *eb)
@@ -750,7 +743,7 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
     if (rc)
         return rc;
     struct eng_dl_outcome *o = NULL;
-    char now[32];
+    char now[RETL_TIME_LEN];
     size_t nins = (ch->nrows + ENG_DL_VALUES_ROWS - 1) / ENG_DL_VALUES_ROWS;
     size_t stride = ch->ncols + 1;
     /* The chunk handed out by delta_fetch: use the delta's own key text, which
@@ -759,7 +752,7 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
     if (w->cells && ch->cells >= w->cells && ch->cells < w->cells + w->cells_cap &&
         stride == w->ntypes)
         base = (size_t)(ch->cells - w->cells) / stride;
-    utc_now(now);
+    retl_time_fmt(time(NULL), now, sizeof now);
     o = calloc(ch->nrows ? ch->nrows : 1, sizeof *o);
     if (!o)
         return RETL_E_NOMEM;

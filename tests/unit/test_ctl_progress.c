@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "controller/ctl_progress.h"
-#include "controller/ctl_time.h"
+#include "common/timestamp.h"
 
 #define LINE(ph, ex, lo, el)                                                             \
     "{\"time\":\"2026-03-01T10:00:00Z\",\"level\":\"info\",\"msg\":\"progress\","        \
@@ -123,7 +123,7 @@ static void test_due_and_changed(void **state)
 {
     (void)state;
     time_t now = 0;
-    assert_true(ctl_time_parse("2026-03-01T10:00:20Z", &now));
+    assert_true(retl_time_parse("2026-03-01T10:00:20Z", &now));
     long wait = -1;
     assert_true(ctl_progress_due(NULL, now, &wait));
     assert_int_equal(wait, 0);

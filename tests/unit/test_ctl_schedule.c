@@ -7,12 +7,12 @@
 #include <time.h>
 
 #include "controller/ctl_schedule.h"
-#include "controller/ctl_time.h"
+#include "common/timestamp.h"
 
 static time_t at(const char *s)
 {
     time_t t = 0;
-    if (!ctl_time_parse(s, &t))
+    if (!retl_time_parse(s, &t))
         fail_msg("bad time %s", s);
     return t;
 }
@@ -125,14 +125,14 @@ static void test_requeue(void **state)
 static void test_time_parse(void **state)
 {
     time_t t;
-    char buf[CTL_TIME_LEN];
-    assert_true(ctl_time_parse("2026-03-01T10:00:00Z", &t));
-    assert_string_equal(ctl_time_fmt(t, buf, sizeof buf), "2026-03-01T10:00:00Z");
-    assert_true(ctl_time_parse("2026-03-01T11:00:00.123+01:00", &t));
-    assert_string_equal(ctl_time_fmt(t, buf, sizeof buf), "2026-03-01T10:00:00Z");
-    assert_false(ctl_time_parse("yesterday", &t));
-    assert_false(ctl_time_parse(NULL, &t));
-    assert_false(ctl_time_parse("2026-03-01T10:00:00", &t));
+    char buf[RETL_TIME_LEN];
+    assert_true(retl_time_parse("2026-03-01T10:00:00Z", &t));
+    assert_string_equal(retl_time_fmt(t, buf, sizeof buf), "2026-03-01T10:00:00Z");
+    assert_true(retl_time_parse("2026-03-01T11:00:00.123+01:00", &t));
+    assert_string_equal(retl_time_fmt(t, buf, sizeof buf), "2026-03-01T10:00:00Z");
+    assert_false(retl_time_parse("yesterday", &t));
+    assert_false(retl_time_parse(NULL, &t));
+    assert_false(retl_time_parse("2026-03-01T10:00:00", &t));
 }
 
 int main(void)
