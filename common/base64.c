@@ -1,5 +1,6 @@
 #include "common/base64.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,10 +51,13 @@ retl_err retl_base64_decode(const char *in, char **out, size_t *len_out)
     return RETL_E_OK;
 }
 
-char *retl_base64url_encode(const unsigned char *p, size_t n)
+/* Encodes n bytes with the URL-safe alphabet without padding, or the
+ * standard one with padding. Ownership: the caller frees the result. */
+static char *encode(const unsigned char *p, size_t n, bool url)
 {
-    static const char al[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *al =
+        url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *out = malloc(n / 3 * 4 + 5);
     if (!out)
         return NULL;
@@ -73,7 +77,21 @@ char *retl_base64url_encode(const unsigned char *p, size_t n)
         out[o++] = al[(v >> 12) & 63];
         if (i + 1 < n)
             out[o++] = al[(v >> 6) & 63];
+        else if (!url)
+            out[o++] = '=';
+        if (!url)
+            out[o++] = '=';
     }
     out[o] = '\0';
     return out;
+}
+
+char *retl_base64url_encode(const unsigned char *p, size_t n)
+{
+    return encode(p, n, true);
+}
+
+char *retl_base64_encode(const unsigned char *p, size_t n)
+{
+    return encode(p, n, false);
 }

@@ -1,6 +1,7 @@
-/* Base64 (RFC 4648) for Secret data, kubeconfig fields and JWTs. Written here
- * rather than taken from OpenSSL because Kubernetes data is often wrapped or
- * unpadded and JWTs need the URL-safe alphabet without padding, which
+/* Base64 (RFC 4648) for Secret data, kubeconfig fields, JWTs and key
+ * fingerprints: the one encoder and decoder of the tree. Written here rather
+ * than taken from OpenSSL because Kubernetes data is often wrapped or unpadded
+ * and JWTs need the URL-safe alphabet without padding, which
  * EVP_DecodeBlock/EVP_EncodeBlock do not handle. */
 #ifndef RETL_BASE64_H
 #define RETL_BASE64_H
@@ -18,5 +19,9 @@ retl_err retl_base64_decode(const char *in, char **out, size_t *len_out);
 /* URL-safe base64 without padding of n bytes (JWT segments). Ownership: the
  * caller frees the result; NULL when out of memory. */
 char *retl_base64url_encode(const unsigned char *p, size_t n);
+
+/* Standard base64 with padding of n bytes. Ownership: the caller frees the
+ * result; NULL when out of memory. */
+char *retl_base64_encode(const unsigned char *p, size_t n);
 
 #endif

@@ -1,20 +1,16 @@
 /* OAuth 2.0 for the Salesforce destination: the flow is chosen from the keys
  * of the destination secret (JWT bearer, refresh token, username-password,
- * client credentials). The JWT assertion is RS256 signed with OpenSSL EVP. */
+ * client credentials). The JWT assertion is signed by common/jwt (RS256). */
 #include "engine/dest/salesforce_int.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "common/base64.h"
+#include "common/jwt.h"
 #include "common/log.h"
 
 void sf_auth_free(struct sf_auth *a)
@@ -147,92 +143,20 @@ out:
     return e;
 }
 
-static char *b64url_str(const char *s)
-{
-    return retl_base64url_encode((const unsigned char *)s, strlen(s));
-}
-
 retl_err sf_jwt_assertion(const char *pem_key, const char *iss, const char *sub,
                           const char *aud, long long now, char **out,
                           struct retl_errbuf *eb)
 {
-    retl_err e = RETL_E_OK;
-    char *h64 = NULL, *c64 = NULL, *claims = NULL, *input = NULL, *s64 = NULL;
-    unsigned char *sig = NULL;
-    EVP_PKEY *key = NULL;
-    EVP_MD_CTX *md = NULL;
+    struct retl_rsa_key *key = NULL;
     json_t *cj = json_pack("{s:s, s:s, s:s, s:I}", "iss", iss, "sub", sub, "aud", aud,
                            "exp", (json_int_t)(now + 180));
-    if (!cj)
-        return RETL_E_NOMEM;
-    claims = json_dumps(cj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *claims = cj ? json_dumps(cj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(cj);
-    h64 = b64url_str("{\"alg\":\"RS256\"}");
-    c64 = claims ? b64url_str(claims) : NULL;
-    if (!h64 || !c64 || asprintf(&input, "%s.%s", h64, c64) < 0) {
-        input = NULL;
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    /* Secrets often arrive with literal "\n" sequences instead of newlines. */
-    char *pem = strdup(pem_key);
-    if (!pem) {
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    if (!strchr(pem, '\n')) {
-        char *w = pem;
-        for (const char *r = pem; *r; r++) {
-            if (r[0] == '\\' && r[1] == 'n') {
-                *w++ = '\n';
-                r++;
-            } else {
-                *w++ = *r;
-            }
-        }
-        *w = '\0';
-    }
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    if (bio)
-        key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    free(pem);
-    if (!key) {
-        ERR_clear_error();
-        e = retl_errf(eb, RETL_E_CONFIG,
-                      "privateKey: not a PEM private key (PKCS#8 or PKCS#1)");
-        goto out;
-    }
-    if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
-        e = retl_errf(eb, RETL_E_CONFIG, "privateKey: RS256 needs an RSA key");
-        goto out;
-    }
-    md = EVP_MD_CTX_new();
-    size_t siglen = 0;
-    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-        EVP_DigestSignUpdate(md, input, strlen(input)) != 1 ||
-        EVP_DigestSignFinal(md, NULL, &siglen) != 1 || !(sig = malloc(siglen)) ||
-        EVP_DigestSignFinal(md, sig, &siglen) != 1) {
-        ERR_clear_error();
-        e = retl_errf(eb, RETL_E_INTERNAL, "JWT signing failed");
-        goto out;
-    }
-    s64 = retl_base64url_encode(sig, siglen);
-    char *jwt = NULL;
-    if (!s64 || asprintf(&jwt, "%s.%s", input, s64) < 0) {
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    *out = jwt;
-out:
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_free(key);
-    free(sig);
-    free(h64);
-    free(c64);
+    retl_err e = claims ? retl_rsa_key_load(pem_key, &key, eb) : RETL_E_NOMEM;
+    if (!e)
+        e = retl_jwt_rs256(key, "{\"alg\":\"RS256\"}", claims, out, eb);
+    retl_rsa_key_free(key);
     free(claims);
-    free(input);
-    free(s64);
     return e;
 }
 

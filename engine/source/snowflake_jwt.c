@@ -1,16 +1,12 @@
 #include <ctype.h>
 #include <stdbool.h>
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include "common/base64.h"
+#include "common/jwt.h"
 #include "engine/source/snowflake_int.h"
 
 void eng_sf_jwt_account(const char *account, char *out, size_t n)
@@ -26,102 +22,50 @@ void eng_sf_jwt_account(const char *account, char *out, size_t n)
     out[o] = '\0';
 }
 
-static EVP_PKEY *load_key(const char *pem, struct retl_errbuf *eb)
+/* The key of the source secret; a message that names the source. */
+static retl_err load_key(const char *pem, struct retl_rsa_key **k, struct retl_errbuf *eb)
 {
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    if (!k)
-        retl_errf(eb, RETL_E_CONFIG,
-                  "source: privateKey is not an unencrypted PEM private key");
-    return k;
-}
-
-static retl_err fingerprint(EVP_PKEY *k, char *out, size_t n, struct retl_errbuf *eb)
-{
-    unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    unsigned char b64[128];
-    int len = i2d_PUBKEY(k, &der);
-    if (len <= 0 || !EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL)) {
-        OPENSSL_free(der);
-        return retl_errf(eb, RETL_E_CONFIG, "source: cannot derive the public key");
+    retl_err rc = retl_rsa_key_load(pem, k, eb);
+    if (rc == RETL_E_CONFIG && eb) {
+        char m[sizeof eb->msg];
+        snprintf(m, sizeof m, "%s", eb->msg);
+        retl_errf(eb, rc, "source: %s", m);
     }
-    OPENSSL_free(der);
-    EVP_EncodeBlock(b64, md, (int)mdlen);
-    snprintf(out, n, "SHA256:%s", (char *)b64);
-    return RETL_E_OK;
+    return rc;
 }
 
 retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n, struct retl_errbuf *eb)
 {
-    EVP_PKEY *k = load_key(pem, eb);
-    if (!k)
-        return RETL_E_CONFIG;
-    retl_err rc = fingerprint(k, out, n, eb);
-    EVP_PKEY_free(k);
-    return rc;
-}
-
-/* base64url without padding of n bytes, appended to b. */
-static retl_err b64url(struct retl_buf *b, const unsigned char *p, size_t n)
-{
-    char *t = retl_base64url_encode(p, n);
-    if (!t)
-        return RETL_E_NOMEM;
-    retl_err rc = retl_buf_adds(b, t);
-    free(t);
+    struct retl_rsa_key *k = NULL;
+    retl_err rc = load_key(pem, &k, eb);
+    if (!rc)
+        rc = retl_rsa_key_fingerprint(k, out, n, eb);
+    retl_rsa_key_free(k);
     return rc;
 }
 
 retl_err eng_sf_jwt(const char *pem, const char *account, const char *user, long now,
                     long lifetime, char **out, struct retl_errbuf *eb)
 {
-    retl_err rc = RETL_E_OK;
     char acct[256], usr[256], fp[128], claims[1024];
-    unsigned char *sig = NULL;
-    size_t siglen = 0;
-    EVP_MD_CTX *md = NULL;
-    struct retl_buf b;
-    retl_buf_init(&b, 8192);
-    EVP_PKEY *k = load_key(pem, eb);
-    if (!k)
-        return RETL_E_CONFIG;
+    struct retl_rsa_key *k = NULL;
+    retl_err rc = load_key(pem, &k, eb);
+    if (rc)
+        return rc;
     eng_sf_jwt_account(account, acct, sizeof acct);
     size_t o = 0;
     for (const char *p = user ? user : ""; *p && o + 1 < sizeof usr; p++)
         usr[o++] = (char)toupper((unsigned char)*p);
     usr[o] = '\0';
-    rc = fingerprint(k, fp, sizeof fp, eb);
+    rc = retl_rsa_key_fingerprint(k, fp, sizeof fp, eb);
     if (rc)
         goto out;
-    static const char hdr[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
     snprintf(claims, sizeof claims,
              "{\"iss\":\"%s.%s.%s\",\"sub\":\"%s.%s\",\"iat\":%ld,\"exp\":%ld}", acct,
              usr, fp, acct, usr, now, now + lifetime);
-    if ((rc = b64url(&b, (const unsigned char *)hdr, strlen(hdr))) ||
-        (rc = retl_buf_addc(&b, '.')) ||
-        (rc = b64url(&b, (const unsigned char *)claims, strlen(claims))))
-        goto out;
-    md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k) != 1 ||
-        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)b.data, b.len) != 1 ||
-        !(sig = malloc(siglen)) ||
-        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)b.data, b.len) != 1) {
-        rc = retl_errf(eb, RETL_E_AUTH,
-                       "source: cannot sign the JWT (an RSA key is needed)");
-        goto out;
-    }
-    if ((rc = retl_buf_addc(&b, '.')) || (rc = b64url(&b, sig, siglen)))
-        goto out;
-    *out = retl_buf_take(&b);
-    if (!*out)
-        rc = RETL_E_NOMEM;
+    rc = retl_jwt_rs256(k, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", claims, out, eb);
 out:
-    free(sig);
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_free(k);
-    retl_buf_free(&b);
+    retl_rsa_key_free(k);
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,11 +51,32 @@ static void test_url_encode_roundtrip(void **state)
     }
 }
 
+/* The standard alphabet with padding agrees with OpenSSL's EVP_EncodeBlock. */
+static void test_std_encode_matches_openssl(void **state)
+{
+    char *s = retl_base64_encode((const unsigned char *)"\xfb\xff", 2);
+    assert_string_equal(s, "+/8=");
+    free(s);
+    s = retl_base64_encode((const unsigned char *)"a", 1);
+    assert_string_equal(s, "YQ==");
+    free(s);
+    unsigned char all[256], want[400];
+    for (int i = 0; i < 256; i++)
+        all[i] = (unsigned char)(255 - i);
+    for (size_t len = 0; len <= sizeof all; len += 17) {
+        EVP_EncodeBlock(want, all, (int)len);
+        s = retl_base64_encode(all, len);
+        assert_string_equal(s, (char *)want);
+        free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_url_encode_roundtrip),
+        cmocka_unit_test(test_std_encode_matches_openssl),
     };
     return cmocka_run_group_tests_name("base64", tests, NULL, NULL);
 }
