@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "retry.h"
 
 #define DEFAULT_CONNECT_MS 10000
 #define DEFAULT_TIMEOUT_MS 60000
@@ -16,7 +17,6 @@
 #define DEFAULT_BACKOFF_BASE_MS 200
 #define DEFAULT_BACKOFF_MAX_MS 30000
 #define DEFAULT_MAX_BODY (16u * 1024 * 1024)
-#define MAX_RETRY_AFTER_MS 300000
 #define MAX_HEADERS 256
 
 struct retl_http_client {
@@ -94,36 +94,14 @@ retl_err retl_http_client_new(const struct retl_http_opts *opts,
 
 long retl_http_backoff_ms(long base_ms, long max_ms, int attempt, double rnd)
 {
-    long cap = base_ms;
-    for (int i = 1; i < attempt && cap < max_ms; i++)
-        cap *= 2;
-    if (cap > max_ms)
-        cap = max_ms;
-    return (long)(rnd * (double)cap);
+    struct retl_retry p = {
+        .base_ms = base_ms, .max_ms = max_ms, .jitter = RETL_JITTER_FULL};
+    return retl_retry_backoff_ms(&p, attempt, rnd);
 }
 
 long retl_http_parse_retry_after(const char *v, long now_s)
 {
-    if (!v)
-        return -1;
-    while (*v == ' ')
-        v++;
-    if (*v >= '0' && *v <= '9') {
-        char *end;
-        long s = strtol(v, &end, 10);
-        while (*end == ' ' || *end == '\r' || *end == '\n')
-            end++;
-        if (*end || s < 0)
-            return -1;
-        return s > MAX_RETRY_AFTER_MS / 1000 ? MAX_RETRY_AFTER_MS : s * 1000;
-    }
-    time_t t = curl_getdate(v, NULL);
-    if (t == (time_t)-1)
-        return -1;
-    long d = (long)(t - now_s);
-    if (d < 0)
-        d = 0;
-    return d > MAX_RETRY_AFTER_MS / 1000 ? MAX_RETRY_AFTER_MS : d * 1000;
+    return retl_retry_after_parse(v, now_s);
 }
 
 struct xfer {
@@ -207,25 +185,6 @@ static bool method_idempotent(const char *m)
            !strcmp(m, "DELETE") || !strcmp(m, "OPTIONS");
 }
 
-static bool status_retryable(long s)
-{
-    return s == 429 || s == 502 || s == 503 || s == 504;
-}
-
-static bool curl_err_retryable(CURLcode cc, bool idempotent)
-{
-    switch (cc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT: return true; /* nothing was sent */
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE: return idempotent;
-    default: return false;
-    }
-}
-
 static retl_err curl_to_err(CURLcode cc)
 {
     switch (cc) {
@@ -236,15 +195,6 @@ static retl_err curl_to_err(CURLcode cc)
     case CURLE_SSL_CACERT_BADFILE: return RETL_E_TLS;
     default: return RETL_E_HTTP;
     }
-}
-
-static void sleep_ms(long ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
 }
 
 /* One attempt. Returns the curl code; resp filled. */
@@ -333,6 +283,10 @@ retl_err retl_http_do(struct retl_http_client *c, const struct retl_http_req *re
         hdrs = n;
     }
     retl_redact_url(req->url, redacted, sizeof redacted);
+    struct retl_retry policy = {.max_attempts = req->no_retry ? 1 : c->o.max_attempts,
+                                .base_ms = c->o.backoff_base_ms,
+                                .max_ms = c->o.backoff_max_ms,
+                                .jitter = RETL_JITTER_FULL};
     for (int i = 1;; i++) {
         bool too_big = false;
         resp->attempts = i;
@@ -343,12 +297,11 @@ retl_err retl_http_do(struct retl_http_client *c, const struct retl_http_req *re
                           c->o.max_body);
             goto out;
         }
-        bool last = i >= c->o.max_attempts || req->no_retry;
-        long delay =
-            retl_http_backoff_ms(c->o.backoff_base_ms, c->o.backoff_max_ms, i,
-                                 (double)rand_r(&c->seed) / ((double)RAND_MAX + 1));
+        bool last = !retl_retry_more(&policy, i);
+        double rnd = retl_retry_rand(&c->seed);
         if (cc != CURLE_OK) {
-            if (last || !curl_err_retryable(cc, idem)) {
+            long delay = retl_retry_delay_ms(&policy, i, rnd, -1);
+            if (last || !retl_retry_transport(cc, idem)) {
                 e = retl_errf(eb, curl_to_err(cc), "%s %s: %s", method, redacted,
                               errbuf[0] ? errbuf : curl_easy_strerror(cc));
                 goto out;
@@ -356,19 +309,19 @@ retl_err retl_http_do(struct retl_http_client *c, const struct retl_http_req *re
             RETL_LOG_WARN("HTTP request failed, retrying", RF_S("method", method),
                           RF_S("url", redacted), RF_S("error", curl_easy_strerror(cc)),
                           RF_I("attempt", i), RF_I("delayMs", delay));
-            sleep_ms(delay);
+            retl_sleep_ms(delay);
             continue;
         }
-        if (last || !status_retryable(resp->status))
+        if (last || !retl_retry_status(resp->status))
             goto out;
-        long ra = retl_http_parse_retry_after(retl_http_resp_header(resp, "Retry-After"),
-                                              (long)time(NULL));
-        if (ra > delay)
-            delay = ra;
+        long delay = retl_retry_delay_ms(
+            &policy, i, rnd,
+            retl_retry_after_parse(retl_http_resp_header(resp, "Retry-After"),
+                                   (long)time(NULL)));
         RETL_LOG_WARN("HTTP status is retryable, retrying", RF_S("method", method),
                       RF_S("url", redacted), RF_I("status", resp->status),
                       RF_I("attempt", i), RF_I("delayMs", delay));
-        sleep_ms(delay);
+        retl_sleep_ms(delay);
     }
 out:
     curl_slist_free_all(hdrs);

@@ -1,6 +1,7 @@
 /* An HTTP client on libcurl: timeouts, TLS verification on by default (with an
- * optional CA bundle), retries with exponential backoff and full jitter that
- * honour Retry-After, and a cap on the response body size. A client keeps one
+ * optional CA bundle), retries by the common policy (common/retry.h:
+ * exponential backoff with full jitter, Retry-After honoured), and a cap on
+ * the response body size. A client keeps one
  * curl easy handle so connections are reused; it is not thread-safe (use one
  * per thread). */
 #ifndef RETL_HTTP_H
@@ -70,10 +71,12 @@ void retl_http_resp_free(struct retl_http_resp *resp);
 const char *retl_http_resp_header(const struct retl_http_resp *resp, const char *name);
 
 /* Parses a Retry-After value (delta seconds or an HTTP date) into a delay in
- * milliseconds, relative to now_s. Returns -1 when unparsable. */
+ * milliseconds, relative to now_s. Returns -1 when unparsable. The same as
+ * retl_retry_after_parse. */
 long retl_http_parse_retry_after(const char *v, long now_s);
 /* The delay before retry number attempt (1-based), with full jitter:
- * random in [0, min(max, base * 2^(attempt-1))]. rnd is a value in [0,1). */
+ * random in [0, min(max, base * 2^(attempt-1))]. rnd is a value in [0,1).
+ * retl_retry_backoff_ms with RETL_JITTER_FULL. */
 long retl_http_backoff_ms(long base_ms, long max_ms, int attempt, double rnd);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/retry.h"
 
 const struct kube_gvr kube_gvr_configmaps = {"", "v1", "configmaps", true};
 const struct kube_gvr kube_gvr_secrets = {"", "v1", "secrets", true};
@@ -329,12 +330,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Sets up h for one request on the client's configuration. */
 static retl_err setup(struct kube_client *c, CURL *h, const char *url,
                       struct curl_slist *hdrs, struct xfer *x, bool watch)
@@ -407,176 +402,209 @@ static retl_err transport_err(CURLcode rc, struct xfer *x, struct retl_errbuf *e
     return retl_errf(eb, e, "kube API: %s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
-/* Performs one HTTP exchange (with 401-token-reload and 429 retries).
- * watch_parser set = streaming mode. */
-static retl_err perform(struct kube_client *c, const char *method, const char *path,
-                        const char *ctype, const char *body, size_t body_len,
-                        size_t max_body, const char *verb,
-                        struct kube_watch_parser *watch_parser, const atomic_bool *stop,
-                        json_t **out, struct kube_status *st, struct retl_buf *text,
+/* One HTTP exchange as perform() carries it out. */
+struct exchange {
+    const char *method, *path, *ctype;
+    const char *body;
+    size_t body_len;
+    size_t max_body;
+    const char *verb;                /* metric label */
+    struct kube_watch_parser *watch; /* set = streaming mode */
+    const atomic_bool *stop;         /* NULL = the thread's cancel flag */
+    json_t **out;                    /* 2xx: the parsed body (optional) */
+    struct kube_status *st;          /* not 2xx: the Status (optional) */
+    struct retl_buf *text;           /* 2xx: the raw body instead of *out */
+};
+
+/* The request headers: Accept, the bearer token (reloaded from its file when
+ * asked), Content-Type. Ownership: the caller frees *out (curl_slist). */
+static retl_err request_headers(struct kube_client *c, const struct exchange *ex,
+                                bool reload, struct curl_slist **out,
+                                struct retl_errbuf *eb)
+{
+    char *token = NULL;
+    retl_err e = kube_config_token(c->cfg, reload, &token, eb);
+    if (e)
+        return e;
+    struct curl_slist *hdrs = curl_slist_append(
+        NULL, ex->text ? "Accept: application/json, */*" : "Accept: application/json");
+    struct curl_slist *t = hdrs;
+    if (t && token) {
+        struct retl_buf ab;
+        retl_buf_init(&ab, 70000);
+        if (retl_buf_printf(&ab, "Authorization: Bearer %s", token) == RETL_E_OK)
+            t = curl_slist_append(hdrs, ab.data);
+        else
+            t = NULL;
+        if (ab.data)
+            memset(ab.data, 0, ab.len);
+        retl_buf_free(&ab);
+    }
+    if (t && ex->ctype) {
+        char ct[128];
+        snprintf(ct, sizeof ct, "Content-Type: %s", ex->ctype);
+        t = curl_slist_append(hdrs, ct);
+    }
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
+    if (!t) {
+        curl_slist_free_all(hdrs);
+        return RETL_E_NOMEM;
+    }
+    *out = hdrs;
+    return RETL_E_OK;
+}
+
+/* Method, body and, for a watch, the dead-connection checks. */
+static void request_body(CURL *h, const struct exchange *ex)
+{
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, ex->method);
+    if (ex->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, ex->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)ex->body_len);
+    } else if (!strcmp(ex->method, "GET")) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
+    if (ex->watch) {
+        kube_watch_parser_reset(ex->watch);
+        /* A silent connection (server gone without a FIN) is caught by TCP
+         * keepalive and a low-speed check; the server's bookmarks (about once
+         * a minute) keep a healthy watch above it. */
+        curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
+        curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 200L);
+    }
+}
+
+/* A 2xx answer to the caller: the raw text, or the parsed JSON. */
+static retl_err deliver(const struct exchange *ex, struct xfer *x, struct retl_errbuf *eb)
+{
+    if (ex->text) {
+        /* Hand the body over; the caller's buffer owns it from here. */
+        retl_buf_free(ex->text);
+        *ex->text = x->body;
+        retl_buf_init(&x->body, ex->max_body);
+        return RETL_E_OK;
+    }
+    if (!ex->out)
+        return RETL_E_OK;
+    json_t *obj = NULL;
+    if (x->body.len) {
+        json_error_t jerr;
+        obj = json_loadb(x->body.data, x->body.len, 0, &jerr);
+        if (!obj)
+            return retl_errf(eb, RETL_E_PARSE, "kube API %s %s: bad JSON: %s", ex->method,
+                             ex->path, jerr.text);
+    }
+    *ex->out = obj;
+    return RETL_E_OK;
+}
+
+/* One try on h: set up, perform, count. *code gets the HTTP status. */
+static retl_err try_once(struct kube_client *c, CURL *h, const char *url,
+                         struct curl_slist *hdrs, struct xfer *x,
+                         const struct exchange *ex, long *code, struct retl_errbuf *eb)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    retl_buf_reset(&x->body);
+    x->retry_after[0] = '\0';
+    x->cb_err = RETL_E_OK;
+    x->code = 0;
+    x->h = h;
+    retl_err e = setup(c, h, url, hdrs, x, ex->watch != NULL);
+    if (e)
+        return retl_errf(eb, e, "kube client: TLS material rejected by libcurl");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    request_body(h, ex);
+    double t0 = now_s();
+    CURLcode rc = curl_easy_perform(h);
+    *code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
+    long nconn = 0;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
+    if (nconn > 0)
+        __atomic_fetch_add(&c->connects, (uint64_t)nconn, __ATOMIC_RELAXED);
+    count(c, ex->verb, rc == CURLE_OK || (ex->watch && *code) ? *code : 0, now_s() - t0);
+    if (rc != CURLE_OK)
+        return transport_err(rc, x, eb, errbuf);
+    return RETL_E_OK;
+}
+
+/* Performs one exchange: a 401 reloads a rotated token once, a 429 waits as
+ * the common retry policy says (Retry-After, at least 1 s, at most 10 s) up
+ * to max_429_retries times. */
+static retl_err perform(struct kube_client *c, const struct exchange *ex,
                         struct retl_errbuf *eb)
 {
+    const atomic_bool *stop = ex->stop ? ex->stop : tl_cancel;
+    if (stop && atomic_load(stop))
+        return retl_errf(eb, RETL_E_CANCELLED, "request cancelled");
+    const struct retl_retry on_429 = {.max_attempts = c->o.max_429_retries + 1,
+                                      .base_ms = 1000,
+                                      .max_ms = 1000,
+                                      .jitter = RETL_JITTER_NONE,
+                                      .max_wait_ms = MAX_RETRY_AFTER_MS};
     retl_err e = RETL_E_OK;
     CURL *h = NULL;
     struct curl_slist *hdrs = NULL;
+    struct xfer x = {.parser = ex->watch, .eb = eb, .stop = stop};
+    retl_buf_init(&x.body, ex->max_body);
     char *url = NULL;
-    char *token = NULL;
-    if (!stop)
-        stop = tl_cancel;
-    if (stop && atomic_load(stop))
-        return retl_errf(eb, RETL_E_CANCELLED, "request cancelled");
-    struct xfer x;
-    memset(&x, 0, sizeof x);
-    retl_buf_init(&x.body, max_body);
-    size_t ul = strlen(c->cfg->server) + strlen(path) + 1;
-    url = malloc(ul);
-    if (!url) {
+    if (asprintf(&url, "%s%s", c->cfg->server, ex->path) < 0) {
+        url = NULL;
         e = RETL_E_NOMEM;
         goto out;
     }
-    snprintf(url, ul, "%s%s", c->cfg->server, path);
     bool reloaded = false;
-    int n429 = 0;
-    for (;;) {
-        char errbuf[CURL_ERROR_SIZE] = "";
+    for (int tries = 1;; tries++) {
         curl_slist_free_all(hdrs);
         hdrs = NULL;
-        free(token);
-        token = NULL;
-        e = kube_config_token(c->cfg, reloaded, &token, eb);
+        e = request_headers(c, ex, reloaded, &hdrs, eb);
         if (e)
             goto out;
-        struct curl_slist *t = curl_slist_append(
-            NULL, text ? "Accept: application/json, */*" : "Accept: application/json");
-        hdrs = t;
-        if (t && token) {
-            struct retl_buf ab;
-            retl_buf_init(&ab, 70000);
-            if (retl_buf_printf(&ab, "Authorization: Bearer %s", token) == RETL_E_OK)
-                t = curl_slist_append(hdrs, ab.data);
-            else
-                t = NULL;
-            retl_buf_free(&ab);
-        }
-        if (t && ctype) {
-            char ct[128];
-            snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
-            t = curl_slist_append(hdrs, ct);
-        }
-        if (!t) {
-            e = RETL_E_NOMEM;
-            goto out;
-        }
-        if (!h)
-            h = handle_get(c);
-        else
+        if (h)
             curl_easy_reset(h);
-        if (!h) {
+        else if (!(h = handle_get(c))) {
             e = RETL_E_NOMEM;
             goto out;
         }
-        retl_buf_reset(&x.body);
-        x.retry_after[0] = '\0';
-        x.cb_err = RETL_E_OK;
-        x.code = 0;
-        x.h = h;
-        x.parser = watch_parser;
-        x.eb = eb;
-        x.stop = stop;
-        e = setup(c, h, url, hdrs, &x, watch_parser != NULL);
-        if (e) {
-            e = retl_errf(eb, e, "kube client: TLS material rejected by libcurl");
-            goto out;
-        }
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-        if (body) {
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        } else if (!strcmp(method, "GET")) {
-            curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        }
-        if (watch_parser) {
-            kube_watch_parser_reset(watch_parser);
-            /* A silent connection (server gone without a FIN) is caught by
-             * TCP keepalive and a low-speed check; the server's bookmarks
-             * (about once a minute) keep a healthy watch above it. */
-            curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
-            curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
-            curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-            curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 200L);
-        }
-        double t0 = now_s();
-        CURLcode rc = curl_easy_perform(h);
         long code = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        long nconn = 0;
-        curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn);
-        if (nconn > 0)
-            __atomic_fetch_add(&c->connects, (uint64_t)nconn, __ATOMIC_RELAXED);
-        count(c, verb, rc == CURLE_OK || (watch_parser && code) ? code : 0, now_s() - t0);
-        if (watch_parser && code == 200) {
-            if (rc != CURLE_OK) {
-                e = transport_err(rc, &x, eb, errbuf);
-                goto out;
-            }
-            e = kube_watch_finish(watch_parser, eb);
+        e = try_once(c, h, url, hdrs, &x, ex, &code, eb);
+        if (e)
             goto out;
-        }
-        if (rc != CURLE_OK) {
-            e = transport_err(rc, &x, eb, errbuf);
+        if (ex->watch && code == 200) {
+            e = kube_watch_finish(ex->watch, eb);
             goto out;
         }
         if (code == 401 && c->cfg->token_file && !reloaded) {
             reloaded = true; /* the token may have rotated under us */
+            tries--;
             __atomic_fetch_add(&c->token_reloads, 1, __ATOMIC_RELAXED);
             continue;
         }
-        if (code == 429 && n429 < c->o.max_429_retries && !(stop && atomic_load(stop))) {
+        if (code == 429 && retl_retry_more(&on_429, tries) &&
+            !(stop && atomic_load(stop))) {
             struct kube_status s;
             kube_status_parse(code, x.body.data, x.body.len,
                               x.retry_after[0] ? x.retry_after : NULL, &s, NULL);
-            long wait = s.retry_after_ms >= 0 ? s.retry_after_ms : 1000;
-            if (wait > MAX_RETRY_AFTER_MS)
-                wait = MAX_RETRY_AFTER_MS;
-            n429++;
             __atomic_fetch_add(&c->retries_429, 1, __ATOMIC_RELAXED);
-            sleep_ms(wait);
+            retl_sleep_ms(retl_retry_delay_ms(&on_429, tries, 0, s.retry_after_ms));
             continue;
         }
-        if (code < 200 || code >= 300) {
+        if (code < 200 || code >= 300)
             e = kube_status_parse(code, x.body.data, x.body.len,
-                                  x.retry_after[0] ? x.retry_after : NULL, st, eb);
-            goto out;
-        }
-        if (text) {
-            /* Hand the body over; the caller's buffer owns it from here. */
-            retl_buf_free(text);
-            *text = x.body;
-            retl_buf_init(&x.body, max_body);
-        } else if (out) {
-            json_t *obj = NULL;
-            if (x.body.len) {
-                json_error_t jerr;
-                obj = json_loadb(x.body.data, x.body.len, 0, &jerr);
-                if (!obj) {
-                    e = retl_errf(eb, RETL_E_PARSE, "kube API %s %s: bad JSON: %s",
-                                  method, path, jerr.text);
-                    goto out;
-                }
-            }
-            *out = obj;
-        }
-        break;
+                                  x.retry_after[0] ? x.retry_after : NULL, ex->st, eb);
+        else
+            e = deliver(ex, &x, eb);
+        goto out;
     }
 out:
     handle_put(c, h);
     curl_slist_free_all(hdrs);
     free(url);
-    if (token) {
-        memset(token, 0, strlen(token));
-        free(token);
-    }
     retl_buf_free(&x.body);
     return e;
 }
@@ -584,11 +612,17 @@ out:
 retl_err kube_request(struct kube_client *c, const struct kube_req *req, json_t **out,
                       struct kube_status *st, struct retl_errbuf *eb)
 {
-    return perform(c, req->method ? req->method : "GET", req->path, req->content_type,
-                   req->body, req->body_len,
-                   req->max_body ? req->max_body : c->o.max_body,
-                   req->verb ? req->verb : (req->method ? req->method : "GET"), NULL,
-                   NULL, out, st, NULL, eb);
+    const char *method = req->method ? req->method : "GET";
+    struct exchange ex = {.method = method,
+                          .path = req->path,
+                          .ctype = req->content_type,
+                          .body = req->body,
+                          .body_len = req->body_len,
+                          .max_body = req->max_body ? req->max_body : c->o.max_body,
+                          .verb = req->verb ? req->verb : method,
+                          .out = out,
+                          .st = st};
+    return perform(c, &ex, eb);
 }
 
 retl_err kube_get_text(struct kube_client *c, const char *path, size_t max_body,
@@ -597,8 +631,9 @@ retl_err kube_get_text(struct kube_client *c, const char *path, size_t max_body,
     struct retl_buf b;
     size_t max = max_body ? max_body : c->o.max_body;
     retl_buf_init(&b, max);
-    retl_err e = perform(c, "GET", path, NULL, NULL, 0, max, "GET", NULL, NULL, NULL,
-                         NULL, &b, eb);
+    struct exchange ex = {
+        .method = "GET", .path = path, .max_body = max, .verb = "GET", .text = &b};
+    retl_err e = perform(c, &ex, eb);
     if (e == RETL_E_OK) {
         char *s = malloc(b.len + 1);
         if (!s) {
@@ -628,9 +663,16 @@ static retl_err do_json(struct kube_client *c, const char *method, const char *v
         if (!text)
             return retl_errf(eb, RETL_E_NOMEM, "cannot serialise request body");
     }
-    retl_err e =
-        perform(c, method, path, ctype, text, text ? strlen(text) : 0,
-                max ? max : c->o.max_body, verb, NULL, stop, out, NULL, NULL, eb);
+    struct exchange ex = {.method = method,
+                          .path = path,
+                          .ctype = ctype,
+                          .body = text,
+                          .body_len = text ? strlen(text) : 0,
+                          .max_body = max ? max : c->o.max_body,
+                          .verb = verb,
+                          .stop = stop,
+                          .out = out};
+    retl_err e = perform(c, &ex, eb);
     free(text);
     return e;
 }
@@ -930,8 +972,13 @@ retl_err kube_watch(struct kube_client *c, const struct kube_gvr *gvr, const cha
     }
     struct kube_watch_parser parser;
     kube_watch_parser_init(&parser, wo.max_event, fn, ud);
-    e = perform(c, "GET", b.data, NULL, NULL, 0, c->o.max_body, "WATCH", &parser, stop,
-                NULL, NULL, NULL, eb);
+    struct exchange ex = {.method = "GET",
+                          .path = b.data,
+                          .max_body = c->o.max_body,
+                          .verb = "WATCH",
+                          .watch = &parser,
+                          .stop = stop};
+    e = perform(c, &ex, eb);
     kube_watch_parser_free(&parser);
     retl_buf_free(&b);
     return e;

@@ -356,11 +356,7 @@ static long long now_ms(void)
 
 static void sleep_until(long long t)
 {
-    long long ms = t - now_ms();
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    retl_sleep_ms((long)(t - now_ms()));
 }
 
 /* "/jobs/ingest/{id}{suffix}". Ownership: caller frees. */

@@ -25,16 +25,9 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static long backoff_ms(const struct sf_conn *c, int attempt)
+static long backoff_ms(struct sf_conn *c, int attempt)
 {
-    long cap = c->backoff_base_ms;
-    for (int i = 1; i < attempt && cap < c->backoff_max_ms; i++)
-        cap *= 2;
-    if (cap > c->backoff_max_ms)
-        cap = c->backoff_max_ms;
-    /* Equal jitter: never less than half the step, so a busy server gets a
-     * real pause. */
-    return cap / 2 + (long)(random() % (cap / 2 + 1));
+    return retl_retry_backoff_ms(&c->retry, attempt, retl_retry_rand(&c->seed));
 }
 
 void sf_call_clear(struct sf_call *c)
@@ -58,11 +51,12 @@ retl_err sf_conn_init(struct sf_conn *c, struct retl_errbuf *eb)
     if (!c->multi)
         return RETL_E_NOMEM;
     c->max_parallel = SF_DEFAULT_CONCURRENCY;
-    c->max_attempts = 5;
-    c->backoff_base_ms = 500;
-    c->backoff_max_ms = 20000;
+    /* Equal jitter: never less than half the step, so a busy server gets a
+     * real pause. */
+    c->retry = (struct retl_retry){
+        .max_attempts = 5, .base_ms = 500, .max_ms = 20000, .jitter = RETL_JITTER_EQUAL};
     c->timeout_ms = 600000; /* Salesforce's own request timeout */
-    srandom((unsigned)time(NULL) ^ (unsigned)(size_t)c);
+    c->seed = (unsigned)time(NULL) ^ (unsigned)(size_t)c;
     return RETL_E_OK;
 }
 
@@ -298,8 +292,7 @@ retl_err sf_login(struct sf_conn *c, struct retl_errbuf *eb)
             }
             break;
         }
-        struct timespec ts = {0, backoff_ms(c, attempt) * 1000000L};
-        nanosleep(&ts, NULL);
+        retl_sleep_ms(backoff_ms(c, attempt));
     }
     char *tok = NULL, *inst = NULL;
     e = sf_token_parse(call.status, retl_buf_str(&call.resp), &tok, &inst, eb);
@@ -345,7 +338,7 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
          * carried the request. */
         bool unsent = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
                       cc == CURLE_COULDNT_RESOLVE_PROXY;
-        if ((call->idempotent || unsent) && call->attempts < c->max_attempts) {
+        if ((call->idempotent || unsent) && retl_retry_more(&c->retry, call->attempts)) {
             RETL_LOG_WARN("salesforce request failed, retrying",
                           RF_S("error", curl_easy_strerror(cc)),
                           RF_I("attempt", call->attempts));
@@ -380,7 +373,7 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
             *fe = RETL_E_LIMIT;
             return V_FATAL;
         }
-        if (call->attempts < c->max_attempts)
+        if (retl_retry_more(&c->retry, call->attempts))
             return V_RETRY;
         *fe = sf_call_fail(call, "Salesforce request limit", eb);
         *fe = RETL_E_LIMIT;
@@ -388,7 +381,8 @@ static enum verdict judge(struct sf_conn *c, struct sf_call *call, CURLcode cc,
     }
     /* A create (POST without an external id) that reached the server is
      * never sent twice: a 5xx does not prove nothing was written. */
-    if (call->status >= 500 && call->attempts < c->max_attempts && call->idempotent) {
+    if (call->status >= 500 && retl_retry_more(&c->retry, call->attempts) &&
+        call->idempotent) {
         RETL_LOG_WARN("salesforce server error, retrying", RF_I("status", call->status),
                       RF_S("url", call->url), RF_I("attempt", call->attempts));
         return V_RETRY;
@@ -442,11 +436,7 @@ retl_err sf_http_run(struct sf_conn *c, struct sf_call *calls, size_t n,
         if (running == 0) {
             if (wake < 0)
                 break;
-            long long d = wake - now_ms();
-            if (d > 0) {
-                struct timespec ts = {d / 1000, (d % 1000) * 1000000L};
-                nanosleep(&ts, NULL);
-            }
+            retl_sleep_ms((long)(wake - now_ms()));
             continue;
         }
         int still = 0;

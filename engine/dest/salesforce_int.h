@@ -21,6 +21,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/retry.h"
 #include "common/spec.h"
 #include "engine/dest/dest.h"
 #include "engine/base/secrets.h"
@@ -122,9 +123,8 @@ struct sf_conn {
     unsigned token_gen;
     int logins;
     int max_parallel;
-    int max_attempts;
-    long backoff_base_ms;
-    long backoff_max_ms;
+    struct retl_retry retry; /* tries and backoff (equal jitter) */
+    unsigned seed;           /* of the jitter */
     long timeout_ms;
     long long api_calls;     /* requests sent to /services/data */
     long long max_api_calls; /* cap per run; 0 = none */

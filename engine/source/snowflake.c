@@ -16,6 +16,7 @@
 
 #include "common/http.h"
 #include "common/log.h"
+#include "common/retry.h"
 #include "common/utf8.h"
 #include "engine/source/snowflake_int.h"
 #include "engine/source/wh.h"
@@ -148,12 +149,6 @@ out:
     return rc;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
-
 /* Submits statement (n statements when n > 1) and waits until it is done.
  * Ownership: caller decrefs *out (the final 200 body). */
 static retl_err submit(struct sf *s, const char *statement, size_t n,
@@ -219,7 +214,7 @@ static retl_err submit(struct sf *s, const char *statement, size_t n,
         snprintf(url, sizeof url, "%s/api/v2/statements/%s", s->base, h);
         json_decref(res);
         res = NULL;
-        sleep_ms(wait);
+        retl_sleep_ms(wait);
         wait = wait * 2 > POLL_MAX_MS ? POLL_MAX_MS : wait * 2;
         RETL_TRY(call(s, "GET", url, NULL, &status, &res, eb));
     }
