@@ -27,7 +27,7 @@
 #define POLL_MAX_MS 2000
 #define STATEMENT_TIMEOUT 3600
 
-struct sf {
+struct snow {
     struct retl_http_client *http;
     char *base;
     char *account, *user, *pem, *warehouse, *database, *role, *schema;
@@ -52,14 +52,15 @@ static char *dup_or_null(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
-static retl_err token(struct sf *s, struct retl_errbuf *eb)
+static retl_err token(struct snow *s, struct retl_errbuf *eb)
 {
     long now = (long)time(NULL);
     if (s->jwt && now < s->jwt_until - 60)
         return RETL_E_OK;
     free(s->jwt);
     s->jwt = NULL;
-    retl_err rc = eng_sf_jwt(s->pem, s->account, s->user, now, JWT_LIFETIME, &s->jwt, eb);
+    retl_err rc =
+        eng_snow_jwt(s->pem, s->account, s->user, now, JWT_LIFETIME, &s->jwt, eb);
     if (rc)
         return rc;
     rc = retl_secret_register(s->jwt);
@@ -102,8 +103,8 @@ static retl_err api_error(const struct retl_http_resp *r, const char *what,
 }
 
 /* One HTTP exchange with the API; *out is the parsed body of a 200/202. */
-static retl_err call(struct sf *s, const char *method, const char *url, const char *body,
-                     long *status, json_t **out, struct retl_errbuf *eb)
+static retl_err call(struct snow *s, const char *method, const char *url,
+                     const char *body, long *status, json_t **out, struct retl_errbuf *eb)
 {
     retl_err rc;
     struct retl_http_resp r = {0};
@@ -151,7 +152,7 @@ out:
 
 /* Submits statement (n statements when n > 1) and waits until it is done.
  * Ownership: caller decrefs *out (the final 200 body). */
-static retl_err submit(struct sf *s, const char *statement, size_t n,
+static retl_err submit(struct snow *s, const char *statement, size_t n,
                        const char *const *params, size_t nparams, json_t **out,
                        struct retl_errbuf *eb)
 {
@@ -247,7 +248,7 @@ static const char *type_name(json_t *col, char *buf, size_t n)
     return buf;
 }
 
-static retl_err fetch_part(struct sf *s, size_t part, json_t **data,
+static retl_err fetch_part(struct snow *s, size_t part, json_t **data,
                            struct retl_errbuf *eb)
 {
     char url[2048];
@@ -270,7 +271,7 @@ static retl_err fetch_part(struct sf *s, size_t part, json_t **data,
 }
 
 /* Opens a result for reading: metadata, handle and the first partition. */
-static retl_err open_result(struct sf *s, json_t *res, struct retl_errbuf *eb)
+static retl_err open_result(struct snow *s, json_t *res, struct retl_errbuf *eb)
 {
     json_t *meta = json_object_get(res, "resultSetMetaData");
     json_t *rt = json_object_get(meta, "rowType");
@@ -302,7 +303,7 @@ static retl_err open_result(struct sf *s, json_t *res, struct retl_errbuf *eb)
 }
 
 /* Up to max rows of the open result into the arena (offsets, -1 = NULL). */
-static retl_err read_rows(struct sf *s, size_t max, size_t *n, struct retl_errbuf *eb)
+static retl_err read_rows(struct snow *s, size_t max, size_t *n, struct retl_errbuf *eb)
 {
     retl_err rc = RETL_E_OK;
     size_t got = 0, nc = s->ncols;
@@ -341,10 +342,10 @@ static retl_err read_rows(struct sf *s, size_t max, size_t *n, struct retl_errbu
             *off = (long)s->arena.len;
             const char *t = json_string_value(json_array_get(s->types, c));
             if (json_is_string(v)) {
-                RETL_TRY(eng_sf_cell(t, json_string_value(v), &s->arena));
+                RETL_TRY(eng_snow_cell(t, json_string_value(v), &s->arena));
             } else {
                 char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-                rc = txt ? eng_sf_cell("text", txt, &s->arena) : RETL_E_NOMEM;
+                rc = txt ? eng_snow_cell("text", txt, &s->arena) : RETL_E_NOMEM;
                 free(txt);
                 RETL_TRY(rc);
             }
@@ -360,10 +361,10 @@ out:
     return rc;
 }
 
-static retl_err sf_run(void *conn, const char *const *sql, size_t n, bool tx,
-                       struct retl_errbuf *eb)
+static retl_err snow_run(void *conn, const char *const *sql, size_t n, bool tx,
+                         struct retl_errbuf *eb)
 {
-    struct sf *s = conn;
+    struct snow *s = conn;
     retl_err rc;
     struct retl_buf b;
     json_t *res = NULL;
@@ -394,11 +395,11 @@ out:
     return rc;
 }
 
-static retl_err sf_query_bind(void *conn, const char *sql, const char *const *params,
-                              size_t nparams, size_t max_rows, struct eng_wh_result *out,
-                              struct retl_errbuf *eb)
+static retl_err snow_query_bind(void *conn, const char *sql, const char *const *params,
+                                size_t nparams, size_t max_rows,
+                                struct eng_wh_result *out, struct retl_errbuf *eb)
 {
-    struct sf *s = conn;
+    struct snow *s = conn;
     retl_err rc;
     json_t *res = NULL;
     struct eng_wh_result r = {0};
@@ -449,16 +450,16 @@ out:
     return rc;
 }
 
-static retl_err sf_query(void *conn, const char *sql, size_t max_rows,
-                         struct eng_wh_result *out, struct retl_errbuf *eb)
+static retl_err snow_query(void *conn, const char *sql, size_t max_rows,
+                           struct eng_wh_result *out, struct retl_errbuf *eb)
 {
-    return sf_query_bind(conn, sql, NULL, 0, max_rows, out, eb);
+    return snow_query_bind(conn, sql, NULL, 0, max_rows, out, eb);
 }
 
-static retl_err sf_stream_open(void *conn, const char *sql, size_t *ncols,
-                               struct retl_errbuf *eb)
+static retl_err snow_stream_open(void *conn, const char *sql, size_t *ncols,
+                                 struct retl_errbuf *eb)
 {
-    struct sf *s = conn;
+    struct snow *s = conn;
     retl_err rc;
     json_t *res = NULL;
     RETL_TRY(submit(s, sql, 1, NULL, 0, &res, eb));
@@ -470,27 +471,27 @@ out:
     return rc;
 }
 
-static retl_err sf_stream_fetch(void *conn, size_t max, size_t *nrows,
-                                const char *const **cells, struct retl_errbuf *eb)
+static retl_err snow_stream_fetch(void *conn, size_t max, size_t *nrows,
+                                  const char *const **cells, struct retl_errbuf *eb)
 {
-    struct sf *s = conn;
+    struct snow *s = conn;
     retl_err rc = read_rows(s, max, nrows, eb);
     if (rc == RETL_E_OK)
         *cells = s->cells;
     return rc;
 }
 
-static void sf_stream_close(void *conn)
+static void snow_stream_close(void *conn)
 {
-    struct sf *s = conn;
+    struct snow *s = conn;
     s->streaming = false;
     json_decref(s->data);
     s->data = NULL;
 }
 
-static void sf_free(void *conn)
+static void snow_free(void *conn)
 {
-    struct sf *s = conn;
+    struct snow *s = conn;
     if (!s)
         return;
     RETL_LOG_DEBUG("source: Snowflake requests", RF_I("requests", s->requests));
@@ -516,23 +517,23 @@ static void sf_free(void *conn)
     free(s);
 }
 
-static const struct eng_wh_driver sf_driver = {
-    .run = sf_run,
-    .query = sf_query,
-    .query_bind = sf_query_bind,
-    .stream_open = sf_stream_open,
-    .stream_fetch = sf_stream_fetch,
-    .stream_close = sf_stream_close,
-    .free = sf_free,
+static const struct eng_wh_driver snow_driver = {
+    .run = snow_run,
+    .query = snow_query,
+    .query_bind = snow_query_bind,
+    .stream_open = snow_stream_open,
+    .stream_fetch = snow_stream_fetch,
+    .stream_close = snow_stream_close,
+    .free = snow_free,
     .dry_rollback = false,
 };
 
-static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *sec,
-                        unsigned flags, void **ctx, struct retl_errbuf *eb)
+static retl_err snow_open(const struct retl_job *job, const struct eng_secrets *sec,
+                          unsigned flags, void **ctx, struct retl_errbuf *eb)
 {
     retl_err rc;
     (void)job;
-    struct sf *s = calloc(1, sizeof *s);
+    struct snow *s = calloc(1, sizeof *s);
     if (!s)
         return RETL_E_NOMEM;
     retl_buf_init(&s->arena, ARENA_MAX);
@@ -576,14 +577,14 @@ static retl_err sf_open(const struct retl_job *job, const struct eng_secrets *se
     json_t *res = NULL;
     RETL_TRY(submit(s, "SELECT 1", 1, NULL, 0, &res, eb));
     json_decref(res);
-    return eng_wh_new(&sf_driver, s, eng_dialect_get(ENG_DL_SNOWFLAKE), flags, ctx);
+    return eng_wh_new(&snow_driver, s, eng_dialect_get(ENG_DL_SNOWFLAKE), flags, ctx);
 out:
-    sf_free(s);
+    snow_free(s);
     return rc;
 }
 
 const struct eng_source_ops eng_source_snowflake = {
     .type = "snowflake",
-    .open = sf_open,
+    .open = snow_open,
     ENG_WH_OPS,
 };

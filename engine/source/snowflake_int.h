@@ -11,17 +11,18 @@
 
 /* The account as it appears in JWT claims: upper-cased, cut at the first '.'
  * (region/cloud), or at the first '-' for "<org>-<name>.global" names. */
-void eng_sf_jwt_account(const char *account, char *out, size_t n);
+void eng_snow_jwt_account(const char *account, char *out, size_t n);
 
 /* "SHA256:<base64 of sha256(DER SubjectPublicKeyInfo)>" of the public half of
  * a PEM private key. */
-retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n, struct retl_errbuf *eb);
+retl_err eng_snow_fingerprint(const char *pem, char *out, size_t n,
+                              struct retl_errbuf *eb);
 
 /* A KEYPAIR_JWT valid from now for lifetime seconds: RS256 over
  * {"iss":"ACCOUNT.USER.SHA256:fp","sub":"ACCOUNT.USER","iat":now,"exp":...}.
  * Ownership: caller frees *out. */
-retl_err eng_sf_jwt(const char *pem, const char *account, const char *user, long now,
-                    long lifetime, char **out, struct retl_errbuf *eb);
+retl_err eng_snow_jwt(const char *pem, const char *account, const char *user, long now,
+                      long lifetime, char **out, struct retl_errbuf *eb);
 
 /* Appends the canonical text of one jsonv2 cell of Snowflake type type
  * (rowType.type, any case) to b, NUL-terminated: DATE days since the epoch
@@ -29,6 +30,6 @@ retl_err eng_sf_jwt(const char *pem, const char *account, const char *user, long
  * HH:MM:SS[.fraction]" (LTZ with +00:00); TIMESTAMP_TZ "seconds.fraction
  * offset" (offset in minutes + 1440) -> local time with +HH:MM; everything
  * else unchanged. */
-retl_err eng_sf_cell(const char *type, const char *in, struct retl_buf *b);
+retl_err eng_snow_cell(const char *type, const char *in, struct retl_buf *b);
 
 #endif

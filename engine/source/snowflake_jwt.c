@@ -9,7 +9,7 @@
 #include "common/jwt.h"
 #include "engine/source/snowflake_int.h"
 
-void eng_sf_jwt_account(const char *account, char *out, size_t n)
+void eng_snow_jwt_account(const char *account, char *out, size_t n)
 {
     size_t o = 0;
     bool global = account && strcasestr(account, ".global") != NULL;
@@ -34,7 +34,8 @@ static retl_err load_key(const char *pem, struct retl_rsa_key **k, struct retl_e
     return rc;
 }
 
-retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n, struct retl_errbuf *eb)
+retl_err eng_snow_fingerprint(const char *pem, char *out, size_t n,
+                              struct retl_errbuf *eb)
 {
     struct retl_rsa_key *k = NULL;
     retl_err rc = load_key(pem, &k, eb);
@@ -44,15 +45,15 @@ retl_err eng_sf_fingerprint(const char *pem, char *out, size_t n, struct retl_er
     return rc;
 }
 
-retl_err eng_sf_jwt(const char *pem, const char *account, const char *user, long now,
-                    long lifetime, char **out, struct retl_errbuf *eb)
+retl_err eng_snow_jwt(const char *pem, const char *account, const char *user, long now,
+                      long lifetime, char **out, struct retl_errbuf *eb)
 {
     char acct[256], usr[256], fp[128], claims[1024];
     struct retl_rsa_key *k = NULL;
     retl_err rc = load_key(pem, &k, eb);
     if (rc)
         return rc;
-    eng_sf_jwt_account(account, acct, sizeof acct);
+    eng_snow_jwt_account(account, acct, sizeof acct);
     size_t o = 0;
     for (const char *p = user ? user : ""; *p && o + 1 < sizeof usr; p++)
         usr[o++] = (char)toupper((unsigned char)*p);
@@ -135,7 +136,7 @@ static retl_err ts_text(const char *in, long off_min, struct retl_buf *b)
     return rc;
 }
 
-retl_err eng_sf_cell(const char *type, const char *in, struct retl_buf *b)
+retl_err eng_snow_cell(const char *type, const char *in, struct retl_buf *b)
 {
     retl_err rc;
     const char *t = type ? type : "";

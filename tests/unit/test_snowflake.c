@@ -64,11 +64,11 @@ static void account_forms(void **s)
 {
     (void)s;
     char out[64];
-    eng_sf_jwt_account("xy12345.us-east-1", out, sizeof out);
+    eng_snow_jwt_account("xy12345.us-east-1", out, sizeof out);
     assert_string_equal(out, "XY12345");
-    eng_sf_jwt_account("myorg-acct.global", out, sizeof out);
+    eng_snow_jwt_account("myorg-acct.global", out, sizeof out);
     assert_string_equal(out, "MYORG");
-    eng_sf_jwt_account("myorg-myacct", out, sizeof out);
+    eng_snow_jwt_account("myorg-myacct", out, sizeof out);
     assert_string_equal(out, "MYORG-MYACCT");
 }
 
@@ -78,9 +78,9 @@ static void jwt_claims_and_signature(void **s)
     char *jwt = NULL, fp[128], want_fp[128];
     long now = (long)time(NULL);
     assert_int_equal(
-        eng_sf_jwt(pem, "acme.eu-central-1", "retl_svc", now, 3540, &jwt, NULL),
+        eng_snow_jwt(pem, "acme.eu-central-1", "retl_svc", now, 3540, &jwt, NULL),
         RETL_E_OK);
-    assert_int_equal(eng_sf_fingerprint(pem, fp, sizeof fp, NULL), RETL_E_OK);
+    assert_int_equal(eng_snow_fingerprint(pem, fp, sizeof fp, NULL), RETL_E_OK);
     /* the fingerprint, computed independently */
     unsigned char *der = NULL, md[32], b64[64];
     int dl = i2d_PUBKEY(key, &der);
@@ -132,7 +132,7 @@ static void bad_key(void **s)
     char *jwt = NULL;
     struct retl_errbuf eb = {{0}};
     assert_int_equal(
-        eng_sf_jwt("-----BEGIN PRIVATE KEY-----\nnope\n", "a", "u", 0, 60, &jwt, &eb),
+        eng_snow_jwt("-----BEGIN PRIVATE KEY-----\nnope\n", "a", "u", 0, 60, &jwt, &eb),
         RETL_E_CONFIG);
     assert_null(jwt);
     assert_non_null(strstr(eb.msg, "privateKey"));
@@ -142,7 +142,7 @@ static void cell(const char *type, const char *in, const char *want)
 {
     struct retl_buf b;
     retl_buf_init(&b, 4096);
-    assert_int_equal(eng_sf_cell(type, in, &b), RETL_E_OK);
+    assert_int_equal(eng_snow_cell(type, in, &b), RETL_E_OK);
     assert_string_equal(b.data, want);
     retl_buf_free(&b);
 }
