@@ -22,8 +22,9 @@
  *   errors (key PK, run, operation, code, message, fields, row, first_failed,
  *           last_failed, attempts)   timestamps as ISO 8601 text (UTC)
  *   meta  (k PK, v)          fingerprint
- *   batch (k, ok, code, message, fields, rj, ph, ff, att)  one batch's
- *                            outcome while it is committed (ph n: this batch,
+ *   batch (k, ok, code, message, fields, row_json, origin, first_failed,
+ *          attempts)         one batch's outcome while it is committed
+ *                            (origin n: this batch,
  *                            e: the earlier error row of a failing key)
  *   keys  (k)                scratch for a new baseline
  * Only INSERT ... VALUES, INSERT ... SELECT, DELETE with IN subqueries and
@@ -152,6 +153,11 @@ retl_err eng_dl_sql_schema_exists(const struct eng_dialect *d, struct retl_buf *
 retl_err eng_dl_sql_table_exists(const struct eng_dialect *d, struct retl_buf *b,
                                  const char *schema, const char *t,
                                  struct eng_dl_params *p);
+/* One row, one column: whether state table t has the column (a count).
+ * Values bound. */
+retl_err eng_dl_sql_column_exists(const struct eng_dialect *d, struct retl_buf *b,
+                                  const char *schema, const char *t, const char *column,
+                                  struct eng_dl_params *p);
 retl_err eng_dl_sql_create_schema(const struct eng_dialect *d, struct retl_buf *b,
                                   const char *schema);
 retl_err eng_dl_sql_create_meta(const struct eng_dialect *d, struct retl_buf *b,

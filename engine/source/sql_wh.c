@@ -37,6 +37,27 @@ retl_err eng_dl_sql_table_exists(const struct eng_dialect *d, struct retl_buf *b
                             "WHERE table_schema = ? AND table_name = ?");
 }
 
+retl_err eng_dl_sql_column_exists(const struct eng_dialect *d, struct retl_buf *b,
+                                  const char *schema, const char *t, const char *column,
+                                  struct eng_dl_params *p)
+{
+    if (!d->schemas) {
+        snprintf(p->buf, sizeof p->buf, "%s_%s", schema, t);
+        p->v[0] = p->buf;
+        p->v[1] = column;
+        p->n = 2;
+        return retl_buf_adds(b,
+                             "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?");
+    }
+    p->v[0] = schema;
+    p->v[1] = t;
+    p->v[2] = column;
+    p->n = 3;
+    return retl_buf_adds(b,
+                         "SELECT COUNT(*) FROM information_schema.columns "
+                         "WHERE table_schema = ? AND table_name = ? AND column_name = ?");
+}
+
 retl_err eng_dl_sql_create_schema(const struct eng_dialect *d, struct retl_buf *b,
                                   const char *schema)
 {
@@ -142,9 +163,9 @@ retl_err eng_dl_sql_create_batch(const struct eng_dialect *d, struct retl_buf *b
                                  const struct eng_state *st)
 {
     static const struct coldef defs[] = {
-        {"k", 'K', NULL},       {"ok", 'F', NULL},     {"code", 'T', NULL},
-        {"message", 'T', NULL}, {"fields", 'T', NULL}, {"rj", 'T', NULL},
-        {"ph", 'F', NULL},      {"ff", 'T', NULL},     {"att", 'I', NULL},
+        {"k", 'K', NULL},       {"ok", 'F', NULL},           {"code", 'T', NULL},
+        {"message", 'T', NULL}, {"fields", 'T', NULL},       {"row_json", 'T', NULL},
+        {"origin", 'F', NULL},  {"first_failed", 'T', NULL}, {"attempts", 'I', NULL},
     };
     char t[ENG_IDENT_MAX + 1];
     eng_dl_batch_name(st, t);
@@ -402,7 +423,7 @@ retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b
     retl_err rc;
     RETL_TRY(eng_sql_fmt(X(d, st), b,
                          "INSERT INTO {batch} ({k}, {ok}, {code}, {message}, {fields}, "
-                         "{rj}, {ph}) VALUES "));
+                         "{row_json}, {origin}) VALUES "));
     for (size_t i = 0; i < n; i++) {
         const struct eng_dl_outcome *r = &rows[i];
         const char *v[] = {r->code, r->message, r->fields, r->row_json};
@@ -421,7 +442,7 @@ out:
 
 /* The commit of a batch table, in order. {ok} below is the batch's keys
  * that succeeded, {failed} those that failed, {all} all of them. */
-#define BATCH_KEYS(cond) "(SELECT {k} FROM {batch} WHERE {ph} = 'n'" cond ")"
+#define BATCH_KEYS(cond) "(SELECT {k} FROM {batch} WHERE {origin} = 'n'" cond ")"
 static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
     /* 0: successes leave the snapshot ... */
     "DELETE FROM {snap} WHERE {k} IN " BATCH_KEYS(" AND {ok} = 't'"),
@@ -429,7 +450,9 @@ static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
     "INSERT INTO {snap} ({k}, {st}{c*}) SELECT {dl.k}, 'L'{dl.c*} FROM {delta} AS dl "
     "WHERE {dl.op} <> 'D' AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'"),
     /* 2: remember first failure and attempts of keys failing again. */
-    "INSERT INTO {batch} ({k}, {ok}, {ph}, {ff}, {att}) SELECT {e.key}, 'f', 'e', "
+    "INSERT INTO {batch} ({k}, {ok}, {origin}, {first_failed}, {attempts}) SELECT "
+    "{e.key}, "
+    "'f', 'e', "
     "{e.first_failed}, {e.attempts} FROM {errors} AS e WHERE {e.key} IN " BATCH_KEYS(
         " AND {ok} = 'f'"),
     /* 3: every key of the batch leaves errors ... */
@@ -438,9 +461,9 @@ static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
     "INSERT INTO {errors} ({key}, {run}, {operation}, {code}, {message}, {fields}, "
     "{row}, "
     "{first_failed}, {last_failed}, {attempts}) SELECT {b.k}, %lld, %L, {b.code}, "
-    "{b.message}, {b.fields}, {b.rj}, COALESCE({p.ff}, %L), %L, COALESCE({p.att}, 0) + 1 "
-    "FROM {batch} AS b LEFT JOIN {batch} AS p ON {p.k} = {b.k} AND {p.ph} = 'e' WHERE "
-    "{b.ph} = 'n' AND {b.ok} = 'f'",
+    "{b.message}, {b.fields}, {b.row_json}, COALESCE({p.first_failed}, %L), %L, "
+    "COALESCE({p.attempts}, 0) + 1 FROM {batch} AS b LEFT JOIN {batch} AS p ON {p.k} = "
+    "{b.k} AND {p.origin} = 'e' WHERE {b.origin} = 'n' AND {b.ok} = 'f'",
 };
 
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,

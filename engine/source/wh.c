@@ -446,6 +446,31 @@ out:
     return rc;
 }
 
+/* The batch table of earlier versions had short column names (rj, ph, ff,
+ * att). It is scratch, emptied before every commit, so an old one is dropped
+ * and made again; a new one is left alone (idempotent). */
+static retl_err upgrade_batch(struct wh *w, const struct eng_state *st, const char *batch,
+                              struct retl_errbuf *eb)
+{
+    retl_err rc;
+    bool have = false;
+    long long old = 0;
+    struct eng_dl_params p;
+    RETL_TRY(exists(w, st, batch, &have, eb));
+    if (!have)
+        goto out;
+    SQL(w, eng_dl_sql_column_exists(w->dl, &w->sql, st->n.schema, batch, "ph", &p));
+    RETL_TRY(count_p(w, &p, &old, eb));
+    if (old == 0)
+        goto out;
+    SQL(w, eng_dl_sql_drop(w->dl, &w->sql, st, batch));
+    RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
+    RETL_LOG_INFO("state: batch table upgraded to the readable column names",
+                  RF_S("table", batch));
+out:
+    return rc;
+}
+
 /* The state schema and its meta table, created when missing. */
 static retl_err ensure_meta(struct wh *w, const struct eng_state *st,
                             struct retl_errbuf *eb)
@@ -478,6 +503,7 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags
     RETL_TRY(ensure_meta(w, st, eb));
     RETL_TRY(ensure(w, st, st->n.errors, eng_dl_sql_create_errors, eb));
     eng_dl_batch_name(st, batch);
+    RETL_TRY(upgrade_batch(w, st, batch, eb));
     RETL_TRY(ensure(w, st, batch, eng_dl_sql_create_batch, eb));
     RETL_TRY(exists(w, st, st->n.snap, &have_snap, eb));
     SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "fingerprint", &p));
@@ -838,8 +864,8 @@ retl_err eng_wh_errors(void *ctx, const struct eng_state *st, size_t limit, json
         SQL(w, eng_dl_sql_errors_list(w->dl, &w->sql, st, limit));
         RETL_TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), limit, &r, eb));
         for (size_t i = 0; i < r.nrows; i++) {
-            const char *rj = r.cells[i * r.ncols + 6];
-            const char *att = r.cells[i * r.ncols + 9];
+            const char *row_json = r.cells[i * r.ncols + 6];
+            const char *attempts = r.cells[i * r.ncols + 9];
             const char *rn = r.cells[i * r.ncols + 0];
             json_t *o = json_pack(
                 "{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "run",
@@ -847,8 +873,8 @@ retl_err eng_wh_errors(void *ctx, const struct eng_state *st, size_t limit, json
                 "operation", cell(&r, i, 2), "code", cell(&r, i, 3), "message",
                 cell(&r, i, 4), "fields", cell(&r, i, 5), "row", json_null(),
                 "firstFailure", cell(&r, i, 7), "lastFailure", cell(&r, i, 8), "attempts",
-                (json_int_t)(att ? strtoll(att, NULL, 10) : 0));
-            json_t *row = rj ? json_loads(rj, 0, NULL) : NULL;
+                (json_int_t)(attempts ? strtoll(attempts, NULL, 10) : 0));
+            json_t *row = row_json ? json_loads(row_json, 0, NULL) : NULL;
             if (o && row)
                 json_object_set_new(o, "row", row);
             if (!o || json_array_append_new(arr, o) != 0) {

@@ -159,6 +159,27 @@ meta_sql() {
   esac
 }
 
+# old_batch B: B's batch table as versions before the readable column names
+# made it (rj, ph, ff, att); batch_col B COL: whether it has that column now
+old_batch() {
+  local t="t__${1//-/_}__batch" cols="k TEXT, ok TEXT, code TEXT, message TEXT, fields TEXT, rj TEXT, ph TEXT, ff TEXT, att INTEGER"
+  case $1 in
+    odbc-sqlite) sqlite3 "$W/src.db" "DROP TABLE retl_$t; CREATE TABLE retl_$t ($cols)" ;;
+    odbc-pg) pg_sql -d src_odbc -c "DROP TABLE retl.$t" -c "CREATE TABLE retl.$t ($cols)" ;;
+    sqlserver) pg_sql -d src_mssql -c "DROP TABLE retl.$t" -c "CREATE TABLE retl.$t ($cols)" ;;
+    snowflake) pg_sql -d src_snow -c "DROP TABLE retl.$t" -c "CREATE TABLE retl.$t ($cols)" ;;
+  esac
+}
+batch_col() {
+  local t="t__${1//-/_}__batch"
+  case $1 in
+    odbc-sqlite) sqlite3 "$W/src.db" "SELECT count(*) FROM pragma_table_info('retl_$t') WHERE name = '$2'" ;;
+    odbc-pg) pg_sql -d src_odbc -c "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'retl' AND table_name = '$t' AND column_name = '$2'" ;;
+    sqlserver) pg_sql -d src_mssql -c "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'retl' AND table_name = '$t' AND column_name = '$2'" ;;
+    snowflake) pg_sql -d src_snow -c "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'retl' AND table_name = '$t' AND column_name = '$2'" ;;
+  esac
+}
+
 LONG="$(python3 -c "print('x' * 19999 + 'ü')")é"
 scenario() {
   local b=$1 n="${1//-/_}" t=$1
@@ -196,6 +217,12 @@ scenario() {
       check "$t: the lease is released after the run" eq "$(meta_sql "$b" "SELECT '[' || v || ']' FROM %M WHERE k = 'run_lock'")" "[]"
       ;;
   esac
+  # 3c. a batch table of an earlier version is upgraded in place, once
+  old_batch "$b" >/dev/null
+  run "$b" run
+  check "$t: old batch table (rj, ph, ff, att) upgraded, run exits 0" eq "$RC/$(batch_col "$b" ph)/$(batch_col "$b" origin)/$(batch_col "$b" first_failed)" "0/0/1/1"
+  run "$b" run
+  check "$t: upgraded batch table left alone on the next run" eq "$RC/$(batch_col "$b" row_json)/$(grep -c "batch table upgraded" "$W/$b.log")" "0/1/1"
   # 4. incremental
   both "$b" "UPDATE items SET name = 'changed ' || id WHERE id IN (7, 8)" >/dev/null
   both "$b" "INSERT INTO items (id, name) VALUES (2000, 'new row')" >/dev/null

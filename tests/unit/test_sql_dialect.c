@@ -251,6 +251,12 @@ static void tsql_statements(void **s)
                                           "information_schema.tables WHERE "
                                           "table_schema = 'retl' AND table_name = "
                                           "'t__items__snap'");
+    retl_buf_reset(&b);
+    eng_dl_sql_column_exists(d, &b, "retl", "t__items__batch", "ph", &p);
+    assert_string_equal(out(), "SELECT COUNT(*) FROM information_schema.columns WHERE "
+                               "table_schema = ? AND table_name = ? AND column_name = ?");
+    assert_int_equal(p.n, 3);
+    assert_string_equal(p.v[2], "ph");
     retl_buf_free(&q);
 }
 
@@ -289,6 +295,13 @@ static void sqlite_and_pg_statements(void **s)
     assert_int_equal(p.n, 1);
     assert_string_equal(p.v[0], "retl_t__items__snap");
     retl_buf_reset(&b);
+    eng_dl_sql_column_exists(dl(ENG_DL_SQLITE), &b, "retl", "t__items__batch", "ph", &p);
+    assert_string_equal(out(),
+                        "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?");
+    assert_int_equal(p.n, 2);
+    assert_string_equal(p.v[0], "retl_t__items__batch");
+    assert_string_equal(p.v[1], "ph");
+    retl_buf_reset(&b);
     eng_dl_sql_diff_select(dl(ENG_DL_POSTGRES), &b, &st, RETL_MODE_UPSERT, ENG_DIFF_JOIN);
     has("ROW(s.\"c1\", s.\"c2\") IS DISTINCT FROM ROW(o.\"c1\", o.\"c2\")");
     retl_buf_reset(&b);
@@ -318,7 +331,8 @@ static void commit_statements(void **s)
     eng_dl_sql_batch_insert(d, &b, &st, o, 2);
     assert_string_equal(
         out(), "INSERT INTO [retl].[t__items__batch] ([k], [ok], [code], "
-               "[message], [fields], [rj], [ph]) VALUES \n('1', 't', NULL, NULL, "
+               "[message], [fields], [row_json], [origin]) VALUES \n('1', 't', NULL, "
+               "NULL, "
                "NULL, NULL, 'n'),\n('2', 'f', '23514', N'it''s ü', 'price', "
                "'{\"id\":\"2\"}', 'n')");
     struct retl_buf c[ENG_DL_COMMIT_STMTS];
@@ -328,7 +342,7 @@ static void commit_statements(void **s)
                      RETL_E_OK);
     assert_string_equal(retl_buf_str(&c[0]),
                         "DELETE FROM [retl].[t__items__snap] WHERE [k] IN "
-                        "(SELECT [k] FROM [retl].[t__items__batch] WHERE [ph] "
+                        "(SELECT [k] FROM [retl].[t__items__batch] WHERE [origin] "
                         "= 'n' AND [ok] = 't')");
     assert_non_null(strstr(retl_buf_str(&c[1]),
                            "SELECT dl.[k], 'L', dl.[c1], dl.[c2] FROM "
@@ -337,8 +351,9 @@ static void commit_statements(void **s)
                                                 "e.[attempts]"));
     assert_non_null(strstr(retl_buf_str(&c[4]),
                            ", 7, 'upsert', b.[code], b.[message], b.[fields], "
-                           "b.[rj], COALESCE(p.[ff], '2026-01-01T00:00:00Z'), "
-                           "'2026-01-01T00:00:00Z', COALESCE(p.[att], 0) + 1"));
+                           "b.[row_json], COALESCE(p.[first_failed], "
+                           "'2026-01-01T00:00:00Z'), '2026-01-01T00:00:00Z', "
+                           "COALESCE(p.[attempts], 0) + 1"));
     for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++) {
         const char *t = retl_buf_str(&c[i]);
         assert_null(strstr(t, "MERGE"));
