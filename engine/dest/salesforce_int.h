@@ -6,8 +6,8 @@
  *   salesforce_http.c      transport: libcurl multi, bounded concurrency,
  *                          re-login on 401, backoff, limit tracking, call cap
  *   salesforce_describe.c  describe parsing and spec validation
- *   salesforce_values.c    canonical text -> Salesforce JSON / CSV values, Ids,
- *                          CSV writing and reading
+ *   salesforce_values.c    canonical text -> Salesforce JSON / CSV values, Ids
+ *   salesforce_csv.c       CSV fields written, result CSVs read (salesforce_csv.h)
  *   salesforce_rest.c      sObject Collections
  *   salesforce_bulk.c      Bulk API 2.0 ingest
  *   salesforce_delete.c    spec.deletes: Collections DELETE / PATCH by Id
@@ -24,6 +24,7 @@
 #include "common/retry.h"
 #include "common/spec.h"
 #include "engine/dest/dest.h"
+#include "engine/dest/salesforce_csv.h"
 #include "engine/base/secrets.h"
 
 #define SF_DEFAULT_API_VERSION "62.0"
@@ -239,31 +240,6 @@ bool sf_value_append(struct retl_buf *out, enum sf_vfmt fmt, const struct sf_fie
                      enum eng_type st, const char *v, struct sf_verr *err);
 /* Appends s as a JSON string literal. */
 retl_err sf_json_str(struct retl_buf *out, const char *s, size_t n);
-/* Appends s as one CSV field (RFC 4180: quoted when it holds a comma, quote,
- * CR or LF; inner quotes doubled). */
-retl_err sf_csv_field(struct retl_buf *out, const char *s, size_t n);
-
-/* A parsed CSV document. Cells point into mem. */
-struct sf_csv {
-    char *mem;     /* owned: the unescaped cell texts */
-    char **cells;  /* owned array: nrows * ncols pointers into mem */
-    char **header; /* owned array: ncols pointers into mem */
-    size_t ncols;
-    size_t nrows; /* data rows, without the header */
-};
-
-/* Parses RFC 4180 CSV (header row first). Rows with a different number of
- * cells are a PARSE error. Ownership: sf_csv_free. */
-retl_err sf_csv_parse(const char *text, size_t len, struct sf_csv *out,
-                      struct retl_errbuf *eb);
-void sf_csv_free(struct sf_csv *c);
-/* Column index of name (case-insensitive), or -1. */
-long sf_csv_col(const struct sf_csv *c, const char *name);
-static inline const char *sf_csv_cell(const struct sf_csv *c, size_t row, size_t col)
-{
-    return c->cells[row * c->ncols + col];
-}
-
 /* Splits a Bulk sf__Error "CODE:message:fields --" into its parts (each owned
  * by the caller; fields NULL when empty). */
 void sf_bulk_error_split(const char *s, char **code, char **message, char **fields);

@@ -88,7 +88,7 @@ bool sf_id18(const char *in, char out[19])
     return true;
 }
 
-/* ---- JSON and CSV text ---- */
+/* ---- JSON text ---- */
 
 retl_err sf_json_str(struct retl_buf *out, const char *s, size_t n)
 {
@@ -118,29 +118,6 @@ retl_err sf_json_str(struct retl_buf *out, const char *s, size_t n)
             esc[5] = hex[ch & 15];
         }
         e = retl_buf_adds(out, esc);
-    }
-    if (!e)
-        e = retl_buf_add(out, s + run, n - run);
-    if (!e)
-        e = retl_buf_addc(out, '"');
-    return e;
-}
-
-retl_err sf_csv_field(struct retl_buf *out, const char *s, size_t n)
-{
-    if (!memchr(s, ',', n) && !memchr(s, '"', n) && !memchr(s, '\n', n) &&
-        !memchr(s, '\r', n))
-        return retl_buf_add(out, s, n);
-    retl_err e = retl_buf_addc(out, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < n && !e; i++) {
-        if (s[i] != '"')
-            continue;
-        /* Emit up to and including the quote, then the doubling quote. */
-        e = retl_buf_add(out, s + run, i + 1 - run);
-        if (!e)
-            e = retl_buf_addc(out, '"');
-        run = i + 1;
     }
     if (!e)
         e = retl_buf_add(out, s + run, n - run);
@@ -607,139 +584,6 @@ bool sf_value_append(struct retl_buf *out, enum sf_vfmt fmt, const struct sf_fie
         return false;
     }
     return true;
-}
-
-/* ---- CSV reading ---- */
-
-void sf_csv_free(struct sf_csv *c)
-{
-    free(c->mem);
-    free(c->cells);
-    free(c->header);
-    memset(c, 0, sizeof *c);
-}
-
-retl_err sf_csv_parse(const char *text, size_t len, struct sf_csv *out,
-                      struct retl_errbuf *eb)
-{
-    struct sf_csv c = {0};
-    retl_err e = RETL_E_OK;
-    size_t ncap = 0, n = 0; /* all cells, header included */
-    char **cells = NULL;
-    c.mem = malloc(len + 1);
-    if (!c.mem)
-        return RETL_E_NOMEM;
-    size_t i = 0, o = 0, row_cells = 0, line = 1;
-    bool done = len == 0;
-    while (!done) {
-        /* One cell. */
-        char *start = c.mem + o;
-        if (i < len && text[i] == '"') {
-            i++;
-            for (;;) {
-                /* Up to the next quote in one copy: Bulk results quote
-                 * every value. */
-                const char *q = memchr(text + i, '"', len - i);
-                if (!q) {
-                    e = retl_errf(eb, RETL_E_PARSE,
-                                  "CSV line %zu: unterminated quoted field", line);
-                    goto out;
-                }
-                size_t span = (size_t)(q - (text + i));
-                for (const char *nl = memchr(text + i, '\n', span); nl;
-                     nl = memchr(nl + 1, '\n', (size_t)(q - nl - 1)))
-                    line++;
-                memcpy(c.mem + o, text + i, span);
-                o += span;
-                i += span + 1;
-                if (i < len && text[i] == '"') {
-                    c.mem[o++] = '"';
-                    i++;
-                    continue;
-                }
-                break;
-            }
-        } else {
-            while (i < len && text[i] != ',' && text[i] != '\n' &&
-                   !(text[i] == '\r' && i + 1 < len && text[i + 1] == '\n'))
-                c.mem[o++] = text[i++];
-        }
-        c.mem[o++] = '\0';
-        if (n == ncap) {
-            ncap = ncap ? ncap * 2 : 64;
-            char **nc = realloc(cells, ncap * sizeof *nc);
-            if (!nc) {
-                e = RETL_E_NOMEM;
-                goto out;
-            }
-            cells = nc;
-        }
-        cells[n++] = start;
-        row_cells++;
-        bool end_row = false;
-        if (i >= len) {
-            end_row = true;
-            done = true;
-        } else if (text[i] == ',') {
-            i++;
-        } else if (text[i] == '\r' || text[i] == '\n') {
-            i += text[i] == '\r' ? 2 : 1;
-            end_row = true;
-            line++;
-            if (i >= len)
-                done = true;
-        } else {
-            e = retl_errf(eb, RETL_E_PARSE, "CSV line %zu: text after a closing quote",
-                          line);
-            goto out;
-        }
-        if (end_row) {
-            if (c.ncols == 0) {
-                c.ncols = row_cells;
-            } else if (row_cells != c.ncols) {
-                /* A blank last line is not a row. */
-                if (!(row_cells == 1 && !*start && done)) {
-                    e = retl_errf(eb, RETL_E_PARSE,
-                                  "CSV line %zu: %zu fields, header has %zu", line - 1,
-                                  row_cells, c.ncols);
-                    goto out;
-                }
-                n--;
-            }
-            row_cells = 0;
-        }
-    }
-    if (c.ncols == 0) {
-        e = retl_errf(eb, RETL_E_PARSE, "CSV: no header row");
-        goto out;
-    }
-    c.header = malloc(c.ncols * sizeof *c.header);
-    if (!c.header) {
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    memcpy(c.header, cells, c.ncols * sizeof *cells);
-    c.nrows = n / c.ncols - 1;
-    c.cells = malloc((n - c.ncols + 1) * sizeof *c.cells);
-    if (!c.cells) {
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    memcpy(c.cells, cells + c.ncols, (n - c.ncols) * sizeof *cells);
-    *out = c;
-    memset(&c, 0, sizeof c);
-out:
-    free(cells);
-    sf_csv_free(&c);
-    return e;
-}
-
-long sf_csv_col(const struct sf_csv *c, const char *name)
-{
-    for (size_t i = 0; i < c->ncols; i++)
-        if (!strcasecmp(c->header[i], name))
-            return (long)i;
-    return -1;
 }
 
 /* ---- Bulk errors ---- */

@@ -1,5 +1,5 @@
 /* Salesforce values: Id 15 -> 18, canonical text -> JSON / CSV per describe
- * type, CSV quoting and parsing, Bulk sf__Error strings. */
+ * type (CSV quoting included), Bulk sf__Error strings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -169,40 +169,6 @@ static void test_values_csv(void **state)
     CHECK(da, ENG_T_DATE, "2024-01-09", SF_VAL_CSV, "2024-01-09");
 }
 
-static void test_csv_parse(void **state)
-{
-    (void)state;
-    const char *t = "\"sf__Id\",\"sf__Error\",Ext__c,Name\r\n"
-                    "\"\",\"REQUIRED_FIELD_MISSING:x: [Name]:Name --\",\"W-1\",\"\"\r\n"
-                    "\"0015e\",\"E:a,b\"\"c\",W-2,\"multi\nline\"\n";
-    struct sf_csv c;
-    struct retl_errbuf eb = {{0}};
-    assert_int_equal(sf_csv_parse(t, strlen(t), &c, &eb), RETL_E_OK);
-    assert_int_equal(c.ncols, 4);
-    assert_int_equal(c.nrows, 2);
-    assert_int_equal(sf_csv_col(&c, "ext__C"), 2);
-    assert_int_equal(sf_csv_col(&c, "Id"), -1);
-    assert_string_equal(sf_csv_cell(&c, 0, 1),
-                        "REQUIRED_FIELD_MISSING:x: [Name]:Name --");
-    assert_string_equal(sf_csv_cell(&c, 0, 3), "");
-    assert_string_equal(sf_csv_cell(&c, 1, 1), "E:a,b\"c");
-    assert_string_equal(sf_csv_cell(&c, 1, 3), "multi\nline");
-    sf_csv_free(&c);
-    const char *hdr_only = "\"sf__Id\",\"sf__Created\",Id\n";
-    assert_int_equal(sf_csv_parse(hdr_only, strlen(hdr_only), &c, &eb), RETL_E_OK);
-    assert_int_equal(c.nrows, 0);
-    sf_csv_free(&c);
-    const char *bad = "a,b\n1,2,3\n";
-    assert_int_equal(sf_csv_parse(bad, strlen(bad), &c, &eb), RETL_E_PARSE);
-    assert_non_null(strstr(eb.msg, "line 2"));
-    const char *open = "a\n\"x\n";
-    assert_int_equal(sf_csv_parse(open, strlen(open), &c, &eb), RETL_E_PARSE);
-    /* Line numbers count the newlines inside quoted values. */
-    const char *late = "a\n\"x\ny\"\n1,2\n";
-    assert_int_equal(sf_csv_parse(late, strlen(late), &c, &eb), RETL_E_PARSE);
-    assert_non_null(strstr(eb.msg, "line 4"));
-}
-
 static void test_bulk_error_split(void **state)
 {
     (void)state;
@@ -261,7 +227,6 @@ int main(void)
         cmocka_unit_test(test_id15_to_18),
         cmocka_unit_test(test_values_json),
         cmocka_unit_test(test_values_csv),
-        cmocka_unit_test(test_csv_parse),
         cmocka_unit_test(test_bulk_error_split),
         cmocka_unit_test(test_too_long_multibyte_message_is_utf8),
     };
