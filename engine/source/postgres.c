@@ -131,8 +131,7 @@ static retl_err pg_describe(void *ctx, const struct retl_job *job, struct eng_st
     struct pgsrc *s = ctx;
     retl_err rc = RETL_E_OK;
     PGresult *p = NULL, *d = NULL, *t = NULL;
-    struct retl_buf have;
-    retl_buf_init(&have, 4096);
+    const char **names = NULL;
     SQL(s, eng_pg_job_query(&s->sql, job));
     p = PQprepare(s->w, "", retl_buf_str(&s->sql), 0, NULL);
     if (!p || PQresultStatus(p) != PGRES_COMMAND_OK) {
@@ -145,34 +144,19 @@ static retl_err pg_describe(void *ctx, const struct retl_job *job, struct eng_st
         goto out;
     }
     int nf = PQnfields(d);
+    names = calloc(nf > 0 ? (size_t)nf : 1, sizeof *names);
+    if (!names) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    for (int f = 0; f < nf; f++)
+        names[f] = PQfname(d, f);
     for (size_t i = 0; i < st->ncols; i++) {
-        int found = -1, dup = 0;
-        for (int f = 0; f < nf; f++) {
-            if (strcmp(PQfname(d, f), st->cols[i].name) == 0) {
-                dup += found >= 0;
-                found = f;
-            }
-        }
-        if (found < 0) {
-            for (int f = 0; f < nf; f++)
-                retl_buf_printf(&have, "%s%s", f ? ", " : "", PQfname(d, f));
-            rc = retl_errf(eb, RETL_E_CONFIG,
-                           "source: the query has no column \"%s\" (%s); it "
-                           "returns: %s",
-                           st->cols[i].name, i == 0 ? "spec.key.source" : "spec.mappings",
-                           retl_buf_str(&have));
-            goto out;
-        }
-        if (dup) {
-            rc = retl_errf(eb, RETL_E_CONFIG,
-                           "source: the query returns column \"%s\" more than "
-                           "once",
-                           st->cols[i].name);
-            goto out;
-        }
+        size_t found = 0;
+        RETL_TRY(eng_source_column(st, i, names, (size_t)nf, false, &found, eb));
         char q[128];
         snprintf(q, sizeof q, "SELECT typname, typcategory FROM pg_type WHERE oid = %u",
-                 (unsigned)PQftype(d, found));
+                 (unsigned)PQftype(d, (int)found));
         PQclear(t);
         t = NULL;
         RETL_TRY(eng_pg_exec(s->w, q, &t, "source", eb));
@@ -193,7 +177,7 @@ out:
     PQclear(p);
     PQclear(d);
     PQclear(t);
-    retl_buf_free(&have);
+    free(names);
     return rc;
 }
 

@@ -152,4 +152,13 @@ struct eng_source_ops {
 /* The backend for type, or NULL. */
 const struct eng_source_ops *eng_source_find(const char *type);
 
+/* Which of the query's columns names[0..n) is the job's column number i
+ * (st->cols[i]: 0 the key, else a mapping): the exact name, or with
+ * fold_case a case-insensitive match when none is exact. CONFIG errors name
+ * the spec field and list what the query returns, or say the column comes
+ * more than once. */
+retl_err eng_source_column(const struct eng_state *st, size_t i, const char *const *names,
+                           size_t n, bool fold_case, size_t *found,
+                           struct retl_errbuf *eb);
+
 #endif

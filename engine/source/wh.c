@@ -326,9 +326,8 @@ retl_err eng_wh_describe(void *ctx, const struct retl_job *job, struct eng_state
     struct wh *w = ctx;
     retl_err rc;
     struct eng_wh_result r = {0};
-    struct retl_buf q, have;
+    struct retl_buf q;
     retl_buf_init(&q, ENG_DL_SQL_MAX);
-    retl_buf_init(&have, 4096);
     free_real(w);
     RETL_TRY(eng_dl_job_query(w->dl, &q, job));
     SQL(w, eng_dl_sql_describe(w->dl, &w->sql, retl_buf_str(&q)));
@@ -344,34 +343,9 @@ retl_err eng_wh_describe(void *ctx, const struct retl_job *job, struct eng_state
     }
     w->nreal = st->ncols;
     for (size_t i = 0; i < st->ncols; i++) {
-        int found = -1, dup = 0;
-        for (int pass = 0; pass < 2 && found < 0; pass++) {
-            for (size_t f = 0; f < r.ncols; f++) {
-                bool same = pass ? strcasecmp(r.names[f], st->cols[i].name) == 0
-                                 : strcmp(r.names[f], st->cols[i].name) == 0;
-                if (same) {
-                    dup += found >= 0;
-                    found = (int)f;
-                }
-            }
-        }
-        if (found < 0) {
-            for (size_t f = 0; f < r.ncols; f++)
-                retl_buf_printf(&have, "%s%s", f ? ", " : "", r.names[f]);
-            rc = retl_errf(eb, RETL_E_CONFIG,
-                           "source: the query has no column \"%s\" (%s); it "
-                           "returns: %s",
-                           st->cols[i].name, i == 0 ? "spec.key.source" : "spec.mappings",
-                           retl_buf_str(&have));
-            goto out;
-        }
-        if (dup) {
-            rc = retl_errf(eb, RETL_E_CONFIG,
-                           "source: the query returns column \"%s\" more than "
-                           "once",
-                           st->cols[i].name);
-            goto out;
-        }
+        size_t found = 0;
+        RETL_TRY(eng_source_column(st, i, (const char *const *)r.names, r.ncols, true,
+                                   &found, eb));
         w->real[i] = strdup(r.names[found]);
         free(st->cols[i].sql_type);
         st->cols[i].sql_type = strdup(r.types[found] ? r.types[found] : "");
@@ -384,7 +358,6 @@ retl_err eng_wh_describe(void *ctx, const struct retl_job *job, struct eng_state
 out:
     eng_wh_result_free(&r);
     retl_buf_free(&q);
-    retl_buf_free(&have);
     return rc;
 }
 
