@@ -26,6 +26,7 @@
 #include "common/http.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/retry.h"
 #include "engine/dest/dest.h"
 #include "engine/dest/http_int.h"
 #include "engine/dest/ratelimit.h"
@@ -364,13 +365,6 @@ bool http_code_transient(const char *code)
                     strcmp(code, "BAD_RESPONSE") == 0);
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (ms > 0 && nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static retl_err http_load(void *vctx, const struct eng_batch *b,
                           struct eng_row_result *results, struct retl_errbuf *eb)
 {
@@ -428,7 +422,7 @@ static retl_err http_load(void *vctx, const struct eng_batch *b,
                       RF_S("url", red), RF_I("status", resp.status),
                       RF_I("attempt", attempt), RF_I("delayMs", d));
         retl_http_resp_free(&resp);
-        sleep_ms(d);
+        retl_sleep_ms(d);
     }
     long s = resp.status;
     const char *txt = retl_buf_str(&resp.body);

@@ -7,6 +7,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/retry.h"
 #include "engine/dest/hubspot_int.h"
 
 #define HS_WINDOW_MARGIN_MS 100
@@ -131,13 +132,6 @@ static bool status_retryable(long s)
            s == 521 || s == 523 || s == 524;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (ms > 0 && nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 /* Parses the body into resp (JSON, or the first bytes as raw text). */
 static void take_body(struct hs_resp *out, const struct retl_http_resp *hr)
 {
@@ -186,7 +180,7 @@ retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char 
             pthread_mutex_lock(&c->mu);
             c->retried++;
             pthread_mutex_unlock(&c->mu);
-            sleep_ms(d);
+            retl_sleep_ms(d);
             continue;
         }
         learn_limits(c, &hr);
@@ -239,7 +233,7 @@ retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char 
             c->retried++;
             pthread_mutex_unlock(&c->mu);
             retl_http_resp_free(&hr);
-            sleep_ms(d);
+            retl_sleep_ms(d);
             continue;
         }
         break;
