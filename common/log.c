@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/sink.h"
 #include "common/timestamp.h"
 #include "utf8.h"
 
@@ -64,77 +65,47 @@ bool retl_log_enabled(enum retl_log_level lvl)
     return lvl >= log_min;
 }
 
-/* Bounded line writer; a cut never splits a UTF-8 character. */
-struct sink {
-    char *p;
-    size_t n, len;
-};
-
-static struct sink sink_make(char *p, size_t n)
-{
-    if (n)
-        p[0] = '\0';
-    return (struct sink){p, n, 0};
-}
-
-static void sink_put(struct sink *s, const char *p, size_t n)
-{
-    if (!s->n)
-        return;
-    size_t room = s->n - 1 - s->len;
-    if (n > room)
-        n = retl_utf8_prefix(p, n, room);
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void sink_puts(struct sink *s, const char *p)
-{
-    sink_put(s, p, strlen(p));
-}
-
-static void json_escape(struct sink *s, const char *v)
+static void json_escape(struct retl_sink *s, const char *v)
 {
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
         char tmp[8];
         switch (*p) {
-        case '"': sink_puts(s, "\\\""); break;
-        case '\\': sink_puts(s, "\\\\"); break;
-        case '\n': sink_puts(s, "\\n"); break;
-        case '\r': sink_puts(s, "\\r"); break;
-        case '\t': sink_puts(s, "\\t"); break;
+        case '"': retl_sink_puts(s, "\\\""); break;
+        case '\\': retl_sink_puts(s, "\\\\"); break;
+        case '\n': retl_sink_puts(s, "\\n"); break;
+        case '\r': retl_sink_puts(s, "\\r"); break;
+        case '\t': retl_sink_puts(s, "\\t"); break;
         default:
             if (*p < 0x20) {
                 snprintf(tmp, sizeof tmp, "\\u%04x", *p);
-                sink_puts(s, tmp);
+                retl_sink_puts(s, tmp);
             } else {
-                sink_put(s, (const char *)p, 1);
+                retl_sink_put(s, (const char *)p, 1);
             }
         }
     }
 }
 
-static void logfmt_value(struct sink *s, const char *v)
+static void logfmt_value(struct retl_sink *s, const char *v)
 {
     bool quote = !*v || strpbrk(v, " =\"\t\n\\") != NULL;
     if (!quote) {
-        sink_puts(s, v);
+        retl_sink_puts(s, v);
         return;
     }
-    sink_puts(s, "\"");
+    retl_sink_puts(s, "\"");
     json_escape(s, v);
-    sink_puts(s, "\"");
+    retl_sink_puts(s, "\"");
 }
 
-static void put_value(struct sink *s, const char *v, bool json)
+static void put_value(struct retl_sink *s, const char *v, bool json)
 {
     char red[4096];
     retl_redact_text(v ? v : "", red, sizeof red);
     if (json) {
-        sink_puts(s, "\"");
+        retl_sink_puts(s, "\"");
         json_escape(s, red);
-        sink_puts(s, "\"");
+        retl_sink_puts(s, "\"");
     } else {
         logfmt_value(s, red);
     }
@@ -148,7 +119,7 @@ void retl_log_fields(enum retl_log_level lvl, const char *msg,
     char *line = malloc(LINE_MAX_BYTES);
     if (!line)
         return;
-    struct sink s = sink_make(line, LINE_MAX_BYTES - 2);
+    struct retl_sink s = retl_sink_make(line, LINE_MAX_BYTES - 2);
     char ts[40];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -156,47 +127,47 @@ void retl_log_fields(enum retl_log_level lvl, const char *msg,
     bool json = log_fmt == RETL_LOG_JSON;
     const char *lv = level_names[lvl];
     if (json) {
-        sink_puts(&s, "{\"ts\":\"");
-        sink_puts(&s, ts);
-        sink_puts(&s, "\",\"level\":\"");
-        sink_puts(&s, lv);
-        sink_puts(&s, "\",\"component\":");
+        retl_sink_puts(&s, "{\"ts\":\"");
+        retl_sink_puts(&s, ts);
+        retl_sink_puts(&s, "\",\"level\":\"");
+        retl_sink_puts(&s, lv);
+        retl_sink_puts(&s, "\",\"component\":");
         put_value(&s, log_component, true);
-        sink_puts(&s, ",\"msg\":");
+        retl_sink_puts(&s, ",\"msg\":");
         put_value(&s, msg, true);
     } else {
-        sink_puts(&s, "ts=");
-        sink_puts(&s, ts);
-        sink_puts(&s, " level=");
-        sink_puts(&s, lv);
-        sink_puts(&s, " component=");
+        retl_sink_puts(&s, "ts=");
+        retl_sink_puts(&s, ts);
+        retl_sink_puts(&s, " level=");
+        retl_sink_puts(&s, lv);
+        retl_sink_puts(&s, " component=");
         put_value(&s, log_component, false);
-        sink_puts(&s, " msg=");
+        retl_sink_puts(&s, " msg=");
         put_value(&s, msg, false);
     }
     for (size_t i = 0; i < n; i++) {
         const struct retl_field *f = &fields[i];
         char num[64];
-        sink_puts(&s, json ? ",\"" : " ");
-        sink_puts(&s, f->key);
-        sink_puts(&s, json ? "\":" : "=");
+        retl_sink_puts(&s, json ? ",\"" : " ");
+        retl_sink_puts(&s, f->key);
+        retl_sink_puts(&s, json ? "\":" : "=");
         switch (f->type) {
         case RETL_F_STR: put_value(&s, f->s, json); break;
         case RETL_F_INT:
             snprintf(num, sizeof num, "%lld", f->i);
-            sink_puts(&s, num);
+            retl_sink_puts(&s, num);
             break;
         case RETL_F_DBL:
             snprintf(num, sizeof num, "%.6g", f->d);
-            sink_puts(&s, num);
+            retl_sink_puts(&s, num);
             break;
-        case RETL_F_BOOL: sink_puts(&s, f->i ? "true" : "false"); break;
+        case RETL_F_BOOL: retl_sink_puts(&s, f->i ? "true" : "false"); break;
         }
     }
     if (json)
-        sink_puts(&s, "}");
+        retl_sink_puts(&s, "}");
     s.n += 2;
-    sink_puts(&s, "\n");
+    retl_sink_puts(&s, "\n");
     pthread_mutex_lock(&log_mu);
     FILE *o = log_out ? log_out : stderr;
     fputs(line, o);

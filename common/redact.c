@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/sink.h"
 #include "utf8.h"
 
 /* Far above what one engine run registers (a few dozen values and their
@@ -146,37 +147,6 @@ void retl_secret_clear(void)
     pthread_mutex_unlock(&reg_mu);
 }
 
-/* Small bounded writer. Always made by sink_make, so its text is terminated
- * even when nothing is ever written; a cut never splits a UTF-8 character. */
-struct sink {
-    char *p;
-    size_t n, len;
-};
-
-static struct sink sink_make(char *p, size_t n)
-{
-    if (n)
-        p[0] = '\0';
-    return (struct sink){p, n, 0};
-}
-
-static void sink_put(struct sink *s, const char *p, size_t n)
-{
-    if (!s->n)
-        return;
-    size_t room = s->n - 1 - s->len;
-    if (n > room)
-        n = retl_utf8_prefix(p, n, room);
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void sink_puts(struct sink *s, const char *p)
-{
-    sink_put(s, p, strlen(p));
-}
-
 /* Whether a key names a credential. Compared without case, quotes, '_', '-'
  * or '.', so client_assertion, sessionId and "Private-Key" all count. */
 static bool is_secret_key(const char *k, size_t n)
@@ -249,7 +219,7 @@ static bool is_key_char(char c)
 }
 
 /* Masks key=value / key: value pairs whose key names a credential. */
-static void redact_pairs(const char *in, struct sink *s, const char *seps)
+static void redact_pairs(const char *in, struct retl_sink *s, const char *seps)
 {
     const char *p = in;
     while (*p) {
@@ -257,7 +227,7 @@ static void redact_pairs(const char *in, struct sink *s, const char *seps)
         while (*eq && *eq != '=' && *eq != ':')
             eq++;
         if (!*eq) {
-            sink_puts(s, p);
+            retl_sink_puts(s, p);
             return;
         }
         const char *k = eq;
@@ -266,13 +236,13 @@ static void redact_pairs(const char *in, struct sink *s, const char *seps)
         const char *v = eq + 1;
         if (*eq == ':' && v[0] == '/' && v[1] == '/') {
             /* a URL scheme, not a pair: copy through */
-            sink_put(s, p, (size_t)(v - p));
+            retl_sink_put(s, p, (size_t)(v - p));
             p = v;
             continue;
         }
         while (*v == ' ')
             v++;
-        sink_put(s, p, (size_t)(v - p));
+        retl_sink_put(s, p, (size_t)(v - p));
         size_t kl = (size_t)(eq - k);
         bool secret = k < eq && is_secret_key(k, kl);
         if (secret && kl == 13 && strncasecmp(k, "authorization", 13) == 0 && *v != '"' &&
@@ -280,7 +250,7 @@ static void redact_pairs(const char *in, struct sink *s, const char *seps)
             /* "Bearer x", "OAuth x", "Basic x": keep the scheme, mask the rest */
             size_t wl = strcspn(v, " \t\r\n\"',;");
             if (v[wl] == ' ' && v[wl + 1] && !strchr(" \t\r\n\"',;", v[wl + 1])) {
-                sink_put(s, v, wl + 1);
+                retl_sink_put(s, v, wl + 1);
                 v += wl + 1;
             }
         }
@@ -288,14 +258,14 @@ static void redact_pairs(const char *in, struct sink *s, const char *seps)
         if (secret && vl > 0) {
             if (*v == '"' || *v == '\'' || *v == '{') {
                 char q[2] = {*v, 0};
-                sink_puts(s, q);
-                sink_puts(s, "***");
-                sink_puts(s, *v == '{' ? "}" : q);
+                retl_sink_puts(s, q);
+                retl_sink_puts(s, "***");
+                retl_sink_puts(s, *v == '{' ? "}" : q);
             } else {
-                sink_puts(s, "***");
+                retl_sink_puts(s, "***");
             }
         } else {
-            sink_put(s, v, vl);
+            retl_sink_put(s, v, vl);
         }
         p = v + vl;
     }
@@ -303,7 +273,7 @@ static void redact_pairs(const char *in, struct sink *s, const char *seps)
 
 char *retl_redact_url(const char *url, char *out, size_t n)
 {
-    struct sink s = sink_make(out, n);
+    struct retl_sink s = retl_sink_make(out, n);
     if (!n)
         return out;
     const char *scheme = strstr(url, "://");
@@ -315,14 +285,14 @@ char *retl_redact_url(const char *url, char *out, size_t n)
         for (const char *q = auth; q < end; q++)
             if (*q == '@')
                 at = q;
-        sink_put(&s, url, (size_t)(auth - url));
+        retl_sink_put(&s, url, (size_t)(auth - url));
         if (at) {
             const char *colon = memchr(auth, ':', (size_t)(at - auth));
             if (colon) {
-                sink_put(&s, auth, (size_t)(colon - auth));
-                sink_puts(&s, ":***");
+                retl_sink_put(&s, auth, (size_t)(colon - auth));
+                retl_sink_puts(&s, ":***");
             } else {
-                sink_put(&s, auth, (size_t)(at - auth));
+                retl_sink_put(&s, auth, (size_t)(at - auth));
             }
             auth = at;
         }
@@ -330,10 +300,10 @@ char *retl_redact_url(const char *url, char *out, size_t n)
     }
     const char *q = strchr(rest, '?');
     if (!q) {
-        sink_puts(&s, rest);
+        retl_sink_puts(&s, rest);
         return out;
     }
-    sink_put(&s, rest, (size_t)(q - rest + 1));
+    retl_sink_put(&s, rest, (size_t)(q - rest + 1));
     redact_pairs(q + 1, &s, "&#");
     return out;
 }
@@ -344,7 +314,7 @@ char *retl_redact_conninfo(const char *conninfo, char *out, size_t n)
         return out;
     if (strstr(conninfo, "://"))
         return retl_redact_url(conninfo, out, n);
-    struct sink s = sink_make(out, n);
+    struct retl_sink s = retl_sink_make(out, n);
     redact_pairs(conninfo, &s, " ;\t\n");
     return out;
 }
@@ -405,25 +375,25 @@ static char *mask_pem(const char *t)
     char *o = malloc(tl + 1);
     if (!o)
         return NULL;
-    struct sink s = sink_make(o, tl + 1);
+    struct retl_sink s = retl_sink_make(o, tl + 1);
     const char *p = t;
     for (;;) {
         const char *b = strstr(p, "-----BEGIN ");
         const char *bend = b ? strstr(b + 11, "-----") : NULL;
         if (!bend) {
-            sink_puts(&s, p);
+            retl_sink_puts(&s, p);
             break;
         }
         bend += 5;
-        sink_put(&s, p, (size_t)(bend - p));
-        sink_puts(&s, "***");
+        retl_sink_put(&s, p, (size_t)(bend - p));
+        retl_sink_puts(&s, "***");
         const char *e = strstr(bend, "-----END ");
         if (!e)
             break;
         p = e;
         const char *eend = strstr(e + 9, "-----");
         size_t el = eend ? (size_t)(eend + 5 - e) : strlen(e);
-        sink_put(&s, e, el);
+        retl_sink_put(&s, e, el);
         p = e + el;
     }
     return o;
@@ -436,15 +406,15 @@ static char *mask_url_passwords(const char *t)
     char *u = malloc(tl + 1);
     if (!u)
         return NULL;
-    struct sink su = sink_make(u, tl + 1);
+    struct retl_sink su = retl_sink_make(u, tl + 1);
     const char *p = t;
     while (*p) {
         const char *sch = strstr(p, "://");
         if (!sch) {
-            sink_puts(&su, p);
+            retl_sink_puts(&su, p);
             break;
         }
-        sink_put(&su, p, (size_t)(sch + 3 - p));
+        retl_sink_put(&su, p, (size_t)(sch + 3 - p));
         const char *auth = sch + 3;
         size_t al = strcspn(auth, "/?# \t\n\"'");
         const char *at = NULL;
@@ -454,8 +424,8 @@ static char *mask_url_passwords(const char *t)
         if (at) {
             const char *colon = memchr(auth, ':', (size_t)(at - auth));
             if (colon) {
-                sink_put(&su, auth, (size_t)(colon - auth));
-                sink_puts(&su, ":***");
+                retl_sink_put(&su, auth, (size_t)(colon - auth));
+                retl_sink_puts(&su, ":***");
                 p = at;
                 continue;
             }
@@ -471,19 +441,19 @@ static char *mask_bearer(const char *t)
     char *o = malloc(tl + 1);
     if (!o)
         return NULL;
-    struct sink sb = sink_make(o, tl + 1);
+    struct retl_sink sb = retl_sink_make(o, tl + 1);
     const char *p = t;
     for (;;) {
         const char *b = strcasestr(p, "bearer ");
         if (!b) {
-            sink_puts(&sb, p);
+            retl_sink_puts(&sb, p);
             break;
         }
-        sink_put(&sb, p, (size_t)(b - p + 7));
+        retl_sink_put(&sb, p, (size_t)(b - p + 7));
         p = b + 7;
         size_t vl = strcspn(p, " \t\r\n\"',;");
         if (vl)
-            sink_puts(&sb, "***");
+            retl_sink_puts(&sb, "***");
         p += vl;
     }
     return o;
@@ -491,7 +461,7 @@ static char *mask_bearer(const char *t)
 
 char *retl_redact_text(const char *text, char *out, size_t n)
 {
-    struct sink s = sink_make(out, n);
+    struct retl_sink s = retl_sink_make(out, n);
     if (!n)
         return out;
     char *t = replace_secrets(text ? text : "");
@@ -505,7 +475,7 @@ char *retl_redact_text(const char *text, char *out, size_t n)
     if (t)
         redact_pairs(t, &s, " ;&,\t\r\n}");
     else
-        sink_puts(&s, "[redaction failed: out of memory]");
+        retl_sink_puts(&s, "[redaction failed: out of memory]");
     free(t);
     return out;
 }
@@ -611,7 +581,7 @@ static bool is_locator_key(const char *k, size_t n)
 
 char *retl_conn_describe(const char *conninfo, char *out, size_t n)
 {
-    struct sink s = sink_make(out, n);
+    struct retl_sink s = retl_sink_make(out, n);
     if (!n || !conninfo)
         return out;
     const char *sch = strstr(conninfo, "://");
@@ -623,12 +593,12 @@ char *retl_conn_describe(const char *conninfo, char *out, size_t n)
         for (size_t i = 0; i < al; i++)
             if (auth[i] == '@')
                 hp = auth + i + 1;
-        sink_puts(&s, "host=");
-        sink_put(&s, hp, (size_t)(auth + al - hp));
+        retl_sink_puts(&s, "host=");
+        retl_sink_put(&s, hp, (size_t)(auth + al - hp));
         if (auth[al] == '/') {
             const char *db = auth + al + 1;
-            sink_puts(&s, " dbname=");
-            sink_put(&s, db, strcspn(db, "?#"));
+            retl_sink_puts(&s, " dbname=");
+            retl_sink_put(&s, db, strcspn(db, "?#"));
         }
         return out;
     }
@@ -653,10 +623,10 @@ char *retl_conn_describe(const char *conninfo, char *out, size_t n)
         size_t vl = value_len(v, " ;\t\n");
         if (is_locator_key(k, kl)) {
             if (!first)
-                sink_puts(&s, " ");
-            sink_put(&s, k, kl);
-            sink_puts(&s, "=");
-            sink_put(&s, v, vl);
+                retl_sink_puts(&s, " ");
+            retl_sink_put(&s, k, kl);
+            retl_sink_puts(&s, "=");
+            retl_sink_put(&s, v, vl);
             first = false;
         }
         p = v + vl;
