@@ -62,15 +62,7 @@ static void rollback(struct pgsrc *s)
 }
 
 /* Builds a statement into s->sql (reset first) with builder fn. */
-#define SQL(s, call)                                                                     \
-    do {                                                                                 \
-        retl_buf_reset(&(s)->sql);                                                       \
-        rc = (call);                                                                     \
-        if (rc != RETL_E_OK) {                                                           \
-            rc = retl_errf(eb, rc, "source: statement too large");                       \
-            goto out;                                                                    \
-        }                                                                                \
-    } while (0)
+#define SQL(s, call) ENG_SQL_BUILD(&(s)->sql, call)
 
 static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *sec,
                         unsigned flags, void **ctx, struct retl_errbuf *eb)

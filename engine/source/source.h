@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "common/spec.h"
 #include "engine/base/row.h"
@@ -148,6 +149,18 @@ struct eng_source_ops {
     retl_err (*drop_state)(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
     void (*close)(void *ctx);
 };
+
+/* Builds a statement into buf (reset first) with call, a builder returning
+ * retl_err; on failure sets rc (with a message in eb) and jumps to out. */
+#define ENG_SQL_BUILD(buf, call)                                                         \
+    do {                                                                                 \
+        retl_buf_reset(buf);                                                             \
+        rc = (call);                                                                     \
+        if (rc != RETL_E_OK) {                                                           \
+            rc = retl_errf(eb, rc, "source: statement too large");                       \
+            goto out;                                                                    \
+        }                                                                                \
+    } while (0)
 
 /* The backend for type, or NULL. */
 const struct eng_source_ops *eng_source_find(const char *type);

@@ -93,15 +93,7 @@ retl_err eng_wh_new(const struct eng_wh_driver *drv, void *conn,
     return RETL_E_OK;
 }
 
-#define SQL(w, call)                                                                     \
-    do {                                                                                 \
-        retl_buf_reset(&(w)->sql);                                                       \
-        rc = (call);                                                                     \
-        if (rc != RETL_E_OK) {                                                           \
-            rc = retl_errf(eb, rc, "source: statement too large");                       \
-            goto out;                                                                    \
-        }                                                                                \
-    } while (0)
+#define SQL(w, call) ENG_SQL_BUILD(&(w)->sql, call)
 
 static retl_err run1(struct wh *w, const char *sql, struct retl_errbuf *eb)
 {
