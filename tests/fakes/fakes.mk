@@ -1,6 +1,7 @@
-# salesforce-sim (Go, its own module) and the jsforce conformance test's npm packages.
+# salesforce-sim (Go, its own module; listening and TLS from tests/fakes/simnet, shared by every stand-in) and the jsforce conformance test's npm packages.
 SFSIM_DIR := tests/fakes/salesforce-sim
-SFSIM_SRCS := $(wildcard $(SFSIM_DIR)/*.go) $(SFSIM_DIR)/go.mod
+SIMNET_SRCS := $(wildcard tests/fakes/simnet/*.go) tests/fakes/simnet/go.mod
+SFSIM_SRCS := $(wildcard $(SFSIM_DIR)/*.go) $(SFSIM_DIR)/go.mod $(SIMNET_SRCS)
 SFCONF_DIR := tests/fakes/conformance
 
 $(BIN)/salesforce-sim: $(filter-out %_test.go,$(SFSIM_SRCS))

@@ -4,11 +4,11 @@ HSSIM_DIR := tests/fakes/hubspot-sim
 HSCONF_DIR := tests/fakes/hubspot-conformance
 HTTPRCV_DIR := tests/fakes/http-receiver
 
-$(BIN)/hubspot-sim: $(filter-out %_test.go,$(wildcard $(HSSIM_DIR)/*.go)) $(HSSIM_DIR)/go.mod
+$(BIN)/hubspot-sim: $(filter-out %_test.go,$(wildcard $(HSSIM_DIR)/*.go)) $(HSSIM_DIR)/go.mod $(SIMNET_SRCS)
 	@mkdir -p $(@D)
 	cd $(HSSIM_DIR) && GOFLAGS=-buildvcs=false go build -o $(abspath $@) .
 
-$(BIN)/http-receiver: $(wildcard $(HTTPRCV_DIR)/*.go) $(HTTPRCV_DIR)/go.mod
+$(BIN)/http-receiver: $(wildcard $(HTTPRCV_DIR)/*.go) $(HTTPRCV_DIR)/go.mod $(SIMNET_SRCS)
 	@mkdir -p $(@D)
 	cd $(HTTPRCV_DIR) && GOFLAGS=-buildvcs=false go build -o $(abspath $@) .
 

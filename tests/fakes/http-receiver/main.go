@@ -14,27 +14,19 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"retl/tests/fakes/simnet"
+
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -227,21 +219,9 @@ func main() {
 	flag.Parse()
 	log.SetPrefix("http-receiver: ")
 	rc := &receiver{bearer: *bearer, secret: *secret, records: map[string]map[string]any{}, f: faults{Status: 503}}
-	ln, err := net.Listen("tcp", *listen)
+	ln, baseURL, err := simnet.Listen(*listen, simnet.TLS{SelfSignedDir: *tlsDir, CAName: "http-receiver test CA"})
 	if err != nil {
 		log.Fatal(err)
-	}
-	scheme := "http"
-	if *tlsDir != "" {
-		if err := selfSigned(*tlsDir); err != nil {
-			log.Fatal(err)
-		}
-		cert, err := tls.LoadX509KeyPair(filepath.Join(*tlsDir, "cert.pem"), filepath.Join(*tlsDir, "key.pem"))
-		if err != nil {
-			log.Fatal(err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		scheme = "https"
 	}
 	hs := &http.Server{Handler: rc, ReadHeaderTimeout: 30 * time.Second}
 	go func() {
@@ -249,59 +229,10 @@ func main() {
 			log.Fatal(err)
 		}
 	}()
-	fmt.Printf("%s://%s\n", scheme, ln.Addr().String())
+	fmt.Println(baseURL)
 	os.Stdout.Sync()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
 	hs.Close()
-}
-
-// selfSigned writes ca.pem, cert.pem and key.pem into dir (kept if already there).
-func selfSigned(dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, "key.pem")); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "http-receiver test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0), DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	write := func(name, typ string, b []byte, mode os.FileMode) error {
-		return os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), mode)
-	}
-	if err := write("ca.pem", "CERTIFICATE", caDER, 0o644); err != nil {
-		return err
-	}
-	if err := write("cert.pem", "CERTIFICATE", der, 0o644); err != nil {
-		return err
-	}
-	return write("key.pem", "PRIVATE KEY", keyDER, 0o600)
 }

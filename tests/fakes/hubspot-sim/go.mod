@@ -1,3 +1,7 @@
 module retl/tests/fakes/hubspot-sim
 
 go 1.22
+
+require retl/tests/fakes/simnet v0.0.0
+
+replace retl/tests/fakes/simnet => ../simnet

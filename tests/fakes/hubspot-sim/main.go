@@ -5,22 +5,14 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
+	"retl/tests/fakes/simnet"
+
 	"flag"
 	"fmt"
 	"log"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -68,28 +60,11 @@ func main() {
 			log.Fatalf("state: %v", err)
 		}
 	}
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, baseURL, err := simnet.Listen(o.Listen, simnet.TLS{SelfSignedDir: o.TLSSelfSigned, CAName: "hubspot-sim test CA"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	scheme := "http"
-	if o.TLSSelfSigned != "" {
-		if err := selfSigned(o.TLSSelfSigned); err != nil {
-			log.Fatalf("tls: %v", err)
-		}
-		cert, err := tls.LoadX509KeyPair(filepath.Join(o.TLSSelfSigned, "cert.pem"), filepath.Join(o.TLSSelfSigned, "key.pem"))
-		if err != nil {
-			log.Fatalf("tls: %v", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		scheme = "https"
-	}
-	addr := ln.Addr().(*net.TCPAddr)
-	host := addr.IP.String()
-	if addr.IP.To4() == nil {
-		host = "[" + host + "]"
-	}
-	srv.baseURL = fmt.Sprintf("%s://%s:%d", scheme, host, addr.Port)
+	srv.baseURL = baseURL
 
 	stop := make(chan struct{})
 	if o.StateDir != "" {
@@ -112,53 +87,4 @@ func main() {
 	if o.StateDir != "" {
 		srv.saveState()
 	}
-}
-
-// selfSigned writes ca.pem, cert.pem and key.pem into dir (kept if already there).
-func selfSigned(dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, "key.pem")); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hubspot-sim test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(5, 0, 0), DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	write := func(name, typ string, b []byte, mode os.FileMode) error {
-		return os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), mode)
-	}
-	if err := write("ca.pem", "CERTIFICATE", caDER, 0o644); err != nil {
-		return err
-	}
-	if err := write("cert.pem", "CERTIFICATE", der, 0o644); err != nil {
-		return err
-	}
-	return write("key.pem", "PRIVATE KEY", keyDER, 0o600)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"retl/tests/fakes/simnet"
+
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
@@ -13,7 +15,7 @@ import (
 
 func TestSelfSignedTLSVerifies(t *testing.T) {
 	dir := t.TempDir()
-	if err := selfSigned(dir); err != nil {
+	if err := simnet.SelfSigned(dir, "salesforce-sim test CA"); err != nil {
 		t.Fatal(err)
 	}
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
@@ -45,7 +47,7 @@ func TestSelfSignedTLSVerifies(t *testing.T) {
 	}
 	// A second call keeps the existing files.
 	before, _ := os.ReadFile(filepath.Join(dir, "cert.pem"))
-	if err := selfSigned(dir); err != nil {
+	if err := simnet.SelfSigned(dir, "salesforce-sim test CA"); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(filepath.Join(dir, "cert.pem"))

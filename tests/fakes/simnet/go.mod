@@ -1,0 +1,3 @@
+module retl/tests/fakes/simnet
+
+go 1.22
