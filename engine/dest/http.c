@@ -1,7 +1,9 @@
 /* The generic HTTP destination (type "http", DESIGN §8.2): each batch is one
  * POST of JSON to the secret's url,
- *   {"job": "ns/name", "run": N, "operation": "upsert|insert|update",
+ *   {"job": "ns/name", "run": N, "operation": "upsert|insert|update|delete",
  *    "records": [{"key": "...", "fields": {...}}]}
+ * (spec.deletes: Delete sends "delete" with {"key"} records, Clear "update"
+ * with every mapped field null)
  * with an optional bearer token, an HMAC-SHA256 signature of the body
  * (X-Retl-Signature: sha256=<hex>) and extra headers. A 2xx accepts every
  * record unless the body is {"results": [{"key": "...", "error": "..."}]},
@@ -272,9 +274,13 @@ char *http_batch_body(const struct retl_job *job, const struct eng_batch *b)
     }
     json_object_set_new(root, "job", json_string(jobname));
     json_object_set_new(root, "run", json_integer(b->run));
-    const char *op = job->mode == RETL_MODE_INSERT   ? "insert"
-                     : job->mode == RETL_MODE_UPDATE ? "update"
-                                                     : "upsert";
+    /* spec.deletes: Delete sends the keys alone, Clear an update nulling
+     * every mapped field. */
+    bool del = b->op == ENG_OP_DELETE, clear = b->op == ENG_OP_CLEAR;
+    const char *op = del                                      ? "delete"
+                     : clear || job->mode == RETL_MODE_UPDATE ? "update"
+                     : job->mode == RETL_MODE_INSERT          ? "insert"
+                                                              : "upsert";
     json_object_set_new(root, "operation", json_string(op));
     json_object_set_new(root, "records", recs);
     for (size_t i = 0; i < b->nrows; i++) {
@@ -288,7 +294,16 @@ char *http_batch_body(const struct retl_job *job, const struct eng_batch *b)
             goto out;
         }
         json_object_set_new(r, "key", k);
+        if (del) {
+            json_decref(f);
+            json_array_append_new(recs, r);
+            continue;
+        }
         for (size_t j = 0; j < b->ncols; j++) {
+            if (clear && !b->cols[j].is_key) {
+                json_object_set_new(f, b->cols[j].destination, json_null());
+                continue;
+            }
             if (b->cols[j].is_key ||
                 (!b->rows[i].vals[j] && skips(job, b->cols[j].destination)))
                 continue;
@@ -475,6 +490,8 @@ const struct eng_dest_ops eng_dest_http = {
     .load = http_load,
     .summary = http_summary,
     .close = http_close,
+    .can_delete = true,
+    .can_clear = true,
 };
 
 ENG_DEST_REGISTER(eng_dest_http);

@@ -228,7 +228,9 @@ static retl_err hs_load(void *vctx, const struct eng_batch *b,
                         .props = x->colprops,
                         .skip_null = x->skip_null,
                         .email_key = x->email_key};
-    retl_err e = hs_load_batch(&L, b, results, eb);
+    retl_err e = b->op == ENG_OP_DELETE || b->op == ENG_OP_CLEAR
+                     ? hs_delete_batch(&L, b, results, eb)
+                     : hs_load_batch(&L, b, results, eb);
     if (e)
         return e;
     size_t failed = 0;
@@ -285,6 +287,8 @@ const struct eng_dest_ops eng_dest_hubspot = {
     .load = hs_load,
     .summary = hs_summary,
     .close = hs_close,
+    .can_delete = true,
+    .can_clear = true,
 };
 
 ENG_DEST_REGISTER(eng_dest_hubspot);

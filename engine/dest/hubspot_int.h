@@ -8,6 +8,7 @@
  *   hubspot_props.c   the Properties API: spec validation, value conversion
  *   hubspot_batch.c   CRM v3 batch create / update / upsert, 100 inputs a
  *                     call, several calls in flight, 207 results matched back
+ *   hubspot_delete.c  spec.deletes: batch/archive, or batch/update to ""
  *   hubspot.c         the eng_dest_ops vtable */
 #ifndef ENG_DEST_HUBSPOT_INT_H
 #define ENG_DEST_HUBSPOT_INT_H
@@ -171,6 +172,12 @@ char *hs_chunk_body(const struct hs_load *L, const struct eng_batch *b, size_t f
 void hs_chunk_results(const struct hs_load *L, const struct eng_batch *b, size_t from,
                       size_t to, const struct hs_resp *resp,
                       struct eng_row_result *results);
+
+/* spec.deletes (hubspot_delete.c): b->op ENG_OP_DELETE archives the records
+ * (batch/archive), ENG_OP_CLEAR sets every mapped non-key property to ""
+ * (batch/update). Fills results[i] for every row. */
+retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
+                         struct eng_row_result *results, struct retl_errbuf *eb);
 
 /* Fails result r with code/message (copied); fields may be NULL. */
 void hs_fail(struct eng_row_result *r, const char *code, const char *message,

@@ -398,5 +398,53 @@ job evnoca http rcvtlsnoca "" Insert id "" "$EV_Q" "$EV_M"
 run evnoca
 expect "http over TLS without the CA is refused" grep -qi 'certificate\|SSL\|TLS' <<<"$(sum .message)"
 
+# ---- spec.deletes: HubSpot Delete archives by the kept id, Clear empties the fields; HTTP too
+sql "CREATE TABLE src.dl (id text PRIMARY KEY, email text, first text, score numeric);
+INSERT INTO src.dl SELECT 'D-' || g, 'gone' || g || '@example.com', 'Gone' || g, g FROM generate_series(1, 6) g;
+CREATE TABLE src.cl (id text PRIMARY KEY, email text, first text, score numeric);
+INSERT INTO src.cl SELECT 'C-' || g, 'clear' || g || '@example.com', 'Clear' || g, g FROM generate_series(1, 4) g;" >/dev/null
+hsapi() { curl -s -X "$1" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"} "$H$2"; }
+hsget() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$H/crm/v3/objects/contacts/$1?idProperty=email"; }
+job hsdel hubspot hs contacts Upsert email email "SELECT id, email, first, score FROM src.dl" "id:external_id,first:firstname,score:score"
+echo "  deletes: {mode: Delete, maxPercent: 100}" >>"$W/hsdel.yaml"
+run hsdel
+hsapi POST /crm/v3/objects/contacts '{"properties": {"email": "someone.else@example.com", "firstname": "Theirs"}}' >/dev/null
+sql "DELETE FROM src.dl WHERE id IN ('D-2', 'D-5')" >/dev/null
+run hsdel
+expect "hubspot Delete: removed rows are archived (batch/archive), the rest and others' records stay ($(sum .rows.deleted) deleted)" \
+  test "$RC/$(sum .rows.deleted)/$(sum '.apiCallsByEndpoint["batch/archive"]')/$(hsget gone2@example.com)/$(hsget gone5@example.com)/$(hsget gone3@example.com)/$(hsget someone.else@example.com)" \
+  = "0/2/1/404/404/200/200"
+id4=$(hadmin GET records/contacts | jq -r '.results[] | select(.properties.email == "gone4@example.com") | .id')
+hsapi DELETE "/crm/v3/objects/contacts/$id4" >/dev/null
+sql "DELETE FROM src.dl WHERE id = 'D-4'" >/dev/null
+run hsdel
+expect "hubspot Delete: a record someone already deleted counts as deleted (gone: $id4)" \
+  test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)" = "0/1/0"
+job hsclr hubspot hs contacts Upsert email email "SELECT id, email, first, score FROM src.cl" "id:external_id,first:firstname,score:score"
+echo "  deletes: {mode: Clear, maxPercent: 100}" >>"$W/hsclr.yaml"
+run hsclr
+sql "DELETE FROM src.cl WHERE id = 'C-3'" >/dev/null
+run hsclr
+expect "hubspot Clear: the record stays with every mapped property emptied, the key kept" \
+  test "$RC/$(sum .rows.cleared)/$(record contacts '.properties.email == "clear3@example.com"' | jq -c '[.email, (.firstname // ""), (.score // ""), (.external_id // "")]')/$(record contacts '.properties.email == "clear2@example.com"' | jq -r .firstname)" \
+  = '0/1/["clear3@example.com","","",""]/Clear2'
+
+job evdel http rcv "" Upsert id id "SELECT id, kind, amount FROM src.events WHERE substr(id, 3)::int <= 20" "kind:kind,amount:amount" "" 50
+echo "  deletes: {mode: Delete, maxPercent: 100}" >>"$W/evdel.yaml"
+run evdel
+sql "DELETE FROM src.events WHERE id IN ('E-3', 'E-9')" >/dev/null
+run evdel
+recs=$(radmin GET records)
+expect "http Delete: operation delete for exactly the removed keys" \
+  test "$RC/$(sum .rows.deleted)/$(jq -c '[.records["E-3"], .records["E-9"], (.records["E-4"] != null)]' <<<"$recs")" = "0/2/[null,null,true]"
+job evclr http rcv "" Upsert id id "SELECT id, kind, amount FROM src.events WHERE substr(id, 3)::int BETWEEN 30 AND 35" "kind:kind,amount:amount" "" 50
+echo "  deletes: {mode: Clear, maxPercent: 100}" >>"$W/evclr.yaml"
+run evclr
+sql "DELETE FROM src.events WHERE id = 'E-31'" >/dev/null
+run evclr
+recs=$(radmin GET records)
+expect "http Clear: operation update with every mapped field null" \
+  test "$RC/$(jq -c '[.records["E-31"], .records["E-32"].kind]' <<<"$recs")" = '0/[{"amount":null,"kind":null},"order"]'
+
 echo "$P passed, $F failed"
 [ "$F" -eq 0 ]
