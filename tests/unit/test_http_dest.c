@@ -52,6 +52,38 @@ static void test_body(void **state)
     free(body);
 }
 
+/* spec.deletes: Delete sends the keys alone, Clear an update nulling every
+ * mapped field (the values of the row are not sent). */
+static void test_delete_body(void **state)
+{
+    (void)state;
+    struct retl_job job = {
+        .name = "orders", .namespace = "shop", .mode = RETL_MODE_UPSERT};
+    struct eng_col cols[] = {
+        {.source = "id", .destination = "id", .type = ENG_T_TEXT, .is_key = true},
+        {.source = "n", .destination = "qty", .type = ENG_T_INT, .is_key = false}};
+    const char *v[] = {"o-1", "3"};
+    struct eng_row rows[] = {{.key = "o-1", .vals = v, .op = ENG_OP_DELETE}};
+    struct eng_batch b = {.cols = cols,
+                          .ncols = 2,
+                          .rows = rows,
+                          .nrows = 1,
+                          .run = 9,
+                          .op = ENG_OP_DELETE};
+    char *body = http_batch_body(&job, &b);
+    assert_string_equal(body,
+                        "{\"job\":\"shop/orders\",\"run\":9,\"operation\":\"delete\","
+                        "\"records\":[{\"key\":\"o-1\"}]}");
+    free(body);
+    rows[0].op = ENG_OP_CLEAR;
+    b.op = ENG_OP_CLEAR;
+    body = http_batch_body(&job, &b);
+    assert_string_equal(body,
+                        "{\"job\":\"shop/orders\",\"run\":9,\"operation\":\"update\","
+                        "\"records\":[{\"key\":\"o-1\",\"fields\":{\"qty\":null}}]}");
+    free(body);
+}
+
 static void test_answer(void **state)
 {
     (void)state;
@@ -88,6 +120,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body),
+        cmocka_unit_test(test_delete_body),
         cmocka_unit_test(test_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
