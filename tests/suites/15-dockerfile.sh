@@ -6,14 +6,8 @@
 # binaries, build packages drawn from deps/apt.txt.
 set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
-P=0 F=0
-pass() { P=$((P + 1)); echo "ok   - $*"; }
-fail() { F=$((F + 1)); echo "FAIL - $*"; }
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=tests/lib/checks.sh
+source tests/lib/checks.sh
 
 DF=Dockerfile
 if [ ! -f "$DF" ]; then

@@ -35,15 +35,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-P=0 F=0
-pass() { P=$((P + 1)); echo "ok   - $*"; }
-fail() { F=$((F + 1)); echo "FAIL - $*"; }
-# expect NAME COMMAND...: passes when the command succeeds.
-expect() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
+# shellcheck source=tests/lib/checks.sh
+source tests/lib/checks.sh
 
 # ---- servers ----
 pg_start || { echo "0 passed, 1 failed"; exit 1; }
@@ -210,12 +203,12 @@ else
   fail "upsert/rest"; show acc
 fi
 rec=$(soql "SELECT Id, Score__c, Last_Seen__c, Active__c, Signup__c FROM Account WHERE External_Id__c = 'A-7'")
-expect "values: number, datetime in UTC, boolean, date" \
+check "values: number, datetime in UTC, boolean, date" \
   test "$(jq -c '.records[0] | [.Score__c, .Last_Seen__c, .Active__c, .Signup__c]' <<<"$rec")" \
   = '[0.7,"2024-05-01T10:07:00.000+0000",false,"2024-01-08"]'
-expect "destinationInfo: externalIdFields and requiredFields" \
+check "destinationInfo: externalIdFields and requiredFields" \
   test "$(sum '.destinationInfo | [.externalIdFields, .requiredFields] | tostring')" = '[["External_Id__c"],["Name"]]'
-expect "summary: apiUsage from Sforce-Limit-Info" grep -qE '^[0-9]+/1000000$' <<<"$(sum .apiUsage)"
+check "summary: apiUsage from Sforce-Limit-Info" grep -qE '^[0-9]+/1000000$' <<<"$(sum .apiUsage)"
 
 # ---- 2. the same job, a 150-row delta, threshold 100: Bulk API 2.0 picked by plan()
 sql "UPDATE src.accts SET score = score + 1 WHERE substr(id, 3)::int <= 150" >/dev/null
@@ -228,7 +221,7 @@ if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 150 ] && [ "$(sum .rows.inserted)
 else
   fail "upsert/bulk"; show acc
 fi
-expect "upsert/bulk: value written" \
+check "upsert/bulk: value written" \
   test "$(soql "SELECT Score__c FROM Account WHERE External_Id__c = 'A-7'" | jq -r '.records[0].Score__c')" = 1.7
 
 # ---- 2b. Bulk upsert of new and changed rows: only the result sets that can hold
@@ -258,7 +251,7 @@ else
   fail "upsert/bulk mixed: result calls s=$(req /successfulResults)-$ok0 f=$(req /failedResults)-$f0 u=$(req /unprocessedrecords)-$u0, $polls polls"
   show mix
 fi
-expect "upsert/bulk mixed: a new and an updated record as written" \
+check "upsert/bulk mixed: a new and an updated record as written" \
   test "$(soql "SELECT Name FROM Account WHERE External_Id__c IN ('M-7', 'M-140') ORDER BY Name" | jq -r '[.records[].Name] | join("|")')" = "Mix 140|Mix 7."
 
 # ---- 3. Insert over collections (client credentials), a too-long value fails without a call
@@ -272,18 +265,18 @@ if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 39 ] && [ "$(sum .rows.failed)" 
 else
   fail "insert/rest"; show con
 fi
-expect "insert/rest: STRING_TOO_LONG in _errors" \
+check "insert/rest: STRING_TOO_LONG in _errors" \
   test "$(pg_sql -c "SELECT code || '|' || coalesce(fields, 'none') FROM $ET WHERE key = 'C-40'")" = "STRING_TOO_LONG|FirstName"
-expect "insert/rest: _errors message names field and length" \
+check "insert/rest: _errors message names field and length" \
   grep -q 'FirstName: data value too large: .*(max length=40)' <<<"$(pg_sql -c "SELECT message FROM $ET WHERE key = 'C-40'")"
 
 # `retl-engine errors` prints codes, keys and timestamps whole (issue 16)
 ejson=$("$ENGINE" errors --json -f "$W/con.yaml" -f "$W/secrets.yaml" 2>/dev/null)
 etext=$("$ENGINE" errors -f "$W/con.yaml" -f "$W/secrets.yaml" 2>/dev/null)
 elast=$(jq -r '.[] | select(.key == "C-40") | .lastFailure' <<<"$ejson")
-expect "errors: code, class, fields and timestamp printed whole, as --json has them" \
+check "errors: code, class, fields and timestamp printed whole, as --json has them" \
   grep -qE "^C-40 +[0-9]+ +STRING_TOO_LONG +permanent +FirstName +${elast//./\\.} +FirstName: data value too large" <<<"$etext"
-expect "errors --json: the row with its code" \
+check "errors --json: the row with its code" \
   test "$(jq -r '.[] | select(.key == "C-40") | .code' <<<"$ejson")" = STRING_TOO_LONG
 
 # ---- 4. Insert over Bulk API 2.0, CSV quoting and null
@@ -297,8 +290,8 @@ else
   fail "insert/bulk"; show con2
 fi
 got=$(soql "SELECT Description FROM Contact WHERE LastName = 'Person7'" | jq -r '.records[0].Description')
-expect "insert/bulk: comma, quotes and newline survive the CSV" test "$got" = $'has, comma "quoted"\nand a newline'
-expect "insert/bulk: null is #N/A (field empty)" \
+check "insert/bulk: comma, quotes and newline survive the CSV" test "$got" = $'has, comma "quoted"\nand a newline'
+check "insert/bulk: null is #N/A (field empty)" \
   test "$(soql "SELECT Description FROM Contact WHERE LastName = 'Person8'" | jq -r '.records[0].Description')" = null
 
 # ---- 5. Update by Id over collections: 15-char Ids normalised to 18
@@ -328,7 +321,7 @@ if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = "$n_ids" ] && [ "$(sum .rows.fail
 else
   fail "update/bulk"; show upd2
 fi
-expect "update/bulk: MALFORMED_ID in _errors" \
+check "update/bulk: MALFORMED_ID in _errors" \
   test "$(pg_sql -c "SELECT code FROM $ET WHERE key = '001NOTANID'")" = MALFORMED_ID
 
 # ---- 7. rejected rows (collections): the sim's code in _errors, retried after the fix
@@ -341,13 +334,13 @@ if [ "$RC" = 0 ] && [ "$(sum .rows.failed)" = 3 ] && [ "$(sum .api)" = rest ]; t
 else
   fail "rejected/rest"; show acc
 fi
-expect "rejected/rest: code, message and fields in _errors" \
+check "rejected/rest: code, message and fields in _errors" \
   test "$(pg_sql -c "SELECT count(*) FROM $ET WHERE code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION' AND message = 'Name must not contain BAD' AND fields = 'Name'")" = 3
-expect "rejected/rest: validation failures are permanent" \
+check "rejected/rest: validation failures are permanent" \
   test "$(pg_sql -c "SELECT string_agg(DISTINCT class, ',') FROM $ET")" = permanent
 admin DELETE faults >/dev/null
 run acc
-expect "rejected/rest: unchanged permanent failures are not resent (skippedPermanent 3, only describe called)" \
+check "rejected/rest: unchanged permanent failures are not resent (skippedPermanent 3, only describe called)" \
   test "$RC/$(sum .rows.changed)/$(sum .rows.skippedPermanent)/$(sum .apiCalls)" = "0/0/3/1"
 RETL_RETRY_FAILED=1 run acc
 if [ "$RC" = 0 ] && [ "$(sum .rows.updated)" = 3 ] && [ "$(sum .rows.failed)" = 0 ] &&
@@ -366,7 +359,7 @@ if [ "$RC" = 0 ] && [ "$(sum .rows.failed)" = 2 ] && [ "$(sum .rows.updated)" = 
 else
   fail "rejected/bulk"; show acc
 fi
-expect "rejected/bulk: code, message with a colon, and fields in _errors" \
+check "rejected/bulk: code, message with a colon, and fields in _errors" \
   test "$(pg_sql -c "SELECT count(*) FROM $ET WHERE code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION' AND message = 'Name must not contain WORSE: really' AND fields = 'Name'")" = 2
 admin DELETE faults >/dev/null
 RETL_RETRY_FAILED=1 RETL_SF_BULK_THRESHOLD=1 run acc
@@ -430,7 +423,7 @@ else
   fail "TLS without the CA"; show tls
 fi
 RETL_SF_CA_FILE="$W/tls/ca.pem" run tls
-expect "TLS: verified with RETL_SF_CA_FILE, 5 rows" test "$RC/$(sum .rows.inserted)" = 0/5
+check "TLS: verified with RETL_SF_CA_FILE, 5 rows" test "$RC/$(sum .rows.inserted)" = 0/5
 
 admin POST expire-sessions >/dev/null
 sql "UPDATE src.accts SET score = score + 1 WHERE id = 'A-1'" >/dev/null
@@ -463,7 +456,7 @@ else
   fail "call cap"; show acc
 fi
 run acc
-expect "call cap: next run without the cap loads all 300" test "$RC/$(sum .rows.updated)" = 0/300
+check "call cap: next run without the cap loads all 300" test "$RC/$(sum .rows.updated)" = 0/300
 
 # ---- 13. describe mismatch fails before any write
 job bad Account Upsert rest id External_Id__c "$ACC_Q" "name:Name,score:Scor__c,seen:CreatedDate"
@@ -479,7 +472,7 @@ else
 fi
 job bad3 Account Upsert rest id Score__c "SELECT id, name FROM src.accts" "name:Name"
 run bad3
-expect "describe mismatch: key is not an external id" \
+check "describe mismatch: key is not an external id" \
   grep -qF 'spec.key.destination: field Score__c on Account is not an external id field' <<<"$(sum .message)"
 
 # ---- 13b. Insert over Collections, one request of a round answered 500 and one
@@ -527,17 +520,17 @@ INSERT INTO src.gone VALUES ('001000000000AAA', 1)" >/dev/null
 job gone Account Update auto sfid Id "SELECT sfid, score FROM src.gone" "score:Score__c"
 run gone
 ET=$(errtab)
-expect "class: Update of an unknown Id fails permanently" \
+check "class: Update of an unknown Id fails permanently" \
   test "$RC/$(sum .rows.failed)/$(pg_sql -c "SELECT code || ' ' || class || ' ' || attempts FROM $ET")" = "0/1/INVALID_CROSS_REFERENCE_KEY permanent 1"
 run gone
-expect "class: not resent on the next run (1 API call: describe)" \
+check "class: not resent on the next run (1 API call: describe)" \
   test "$RC/$(sum .rows.changed)/$(sum .rows.skippedPermanent)/$(sum .apiCalls)/$(pg_sql -c "SELECT attempts FROM $ET")" = "0/0/1/1/1"
 sql "UPDATE src.gone SET score = 2" >/dev/null
 run gone
-expect "class: resent once the row changes (2 API calls)" \
+check "class: resent once the row changes (2 API calls)" \
   test "$(sum .rows.failed)/$(sum .apiCalls)/$(pg_sql -c "SELECT attempts FROM $ET")" = "1/2/2"
 RETL_SF_BULK_THRESHOLD=1 RETL_RETRY_FAILED=1 run gone
-expect "class: resent with RETL_RETRY_FAILED=1 over Bulk too (sf__Error parsed, class kept)" \
+check "class: resent with RETL_RETRY_FAILED=1 over Bulk too (sf__Error parsed, class kept)" \
   test "$(sum .api)/$(sum .rows.failed)/$(pg_sql -c "SELECT code || ' ' || class || ' ' || attempts FROM $ET")" = "bulk/1/INVALID_CROSS_REFERENCE_KEY permanent 3"
 
 # ---- 12d. nulls: Write sends null (REST null, Bulk #N/A), Skip keeps what the
@@ -567,9 +560,9 @@ for j in nul-rs nul-rw nul-bs nul-bw; do run $j; done
 sql "UPDATE src.nul SET score = NULL, name = name || '.'" >/dev/null
 for j in nul-rs nul-rw nul-bs nul-bw; do run $j; done
 nscore() { soql "SELECT Score__c FROM Account WHERE External_Id__c = '$1'" | jq -r '.records[0].Score__c'; }
-expect "nulls: REST Skip keeps the value, Write clears it" test "$(nscore N-1)/$(nscore N-2)" = "5/null"
-expect "nulls: Bulk Skip keeps the value, Write (#N/A) clears it" test "$(nscore N-3)/$(nscore N-4)" = "5/null"
-expect "nulls: the other fields were updated" \
+check "nulls: REST Skip keeps the value, Write clears it" test "$(nscore N-1)/$(nscore N-2)" = "5/null"
+check "nulls: Bulk Skip keeps the value, Write (#N/A) clears it" test "$(nscore N-3)/$(nscore N-4)" = "5/null"
+check "nulls: the other fields were updated" \
   test "$(soql "SELECT COUNT() FROM Account WHERE Name LIKE 'Null %.'" | jq -r .totalSize)" = 4
 
 # ---- 12e. deletes: only records this job synced leave Salesforce (tracked mirror)
@@ -598,34 +591,34 @@ run sfdel
 ET=$(errtab)
 SNAP=${ET%__errors}__snap
 sdcount() { soql "SELECT COUNT() FROM Account WHERE External_Id__c LIKE 'SD-%'" | jq -r .totalSize; }
-expect "deletes/rest: first run creates 10, deletes nothing; the snapshot keeps each record Id" \
+check "deletes/rest: first run creates 10, deletes nothing; the snapshot keeps each record Id" \
   test "$RC/$(sum .rows.inserted)/$(sum .rows.deleted)/$(sdcount)/$(pg_sql -c "SELECT count(*) FROM $SNAP WHERE id LIKE '001%'")" = "0/10/0/11/10"
 sql "DELETE FROM src.sfdel WHERE id IN ('SD-1', 'SD-2')" >/dev/null
 run sfdel
-expect "deletes/rest: 2 records deleted by Id in one Collections DELETE (describe + 1 call)" \
+check "deletes/rest: 2 records deleted by Id in one Collections DELETE (describe + 1 call)" \
   test "$RC/$(sum .rows.deleted)/$(sum .apiCalls)/$(sdcount)" = "0/2/2/9"
-expect "deletes/rest: the record someone else created survives" \
+check "deletes/rest: the record someone else created survives" \
   test "$(soql "SELECT Name FROM Account WHERE Id = '$other'" | jq -r '.records[0].Name')" = "Typed by a rep"
 # A snapshot written before Ids were kept: found by the external id first.
 pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k IN ('SD-3', 'SD-4')" >/dev/null
 sql "DELETE FROM src.sfdel WHERE id IN ('SD-3', 'SD-4')" >/dev/null
 run sfdel
-expect "deletes/rest: keys without a kept Id are looked up (1 SOQL query) and deleted (describe + 2 calls)" \
+check "deletes/rest: keys without a kept Id are looked up (1 SOQL query) and deleted (describe + 2 calls)" \
   test "$RC/$(sum .rows.deleted)/$(sum .apiCalls)/$(sdcount)" = "0/2/3/7"
 # Already gone in Salesforce: counts as deleted.
 sd5=$(soql "SELECT Id FROM Account WHERE External_Id__c = 'SD-5'" | jq -r '.records[0].Id')
 sfapi DELETE "/sobjects/Account/$sd5" >/dev/null
 sql "DELETE FROM src.sfdel WHERE id = 'SD-5'" >/dev/null
 run sfdel
-expect "deletes/rest: a record already deleted (ENTITY_IS_DELETED) counts as deleted" \
+check "deletes/rest: a record already deleted (ENTITY_IS_DELETED) counts as deleted" \
   test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)" = "0/1/0"
 sql "DELETE FROM src.sfdel WHERE id IN ('SD-6', 'SD-7', 'SD-8')" >/dev/null
 run sfdel
-expect "deletes/rest: 3 of 5 synced keys (60%) > maxPercent 30: DeleteGuard, nothing deleted" \
+check "deletes/rest: 3 of 5 synced keys (60%) > maxPercent 30: DeleteGuard, nothing deleted" \
   test "$RC/$(sum .reason)/$(sdcount)" = "1/DeleteGuard/6"
 sql "INSERT INTO src.sfdel VALUES ('SD-6', 'Del 6', 6), ('SD-7', 'Del 7', 7), ('SD-1', 'Back', 1)" >/dev/null
 run sfdel
-expect "deletes/rest: a deleted key that comes back is created again" \
+check "deletes/rest: a deleted key that comes back is created again" \
   test "$RC/$(sum .rows.inserted)/$(sum .rows.deleted)/$(sdcount)" = "0/1/1/6"
 # Clear: fields but the key nulled, the record stays.
 deljob sfdel Clear
@@ -633,10 +626,10 @@ run sfdel
 sql "DELETE FROM src.sfdel WHERE id = 'SD-9'" >/dev/null
 run sfdel
 rec=$(soql "SELECT Name, Score__c FROM Account WHERE External_Id__c = 'SD-9'")
-expect "clear/rest: the record stays with its nillable mapped fields nulled (Name cannot be null)" \
+check "clear/rest: the record stays with its nillable mapped fields nulled (Name cannot be null)" \
   test "$RC/$(sum .rows.cleared)/$(jq -c '[.totalSize, .records[0].Score__c, .records[0].Name]' <<<"$rec")" = '0/1/[1,null,"Del 9"]'
 run sfdel
-expect "clear/rest: cleared once, not again" test "$(sum .rows.cleared)/$(sum .rows.changed)" = "0/0"
+check "clear/rest: cleared once, not again" test "$(sum .rows.cleared)/$(sum .rows.changed)" = "0/0"
 
 # ---- 12f. lookups: Contact.AccountId by the Account's external id (REST nested
 # object under the relationship name, Bulk header Account.External_Id__c)
@@ -665,30 +658,30 @@ ct_acct() { soql "SELECT AccountId FROM Contact WHERE LastName = '$1'" | jq -r '
 lkjob lk rest lk External_Id__c
 run lk
 ET=$(errtab)
-expect "lookup/rest: parents found by external id; an unknown parent fails that row alone, transient" \
+check "lookup/rest: parents found by external id; an unknown parent fails that row alone, transient" \
   test "$RC/$(sum .rows.inserted)/$(sum .rows.failed)/$(pg_sql -c "SELECT key || ' ' || code || ' ' || class FROM $ET")" = "0/3/1/L-3 INVALID_FIELD transient"
-expect "lookup/rest: AccountId is the parent's Id; NULL leaves no parent" \
+check "lookup/rest: AccountId is the parent's Id; NULL leaves no parent" \
   test "$(ct_acct Lk1)/$(ct_acct Lk2)/$(ct_acct Lk4)" = "$(acct_id A-1)/$(acct_id A-2)/null"
 sfapi POST /sobjects/Account '{"Name":"Later","External_Id__c":"A-LATER"}' >/dev/null
 run lk
-expect "lookup/rest: retried next run, succeeds once the parent exists" \
+check "lookup/rest: retried next run, succeeds once the parent exists" \
   test "$RC/$(sum .rows.inserted)/$(sum .rows.failed)/$(ct_acct Lk3)" = "0/1/0/$(acct_id A-LATER)"
 lkjob lkb bulk lkb External_Id__c
 run lkb
 ET=$(errtab)
-expect "lookup/bulk: header Account.External_Id__c, parents resolved, unknown parent fails alone" \
+check "lookup/bulk: header Account.External_Id__c, parents resolved, unknown parent fails alone" \
   test "$RC/$(sum .api)/$(sum .rows.inserted)/$(sum .rows.failed)/$(ct_acct Lkb3)/$(pg_sql -c "SELECT class FROM $ET")" = "0/bulk/5/1/$(acct_id A-3)/transient"
 sfapi POST /sobjects/Account '{"Name":"Bulk later","External_Id__c":"A-BULK-LATER"}' >/dev/null
 run lkb
-expect "lookup/bulk: retried next run once the parent exists" \
+check "lookup/bulk: retried next run once the parent exists" \
   test "$RC/$(sum .rows.inserted)/$(ct_acct Lkb9)" = "0/1/$(acct_id A-BULK-LATER)"
 lkjob lkbad1 rest lk External_Id__c Email
 "$ENGINE" describe -f "$W/lkbad1.yaml" -f "$W/secrets.yaml" >"$W/lkbad1.out" 2>/dev/null
-expect "lookup: describe rejects a lookup onto a non-reference field, naming the spec field" \
+check "lookup: describe rejects a lookup onto a non-reference field, naming the spec field" \
   grep -q 'spec.mappings\[1\].lookup: field Email is not a reference field' "$W/lkbad1.out"
 lkjob lkbad2 rest lk Score__c
 "$ENGINE" describe -f "$W/lkbad2.yaml" -f "$W/secrets.yaml" >"$W/lkbad2.out" 2>/dev/null
-expect "lookup: describe rejects a lookup field that is not an external id" \
+check "lookup: describe rejects a lookup field that is not an external id" \
   grep -q 'spec.mappings\[1\].lookup.field: field Score__c on Account is not an external id field' "$W/lkbad2.out"
 
 # ---- 14. OAuth errors verbatim, credentials never logged

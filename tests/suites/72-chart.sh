@@ -42,22 +42,9 @@ down() {
 }
 trap down EXIT
 
-P=0 F=0
-pass() { P=$((P + 1)); echo "ok   - $*"; }
-fail() { F=$((F + 1)); echo "FAIL - $*"; }
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
-poll() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.3
-  done
-}
+# shellcheck source=tests/lib/checks.sh
+source "$ROOT/tests/lib/checks.sh"
+POLL_INTERVAL=0.3
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SA=system:serviceaccount:retl-system:retl-controller
 can() { kubectl auth can-i "$@" --as=$SA 2>/dev/null; }

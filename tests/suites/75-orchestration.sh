@@ -31,22 +31,8 @@ export PATH=$ROOT/build/bin:$PATH
 source tests/e2e/env.sh
 trap 'e2e_down' EXIT
 
-P=0 F=0
-pass() { P=$((P + 1)); echo "ok   - $*"; }
-fail() { F=$((F + 1)); echo "FAIL - $*"; }
-check() {
-  local name=$1
-  shift
-  if "$@"; then pass "$name"; else fail "$name"; fi
-}
-poll() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.2
-  done
-}
+# shellcheck source=tests/lib/checks.sh
+source "$ROOT/tests/lib/checks.sh"
 NS=orch
 rj() { kubectl -n $NS get rj "$1" -o "jsonpath=$2" 2>/dev/null; }
 is() { [ "$(rj "$1" "$2")" = "$3" ]; }
