@@ -422,6 +422,51 @@ test('Bulk API 2.0 insert and upsert with results CSVs', async () => {
   assert.match(all.failedResults[0].sf__Error, /^INVALID_FIELD:/);
 });
 
+test('parents by external id (REST nested object, Bulk Relationship.Field header) and a Bulk delete job', async () => {
+  const [acct] = await conn.sobject('Account').create([{ Name: 'Rel Corp', Warehouse_Id__c: 'W-REL-1' }]);
+  const ok = await conn.sobject('Contact').upsert(
+    { External_Id__c: 'REL-1', LastName: 'Rel One', Account: { Warehouse_Id__c: 'W-REL-1' } },
+    'External_Id__c',
+  );
+  assert.equal(ok.success, true);
+  await assert.rejects(
+    conn.sobject('Contact').upsert({ External_Id__c: 'REL-2', LastName: 'Rel Two', Account: { Warehouse_Id__c: 'W-NOPE' } }, 'External_Id__c'),
+    (err) => {
+      assert.equal(err.errorCode, 'INVALID_FIELD');
+      assert.match(err.message, /Foreign key external ID: W-NOPE not found for field Warehouse_Id__c in entity Account/);
+      return true;
+    },
+  );
+  const q1 = await conn.query("SELECT AccountId FROM Contact WHERE External_Id__c = 'REL-1'");
+  assert.equal(q1.records[0].AccountId, acct.id);
+
+  const res = await conn.bulk2.loadAndWaitForResults({
+    object: 'Contact',
+    operation: 'upsert',
+    externalIdFieldName: 'External_Id__c',
+    input: 'External_Id__c,LastName,Account.Warehouse_Id__c\nREL-3,Rel Three,W-REL-1\nREL-4,Rel Four,W-NOPE\n',
+    pollInterval: 200,
+  });
+  assert.equal(res.successfulResults.length, 1);
+  assert.equal(res.failedResults.length, 1);
+  assert.match(res.failedResults[0].sf__Error, /^INVALID_FIELD:Foreign key external ID: W-NOPE not found/);
+  const q3 = await conn.query("SELECT Id, AccountId FROM Contact WHERE External_Id__c = 'REL-3'");
+  assert.equal(q3.records[0].AccountId, acct.id);
+
+  const del = await conn.bulk2.loadAndWaitForResults({
+    object: 'Contact',
+    operation: 'delete',
+    input: `Id\n${q3.records[0].Id}\n003000000000000AAA\n`,
+    pollInterval: 200,
+  });
+  assert.equal(del.successfulResults.length, 1);
+  assert.equal(del.failedResults.length, 1);
+  const gone = await conn.query("SELECT Id FROM Contact WHERE External_Id__c = 'REL-3'");
+  assert.equal(gone.totalSize, 0);
+  const kept = await conn.query("SELECT Id FROM Contact WHERE External_Id__c = 'REL-1'");
+  assert.equal(kept.totalSize, 1);
+});
+
 test('query paging with nextRecordsUrl beyond 2000 records', async () => {
   const res = await conn.query("SELECT Id, External_Id__c FROM Contact WHERE External_Id__c LIKE 'B-%'");
   assert.equal(res.totalSize, 2500);
