@@ -73,14 +73,20 @@ static bool reaches(struct search *s, const char *at, size_t depth)
 }
 
 /* When this job last ran (its active run, else its last run), else when it
- * was created: a dependency's success must be newer. */
-static time_t reference(const json_t *rj, const json_t *status)
+ * was created: a dependency's success must be newer. The times have whole
+ * seconds. After a run, a success in the run's own second is the one that
+ * started it, so it must be strictly newer; before the first run, a success in
+ * the creation's second counts (*created), or a dependency that succeeds just
+ * as the job is applied would be missed until it succeeds again. */
+static time_t reference(const json_t *rj, const json_t *status, bool *created)
 {
     time_t t = 0;
+    *created = false;
     if (retl_time_parse(retl_json_str(status, "active.startTime"), &t) ||
         retl_time_parse(retl_json_str(status, "lastRun.startTime"), &t))
         return t;
     retl_time_parse(retl_json_str(rj, "metadata.creationTimestamp"), &t);
+    *created = true;
     return t;
 }
 
@@ -126,7 +132,8 @@ void ctl_after_decide(const json_t *rj, const json_t *status, const json_t *jobs
         return;
     }
 
-    time_t ref = reference(rj, status);
+    bool created;
+    time_t ref = reference(rj, status, &created);
     char waiting[512] = "", done[512] = "";
     bool moving = false;
     for (size_t i = 0; i < n; i++) {
@@ -134,7 +141,7 @@ void ctl_after_decide(const json_t *rj, const json_t *status, const json_t *jobs
         const json_t *ds = json_object_get(d, "status");
         const char *ok = retl_json_str(ds, "lastSuccessfulTime");
         time_t t = 0;
-        if (ok && retl_time_parse(ok, &t) && t > ref) {
+        if (ok && retl_time_parse(ok, &t) && (t > ref || (created && t == ref))) {
             add(done, sizeof done, ", ", names[i]);
             moving = true;
             char part[160];

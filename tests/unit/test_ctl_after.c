@@ -86,6 +86,19 @@ static void test_success_before_creation_does_not_count(void **state)
     json_decref(jobs);
 }
 
+/* A dependency that succeeds in the second the job was created counts (a job
+ * applied just as its dependency finishes); before it, it does not. */
+static void test_success_in_creation_second_counts(void **state)
+{
+    json_t *jobs = json_pack("[o, o]", job("a", "", "2026-01-01T00:00:00Z", false),
+                             job("b", "a", NULL, false));
+    assert_int_equal(decide(jobs, 1).state, CTL_AFTER_DUE);
+    json_object_set_new(json_object_get(json_array_get(jobs, 0), "status"),
+                        "lastSuccessfulTime", json_string("2025-12-31T23:59:59Z"));
+    assert_int_equal(decide(jobs, 1).state, CTL_AFTER_IDLE);
+    json_decref(jobs);
+}
+
 static void test_missing_and_cycle(void **state)
 {
     json_t *jobs =
@@ -147,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_no_after),
         cmocka_unit_test(test_idle_waiting_due),
         cmocka_unit_test(test_success_before_creation_does_not_count),
+        cmocka_unit_test(test_success_in_creation_second_counts),
         cmocka_unit_test(test_missing_and_cycle),
         cmocka_unit_test(test_other_namespace_is_missing),
         cmocka_unit_test(test_dependents_and_pod_name),
