@@ -73,21 +73,46 @@ static bool reaches(struct search *s, const char *at, size_t depth)
 }
 
 /* When this job last ran (its active run, else its last run), else when it
- * was created: a dependency's success must be newer. The times have whole
- * seconds. After a run, a success in the run's own second is the one that
- * started it, so it must be strictly newer; before the first run, a success in
- * the creation's second counts (*created), or a dependency that succeeds just
- * as the job is applied would be missed until it succeeds again. */
-static time_t reference(const json_t *rj, const json_t *status, bool *created)
+ * was created: a dependency's success must be newer. */
+static time_t reference(const json_t *rj, const json_t *status)
 {
     time_t t = 0;
-    *created = false;
     if (retl_time_parse(retl_json_str(status, "active.startTime"), &t) ||
         retl_time_parse(retl_json_str(status, "lastRun.startTime"), &t))
         return t;
     retl_time_parse(retl_json_str(rj, "metadata.creationTimestamp"), &t);
-    *created = true;
     return t;
+}
+
+/* Whether "name=time" is one of the ';'-separated parts of basis. */
+static bool basis_has(const char *basis, const char *part)
+{
+    size_t l = strlen(part);
+    for (const char *p = basis; p && *p;) {
+        const char *end = strchr(p, ';');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == l && !strncmp(p, part, l))
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Times have whole seconds, so a success in the reference's own second may
+ * have come before or after it. It counts unless it is one the latest
+ * dependency run was started by (status.lastHandledDependencies): a spare run
+ * sends only changed rows, a missed one leaves the data stale until the
+ * dependency succeeds again. */
+static bool newer(const char *name, const char *ok, time_t ref, const char *handled)
+{
+    time_t t = 0;
+    if (!ok || !retl_time_parse(ok, &t) || t < ref)
+        return false;
+    if (t > ref)
+        return true;
+    char part[160];
+    snprintf(part, sizeof part, "%s=%s", name, ok);
+    return !basis_has(handled, part);
 }
 
 static void add(char *buf, size_t n, const char *sep, const char *s)
@@ -132,16 +157,15 @@ void ctl_after_decide(const json_t *rj, const json_t *status, const json_t *jobs
         return;
     }
 
-    bool created;
-    time_t ref = reference(rj, status, &created);
+    time_t ref = reference(rj, status);
+    const char *handled = retl_json_str(status, "lastHandledDependencies");
     char waiting[512] = "", done[512] = "";
     bool moving = false;
     for (size_t i = 0; i < n; i++) {
         const json_t *d = find_job(jobs, ns, names[i]);
         const json_t *ds = json_object_get(d, "status");
         const char *ok = retl_json_str(ds, "lastSuccessfulTime");
-        time_t t = 0;
-        if (ok && retl_time_parse(ok, &t) && (t > ref || (created && t == ref))) {
+        if (newer(names[i], ok, ref, handled)) {
             add(done, sizeof done, ", ", names[i]);
             moving = true;
             char part[160];

@@ -323,6 +323,9 @@ static retl_err schedule_runs(struct ctl_pass *r, struct ctl_pod_plan *ob,
         /* Named by the dependencies' successes: a restart adopts, never repeats. */
         ctl_after_pod_name(r->name, r->after.basis, pod, sizeof pod);
         e = start_run(r, ob, pod, "Dependency", 0, NULL, &started, &adopted, eb);
+        if (!e)
+            json_object_set_new(r->status, "lastHandledDependencies",
+                                json_string(r->after.basis));
         break;
     case CTL_DUE_SCHEDULED:
         if (so.too_many)

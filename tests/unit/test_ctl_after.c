@@ -72,9 +72,36 @@ static void test_idle_waiting_due(void **state)
     json_object_set_new(json_object_get(json_array_get(jobs, 2), "status"), "lastRun",
                         json_pack("{s:s}", "startTime", "2026-01-02T00:00:06Z"));
     assert_int_equal(decide(jobs, 2).state, CTL_AFTER_IDLE);
-    /* the same second is not newer */
-    json_object_set_new(as, "lastSuccessfulTime", json_string("2026-01-02T00:00:06Z"));
+    json_decref(jobs);
+}
+
+/* Whole-second times: a success in the second c's last run started counts
+ * unless it is one that started that run (status.lastHandledDependencies). */
+static void test_success_in_run_second(void **state)
+{
+    json_t *jobs = json_pack("[o, o, o]", job("a", "", "2026-01-02T00:00:06Z", false),
+                             job("b", "", "2026-01-02T00:00:06Z", false),
+                             job("c", "a,b", NULL, false));
+    json_t *cs = json_object_get(json_array_get(jobs, 2), "status");
+    json_object_set_new(cs, "lastRun",
+                        json_pack("{s:s}", "startTime", "2026-01-02T00:00:06Z"));
+    /* c's last run was scheduled: both may have finished after it started */
+    struct ctl_after_out o = decide(jobs, 2);
+    assert_int_equal(o.state, CTL_AFTER_DUE);
+    /* the run these successes started: nothing new */
+    json_object_set_new(cs, "lastHandledDependencies", json_string(o.basis));
     assert_int_equal(decide(jobs, 2).state, CTL_AFTER_IDLE);
+    /* b succeeds again in the same second (a later run of b): due */
+    json_object_set_new(cs, "lastHandledDependencies",
+                        json_string("a=2026-01-02T00:00:06Z;b=2026-01-02T00:00:05Z"));
+    o = decide(jobs, 2);
+    assert_int_equal(o.state, CTL_AFTER_WAITING);
+    assert_non_null(strstr(o.message, "waiting for a successful run of a"));
+    /* an older success never counts, handled or not */
+    json_object_set_new(json_object_get(json_array_get(jobs, 0), "status"),
+                        "lastSuccessfulTime", json_string("2026-01-02T00:00:05Z"));
+    json_object_del(cs, "lastHandledDependencies");
+    assert_int_equal(decide(jobs, 2).state, CTL_AFTER_WAITING);
     json_decref(jobs);
 }
 
@@ -161,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_idle_waiting_due),
         cmocka_unit_test(test_success_before_creation_does_not_count),
         cmocka_unit_test(test_success_in_creation_second_counts),
+        cmocka_unit_test(test_success_in_run_second),
         cmocka_unit_test(test_missing_and_cycle),
         cmocka_unit_test(test_other_namespace_is_missing),
         cmocka_unit_test(test_dependents_and_pod_name),
