@@ -16,6 +16,20 @@ const char *eng_secret_get(const struct eng_secrets *s, const char *key)
     return json_string_value(json_object_get(s->data, key));
 }
 
+retl_err eng_secret_get_line(const struct eng_secrets *s, const char *key,
+                             const char **out, struct retl_errbuf *eb)
+{
+    const char *v = eng_secret_get(s, key);
+    if (v && strpbrk(v, "\r\n"))
+        return retl_errf(eb, RETL_E_CONFIG,
+                         "secret %s: %s contains a line break (often a trailing newline "
+                         "from the file it was made from); recreate it with "
+                         "kubectl create secret generic --from-literal=%s=...",
+                         s && s->name ? s->name : "(secret)", key, key);
+    *out = v;
+    return RETL_E_OK;
+}
+
 void eng_secrets_free(struct eng_secrets *s)
 {
     if (!s)

@@ -19,6 +19,13 @@ struct eng_secrets {
 /* Value of key, or NULL. Borrowed; valid while s lives. */
 const char *eng_secret_get(const struct eng_secrets *s, const char *key);
 
+/* Like eng_secret_get for a value sent in an HTTP header (a token): CONFIG,
+ * naming the secret and key, when it holds a line break (a Secret made from a
+ * file saved with a trailing newline would otherwise split the header). *out
+ * is borrowed, NULL when the key is absent. */
+retl_err eng_secret_get_line(const struct eng_secrets *s, const char *key,
+                             const char **out, struct retl_errbuf *eb);
+
 /* Collects RETL_<PREFIX>_* variables (prefix "SOURCE" or "DESTINATION") from
  * envp. Ownership: caller releases with eng_secrets_free. */
 retl_err eng_secrets_from_env(const char *prefix, char **envp, struct eng_secrets *out,

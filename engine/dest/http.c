@@ -102,12 +102,14 @@ static retl_err http_open(const struct retl_job *job, const struct eng_secrets *
 {
     const char *sname = sec && sec->name ? sec->name : "(destination secret)";
     const char *url = eng_secret_get(sec, "url");
-    const char *bearer = eng_secret_get(sec, "bearerToken");
+    const char *bearer = NULL;
     const char *hmac = eng_secret_get(sec, "hmacSecret");
     const char *headers = eng_secret_get(sec, "headers");
     const char *ca = eng_secret_get(sec, "caCert");
-    retl_err e = RETL_E_OK;
     json_t *hj = NULL;
+    retl_err e = eng_secret_get_line(sec, "bearerToken", &bearer, eb);
+    if (e)
+        return e;
     if (!url || !*url)
         return retl_errf(eb, RETL_E_CONFIG, "secret %s: url is required", sname);
     bool plain = strncmp(url, "http://", 7) == 0;

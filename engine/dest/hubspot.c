@@ -70,9 +70,12 @@ static retl_err hs_open(const struct retl_job *job, const struct eng_secrets *se
                         void **ctx, struct retl_errbuf *eb)
 {
     const char *sname = sec && sec->name ? sec->name : "(destination secret)";
-    const char *token = eng_secret_get(sec, "accessToken");
+    const char *token = NULL;
     const char *base = eng_secret_get(sec, "baseUrl");
     const char *ca = eng_secret_get(sec, "caCert");
+    retl_err le = eng_secret_get_line(sec, "accessToken", &token, eb);
+    if (le)
+        return le;
     if (!token || !*token)
         return retl_errf(
             eb, RETL_E_CONFIG,

@@ -71,12 +71,33 @@ static void bad_base64(void **st)
     json_decref(docs);
 }
 
+static void get_line(void **st)
+{
+    (void)st;
+    char *env[] = {"RETL_DESTINATION_bearerToken=tok-abc\n",
+                   "RETL_DESTINATION_accessToken=ok", NULL};
+    struct eng_secrets s = {0};
+    assert_int_equal(eng_secrets_from_env("DESTINATION", env, &s, NULL), RETL_E_OK);
+    const char *v = "untouched";
+    struct retl_errbuf eb = {{0}};
+    assert_int_equal(eng_secret_get_line(&s, "bearerToken", &v, &eb), RETL_E_CONFIG);
+    assert_string_equal(v, "untouched");
+    assert_non_null(strstr(eb.msg, "bearerToken contains a line break"));
+    assert_null(strstr(eb.msg, "tok-abc"));
+    assert_int_equal(eng_secret_get_line(&s, "accessToken", &v, &eb), RETL_E_OK);
+    assert_string_equal(v, "ok");
+    assert_int_equal(eng_secret_get_line(&s, "absent", &v, &eb), RETL_E_OK);
+    assert_null(v);
+    eng_secrets_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(from_env),
         cmocka_unit_test(from_docs),
         cmocka_unit_test(bad_base64),
+        cmocka_unit_test(get_line),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     retl_secret_clear();
