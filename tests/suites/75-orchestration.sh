@@ -140,6 +140,8 @@ check "their runs say trigger Dependency and the rows arrived" \
   test "$(rj contacts '{.status.lastRun.trigger}')/$(rj scores '{.status.lastRun.trigger}')/$(pg_sql -c 'SELECT count(*) FROM crm.scores')" = "Dependency/Dependency/20"
 check "the run pods of dependency runs are named <job>-a<hash>" \
   grep -qE '^contacts-a[0-9a-f]{8}$' <<<"$(rj contacts '{.status.lastRun.pod}')"
+check "contacts keeps the success that started it (status.lastHandledDependencies)" \
+  test "$(rj contacts '{.status.lastHandledDependencies}')" = "accounts=$(rj accounts '{.status.lastSuccessfulTime}')"
 sleep 2
 check "each job ran exactly once (no re-trigger)" test "$(runs accounts)/$(runs contacts)/$(runs scores)" = "1/1/1"
 echo "    \$ kubectl get rj -n $NS"
