@@ -177,6 +177,9 @@ func (w *podWorker) step() bool {
 		return w.terminate(ctx, p, now)
 	}
 	if w.phase == corev1.PodSucceeded || w.phase == corev1.PodFailed {
+		// Until the final status is written (the apiserver may be away), as the
+		// real kubelet's status manager retries it; a no-op once it is.
+		w.push(ctx, p)
 		return true
 	}
 	if w.startTime == nil {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/embed"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -139,6 +140,34 @@ func startEtcd(dir string, clientPort, peerPort int) (*embed.Etcd, error) {
 		e.Close()
 		return nil, errors.New("etcd did not become ready in 30s")
 	}
+}
+
+// restartAPIServer stops the apiserver, compacts etcd's history while it is
+// down and starts it again: every client's watch breaks, and one that resumes
+// from a resourceVersion it saw before gets 410 Gone and must list again, as
+// after a long apiserver outage in a real cluster.
+func restartAPIServer(ctx context.Context, etcd *embed.Etcd, admin *kubernetes.Clientset, api **child, args []string, l layout, grace time.Duration) error {
+	log.Printf("restarting kube-apiserver (grace %v)", grace)
+	(*api).stop(grace)
+	// A write first, so the compaction passes every revision a client saw.
+	if _, err := etcd.Server.Put(ctx, &etcdserverpb.PutRequest{Key: []byte("/retl-cluster/fault"), Value: []byte(time.Now().String())}); err != nil {
+		return fmt.Errorf("etcd put: %w", err)
+	}
+	rev := etcd.Server.KV().Rev()
+	if _, err := etcd.Server.Compact(ctx, &etcdserverpb.CompactionRequest{Revision: rev, Physical: true}); err != nil {
+		return fmt.Errorf("etcd compact at %d: %w", rev, err)
+	}
+	log.Printf("etcd compacted at revision %d", rev)
+	na, err := spawn("kube-apiserver", l.p("kube-apiserver.log"), args...)
+	if err != nil {
+		return err
+	}
+	*api = na
+	if err := waitReadyz(ctx, admin, na, 60*time.Second); err != nil {
+		return err
+	}
+	log.Printf("kube-apiserver restarted")
+	return nil
 }
 
 // runSupervisor is `retl-cluster run`: it owns every process of the cluster and stops
@@ -352,21 +381,44 @@ func runSupervisor(c commonFlags) int {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// Fault tests (tests/suites/77-e2e-faults.sh): SIGUSR1 crashes the
+	// apiserver and starts it again, SIGUSR2 stops it gracefully first (the
+	// outage then lasts longer than a leader's lease renewal deadline).
+	restarts := make(chan os.Signal, 1)
+	signal.Notify(restarts, syscall.SIGUSR1, syscall.SIGUSR2)
 	rc := 0
-	select {
-	case s := <-sigs:
-		log.Printf("signal %v: stopping", s)
-	case err := <-api.done:
-		log.Printf("kube-apiserver exited: %v", err)
-		api.done <- err
-		rc = 1
-	case err := <-cm.done:
-		log.Printf("kube-controller-manager exited: %v", err)
-		cm.done <- err
-		rc = 1
-	case err := <-etcd.Err():
-		log.Printf("etcd failed: %v", err)
-		rc = 1
+wait:
+	for {
+		select {
+		case s := <-restarts:
+			grace := time.Duration(0)
+			if s == syscall.SIGUSR2 {
+				grace = 10 * time.Second
+			}
+			if err := restartAPIServer(ctx, etcd, admin, &api, apiArgs, l, grace); err != nil {
+				log.Printf("kube-apiserver restart: %v", err)
+				rc = 1
+				break wait
+			}
+			children[0] = api
+		case s := <-sigs:
+			log.Printf("signal %v: stopping", s)
+			break wait
+		case err := <-api.done:
+			log.Printf("kube-apiserver exited: %v", err)
+			api.done <- err
+			rc = 1
+			break wait
+		case err := <-cm.done:
+			log.Printf("kube-controller-manager exited: %v", err)
+			cm.done <- err
+			rc = 1
+			break wait
+		case err := <-etcd.Err():
+			log.Printf("etcd failed: %v", err)
+			rc = 1
+			break wait
+		}
 	}
 	kl.shutdown(5 * time.Second)
 	cancel()
