@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/base64.h"
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -16,38 +18,36 @@ static int hexval(char c)
     return -1;
 }
 
+/* Hex (0x.. or \\x..) as the standard base64 the other sources give bytes in. */
 static retl_err hex_to_base64(const char *in, struct retl_buf *o)
 {
-    static const char tb[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     retl_err rc = RETL_E_OK;
-    if (in[0] == '0' && (in[1] == 'x' || in[1] == 'X'))
-        in += 2;
-    else if (in[0] == '\\' && in[1] == 'x')
+    if ((in[0] == '0' && (in[1] == 'x' || in[1] == 'X')) ||
+        (in[0] == '\\' && in[1] == 'x'))
         in += 2;
     size_t n = strlen(in);
     if (n % 2)
         return RETL_E_PARSE;
-    unsigned char g[3];
-    size_t k = 0;
+    unsigned char *bytes = malloc(n / 2 + 1);
+    char *b64 = NULL;
+    if (!bytes)
+        return RETL_E_NOMEM;
     for (size_t i = 0; i < n; i += 2) {
         int hi = hexval(in[i]), lo = hexval(in[i + 1]);
-        if (hi < 0 || lo < 0)
-            return RETL_E_PARSE;
-        g[k++] = (unsigned char)(hi << 4 | lo);
-        if (k == 3 || i + 2 == n) {
-            char q[4];
-            q[0] = tb[g[0] >> 2];
-            q[1] = tb[((g[0] & 3) << 4) | (k > 1 ? g[1] >> 4 : 0)];
-            q[2] = k > 1 ? tb[((g[1] & 15) << 2) | (k > 2 ? g[2] >> 6 : 0)] : '=';
-            q[3] = k > 2 ? tb[g[2] & 63] : '=';
-            RETL_TRY(retl_buf_add(o, q, 4));
-            k = 0;
+        if (hi < 0 || lo < 0) {
+            rc = RETL_E_PARSE;
+            goto out;
         }
+        bytes[i / 2] = (unsigned char)(hi << 4 | lo);
     }
-    if (n == 0)
-        RETL_TRY(retl_buf_adds(o, ""));
+    if (!(b64 = retl_base64_encode(bytes, n / 2))) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    rc = retl_buf_adds(o, b64);
 out:
+    free(bytes);
+    free(b64);
     return rc;
 }
 
