@@ -18,6 +18,7 @@ void retl_summary_init(struct retl_summary *s, long long run)
     s->run = run;
     s->result = RETL_RESULT_FAILED;
     s->failing_rows = -1;
+    s->failing_permanent = -1;
 }
 
 const char *retl_result_name(enum retl_result r)
@@ -107,6 +108,9 @@ static char *render(const struct retl_summary *s, const char *msg_in, bool info,
     if (s->failing_rows >= 0)
         json_object_set_new(o, RETL_SUM_FAILING_ROWS,
                             json_integer((json_int_t)s->failing_rows));
+    if (s->failing_permanent >= 0)
+        json_object_set_new(o, RETL_SUM_FAILING_PERMANENT,
+                            json_integer((json_int_t)s->failing_permanent));
     if (extra && json_is_object(s->extra)) {
         const char *k;
         json_t *v;

@@ -28,6 +28,9 @@ enum retl_result { RETL_RESULT_SUCCEEDED, RETL_RESULT_FAILED, RETL_RESULT_THRESH
 #define RETL_SUM_DEST_INFO "destinationInfo"
 #define RETL_SUM_ERRORS_TABLE "errorsTable"
 #define RETL_SUM_FAILING_ROWS "failingRows"
+/* Of those, the rows that failed permanently (resent only when they change
+ * or a retry is requested); absent when the source cannot tell. */
+#define RETL_SUM_FAILING_PERMANENT "failingRowsPermanent"
 /* Why a run failed, when more specific than the result (e.g. DeleteGuard:
  * spec.deletes.maxPercent); the controller uses it as the condition reason. */
 #define RETL_SUM_REASON "reason"
@@ -58,11 +61,12 @@ struct retl_summary {
 #undef RETL_SUM_FIELD
     double duration;
     char message[1024];
-    json_t *dest_info;      /* borrowed, may be NULL */
-    json_t *extra;          /* borrowed object merged in (backend figures) */
-    char errors_table[160]; /* "schema.table", "" when unknown */
-    long long failing_rows; /* -1 when unknown */
-    char reason[32];        /* "" when the result says it all */
+    json_t *dest_info;           /* borrowed, may be NULL */
+    json_t *extra;               /* borrowed object merged in (backend figures) */
+    char errors_table[160];      /* "schema.table", "" when unknown */
+    long long failing_rows;      /* -1 when unknown */
+    long long failing_permanent; /* -1 when unknown */
+    char reason[32];             /* "" when the result says it all */
 };
 
 void retl_summary_init(struct retl_summary *s, long long run);

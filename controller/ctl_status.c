@@ -172,6 +172,12 @@ void ctl_status_record(json_t *status, const json_t *entry, const struct ctl_out
         long long failing =
             json_is_integer(fr) ? json_integer_value(fr) : row(entry, "failed");
         json_object_set_new(err, "failingRows", json_integer(failing));
+        json_t *fp = json_object_get(o->summary, RETL_SUM_FAILING_PERMANENT);
+        if (json_is_integer(fp))
+            json_object_set_new(err, "failingRowsPermanent",
+                                json_integer(json_integer_value(fp)));
+        else
+            json_object_del(err, "failingRowsPermanent");
         const char *tbl = json_string_value(json_object_get(o->summary, "errorsTable"));
         if (tbl)
             json_object_set_new(err, "table", json_string(tbl));

@@ -598,6 +598,10 @@ static void failing_rows(struct run *r, struct retl_summary *s)
     struct retl_errbuf eb = {{0}};
     if (r->src->errors(r->sctx, &r->st, 1, &arr, &total, &eb) == RETL_E_OK)
         s->failing_rows = total;
+    long long perm = 0;
+    if (r->src->failing_permanent &&
+        r->src->failing_permanent(r->sctx, &r->st, &perm, &eb) == RETL_E_OK)
+        s->failing_permanent = perm;
     json_decref(arr);
 }
 
@@ -821,8 +825,17 @@ int eng_cmd_errors(const struct eng_ctx *c, bool json, FILE *out)
         fprintf(out, "%s\n", txt ? txt : "[]");
         free(txt);
     } else {
-        fprintf(out, "%lld failing row(s) in %s.%s\n", total, r.st.n.schema,
-                r.st.n.errors);
+        long long perm = -1;
+        if (r.src->failing_permanent &&
+            r.src->failing_permanent(r.sctx, &r.st, &perm, &eb) != RETL_E_OK)
+            perm = -1;
+        fprintf(out, "%lld failing row(s) in %s.%s", total, r.st.n.schema, r.st.n.errors);
+        if (perm > 0)
+            fprintf(out,
+                    " (%lld permanent: resent when the row changes or with "
+                    "--retry-failed)",
+                    perm);
+        fputc('\n', out);
         if (total > 0)
             errors_table(out, arr);
     }

@@ -561,6 +561,12 @@ retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
         limit);
 }
 
+retl_err eng_pg_sql_errors_permanent(struct retl_buf *b, const struct eng_state *st)
+{
+    return eng_sql_fmt(X(st), b,
+                       "SELECT count(*) FROM {errors} WHERE class = 'permanent'");
+}
+
 retl_err eng_pg_sql_drop(struct retl_buf *b, const struct eng_state *st)
 {
     return eng_sql_fmt(

@@ -126,6 +126,8 @@ retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *s
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);
 /* Drops this run's delta and stage. */
 retl_err eng_pg_sql_scratch_drop(struct retl_buf *b, const struct eng_state *st);
+/* How many of the failing rows failed permanently (one number). */
+retl_err eng_pg_sql_errors_permanent(struct retl_buf *b, const struct eng_state *st);
 retl_err eng_pg_sql_errors_list(struct retl_buf *b, const struct eng_state *st,
                                 size_t limit);
 retl_err eng_pg_sql_drop(struct retl_buf *b, const struct eng_state *st);

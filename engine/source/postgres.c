@@ -782,6 +782,26 @@ out:
     return rc;
 }
 
+static retl_err pg_failing_permanent(void *ctx, const struct eng_state *st, long long *n,
+                                     struct retl_errbuf *eb)
+{
+    struct pgsrc *s = ctx;
+    retl_err rc;
+    PGresult *r = NULL;
+    bool have = false;
+    long long v = 0;
+    RETL_TRY(exists(s, st, st->n.errors, &have, eb));
+    if (have) {
+        SQL(s, eng_pg_sql_errors_permanent(&s->sql, st));
+        RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+        v = eng_pg_ll(r, 0, 0);
+    }
+    *n = v;
+out:
+    PQclear(r);
+    return rc;
+}
+
 static retl_err pg_drop_state(void *ctx, const struct eng_state *st,
                               struct retl_errbuf *eb)
 {
@@ -830,6 +850,7 @@ const struct eng_source_ops eng_source_postgres = {
     .commit_wait = pg_commit_wait,
     .finish = pg_finish,
     .errors = pg_errors,
+    .failing_permanent = pg_failing_permanent,
     .drop_state = pg_drop_state,
     .close = pg_close,
 };

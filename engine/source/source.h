@@ -145,6 +145,10 @@ struct eng_source_ops {
      * caller decrefs *out. */
     retl_err (*errors)(void *ctx, const struct eng_state *st, size_t limit, json_t **out,
                        long long *total, struct retl_errbuf *eb);
+    /* Optional: how many failing rows failed permanently (not resent until
+     * the row changes or a retry is requested). */
+    retl_err (*failing_permanent)(void *ctx, const struct eng_state *st, long long *n,
+                                  struct retl_errbuf *eb);
     /* Drops every state table of the job (cleanupPolicy Delete). */
     retl_err (*drop_state)(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
     void (*close)(void *ctx);

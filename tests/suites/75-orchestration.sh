@@ -223,7 +223,8 @@ check "after the reset the next run sends only the new change" \
   test "$RC/$(rj people '{.status.lastRun.rows.changed}/{.status.lastRun.rows.updated}')" = "0/1/1"
 sql "UPDATE analytics.people SET name = NULL WHERE id = 4" >/dev/null
 kr run people --wait --timeout 60s -n $NS
-check "a row the destination refuses fails (1 failed)" test "$(rj people '{.status.lastRun.rows.failed}/{.status.errors.failingRows}')" = "1/1"
+check "a row the destination refuses fails (1 failed), permanently (status.errors.failingRowsPermanent)" \
+  test "$(rj people '{.status.lastRun.rows.failed}/{.status.errors.failingRows}/{.status.errors.failingRowsPermanent}')" = "1/1/1"
 kr retry people --wait --timeout 60s -n $NS
 check "kubectl retl retry --wait: the failed row is sent again (attempts 2)" \
   test "$(rj people '{.status.lastRun.trigger}/{.status.lastRun.rows.failed}')/$(pg_sql -c "SELECT attempts FROM retl.orch__people__errors WHERE key = '4'")" = "Retry/1/2"
@@ -244,7 +245,7 @@ check "kubectl retl plan: a pod with the job's Secrets prints what a run would s
 check "plan loaded nothing" test "$(pg_sql -c 'SELECT count(*) FROM crm.people WHERE score = 2000')" = 0
 kr errors people -n $NS
 check "kubectl retl errors: the failing row with its reason" \
-  bash -c '[ "$0" = 0 ] && grep -q "1 failing row" <<<"$1" && grep -q "23502" <<<"$1"' "$RC" "$OUT"
+  bash -c '[ "$0" = 0 ] && grep -q "1 failing row.*(1 permanent" <<<"$1" && grep -q "23502" <<<"$1" && grep -q permanent <<<"$1"' "$RC" "$OUT"
 check "plan/errors pods are deleted afterwards" \
   poll 30 bash -c "[ -z \"\$(kubectl -n $NS get pods -l retl.io/inspect -o name 2>/dev/null)\" ]"
 kr plan contacts -n $NS --context "$(kubectl config current-context)"

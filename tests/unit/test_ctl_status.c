@@ -123,17 +123,21 @@ static void test_failures_and_active(void **state)
     assert_int_equal(num(st, "lastRun.rows.changed"), 0);
 
     json_object_set_new(st, "active", json_pack("{s:i}", "run", 3));
-    record(st, 2, "ThresholdExceeded", "{\"rows\": {\"failed\": 9}, \"failingRows\": 9}",
+    record(st, 2, "ThresholdExceeded",
+           "{\"rows\": {\"failed\": 9}, \"failingRows\": 9, \"failingRowsPermanent\": 2}",
            10);
     assert_non_null(json_object_get(st, "active")); /* a different run */
     assert_int_equal(num(st, "totals.thresholdExceeded"), 1);
     assert_int_equal(num(st, "errors.failingRows"), 9);
+    assert_int_equal(num(st, "errors.failingRowsPermanent"), 2);
     assert_int_equal(ctl_status_max_run(st), 3);
 
     /* A clean run clears the last error message. */
     record(st, 3, "Succeeded", "{\"rows\": {\"changed\": 0}, \"failingRows\": 0}", 10);
     assert_null(retl_json_path(st, "errors.lastMessage"));
     assert_int_equal(num(st, "errors.failingRows"), 0);
+    assert_null(
+        retl_json_path(st, "errors.failingRowsPermanent")); /* not reported: gone */
     json_decref(st);
 }
 

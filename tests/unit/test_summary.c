@@ -26,6 +26,7 @@ static void shape(void **st)
     s.failed = 1;
     s.duration = 1.23456;
     s.failing_rows = 4;
+    s.failing_permanent = 3;
     strcpy(s.errors_table, "retl.a__b__errors");
     strcpy(s.message, "done \"quoted\"");
     json_t *info = json_pack("{s:[s]}", "externalIdFields", "Ext__c");
@@ -49,6 +50,7 @@ static void shape(void **st)
     assert_string_equal(json_string_value(json_object_get(o, "errorsTable")),
                         "retl.a__b__errors");
     assert_int_equal(json_integer_value(json_object_get(o, "failingRows")), 4);
+    assert_int_equal(json_integer_value(json_object_get(o, "failingRowsPermanent")), 3);
     assert_non_null(json_object_get(o, "destinationInfo"));
     assert_int_equal(retl_summary_exit(&s), 0);
     json_decref(o);
