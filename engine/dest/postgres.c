@@ -11,8 +11,9 @@
 
 #include "common/buf.h"
 #include "common/log.h"
-#include "engine/dest/dest.h"
 #include "engine/base/pg.h"
+#include "engine/dest/dest.h"
+#include "engine/dest/postgres_lookup.h"
 
 #define COPY_MAX (256u << 20)
 /* Rows per batch when the job sets no batchSize: 200 (the Salesforce REST
@@ -29,6 +30,9 @@ struct dcol {
 
 struct pgdst {
     PGconn *c;
+    const struct retl_job *job;
+    struct pd_lookup *lks; /* mappings[].lookup, one per lookup column */
+    size_t nlk;
     enum retl_mode mode;
     size_t batch; /* rows per batch, 0: the job's batchSize */
     char *object;
@@ -58,6 +62,7 @@ static retl_err pd_open(const struct retl_job *job, const struct eng_secrets *se
     if (!d)
         return RETL_E_NOMEM;
     d->mode = job->mode;
+    d->job = job;
     d->batch = job->batch_size_set ? 0 : PD_BATCH_DEFAULT;
     d->deletes = job->deletes;
     d->key = -1;
@@ -101,6 +106,9 @@ static void pd_close(void *ctx)
         free(d->cols[i].basetype);
     }
     free(d->cols);
+    for (size_t i = 0; i < d->nlk; i++)
+        pd_lookup_free(&d->lks[i]);
+    free(d->lks);
     free(d->object);
     retl_buf_free(&d->qname);
     retl_buf_free(&d->head);
@@ -131,6 +139,26 @@ static retl_err conv(struct retl_buf *b, const struct dcol *c, size_t i)
             return retl_buf_printf(b, "decode(l.c%zu, 'base64')", i);
         return retl_buf_printf(b, "l.c%zu::%s", i, c->basetype);
     }
+}
+
+/* The value written for batch column i: the parent's key for a lookup. */
+static retl_err value(struct retl_buf *b, const struct pgdst *d, size_t i)
+{
+    for (size_t k = 0; k < d->nlk; k++)
+        if (d->lks[k].col == i)
+            return pd_lookup_value(b, &d->lks[k], k, d->cols[i].basetype);
+    return conv(b, &d->cols[i], i);
+}
+
+/* " FROM pg_temp.retl_load AS l" and a join per lookup. */
+static retl_err from_load(struct retl_buf *b, const struct pgdst *d)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, " FROM pg_temp.retl_load AS l"));
+    for (size_t k = 0; k < d->nlk; k++)
+        RETL_TRY(pd_lookup_join(b, &d->lks[k], k));
+out:
+    return rc;
 }
 
 /* spec.deletes: one set-based statement by key for a batch of deletes
@@ -186,7 +214,7 @@ static retl_err build_sql(struct pgdst *d)
                 RETL_TRY(retl_buf_adds(h, ", "));
             RETL_TRY(eng_pg_ident(h, d->cols[i].name));
             RETL_TRY(retl_buf_adds(h, d->cols[i].skip_nulls ? " = COALESCE(" : " = "));
-            RETL_TRY(conv(h, &d->cols[i], i));
+            RETL_TRY(value(h, d, i));
             if (d->cols[i].skip_nulls) {
                 RETL_TRY(retl_buf_adds(h, ", t."));
                 RETL_TRY(eng_pg_ident(h, d->cols[i].name));
@@ -194,7 +222,8 @@ static retl_err build_sql(struct pgdst *d)
             }
             any = true;
         }
-        RETL_TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE t."));
+        RETL_TRY(from_load(h, d));
+        RETL_TRY(retl_buf_adds(h, " WHERE t."));
         RETL_TRY(eng_pg_ident(h, d->cols[d->key].name));
         RETL_TRY(retl_buf_adds(h, " = "));
         RETL_TRY(conv(h, &d->cols[d->key], (size_t)d->key));
@@ -223,9 +252,10 @@ static retl_err build_sql(struct pgdst *d)
     for (size_t i = 0; i < d->ncols; i++) {
         if (i)
             RETL_TRY(retl_buf_adds(h, ", "));
-        RETL_TRY(conv(h, &d->cols[i], i));
+        RETL_TRY(value(h, d, i));
     }
-    RETL_TRY(retl_buf_adds(h, " FROM pg_temp.retl_load AS l WHERE "));
+    RETL_TRY(from_load(h, d));
+    RETL_TRY(retl_buf_adds(h, " WHERE "));
     RETL_TRY(retl_buf_adds(t, " ORDER BY l.rn"));
     RETL_TRY(retl_buf_adds(&d->tail_ins, " ORDER BY l.rn RETURNING NULL::integer, true"));
     if (!ups) {
@@ -316,6 +346,46 @@ static int find_col(const PGresult *r, const char *name)
     return -1;
 }
 
+/* "spec.mappings[i]" of the mapping writing dest. */
+static void mapping_path(const struct retl_job *job, const char *dest, char *out,
+                         size_t n)
+{
+    snprintf(out, n, "spec.mappings");
+    for (size_t i = 0; i < job->n_mappings; i++)
+        if (!strcmp(job->mappings[i].destination, dest)) {
+            snprintf(out, n, "spec.mappings[%zu]", i);
+            return;
+        }
+}
+
+/* Resolves every lookup column against the catalog (every column was found:
+ * d->cols[i] is cols[i]); problems go to prob. */
+static retl_err prepare_lookups(struct pgdst *d, const struct eng_col *cols, size_t ncols,
+                                struct retl_buf *prob, struct retl_errbuf *eb)
+{
+    retl_err rc = RETL_E_OK;
+    size_t want = 0;
+    for (size_t i = 0; i < ncols; i++)
+        want += cols[i].lookup_object != NULL;
+    if (!want)
+        return RETL_E_OK;
+    if (!(d->lks = calloc(want, sizeof *d->lks)))
+        return RETL_E_NOMEM;
+    for (size_t i = 0; i < d->ncols && i < ncols; i++) {
+        if (!cols[i].lookup_object)
+            continue;
+        char path[64];
+        mapping_path(d->job, cols[i].destination, path, sizeof path);
+        struct pd_lookup lk = {0};
+        RETL_TRY(pd_lookup_resolve(d->c, path, &cols[i], i, d->cols[i].basetype,
+                                   d->cols[i].category, &lk, prob, eb));
+        if (lk.pk)
+            d->lks[d->nlk++] = lk;
+    }
+out:
+    return rc;
+}
+
 static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
                            json_t *info, struct retl_errbuf *eb)
 {
@@ -379,6 +449,8 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
                                 prob.len ? "; " : "", PQgetvalue(cr, i, 0));
         }
     }
+    if (!prob.len)
+        RETL_TRY(prepare_lookups(d, cols, ncols, &prob, eb));
     if (!prob.len && d->mode != RETL_MODE_INSERT && d->key < 0)
         retl_buf_printf(&prob, "%s mode needs key.destination", retl_mode_name(d->mode));
     if (!prob.len && d->deletes != RETL_DELETES_IGNORE && d->key < 0)
@@ -406,6 +478,8 @@ static retl_err pd_prepare(void *ctx, const struct eng_col *cols, size_t ncols,
     RETL_TRY(eng_pg_exec(d->c, retl_buf_str(&d->sql), NULL, "destination", eb));
     RETL_TRY(build_sql(d));
     RETL_TRY(build_del_sql(d));
+    if (d->nlk) /* the values need resolving: no COPY straight into the table */
+        d->direct = false;
 out:
     PQclear(cr);
     PQclear(ur);
@@ -451,15 +525,15 @@ static retl_err run_stmt(struct pgdst *d, const char *filter, PGresult **res)
  * succeeds no row conflicted, so the outcome is the upsert's; on a unique
  * violation the destination holds some keys already: back to the upsert, for
  * this batch and the rest of the run. */
-static retl_err try_plain(struct pgdst *d, const struct eng_batch *b, bool *done,
-                          PGresult **res, struct retl_errbuf *eb)
+static retl_err try_plain(struct pgdst *d, const struct eng_batch *b, size_t expect,
+                          bool *done, PGresult **res, struct retl_errbuf *eb)
 {
     *done = false;
     if (d->mode != RETL_MODE_UPSERT || !b->new_keys || !d->plain)
         return RETL_E_OK;
     PGresult *r = NULL;
     if (run_stmt_tail(d, "true", &d->tail_ins, &r) == RETL_E_OK &&
-        (size_t)PQntuples(r) == b->nrows) {
+        (size_t)PQntuples(r) == expect) {
         *done = true;
         *res = r;
         return RETL_E_OK;
@@ -478,13 +552,20 @@ static retl_err try_plain(struct pgdst *d, const struct eng_batch *b, bool *done
 
 /* Marks the rows the statement returned as ok: (rn, created) for UPDATE;
  * (NULL, created) for INSERT, one per input row in input order, starting at
- * row first. */
+ * row first and passing rows that failed already. */
 static void mark_ok(const PGresult *r, const struct eng_batch *b,
                     struct eng_row_result *res, size_t first)
 {
+    size_t pos = first;
     for (int i = 0; i < PQntuples(r); i++) {
-        size_t rn = PQgetisnull(r, i, 0) ? first + (size_t)i
-                                         : (size_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        size_t rn;
+        if (PQgetisnull(r, i, 0)) {
+            while (pos < b->nrows && res[pos].code) /* taken out before: lookups */
+                pos++;
+            rn = pos++;
+        } else {
+            rn = (size_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        }
         if (rn < b->nrows) {
             res[rn].ok = true;
             res[rn].created = PQgetvalue(r, i, 1)[0] == 't';
@@ -516,6 +597,8 @@ static retl_err row_by_row(struct pgdst *d, const struct eng_batch *b,
     retl_err rc = RETL_E_OK;
     PGresult *r = NULL;
     for (size_t i = 0; i < b->nrows; i++) {
+        if (res[i].code)
+            continue;
         char filter[48];
         snprintf(filter, sizeof filter, "l.rn = %zu", i);
         RETL_TRY(eng_pg_exec(d->c, "SAVEPOINT retl_row", NULL, "destination", eb));
@@ -621,12 +704,15 @@ static retl_err pd_load(void *ctx, const struct eng_batch *b, struct eng_row_res
     RETL_TRY(copy_data(d, b, true));
     RETL_TRY(eng_pg_copy_in(d->c, "COPY pg_temp.retl_load FROM STDIN", d->copy.data,
                             d->copy.len, "destination", eb));
+    size_t taken = 0; /* rows whose lookup found no parent */
+    if (!del)
+        RETL_TRY(pd_lookup_unmatched(d->c, d->lks, d->nlk, b, res, &taken, eb));
     RETL_TRY(eng_pg_exec(d->c, "SAVEPOINT retl_batch", NULL, "destination", eb));
-    RETL_TRY(try_plain(d, b, &set_ok, &r, eb));
+    RETL_TRY(try_plain(d, b, b->nrows - taken, &set_ok, &r, eb));
     if (!set_ok)
         set_ok = run_stmt(d, "true", &r) == RETL_E_OK;
     if (set_ok && !del && d->mode != RETL_MODE_UPDATE &&
-        (size_t)PQntuples(r) != b->nrows) {
+        (size_t)PQntuples(r) != b->nrows - taken) {
         /* Positions would not match: let the row-by-row path decide. */
         PQclear(r);
         r = NULL;
@@ -682,6 +768,7 @@ const struct eng_dest_ops eng_dest_postgres = {
     .load = pd_load,
     .can_delete = true,
     .can_clear = true,
+    .can_lookup = true,
     .summary = NULL,
     .close = pd_close,
 };

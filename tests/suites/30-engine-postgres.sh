@@ -314,6 +314,49 @@ run nul-update run
 check "nulls (Update): Write sets NULL, Skip keeps the value" \
   eq "$(D -c "SELECT string_agg(id || ':' || coalesce(a, '-') || ':' || coalesce(b, '-'), ',' ORDER BY id) FROM app.nul")" "1:-:typed again,2:-:typed again,3:-:new"
 
+# 11d. lookups: a column names its parent by a unique column of another table;
+# the parent's primary key is written, resolved in the batch statement
+D -c "CREATE TABLE app.accounts (id int PRIMARY KEY, code text UNIQUE, name text)" \
+  -c "INSERT INTO app.accounts VALUES (10, 'A-1', 'one'), (20, 'A-2', 'two')" \
+  -c "CREATE TABLE app.contacts (id int PRIMARY KEY, name text, account_id bigint)" \
+  -c "CREATE TABLE app.pairs (a int, b int, code text UNIQUE, PRIMARY KEY (a, b))"
+S -c "CREATE TABLE lk_src (id int PRIMARY KEY, name text, acct text)" \
+  -c "INSERT INTO lk_src VALUES (1, 'c1', 'A-1'), (2, 'c2', 'A-2'), (3, 'c3', 'A-LATER'), (4, 'c4', NULL)"
+lkjob() { # lkjob NAME MODE OBJECT FIELD [nulls]
+  job "$1" "$2" "SELECT id, name, acct FROM lk_src" app.contacts id "name:name acct:account_id"
+  sed -i "s/{source: acct, destination: account_id}/{source: acct, destination: account_id, lookup: {object: $3, field: $4}${5:+, nulls: $5}}/" "$W/$1.yaml"
+}
+contacts() { D -c "SELECT string_agg(id || ':' || coalesce(account_id::text, '-'), ',' ORDER BY id) FROM app.contacts"; }
+lkjob lk Upsert app.accounts code
+run lk run
+check "lookup (Upsert): parents found by their code, their id written, NULL stays NULL" \
+  eq "$(rows inserted)/$(rows failed)/$(contacts)" "3/1/1:10,2:20,4:-"
+check "lookup: an unknown parent fails that row alone, LOOKUP_NOT_FOUND, transient, naming the spec field" \
+  eq "$(S -c "SELECT key || ' ' || code || ' ' || class || ' ' || fields FROM retl.t__lk__errors")/$(S -c "SELECT count(*) FROM retl.t__lk__errors WHERE message LIKE '%app.accounts with code = A-LATER (spec.mappings[1].lookup)%'")" "3 LOOKUP_NOT_FOUND transient account_id/1"
+run lk run
+check "lookup: retried on the next run while the parent is still missing (attempts 2)" \
+  eq "$(rows changed)/$(rows failed)/$(S -c "SELECT attempts FROM retl.t__lk__errors")" "1/1/2"
+D -c "INSERT INTO app.accounts VALUES (30, 'A-LATER', 'later')"
+run lk run
+check "lookup: succeeds once the parent exists" eq "$(rows inserted)/$(rows failed)/$(contacts)/$(S -c "SELECT count(*) FROM retl.t__lk__errors")" "1/0/1:10,2:20,3:30,4:-/0"
+S -c "UPDATE lk_src SET acct = 'A-2' WHERE id = 1" -c "UPDATE lk_src SET acct = NULL WHERE id = 2"
+lkjob lku Update app.accounts code Skip
+run lku run
+check "lookup (Update) with nulls Skip: a new parent written, a NULL keeps the current one" \
+  eq "$(rows updated)/$(rows failed)/$(contacts)" "4/0/1:20,2:20,3:30,4:-"
+lkjob lkbad1 Upsert app.nope code
+run lkbad1 run
+check "lookup: a table that does not exist is refused before writing, naming the spec field" \
+  bash -c '[ "$0" != 0 ] && grep -q "spec.mappings\[1\].lookup.object: table app.nope does not exist" "$1"' "$RC" "$W/lkbad1.log"
+lkjob lkbad2 Upsert app.accounts name
+run lkbad2 run
+check "lookup: a field without a unique index of its own is refused" \
+  bash -c '[ "$0" != 0 ] && grep -q "spec.mappings\[1\].lookup.field: column name on app.accounts has no unique constraint" "$1"' "$RC" "$W/lkbad2.log"
+lkjob lkbad3 Upsert app.pairs code
+run lkbad3 run
+check "lookup: a parent table without a single-column primary key is refused" \
+  bash -c '[ "$0" != 0 ] && grep -q "spec.mappings\[1\].lookup.object: app.pairs has no single-column primary key" "$1"' "$RC" "$W/lkbad3.log"
+
 # 11c. deletes: only keys the job synced leave the destination (tracked mirror), with the guard
 D -c "CREATE TABLE app.del (id int PRIMARY KEY, name text)" -c "INSERT INTO app.del VALUES (1000, 'typed by someone else')"
 S -c "CREATE TABLE del_src (id int PRIMARY KEY, name text)" -c "INSERT INTO del_src SELECT g, 'n' || g FROM generate_series(1, 20) g"

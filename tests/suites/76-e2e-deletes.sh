@@ -195,6 +195,13 @@ kr run accounts --wait --timeout 90s -n $NS
 check "query fixed: the next run succeeds and deletes nothing" \
   test "$RC/$(rj accounts '{.status.lastRun.rows.deleted}')/$(total "SELECT COUNT() FROM Account WHERE External_Id__c LIKE 'A-%'")" = 0/0/17
 
+# ---- every sample in manifests/samples is valid against the shipped CRD -------
+kubectl create namespace sales-ops >/dev/null 2>&1
+out=$(kubectl apply --dry-run=server -k manifests/samples 2>&1)
+check "kubectl apply --dry-run=server -k manifests/samples: the apiserver accepts every sample" \
+  bash -c '[ "$0" = 0 ] && [ "$(grep -c "reverseetljob.retl.io/.* (server dry run)" <<<"$1")" = "$2" ]' \
+  "$?" "$out" "$(grep -l "kind: ReverseEtlJob" manifests/samples/*.yaml | xargs grep -c "kind: ReverseEtlJob" | awk -F: '{s+=$2} END {print s}')"
+
 if [ "$F" -gt 0 ]; then
   for j in accounts contacts mirror; do
     echo "---- $j"
