@@ -1,5 +1,6 @@
 #include "engine/dest/postgres_lookup.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +20,15 @@ void pd_lookup_free(struct pd_lookup *lk)
     memset(lk, 0, sizeof *lk);
 }
 
-static void problem(struct retl_buf *probs, const char *fmt, const char *a, const char *b,
-                    const char *c)
+static void problem(struct retl_buf *probs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void problem(struct retl_buf *probs, const char *fmt, ...)
 {
     char msg[512];
-    snprintf(msg, sizeof msg, fmt, a, b, c);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     retl_buf_printf(probs, "%s%s", probs->len ? "; " : "", msg);
 }
 
@@ -73,14 +78,14 @@ retl_err pd_lookup_resolve(PGconn *c, const char *path, const struct eng_col *co
     retl_buf_init(&qn, 4096);
     const char *obj = col->lookup_object, *field = col->lookup_field;
     if (!strchr(obj, '.')) {
-        problem(probs, "%s.lookup.object: \"%s\" must be schema.table", path, obj, NULL);
+        problem(probs, "%s.lookup.object: \"%s\" must be schema.table", path, obj);
         goto out;
     }
     RETL_TRY(eng_pg_dotted(&qn, obj));
     RETL_TRY(one(c, "SELECT c.oid FROM pg_class c WHERE c.oid = to_regclass(%s)",
                  retl_buf_str(&qn), NULL, &t, eb));
     if (!t) {
-        problem(probs, "%s.lookup.object: table %s does not exist", path, obj, NULL);
+        problem(probs, "%s.lookup.object: table %s does not exist", path, obj);
         goto out;
     }
     const char *oid = PQgetvalue(t, 0, 0);
@@ -96,7 +101,7 @@ retl_err pd_lookup_resolve(PGconn *c, const char *path, const struct eng_col *co
         problem(probs,
                 "%s.lookup.object: %s has no single-column primary key (the value "
                 "written is the parent's primary key)",
-                path, obj, NULL);
+                path, obj);
         goto out;
     }
     RETL_TRY(one(c,
