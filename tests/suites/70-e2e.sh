@@ -6,47 +6,12 @@
 # and salesforce-sim.
 set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
-ROOT=$PWD
-for b in build/bin/retl-cluster build/bin/retl-controller build/bin/retl-engine build/bin/salesforce-sim; do
-  if [ ! -x "$b" ]; then
-    echo "missing $b (make all test-build)"
-    echo "0 passed, 1 failed"
-    exit 1
-  fi
-done
-command -v kubectl >/dev/null && command -v jq >/dev/null || {
-  echo "kubectl and jq are needed"
-  echo "0 passed, 1 failed"
-  exit 1
-}
-
-export E2E_DIR=$ROOT/build/e2e-suite
-rm -rf "$E2E_DIR"
-mkdir -p "$E2E_DIR"
-# Pods find binaries on the local kubelet's PATH: the controller Deployment runs
-# the ASan+UBSan build when it is there (its reports are checked at the end).
-export E2E_BIN_DIR=$E2E_DIR/bin
-mkdir -p "$E2E_BIN_DIR"
-ln -s "$ROOT/build/bin/retl-engine" "$E2E_BIN_DIR/retl-engine"
-SAN_CTL=0
-if [ -x build/san/bin/retl-controller ]; then
-  ln -s "$ROOT/build/san/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
-  SAN_CTL=1
-else
-  ln -s "$ROOT/build/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
-fi
-# shellcheck source=tests/e2e/env.sh
-source tests/e2e/env.sh
-trap 'e2e_down' EXIT
-
-# shellcheck source=tests/lib/checks.sh
-source "$ROOT/tests/lib/checks.sh"
+# shellcheck source=tests/lib/e2e-suite.sh
+source tests/lib/e2e-suite.sh
+e2e_suite_start e2e-suite salesforce-sim
 NS=e2e
-rj() { kubectl -n $NS get rj "$1" -o "jsonpath=$2" 2>/dev/null; }
-is() { [ "$(rj "$1" "$2")" = "$3" ]; }
 request() { kubectl -n $NS annotate rj "$1" retl.io/run-requested-at="$2" --overwrite >/dev/null; }
 manual_pod() { printf '%s-m%s' "$1" "$(printf '%s' "$2" | sha256sum | cut -c1-8)"; }
-sql() { pg_sql -c "$1"; }
 pods_of() { kubectl -n $NS get pods -l "retl.io/job=$1" -o name 2>/dev/null | wc -l; }
 # npods JOB N: the job has N pods (evaluated at each poll).
 npods() { [ "$(pods_of "$1")" -eq "$2" ]; }
@@ -59,9 +24,9 @@ dump() {
 }
 
 # ---- servers -----------------------------------------------------------------
-e2e_cluster_up || { echo "0 passed, 1 failed"; exit 1; }
-e2e_pg_up || { echo "0 passed, 1 failed"; exit 1; }
-e2e_sim_up || { echo "0 passed, 1 failed"; exit 1; }
+e2e_cluster_up || e2e_suite_abort
+e2e_pg_up || e2e_suite_abort
+e2e_sim_up || e2e_suite_abort
 
 sql "CREATE SCHEMA analytics; CREATE SCHEMA crm;
 CREATE TABLE analytics.accounts (id int PRIMARY KEY, name text NOT NULL, score numeric(8,2), tier text);
@@ -72,10 +37,7 @@ INSERT INTO analytics.signups SELECT i, 'Lead' || i, 'Company ' || i FROM genera
 CREATE TABLE crm.customer_tiers (customer_id int PRIMARY KEY, tier text, score numeric(8,2));
 CREATE TABLE crm.sched (customer_id int PRIMARY KEY, tier text);
 CREATE TABLE crm.slow (customer_id int PRIMARY KEY, tier text);
-CREATE TABLE crm.hist (customer_id int PRIMARY KEY, tier text);" >/dev/null || {
-  echo "0 passed, 1 failed"
-  exit 1
-}
+CREATE TABLE crm.hist (customer_id int PRIMARY KEY, tier text);" >/dev/null || e2e_suite_abort
 
 # ---- install: CRD + manifests, controller in the cluster ---------------------
 if e2e_controller_up 2; then pass "kubectl apply -k manifests/: CRD, RBAC and the 2-replica Deployment roll out"; else

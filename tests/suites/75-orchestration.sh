@@ -6,48 +6,16 @@
 # the resync/reset/retry annotations, and every kubectl-retl subcommand.
 set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
-ROOT=$PWD
-for b in build/bin/retl-cluster build/bin/retl-controller build/bin/retl-engine build/bin/salesforce-sim build/bin/kubectl-retl; do
-  if [ ! -x "$b" ]; then
-    echo "missing $b (make all test-build)"
-    echo "0 passed, 1 failed"
-    exit 1
-  fi
-done
-export E2E_DIR=$ROOT/build/e2e-orch
-rm -rf "$E2E_DIR"
-mkdir -p "$E2E_DIR"
-export E2E_BIN_DIR=$E2E_DIR/bin
-mkdir -p "$E2E_BIN_DIR"
-ln -s "$ROOT/build/bin/retl-engine" "$E2E_BIN_DIR/retl-engine"
-if [ -x build/san/bin/retl-controller ]; then
-  ln -s "$ROOT/build/san/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
-else
-  ln -s "$ROOT/build/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
-fi
-# kubectl finds the plugin on PATH, as a user's would after installing it.
-export PATH=$ROOT/build/bin:$PATH
-# shellcheck source=tests/e2e/env.sh
-source tests/e2e/env.sh
-trap 'e2e_down' EXIT
-
-# shellcheck source=tests/lib/checks.sh
-source "$ROOT/tests/lib/checks.sh"
+# shellcheck source=tests/lib/e2e-suite.sh
+source tests/lib/e2e-suite.sh
+e2e_suite_start e2e-orch salesforce-sim kubectl-retl
 NS=orch
-rj() { kubectl -n $NS get rj "$1" -o "jsonpath=$2" 2>/dev/null; }
-is() { [ "$(rj "$1" "$2")" = "$3" ]; }
-sql() { pg_sql -c "$1"; }
 runs() { rj "$1" '{.status.totals.runs}'; }
 cond() { rj "$1" "{.status.conditions[?(@.type==\"$2\")].status}/{.status.conditions[?(@.type==\"$2\")].reason}"; }
-# kr ARGS...: kubectl retl; OUT (stdout+stderr) and RC
-kr() {
-  OUT=$(kubectl retl "$@" 2>&1)
-  RC=$?
-}
 
-e2e_cluster_up || { echo "0 passed, 1 failed"; exit 1; }
-e2e_pg_up || { echo "0 passed, 1 failed"; exit 1; }
-e2e_sim_up || { echo "0 passed, 1 failed"; exit 1; }
+e2e_cluster_up || e2e_suite_abort
+e2e_pg_up || e2e_suite_abort
+e2e_sim_up || e2e_suite_abort
 sql "CREATE SCHEMA analytics; CREATE SCHEMA crm;
 CREATE TABLE analytics.accounts (id int PRIMARY KEY, name text NOT NULL, score numeric(8,2));
 INSERT INTO analytics.accounts SELECT i, 'Account ' || i, i FROM generate_series(1, 20) i;
@@ -57,15 +25,8 @@ CREATE TABLE crm.contacts (id int PRIMARY KEY, name text);
 CREATE TABLE crm.scores (id int PRIMARY KEY, score numeric(8,2));
 CREATE TABLE crm.pair (id int PRIMARY KEY, name text);
 CREATE TABLE crm.misc (id int PRIMARY KEY, name text);
-CREATE TABLE crm.people (id int PRIMARY KEY, name text NOT NULL, score int);" >/dev/null || {
-  echo "0 passed, 1 failed"
-  exit 1
-}
-if e2e_controller_up 1; then pass "controller deployed from manifests/ (RBAC unchanged)"; else
-  fail "controller deployment"
-  echo "$P passed, $F failed"
-  exit 1
-fi
+CREATE TABLE crm.people (id int PRIMARY KEY, name text NOT NULL, score int);" >/dev/null || e2e_suite_abort
+e2e_suite_controller 1 "controller deployed from manifests/ (RBAC unchanged)"
 kubectl create namespace $NS >/dev/null
 cat <<EOF | kubectl apply -f - >/dev/null
 apiVersion: v1

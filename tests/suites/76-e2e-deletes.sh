@@ -11,38 +11,10 @@
 #     fails with condition reason DeleteGuard and deletes nothing.
 set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
-ROOT=$PWD
-for b in build/bin/retl-cluster build/bin/retl-controller build/bin/retl-engine build/bin/salesforce-sim build/bin/kubectl-retl; do
-  if [ ! -x "$b" ]; then
-    echo "missing $b (make all test-build)"
-    echo "0 passed, 1 failed"
-    exit 1
-  fi
-done
-export E2E_DIR=$ROOT/build/e2e-deletes
-rm -rf "$E2E_DIR"
-mkdir -p "$E2E_DIR"
-export E2E_BIN_DIR=$E2E_DIR/bin
-mkdir -p "$E2E_BIN_DIR"
-ln -s "$ROOT/build/bin/retl-engine" "$E2E_BIN_DIR/retl-engine"
-if [ -x build/san/bin/retl-controller ]; then
-  ln -s "$ROOT/build/san/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
-else
-  ln -s "$ROOT/build/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
-fi
-export PATH=$ROOT/build/bin:$PATH
-# shellcheck source=tests/e2e/env.sh
-source tests/e2e/env.sh
-trap 'e2e_down' EXIT
-# shellcheck source=tests/lib/checks.sh
-source "$ROOT/tests/lib/checks.sh"
+# shellcheck source=tests/lib/e2e-suite.sh
+source tests/lib/e2e-suite.sh
+e2e_suite_start e2e-deletes salesforce-sim kubectl-retl
 NS=sem
-rj() { kubectl -n $NS get rj "$1" -o "jsonpath=$2" 2>/dev/null; }
-sql() { pg_sql -c "$1"; }
-kr() {
-  OUT=$(kubectl retl "$@" 2>&1)
-  RC=$?
-}
 # shown: what a user would type, and what they see
 shown() {
   echo "    \$ $*"
@@ -50,23 +22,16 @@ shown() {
 }
 total() { sim_soql "$1" | jq -r .totalSize; }
 
-e2e_cluster_up || { echo "0 passed, 1 failed"; exit 1; }
-e2e_pg_up || { echo "0 passed, 1 failed"; exit 1; }
-e2e_sim_up || { echo "0 passed, 1 failed"; exit 1; }
+e2e_cluster_up || e2e_suite_abort
+e2e_pg_up || e2e_suite_abort
+e2e_sim_up || e2e_suite_abort
 sql "CREATE SCHEMA analytics; CREATE SCHEMA crm;
 CREATE TABLE analytics.accounts (id text PRIMARY KEY, name text NOT NULL);
 INSERT INTO analytics.accounts SELECT 'A-' || i, 'Account ' || i FROM generate_series(1, 20) i;
 CREATE TABLE analytics.contacts (id text PRIMARY KEY, last text NOT NULL, account text);
 INSERT INTO analytics.contacts SELECT 'C-' || i, 'Person' || i, 'A-' || i FROM generate_series(1, 20) i;
-CREATE TABLE crm.accounts (id text PRIMARY KEY, name text);" >/dev/null || {
-  echo "0 passed, 1 failed"
-  exit 1
-}
-if e2e_controller_up 1; then pass "controller deployed from manifests/"; else
-  fail "controller deployment"
-  echo "$P passed, $F failed"
-  exit 1
-fi
+CREATE TABLE crm.accounts (id text PRIMARY KEY, name text);" >/dev/null || e2e_suite_abort
+e2e_suite_controller 1 "controller deployed from manifests/"
 kubectl create namespace $NS >/dev/null
 cat <<EOF | kubectl apply -f - >/dev/null
 apiVersion: v1

@@ -10,35 +10,10 @@
 # (SIGKILL of the leader mid-run with failover is in suite 70.)
 set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
-ROOT=$PWD
-for b in build/bin/retl-cluster build/bin/retl-controller build/bin/retl-engine build/bin/kubectl-retl; do
-  if [ ! -x "$b" ]; then
-    echo "missing $b (make all test-build)"
-    echo "0 passed, 1 failed"
-    exit 1
-  fi
-done
-export E2E_DIR=$ROOT/build/e2e-faults
-rm -rf "$E2E_DIR"
-mkdir -p "$E2E_DIR"
-export E2E_BIN_DIR=$E2E_DIR/bin
-mkdir -p "$E2E_BIN_DIR"
-ln -s "$ROOT/build/bin/retl-engine" "$E2E_BIN_DIR/retl-engine"
-if [ -x build/san/bin/retl-controller ]; then
-  ln -s "$ROOT/build/san/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
-else
-  ln -s "$ROOT/build/bin/retl-controller" "$E2E_BIN_DIR/retl-controller"
-fi
-export PATH=$ROOT/build/bin:$PATH
-# shellcheck source=tests/e2e/env.sh
-source tests/e2e/env.sh
-trap 'e2e_down' EXIT
-# shellcheck source=tests/lib/checks.sh
-source "$ROOT/tests/lib/checks.sh"
+# shellcheck source=tests/lib/e2e-suite.sh
+source tests/lib/e2e-suite.sh
+e2e_suite_start e2e-faults kubectl-retl
 NS=faults
-rj() { kubectl -n $NS get rj "$1" -o "jsonpath=$2" 2>/dev/null; }
-is() { [ "$(rj "$1" "$2")" = "$3" ]; }
-sql() { pg_sql -c "$1"; }
 ctl_logs() { kubectl -n retl-system logs deploy/retl-controller 2>/dev/null; }
 ctl_pid() {
   grep -l retl-controller /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
@@ -58,21 +33,14 @@ restart_apiserver() {
   poll 90 bash -c "[ \$(grep -c 'kube-apiserver restarted' '$E2E_DIR/cluster/cluster.log') -gt $n ]"
 }
 
-e2e_cluster_up || { echo "0 passed, 1 failed"; exit 1; }
-e2e_pg_up || { echo "0 passed, 1 failed"; exit 1; }
+e2e_cluster_up || e2e_suite_abort
+e2e_pg_up || e2e_suite_abort
 sql "CREATE SCHEMA analytics; CREATE SCHEMA crm;
 CREATE TABLE analytics.items (id int PRIMARY KEY, name text NOT NULL);
 INSERT INTO analytics.items SELECT i, 'item ' || i FROM generate_series(1, 40) i;
 CREATE TABLE crm.quick (id int PRIMARY KEY, name text);
-CREATE TABLE crm.slow (id int PRIMARY KEY, name text);" >/dev/null || {
-  echo "0 passed, 1 failed"
-  exit 1
-}
-if e2e_controller_up 1; then pass "controller deployed from manifests/"; else
-  fail "controller deployment"
-  echo "$P passed, $F failed"
-  exit 1
-fi
+CREATE TABLE crm.slow (id int PRIMARY KEY, name text);" >/dev/null || e2e_suite_abort
+e2e_suite_controller 1 "controller deployed from manifests/"
 kubectl create namespace $NS >/dev/null
 cat <<EOF | kubectl apply -f - >/dev/null
 apiVersion: v1
