@@ -307,10 +307,14 @@ static retl_err sf_load_batch(void *vctx, const struct eng_batch *b,
         .poll_row_us = x->poll_row_us,
         .bulk_ms_per_row = x->bulk_ms_per_row,
     };
+    /* Deletes and clears by their own count: the same threshold, so a few
+     * deletes beside a large write delta cost one Collections call, not a
+     * job. */
     bool del = b->op == ENG_OP_DELETE || b->op == ENG_OP_CLEAR;
     if (del)
-        bulk = false;
-    retl_err e = del    ? sf_delete_load(&L, b, results, eb)
+        bulk = api == RETL_API_BULK ||
+               (api == RETL_API_AUTO && (long long)b->nrows >= x->threshold);
+    retl_err e = del    ? sf_delete_load(&L, b, bulk, results, eb)
                  : bulk ? sf_bulk_load(&L, b, results, eb)
                         : sf_rest_load(&L, b, results, eb);
     x->bulk_jobs += L.bulk_jobs;

@@ -414,11 +414,12 @@ static long long jlong(const json_t *o, const char *k)
     return 0;
 }
 
-static const char *bulk_operation(enum retl_mode mode)
+static const char *bulk_operation(const struct sf_load *L)
 {
-    return mode == RETL_MODE_INSERT   ? "insert"
-           : mode == RETL_MODE_UPDATE ? "update"
-                                      : "upsert";
+    return L->bulk_op                    ? L->bulk_op
+           : L->mode == RETL_MODE_INSERT ? "insert"
+           : L->mode == RETL_MODE_UPDATE ? "update"
+                                         : "upsert";
 }
 
 /* Milliseconds since the epoch of a Salesforce timestamp
@@ -451,8 +452,8 @@ static retl_err job_create(struct sf_load *L, char **id, long long *clock_off,
     /* create, upload, close, one poll, one result at least */
     RETL_TRY(sf_reserve_calls(L->conn, 5, eb));
     json_t *job = json_pack("{s:s, s:s, s:s, s:s, s:s}", "object", L->object, "operation",
-                            bulk_operation(L->mode), "contentType", "CSV", "lineEnding",
-                            "LF", "columnDelimiter", "COMMA");
+                            bulk_operation(L), "contentType", "CSV", "lineEnding", "LF",
+                            "columnDelimiter", "COMMA");
     if (job && L->ext_id)
         json_object_set_new(job, "externalIdFieldName", json_string(L->ext_id));
     body = job ? json_dumps(job, JSON_COMPACT) : NULL;
@@ -734,7 +735,7 @@ static retl_err run_job(struct sf_load *L, const struct eng_batch *b, const char
     struct keymap m = {0};
     int polls = 0;
     RETL_LOG_INFO("salesforce bulk job created", RF_S("job", id),
-                  RF_S("operation", bulk_operation(L->mode)), RF_I("records", n),
+                  RF_S("operation", bulk_operation(L)), RF_I("records", n),
                   RF_I("bytes", csv->len));
     if ((rc = job_send(L, id, csv, eb)))
         goto abort;
@@ -905,9 +906,10 @@ retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
     }
     creator_end(&cr);
     /* Records a Bulk job could not lock are few; Collections sends them
-     * again now rather than on the next run. */
+     * again now rather than on the next run (writes only: a delete's locked
+     * records fail, transient, and go again next run). */
     size_t nl = 0;
-    for (size_t i = 0; i < n && !rc; i++)
+    for (size_t i = 0; i < n && !rc && !L->bulk_op; i++)
         if (!results[i].ok && results[i].code &&
             !strcmp(results[i].code, "UNABLE_TO_LOCK_ROW"))
             idx[nl++] = i;

@@ -2,10 +2,14 @@
  * Id the snapshot kept from its last successful write; a key without one
  * (synced before Ids were kept) is looked up by the key's external id first,
  * one SOQL query per 200 keys. Delete: sObject Collections DELETE, 200 Ids a
- * call, allOrNone=false. Clear: Collections PATCH by Id with every mapped
- * field but the key set to null (fields that cannot be null keep theirs). A record that
- * is already gone (ENTITY_IS_DELETED, NOT_FOUND, or no record with the key) counts as
- * done. */
+ * call, allOrNone=false, or for a set at the api: auto threshold one Bulk
+ * API 2.0 delete job (CSV of one Id column). Clear: Collections PATCH by Id
+ * with every mapped field but the key set to null (fields that cannot be
+ * null keep theirs), or a Bulk update job by Id with #N/A in those fields. A
+ * record that is already gone (ENTITY_IS_DELETED, NOT_FOUND, or no record
+ * with the key) counts as done. Deleting by Id is idempotent, so a run killed
+ * while a job runs needs no job bookkeeping: the rerun sends the same Ids and
+ * the records the first job removed answer ENTITY_IS_DELETED. */
 #include "engine/dest/salesforce_int.h"
 
 #include <stdio.h>
@@ -243,7 +247,75 @@ out:
     return rc;
 }
 
-retl_err sf_delete_load(struct sf_load *L, const struct eng_batch *b,
+/* The rows idx[0..n) by their Ids ids[idx[k]] through the Bulk machinery:
+ * a batch of its own whose key column is Id (and, to clear, the nillable
+ * mapped fields, all NULL: #N/A), loaded as Update by Id or as a delete job;
+ * results matched by the Id column the result sets echo. */
+static retl_err send_bulk(struct sf_load *L, const struct eng_batch *b, bool clear,
+                          char **ids, const size_t *idx, size_t n,
+                          struct eng_row_result *results, struct retl_errbuf *eb)
+{
+    retl_err rc = RETL_E_OK;
+    char id_name[] = "Id", id_type[] = "id";
+    const struct sf_field idf = {.name = id_name, .type = SF_F_ID, .type_name = id_type};
+    size_t nc = 1;
+    for (size_t c = 0; clear && c < b->ncols; c++)
+        nc += L->fields[c] && !b->cols[c].is_key && L->fields[c]->nillable;
+    struct eng_col *cols = calloc(nc, sizeof *cols);
+    const struct sf_field **fields = calloc(nc, sizeof *fields);
+    struct eng_row *rows = calloc(n ? n : 1, sizeof *rows);
+    const char **vals = calloc((n ? n : 1) * nc, sizeof *vals);
+    struct eng_row_result *res = calloc(n ? n : 1, sizeof *res);
+    if (!cols || !fields || !rows || !vals || !res) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    cols[0] = (struct eng_col){.source = "Id", .destination = "Id", .is_key = true};
+    fields[0] = &idf;
+    for (size_t c = 0, k = 1; clear && c < b->ncols; c++) {
+        if (!L->fields[c] || b->cols[c].is_key || !L->fields[c]->nillable)
+            continue;
+        cols[k] = (struct eng_col){.source = b->cols[c].source,
+                                   .destination = b->cols[c].destination,
+                                   .type = b->cols[c].type};
+        fields[k++] = L->fields[c];
+    }
+    for (size_t k = 0; k < n; k++) {
+        vals[k * nc] = ids[idx[k]];
+        rows[k] =
+            (struct eng_row){.key = ids[idx[k]], .vals = vals + k * nc, .op = b->op};
+    }
+    struct eng_batch jb = {
+        .cols = cols, .ncols = nc, .rows = rows, .nrows = n, .run = b->run, .op = b->op};
+    struct sf_load J = *L;
+    J.mode = RETL_MODE_UPDATE;
+    J.ext_id = NULL;
+    J.fields = fields;
+    J.bulk_op = clear ? NULL : "delete";
+    J.bulk_jobs = 0;
+    rc = sf_bulk_load(&J, &jb, res, eb);
+    L->bulk_jobs += J.bulk_jobs;
+    L->bulk_ms_per_row = J.bulk_ms_per_row;
+    for (size_t k = 0; k < n && !rc; k++) {
+        results[idx[k]] = res[k];
+        res[k] = (struct eng_row_result){0};
+    }
+out:
+    for (size_t k = 0; res && k < n; k++) {
+        free(res[k].dest_id);
+        free(res[k].code);
+        free(res[k].message);
+        free(res[k].fields);
+    }
+    free(res);
+    free(vals);
+    free(rows);
+    free(fields);
+    free(cols);
+    return rc;
+}
+
+retl_err sf_delete_load(struct sf_load *L, const struct eng_batch *b, bool bulk,
                         struct eng_row_result *results, struct retl_errbuf *eb)
 {
     bool clear = b->op == ENG_OP_CLEAR;
@@ -267,7 +339,9 @@ retl_err sf_delete_load(struct sf_load *L, const struct eng_batch *b,
                            "find it by",
                            NULL);
     }
-    if (n)
+    if (n && bulk)
+        RETL_TRY(send_bulk(L, b, clear, ids, idx, n, results, eb));
+    else if (n)
         RETL_TRY(send(L, b, clear, ids, idx, n, results, eb));
     size_t already = 0;
     for (size_t k = 0; k < n; k++) {
@@ -277,7 +351,8 @@ retl_err sf_delete_load(struct sf_load *L, const struct eng_batch *b,
         }
     }
     RETL_LOG_INFO(clear ? "salesforce records cleared" : "salesforce records deleted",
-                  RF_I("rows", b->nrows), RF_I("byId", n), RF_I("alreadyGone", already),
+                  RF_S("api", bulk ? "bulk" : "rest"), RF_I("rows", b->nrows),
+                  RF_I("byId", n), RF_I("alreadyGone", already),
                   RF_I("lookups", lookups));
 out:
     for (size_t i = 0; ids && i < b->nrows; i++)

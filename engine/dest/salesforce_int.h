@@ -10,7 +10,8 @@
  *   salesforce_csv.c       CSV fields written, result CSVs read (salesforce_csv.h)
  *   salesforce_rest.c      sObject Collections
  *   salesforce_bulk.c      Bulk API 2.0 ingest
- *   salesforce_delete.c    spec.deletes: Collections DELETE / PATCH by Id
+ *   salesforce_delete.c    spec.deletes: Collections DELETE / PATCH by Id,
+ *                          or a Bulk delete / update-by-Id job
  *   salesforce.c           the eng_dest_ops vtable */
 #ifndef ENG_DEST_SALESFORCE_INT_H
 #define ENG_DEST_SALESFORCE_INT_H
@@ -251,7 +252,9 @@ struct sf_load {
     struct sf_conn *conn;
     const char *object; /* describe's object name */
     enum retl_mode mode;
-    const char *ext_id;                   /* Upsert: the external id field; else NULL */
+    const char *ext_id; /* Upsert: the external id field; else NULL */
+    const char
+        *bulk_op; /* Bulk job operation instead of the mode's ("delete"); or NULL */
     const struct sf_field *const *fields; /* per column of the batch */
     long long poll_base_ms;
     long long poll_max_ms;
@@ -320,9 +323,11 @@ long long sf_poll_next(struct sf_pacer *p, const struct sf_load *L, long long t,
                        long long done_n, long long total);
 retl_err sf_bulk_load(struct sf_load *L, const struct eng_batch *b,
                       struct eng_row_result *results, struct retl_errbuf *eb);
-/* A batch of ENG_OP_DELETE or ENG_OP_CLEAR rows over sObject Collections, by
- * the rows' record Ids (looked up by the key's external id when unknown). */
-retl_err sf_delete_load(struct sf_load *L, const struct eng_batch *b,
+/* A batch of ENG_OP_DELETE or ENG_OP_CLEAR rows by the rows' record Ids
+ * (looked up by the key's external id when unknown): over sObject
+ * Collections, or with bulk one Bulk API 2.0 job (delete; Clear an update by
+ * Id with #N/A) per 100 MB of CSV. */
+retl_err sf_delete_load(struct sf_load *L, const struct eng_batch *b, bool bulk,
                         struct eng_row_result *results, struct retl_errbuf *eb);
 
 #endif

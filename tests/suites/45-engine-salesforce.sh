@@ -631,6 +631,96 @@ check "clear/rest: the record stays with its nillable mapped fields nulled (Name
 run sfdel
 check "clear/rest: cleared once, not again" test "$(sum .rows.cleared)/$(sum .rows.changed)" = "0/0"
 
+# ---- 12e-bulk. deletes at the api: auto threshold: one Bulk API 2.0 delete job
+# (CSV of Ids) instead of Collections; below it Collections; Clear as a Bulk
+# update by Id with #N/A; SIGKILL while the delete job runs, then a rerun.
+reqn() { admin GET stats | jq -r --arg k "$1" '.requests[$k] // 0'; }
+sfapi POST /sobjects/Account '{"Name":"Rep typed too","External_Id__c":"BD-OTHER"}' >/dev/null
+sql "CREATE TABLE src.sfbd (id text PRIMARY KEY, name text, score numeric);
+INSERT INTO src.sfbd SELECT 'BD-' || g, 'Bulk del ' || g, g FROM generate_series(1, 300) g" >/dev/null
+bdjob() { # bdjob MODE API
+  cat >"$W/sfbd.yaml" <<EOF
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: sfbd, namespace: t45}
+spec:
+  source: {type: postgres, secretRef: {name: wh}, query: "SELECT id, name, score FROM src.sfbd"}
+  destination: {type: salesforce, secretRef: {name: sf}, object: Account, api: $2}
+  mode: Upsert
+  key: {source: id, destination: External_Id__c}
+  mappings:
+    - {source: name, destination: Name}
+    - {source: score, destination: Score__c}
+  deletes: {mode: $1, maxPercent: 50}
+EOF
+}
+bdcount() { soql "SELECT COUNT() FROM Account WHERE External_Id__c LIKE 'BD-%'" | jq -r .totalSize; }
+bdjob Delete auto
+RETL_SF_BULK_THRESHOLD=50 run sfbd
+BDSNAP=$(errtab)
+BDSNAP=${BDSNAP%__errors}__snap
+check "deletes/bulk: first run creates 300 over Bulk" \
+  test "$RC/$(sum .rows.inserted)/$(sum .bulkJobs)/$(bdcount)" = "0/300/1/301"
+sql "DELETE FROM src.sfbd WHERE id IN (SELECT 'BD-' || g FROM generate_series(1, 60) g)" >/dev/null
+jobs0=$(reqn "POST jobs/ingest") cdel0=$(reqn "DELETE composite/sobjects")
+RETL_SF_BULK_THRESHOLD=50 run sfbd
+check "deletes/bulk: 60 deletes >= threshold 50: exactly one Bulk delete job, no Collections DELETE" \
+  test "$RC/$(sum .rows.deleted)/$(sum .bulkJobs)/$(($(reqn "POST jobs/ingest") - jobs0))/$(($(reqn "DELETE composite/sobjects") - cdel0))/$(bdcount)" = "0/60/1/1/0/241"
+check "deletes/bulk: the job was a delete job" \
+  grep -q '"operation":"delete"' "$W/sfbd.$RUNS.err"
+check "deletes/bulk: the record someone else created survives" \
+  test "$(soql "SELECT Name FROM Account WHERE External_Id__c = 'BD-OTHER'" | jq -r '.records[0].Name')" = "Rep typed too"
+sql "DELETE FROM src.sfbd WHERE id IN (SELECT 'BD-' || g FROM generate_series(61, 70) g)" >/dev/null
+jobs0=$(reqn "POST jobs/ingest")
+RETL_SF_BULK_THRESHOLD=50 run sfbd
+check "deletes/bulk: 10 deletes < threshold 50: one Collections DELETE, no job (describe + 1 call)" \
+  test "$RC/$(sum .rows.deleted)/$(sum .apiCalls)/$(($(reqn "POST jobs/ingest") - jobs0))/$(bdcount)" = "0/10/2/0/231"
+# api: bulk forces a job; a key without a kept Id is looked up by the external
+# id first; a record already gone (ENTITY_IS_DELETED in failedResults) counts.
+bdjob Delete bulk
+pg_sql -c "UPDATE $BDSNAP SET id = NULL WHERE k IN ('BD-71', 'BD-72')" >/dev/null
+bd73=$(soql "SELECT Id FROM Account WHERE External_Id__c = 'BD-73'" | jq -r '.records[0].Id')
+sfapi DELETE "/sobjects/Account/$bd73" >/dev/null
+sql "DELETE FROM src.sfbd WHERE id IN ('BD-71', 'BD-72', 'BD-73', 'BD-74')" >/dev/null
+q0=$(reqn "GET query") jobs0=$(reqn "POST jobs/ingest")
+run sfbd
+check "deletes/bulk: api bulk: unknown Ids looked up (1 query), one job, the gone record counts as deleted" \
+  test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)/$(($(reqn "GET query") - q0))/$(($(reqn "POST jobs/ingest") - jobs0))/$(bdcount)" = "0/4/0/1/1/227"
+# The guard trips before anything is written: no job, nothing deleted.
+sql "DELETE FROM src.sfbd WHERE id IN (SELECT 'BD-' || g FROM generate_series(75, 250) g)" >/dev/null
+jobs0=$(reqn "POST jobs/ingest")
+run sfbd
+check "deletes/bulk: 176 of 226 synced (78%) > maxPercent 50: DeleteGuard, no job, nothing deleted" \
+  test "$RC/$(sum .reason)/$(($(reqn "POST jobs/ingest") - jobs0))/$(bdcount)" = "1/DeleteGuard/0/227"
+sql "INSERT INTO src.sfbd SELECT 'BD-' || g, 'Bulk del ' || g, g FROM generate_series(75, 250) g" >/dev/null
+# SIGKILL while the Bulk delete job runs (slow sim), then a rerun: Salesforce
+# equals the model, the others' record untouched.
+sql "DELETE FROM src.sfbd WHERE id IN (SELECT 'BD-' || g FROM generate_series(75, 134) g)" >/dev/null
+admin POST faults '{"bulkDelayMs": 3000}' >/dev/null
+close0=$(reqn "PATCH jobs/ingest/{id}")
+"$ENGINE" run -f "$W/sfbd.yaml" -f "$W/secrets.yaml" >"$W/sfbd.kill.out" 2>"$W/sfbd.kill.err" &
+kpid=$!
+for _ in $(seq 200); do [ "$(reqn "PATCH jobs/ingest/{id}")" -gt "$close0" ] && break; sleep 0.05; done
+closed=$(($(reqn "PATCH jobs/ingest/{id}") - close0))
+kill -9 $kpid 2>/dev/null
+wait $kpid 2>/dev/null
+admin POST faults '{"bulkDelayMs": -1}' >/dev/null
+run sfbd
+model=$(pg_sql -c "SELECT count(*) FROM src.sfbd")
+check "deletes/bulk: SIGKILL while the delete job ran (closed jobs: $closed), rerun: Salesforce equals the model" \
+  test "$closed/$RC/$(bdcount)/$(pg_sql -c "SELECT count(*) FROM $BDSNAP")" = "1/0/$((model + 1))/$model"
+check "deletes/bulk: after the rerun the removed keys are gone and the kept ones (and the others' record) stay" \
+  test "$(soql "SELECT COUNT() FROM Account WHERE External_Id__c IN ('BD-75', 'BD-134')" | jq -r .totalSize)/$(soql "SELECT COUNT() FROM Account WHERE External_Id__c IN ('BD-135', 'BD-300', 'BD-OTHER')" | jq -r .totalSize)" = "0/3"
+# Clear over Bulk: an update job by Id, #N/A in the nillable fields, Name kept.
+bdjob Clear bulk
+run sfbd
+sql "DELETE FROM src.sfbd WHERE id = 'BD-200'" >/dev/null
+jobs0=$(reqn "POST jobs/ingest")
+run sfbd
+rec=$(soql "SELECT Name, Score__c FROM Account WHERE External_Id__c = 'BD-200'")
+check "clear/bulk: one Bulk update job by Id; Score__c nulled, Name (not nillable) kept" \
+  test "$RC/$(sum .rows.cleared)/$(($(reqn "POST jobs/ingest") - jobs0))/$(jq -c '[.totalSize, .records[0].Score__c, .records[0].Name]' <<<"$rec")" = '0/1/1/[1,null,"Bulk del 200"]'
+
 # ---- 12f. lookups: Contact.AccountId by the Account's external id (REST nested
 # object under the relationship name, Bulk header Account.External_Id__c)
 sql "CREATE TABLE src.lk (id text PRIMARY KEY, last text, acct text);
