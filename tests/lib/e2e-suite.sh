@@ -68,3 +68,47 @@ e2e_suite_controller() {
     exit 1
   fi
 }
+
+# e2e_suite_namespace: creates $NS with the Secrets the suites' jobs name:
+# warehouse and crm (the PostgreSQL server) and, when salesforce-sim runs,
+# salesforce.
+e2e_suite_namespace() {
+  kubectl create namespace "$NS" >/dev/null
+  {
+    cat <<YAML
+apiVersion: v1
+kind: Secret
+metadata: {name: warehouse, namespace: $NS}
+stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: crm, namespace: $NS}
+stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
+YAML
+    [ -n "${SIM_URL:-}" ] && cat <<YAML
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: salesforce, namespace: $NS}
+stringData: {loginUrl: "$SIM_URL", clientId: retl-e2e, clientSecret: e2e-secret-value}
+YAML
+  } | kubectl apply -f - >/dev/null
+}
+
+# pgjob NAME QUERY TABLE MAPPINGS [EXTRA]: the manifest of an Upsert job by
+# id from the warehouse into PostgreSQL table crm.TABLE.
+pgjob() {
+  cat <<YAML
+apiVersion: retl.io/v1alpha1
+kind: ReverseEtlJob
+metadata: {name: $1, namespace: $NS}
+spec:
+  source: {type: postgres, secretRef: {name: warehouse}, query: "$2"}
+  destination: {type: postgres, secretRef: {name: crm}, object: crm.$3}
+  mode: Upsert
+  key: {source: id, destination: id}
+  mappings: $4
+${5:-}
+YAML
+}

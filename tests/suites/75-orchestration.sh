@@ -27,39 +27,7 @@ CREATE TABLE crm.pair (id int PRIMARY KEY, name text);
 CREATE TABLE crm.misc (id int PRIMARY KEY, name text);
 CREATE TABLE crm.people (id int PRIMARY KEY, name text NOT NULL, score int);" >/dev/null || e2e_suite_abort
 e2e_suite_controller 1 "controller deployed from manifests/ (RBAC unchanged)"
-kubectl create namespace $NS >/dev/null
-cat <<EOF | kubectl apply -f - >/dev/null
-apiVersion: v1
-kind: Secret
-metadata: {name: warehouse, namespace: $NS}
-stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: salesforce, namespace: $NS}
-stringData: {loginUrl: "$SIM_URL", clientId: retl-e2e, clientSecret: e2e-secret-value}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: crm, namespace: $NS}
-stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
-EOF
-
-# pgjob NAME QUERY TABLE MAPPINGS [EXTRA]: a job into PostgreSQL table crm.TABLE
-pgjob() {
-  cat <<EOF
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: $1, namespace: $NS}
-spec:
-  source: {type: postgres, secretRef: {name: warehouse}, query: "$2"}
-  destination: {type: postgres, secretRef: {name: crm}, object: crm.$3}
-  mode: Upsert
-  key: {source: id, destination: id}
-  mappings: $4
-${5:-}
-EOF
-}
+e2e_suite_namespace
 
 # ---- the CRD refuses a job that runs after itself ----------------------------
 out=$(pgjob loop "SELECT id, name FROM analytics.accounts" misc "[{source: name, destination: name}]" "  after: [{name: loop}]" | kubectl apply -f - 2>&1)

@@ -32,23 +32,7 @@ CREATE TABLE analytics.contacts (id text PRIMARY KEY, last text NOT NULL, accoun
 INSERT INTO analytics.contacts SELECT 'C-' || i, 'Person' || i, 'A-' || i FROM generate_series(1, 20) i;
 CREATE TABLE crm.accounts (id text PRIMARY KEY, name text);" >/dev/null || e2e_suite_abort
 e2e_suite_controller 1 "controller deployed from manifests/"
-kubectl create namespace $NS >/dev/null
-cat <<EOF | kubectl apply -f - >/dev/null
-apiVersion: v1
-kind: Secret
-metadata: {name: warehouse, namespace: $NS}
-stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: salesforce, namespace: $NS}
-stringData: {loginUrl: "$SIM_URL", clientId: retl-e2e, clientSecret: e2e-secret-value}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: crm, namespace: $NS}
-stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
-EOF
+e2e_suite_namespace
 # A record the jobs never wrote: a Delete run must leave it alone.
 tok=$(curl -s -X POST "$SIM_URL/__admin/token" | jq -r .access_token)
 curl -s -X POST -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \

@@ -41,28 +41,9 @@ INSERT INTO analytics.items SELECT i, 'item ' || i FROM generate_series(1, 40) i
 CREATE TABLE crm.quick (id int PRIMARY KEY, name text);
 CREATE TABLE crm.slow (id int PRIMARY KEY, name text);" >/dev/null || e2e_suite_abort
 e2e_suite_controller 1 "controller deployed from manifests/"
-kubectl create namespace $NS >/dev/null
-cat <<EOF | kubectl apply -f - >/dev/null
-apiVersion: v1
-kind: Secret
-metadata: {name: pg, namespace: $NS}
-stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
-EOF
-# pgjob NAME QUERY TABLE
-pgjob() {
-  cat <<EOF
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: $1, namespace: $NS}
-spec:
-  source: {type: postgres, secretRef: {name: pg}, query: "$2"}
-  destination: {type: postgres, secretRef: {name: pg}, object: crm.$3}
-  mode: Upsert
-  key: {source: id, destination: id}
-  mappings: [{source: name, destination: name}]
-EOF
-}
-pgjob quick "SELECT id, name FROM analytics.items" quick | kubectl apply -f - >/dev/null
+e2e_suite_namespace
+map="[{source: name, destination: name}]"
+pgjob quick "SELECT id, name FROM analytics.items" quick "$map" | kubectl apply -f - >/dev/null
 kubectl retl run quick --wait --timeout 60s -n $NS >/dev/null 2>&1
 check "before the faults: a run succeeds" is quick '{.status.lastRun.run}/{.status.lastRun.result}' 1/Succeeded
 PID=$(ctl_pid)
@@ -78,12 +59,12 @@ out=$(kubectl retl run quick --wait --timeout 60s -n $NS 2>&1)
 echo "$out" | sed 's/^/    /'
 check "after the restart: a requested run starts and is recorded (5 rows updated)" \
   test "$(rj quick '{.status.lastRun.run}/{.status.lastRun.result}/{.status.lastRun.rows.updated}')" = 2/Succeeded/5
-pgjob fresh "SELECT id, name FROM analytics.items WHERE id <= 3" quick | kubectl apply -f - >/dev/null
+pgjob fresh "SELECT id, name FROM analytics.items WHERE id <= 3" quick "$map" | kubectl apply -f - >/dev/null
 check "after the restart: a job created now is seen (Ready)" \
   kubectl -n $NS wait --for=condition=Ready rj/fresh --timeout=30s
 
 # ---- the apiserver is away for longer when a run pod finishes ---------------
-pgjob slow "SELECT i.id, i.name FROM analytics.items i CROSS JOIN pg_sleep(3)" slow | kubectl apply -f - >/dev/null
+pgjob slow "SELECT i.id, i.name FROM analytics.items i CROSS JOIN pg_sleep(3)" slow "$map" | kubectl apply -f - >/dev/null
 kubectl annotate rj slow -n $NS retl.io/run-requested-at="$(date -Is)-f1" --overwrite >/dev/null
 check "slow run started" poll 20 is slow '{.status.active.run}' 1
 check "apiserver stopped (graceful, ~10 s) and restarted while the run pod works" restart_apiserver USR2
