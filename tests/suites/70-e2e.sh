@@ -66,24 +66,7 @@ check "the controller's service account may read pod logs (run progress)" \
 check "namespace retl-system enforces the restricted Pod Security level" \
   test "$(kubectl get ns retl-system -o jsonpath='{.metadata.labels.pod-security\.kubernetes\.io/enforce}')" = restricted
 
-kubectl create namespace $NS >/dev/null
-cat >"$E2E_DIR/secrets.yaml" <<EOF
-apiVersion: v1
-kind: Secret
-metadata: {name: warehouse, namespace: $NS}
-stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: salesforce, namespace: $NS}
-stringData: {loginUrl: "$SIM_URL", clientId: retl-e2e, clientSecret: e2e-secret-value}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: crm, namespace: $NS}
-stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
-EOF
-kubectl apply -f "$E2E_DIR/secrets.yaml" >/dev/null
+e2e_suite_namespace
 
 # job NAME MODE DEST_TYPE OBJECT KEYSRC KEYDST QUERY MAPPINGS [EXTRA SPEC YAML]
 job() {
@@ -461,8 +444,7 @@ check "cleanupPolicy Retain: job deleted, state tables kept" \
 # (issue 16 item 6): no cleanup pod can be created in a terminating namespace,
 # so the finalizer is released instead of blocking the namespace forever.
 NS2=$NS-gone
-kubectl create namespace $NS2 >/dev/null
-sed "s/namespace: $NS}/namespace: $NS2}/" "$E2E_DIR/secrets.yaml" | kubectl apply -f - >/dev/null
+NS=$NS2 e2e_suite_namespace
 job gone Upsert postgres crm.hist id customer_id "SELECT id, tier FROM analytics.accounts" \
   "[{source: tier, destination: tier}]" "  cleanupPolicy: Delete" |
   sed "s/namespace: $NS}/namespace: $NS2}/" | kubectl apply -f - >/dev/null
