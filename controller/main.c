@@ -241,6 +241,94 @@ static void job_delete(void *ud, json_t *obj, bool unknown)
     job_event(ud, obj, obj);
 }
 
+/* The Lease's namespace: --leader-election-namespace, else the pod's, else
+ * the kubeconfig's, else retl-system. */
+static void lease_namespace(const struct opts *o, const struct kube_config *cfg,
+                            char *buf, size_t n)
+{
+    const char *ns = o->leader_namespace       ? o->leader_namespace
+                     : getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE")
+                                               : cfg->namespace;
+    snprintf(buf, n, "%s", ns ? ns : "retl-system");
+}
+
+/* One pair of informers per watched namespace: with namespaced Roles only, a
+ * cluster-wide list would be forbidden. */
+static retl_err start_informers(struct ctl *c, struct retl_errbuf *eb)
+{
+    retl_err e;
+    c->n_scopes = g_watch_ns.n ? g_watch_ns.n : 1;
+    for (size_t i = 0; i < c->n_scopes; i++) {
+        struct ctl_scope *sc = &c->scopes[i];
+        sc->ns = g_watch_ns.n ? g_watch_ns.items[i] : NULL;
+        struct kube_informer_handlers jh = {
+            .on_add = job_add, .on_update = job_update, .on_delete = job_delete, .ud = c};
+        struct kube_informer_opts jo = {.gvr = &kube_gvr_reverseetljobs,
+                                        .namespace = sc->ns};
+        if ((e = kube_informer_new(c->kc, &jo, &jh, &sc->jobs, eb)))
+            return e;
+        struct kube_informer_handlers ph = ctl_pod_handlers(c->queue);
+        struct kube_informer_opts po = {
+            .gvr = &kube_gvr_pods, .namespace = sc->ns, .label_selector = "retl.io/job"};
+        if ((e = kube_informer_new(c->kc, &po, &ph, &sc->pods, eb)))
+            return e;
+        if ((e = kube_informer_start(sc->pods, eb)) ||
+            (e = kube_informer_start(sc->jobs, eb)))
+            return e;
+    }
+    return RETL_E_OK;
+}
+
+/* Waits up to 60 s for every informer's first list; counts what they hold. */
+static retl_err wait_synced(struct ctl *c, long *n_jobs, long *n_pods,
+                            struct retl_errbuf *eb)
+{
+    for (size_t i = 0; i < c->n_scopes; i++) {
+        struct ctl_scope *sc = &c->scopes[i];
+        if (!kube_informer_wait_synced(sc->pods, 60000) ||
+            !kube_informer_wait_synced(sc->jobs, 60000))
+            return retl_errf(
+                eb, RETL_E_TIMEOUT,
+                "informers of %s did not sync within 60 s (is the CRD installed "
+                "and may the service account list reverseetljobs and pods%s%s?)",
+                sc->ns ? sc->ns : "all namespaces", sc->ns ? " in " : "",
+                sc->ns ? sc->ns : " cluster-wide");
+        *n_jobs += (long)kube_informer_count(sc->jobs);
+        *n_pods += (long)kube_informer_count(sc->pods);
+    }
+    return RETL_E_OK;
+}
+
+/* Gives up the lease, stops the watches, drains the queue into the workers
+ * (a standby has none), then frees everything main made. */
+static void stop_all(struct ctl *c, struct kube_leader *leader, struct ctl_health *health,
+                     struct kube_client *kc)
+{
+    if (leader)
+        kube_leader_stop(leader);
+    for (size_t i = 0; i < c->n_scopes; i++) {
+        kube_informer_stop(c->scopes[i].jobs);
+        kube_informer_stop(c->scopes[i].pods);
+    }
+    if (atomic_load(&g_workers_started)) {
+        kube_queue_shutdown_drain(c->queue, 8000);
+        for (int w = 0; w < WORKERS; w++)
+            pthread_join(g_workers[w], NULL);
+    } else {
+        kube_queue_shutdown(c->queue);
+    }
+    kube_leader_free(leader);
+    kube_events_free(c->events);
+    for (size_t i = 0; i < c->n_scopes; i++) {
+        kube_informer_free(c->scopes[i].jobs);
+        kube_informer_free(c->scopes[i].pods);
+    }
+    kube_queue_free(c->queue);
+    ctl_health_stop(health);
+    kube_client_free(kc);
+    ctl_metrics_shutdown();
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = {.engine_image = DEFAULT_IMAGE,
@@ -303,12 +391,8 @@ int main(int argc, char **argv)
     }
     const char *srv = strstr(cfg->server, "://");
     snprintf(g_api_host, sizeof g_api_host, "%s", srv ? srv + 3 : cfg->server);
-    const char *lease_ns = o.leader_namespace        ? o.leader_namespace
-                           : getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE")
-                                                     : cfg->namespace;
-    char lease_ns_buf[256];
-    snprintf(lease_ns_buf, sizeof lease_ns_buf, "%s",
-             lease_ns ? lease_ns : "retl-system");
+    char lease_ns[256];
+    lease_namespace(&o, cfg, lease_ns, sizeof lease_ns);
     RETL_LOG_INFO(
         "starting", RF_S("server", cfg->server), RF_S("config", cfg->source),
         RF_S("namespaces", g_watch_ns.n
@@ -343,49 +427,17 @@ int main(int argc, char **argv)
              &c->events, &eb)))
         goto fail;
 
-    /* One pair of informers per watched namespace: with namespaced Roles only,
-     * a cluster-wide list would be forbidden. */
-    c->n_scopes = g_watch_ns.n ? g_watch_ns.n : 1;
-    for (size_t i = 0; i < c->n_scopes; i++) {
-        struct ctl_scope *sc = &c->scopes[i];
-        sc->ns = g_watch_ns.n ? g_watch_ns.items[i] : NULL;
-        struct kube_informer_handlers jh = {
-            .on_add = job_add, .on_update = job_update, .on_delete = job_delete, .ud = c};
-        struct kube_informer_opts jo = {.gvr = &kube_gvr_reverseetljobs,
-                                        .namespace = sc->ns};
-        if ((e = kube_informer_new(kc, &jo, &jh, &sc->jobs, &eb)))
-            goto fail;
-        struct kube_informer_handlers ph = ctl_pod_handlers(c->queue);
-        struct kube_informer_opts po = {
-            .gvr = &kube_gvr_pods, .namespace = sc->ns, .label_selector = "retl.io/job"};
-        if ((e = kube_informer_new(kc, &po, &ph, &sc->pods, &eb)))
-            goto fail;
-        if ((e = kube_informer_start(sc->pods, &eb)) ||
-            (e = kube_informer_start(sc->jobs, &eb)))
-            goto fail;
-    }
+    if ((e = start_informers(c, &eb)))
+        goto fail;
     ctl_health_add_readiness(health, "informers", informers_synced, c);
     long n_jobs = 0, n_pods = 0;
-    for (size_t i = 0; i < c->n_scopes; i++) {
-        struct ctl_scope *sc = &c->scopes[i];
-        if (!kube_informer_wait_synced(sc->pods, 60000) ||
-            !kube_informer_wait_synced(sc->jobs, 60000)) {
-            e = retl_errf(
-                &eb, RETL_E_TIMEOUT,
-                "informers of %s did not sync within 60 s (is the CRD installed "
-                "and may the service account list reverseetljobs and pods%s%s?)",
-                sc->ns ? sc->ns : "all namespaces", sc->ns ? " in " : "",
-                sc->ns ? sc->ns : " cluster-wide");
-            goto fail;
-        }
-        n_jobs += (long)kube_informer_count(sc->jobs);
-        n_pods += (long)kube_informer_count(sc->pods);
-    }
+    if ((e = wait_synced(c, &n_jobs, &n_pods, &eb)))
+        goto fail;
     ctl_health_set_ready(health, true, NULL);
     RETL_LOG_INFO("caches synced", RF_I("jobs", n_jobs), RF_I("pods", n_pods));
 
     if (o.leader_elect) {
-        struct kube_leader_opts lo = {.namespace = lease_ns_buf,
+        struct kube_leader_opts lo = {.namespace = lease_ns,
                                       .name = LEASE_NAME,
                                       .identity = podname ? NULL : ident,
                                       .on_started_leading = start_workers,
@@ -401,29 +453,7 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
     RETL_LOG_INFO("shutting down", RF_I("signal", sig));
-    if (leader)
-        kube_leader_stop(leader);
-    for (size_t i = 0; i < c->n_scopes; i++) {
-        kube_informer_stop(c->scopes[i].jobs);
-        kube_informer_stop(c->scopes[i].pods);
-    }
-    if (atomic_load(&g_workers_started)) {
-        kube_queue_shutdown_drain(c->queue, 8000);
-        for (int w = 0; w < WORKERS; w++)
-            pthread_join(g_workers[w], NULL);
-    } else {
-        kube_queue_shutdown(c->queue); /* a standby has no workers to drain it */
-    }
-    kube_leader_free(leader);
-    kube_events_free(c->events);
-    for (size_t i = 0; i < c->n_scopes; i++) {
-        kube_informer_free(c->scopes[i].jobs);
-        kube_informer_free(c->scopes[i].pods);
-    }
-    kube_queue_free(c->queue);
-    ctl_health_stop(health);
-    kube_client_free(kc);
-    ctl_metrics_shutdown();
+    stop_all(c, leader, health, kc);
     RETL_LOG_INFO("stopped");
     return 0;
 
