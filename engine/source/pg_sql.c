@@ -399,16 +399,22 @@ retl_err eng_pg_sql_ids_save(struct retl_buf *b, const struct eng_state *st,
  * job's lock keeps it so) by UPDATE ... FROM the delta, without ON
  * CONFLICT's speculative insertion (about a quarter cheaper). With values,
  * status L and the values; without, status H and the hash only (the lean
- * rows of the hash strategy, their values NULL). */
+ * rows of the hash strategy, their values NULL). The changed keys' kept
+ * record ids come back (delta ctid, id; in ctid order, none when the
+ * destination keeps no ids), so commit writes only the ids that changed. */
+#define IDS_BACK(UPDATE)                                                                 \
+    "WITH u AS (" UPDATE                                                                 \
+    " RETURNING d.ctid AS t, o.id) SELECT t, id FROM u WHERE id IS "                     \
+    "NOT NULL ORDER BY t;\n"
 static const char *const snap_save[2][2] = {
     {"INSERT INTO {snap} (k, st, h) SELECT d.k, 'H', d.h FROM {delta} AS d WHERE " RANGE
      " AND d.op = 'I';\n",
-     "UPDATE {snap} AS o SET st = 'H', h = d.h%s FROM {delta} AS d WHERE o.k = d.k "
-     "AND " RANGE " AND d.op = 'U';\n"},
+     IDS_BACK("UPDATE {snap} AS o SET st = 'H', h = d.h%s FROM {delta} AS d WHERE o.k = "
+              "d.k AND " RANGE " AND d.op = 'U'")},
     {"INSERT INTO {snap} (k, st, h{c*}) SELECT d.k, 'L', d.h{d.c*} FROM {delta} AS d "
      "WHERE " RANGE " AND d.op = 'I';\n",
-     "UPDATE {snap} AS o SET st = 'L', h = d.h%s FROM {delta} AS d WHERE o.k = d.k "
-     "AND " RANGE " AND d.op = 'U';\n"},
+     IDS_BACK("UPDATE {snap} AS o SET st = 'L', h = d.h%s FROM {delta} AS d WHERE o.k = "
+              "d.k AND " RANGE " AND d.op = 'U'")},
 };
 
 /* ", c1 = <pfx>c1, ..." (pfx NULL: ", c1 = NULL, ..."): the value columns an

@@ -2,6 +2,7 @@
  * computes the delta and commits each batch's outcome into the state tables;
  * the reader streams the delta through a server-side cursor, so the delta is
  * never held in memory whole and commits never disturb the stream. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct pgsrc {
     char *query;         /* staging left to diff (one statement); owned */
     bool values;         /* the snapshot keeps values (not the hash strategy) */
     bool written;        /* prewrite's statements are in flight on w */
+    PGresult *kept_ids;  /* prewrite: (delta ctid, kept id) of changed keys */
     bool pending;        /* a batch's state transaction is in flight on w */
     long long pending_ok;
     char tid_first[32]; /* physical range of the last chunk */
@@ -550,6 +552,17 @@ out:
     return rc;
 }
 
+/* A tuple id "(block,offset)" as one number that orders as the tids do. */
+static uint64_t tid_num(const char *s)
+{
+    uint64_t blk = 0, off = 0;
+    for (s += *s == '('; *s >= '0' && *s <= '9'; s++)
+        blk = blk * 10 + (uint64_t)(*s - '0');
+    for (s += *s == ','; *s >= '0' && *s <= '9'; s++)
+        off = off * 10 + (uint64_t)(*s - '0');
+    return blk << 16 | off;
+}
+
 /* Whether a chunk holds new keys (op I) and changed keys (op U). */
 static void chunk_ops(const struct eng_chunk *ch, bool *ins, bool *upd)
 {
@@ -561,8 +574,9 @@ static void chunk_ops(const struct eng_chunk *ch, bool *ins, bool *upd)
     }
 }
 
-/* Collects the outcome of what is in flight on w. */
-static retl_err collect(struct pgsrc *s, struct retl_errbuf *eb)
+/* Collects the outcome of what is in flight on w; with keep, the first
+ * result holding rows is kept there. Ownership: the caller PQclears *keep. */
+static retl_err collect(struct pgsrc *s, PGresult **keep, struct retl_errbuf *eb)
 {
     retl_err rc = RETL_E_OK;
     PGresult *r;
@@ -570,6 +584,10 @@ static retl_err collect(struct pgsrc *s, struct retl_errbuf *eb)
         ExecStatusType st = PQresultStatus(r);
         if (rc == RETL_E_OK && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
             rc = eng_pg_fail(s->w, r, "source: saving the batch", eb);
+        if (keep && !*keep && st == PGRES_TUPLES_OK) {
+            *keep = r;
+            continue;
+        }
         PQclear(r);
     }
     if (rc == RETL_E_OK && PQstatus(s->w) != CONNECTION_OK)
@@ -630,18 +648,30 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
     if (!s->written)
         RETL_TRY(pg_prewrite(ctx, st, ch, eb));
     s->written = false;
-    RETL_TRY(collect(s, eb));
+    RETL_TRY(collect(s, &s->kept_ids, eb));
     bool failed = c->len > 0;
     if (failed)
         RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data,
                                 c->len, "source: saving the batch", eb));
     /* Record ids the destination returned (Salesforce), which later deletes
-     * address records by; a destination without ids sends none. */
+     * address records by; a destination without ids sends none. Only ids
+     * the snapshot does not hold already are written: prewrite returned
+     * the kept ids of the changed keys in ctid order, the chunk's order. */
     retl_buf_reset(c);
+    size_t nk = s->kept_ids ? (size_t)PQntuples(s->kept_ids) : 0, j = 0;
+    int tcol = PQnfields(s->chunk) - 1;
     for (size_t i = 0; i < ch->nrows; i++) {
         const char *o = ch->cells[i * (ch->ncols + 1)];
         if (!res[i].ok || !res[i].dest_id || (o && o[0] == 'D'))
             continue;
+        if (o && o[0] == 'U' && j < nk) {
+            uint64_t t = tid_num(PQgetvalue(s->chunk, (int)i, tcol));
+            while (j < nk && tid_num(PQgetvalue(s->kept_ids, (int)j, 0)) < t)
+                j++;
+            if (j < nk && tid_num(PQgetvalue(s->kept_ids, (int)j, 0)) == t &&
+                !strcmp(PQgetvalue(s->kept_ids, (int)j, 1), res[i].dest_id))
+                continue;
+        }
         RETL_TRY(eng_pg_copy_field(c, ch->cells[i * (ch->ncols + 1) + 1]));
         RETL_TRY(retl_buf_addc(c, '\t'));
         RETL_TRY(eng_pg_copy_field(c, res[i].dest_id));
@@ -668,6 +698,8 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
     for (size_t i = 0; i < ch->nrows; i++)
         s->pending_ok += res[i].ok;
 out:
+    PQclear(s->kept_ids);
+    s->kept_ids = NULL;
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
         rc = retl_errf(eb, rc, "source: batch too large to save");
     if (rc)
@@ -681,7 +713,7 @@ static retl_err pg_commit_wait(void *ctx, struct retl_errbuf *eb)
     if (!s->pending)
         return RETL_E_OK;
     s->pending = false;
-    retl_err rc = collect(s, eb);
+    retl_err rc = collect(s, NULL, eb);
     if (rc)
         rollback(s);
     else
@@ -819,6 +851,7 @@ static void pg_close(void *ctx)
     if (!s)
         return;
     PQclear(s->chunk);
+    PQclear(s->kept_ids);
     if (s->r)
         PQfinish(s->r);
     if (s->w) {

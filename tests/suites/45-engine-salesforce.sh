@@ -675,6 +675,20 @@ jobs0=$(reqn "POST jobs/ingest")
 RETL_SF_BULK_THRESHOLD=50 run sfbd
 check "deletes/bulk: 10 deletes < threshold 50: one Collections DELETE, no job (describe + 1 call)" \
   test "$RC/$(sum .rows.deleted)/$(sum .apiCalls)/$(($(reqn "POST jobs/ingest") - jobs0))/$(bdcount)" = "0/10/2/0/231"
+# A changed row whose record someone deleted is created again with a new Id:
+# the snapshot keeps the new Id (only changed Ids are written at commit);
+# an unchanged Id stays.
+sfid() { soql "SELECT Id FROM Account WHERE External_Id__c = '$1'" | jq -r '.records[0].Id'; }
+snapid() { pg_sql -c "SELECT id FROM $BDSNAP WHERE k = '$1'"; }
+old280=$(sfid BD-280) old281=$(sfid BD-281)
+sfapi DELETE "/sobjects/Account/$old280" >/dev/null
+sfapi DELETE "/sobjects/Account/$old281" >/dev/null
+sql "UPDATE src.sfbd SET name = name || ' again' WHERE id IN ('BD-280', 'BD-281', 'BD-282')" >/dev/null
+RETL_SF_BULK_THRESHOLD=1 run sfbd
+check "ids: records re-created under new Ids: the snapshot holds the new Ids, an unchanged Id stays" \
+  test "$RC/$(sum .bulkJobs)/$(snapid BD-280)/$(snapid BD-281)/$(snapid BD-282)" = "0/1/$(sfid BD-280)/$(sfid BD-281)/$(sfid BD-282)"
+check "ids: the new Ids differ from the deleted records' Ids" \
+  test "$(sfid BD-280)/$(sfid BD-281)" != "$old280/$old281"
 # api: bulk forces a job; a key without a kept Id is looked up by the external
 # id first; a record already gone (ENTITY_IS_DELETED in failedResults) counts.
 bdjob Delete bulk
