@@ -39,6 +39,22 @@ retl_err ctl_list_parse(const char *csv, struct ctl_list *l, struct retl_errbuf 
     return RETL_E_OK;
 }
 
+/* Whether s is an entry of l, or starts with an entry's text before '*'. */
+static bool matches(const struct ctl_list *l, const char *s)
+{
+    for (size_t i = 0; l && i < l->n; i++) {
+        const char *a = l->items[i];
+        size_t n = strlen(a);
+        if (n && a[n - 1] == '*') {
+            if (!strncmp(s, a, n - 1))
+                return true;
+        } else if (!strcmp(s, a)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool ctl_policy_image_allowed(const struct ctl_list *allowed, const char *engine_image,
                               const char *image)
 {
@@ -46,15 +62,12 @@ bool ctl_policy_image_allowed(const struct ctl_list *allowed, const char *engine
         return false;
     if (engine_image && !strcmp(image, engine_image))
         return true;
-    for (size_t i = 0; allowed && i < allowed->n; i++) {
-        const char *a = allowed->items[i];
-        size_t n = strlen(a);
-        if (n && a[n - 1] == '*') {
-            if (!strncmp(image, a, n - 1))
-                return true;
-        } else if (!strcmp(image, a)) {
-            return true;
-        }
-    }
-    return false;
+    return matches(allowed, image);
+}
+
+bool ctl_policy_sa_allowed(const struct ctl_list *allowed, const char *sa)
+{
+    if (!sa || !*sa || !strcmp(sa, "default") || !allowed || allowed->n == 0)
+        return true;
+    return matches(allowed, sa);
 }

@@ -32,4 +32,10 @@ retl_err ctl_list_parse(const char *csv, struct ctl_list *l, struct retl_errbuf 
 bool ctl_policy_image_allowed(const struct ctl_list *allowed, const char *engine_image,
                               const char *image);
 
+/* May a run pod use service account sa (runTemplate.serviceAccountName)?
+ * No name or "default" (the namespace's default account) always may; with an empty list
+ * (--allowed-run-service-accounts not given) every name may; else the
+ * entries of allowed ("prefix*" matches a prefix). */
+bool ctl_policy_sa_allowed(const struct ctl_list *allowed, const char *sa);
+
 #endif

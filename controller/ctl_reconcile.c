@@ -101,6 +101,25 @@ static char *image_not_allowed(const struct ctl *c, const struct retl_job *job)
     return msg;
 }
 
+/* Why job's run pod may not use its service account, or NULL when it may.
+ * Ownership: caller frees the message. */
+static char *sa_not_allowed(const struct ctl *c, const struct retl_job *job)
+{
+    const char *sa =
+        json_string_value(json_object_get(job->run_template, "serviceAccountName"));
+    if (ctl_policy_sa_allowed(c->allowed_sas, sa))
+        return NULL;
+    char *msg = NULL;
+    if (asprintf(&msg,
+                 "runTemplate.serviceAccountName %.256s is not allowed: a run pod's "
+                 "service account may carry a cloud identity, so only the controller's "
+                 "--allowed-run-service-accounts (or none: the namespace's default) may "
+                 "be named",
+                 sa) < 0)
+        return strdup("runTemplate.serviceAccountName is not allowed");
+    return msg;
+}
+
 /* This job's pods from the cache, sorted by run number. */
 static json_t *job_pods(const struct ctl_scope *sc, const char *ns, const char *name,
                         const char *uid)
@@ -526,6 +545,10 @@ retl_err ctl_reconcile(struct ctl *c, const char *key, long *requeue_ms,
     } else if ((invalid = image_not_allowed(c, r.job))) {
         /* Treated as an invalid spec: no run, no cleanup pod of that image. */
         invalid_reason = "ImageNotAllowed";
+        retl_job_free(r.job);
+        r.job = NULL;
+    } else if ((invalid = sa_not_allowed(c, r.job))) {
+        invalid_reason = "ServiceAccountNotAllowed";
         retl_job_free(r.job);
         r.job = NULL;
     }

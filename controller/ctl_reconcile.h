@@ -35,7 +35,8 @@ struct ctl {
     struct kube_events *events; /* may be NULL */
     const char *engine_image;
     const struct ctl_list *allowed_images; /* --allowed-run-images; may be NULL */
-    time_t (*now)(void);                   /* NULL = time() */
+    const struct ctl_list *allowed_sas; /* --allowed-run-service-accounts; may be NULL */
+    time_t (*now)(void);                /* NULL = time() */
 };
 
 /* Reconciles the job "ns/name". *requeue_ms gets when to look again without

@@ -35,10 +35,11 @@ struct opts {
     const char *leader_namespace;
     const char *watch_namespaces;
     const char *allowed_run_images;
+    const char *allowed_run_sas;
 };
 
 static struct ctl g_ctl;
-static struct ctl_list g_watch_ns, g_allowed_images;
+static struct ctl_list g_watch_ns, g_allowed_images, g_allowed_sas;
 static pthread_t g_workers[WORKERS];
 static atomic_bool g_workers_started;
 static char g_api_host[256];
@@ -52,10 +53,13 @@ static void usage(FILE *f)
            "         [--log-level debug|info|warn|error] [--log-format json|logfmt]\n"
            "         [--leader-election-namespace NS] [--watch-namespaces NS,NS...]\n"
            "         [--allowed-run-images IMAGE,PREFIX*...]\n"
+           "         [--allowed-run-service-accounts NAME,PREFIX*...]\n"
            "--watch-namespaces: informers (and RBAC) in these namespaces only; default "
            "all.\n"
            "--allowed-run-images: runTemplate.image values a job may name besides\n"
-           "  --engine-image (the default and only one allowed without this flag).\n");
+           "  --engine-image (the default and only one allowed without this flag).\n"
+           "--allowed-run-service-accounts: runTemplate.serviceAccountName values a job\n"
+           "  may name (none named: the namespace's default); default any.\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -80,17 +84,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
             continue;
         }
         const char **dst =
-            !strcmp(name, "--kubeconfig")                  ? &o->kubeconfig
-            : !strcmp(name, "--metrics-bind-address")      ? &o->metrics_addr
-            : !strcmp(name, "--health-probe-bind-address") ? &o->probe_addr
-            : !strcmp(name, "--namespace")                 ? &o->namespace
-            : !strcmp(name, "--engine-image")              ? &o->engine_image
-            : !strcmp(name, "--log-level")                 ? &o->log_level
-            : !strcmp(name, "--log-format")                ? &o->log_format
-            : !strcmp(name, "--leader-election-namespace") ? &o->leader_namespace
-            : !strcmp(name, "--watch-namespaces")          ? &o->watch_namespaces
-            : !strcmp(name, "--allowed-run-images")        ? &o->allowed_run_images
-                                                           : NULL;
+            !strcmp(name, "--kubeconfig")                     ? &o->kubeconfig
+            : !strcmp(name, "--metrics-bind-address")         ? &o->metrics_addr
+            : !strcmp(name, "--health-probe-bind-address")    ? &o->probe_addr
+            : !strcmp(name, "--namespace")                    ? &o->namespace
+            : !strcmp(name, "--engine-image")                 ? &o->engine_image
+            : !strcmp(name, "--log-level")                    ? &o->log_level
+            : !strcmp(name, "--log-format")                   ? &o->log_format
+            : !strcmp(name, "--leader-election-namespace")    ? &o->leader_namespace
+            : !strcmp(name, "--watch-namespaces")             ? &o->watch_namespaces
+            : !strcmp(name, "--allowed-run-images")           ? &o->allowed_run_images
+            : !strcmp(name, "--allowed-run-service-accounts") ? &o->allowed_run_sas
+                                                              : NULL;
         if (!dst) {
             fprintf(stderr, "retl-controller: unknown flag %s\n", a);
             usage(stderr);
@@ -351,7 +356,8 @@ int main(int argc, char **argv)
     retl_err le;
     if ((le = ctl_list_parse(o.watch_namespaces ? o.watch_namespaces : o.namespace,
                              &g_watch_ns, &leb)) ||
-        (le = ctl_list_parse(o.allowed_run_images, &g_allowed_images, &leb))) {
+        (le = ctl_list_parse(o.allowed_run_images, &g_allowed_images, &leb)) ||
+        (le = ctl_list_parse(o.allowed_run_sas, &g_allowed_sas, &leb))) {
         fprintf(stderr, "retl-controller: %s\n", retl_errbuf_msg(&leb, le));
         return 2;
     }
@@ -400,6 +406,8 @@ int main(int argc, char **argv)
                                : "(all)"),
         RF_S("allowedRunImages",
              o.allowed_run_images ? o.allowed_run_images : "(engine image only)"),
+        RF_S("allowedRunServiceAccounts",
+             o.allowed_run_sas ? o.allowed_run_sas : "(any)"),
         RF_B("leaderElect", o.leader_elect), RF_S("engineImage", o.engine_image));
 
     struct kube_client_opts kco = {.on_request = on_request};
@@ -414,6 +422,7 @@ int main(int argc, char **argv)
     c->kc = kc;
     c->engine_image = o.engine_image;
     c->allowed_images = &g_allowed_images;
+    c->allowed_sas = &g_allowed_sas;
     if ((e = kube_queue_new(&(struct kube_queue_opts){.name = QUEUE_NAME}, &c->queue,
                             &eb)))
         goto fail;

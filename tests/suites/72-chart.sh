@@ -55,7 +55,8 @@ is() { [ "$(rj "$1" "$2" "$3")" = "$4" ]; }
 check "helm version is v4" bash -c "'$HELM' version --short | grep -q '^v4\.'"
 check "helm lint charts/retl" helm_q lint --quiet charts/retl
 check "helm lint with every option set" helm_q lint --quiet charts/retl \
-  --set 'watchNamespaces={a,b}' --set 'allowedRunImages={x:1,y/*}' --set monitoring.serviceMonitor.enabled=true \
+  --set 'watchNamespaces={a,b}' --set 'allowedRunImages={x:1,y/*}' --set 'allowedRunServiceAccounts={r,s-*}' \
+  --set monitoring.serviceMonitor.enabled=true \
   --set monitoring.prometheusRule.enabled=true --set monitoring.kubeStateMetrics.enabled=true
 check "manifests/ is what charts/retl renders (make manifests)" env HELM="$HELM" scripts/manifests.sh check
 check "the chart's CRD and monitoring files are the repository's (links, not copies)" \
@@ -95,7 +96,7 @@ done
 MPORT=$(free_port) HPORT=$(free_port)
 if helm_q install retl charts/retl -n retl-system --wait --timeout 120s \
   --set replicas=1 --set metricsPort="$MPORT" --set healthPort="$HPORT" --set logFormat=logfmt \
-  --set 'watchNamespaces={team-a}' >"$W/install.log" 2>&1; then
+  --set 'watchNamespaces={team-a}' --set 'allowedRunServiceAccounts={retl-run-*}' >"$W/install.log" 2>&1; then
   pass "helm install (namespaced: team-a) rolls out the controller"
 else
   fail "helm install"
@@ -119,7 +120,7 @@ check "leader election Lease only in retl-system" \
   test "$(can update leases.coordination.k8s.io -n retl-system)$(can update leases.coordination.k8s.io -n team-a)" = yesno
 
 # ---- jobs --------------------------------------------------------------------------
-job() { # NS NAME [IMAGE]
+job() { # NS NAME [IMAGE] [SERVICE_ACCOUNT]
   cat <<YAML
 apiVersion: retl.io/v1alpha1
 kind: ReverseEtlJob
@@ -130,13 +131,14 @@ spec:
   mode: Upsert
   key: {source: id, destination: customer_id}
   mappings: [{source: tier, destination: tier}]
-  runTemplate: {activeDeadlineSeconds: 120${3:+, image: "$3"}}
+  runTemplate: {activeDeadlineSeconds: 120${3:+, image: "$3"}${4:+, serviceAccountName: "$4"}}
 YAML
 }
 request() { kubectl -n "$1" annotate rj "$2" retl.io/run-requested-at="$3" --overwrite >/dev/null; }
 job team-a tiers | kubectl apply -f - >/dev/null
 job team-a evil busybox:latest | kubectl apply -f - >/dev/null
 job team-b outside | kubectl apply -f - >/dev/null
+job team-a spy "" warehouse-admin | kubectl apply -f - >/dev/null
 t0=$(date +%s%N)
 request team-a tiers r1
 request team-a evil r1
@@ -152,6 +154,10 @@ check "... a Warning event ImageNotAllowed" \
   poll 15 bash -c "kubectl -n team-a get events --field-selector reason=ImageNotAllowed -o name | grep -q ."
 check "... and no pod was created for it" \
   test "$(kubectl -n team-a get pods -l retl.io/job=evil -o name | wc -l)" = 0
+check "the Deployment passes --allowed-run-service-accounts" \
+  bash -c "kubectl -n retl-system get deploy retl-controller -o jsonpath='{.spec.template.spec.containers[0].args}' | grep -q -- '--allowed-run-service-accounts=retl-run-\*'"
+check "runTemplate.serviceAccountName warehouse-admin (not retl-run-*): Stalled=True ServiceAccountNotAllowed, no pod" \
+  poll 30 bash -c "[ \"\$(kubectl -n team-a get rj spy -o jsonpath='{.status.conditions[?(@.type==\"Stalled\")].reason}')/\$(kubectl -n team-a get pods -l retl.io/job=spy -o name | wc -l)\" = ServiceAccountNotAllowed/0 ]"
 sleep 2
 check "a job in an unwatched namespace is not touched (no status, no finalizer)" \
   test "$(rj team-b outside '{.status}{.metadata.finalizers}')" = ""

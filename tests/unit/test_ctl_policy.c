@@ -68,12 +68,32 @@ static void test_image_allowed(void **state)
     assert_true(ctl_policy_image_allowed(&l, engine, engine));
 }
 
+static void test_sa_allowed(void **state)
+{
+    (void)state;
+    struct ctl_list l;
+    struct retl_errbuf eb = {{0}};
+    assert_int_equal(ctl_list_parse("", &l, &eb), RETL_E_OK);
+    /* No list: any name; no name: the namespace's default, always. */
+    assert_true(ctl_policy_sa_allowed(&l, "anything"));
+    assert_true(ctl_policy_sa_allowed(NULL, "anything"));
+    assert_int_equal(ctl_list_parse("retl-runner, retl-run-*", &l, &eb), RETL_E_OK);
+    assert_true(ctl_policy_sa_allowed(&l, NULL));
+    assert_true(ctl_policy_sa_allowed(&l, ""));
+    assert_true(ctl_policy_sa_allowed(&l, "retl-runner"));
+    assert_true(ctl_policy_sa_allowed(&l, "retl-run-snowflake"));
+    assert_false(ctl_policy_sa_allowed(&l, "retl-runner2"));
+    assert_false(ctl_policy_sa_allowed(&l, "warehouse-admin"));
+    assert_true(ctl_policy_sa_allowed(&l, "default"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_parse),
         cmocka_unit_test(test_list_limits),
         cmocka_unit_test(test_image_allowed),
+        cmocka_unit_test(test_sa_allowed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
