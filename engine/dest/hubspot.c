@@ -254,8 +254,9 @@ static retl_err hs_load(void *vctx, const struct eng_batch *b,
 static void hs_summary(void *vctx, json_t *summary)
 {
     struct hs_ctx *x = vctx;
-    static const char *const names[HS_EP_N] = {
-        "properties", "batch/create", "batch/update", "batch/upsert", "batch/archive"};
+    static const char *const names[HS_EP_N] = {"properties",    "batch/create",
+                                               "batch/update",  "batch/upsert",
+                                               "batch/archive", "batch/read"};
     struct hs_conn *c = &x->conn;
     pthread_mutex_lock(&c->mu);
     long long total = 0;

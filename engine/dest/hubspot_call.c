@@ -13,8 +13,9 @@
 #define HS_WINDOW_MARGIN_MS 100
 #define HS_RAW_MAX 300
 
-static const char *const ep_names[HS_EP_N] = {
-    "properties", "batch/create", "batch/update", "batch/upsert", "batch/archive"};
+static const char *const ep_names[HS_EP_N] = {"properties",    "batch/create",
+                                              "batch/update",  "batch/upsert",
+                                              "batch/archive", "batch/read"};
 
 void hs_resp_clear(struct hs_resp *r)
 {

@@ -1,17 +1,28 @@
 /* spec.deletes for HubSpot: Delete archives records (batch/archive, inputs
  * [{id}]); Clear sets every mapped property except the key to "" (batch/update).
  * Records are named by the HubSpot id the snapshot kept from the write, or by
- * the key when the key is hs_object_id; a row with neither fails alone
+ * the key when the key is hs_object_id. A key without a kept id (synced
+ * before ids were kept) is looked up by the job's idProperty first (batch/read,
+ * 100 keys a call); no record holding it means nothing to delete or clear
+ * (done). Only an Insert job, which has no idProperty, fails such a row alone
  * (NO_RECORD_ID, permanent). A record already gone counts as done. Chunks go
  * one after another on client 0: deletes are rare and small. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/json.h"
+#include "common/log.h"
 #include "engine/dest/hubspot_int.h"
 
-/* The HubSpot id of row i, or NULL. */
+static void ok_row(struct eng_row_result *r)
+{
+    r->ok = true;
+    r->created = false;
+}
+
+/* The HubSpot id of a row known without a call, or NULL. */
 static const char *row_id(const struct hs_load *L, const struct eng_row *row)
 {
     if (row->dest_id && row->dest_id[0])
@@ -21,15 +32,174 @@ static const char *row_id(const struct hs_load *L, const struct eng_row *row)
     return NULL;
 }
 
-static void ok_row(struct eng_row_result *r)
+/* The row among need[0..n) whose key is v (email compared
+ * case-insensitively) and that is still unresolved, or -1. */
+static long unresolved_row(const struct hs_load *L, const struct eng_batch *b,
+                           const char *const *ids, const struct eng_row_result *results,
+                           const size_t *need, size_t n, const char *v)
 {
-    r->ok = true;
-    r->created = false;
+    for (size_t k = 0; v && k < n; k++) {
+        const char *key = b->rows[need[k]].key;
+        if (!ids[need[k]] && !results[need[k]].ok && !results[need[k]].code &&
+            (L->email_key ? strcasecmp(key, v) == 0 : strcmp(key, v) == 0))
+            return (long)need[k];
+    }
+    return -1;
+}
+
+/* One batch/read by idProperty for rows need[0..n): found ids go to
+ * owned[row] (heap) and ids[row]; keys HubSpot names as not found are done
+ * (nothing to delete or clear); a failed call, or a key the answer does not
+ * mention, fails its row (transient: looked up again next run). */
+static retl_err read_chunk(const struct hs_load *L, const struct eng_batch *b,
+                           const size_t *need, size_t n, const char **ids, char **owned,
+                           struct eng_row_result *results, struct retl_errbuf *eb)
+{
+    json_t *root = json_object(), *inputs = json_array(), *props = json_array();
+    char *path = NULL, *body = NULL;
+    struct hs_resp resp = {0};
+    retl_err e = RETL_E_OK;
+    if (!root || !inputs || !props) {
+        json_decref(inputs);
+        json_decref(props);
+        e = RETL_E_NOMEM;
+        goto out;
+    }
+    if (json_object_set_new(root, "inputs", inputs) ||
+        json_object_set_new(root, "properties", props) ||
+        json_object_set_new(root, "propertiesWithHistory", json_array()) ||
+        json_object_set_new(root, "idProperty", json_string(L->id_property)) ||
+        json_array_append_new(props, json_string(L->id_property))) {
+        e = RETL_E_NOMEM;
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
+        json_t *in = json_object();
+        json_t *id = json_string(b->rows[need[k]].key);
+        if (!id) { /* not UTF-8: no HubSpot record can hold it */
+            json_decref(in);
+            ok_row(&results[need[k]]);
+            continue;
+        }
+        if (!in || json_object_set_new(in, "id", id) ||
+            json_array_append_new(inputs, in)) {
+            e = RETL_E_NOMEM;
+            goto out;
+        }
+    }
+    if (!json_array_size(inputs))
+        goto out;
+    body = json_dumps(root, JSON_COMPACT);
+    if (!body || asprintf(&path, "/crm/v3/objects/%s/batch/read", L->object) < 0) {
+        e = RETL_E_NOMEM;
+        goto out;
+    }
+    e = hs_call(L->conn, 0, HS_EP_READ, "POST", path, body, true, &resp, eb);
+    if (e)
+        goto out;
+    if (resp.status == 401 || resp.status == 403) {
+        char *t = hs_error_text(&resp);
+        e = retl_errf(eb, RETL_E_AUTH,
+                      "HubSpot refused the access token (%s); check the secret's "
+                      "accessToken and the private app's scopes",
+                      t ? t : "");
+        free(t);
+        goto out;
+    }
+    if (resp.status != 200 && resp.status != 207) {
+        char *t = hs_error_text(&resp);
+        char code[32];
+        snprintf(code, sizeof code, "%s",
+                 resp.status == 429   ? "RATE_LIMIT"
+                 : resp.status >= 500 ? "HTTP_5XX"
+                                      : "LOOKUP_FAILED");
+        for (size_t k = 0; k < n; k++)
+            if (!results[need[k]].ok)
+                hs_fail(&results[need[k]], code, t ? t : "batch/read failed", NULL);
+        free(t);
+        goto out;
+    }
+    size_t i;
+    json_t *res;
+    json_array_foreach (json_object_get(resp.body, "results"), i, res) {
+        const char *v = retl_json_str(json_object_get(res, "properties"), L->id_property);
+        const char *id = retl_json_str(res, "id");
+        long r = unresolved_row(L, b, ids, results, need, n, v);
+        if (r < 0 || !id || !*id)
+            continue;
+        if (!(owned[r] = strdup(id))) {
+            e = RETL_E_NOMEM;
+            goto out;
+        }
+        ids[r] = owned[r];
+    }
+    /* Keys no record holds (OBJECT_NOT_FOUND): nothing to delete or clear. */
+    json_t *err, *v;
+    json_array_foreach (json_object_get(resp.body, "errors"), i, err) {
+        const char *cat = retl_json_str(err, "category");
+        size_t m;
+        if (!cat || strcmp(cat, "OBJECT_NOT_FOUND") != 0)
+            continue;
+        json_array_foreach (json_object_get(json_object_get(err, "context"), "ids"), m,
+                            v) {
+            long r = unresolved_row(L, b, ids, results, need, n, json_string_value(v));
+            if (r >= 0)
+                ok_row(&results[r]);
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        if (!ids[need[k]] && !results[need[k]].ok && !results[need[k]].code)
+            hs_fail(&results[need[k]], "NO_RESULT",
+                    "HubSpot's batch/read by idProperty did not mention this key; it is "
+                    "looked up again next run",
+                    NULL);
+out:
+    hs_resp_clear(&resp);
+    free(body);
+    free(path);
+    json_decref(root);
+    return e;
+}
+
+/* Sets ids[i] for every row: kept ids borrowed from the batch, looked-up ids
+ * in owned[i] (heap, freed by the caller). Rows left without an id have a
+ * result already (done, or failed). *lookups counts batch/read calls. */
+static retl_err resolve_ids(const struct hs_load *L, const struct eng_batch *b,
+                            const char **ids, char **owned,
+                            struct eng_row_result *results, size_t *lookups,
+                            struct retl_errbuf *eb)
+{
+    size_t need[HS_BATCH_MAX], n = 0;
+    retl_err e = RETL_E_OK;
+    for (size_t i = 0; i < b->nrows && !e; i++) {
+        ids[i] = row_id(L, &b->rows[i]);
+        if (ids[i])
+            continue;
+        if (!L->id_property || !b->rows[i].key[0]) {
+            hs_fail(&results[i], "NO_RECORD_ID",
+                    "retl kept no HubSpot id for this key and the job has no idProperty "
+                    "to find it by; delete or clear it in HubSpot by hand",
+                    NULL);
+            results[i].cls = ENG_FAIL_PERMANENT;
+            continue;
+        }
+        need[n++] = i;
+        if (n == HS_BATCH_MAX) {
+            e = read_chunk(L, b, need, n, ids, owned, results, eb);
+            (*lookups)++;
+            n = 0;
+        }
+    }
+    if (!e && n) {
+        e = read_chunk(L, b, need, n, ids, owned, results, eb);
+        (*lookups)++;
+    }
+    return e;
 }
 
 /* Body of one chunk; rows without an id are failed and left out. */
-static char *del_body(const struct hs_load *L, const struct eng_batch *b, size_t from,
-                      size_t to, struct eng_row_result *results, size_t *nsent)
+static char *del_body(const struct hs_load *L, const struct eng_batch *b,
+                      const char *const *ids, size_t from, size_t to, size_t *nsent)
 {
     bool clear = b->op == ENG_OP_CLEAR;
     json_t *root = json_object();
@@ -41,15 +211,9 @@ static char *del_body(const struct hs_load *L, const struct eng_batch *b, size_t
         return NULL;
     }
     for (size_t i = from; i < to; i++) {
-        const char *id = row_id(L, &b->rows[i]);
-        if (!id) {
-            hs_fail(&results[i], "NO_RECORD_ID",
-                    "retl kept no HubSpot id for this key (it was never written by this "
-                    "job); delete or clear it in HubSpot by hand",
-                    NULL);
-            results[i].cls = ENG_FAIL_PERMANENT;
-            continue;
-        }
+        const char *id = ids[i];
+        if (!id)
+            continue; /* done or failed while resolving */
         json_t *in = json_object();
         if (!in || json_object_set_new(in, "id", json_string(id)))
             goto out;
@@ -96,8 +260,9 @@ static void fail_sent(const struct hs_resp *resp, size_t from, size_t to,
 
 /* Clear answers: results by trace id are done; OBJECT_NOT_FOUND means the
  * record is gone (done); other errors fail the rows they name. */
-static void clear_results(const struct eng_batch *b, size_t from, size_t to,
-                          const struct hs_resp *resp, struct eng_row_result *results)
+static void clear_results(const struct eng_batch *b, const char *const *ids, size_t from,
+                          size_t to, const struct hs_resp *resp,
+                          struct eng_row_result *results)
 {
     size_t k, m;
     json_t *res, *err, *v;
@@ -115,9 +280,8 @@ static void clear_results(const struct eng_batch *b, size_t from, size_t to,
         json_array_foreach (json_object_get(ctx, "ids"), m, v) {
             const char *id = json_string_value(v);
             for (size_t i = from; i < to && id; i++) {
-                const char *rid =
-                    b->rows[i].dest_id ? b->rows[i].dest_id : b->rows[i].key;
-                if (results[i].ok || results[i].code || strcmp(rid, id) != 0)
+                if (!ids[i] || results[i].ok || results[i].code ||
+                    strcmp(ids[i], id) != 0)
                     continue;
                 if (gone)
                     ok_row(&results[i]);
@@ -149,14 +313,23 @@ retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
 {
     bool clear = b->op == ENG_OP_CLEAR;
     char *path = NULL;
+    size_t lookups = 0;
     retl_err e = RETL_E_OK;
-    if (asprintf(&path, "/crm/v3/objects/%s/batch/%s", L->object,
-                 clear ? "update" : "archive") < 0)
-        return RETL_E_NOMEM;
+    const char **ids = calloc(b->nrows ? b->nrows : 1, sizeof *ids);
+    char **owned = calloc(b->nrows ? b->nrows : 1, sizeof *owned);
+    if (!ids || !owned ||
+        asprintf(&path, "/crm/v3/objects/%s/batch/%s", L->object,
+                 clear ? "update" : "archive") < 0) {
+        path = NULL;
+        e = RETL_E_NOMEM;
+        goto out;
+    }
+    if ((e = resolve_ids(L, b, ids, owned, results, &lookups, eb)))
+        goto out;
     for (size_t from = 0; from < b->nrows && !e; from += HS_BATCH_MAX) {
         size_t to = from + HS_BATCH_MAX < b->nrows ? from + HS_BATCH_MAX : b->nrows;
         size_t nsent = 0;
-        char *body = del_body(L, b, from, to, results, &nsent);
+        char *body = del_body(L, b, ids, from, to, &nsent);
         if (!body) {
             e = retl_errf(eb, RETL_E_NOMEM, "hubspot: cannot build a batch body");
             break;
@@ -178,7 +351,7 @@ retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
                     if (!results[i].code)
                         ok_row(&results[i]);
             } else if (!e && clear && (resp.status == 200 || resp.status == 207)) {
-                clear_results(b, from, to, &resp, results);
+                clear_results(b, ids, from, to, &resp, results);
             } else if (!e && clear && resp.status == 404) {
                 /* Every record of the chunk is gone. */
                 for (size_t i = from; i < to; i++)
@@ -191,6 +364,14 @@ retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
         }
         free(body);
     }
+    if (lookups)
+        RETL_LOG_INFO("hubspot keys without a kept id looked up by idProperty",
+                      RF_S("idProperty", L->id_property), RF_I("calls", lookups));
+out:
+    for (size_t i = 0; owned && i < b->nrows; i++)
+        free(owned[i]);
+    free(owned);
+    free(ids);
     free(path);
     return e;
 }

@@ -8,7 +8,8 @@
  *   hubspot_props.c   the Properties API: spec validation, value conversion
  *   hubspot_batch.c   CRM v3 batch create / update / upsert, 100 inputs a
  *                     call, several calls in flight, 207 results matched back
- *   hubspot_delete.c  spec.deletes: batch/archive, or batch/update to ""
+ *   hubspot_delete.c  spec.deletes: batch/archive, or batch/update to "";
+ *                     keys without a kept id found by batch/read first
  *   hubspot.c         the eng_dest_ops vtable */
 #ifndef ENG_DEST_HUBSPOT_INT_H
 #define ENG_DEST_HUBSPOT_INT_H
@@ -42,6 +43,7 @@ enum hs_endpoint {
     HS_EP_UPDATE,
     HS_EP_UPSERT,
     HS_EP_ARCHIVE,
+    HS_EP_READ,
     HS_EP_N
 };
 

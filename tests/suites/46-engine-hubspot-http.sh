@@ -418,6 +418,18 @@ sql "DELETE FROM src.dl WHERE id = 'D-4'" >/dev/null
 run hsdel
 check "hubspot Delete: a record someone already deleted counts as deleted (gone: $id4)" \
   test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)" = "0/1/0"
+# A snapshot written before ids were kept: the keys are looked up by the
+# idProperty (one batch/read); one of them someone already deleted (done).
+SNAP=$(sum .errorsTable)
+SNAP=${SNAP%__errors}__snap
+pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k IN ('gone1@example.com', 'gone3@example.com', 'gone6@example.com')" >/dev/null
+id1=$(hadmin GET records/contacts | jq -r '.results[] | select(.properties.email == "gone1@example.com") | .id')
+hsapi DELETE "/crm/v3/objects/contacts/$id1" >/dev/null
+sql "DELETE FROM src.dl WHERE id IN ('D-1', 'D-3', 'D-6')" >/dev/null
+run hsdel
+check "hubspot Delete: keys without a kept id are found by idProperty (1 batch/read) and archived; one already gone counts as deleted" \
+  test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)/$(sum '.apiCallsByEndpoint["batch/read"]')/$(sum '.apiCallsByEndpoint["batch/archive"]')/$(hsget gone3@example.com)/$(hsget gone6@example.com)/$(hsget someone.else@example.com)" \
+  = "0/3/0/1/1/404/404/200"
 job hsclr hubspot hs contacts Upsert email email "SELECT id, email, first, score FROM src.cl" "id:external_id,first:firstname,score:score"
 echo "  deletes: {mode: Clear, maxPercent: 100}" >>"$W/hsclr.yaml"
 run hsclr
@@ -426,6 +438,14 @@ run hsclr
 check "hubspot Clear: the record stays with every mapped property emptied, the key kept" \
   test "$RC/$(sum .rows.cleared)/$(record contacts '.properties.email == "clear3@example.com"' | jq -c '[.email, (.firstname // ""), (.score // ""), (.external_id // "")]')/$(record contacts '.properties.email == "clear2@example.com"' | jq -r .firstname)" \
   = '0/1/["clear3@example.com","","",""]/Clear2'
+SNAP=$(sum .errorsTable)
+SNAP=${SNAP%__errors}__snap
+pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k = 'clear2@example.com'" >/dev/null
+sql "DELETE FROM src.cl WHERE id = 'C-2'" >/dev/null
+run hsclr
+check "hubspot Clear: a key without a kept id is found by idProperty (batch/read) and cleared" \
+  test "$RC/$(sum .rows.cleared)/$(sum '.apiCallsByEndpoint["batch/read"]')/$(record contacts '.properties.email == "clear2@example.com"' | jq -c '[.email, (.firstname // "")]')/$(record contacts '.properties.email == "clear1@example.com"' | jq -r .firstname)" \
+  = '0/1/1/["clear2@example.com",""]/Clear1'
 
 job evdel http rcv "" Upsert id id "SELECT id, kind, amount FROM src.events WHERE substr(id, 3)::int <= 20" "kind:kind,amount:amount" "" 50
 echo "  deletes: {mode: Delete, maxPercent: 100}" >>"$W/evdel.yaml"
