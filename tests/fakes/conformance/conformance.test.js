@@ -461,8 +461,22 @@ test('parents by external id (REST nested object, Bulk Relationship.Field header
   });
   assert.equal(del.successfulResults.length, 1);
   assert.equal(del.failedResults.length, 1);
+  // Results echo the uploaded Id column (retl matches delete results by it).
+  assert.equal(del.successfulResults[0].Id, q3.records[0].Id);
+  assert.equal(del.successfulResults[0].sf__Id, q3.records[0].Id);
   const gone = await conn.query("SELECT Id FROM Contact WHERE External_Id__c = 'REL-3'");
   assert.equal(gone.totalSize, 0);
+  // Deleting it again: the record is in the recycle bin, ENTITY_IS_DELETED.
+  const again = await conn.bulk2.loadAndWaitForResults({
+    object: 'Contact',
+    operation: 'delete',
+    input: `Id\n${q3.records[0].Id}\n`,
+    pollInterval: 200,
+  });
+  assert.equal(again.successfulResults.length, 0);
+  assert.equal(again.failedResults.length, 1);
+  assert.match(again.failedResults[0].sf__Error, /^ENTITY_IS_DELETED:entity is deleted/);
+  assert.equal(again.failedResults[0].Id, q3.records[0].Id);
   const kept = await conn.query("SELECT Id FROM Contact WHERE External_Id__c = 'REL-1'");
   assert.equal(kept.totalSize, 1);
 });
