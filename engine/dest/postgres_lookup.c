@@ -158,15 +158,12 @@ out:
 
 /* l.c<col> compared with the parent's field: as the field's own type, so
  * the parent's unique index serves the join. */
-static retl_err match(struct retl_buf *b, const struct pd_lookup *lk, const char *alias,
-                      bool as_text)
+static retl_err match(struct retl_buf *b, const struct pd_lookup *lk, const char *alias)
 {
     retl_err rc;
     RETL_TRY(retl_buf_printf(b, "%s.", alias));
     RETL_TRY(eng_pg_ident(b, lk->field));
-    if (as_text)
-        RETL_TRY(retl_buf_printf(b, "::text = l.c%zu", lk->col));
-    else if (lk->field_cat == 'S')
+    if (lk->field_cat == 'S')
         RETL_TRY(retl_buf_printf(b, " = l.c%zu", lk->col));
     else
         RETL_TRY(retl_buf_printf(b, " = l.c%zu::%s", lk->col, lk->field_type));
@@ -180,7 +177,7 @@ retl_err pd_lookup_join(struct retl_buf *b, const struct pd_lookup *lk, size_t i
     char alias[32];
     snprintf(alias, sizeof alias, "p%zu", i);
     RETL_TRY(retl_buf_printf(b, " LEFT JOIN %s AS %s ON ", lk->qname, alias));
-    RETL_TRY(match(b, lk, alias, false));
+    RETL_TRY(match(b, lk, alias));
 out:
     return rc;
 }
@@ -196,21 +193,33 @@ out:
     return rc;
 }
 
-/* "l.c<col> IS NOT NULL AND NOT EXISTS (parent with that field)" */
-static retl_err missing(struct retl_buf *b, const struct pd_lookup *lk, bool as_text)
+/* "l.c<col> IS NOT NULL AND NOT EXISTS (parent with that field)", or with
+ * not_cast the rows whose value is not even of the field's type. */
+static retl_err missing(struct retl_buf *b, const struct pd_lookup *lk, bool not_cast)
 {
     retl_err rc;
+    if (not_cast && lk->field_cat == 'S')
+        return retl_buf_adds(b, "false");
+    if (not_cast) {
+        RETL_TRY(
+            retl_buf_printf(b, "(l.c%zu IS NOT NULL AND NOT pg_temp.retl_casts(l.c%zu, ",
+                            lk->col, lk->col));
+        RETL_TRY(eng_pg_literal(b, lk->field_type));
+        RETL_TRY(retl_buf_adds(b, "))"));
+        goto out;
+    }
     RETL_TRY(retl_buf_printf(
         b, "(l.c%zu IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %s AS p WHERE ", lk->col,
         lk->qname));
-    RETL_TRY(match(b, lk, "p", as_text));
+    RETL_TRY(match(b, lk, "p"));
     RETL_TRY(retl_buf_adds(b, "))"));
 out:
     return rc;
 }
 
+/* DELETE ... RETURNING l.rn and, per lookup, whether it is the one missing. */
 static retl_err unmatched_sql(struct retl_buf *b, const struct pd_lookup *lks, size_t n,
-                              bool as_text)
+                              bool not_cast)
 {
     retl_err rc;
     retl_buf_reset(b);
@@ -218,12 +227,12 @@ static retl_err unmatched_sql(struct retl_buf *b, const struct pd_lookup *lks, s
     for (size_t i = 0; i < n; i++) {
         if (i)
             RETL_TRY(retl_buf_adds(b, " OR "));
-        RETL_TRY(missing(b, &lks[i], as_text));
+        RETL_TRY(missing(b, &lks[i], not_cast));
     }
     RETL_TRY(retl_buf_adds(b, " RETURNING l.rn"));
     for (size_t i = 0; i < n; i++) {
         RETL_TRY(retl_buf_adds(b, ", "));
-        RETL_TRY(missing(b, &lks[i], as_text));
+        RETL_TRY(missing(b, &lks[i], not_cast));
     }
 out:
     return rc;
@@ -244,6 +253,39 @@ static retl_err fail_row(struct eng_row_result *r, const struct pd_lookup *lk,
     r->fields = strdup(dest_col);
     return r->code && r->message && r->fields ? RETL_E_OK : RETL_E_NOMEM;
 }
+
+/* Fails the rows an unmatched_sql answer names; adds them to *nf. */
+static retl_err fail_taken(PGresult *r, const struct pd_lookup *lks, size_t n,
+                           const struct eng_batch *b, struct eng_row_result *res,
+                           size_t *nf)
+{
+    retl_err rc = RETL_E_OK;
+    for (int i = 0; i < PQntuples(r); i++) {
+        size_t rn = (size_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
+        if (rn >= b->nrows || res[rn].code)
+            continue;
+        size_t which = 0;
+        for (size_t k = 0; k < n; k++)
+            if (PQgetvalue(r, i, 1 + (int)k)[0] == 't') {
+                which = k;
+                break;
+            }
+        const struct pd_lookup *lk = &lks[which];
+        RETL_TRY(fail_row(&res[rn], lk, b->rows[rn].vals[lk->col],
+                          b->cols[lk->col].destination));
+        (*nf)++;
+    }
+out:
+    return rc;
+}
+
+/* True when text v is a valid value of type t (a data exception otherwise):
+ * PostgreSQL 15 has no pg_input_is_valid. Only run for a batch in which some
+ * value failed the cast, so the per-row subtransaction is rare. */
+static const char casts_fn[] =
+    "CREATE OR REPLACE FUNCTION pg_temp.retl_casts(v text, t text) RETURNS boolean "
+    "LANGUAGE plpgsql AS $retl$ BEGIN EXECUTE format('SELECT %L::%s', v, t); RETURN "
+    "true; EXCEPTION WHEN data_exception THEN RETURN false; END $retl$";
 
 retl_err pd_lookup_unmatched(PGconn *c, const struct pd_lookup *lks, size_t n,
                              const struct eng_batch *b, struct eng_row_result *res,
@@ -268,29 +310,23 @@ retl_err pd_lookup_unmatched(PGconn *c, const struct pd_lookup *lks, size_t n,
             goto out;
         }
         /* A value that is not even of the field's type (abc for an integer
-         * column): compare as text, which such a value never matches. */
+         * column) names no parent: those rows are taken out first, then the
+         * rest are matched as the field's type like any other batch (007 is
+         * still parent 7). */
         PQclear(r);
         r = NULL;
         RETL_TRY(
             eng_pg_exec(c, "ROLLBACK TO SAVEPOINT retl_lookup", NULL, "destination", eb));
+        RETL_TRY(eng_pg_exec(c, casts_fn, NULL, "destination", eb));
         RETL_TRY(unmatched_sql(&q, lks, n, true));
         RETL_TRY(eng_pg_exec(c, retl_buf_str(&q), &r, "destination", eb));
+        RETL_TRY(fail_taken(r, lks, n, b, res, &nf));
+        PQclear(r);
+        r = NULL;
+        RETL_TRY(unmatched_sql(&q, lks, n, false));
+        RETL_TRY(eng_pg_exec(c, retl_buf_str(&q), &r, "destination", eb));
     }
-    for (int i = 0; i < PQntuples(r); i++) {
-        size_t rn = (size_t)strtoul(PQgetvalue(r, i, 0), NULL, 10);
-        if (rn >= b->nrows || res[rn].code)
-            continue;
-        size_t which = 0;
-        for (size_t k = 0; k < n; k++)
-            if (PQgetvalue(r, i, 1 + (int)k)[0] == 't') {
-                which = k;
-                break;
-            }
-        const struct pd_lookup *lk = &lks[which];
-        RETL_TRY(fail_row(&res[rn], lk, b->rows[rn].vals[lk->col],
-                          b->cols[lk->col].destination));
-        nf++;
-    }
+    RETL_TRY(fail_taken(r, lks, n, b, res, &nf));
     RETL_TRY(eng_pg_exec(c, "RELEASE SAVEPOINT retl_lookup", NULL, "destination", eb));
     *failed = nf;
 out:

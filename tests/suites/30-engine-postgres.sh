@@ -356,6 +356,18 @@ lkjob lkbad3 Upsert app.pairs code
 run lkbad3 run
 check "lookup: a parent table without a single-column primary key is refused" \
   bash -c '[ "$0" != 0 ] && grep -q "spec.mappings\[1\].lookup.object: app.pairs has no single-column primary key" "$1"' "$RC" "$W/lkbad3.log"
+# A lookup onto an integer unique column: a value that is no integer at all
+# fails alone, and does not turn the rest of its batch into text matches
+# (007 is the parent 7).
+D -c "CREATE TABLE app.regions (id int PRIMARY KEY, num int UNIQUE)" -c "INSERT INTO app.regions VALUES (70, 7), (80, 8)" \
+  -c "CREATE TABLE app.places (id int PRIMARY KEY, region_id int)"
+S -c "CREATE TABLE pl_src (id int PRIMARY KEY, reg text)" -c "INSERT INTO pl_src VALUES (1, '7'), (2, 'abc'), (3, '007'), (4, NULL), (5, '8')"
+job lkint Upsert "SELECT id, reg FROM pl_src" app.places id "reg:region_id"
+sed -i "s/{source: reg, destination: region_id}/{source: reg, destination: region_id, lookup: {object: app.regions, field: num}}/" "$W/lkint.yaml"
+run lkint run
+check "lookup on an integer column: 'abc' fails alone (LOOKUP_NOT_FOUND), '007' finds parent 7 in the same batch" \
+  eq "$(rows inserted)/$(rows failed)/$(D -c "SELECT string_agg(id || ':' || coalesce(region_id::text, '-'), ',' ORDER BY id) FROM app.places")/$(S -c "SELECT key || ' ' || code FROM retl.t__lkint__errors")" \
+  "4/1/1:70,3:70,4:-,5:80/2 LOOKUP_NOT_FOUND"
 
 # 11c. deletes: only keys the job synced leave the destination (tracked mirror), with the guard
 D -c "CREATE TABLE app.del (id int PRIMARY KEY, name text)" -c "INSERT INTO app.del VALUES (1000, 'typed by someone else')"
