@@ -229,9 +229,9 @@ static retl_err join_changed(struct retl_buf *b, const struct eng_state *st,
 
 /* The delta by a key join of the staged rows with the snapshot: from the
  * stage table, or with query from the query itself, each query row counted
- * on the job's row counter. */
+ * on the job's row counter when counted (else the plan counts them). */
 static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
-                          enum retl_mode mode, bool hash, const char *query)
+                          enum retl_mode mode, bool hash, const char *query, bool counted)
 {
     retl_err rc;
     RETL_TRY(
@@ -246,6 +246,11 @@ static retl_err diff_join(struct retl_buf *b, const struct eng_state *st,
     }
     RETL_TRY(retl_buf_addc(b, '('));
     RETL_TRY(stage_select(b, st, query));
+    if (!counted) {
+        RETL_TRY(
+            eng_sql_fmt(X(st), b, ") AS s FULL JOIN {snap} AS o ON o.k = s.k WHERE "));
+        return join_changed(b, st, mode, hash);
+    }
     /* Counted in the join's filter, not in the query, so the query stays
      * free of volatile functions (flattened, e.g. into a merge join on the
      * key's index). A joined row holds a query row unless it is a snapshot
@@ -299,7 +304,23 @@ retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
     if (how == ENG_DIFF_EXCEPT)
         RETL_TRY(diff_except(b, st, mode));
     else
-        RETL_TRY(diff_join(b, st, mode, how == ENG_DIFF_HASH, query));
+        RETL_TRY(diff_join(b, st, mode, how == ENG_DIFF_HASH, query, true));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_diff_explained(struct retl_buf *b, const struct eng_state *st,
+                                   enum retl_mode mode, enum eng_diff how,
+                                   const char *query)
+{
+    retl_err rc;
+    if (how == ENG_DIFF_EXCEPT || !query)
+        return RETL_E_INTERNAL;
+    /* TIMING OFF: the row counts are wanted, not a clock read per row. */
+    RETL_TRY(eng_sql_fmt(X(st), b,
+                         "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF, FORMAT JSON) CREATE "
+                         "UNLOGGED TABLE {delta}"));
+    RETL_TRY(diff_join(b, st, mode, how == ENG_DIFF_HASH, query, false));
 out:
     return rc;
 }

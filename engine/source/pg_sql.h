@@ -69,6 +69,13 @@ retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bo
  * counted on the job's row counter: one statement, no stage written. */
 retl_err eng_pg_sql_diff(struct retl_buf *b, const struct eng_state *st,
                          enum retl_mode mode, enum eng_diff how, const char *query);
+/* The same delta from query (join and hash strategies), under EXPLAIN
+ * ANALYZE: one row, the JSON plan, whose instrumentation counts the query's
+ * rows (eng_pg_plan_query_rows) instead of the row counter. The delta table
+ * must not exist (eng_pg_sql_scratch_drop). */
+retl_err eng_pg_sql_diff_explained(struct retl_buf *b, const struct eng_state *st,
+                                   enum retl_mode mode, enum eng_diff how,
+                                   const char *query);
 /* Sets the job's row counter to 0 (this session then draws from 1). */
 retl_err eng_pg_sql_counter_reset(struct retl_buf *b, const struct eng_state *st);
 /* One row: the rows this session counted since the reset. */

@@ -10,6 +10,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "engine/base/pg.h"
+#include "engine/source/pg_plan.h"
 #include "engine/source/pg_sql.h"
 #include "engine/source/source.h"
 
@@ -384,6 +385,36 @@ out:
     return rc;
 }
 
+/* The delta straight from the query, its rows counted by the plan's
+ * instrumentation (EXPLAIN ANALYZE runs the statement): no per-row counter.
+ * Serial, as with the counter, so each node runs once. RETL_E_PARSE (the
+ * delta may exist): the plan's shape was not the expected one. */
+static retl_err diff_explained(struct pgsrc *s, const struct eng_state *st,
+                               enum retl_mode mode, enum eng_diff how, long long *rows,
+                               struct retl_errbuf *eb)
+{
+    retl_err rc;
+    PGresult *r = NULL;
+    SQL(s, eng_pg_sql_scratch_drop(&s->sql, st));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
+    RETL_TRY(
+        eng_pg_exec(s->w, "SET max_parallel_workers_per_gather = 0", NULL, "source", eb));
+    SQL(s, eng_pg_sql_diff_explained(&s->sql, st, mode, how, s->query));
+    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source: query failed", eb));
+    RETL_TRY(
+        eng_pg_exec(s->w, "RESET max_parallel_workers_per_gather", NULL, "source", eb));
+    if (PQntuples(r) != 1 || PQnfields(r) != 1) {
+        rc = RETL_E_PARSE;
+        goto out;
+    }
+    rc = eng_pg_plan_query_rows(PQgetvalue(r, 0, 0), st->n.snap, rows);
+    if (rc)
+        RETL_LOG_WARN("diff plan without the expected shape; counting rows again");
+out:
+    PQclear(r);
+    return rc;
+}
+
 static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
                         enum eng_diff how, struct eng_delta_counts *c,
                         struct retl_errbuf *eb)
@@ -400,7 +431,13 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
         free(s->query);
         s->query = NULL;
     }
-    if (s->query) {
+    if (s->query &&
+        (rc = diff_explained(s, st, mode, how, &c->extracted, eb)) != RETL_E_PARSE) {
+        if (rc)
+            goto out;
+        s->extracted = c->extracted;
+    } else if (s->query) {
+        /* The plan did not have the expected shape: the row counter. */
         SQL(s, eng_pg_sql_counter_reset(&s->sql, st));
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
         SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how, s->query));

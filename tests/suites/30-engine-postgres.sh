@@ -148,6 +148,17 @@ check "a delete is counted once" eq "$(rows deleted)" 0
 S -c "INSERT INTO items (id, name) VALUES (9, 'back')"
 run items run
 check "a key that comes back is sent again" eq "$(rows changed)/$(D -c "SELECT name FROM app.items WHERE id=9")" "1/back"
+# 9b. extracted counts every query row from the diff plan's own row counts
+# (no per-row counter): a key the query returns twice, both unchanged, twice
+S -c "CREATE TABLE dupsrc (id int, name text)" -c "INSERT INTO dupsrc SELECT g, 'n' || g FROM generate_series(1, 20) g"
+D -c "CREATE TABLE app.dup (id int PRIMARY KEY, name text)"
+job dup Upsert "SELECT id, name FROM dupsrc" app.dup id "name:name"
+run dup run
+S -c "INSERT INTO dupsrc VALUES (1, 'n1')" -c "UPDATE dupsrc SET name = 'x' WHERE id = 2"
+run dup run
+check "incremental: an unchanged duplicated key counted twice, one change sent" \
+  eq "$RC/$(rows extracted)/$(rows changed)/$(D -c "SELECT name FROM app.dup WHERE id = 2")" "0/21/1/x"
+check "incremental: rows counted by the plan, not again" eq "$(grep -c 'counting rows again' "$W/dup.log")" 0
 
 # 4. except strategy end to end
 S -c "UPDATE items SET price = price + 1 WHERE id BETWEEN 10 AND 14" -c "UPDATE items SET tags = ARRAY['x', 'y \"q\"', NULL] WHERE id = 10"

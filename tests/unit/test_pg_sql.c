@@ -247,6 +247,27 @@ static void diff_sql(void **st)
     eng_pg_sql_counter_reset(&b, &s);
     assert_string_equal(out(),
                         "SELECT setval('\"retl\".\"ns__job__rows\"'::regclass, 0)");
+    /* The same delta under EXPLAIN ANALYZE: the plan counts the rows. */
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_diff_explained(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_HASH,
+                                               "SELECT * FROM t"),
+                     RETL_E_OK);
+    assert_non_null(strstr(out(), "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF, FORMAT JSON) "
+                                  "CREATE UNLOGGED TABLE \"retl\".\"ns__job__delta\" AS "
+                                  "SELECT CASE WHEN o.k IS NULL"));
+    assert_non_null(strstr(out(),
+                           ") AS q) AS s FULL JOIN \"retl\".\"ns__job__snap\" AS o "
+                           "ON o.k = s.k WHERE (s.k IS NULL AND o.st IN ('L', 'H')) "
+                           "OR o.k IS NULL OR"));
+    assert_null(strstr(out(), "nextval"));
+    assert_null(strstr(out(), "DROP TABLE"));
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_diff_explained(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_EXCEPT,
+                                               "SELECT * FROM t"),
+                     RETL_E_INTERNAL);
+    assert_int_equal(
+        eng_pg_sql_diff_explained(&b, &s, RETL_MODE_UPSERT, ENG_DIFF_HASH, NULL),
+        RETL_E_INTERNAL);
 }
 
 static void fast_paths_sql(void **st)
