@@ -379,6 +379,28 @@ run lkint run
 check "lookup on an integer column: 'abc' fails alone (LOOKUP_NOT_FOUND), '007' finds parent 7 in the same batch" \
   eq "$(rows inserted)/$(rows failed)/$(D -c "SELECT string_agg(id || ':' || coalesce(region_id::text, '-'), ',' ORDER BY id) FROM app.places")/$(S -c "SELECT key || ' ' || code FROM retl.t__lkint__errors")" \
   "4/1/1:70,3:70,4:-,5:80/2 LOOKUP_NOT_FOUND"
+# Two lookups in one job: a row fails naming the lookup whose parent is missing.
+D -c "CREATE TABLE app.places2 (id int PRIMARY KEY, region_id int, account_id bigint)"
+S -c "CREATE TABLE pl2_src (id int PRIMARY KEY, reg text, acct text)" \
+  -c "INSERT INTO pl2_src VALUES (1, '7', 'A-1'), (2, '9', 'A-1'), (3, '8', 'A-NONE'), (4, NULL, NULL)"
+job lk2 Upsert "SELECT id, reg, acct FROM pl2_src" app.places2 id "reg:region_id acct:account_id"
+sed -i -e "s/{source: reg, destination: region_id}/{source: reg, destination: region_id, lookup: {object: app.regions, field: num}}/" \
+  -e "s/{source: acct, destination: account_id}/{source: acct, destination: account_id, lookup: {object: app.accounts, field: code}}/" "$W/lk2.yaml"
+run lk2 run
+check "two lookups: both parents written; a row fails alone naming the lookup (field, spec path) whose parent is missing" \
+  eq "$(rows inserted)/$(D -c "SELECT string_agg(id || ':' || coalesce(region_id::text, '-') || ':' || coalesce(account_id::text, '-'), ',' ORDER BY id) FROM app.places2")/$(S -c "SELECT string_agg(key || ' ' || fields || ' ' || (message LIKE '%(spec.mappings[' || CASE fields WHEN 'region_id' THEN 0 ELSE 1 END || '].lookup)%')::text, ',' ORDER BY key) FROM retl.t__lk2__errors")" \
+  "2/1:70:10,4:-:-/2 region_id true,3 account_id true"
+# The catalog checks name the spec field: a column that does not exist, and a
+# destination column that cannot hold the parent's primary key (text into bigint).
+D -c "CREATE TABLE app.tcodes (code text PRIMARY KEY, num int UNIQUE)"
+lkjob lkbad4 Upsert app.accounts nope
+run lkbad4 run
+check "lookup: a field that is not a column of the parent is refused" \
+  bash -c '[ "$0" != 0 ] && grep -q "spec.mappings\[1\].lookup.field: column nope does not exist on app.accounts" "$1"' "$RC" "$W/lkbad4.log"
+lkjob lkbad5 Upsert app.tcodes num
+run lkbad5 run
+check "lookup: a destination column that cannot hold the parent's primary key is refused" \
+  bash -c '[ "$0" != 0 ] && grep -q "spec.mappings\[1\].destination: column account_id is bigint and cannot hold app.tcodes.s primary key code (text)" "$1"' "$RC" "$W/lkbad5.log"
 
 # 11c. deletes: only keys the job synced leave the destination (tracked mirror), with the guard
 D -c "CREATE TABLE app.del (id int PRIMARY KEY, name text)" -c "INSERT INTO app.del VALUES (1000, 'typed by someone else')"
