@@ -9,6 +9,9 @@
 # whole run. Ratios are against the native postgres path. The stand-in paths
 # measure retl's client side plus a translating proxy, not a real SQL Server
 # or Snowflake. BENCH_ROWS (default 1000000) and BENCH_PATHS select the work.
+# ENGINE_BEFORE=path/to/an/older/retl-engine runs every path with it too, in
+# the same run right before the current engine (own job, snapshot and
+# destination table), printed as rows "<path>@before".
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -45,8 +48,12 @@ done
 if [[ " $PATHS " == *" odbc-sqlite "* ]]; then
   sqlite3 "$W/src.db" "PRAGMA journal_mode=WAL; CREATE TABLE items ($TYPES); $GEN;" >/dev/null
 fi
+TAGS=""
+[ -n "${ENGINE_BEFORE:-}" ] && TAGS="@before"
 for p in $PATHS; do
-  pg_sql -d dst -c "CREATE SCHEMA \"$p\"" -c "CREATE TABLE \"$p\".items ($TYPES)" >/dev/null
+  for t in $TAGS ""; do
+    pg_sql -d dst -c "CREATE SCHEMA \"$p${t//@/_}\"" -c "CREATE TABLE \"$p${t//@/_}\".items ($TYPES)" >/dev/null
+  done
 done
 
 "$TDSSIM" -pg "$PGB/src_mssql" -user retl -password bench -addr-file "$W/tds.addr" 2>"$W/tds.log" &
@@ -74,16 +81,16 @@ docs = [
 open(f"{w}/secrets.yaml", "w").write("\n---\n".join(docs) + "\n")
 PY
 
-mkjob() { # path
-  local type=$1
+mkjob() { # path[@tag]
+  local type=${1%@*} src=${1%@*}
   case $1 in odbc-*) type=odbc ;; esac
   cat >"$W/$1.yaml" <<EOF
 apiVersion: retl.io/v1alpha1
 kind: ReverseEtlJob
-metadata: {name: bench-$1, namespace: bench}
+metadata: {name: bench-${1//@/-}, namespace: bench}
 spec:
-  source: {type: $type, secretRef: {name: $1}, query: "SELECT * FROM items"}
-  destination: {type: postgres, secretRef: {name: app}, object: "$1.items"}
+  source: {type: $type, secretRef: {name: $src}, query: "SELECT * FROM items"}
+  destination: {type: postgres, secretRef: {name: app}, object: "${1//@/_}.items"}
   mode: Upsert
   batchSize: 10000
   key: {source: id, destination: id}
@@ -96,7 +103,9 @@ phase() { grep -oP "\"$2\":\K[0-9.]+" "$1" | tail -n 1; }
 runjob() { # path tag: sets SEC, STAGE, DIFF, CHANGED, RSS (MiB)
   local t0 t1
   t0=$(now)
-  /usr/bin/time -f 'maxrss_kb %M' -o "$W/$1.$2.time" "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$2.out" 2>"$W/$1.$2.err" \
+  local engine=$ENGINE
+  [[ $1 == *@before ]] && engine=$ENGINE_BEFORE
+  /usr/bin/time -f 'maxrss_kb %M' -o "$W/$1.$2.time" "$engine" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$2.out" 2>"$W/$1.$2.err" \
     || { echo "run $1 $2 failed: $(tail -n 1 "$W/$1.$2.out")" >&2; return 1; }
   t1=$(now)
   RSS=$(awk '/maxrss_kb/ {printf "%.0f", $2 / 1024}' "$W/$1.$2.time")
@@ -107,12 +116,14 @@ runjob() { # path tag: sets SEC, STAGE, DIFF, CHANGED, RSS (MiB)
 }
 
 declare -A FIRST INC SD CH MEM
-for p in $PATHS; do
+ALL=""
+for q in $PATHS; do for t in $TAGS ""; do ALL="$ALL $q$t"; done; done
+for p in $ALL; do
   mkjob "$p"
   runjob "$p" first
   FIRST[$p]=$SEC
   MEM[$p]=$RSS
-  case $p in
+  case ${p%@*} in
     odbc-sqlite) sqlite3 "$W/src.db" "$CHG" ;;
     sqlserver) pg_sql -d src_mssql -c "$CHG" >/dev/null ;;
     snowflake) pg_sql -d src_snow -c "$CHG" >/dev/null ;;
@@ -125,15 +136,15 @@ for p in $PATHS; do
 done
 
 base=${PATHS%% *}
-echo "rows $ROWS, changed per incremental run $CHANGE (1%), batchSize 10000, engine $(basename "$ENGINE")"
-printf '%-12s %10s %12s %14s %10s %12s %10s %10s\n' path first_s first_rss_MiB stage+diff_s ratio incremental_s ratio changed
-for p in $PATHS; do
-  printf '%-12s %10s %12s %14s %10s %12s %10s %10s\n' "$p" "${FIRST[$p]}" "${MEM[$p]}" "${SD[$p]}" \
+echo "rows $ROWS, changed per incremental run $CHANGE (1%), batchSize 10000, engine $(basename "$ENGINE"), load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-18s %10s %12s %14s %10s %12s %10s %10s\n' path first_s first_rss_MiB stage+diff_s ratio incremental_s ratio changed
+for p in $ALL; do
+  printf '%-18s %10s %12s %14s %10s %12s %10s %10s\n' "$p" "${FIRST[$p]}" "${MEM[$p]}" "${SD[$p]}" \
     "$(awk -v a="${SD[$p]}" -v b="${SD[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${INC[$p]}" \
     "$(awk -v a="${INC[$p]}" -v b="${INC[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${CH[$p]}"
 done
 fail=0
-for p in $PATHS; do
+for p in $ALL; do
   [ "${CH[$p]}" = "$CHANGE" ] || { echo "path $p sent ${CH[$p]} rows, expected $CHANGE"; fail=1; }
 done
 exit $fail

@@ -266,6 +266,36 @@ retl_err eng_dl_sql_lease(const struct eng_dialect *d, const struct eng_state *s
 retl_err eng_dl_sql_lease_put(const struct eng_dialect *d, const struct eng_state *st,
                               struct retl_buf *b, const char *old, const char *value);
 
+/* --- sql_wh_lean.c: the lean snapshot (k, st, h) --- */
+
+/* Whether the dialect keeps the lean snapshot: a real hash function
+ * (T-SQL HASHBYTES, Snowflake SHA2). The others keep the values. */
+bool eng_dl_lean(const struct eng_dialect *d);
+/* The type of the snapshot's hash column h. */
+const char *eng_dl_hash_type(const struct eng_dialect *d);
+/* The SHA-256 of alias.c1..cn ("" for bare names) as an expression. */
+retl_err eng_dl_row_hash(const struct eng_dialect *d, struct retl_buf *b,
+                         const struct eng_state *st, const char *alias);
+/* The SELECT writing the delta straight from the query (to be materialised
+ * with create_as): op (I, U, N unchanged, D), k, h, c1..cn (values of I and
+ * U rows only). real[i] is the query's own name of st->cols[i]. */
+retl_err eng_dl_sql_lean_diff(const struct eng_dialect *d, struct retl_buf *b,
+                              const struct eng_state *st, enum retl_mode mode,
+                              const char *const *real, const char *query);
+/* One row of the lean delta: I, U, D counts, the query's rows, its rows
+ * with a NULL key. */
+retl_err eng_dl_sql_lean_counts(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st);
+/* Upgrading a wide snapshot in place: add h, fill it from the stored
+ * values of the loaded rows (the same canonical text the query's rows are
+ * hashed from), drop a value column. */
+retl_err eng_dl_sql_lean_add_h(const struct eng_dialect *d, struct retl_buf *b,
+                               const struct eng_state *st);
+retl_err eng_dl_sql_lean_fill_h(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st);
+retl_err eng_dl_sql_drop_column(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st, const char *column);
+
 /* Name of the scratch tables next to the state tables. */
 void eng_dl_batch_name(const struct eng_state *st, char out[ENG_IDENT_MAX + 1]);
 void eng_dl_keys_name(const struct eng_state *st, char out[ENG_IDENT_MAX + 1]);

@@ -83,6 +83,7 @@ static const char *dl_type(const struct eng_dialect *d, char t)
     case 'K': return d->key_type;
     case 'F': return d->flag_type;
     case 'I': return d->int_type;
+    case 'H': return eng_dl_hash_type(d);
     default: return d->text_type;
     }
 }
@@ -146,6 +147,10 @@ retl_err eng_dl_sql_create_snap(const struct eng_dialect *d, struct retl_buf *b,
 {
     static const struct coldef defs[] = {
         {"k", 'K', " NOT NULL PRIMARY KEY"}, {"st", 'F', " NOT NULL"}, {"c*", 'T', NULL}};
+    static const struct coldef lean[] = {
+        {"k", 'K', " NOT NULL PRIMARY KEY"}, {"st", 'F', " NOT NULL"}, {"h", 'H', NULL}};
+    if (eng_dl_lean(d))
+        return CREATE(d, b, st, st->n.snap, lean);
     return CREATE(d, b, st, st->n.snap, defs);
 }
 
@@ -273,12 +278,13 @@ retl_err eng_dl_sql_stage_count(const struct eng_dialect *d, struct retl_buf *b,
 retl_err eng_dl_sql_dups(const struct eng_dialect *d, struct retl_buf *b,
                          const struct eng_state *st, bool delta)
 {
-    return eng_sql_fmt(X(d, st), b,
-                       delta ? "%s{k} FROM {delta} WHERE {op} <> 'D' AND {k} IS NOT NULL "
-                               "GROUP BY {k} HAVING COUNT(*) > 1 ORDER BY {k}%s"
-                             : "%s{k} FROM {stage} WHERE {k} IS NOT NULL GROUP BY {k} "
-                               "HAVING COUNT(*) > 1 ORDER BY {k}%s",
-                       d->top ? "SELECT TOP (5) " : "SELECT ", d->top ? "" : " LIMIT 5");
+    return eng_sql_fmt(
+        X(d, st), b,
+        delta ? "%s{k} FROM {delta} WHERE {op} IN ('I', 'U') AND {k} IS NOT NULL "
+                "GROUP BY {k} HAVING COUNT(*) > 1 ORDER BY {k}%s"
+              : "%s{k} FROM {stage} WHERE {k} IS NOT NULL GROUP BY {k} "
+                "HAVING COUNT(*) > 1 ORDER BY {k}%s",
+        d->top ? "SELECT TOP (5) " : "SELECT ", d->top ? "" : " LIMIT 5");
 }
 
 /* The NULL-safe "value columns differ" predicate between aliases s and o. */
@@ -394,14 +400,14 @@ retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b
 {
     return eng_sql_fmt(X(d, st), b,
                        "DELETE FROM {errors} WHERE {key} NOT IN (SELECT {k} FROM {delta} "
-                       "WHERE {op} <> 'D')");
+                       "WHERE {op} IN ('I', 'U'))");
 }
 
 retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
                                const struct eng_state *st)
 {
     return eng_sql_fmt(X(d, st), b,
-                       "SELECT {op}, {k}{c*} FROM {delta} WHERE {op} <> 'D'");
+                       "SELECT {op}, {k}{c*} FROM {delta} WHERE {op} IN ('I', 'U')");
 }
 
 retl_err eng_dl_sql_batch_clear(const struct eng_dialect *d, struct retl_buf *b,
@@ -448,7 +454,7 @@ static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
     "DELETE FROM {snap} WHERE {k} IN " BATCH_KEYS(" AND {ok} = 't'"),
     /* 1: ... and come back with the values sent (from this run's delta). */
     "INSERT INTO {snap} ({k}, {st}{c*}) SELECT {dl.k}, 'L'{dl.c*} FROM {delta} AS dl "
-    "WHERE {dl.op} <> 'D' AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'"),
+    "WHERE {dl.op} IN ('I', 'U') AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'"),
     /* 2: remember first failure and attempts of keys failing again. */
     "INSERT INTO {batch} ({k}, {ok}, {origin}, {first_failed}, {attempts}) SELECT "
     "{e.key}, "
@@ -466,13 +472,20 @@ static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
     "{b.k} AND {p.origin} = 'e' WHERE {b.origin} = 'n' AND {b.ok} = 'f'",
 };
 
+/* Step 1 of the lean snapshot: the hash instead of the values. */
+static const char commit_lean[] =
+    "INSERT INTO {snap} ({k}, {st}, {h}) SELECT {dl.k}, 'L', {dl.h} FROM {delta} AS dl "
+    "WHERE {dl.op} IN ('I', 'U') AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'");
+
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,
                            const char *now)
 {
     retl_err rc = RETL_E_OK;
     for (size_t i = 0; i < ENG_DL_COMMIT_STMTS; i++)
-        RETL_TRY(eng_sql_fmt(X(d, st), &b[i], commit_stmts[i], run, op, now, now));
+        RETL_TRY(eng_sql_fmt(X(d, st), &b[i],
+                             i == 1 && eng_dl_lean(d) ? commit_lean : commit_stmts[i],
+                             run, op, now, now));
 out:
     return rc;
 }

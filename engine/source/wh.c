@@ -22,6 +22,7 @@ struct wh {
     unsigned flags;
     char **real; /* the query's own name of each state column */
     size_t nreal;
+    char *query; /* lean dialects: the job's query, read by diff */
     struct retl_buf sql;
     /* delta reading */
     bool streaming;
@@ -456,6 +457,64 @@ out:
     return rc;
 }
 
+static retl_err column_exists(struct wh *w, const struct eng_state *st, const char *t,
+                              const char *column, bool *yes, struct retl_errbuf *eb)
+{
+    retl_err rc;
+    long long n = 0;
+    struct eng_dl_params p;
+    SQL(w, eng_dl_sql_column_exists(w->dl, &w->sql, st->n.schema, t, column, &p));
+    RETL_TRY(count_p(w, &p, &n, eb));
+    *yes = n > 0;
+out:
+    return rc;
+}
+
+/* A snapshot written by the wide code (k, st, c1..cn) becomes lean in
+ * place, nothing re-sent: h is added and filled from the stored values,
+ * which are the canonical text the query's rows are hashed from, then the
+ * value columns go. Each step is redone until its effect shows, so a crash
+ * anywhere (Snowflake commits each ALTER by itself) resumes here: h is
+ * filled while the last value column exists, and value columns left over
+ * by a crash during the drops are nullable and never read. A dry run
+ * upgrades too: the snapshot says the same thing afterwards. */
+static retl_err upgrade_snap(struct wh *w, const struct eng_state *st,
+                             struct retl_errbuf *eb)
+{
+    retl_err rc;
+    bool have_h = false, wide = false;
+    char last[32];
+    size_t n = 0;
+    snprintf(last, sizeof last, "c%zu", st->ncols > 1 ? st->ncols - 1 : 1);
+    RETL_TRY(column_exists(w, st, st->n.snap, "h", &have_h, eb));
+    RETL_TRY(column_exists(w, st, st->n.snap, last, &wide, eb));
+    if (have_h && !wide)
+        goto out;
+    RETL_TRY(bufs(w, st->ncols + 1));
+    if (!have_h) {
+        RETL_TRY(eng_dl_sql_lean_add_h(w->dl, &w->bufs[n++], st));
+        RETL_TRY(run_bufs(w, n, false, eb));
+        n = 0;
+        RETL_TRY(bufs(w, st->ncols + 1));
+    }
+    if (wide && st->ncols > 1) {
+        RETL_TRY(eng_dl_sql_lean_fill_h(w->dl, &w->bufs[n++], st));
+        for (size_t i = st->ncols - 1; i >= 1; i--) {
+            char c[32];
+            snprintf(c, sizeof c, "c%zu", i);
+            RETL_TRY(eng_dl_sql_drop_column(w->dl, &w->bufs[n++], st, c));
+        }
+        RETL_TRY(run_bufs(w, n, true, eb));
+    }
+    RETL_LOG_INFO("state: snapshot upgraded in place to the lean layout (key, status, "
+                  "row hash); nothing is re-sent",
+                  RF_S("table", st->n.snap));
+out:
+    if (rc == RETL_E_TOO_BIG)
+        rc = retl_errf(eb, rc, "source: statement too large");
+    return rc;
+}
+
 retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags,
                            unsigned *result, struct retl_errbuf *eb)
 {
@@ -471,6 +530,8 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags
     RETL_TRY(upgrade_batch(w, st, batch, eb));
     RETL_TRY(ensure(w, st, batch, eng_dl_sql_create_batch, eb));
     RETL_TRY(exists(w, st, st->n.snap, &have_snap, eb));
+    if (have_snap && eng_dl_lean(w->dl))
+        RETL_TRY(upgrade_snap(w, st, eb));
     SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "fingerprint", &p));
     RETL_TRY(query_p(w, &p, 1, &r, eb));
     bool same = r.nrows == 1 && r.cells[0] && strcmp(r.cells[0], st->fingerprint) == 0;
@@ -553,6 +614,21 @@ retl_err eng_wh_stage(void *ctx, const struct retl_job *job, const struct eng_st
     if (!w->real || w->nreal != st->ncols)
         return retl_errf(eb, RETL_E_INTERNAL, "source: stage before describe");
     RETL_TRY(eng_dl_job_query(w->dl, &q, job));
+    if (eng_dl_lean(w->dl)) {
+        /* No stage table: diff reads the query itself and counts its rows. */
+        free(w->query);
+        w->query = strdup(retl_buf_str(&q));
+        if (!w->query) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        if (keep_state(w)) {
+            w->scratch_names = st->n;
+            w->dry_tables = true;
+        }
+        *extracted = 0;
+        goto out;
+    }
     RETL_TRY(eng_dl_sql_stage_select(w->dl, &sel, st, (const char *const *)w->real,
                                      retl_buf_str(&q)));
     RETL_TRY(bufs(w, 2));
@@ -603,23 +679,46 @@ retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
     retl_err rc;
     struct eng_wh_result r = {0};
     struct retl_buf sel;
+    bool lean = eng_dl_lean(w->dl);
     retl_buf_init(&sel, ENG_DL_SQL_MAX);
-    RETL_TRY(eng_dl_sql_diff_select(w->dl, &sel, st, mode, how));
+    if (lean && (!w->query || !w->real || w->nreal != st->ncols))
+        return retl_errf(eb, RETL_E_INTERNAL, "source: diff before stage");
+    /* The lean snapshot has no values to compare: every strategy is the
+     * key join on the row hash. */
+    if (lean)
+        RETL_TRY(eng_dl_sql_lean_diff(w->dl, &sel, st, mode, (const char *const *)w->real,
+                                      w->query));
+    else
+        RETL_TRY(eng_dl_sql_diff_select(w->dl, &sel, st, mode, how));
     RETL_TRY(bufs(w, 2));
     RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[0], st, st->n.delta));
     RETL_TRY(
         eng_dl_sql_create_as(w->dl, &w->bufs[1], st, st->n.delta, retl_buf_str(&sel)));
     rc = run_bufs(w, 2, false, eb);
     if (rc) {
-        rc = retl_err_wrap(eb, rc, "source: delta");
+        rc = retl_err_wrap(eb, rc, lean ? "source: query failed" : "source: delta");
         goto out;
     }
-    SQL(w, eng_dl_sql_delta_counts(w->dl, &w->sql, st));
+    if (lean)
+        SQL(w, eng_dl_sql_lean_counts(w->dl, &w->sql, st));
+    else
+        SQL(w, eng_dl_sql_delta_counts(w->dl, &w->sql, st));
     RETL_TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), 1, &r, eb));
     c->new_keys = ll(&r, 0);
     c->changed = ll(&r, 1);
     c->deleted = ll(&r, 2);
-    if (mode != RETL_MODE_INSERT)
+    if (lean) {
+        c->extracted = ll(&r, 3);
+        if (ll(&r, 4) > 0) {
+            rc = retl_errf(eb, RETL_E_SOURCE,
+                           "source: key column \"%s\" is NULL in %lld row(s); "
+                           "every row needs a key",
+                           st->cols[0].name, ll(&r, 4));
+            goto out;
+        }
+    }
+    /* Lean Insert mode checks the new keys here (no stage to check). */
+    if (mode != RETL_MODE_INSERT || lean)
         RETL_TRY(dup_check(w, st, true, eb));
     if (!keep_state(w)) {
         SQL(w, eng_dl_sql_errors_prune(w->dl, &w->sql, st));
@@ -901,6 +1000,7 @@ void eng_wh_close(void *ctx)
     lease_release(w);
     w->drv->free(w->conn);
     free_real(w);
+    free(w->query);
     free(w->types);
     free(w->cells);
     free(w->offs);

@@ -228,10 +228,10 @@ static void tsql_statements(void **s)
     lacks("WITH ");
     retl_buf_reset(&b);
     eng_dl_sql_create_snap(d, &b, &st);
+    /* The lean snapshot: key, status, the row's SHA-256. */
     assert_string_equal(out(), "CREATE TABLE [retl].[t__items__snap] ([k] "
                                "NVARCHAR(450) NOT NULL PRIMARY KEY, [st] "
-                               "NVARCHAR(8) NOT NULL, [c1] NVARCHAR(MAX), [c2] "
-                               "NVARCHAR(MAX))");
+                               "NVARCHAR(8) NOT NULL, [h] VARBINARY(32))");
     retl_buf_reset(&b);
     eng_dl_sql_lock(d, &b, "retl retl.t__items");
     assert_string_equal(out(), "DECLARE @r INT; EXEC @r = sp_getapplock @Resource = "
@@ -280,6 +280,54 @@ static void snowflake_statements(void **s)
     assert_int_equal(eng_dl_sql_lock(d, &b, "x"), RETL_E_UNSUPPORTED);
 }
 
+/* The lean snapshot's statements: the row hash is unambiguous (NULL and ''
+ * differ, lengths first), the diff reads the query once, the upgrade fills h
+ * from the stored values with the same expression. */
+static void lean_statements(void **s)
+{
+    (void)s;
+    const struct eng_dialect *t = dl(ENG_DL_TSQL), *sf = dl(ENG_DL_SNOWFLAKE);
+    assert_true(eng_dl_lean(t));
+    assert_true(eng_dl_lean(sf));
+    assert_false(eng_dl_lean(dl(ENG_DL_SQLITE)));
+    assert_false(eng_dl_lean(dl(ENG_DL_ANSI)));
+    retl_buf_reset(&b);
+    eng_dl_row_hash(t, &b, &st, "z");
+    assert_string_equal(out(), "HASHBYTES('SHA2_256', CONCAT(DATALENGTH(z.[c1]), N':', "
+                               "z.[c1], DATALENGTH(z.[c2]), N':', z.[c2]))");
+    retl_buf_reset(&b);
+    eng_dl_row_hash(sf, &b, &st, "");
+    assert_string_equal(out(), "SHA2(COALESCE(LENGTH(\"c1\") || ':' || \"c1\", '~') || "
+                               "COALESCE(LENGTH(\"c2\") || ':' || \"c2\", '~'), 256)");
+    retl_buf_reset(&b);
+    const char *real[] = {"id", "name", "price"};
+    assert_int_equal(
+        eng_dl_sql_lean_diff(t, &b, &st, RETL_MODE_UPSERT, real, "SELECT * FROM items"),
+        RETL_E_OK);
+    has("SELECT x.[op], x.[k], x.[h], CASE WHEN x.[op] IN ('I', 'U') THEN x.[c1] END "
+        "AS [c1]");
+    has(" WHEN o.[st] <> 'L' OR o.[h] IS NULL OR o.[h] <> s.[h] THEN 'U' ELSE 'N' END");
+    has("FROM (\nSELECT * FROM items\n) AS q) AS z) AS s FULL JOIN "
+        "[retl].[t__items__snap] AS o ON o.[k] = s.[k]) AS x WHERE x.[op] <> 'X'");
+    lacks("__stage");
+    retl_buf_reset(&b);
+    eng_dl_sql_lean_diff(t, &b, &st, RETL_MODE_INSERT, real, "SELECT * FROM items");
+    lacks("THEN 'U'");
+    retl_buf_reset(&b);
+    eng_dl_sql_lean_fill_h(t, &b, &st);
+    assert_string_equal(out(), "UPDATE [retl].[t__items__snap] SET [h] = "
+                               "HASHBYTES('SHA2_256', CONCAT(DATALENGTH([c1]), N':', "
+                               "[c1], DATALENGTH([c2]), N':', [c2])) WHERE [st] = 'L'");
+    retl_buf_reset(&b);
+    eng_dl_sql_lean_add_h(sf, &b, &st);
+    assert_string_equal(out(), "ALTER TABLE \"retl\".\"t__items__snap\" ADD \"h\" "
+                               "VARCHAR(64)");
+    retl_buf_reset(&b);
+    eng_dl_sql_drop_column(sf, &b, &st, "c2");
+    assert_string_equal(out(), "ALTER TABLE \"retl\".\"t__items__snap\" DROP COLUMN "
+                               "\"c2\"");
+}
+
 static void sqlite_and_pg_statements(void **s)
 {
     (void)s;
@@ -309,9 +357,10 @@ static void sqlite_and_pg_statements(void **s)
     lacks("DISTINCT");
     retl_buf_reset(&b);
     eng_dl_sql_dups(dl(ENG_DL_SQLITE), &b, &st, true);
-    assert_string_equal(out(), "SELECT \"k\" FROM \"retl_t__items__delta\" WHERE "
-                               "\"op\" <> 'D' AND \"k\" IS NOT NULL GROUP BY \"k\" "
-                               "HAVING COUNT(*) > 1 ORDER BY \"k\" LIMIT 5");
+    assert_string_equal(out(),
+                        "SELECT \"k\" FROM \"retl_t__items__delta\" WHERE "
+                        "\"op\" IN ('I', 'U') AND \"k\" IS NOT NULL GROUP BY \"k\" "
+                        "HAVING COUNT(*) > 1 ORDER BY \"k\" LIMIT 5");
 }
 
 static void commit_statements(void **s)
@@ -345,8 +394,9 @@ static void commit_statements(void **s)
                         "(SELECT [k] FROM [retl].[t__items__batch] WHERE [origin] "
                         "= 'n' AND [ok] = 't')");
     assert_non_null(strstr(retl_buf_str(&c[1]),
-                           "SELECT dl.[k], 'L', dl.[c1], dl.[c2] FROM "
-                           "[retl].[t__items__delta] AS dl WHERE dl.[op] <> 'D'"));
+                           "INSERT INTO [retl].[t__items__snap] ([k], [st], [h]) SELECT "
+                           "dl.[k], 'L', dl.[h] FROM [retl].[t__items__delta] AS dl "
+                           "WHERE dl.[op] IN ('I', 'U')"));
     assert_non_null(strstr(retl_buf_str(&c[2]), "'f', 'e', e.[first_failed], "
                                                 "e.[attempts]"));
     assert_non_null(strstr(retl_buf_str(&c[4]),
@@ -427,6 +477,7 @@ int main(void)
         cmocka_unit_test(sqlite_and_pg_statements),
         cmocka_unit_test(commit_statements),
         cmocka_unit_test(rebase_statements),
+        cmocka_unit_test(lean_statements),
         cmocka_unit_test(stage_statement),
         cmocka_unit_test(inline_values),
     };

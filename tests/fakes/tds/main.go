@@ -22,6 +22,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unicode/utf16"
 
 	"github.com/jackc/pgx/v5"
@@ -57,6 +58,43 @@ type conn struct {
 	implicit bool // SET IMPLICIT_TRANSACTIONS ON
 	inTx     bool
 	id       int64
+	pending  []byte // read by watch while a batch ran
+}
+
+// Read reads the client's bytes, first those watch read ahead.
+func (k *conn) Read(b []byte) (int, error) {
+	if len(k.pending) > 0 {
+		n := copy(b, k.pending)
+		k.pending = k.pending[n:]
+		return n, nil
+	}
+	return k.c.Read(b)
+}
+
+// watch cancels a running batch when the client goes away: SQL Server ends
+// a dropped client's session (and its work, locks and transaction) without
+// waiting for the statement to finish. A byte the client sends meanwhile
+// (say an attention packet) is kept for readMessage. stop ends the watch.
+func (k *conn) watch(cancel context.CancelFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b [1]byte
+		n, err := k.c.Read(b[:])
+		if n == 1 {
+			k.pending = append(k.pending, b[0])
+			return
+		}
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			cancel()
+		}
+	}()
+	return func() {
+		_ = k.c.SetReadDeadline(time.Now())
+		<-done
+		_ = k.c.SetReadDeadline(time.Time{})
+	}
 }
 
 // readMessage reads packets until EOM and returns the type and payload.
@@ -64,7 +102,7 @@ func (k *conn) readMessage() (byte, []byte, error) {
 	var payload []byte
 	for {
 		var h [8]byte
-		if _, err := io.ReadFull(k.c, h[:]); err != nil {
+		if _, err := io.ReadFull(k, h[:]); err != nil {
 			return 0, nil, err
 		}
 		n := int(binary.BigEndian.Uint16(h[2:4]))
@@ -72,7 +110,7 @@ func (k *conn) readMessage() (byte, []byte, error) {
 			return 0, nil, errors.New("bad packet length")
 		}
 		body := make([]byte, n-8)
-		if _, err := io.ReadFull(k.c, body); err != nil {
+		if _, err := io.ReadFull(k, body); err != nil {
 			return 0, nil, err
 		}
 		payload = append(payload, body...)
@@ -254,7 +292,7 @@ type col struct {
 func colmeta(cols []col) []byte {
 	b := append([]byte{0x81}, le16(len(cols))...)
 	for _, c := range cols {
-		b = append(b, le32(0)...)  // user type
+		b = append(b, le32(0)...) // user type
 		b = append(b, le16(1)...) // nullable
 		switch c.kind {
 		case tInt:
@@ -264,7 +302,7 @@ func colmeta(cols []col) []byte {
 		case tFloat:
 			b = append(b, 0x6D, 8)
 		default:
-			b = append(b, 0xE7, 0xFF, 0xFF)                 // NVARCHAR(MAX)
+			b = append(b, 0xE7, 0xFF, 0xFF)             // NVARCHAR(MAX)
 			b = append(b, 0x09, 0x04, 0xD0, 0x00, 0x34) // collation
 		}
 		b = append(b, bvarchar(c.name)...)
@@ -521,12 +559,17 @@ func serve(c net.Conn, id int64) {
 	defer c.Close()
 	k := &conn{c: c, id: id}
 	ctx := context.Background()
+	// A session ends with its connection, however it ends (a client killed
+	// while a result is written fails the write): SQL Server then releases
+	// its session locks (sp_getapplock) and rolls back, so does the stand-in.
+	defer func() {
+		if k.pg != nil {
+			_ = k.pg.Close(ctx)
+		}
+	}()
 	for {
 		typ, p, err := k.readMessage()
 		if err != nil {
-			if k.pg != nil {
-				_ = k.pg.Close(ctx)
-			}
 			return
 		}
 		switch typ {
@@ -549,7 +592,11 @@ func serve(c net.Conn, id int64) {
 			if hl > len(p) {
 				hl = 0
 			}
-			err = k.batch(ctx, fromUCS2(p[hl:]))
+			bctx, cancel := context.WithCancel(ctx)
+			stop := k.watch(cancel)
+			err = k.batch(bctx, fromUCS2(p[hl:]))
+			stop()
+			cancel()
 		case pktTransMgr:
 			err = k.transMgr(ctx, p)
 		case pktAttention:
@@ -576,6 +623,48 @@ DO $$ BEGIN
   CREATE OPERATOR public.= (LEFTARG = boolean, RIGHTARG = integer, FUNCTION = public.tds_bit_eq);
 EXCEPTION WHEN duplicate_function OR duplicate_object THEN NULL;
 END $$;
+` + hashEmulation
+
+// SQL Server's HASHBYTES and DATALENGTH over NVARCHAR work on the UTF-16LE
+// bytes of the text (a character above U+FFFF is a surrogate pair), so the
+// stand-in hashes exactly the bytes SQL Server hashes. ASCII text (the
+// common case) is widened in one pass; other text character by character.
+const hashEmulation = `
+CREATE OR REPLACE FUNCTION public.tds_utf16le_slow(v text) RETURNS bytea
+  LANGUAGE plpgsql IMMUTABLE STRICT AS $f$
+DECLARE r bytea := ''::bytea; c int; u int[];
+BEGIN
+  FOR i IN 1..char_length(v) LOOP
+    c := ascii(substr(v, i, 1));
+    IF c >= 65536 THEN
+      c := c - 65536;
+      u := ARRAY[55296 + (c >> 10), 56320 + (c & 1023)];
+    ELSE
+      u := ARRAY[c];
+    END IF;
+    FOREACH c IN ARRAY u LOOP
+      r := r || set_byte(set_byte('\x0000'::bytea, 0, c & 255), 1, c >> 8);
+    END LOOP;
+  END LOOP;
+  RETURN r;
+END $f$;
+CREATE OR REPLACE FUNCTION public.tds_utf16le(v text) RETURNS bytea
+  LANGUAGE sql IMMUTABLE STRICT AS $f$
+SELECT CASE WHEN octet_length(v) = char_length(v)
+  THEN decode(regexp_replace(encode(convert_to(v, 'UTF8'), 'hex'), '(..)', '\100', 'g'), 'hex')
+  ELSE public.tds_utf16le_slow(v) END $f$;
+CREATE OR REPLACE FUNCTION public.datalength(v text) RETURNS bigint
+  LANGUAGE sql IMMUTABLE STRICT AS $f$
+SELECT CASE WHEN octet_length(v) = char_length(v) THEN 2 * char_length(v)::bigint
+  ELSE octet_length(public.tds_utf16le_slow(v))::bigint END $f$;
+CREATE OR REPLACE FUNCTION public.datalength(v bytea) RETURNS bigint
+  LANGUAGE sql IMMUTABLE STRICT AS 'SELECT octet_length(v)::bigint';
+CREATE OR REPLACE FUNCTION public.hashbytes(alg text, v text) RETURNS bytea
+  LANGUAGE sql IMMUTABLE STRICT AS $f$
+SELECT CASE upper(alg)
+  WHEN 'SHA2_256' THEN sha256(public.tds_utf16le(v))
+  WHEN 'SHA2_512' THEN sha512(public.tds_utf16le(v))
+  WHEN 'MD5' THEN decode(md5(public.tds_utf16le(v)), 'hex') END $f$;
 `
 
 func install() error {

@@ -90,6 +90,15 @@ func lex(t string) string {
 				j++
 			}
 			w := t[i:j]
+			if strings.EqualFold(w, "VARBINARY") {
+				// VARBINARY(n) / VARBINARY(MAX) -> bytea
+				b.WriteString("bytea")
+				i = j
+				if k := strings.IndexByte(t[j:], ')'); strings.HasPrefix(t[j:], "(") && k > 0 {
+					i = j + k + 1
+				}
+				continue
+			}
 			if strings.EqualFold(w, "NVARCHAR") {
 				rest := t[j:]
 				if strings.HasPrefix(strings.ToUpper(rest), "(MAX)") {
