@@ -27,6 +27,7 @@
 
 #include "common/http.h"
 #include "common/json.h"
+#include "common/env.h"
 #include "common/log.h"
 #include "common/retry.h"
 #include "engine/dest/dest.h"
@@ -64,16 +65,6 @@ static void http_close(void *vctx)
     free(x->url);
     free(x->secret);
     free(x);
-}
-
-static long long env_num(const char *name, long long def, long long lo, long long hi)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return def;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    return *end || n < lo || n > hi ? def : n;
 }
 
 static retl_err add_header(struct http_ctx *x, const char *name, const char *value)
@@ -182,10 +173,10 @@ static retl_err http_open(const struct retl_job *job, const struct eng_secrets *
             }
         }
     }
-    struct retl_http_opts o = {.ca_pem = ca && *ca ? ca : NULL,
-                               .max_attempts = 1,
-                               .timeout_ms =
-                                   env_num("RETL_HTTP_TIMEOUT_S", 30, 1, 3600) * 1000};
+    struct retl_http_opts o = {
+        .ca_pem = ca && *ca ? ca : NULL,
+        .max_attempts = 1,
+        .timeout_ms = retl_env_num("RETL_HTTP_TIMEOUT_S", 30, 1, 3600) * 1000};
     if ((e = retl_http_client_new(&o, &x->client, eb)))
         goto out;
     double rps = job->destination.rate_limit_rps;
@@ -194,7 +185,7 @@ static retl_err http_open(const struct retl_job *job, const struct eng_secrets *
     if ((e = eng_ratelimit_init(&x->rl, max, interval, 0)))
         goto out;
     x->rl_ready = true;
-    x->attempts = (int)env_num("RETL_HTTP_ATTEMPTS", 5, 1, 20);
+    x->attempts = (int)retl_env_num("RETL_HTTP_ATTEMPTS", 5, 1, 20);
 out:
     json_decref(hj);
     if (e) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/env.h"
 #include "common/log.h"
 #include "engine/dest/hubspot_int.h"
 #include "engine/base/secrets.h"
@@ -28,21 +29,6 @@ struct hs_ctx {
     bool email_key;
     long long rows_ok, rows_failed;
 };
-
-static long long env_num(const char *name, long long def, long long lo, long long hi)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return def;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (*end || n < lo || n > hi) {
-        RETL_LOG_WARN("ignoring a bad HubSpot setting", RF_S("name", name),
-                      RF_S("value", v));
-        return def;
-    }
-    return n;
-}
 
 static void hs_close(void *vctx)
 {
@@ -99,9 +85,9 @@ static retl_err hs_open(const struct retl_job *job, const struct eng_secrets *se
     if (!x)
         return RETL_E_NOMEM;
     x->job = job;
-    int conc = (int)env_num("RETL_HS_CONCURRENCY", HS_DEFAULT_CONCURRENCY, 1,
-                            HS_MAX_CONCURRENCY);
-    long timeout = (long)env_num("RETL_HS_TIMEOUT_S", 60, 1, 3600) * 1000;
+    int conc = (int)retl_env_num("RETL_HS_CONCURRENCY", HS_DEFAULT_CONCURRENCY, 1,
+                                 HS_MAX_CONCURRENCY);
+    long timeout = (long)retl_env_num("RETL_HS_TIMEOUT_S", 60, 1, 3600) * 1000;
     retl_err e = hs_conn_init(&x->conn, base, token, ca && *ca ? ca : NULL, conc,
                               job->destination.rate_limit_rps, timeout, eb);
     if (e) {

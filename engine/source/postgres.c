@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/env.h"
 #include "common/log.h"
 #include "engine/base/pg.h"
 #include "engine/source/pg_plan.h"
@@ -98,6 +99,13 @@ out:
     return rc;
 }
 
+/* How long a run waits for the job's lock (RETL_LOCK_WAIT_S). A run killed
+ * mid-statement (its pod deleted, OOM) keeps it until its server backend
+ * notices the closed connection, which is when that statement ends: the next
+ * run waits for it rather than failing at once; two live runs still never
+ * overlap. */
+#define PG_LOCK_WAIT_S 60
+
 static retl_err pg_lock(void *ctx, const struct eng_state *st, struct retl_errbuf *eb)
 {
     struct pgsrc *s = ctx;
@@ -105,16 +113,26 @@ static retl_err pg_lock(void *ctx, const struct eng_state *st, struct retl_errbu
     PGresult *r = NULL;
     char id[300];
     snprintf(id, sizeof id, "retl %s.%s", st->n.schema, st->n.prefix);
+    long long wait = retl_env_num("RETL_LOCK_WAIT_S", PG_LOCK_WAIT_S, 1, 3600);
     retl_buf_reset(&s->sql);
-    RETL_TRY(retl_buf_adds(&s->sql, "SELECT pg_try_advisory_lock(hashtextextended("));
+    RETL_TRY(retl_buf_printf(
+        &s->sql, "SET lock_timeout = '%llds'; SELECT pg_advisory_lock(hashtextextended(",
+        wait));
     RETL_TRY(eng_pg_literal(&s->sql, id));
     RETL_TRY(retl_buf_adds(&s->sql, ", 0))"));
-    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
-    if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
-        rc = retl_errf(eb, RETL_E_CONFLICT,
-                       "source: another run of this job is in progress (lock "
-                       "on %s.%s held)",
-                       st->n.schema, st->n.prefix);
+    r = PQexec(s->w, retl_buf_str(&s->sql));
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state && !strcmp(state, "55P03"))
+            rc = retl_errf(eb, RETL_E_CONFLICT,
+                           "source: another run of this job is in progress (lock on "
+                           "%s.%s held for more than %lld s)",
+                           st->n.schema, st->n.prefix, wait);
+        else
+            rc = eng_pg_fail(s->w, r, "source", eb);
+        goto out;
+    }
+    RETL_TRY(eng_pg_exec(s->w, "RESET lock_timeout", NULL, "source", eb));
 out:
     PQclear(r);
     return rc;

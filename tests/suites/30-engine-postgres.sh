@@ -672,6 +672,25 @@ S -c "DELETE FROM tk_src WHERE name = '4'"
 run tk run
 check "text keys differing in case only are distinct" eq "$RC/$(rows inserted)" "0/3"
 
+# 16b. the run lock: a run waits for a run that still holds it (a killed run's
+# server backend keeps it until its statement ends), up to RETL_LOCK_WAIT_S
+hold_lock() { S -c "SELECT pg_advisory_lock(hashtextextended('retl retl.t__items', 0)), pg_sleep($1)" >/dev/null; }
+hold_lock 3 &
+holder=$!
+sleep 1
+t0=$(date +%s)
+run items run
+check "run lock held 3 s by another session: the run waits for it and succeeds" \
+  eq "$RC/$(($(date +%s) - t0 >= 1))" "0/1"
+wait $holder
+hold_lock 6 &
+holder=$!
+sleep 1
+RETL_LOCK_WAIT_S=1 run items run
+check "run lock held longer than RETL_LOCK_WAIT_S: refused, saying another run is in progress" \
+  eq "$RC/$(grep -c 'another run of this job is in progress (lock on retl.t__items held for more than 1 s)' <<<"$LAST")" "1/1"
+wait $holder
+
 # 17. long names are shortened with a hash, and never a credential in the logs
 long=a-very-long-job-name-that-goes-on-and-on-for-qu
 NS=a-long-namespace-name-as-well job "$long" Upsert "SELECT id, name FROM ins_src" app.ins id "name:name"
