@@ -24,7 +24,7 @@ CREATE OR REPLACE FUNCTION sf.to_varchar(v date, f text) RETURNS text LANGUAGE s
 CREATE OR REPLACE FUNCTION sf.to_json(v anyelement) RETURNS text LANGUAGE sql STABLE AS $$ SELECT pg_catalog.to_json(v)::text $$;
 CREATE OR REPLACE FUNCTION sf.to_json(v jsonb) RETURNS text LANGUAGE sql STABLE AS $$ SELECT v::text $$;
 -- SHA2 and MD5 as Snowflake computes them: lower-case hex of the UTF-8 bytes.
-CREATE OR REPLACE FUNCTION sf.sha2(v text, bits int DEFAULT 256) RETURNS text LANGUAGE sql IMMUTABLE STRICT AS
+CREATE OR REPLACE FUNCTION sf.sha2(v text, bits int DEFAULT 256) RETURNS text LANGUAGE sql IMMUTABLE AS
   $$ SELECT encode(CASE bits WHEN 224 THEN sha224(convert_to(v, 'UTF8')) WHEN 256 THEN sha256(convert_to(v, 'UTF8'))
        WHEN 384 THEN sha384(convert_to(v, 'UTF8')) WHEN 512 THEN sha512(convert_to(v, 'UTF8')) END, 'hex') $$;
 CREATE OR REPLACE FUNCTION sf.hash(VARIADIC v text[]) RETURNS bigint LANGUAGE sql IMMUTABLE AS
