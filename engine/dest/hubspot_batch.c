@@ -360,14 +360,8 @@ static void *worker(void *arg)
             struct hs_resp resp;
             e = hs_call(w->L->conn, me->client, w->ep, "POST", w->path, body,
                         w->L->mode != RETL_MODE_INSERT, &resp, &eb);
-            if (!e && (resp.status == 401 || resp.status == 403)) {
-                char *t = hs_error_text(&resp);
-                e = retl_errf(&eb, RETL_E_AUTH,
-                              "HubSpot refused the access token (%s); check the secret's "
-                              "accessToken and the private app's scopes",
-                              t ? t : "");
-                free(t);
-            }
+            if (!e && (resp.status == 401 || resp.status == 403))
+                e = hs_auth_error(&resp, &eb);
             if (!e)
                 hs_chunk_results(w->L, w->b, from, to, &resp, w->results);
             hs_resp_clear(&resp);

@@ -261,6 +261,17 @@ out:
     return rc;
 }
 
+retl_err hs_auth_error(const struct hs_resp *r, struct retl_errbuf *eb)
+{
+    char *t = hs_error_text(r);
+    retl_err e = retl_errf(eb, RETL_E_AUTH,
+                           "HubSpot refused the access token (%s); check the secret's "
+                           "accessToken and the private app's scopes",
+                           t ? t : "");
+    free(t);
+    return e;
+}
+
 char *hs_error_text(const struct hs_resp *r)
 {
     const char *cat = retl_json_str(r->body, "category");

@@ -98,12 +98,7 @@ static retl_err read_chunk(const struct hs_load *L, const struct eng_batch *b,
     if (e)
         goto out;
     if (resp.status == 401 || resp.status == 403) {
-        char *t = hs_error_text(&resp);
-        e = retl_errf(eb, RETL_E_AUTH,
-                      "HubSpot refused the access token (%s); check the secret's "
-                      "accessToken and the private app's scopes",
-                      t ? t : "");
-        free(t);
+        e = hs_auth_error(&resp, eb);
         goto out;
     }
     if (resp.status != 200 && resp.status != 207) {
@@ -339,12 +334,7 @@ retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
             e = hs_call(L->conn, 0, clear ? HS_EP_UPDATE : HS_EP_ARCHIVE, "POST", path,
                         body, true, &resp, eb);
             if (!e && (resp.status == 401 || resp.status == 403)) {
-                char *t = hs_error_text(&resp);
-                e = retl_errf(eb, RETL_E_AUTH,
-                              "HubSpot refused the access token (%s); check the secret's "
-                              "accessToken and the private app's scopes",
-                              t ? t : "");
-                free(t);
+                e = hs_auth_error(&resp, eb);
             } else if (!e && !clear && resp.status >= 200 && resp.status < 300) {
                 /* Archive answers 204 for ids archived and ids already gone. */
                 for (size_t i = from; i < to; i++)

@@ -95,6 +95,9 @@ retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char 
  * into a heap string. Ownership: caller frees. */
 char *hs_error_text(const struct hs_resp *r);
 
+/* A 401 or 403 answer: AUTH with what HubSpot said and what to check. */
+retl_err hs_auth_error(const struct hs_resp *r, struct retl_errbuf *eb);
+
 /* True when a HubSpot error code or category is worth retrying next run
  * (limits, locks, server errors, timeouts); false for validation, not found,
  * conflicts. The failure class of DESIGN §8.1. */
