@@ -51,7 +51,7 @@ PY
 psql_time() { # seconds of one statement, server-side measured by psql \timing
   pg_sql -d src -c '\timing on' -c "$1" | grep -oP 'Time: \K[0-9.]+' | tail -n 1 | awk '{printf "%.3f", $1/1000}'
 }
-phase() { grep -oP "\"$2\":\K[0-9.]+" "$W/$1.err" | head -n 1; }
+phase() { grep -oP "\"$2\":\K[0-9.eE+-]+" "$W/$1.err" | head -n 1; } # 1.2e-05 too
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 
 echo "engine-postgres: $ROWS x 10 columns, PostgreSQL $(pg_sql -c 'SHOW server_version'), $(nproc) cores"

@@ -9,6 +9,11 @@
 # whole run. Ratios are against the native postgres path. The stand-in paths
 # measure retl's client side plus a translating proxy, not a real SQL Server
 # or Snowflake. BENCH_ROWS (default 1000000) and BENCH_PATHS select the work.
+# Each path's own bare SQL, through the same client library and stand-in:
+# one read of the query (psql COPY for postgres, unixODBC's isql with the
+# job's connection string for the ODBC paths and sqlserver; snowflake has no
+# CLI client here, "-"), timed after the incremental run; inc/bare is the
+# incremental run against it, as engine-postgres.sh compares with a COPY read.
 # ENGINE_BEFORE=path/to/an/older/retl-engine runs every path with it too, in
 # the same run right before the current engine (own job, snapshot and
 # destination table), printed as rows "<path>@before".
@@ -99,7 +104,7 @@ $(for c in name email score active born updated_at; do echo "    - {source: $c, 
 EOF
 }
 now() { date +%s.%N; }
-phase() { grep -oP "\"$2\":\K[0-9.]+" "$1" | tail -n 1; }
+phase() { grep -oP "\"$2\":\K[0-9.eE+-]+" "$1" | tail -n 1; } # 1.2e-05 too
 runjob() { # path tag: sets SEC, STAGE, DIFF, CHANGED, RSS (MiB)
   local t0 t1
   t0=$(now)
@@ -115,7 +120,28 @@ runjob() { # path tag: sets SEC, STAGE, DIFF, CHANGED, RSS (MiB)
   CHANGED=$(grep -oP '"changed":\K[0-9]+' "$W/$1.$2.out" | head -n 1)
 }
 
-declare -A FIRST INC SD CH MEM
+TDSPORT=$(cut -d: -f2 <"$W/tds.addr")
+bare_read() { # path: seconds of one read of the query through its own client, or -
+  local t0 cs n
+  case ${1%@*} in
+    postgres) cs="" ;;
+    odbc-pg) cs="Driver=$ODBC_DIR/psqlodbca.so;Servername=127.0.0.1;Port=$PGPORT;Database=src;Username=postgres;Password=$PGPASSWORD;SSLmode=disable" ;;
+    odbc-sqlite) cs="Driver=$ODBC_DIR/libsqlite3odbc.so;Database=$W/src.db" ;;
+    sqlserver) cs="Driver=$ODBC_DIR/libtdsodbc.so;Server=127.0.0.1;Port=$TDSPORT;Database=bench;UID=retl;PWD=bench;TDS_Version=7.4;ClientCharset=UTF-8" ;;
+    *) echo -; return ;;
+  esac
+  t0=$(now)
+  if [ -z "$cs" ]; then
+    pg_sql -d src -c "COPY (SELECT * FROM items) TO STDOUT" >/dev/null
+  else
+    n=$(echo "SELECT * FROM items" | isql -b -k -e -x0x09 "$cs" 2>"$W/isql.err" | wc -l)
+    # isql exits 0 on a failed login too: a read that did not return every row is no figure
+    [ "$n" -ge "$ROWS" ] || { echo "bare read of $1 returned $n lines: $(head -c 300 "$W/isql.err")" >&2; echo -; return; }
+  fi
+  awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}'
+}
+
+declare -A FIRST INC SD CH MEM BARE
 ALL=""
 for q in $PATHS; do for t in $TAGS ""; do ALL="$ALL $q$t"; done; done
 for p in $ALL; do
@@ -131,17 +157,19 @@ for p in $ALL; do
   esac
   runjob "$p" inc
   INC[$p]=$SEC
+  BARE[$p]=$(bare_read "$p")
   SD[$p]=$(awk -v a="$STAGE" -v b="$DIFF" 'BEGIN{printf "%.2f", a+b}')
   CH[$p]=$CHANGED
 done
 
 base=${PATHS%% *}
 echo "rows $ROWS, changed per incremental run $CHANGE (1%), batchSize 10000, engine $(basename "$ENGINE"), load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-18s %10s %12s %14s %10s %12s %10s %10s\n' path first_s first_rss_MiB stage+diff_s ratio incremental_s ratio changed
+printf '%-18s %10s %12s %14s %10s %12s %10s %10s %11s %9s\n' path first_s first_rss_MiB stage+diff_s ratio incremental_s ratio changed bare_read_s inc/bare
 for p in $ALL; do
-  printf '%-18s %10s %12s %14s %10s %12s %10s %10s\n' "$p" "${FIRST[$p]}" "${MEM[$p]}" "${SD[$p]}" \
+  printf '%-18s %10s %12s %14s %10s %12s %10s %10s %11s %9s\n' "$p" "${FIRST[$p]}" "${MEM[$p]}" "${SD[$p]}" \
     "$(awk -v a="${SD[$p]}" -v b="${SD[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${INC[$p]}" \
-    "$(awk -v a="${INC[$p]}" -v b="${INC[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${CH[$p]}"
+    "$(awk -v a="${INC[$p]}" -v b="${INC[$base]}" 'BEGIN{printf "%.2fx", a/b}')" "${CH[$p]}" "${BARE[$p]}" \
+    "$(awk -v a="${INC[$p]}" -v b="${BARE[$p]}" 'BEGIN{if (b == "-" || b + 0 == 0) print "-"; else printf "%.2fx", a/b}')"
 done
 fail=0
 for p in $ALL; do
