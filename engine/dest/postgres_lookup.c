@@ -61,10 +61,25 @@ out:
 }
 
 /* Categories a primary key of category pk_cat can be written into. */
+/* How wide an exact numeric type is (0: not one of them). */
+static int exact_width(const char *t)
+{
+    static const char *const order[] = {"smallint", "integer", "bigint", "numeric"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(t, order[i]))
+            return i + 1;
+    return 0;
+}
+
+/* Whether a column of dest_type holds every primary key of pk_type: the same
+ * type, text, or an exact numeric at least as wide (a bigint key in an
+ * integer column would overflow on some rows only). */
 static bool holds(char dest_cat, const char *dest_type, char pk_cat, const char *pk_type)
 {
-    return strcmp(dest_type, pk_type) == 0 || dest_cat == 'S' ||
-           (dest_cat == 'N' && pk_cat == 'N');
+    if (!strcmp(dest_type, pk_type) || dest_cat == 'S')
+        return true;
+    int dw = exact_width(dest_type), pw = exact_width(pk_type);
+    return dest_cat == 'N' && pk_cat == 'N' && dw && pw && dw >= pw;
 }
 
 retl_err pd_lookup_resolve(PGconn *c, const char *path, const struct eng_col *col,

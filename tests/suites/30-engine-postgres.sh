@@ -401,6 +401,12 @@ lkjob lkbad5 Upsert app.tcodes num
 run lkbad5 run
 check "lookup: a destination column that cannot hold the parent's primary key is refused" \
   bash -c '[ "$0" != 0 ] && grep -q "spec.mappings\[1\].destination: column account_id is bigint and cannot hold app.tcodes.s primary key code (text)" "$1"' "$RC" "$W/lkbad5.log"
+D -c "CREATE TABLE app.bigaccts (id bigint PRIMARY KEY, code text UNIQUE)" -c "CREATE TABLE app.small (id int PRIMARY KEY, name text, account_id int)"
+job lkbad6 Upsert "SELECT id, name, acct FROM lk_src" app.small id "name:name acct:account_id"
+sed -i "s/{source: acct, destination: account_id}/{source: acct, destination: account_id, lookup: {object: app.bigaccts, field: code}}/" "$W/lkbad6.yaml"
+run lkbad6 run
+check "lookup: an integer column for a bigint primary key is refused (it would overflow on some rows only)" \
+  bash -c '[ "$0" != 0 ] && grep -q "spec.mappings\[1\].destination: column account_id is integer and cannot hold app.bigaccts.s primary key id (bigint)" "$1"' "$RC" "$W/lkbad6.log"
 
 # 11c. deletes: only keys the job synced leave the destination (tracked mirror), with the guard
 D -c "CREATE TABLE app.del (id int PRIMARY KEY, name text)" -c "INSERT INTO app.del VALUES (1000, 'typed by someone else')"
