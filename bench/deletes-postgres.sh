@@ -12,31 +12,17 @@ ENGINE=${ENGINE:-$ROOT/build/bin/retl-engine}
 ROWS=${BENCH_ROWS:-1000000}
 ROUNDS=${BENCH_ROUNDS:-3}
 [ -x "$ENGINE" ] || make -s build/bin/retl-engine
-# shellcheck source=../tests/lib/pg.sh
-source "$ROOT/tests/lib/pg.sh"
+# shellcheck source=lib/pg-pair.sh
+source "$ROOT/bench/lib/pg-pair.sh"
 W=$(mktemp -d /tmp/retl-bench-del.XXXXXX)
 trap 'pg_stop; rm -rf "$W"' EXIT
-pg_start "shared_buffers=256MB" "max_wal_size=4GB" >/dev/null
-pg_sql -c "CREATE DATABASE src" -c "CREATE DATABASE dst" >/dev/null
-S() { pg_sql -d src "$@"; }
-D() { pg_sql -d dst "$@"; }
+pair_start "max_wal_size=4GB"
 COLS="id int PRIMARY KEY, name text, score numeric(12,4), seen timestamptz"
 for t in upd del; do
   S -c "CREATE TABLE items_$t ($COLS)" -c "INSERT INTO items_$t SELECT g, 'name ' || g, g / 7.0, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, $ROWS) g" >/dev/null
 done
 S -c "VACUUM ANALYZE" >/dev/null
 for t in upd del; do D -c "CREATE TABLE public.items_$t ($COLS)" >/dev/null; done
-cat >"$W/secrets.yaml" <<EOS
-apiVersion: v1
-kind: Secret
-metadata: {name: wh}
-stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/src", password: "$PGPASSWORD"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: app}
-stringData: {url: "postgresql://postgres@127.0.0.1:$PGPORT/dst", password: "$PGPASSWORD"}
-EOS
 # Two jobs over two copies of the same table: in "upd" 1% of the rows change
 # per round, in "del" 1% more of the rows are deleted per round.
 for t in upd del; do
@@ -58,8 +44,6 @@ $extra
 EOS
   "$ENGINE" run -f "$W/$t.yaml" -f "$W/secrets.yaml" >/dev/null 2>"$W/$t.log"
 done
-now() { date +%s.%N; }
-load() { cut -d' ' -f1 /proc/loadavg; }
 run_timed() { # job -> seconds
   local t0 t1
   t0=$(now)
