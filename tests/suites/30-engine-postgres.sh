@@ -72,6 +72,8 @@ run() {
 }
 jq_() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))" "$1" "$2"; }
 rows() { jq_ "$LAST" "d['rows']['$1']"; }
+# A rerun after a SIGKILL that fails keeps its reason in the test log (the work dir is removed on exit).
+log_if_failed() { [ "$RC" = 0 ] || sed 's/^/# engine: /' "$W/$1.log" | tail -n 20; }
 
 COLS="id, name, price, active, d, ts, tstz, j, tags, blob, f"
 dump_src() { S -c "COPY (SELECT $COLS FROM ${1:-items} ORDER BY id) TO STDOUT"; }
@@ -494,6 +496,7 @@ dst_at_kill=$(D -c "SELECT count(*) FROM app.kdel")
 check "deletes: killed mid-delete (partial progress)" test "$snap_at_kill" -lt 20000 -a "$snap_at_kill" -gt 16000
 check "deletes: destination ahead of state by at most one batch" test $((snap_at_kill - dst_at_kill)) -ge 0 -a $((snap_at_kill - dst_at_kill)) -le 100
 run kdel run
+log_if_failed kdel
 check "deletes: the rerun deletes the rest" eq "$RC/$((20000 - snap_at_kill + $(rows deleted)))" "0/4000"
 check "deletes: after SIGKILL and rerun the destination equals the model" \
   eq "$(D -c "SELECT count(*), sum(id) FROM app.kdel")" "$(S -c "SELECT count(*), sum(id) FROM kdel")"
@@ -544,6 +547,7 @@ check "killed mid-run (partial progress)" test "$snap_at_kill" -gt 0 -a "$snap_a
 check "destination ahead of state by at most one batch" test $((dst_at_kill - snap_at_kill)) -ge 0 -a $((dst_at_kill - snap_at_kill)) -le 2000
 S -c "UPDATE big SET name = 'after kill' WHERE id IN (1, 299999)"
 run big run
+log_if_failed big
 check "resume after SIGKILL exits 0" eq "$RC" 0
 check "resume sends only what was not committed" test "$(rows changed)" -le $((300000 - snap_at_kill + 2))
 check "destination equals source after resume" same big app.big
