@@ -25,11 +25,8 @@ import (
 	"io"
 	"log"
 	"net/http"
-	"os"
-	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -219,20 +216,5 @@ func main() {
 	flag.Parse()
 	log.SetPrefix("http-receiver: ")
 	rc := &receiver{bearer: *bearer, secret: *secret, records: map[string]map[string]any{}, f: faults{Status: 503}}
-	ln, baseURL, err := simnet.Listen(*listen, simnet.TLS{SelfSignedDir: *tlsDir, CAName: "http-receiver test CA"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	hs := &http.Server{Handler: rc, ReadHeaderTimeout: 30 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Fatal(err)
-		}
-	}()
-	fmt.Println(baseURL)
-	os.Stdout.Sync()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
-	hs.Close()
+	simnet.Serve(*listen, simnet.TLS{SelfSignedDir: *tlsDir, CAName: "http-receiver test CA"}, rc, nil, nil)
 }

@@ -104,7 +104,7 @@ func (s *Server) saveState() {
 }
 
 // saver flushes the state about every 200 ms while it changes.
-func (s *Server) saver(stop chan struct{}) {
+func (s *Server) saver(stop <-chan struct{}) {
 	tk := time.NewTicker(200 * time.Millisecond)
 	defer tk.Stop()
 	for {

@@ -6,12 +6,8 @@ import (
 	"retl/tests/fakes/simnet"
 
 	"flag"
-	"fmt"
 	"log"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 )
 
@@ -52,40 +48,13 @@ func main() {
 		}
 	}
 	srv := newServer(o, schema)
+	var p *simnet.Persist
 	if o.StateDir != "" {
 		if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
 			log.Fatal(err)
 		}
-		if err := srv.loadState(); err != nil {
-			log.Fatalf("state: %v", err)
-		}
+		p = &simnet.Persist{Load: srv.loadState, Saver: srv.saver, Save: srv.saveState}
 	}
-	ln, baseURL, err := simnet.Listen(o.Listen, simnet.TLS{SelfSignedDir: o.TLSSelfSigned,
-		CertFile: o.TLSCert, KeyFile: o.TLSKey, CAName: "salesforce-sim test CA"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv.baseURL = baseURL
-
-	stop := make(chan struct{})
-	if o.StateDir != "" {
-		go srv.saver(stop)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Fatal(err)
-		}
-	}()
-	fmt.Println(srv.baseURL)
-	os.Stdout.Sync()
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
-	close(stop)
-	hs.Close()
-	if o.StateDir != "" {
-		srv.saveState()
-	}
+	simnet.Serve(o.Listen, simnet.TLS{SelfSignedDir: o.TLSSelfSigned, CertFile: o.TLSCert, KeyFile: o.TLSKey, CAName: "salesforce-sim test CA"}, srv, p,
+		func(u string) { srv.baseURL = u })
 }
