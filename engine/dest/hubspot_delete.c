@@ -6,7 +6,13 @@
  * 100 keys a call); no record holding it means nothing to delete or clear
  * (done). Only an Insert job, which has no idProperty, fails such a row alone
  * (NO_RECORD_ID, permanent). A record already gone counts as done. Chunks go
- * one after another on client 0: deletes are rare and small. */
+ * one after another on client 0: deletes are rare and small.
+ *
+ * HubSpot emails are case-insensitive, so keys that differ only in case name
+ * one record: such keys are looked up once, and rows naming the same record
+ * (by kept or found id) send it once; every other row of the group gets the
+ * outcome of the group's first row. A duplicate id in one batch would fail
+ * the whole call, and a second archive is no second delete. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +36,65 @@ static const char *row_id(const struct hs_load *L, const struct eng_row *row)
     if (L->mode == RETL_MODE_UPDATE && !L->id_property && row->key[0])
         return row->key; /* the key is hs_object_id */
     return NULL;
+}
+
+/* A string of row `row`, sorted to find rows sharing it. */
+struct slot {
+    const char *s;
+    size_t row;
+};
+
+static int cmp_rows(const struct slot *a, const struct slot *b)
+{
+    return (a->row > b->row) - (a->row < b->row);
+}
+
+static int cmp_exact(const void *x, const void *y)
+{
+    int c = strcmp(((const struct slot *)x)->s, ((const struct slot *)y)->s);
+    return c ? c : cmp_rows(x, y);
+}
+
+static int cmp_fold(const void *x, const void *y)
+{
+    int c = strcasecmp(((const struct slot *)x)->s, ((const struct slot *)y)->s);
+    return c ? c : cmp_rows(x, y);
+}
+
+/* Sorts v[0..n) and points same[row] of every slot at the first row (in
+ * batch order) holding an equal string; that first row keeps same[row] ==
+ * row. fold compares ASCII case-insensitively (emails). */
+static void group_rows(struct slot *v, size_t n, bool fold, size_t *same)
+{
+    qsort(v, n, sizeof *v, fold ? cmp_fold : cmp_exact);
+    for (size_t k = 0, lead = 0; k < n; k++) {
+        if (k && (fold ? strcasecmp(v[k].s, v[lead].s) : strcmp(v[k].s, v[lead].s)))
+            lead = k;
+        same[v[k].row] = v[lead].row;
+    }
+}
+
+/* The row whose outcome row i shares (itself when it leads its group). */
+static size_t group_lead(const size_t *same, size_t i)
+{
+    while (same[i] != i)
+        i = same[i];
+    return i;
+}
+
+/* Gives row `to` the outcome of row `from` (strings copied). */
+static void copy_result(struct eng_row_result *to, const struct eng_row_result *from)
+{
+    if (!from->ok) {
+        hs_fail(to, from->code, from->message, from->fields);
+        to->cls = from->cls;
+        return;
+    }
+    free(to->code);
+    free(to->message);
+    free(to->fields);
+    free(to->dest_id);
+    *to = (struct eng_row_result){.ok = true};
 }
 
 /* The row among need[0..n) whose key is v (email compared
@@ -157,16 +222,22 @@ out:
 }
 
 /* Sets ids[i] for every row: kept ids borrowed from the batch, looked-up ids
- * in owned[i] (heap, freed by the caller). Rows left without an id have a
- * result already (done, or failed). *lookups counts batch/read calls. */
+ * in owned[i] (heap, freed by the caller). Keys that name one record (emails
+ * differing in case) are looked up once: the later ones get same[i] pointing
+ * at the first and no id. Rows left without an id have a result already
+ * (done, or failed) or share another row's. *lookups counts batch/read calls. */
 static retl_err resolve_ids(const struct hs_load *L, const struct eng_batch *b,
-                            const char **ids, char **owned,
+                            const char **ids, char **owned, size_t *same,
                             struct eng_row_result *results, size_t *lookups,
                             struct retl_errbuf *eb)
 {
-    size_t need[HS_BATCH_MAX], n = 0;
+    size_t need[HS_BATCH_MAX], n = 0, nv = 0;
     retl_err e = RETL_E_OK;
-    for (size_t i = 0; i < b->nrows && !e; i++) {
+    struct slot *v = calloc(b->nrows ? b->nrows : 1, sizeof *v);
+    if (!v)
+        return RETL_E_NOMEM;
+    for (size_t i = 0; i < b->nrows; i++) {
+        same[i] = i;
         ids[i] = row_id(L, &b->rows[i]);
         if (ids[i])
             continue;
@@ -178,6 +249,12 @@ static retl_err resolve_ids(const struct hs_load *L, const struct eng_batch *b,
             results[i].cls = ENG_FAIL_PERMANENT;
             continue;
         }
+        v[nv++] = (struct slot){b->rows[i].key, i};
+    }
+    group_rows(v, nv, L->email_key, same);
+    for (size_t i = 0; i < b->nrows && !e; i++) {
+        if (ids[i] || results[i].code || same[i] != i)
+            continue;
         need[n++] = i;
         if (n == HS_BATCH_MAX) {
             e = read_chunk(L, b, need, n, ids, owned, results, eb);
@@ -189,7 +266,27 @@ static retl_err resolve_ids(const struct hs_load *L, const struct eng_batch *b,
         e = read_chunk(L, b, need, n, ids, owned, results, eb);
         (*lookups)++;
     }
+    free(v);
     return e;
+}
+
+/* Rows naming the same record id: the later ones point same[i] at the first
+ * and lose their id, so each record is sent once. */
+static retl_err group_ids(const struct eng_batch *b, const char **ids, size_t *same)
+{
+    size_t nv = 0;
+    struct slot *v = calloc(b->nrows ? b->nrows : 1, sizeof *v);
+    if (!v)
+        return RETL_E_NOMEM;
+    for (size_t i = 0; i < b->nrows; i++)
+        if (ids[i] && same[i] == i)
+            v[nv++] = (struct slot){ids[i], i};
+    group_rows(v, nv, false, same);
+    for (size_t k = 0; k < nv; k++)
+        if (same[v[k].row] != v[k].row)
+            ids[v[k].row] = NULL;
+    free(v);
+    return RETL_E_OK;
 }
 
 /* Body of one chunk; rows without an id are failed and left out. */
@@ -312,14 +409,16 @@ retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
     retl_err e = RETL_E_OK;
     const char **ids = calloc(b->nrows ? b->nrows : 1, sizeof *ids);
     char **owned = calloc(b->nrows ? b->nrows : 1, sizeof *owned);
-    if (!ids || !owned ||
+    size_t *same = calloc(b->nrows ? b->nrows : 1, sizeof *same);
+    if (!ids || !owned || !same ||
         asprintf(&path, "/crm/v3/objects/%s/batch/%s", L->object,
                  clear ? "update" : "archive") < 0) {
         path = NULL;
         e = RETL_E_NOMEM;
         goto out;
     }
-    if ((e = resolve_ids(L, b, ids, owned, results, &lookups, eb)))
+    if ((e = resolve_ids(L, b, ids, owned, same, results, &lookups, eb)) ||
+        (e = group_ids(b, ids, same)))
         goto out;
     for (size_t from = 0; from < b->nrows && !e; from += HS_BATCH_MAX) {
         size_t to = from + HS_BATCH_MAX < b->nrows ? from + HS_BATCH_MAX : b->nrows;
@@ -354,6 +453,9 @@ retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
         }
         free(body);
     }
+    for (size_t i = 0; i < b->nrows && !e; i++)
+        if (same[i] != i)
+            copy_result(&results[i], &results[group_lead(same, i)]);
     if (lookups)
         RETL_LOG_INFO("hubspot keys without a kept id looked up by idProperty",
                       RF_S("idProperty", L->id_property), RF_I("calls", lookups));
@@ -361,6 +463,7 @@ out:
     for (size_t i = 0; owned && i < b->nrows; i++)
         free(owned[i]);
     free(owned);
+    free(same);
     free(ids);
     free(path);
     return e;

@@ -447,6 +447,50 @@ check "hubspot Clear: a key without a kept id is found by idProperty (batch/read
   test "$RC/$(sum .rows.cleared)/$(sum '.apiCallsByEndpoint["batch/read"]')/$(record contacts '.properties.email == "clear2@example.com"' | jq -c '[.email, (.firstname // "")]')/$(record contacts '.properties.email == "clear1@example.com"' | jq -r .firstname)" \
   = '0/1/1/["clear2@example.com",""]/Clear1'
 
+# Email keys that differ only in case name one HubSpot record (emails are
+# case-insensitive): synced in two runs, both land on it; a Delete of all of
+# them reads each email once and archives each record once, kept id or not,
+# and every key gets the outcome. Clear the same.
+sql "CREATE TABLE src.cs (id text PRIMARY KEY, email text, first text, live boolean);
+INSERT INTO src.cs VALUES ('K-1', 'Dup.One@Example.com', 'One', true), ('K-2', 'dup.one@example.com', 'One', false),
+  ('K-3', 'DUP.TWO@example.com', 'Two', true), ('K-4', 'dup.two@EXAMPLE.com', 'Two', false),
+  ('K-5', 'Mix@Example.com', 'Mix', true), ('K-6', 'mix@example.com', 'Mix', false),
+  ('K-7', 'keep.case@example.com', 'Keep', true);
+CREATE TABLE src.cc (LIKE src.cs); INSERT INTO src.cc VALUES ('Q-1', 'Clr.Case@Example.com', 'Clr', true),
+  ('Q-2', 'clr.case@example.com', 'Clr', false), ('Q-3', 'clr.keep@example.com', 'Kept', true);" >/dev/null
+ncase() { hadmin GET records/contacts | jq --arg e "$1" '[.results[] | select(.properties.email == $e)] | length'; }
+job hscase hubspot hs contacts Upsert email email "SELECT id, email, first FROM src.cs WHERE live" "first:firstname"
+echo "  deletes: {mode: Delete, maxPercent: 100}" >>"$W/hscase.yaml"
+run hscase
+sql "UPDATE src.cs SET live = true" >/dev/null
+run hscase
+check "hubspot: a key differing only in case upserts the same record ($(sum .rows.failed) failed)" \
+  test "$RC/$(sum .rows.failed)/$(ncase dup.one@example.com)/$(ncase dup.two@example.com)/$(ncase mix@example.com)" = "0/0/1/1/1"
+SNAP=$(sum .errorsTable)
+SNAP=${SNAP%__errors}__snap
+pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k IN ('DUP.TWO@example.com', 'dup.two@EXAMPLE.com', 'mix@example.com')" >/dev/null
+arch0=$(hstat .archived)
+sql "UPDATE src.cs SET live = false WHERE id <> 'K-7'" >/dev/null
+run hscase
+check "hubspot Delete: 6 keys in 3 case groups: 1 batch/read, 1 batch/archive, 3 records archived once, every key deleted" \
+  test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)/$(sum '.apiCallsByEndpoint["batch/read"]')/$(sum '.apiCallsByEndpoint["batch/archive"]')/$(($(hstat .archived) - arch0))/$(hsget dup.one@example.com)/$(hsget dup.two@example.com)/$(hsget mix@example.com)/$(hsget keep.case@example.com)" \
+  = "0/6/0/1/1/3/404/404/404/200"
+run hscase
+check "hubspot Delete: the next run has nothing left to delete" test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)" = "0/0/0"
+job hscc hubspot hs contacts Upsert email email "SELECT id, email, first FROM src.cc WHERE live" "first:firstname"
+echo "  deletes: {mode: Clear, maxPercent: 100}" >>"$W/hscc.yaml"
+run hscc
+sql "UPDATE src.cc SET live = true" >/dev/null
+run hscc
+SNAP=$(sum .errorsTable)
+SNAP=${SNAP%__errors}__snap
+pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k = 'clr.case@example.com'" >/dev/null
+sql "UPDATE src.cc SET live = false WHERE id <> 'Q-3'" >/dev/null
+run hscc
+check "hubspot Clear: two keys differing only in case clear their record once (1 batch/update), both cleared" \
+  test "$RC/$(sum .rows.cleared)/$(sum .rows.failed)/$(sum '.apiCallsByEndpoint["batch/update"]')/$(record contacts '.properties.email == "clr.case@example.com"' | jq -c '[.email, (.firstname // "")]')/$(record contacts '.properties.email == "clr.keep@example.com"' | jq -r .firstname)" \
+  = '0/2/0/1/["clr.case@example.com",""]/Kept'
+
 job evdel http rcv "" Upsert id id "SELECT id, kind, amount FROM src.events WHERE substr(id, 3)::int <= 20" "kind:kind,amount:amount" "" 50
 echo "  deletes: {mode: Delete, maxPercent: 100}" >>"$W/evdel.yaml"
 run evdel

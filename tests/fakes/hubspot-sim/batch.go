@@ -113,10 +113,16 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, o *ObjectTy
 		var dups []string
 		for _, in := range req.Inputs {
 			id := idString(in.ID)
-			if seen[id] {
+			// A read by email names records case-insensitively, as
+			// HubSpot stores emails: "A@x.com" and "a@x.com" are one id.
+			k := id
+			if op == "read" {
+				k = uniqueKey(req.IDProperty, id)
+			}
+			if seen[k] {
 				dups = append(dups, id)
 			}
-			seen[id] = true
+			seen[k] = true
 		}
 		if len(dups) > 0 {
 			e := validationErr(fmt.Sprintf("Duplicate IDs found in batch input: [%s]. IDs must be unique", strings.Join(dups, ", ")))
