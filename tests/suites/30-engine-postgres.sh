@@ -9,14 +9,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTION
 # shellcheck source=../lib/pg.sh
 source "$ROOT/tests/lib/pg.sh"
 
-P=0 F=0
-ok() { P=$((P + 1)); echo "ok   - $1"; }
-bad() { F=$((F + 1)); echo "FAIL - $1${2:+: $2}"; }
-check() { # check NAME COMMAND...
-  local name=$1; shift
-  if "$@"; then ok "$name"; else bad "$name" "$*"; fi
-}
-eq() { [ "$1" == "$2" ] || { echo "    expected [$2] got [$1]" >&2; return 1; }; }
+# shellcheck source=../lib/checks.sh
+source "$ROOT/tests/lib/checks.sh"
 
 if [ ! -x "$ENGINE" ]; then
   echo "missing $ENGINE (make build/san/bin/retl-engine)"; echo "0 passed, 1 failed"; exit 1

@@ -10,14 +10,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTION
 # shellcheck source=../lib/pg.sh
 source "$ROOT/tests/lib/pg.sh"
 
-P=0 F=0
-ok() { P=$((P + 1)); echo "ok   - $1"; }
-bad() { F=$((F + 1)); echo "FAIL - $1${2:+: $2}"; }
-check() { # check NAME COMMAND...
-  local name=$1; shift
-  if "$@"; then ok "$name"; else bad "$name" "$*"; fi
-}
-eq() { [ "$1" == "$2" ] || { echo "    expected [$2] got [$1]" >&2; return 1; }; }
+# shellcheck source=../lib/checks.sh
+source "$ROOT/tests/lib/checks.sh"
 
 if [ ! -x "$ENGINE" ]; then
   echo "missing $ENGINE (make build/san/bin/retl-engine)"; echo "0 passed, 1 failed"; exit 1
@@ -132,7 +126,7 @@ check "RETL_RETRY_FAILED=1: the fixed row syncs and leaves errors" eq "$(rows fa
 # ---- the warehouse backends (engine/source/wh.c) through ODBC: the same flags ----
 ODBC_DIR=${ODBC_DIR:-/usr/lib/x86_64-linux-gnu/odbc}
 if [ ! -f "$ODBC_DIR/psqlodbca.so" ]; then
-  bad "psqlODBC driver $ODBC_DIR/psqlodbca.so is installed (make deps)"
+  fail "psqlODBC driver $ODBC_DIR/psqlodbca.so is installed (make deps)"
 else
   D -c "CREATE TABLE app.people_odbc (id int PRIMARY KEY, name text, score int)" >/dev/null
   cat >"$W/odbc.yaml" <<EOF

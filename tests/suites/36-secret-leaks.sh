@@ -23,9 +23,8 @@ done
 # shellcheck source=../lib/pg.sh
 source "$ROOT/tests/lib/pg.sh"
 
-P=0 F=0
-ok() { P=$((P + 1)); echo "ok   - $1"; }
-bad() { F=$((F + 1)); echo "FAIL - $1${2:+: $2}"; }
+# shellcheck source=../lib/checks.sh
+source "$ROOT/tests/lib/checks.sh"
 
 W=$(mktemp -d /tmp/retl-leaks.XXXXXX)
 SIM_PID= PIDS=()
@@ -172,13 +171,13 @@ while read -r c; do
     grep -qF -- "$p" "$out" && leaks+=("$p")
   done < <(pieces "$v")
   if grep -q "ERROR: AddressSanitizer\|runtime error:" "$out"; then
-    bad "$c: sanitizer report" "$(grep -m1 "AddressSanitizer\|runtime error" "$out")"
+    fail "$c: sanitizer report" "$(grep -m1 "AddressSanitizer\|runtime error" "$out")"
   elif { [ "$rc" -eq 0 ] && ! grep -q '"failed":[1-9]' "$out"; } || [ "$rc" -eq 2 ]; then
-    bad "$c: run or its rows fail" "exit $rc: $(tail -n 2 "$out")"
+    fail "$c: run or its rows fail" "exit $rc: $(tail -n 2 "$out")"
   elif [ "${#leaks[@]}" -gt 0 ]; then
-    bad "$c: no credential in stdout, stderr, summary, plan, errors" "leaked: ${leaks[*]} in $(grep -m1 -F -- "${leaks[0]/whole value/$v}" "$out")"
+    fail "$c: no credential in stdout, stderr, summary, plan, errors" "leaked: ${leaks[*]} in $(grep -m1 -F -- "${leaks[0]/whole value/$v}" "$out")"
   else
-    ok "$c: failed without showing the value or a piece of it"
+    pass "$c: failed without showing the value or a piece of it"
   fi
 done <"$W/cases"
 
