@@ -243,56 +243,47 @@ static retl_err unanswered(const struct sf_call *c, retl_err round_err,
     return e;
 }
 
-static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
-                           const size_t *rows, size_t nrows,
-                           struct eng_row_result *results, struct retl_errbuf *eb)
+/* The Collections path of the job's mode. Ownership: caller frees; NULL
+ * when out of memory. */
+static char *rest_path(const struct sf_load *L)
+{
+    char *path = NULL;
+    if (L->mode != RETL_MODE_UPSERT)
+        return strdup("/composite/sobjects");
+    if (asprintf(&path, "/composite/sobjects/%s/%s", L->object, L->ext_id) < 0)
+        return NULL;
+    return path;
+}
+
+/* Builds the request bodies of rows[0..nrows) into ch (200 records each;
+ * *used counts the chunks begun, whose buffers the caller frees). Rows whose
+ * values cannot be sent fail here without an API call; a record over the
+ * body cap fails the batch (TOO_BIG). */
+static retl_err build_chunks(const struct sf_load *L, const struct eng_batch *b,
+                             const size_t *rows, size_t nrows, struct chunk *ch,
+                             size_t *used, struct eng_row_result *results,
+                             struct retl_errbuf *eb)
 {
     retl_err e = RETL_E_OK;
-    size_t nch = (nrows + SF_COLLECTION_MAX - 1) / SF_COLLECTION_MAX;
-    struct chunk *ch = calloc(nch ? nch : 1, sizeof *ch);
-    struct sf_call *calls = calloc(nch ? nch : 1, sizeof *calls);
-    size_t used = 0;
-    if (!ch || !calls) {
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    const char *method = L->mode == RETL_MODE_INSERT ? "POST" : "PATCH";
-    char *path = NULL;
-    if (L->mode == RETL_MODE_UPSERT) {
-        if (asprintf(&path, "/composite/sobjects/%s/%s", L->object, L->ext_id) < 0)
-            path = NULL;
-    } else {
-        path = strdup("/composite/sobjects");
-    }
-    if (!path) {
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    /* Build the request bodies; rows whose values cannot be sent fail here
-     * without an API call. */
     struct chunk *cur = NULL;
     for (size_t k = 0; k < nrows; k++) {
         if (!cur || cur->n == SF_COLLECTION_MAX) {
             if (cur && (e = retl_buf_adds(&cur->body, "]}")))
-                break;
-            cur = &ch[used++];
+                return e;
+            cur = &ch[(*used)++];
             cur->idx = malloc(SF_COLLECTION_MAX * sizeof *cur->idx);
             retl_buf_init(&cur->body, SF_REST_BODY_MAX);
             if (!cur->idx ||
-                (e = retl_buf_adds(&cur->body, "{\"allOrNone\":false,\"records\":["))) {
-                e = e ? e : RETL_E_NOMEM;
-                break;
-            }
+                (e = retl_buf_adds(&cur->body, "{\"allOrNone\":false,\"records\":[")))
+                return e ? e : RETL_E_NOMEM;
         }
         if (cur->n && (e = retl_buf_addc(&cur->body, ',')))
-            break;
+            return e;
         struct sf_verr verr = {0};
         size_t mark = cur->body.len;
         if (!sf_rest_record(&cur->body, L, b, rows[k], &verr)) {
-            if (!strcmp(verr.code, "TOO_BIG")) {
-                e = retl_errf(eb, RETL_E_TOO_BIG, "%s", verr.message);
-                break;
-            }
+            if (!strcmp(verr.code, "TOO_BIG"))
+                return retl_errf(eb, RETL_E_TOO_BIG, "%s", verr.message);
             cur->body.len = cur->n ? mark - 1 : mark; /* drop the comma */
             cur->body.data[cur->body.len] = '\0';
             sf_result_fail(&results[rows[k]], verr.code, verr.message, verr.field);
@@ -300,43 +291,23 @@ static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
         }
         cur->idx[cur->n++] = rows[k];
     }
-    if (!e && cur)
-        e = retl_buf_adds(&cur->body, "]}");
-    if (e) {
-        free(path);
-        goto out;
-    }
-    size_t ncalls = 0;
-    for (size_t i = 0; i < used; i++) {
-        if (!ch[i].n)
-            continue;
-        struct sf_call *c = &calls[ncalls++];
-        c->method = method;
-        c->url = sf_data_url(L->conn, path);
-        c->body = ch[i].body.data;
-        c->body_len = ch[i].body.len;
-        c->idempotent = L->mode != RETL_MODE_INSERT;
-        if (!c->url)
-            e = RETL_E_NOMEM;
-    }
-    free(path);
-    if (e || !ncalls)
-        goto out;
-    /* Reserve the whole batch up front so the call cap stops a run between
-     * batches, never in the middle of one. */
-    e = sf_reserve_calls(L->conn, (long long)ncalls, eb);
-    if (e)
-        goto out;
-    e = sf_http_run(L->conn, calls, ncalls, eb);
-    /* Every answer the server gave is recorded, even when another request
-     * of the round failed: a created record that is not recorded would be
-     * created again by the next run. Requests without an answer fail their
-     * rows as transient; the first such error still fails the batch. */
+    return cur ? retl_buf_adds(&cur->body, "]}") : RETL_E_OK;
+}
+
+/* Records every answer of the round into results, even when another
+ * request of the round failed: a created record that is not recorded would
+ * be created again by the next run. Requests without an answer fail their
+ * rows as transient. Returns the round's error e (message in eb) or, when
+ * e is OK, the first error found here. */
+static retl_err record_answers(const struct sf_load *L, const struct chunk *ch,
+                               size_t used, const struct sf_call *calls, retl_err e,
+                               struct eng_row_result *results, struct retl_errbuf *eb)
+{
     size_t ci = 0;
     for (size_t i = 0; i < used; i++) {
         if (!ch[i].n)
             continue;
-        struct sf_call *c = &calls[ci++];
+        const struct sf_call *c = &calls[ci++];
         if (!sf_rest_answered(c)) {
             struct retl_errbuf ceb = {{0}};
             retl_err ce = unanswered(c, e, eb, ch[i].idx, ch[i].n, results, &ceb);
@@ -350,19 +321,60 @@ static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
         struct retl_errbuf peb = {{0}};
         retl_err pe = sf_rest_parse_results(L, c->status, retl_buf_str(&c->resp),
                                             ch[i].idx, ch[i].n, results, &peb);
-        if (pe) {
-            for (size_t k = 0; k < ch[i].n; k++)
-                if (!results[ch[i].idx[k]].ok && !results[ch[i].idx[k]].code)
-                    sf_result_fail(&results[ch[i].idx[k]], "INVALID_RESPONSE", peb.msg,
-                                   NULL);
-            if (!e) {
-                e = pe;
-                if (eb)
-                    *eb = peb;
-            }
+        if (!pe)
+            continue;
+        for (size_t k = 0; k < ch[i].n; k++)
+            if (!results[ch[i].idx[k]].ok && !results[ch[i].idx[k]].code)
+                sf_result_fail(&results[ch[i].idx[k]], "INVALID_RESPONSE", peb.msg, NULL);
+        if (!e) {
+            e = pe;
+            if (eb)
+                *eb = peb;
         }
     }
+    return e;
+}
+
+/* One round: rows[0..nrows) in Collections requests of 200, all in flight
+ * together, every answer recorded in results. */
+static retl_err rest_round(struct sf_load *L, const struct eng_batch *b,
+                           const size_t *rows, size_t nrows,
+                           struct eng_row_result *results, struct retl_errbuf *eb)
+{
+    retl_err e = RETL_E_OK;
+    size_t nch = (nrows + SF_COLLECTION_MAX - 1) / SF_COLLECTION_MAX;
+    struct chunk *ch = calloc(nch ? nch : 1, sizeof *ch);
+    struct sf_call *calls = calloc(nch ? nch : 1, sizeof *calls);
+    size_t used = 0, ncalls = 0;
+    char *path = NULL;
+    if (!ch || !calls || !(path = rest_path(L))) {
+        e = RETL_E_NOMEM;
+        goto out;
+    }
+    if ((e = build_chunks(L, b, rows, nrows, ch, &used, results, eb)))
+        goto out;
+    for (size_t i = 0; i < used; i++) {
+        if (!ch[i].n)
+            continue;
+        struct sf_call *c = &calls[ncalls++];
+        c->method = L->mode == RETL_MODE_INSERT ? "POST" : "PATCH";
+        c->url = sf_data_url(L->conn, path);
+        c->body = ch[i].body.data;
+        c->body_len = ch[i].body.len;
+        c->idempotent = L->mode != RETL_MODE_INSERT;
+        if (!c->url)
+            e = RETL_E_NOMEM;
+    }
+    if (e || !ncalls)
+        goto out;
+    /* Reserve the whole batch up front so the call cap stops a run between
+     * batches, never in the middle of one. */
+    if ((e = sf_reserve_calls(L->conn, (long long)ncalls, eb)))
+        goto out;
+    e = sf_http_run(L->conn, calls, ncalls, eb);
+    e = record_answers(L, ch, used, calls, e, results, eb);
 out:
+    free(path);
     for (size_t i = 0; ch && i < used; i++) {
         free(ch[i].idx);
         retl_buf_free(&ch[i].body);

@@ -407,6 +407,165 @@ static void format_tstamp(char *s, const struct tstamp *t, bool with_time)
     *s = '\0';
 }
 
+/* "value not of required type", Salesforce's words for a value it cannot
+ * read as the field's type. Returns false for the caller to pass on. */
+static bool not_type(struct sf_verr *err, const struct sf_field *f, const char *v)
+{
+    verr(err, "INVALID_TYPE_ON_FIELD_IN_RECORD", "%s: value not of required type: %s",
+         f->name, v);
+    return false;
+}
+
+/* A JSON array of strings becomes "A;B" in scratch; anything else stays. */
+static const char *multipicklist(const char *v, char *scratch, size_t cap)
+{
+    const char *out = v;
+    json_t *a = json_loads(v, 0, NULL);
+    if (json_is_array(a)) {
+        size_t o = 0, i;
+        json_t *it;
+        bool okay = true;
+        json_array_foreach (a, i, it) {
+            const char *s = json_string_value(it);
+            size_t sl = s ? strlen(s) : 0;
+            if (!s || o + sl + 2 >= cap) {
+                okay = false;
+                break;
+            }
+            if (o)
+                scratch[o++] = ';';
+            memcpy(scratch + o, s, sl);
+            o += sl;
+        }
+        scratch[o] = '\0';
+        if (okay)
+            out = scratch;
+    }
+    json_decref(a);
+    return out;
+}
+
+/* string, base64 and other types: sent as text, within the field's length. */
+static bool conv_text(const struct sf_field *f, enum eng_type st, const char *v,
+                      char *scratch, size_t cap, const char **outp, struct sf_verr *err)
+{
+    if (st == ENG_T_JSON && f->type_name && !strcmp(f->type_name, "multipicklist") &&
+        v[0] == '[')
+        *outp = multipicklist(v, scratch, cap);
+    if (f->type == SF_F_STRING && f->length > 0 && utf8_len(*outp) > (size_t)f->length) {
+        verr(err, "STRING_TOO_LONG", "%s: data value too large: %s", f->name, *outp);
+        size_t ml = strlen(err->message);
+        retl_utf8_printf(err->message + ml, sizeof err->message - ml, " (max length=%ld)",
+                         f->length);
+        return false;
+    }
+    return true;
+}
+
+/* A record Id: 15 or 18 characters, sent as 18; empty is null. */
+static bool conv_id(const struct sf_field *f, const char *v, char *scratch,
+                    const char **outp, enum vkind *kind, struct sf_verr *err)
+{
+    if (!*v) {
+        *kind = V_NULL;
+        return true;
+    }
+    if (!sf_id18(v, scratch)) {
+        verr(err, "MALFORMED_ID", "%s: id value of incorrect type: %s", f->name, v);
+        return false;
+    }
+    *outp = scratch;
+    return true;
+}
+
+static bool conv_bool(const struct sf_field *f, const char *v, const char **outp,
+                      enum vkind *kind, struct sf_verr *err)
+{
+    bool b;
+    if (!parse_bool(v, &b))
+        return not_type(err, f, v);
+    *outp = b ? "true" : "false";
+    *kind = V_RAW;
+    return true;
+}
+
+/* int and double: a plain decimal in scratch, an int without fraction or
+ * exponent, within the field's digits (or precision - scale). */
+static bool conv_number(const struct sf_field *f, enum eng_type st, const char *v,
+                        char *scratch, size_t cap, const char **outp, enum vkind *kind,
+                        struct sf_verr *err)
+{
+    int idig;
+    bool frac, exp;
+    if (!*v && st == ENG_T_TEXT) {
+        *kind = V_NULL;
+        return true;
+    }
+    if (st == ENG_T_BOOL || !parse_number(v, scratch, cap, &idig, &frac, &exp))
+        return not_type(err, f, v);
+    if (f->type == SF_F_INT) {
+        if (frac || exp)
+            return not_type(err, f, v);
+        char *dot = strchr(scratch, '.');
+        if (dot)
+            *dot = '\0';
+        if (!strcmp(scratch, "-0"))
+            strcpy(scratch, "0");
+    }
+    int max_int =
+        f->type == SF_F_INT
+            ? (f->digits > 0 ? f->digits : (f->precision > 0 ? f->precision : 0))
+            : (f->precision > 0 ? f->precision - f->scale : 0);
+    if (max_int > 0 && !exp && idig > max_int) {
+        verr(err, "NUMBER_OUTSIDE_VALID_RANGE", "%s: number outside valid range: %s",
+             f->name, v);
+        return false;
+    }
+    *outp = scratch;
+    *kind = V_RAW;
+    return true;
+}
+
+/* date and datetime: any accepted timestamp, in UTC, years 1700-4000. */
+static bool conv_tstamp(const struct sf_field *f, enum eng_type st, const char *v,
+                        char *scratch, const char **outp, enum vkind *kind,
+                        struct sf_verr *err)
+{
+    struct tstamp t;
+    if (!*v && st == ENG_T_TEXT) {
+        *kind = V_NULL;
+        return true;
+    }
+    if (!parse_tstamp(v, &t) || t.y < 1700 || t.y > 4000)
+        return not_type(err, f, v);
+    tstamp_to_utc(&t);
+    if (t.y < 1 || t.y > 9999)
+        return not_type(err, f, v);
+    format_tstamp(scratch, &t, f->type == SF_F_DATETIME);
+    *outp = scratch;
+    return true;
+}
+
+/* time: a clock with an optional offset, sent as HH:MM:SS.mmmZ. */
+static bool conv_time(const struct sf_field *f, enum eng_type st, const char *v,
+                      char *scratch, size_t cap, const char **outp, enum vkind *kind,
+                      struct sf_verr *err)
+{
+    struct tstamp t = {0};
+    const char *p = parse_clock(v, &t);
+    if (!*v && st == ENG_T_TEXT) {
+        *kind = V_NULL;
+        return true;
+    }
+    if (!p || !parse_offset(p, &t))
+        return not_type(err, f, v);
+    int mins = t.h * 60 + t.mi - (t.has_offset ? t.offset_min : 0);
+    mins = ((mins % 1440) + 1440) % 1440;
+    snprintf(scratch, cap, "%02d:%02d:%02d.%03dZ", mins / 60, mins % 60, t.s, t.ms);
+    *outp = scratch;
+    return true;
+}
+
 /* Converts v for field f into scratch; sets kind. */
 static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
                     char *scratch, size_t cap, const char **outp, enum vkind *kind,
@@ -417,142 +576,14 @@ static bool convert(const struct sf_field *f, enum eng_type st, const char *v,
     switch (f->type) {
     case SF_F_STRING:
     case SF_F_BASE64:
-    case SF_F_OTHER:
-        if (st == ENG_T_JSON && f->type_name && !strcmp(f->type_name, "multipicklist") &&
-            v[0] == '[') {
-            /* A JSON array of strings becomes "A;B". */
-            json_t *a = json_loads(v, 0, NULL);
-            if (json_is_array(a)) {
-                size_t o = 0, i;
-                json_t *it;
-                bool okay = true;
-                json_array_foreach (a, i, it) {
-                    const char *s = json_string_value(it);
-                    size_t sl = s ? strlen(s) : 0;
-                    if (!s || o + sl + 2 >= cap) {
-                        okay = false;
-                        break;
-                    }
-                    if (o)
-                        scratch[o++] = ';';
-                    memcpy(scratch + o, s, sl);
-                    o += sl;
-                }
-                scratch[o] = '\0';
-                if (okay)
-                    *outp = scratch;
-            }
-            json_decref(a);
-        }
-        if (f->type == SF_F_STRING && f->length > 0 &&
-            utf8_len(*outp) > (size_t)f->length) {
-            verr(err, "STRING_TOO_LONG", "%s: data value too large: %s", f->name, *outp);
-            size_t ml = strlen(err->message);
-            retl_utf8_printf(err->message + ml, sizeof err->message - ml,
-                             " (max length=%ld)", f->length);
-            return false;
-        }
-        return true;
-    case SF_F_ID:
-        if (!*v) {
-            *kind = V_NULL;
-            return true;
-        }
-        if (!sf_id18(v, scratch)) {
-            verr(err, "MALFORMED_ID", "%s: id value of incorrect type: %s", f->name, v);
-            return false;
-        }
-        *outp = scratch;
-        return true;
-    case SF_F_BOOL: {
-        bool b;
-        if (!parse_bool(v, &b)) {
-            verr(err, "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                 "%s: value not of required type: %s", f->name, v);
-            return false;
-        }
-        *outp = b ? "true" : "false";
-        *kind = V_RAW;
-        return true;
-    }
+    case SF_F_OTHER: return conv_text(f, st, v, scratch, cap, outp, err);
+    case SF_F_ID: return conv_id(f, v, scratch, outp, kind, err);
+    case SF_F_BOOL: return conv_bool(f, v, outp, kind, err);
     case SF_F_INT:
-    case SF_F_DOUBLE: {
-        int idig;
-        bool frac, exp;
-        if (!*v && st == ENG_T_TEXT) {
-            *kind = V_NULL;
-            return true;
-        }
-        if (st == ENG_T_BOOL || !parse_number(v, scratch, cap, &idig, &frac, &exp)) {
-            verr(err, "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                 "%s: value not of required type: %s", f->name, v);
-            return false;
-        }
-        if (f->type == SF_F_INT) {
-            if (frac || exp) {
-                verr(err, "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                     "%s: value not of required type: %s", f->name, v);
-                return false;
-            }
-            char *dot = strchr(scratch, '.');
-            if (dot)
-                *dot = '\0';
-            if (!strcmp(scratch, "-0"))
-                strcpy(scratch, "0");
-        }
-        int max_int =
-            f->type == SF_F_INT
-                ? (f->digits > 0 ? f->digits : (f->precision > 0 ? f->precision : 0))
-                : (f->precision > 0 ? f->precision - f->scale : 0);
-        if (max_int > 0 && !exp && idig > max_int) {
-            verr(err, "NUMBER_OUTSIDE_VALID_RANGE", "%s: number outside valid range: %s",
-                 f->name, v);
-            return false;
-        }
-        *outp = scratch;
-        *kind = V_RAW;
-        return true;
-    }
+    case SF_F_DOUBLE: return conv_number(f, st, v, scratch, cap, outp, kind, err);
     case SF_F_DATE:
-    case SF_F_DATETIME: {
-        struct tstamp t;
-        if (!*v && st == ENG_T_TEXT) {
-            *kind = V_NULL;
-            return true;
-        }
-        if (!parse_tstamp(v, &t) || t.y < 1700 || t.y > 4000) {
-            verr(err, "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                 "%s: value not of required type: %s", f->name, v);
-            return false;
-        }
-        tstamp_to_utc(&t);
-        if (t.y < 1 || t.y > 9999) {
-            verr(err, "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                 "%s: value not of required type: %s", f->name, v);
-            return false;
-        }
-        format_tstamp(scratch, &t, f->type == SF_F_DATETIME);
-        *outp = scratch;
-        return true;
-    }
-    case SF_F_TIME: {
-        struct tstamp t = {0};
-        const char *p = parse_clock(v, &t);
-        if (!*v && st == ENG_T_TEXT) {
-            *kind = V_NULL;
-            return true;
-        }
-        if (!p || !parse_offset(p, &t)) {
-            verr(err, "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                 "%s: value not of required type: %s", f->name, v);
-            return false;
-        }
-        int mins = t.h * 60 + t.mi - (t.has_offset ? t.offset_min : 0);
-        mins = ((mins % 1440) + 1440) % 1440;
-        snprintf(scratch, cap, "%02d:%02d:%02d.%03dZ", mins / 60, mins % 60, t.s, t.ms);
-        *outp = scratch;
-        return true;
-    }
+    case SF_F_DATETIME: return conv_tstamp(f, st, v, scratch, outp, kind, err);
+    case SF_F_TIME: return conv_time(f, st, v, scratch, cap, outp, kind, err);
     }
     return true;
 }
