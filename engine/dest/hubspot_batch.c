@@ -198,100 +198,106 @@ static char *error_code(const json_t *err, char **fields)
     return strdup(cat ? cat : "ERROR");
 }
 
-void hs_chunk_results(const struct hs_load *L, const struct eng_batch *b, size_t from,
-                      size_t to, const struct hs_resp *resp,
-                      struct eng_row_result *results)
+/* The errors of a 200/207 answer fail the rows they name (by trace id,
+ * else by key) that are not done yet. */
+static void fail_named(const struct hs_load *L, const struct eng_batch *b, size_t from,
+                       size_t to, const struct hs_resp *resp, bool *done,
+                       struct eng_row_result *results)
 {
-    /* Rows sent are those not already failed while building the body. */
-    bool *done = calloc(to - from, sizeof *done);
-    if (!done) {
-        for (size_t i = from; i < to; i++)
-            if (!results[i].code)
-                hs_fail(&results[i], "NO_RESULT",
-                        "out of memory reading HubSpot's answer", NULL);
-        return;
+    size_t k;
+    json_t *err;
+    json_array_foreach (json_object_get(resp->body, "errors"), k, err) {
+        char *fields = NULL;
+        char *code = error_code(err, &fields);
+        const char *cat = retl_json_str(err, "category");
+        const char *m0 = retl_json_str(err, "message");
+        /* The errors table keeps HubSpot's category beside a finer code. */
+        char *msg = NULL;
+        if (cat && code && strcmp(cat, code) != 0 &&
+            asprintf(&msg, "%s: %s", cat, m0 ? m0 : "") < 0)
+            msg = NULL;
+        const json_t *ctx = json_object_get(err, "context");
+        size_t m;
+        json_t *v;
+        json_array_foreach (json_object_get(ctx, "objectWriteTraceId"), m, v) {
+            long r = row_by_trace(json_string_value(v), from, to);
+            if (r >= 0 && !done[r - (long)from]) {
+                hs_fail(&results[r], code, msg ? msg : m0, fields);
+                done[r - (long)from] = true;
+            }
+        }
+        json_array_foreach (json_object_get(ctx, "ids"), m, v) {
+            long r = row_by_key(L, b, json_string_value(v), from, to);
+            if (r >= 0 && !done[r - (long)from]) {
+                hs_fail(&results[r], code, msg ? msg : m0, fields);
+                done[r - (long)from] = true;
+            }
+        }
+        free(msg);
+        free(code);
+        free(fields);
+    }
+}
+
+/* The row a result of a 200/207 answer belongs to: by trace id, else by the
+ * idProperty (upsert) or id (update by hs_object_id), else the next row not
+ * done (creates are answered in input order); -1 when none. */
+static long result_row(const struct hs_load *L, const struct eng_batch *b, size_t from,
+                       size_t to, const json_t *res, const bool *done,
+                       size_t *next_positional)
+{
+    long r = row_by_trace(retl_json_str(res, "objectWriteTraceId"), from, to);
+    const json_t *props = json_object_get(res, "properties");
+    if (r < 0 && L->mode == RETL_MODE_UPSERT)
+        r = row_by_key(L, b, retl_json_str(props, L->id_property), from, to);
+    if (r < 0 && L->mode == RETL_MODE_UPDATE)
+        r = row_by_key(L, b,
+                       L->id_property ? retl_json_str(props, L->id_property)
+                                      : retl_json_str(res, "id"),
+                       from, to);
+    if (r < 0 && L->mode == RETL_MODE_INSERT) {
+        while (*next_positional < to && done[*next_positional - from])
+            (*next_positional)++;
+        if (*next_positional < to)
+            r = (long)*next_positional;
+    }
+    return r;
+}
+
+/* The results of a 200/207 answer: rows named are done with their id; rows
+ * the answer does not mention fail NO_RESULT (sent again next run). */
+static void ok_answered(const struct hs_load *L, const struct eng_batch *b, size_t from,
+                        size_t to, const struct hs_resp *resp, bool *done,
+                        struct eng_row_result *results)
+{
+    size_t k, next_positional = from;
+    json_t *res;
+    json_array_foreach (json_object_get(resp->body, "results"), k, res) {
+        long r = result_row(L, b, from, to, res, done, &next_positional);
+        if (r < 0 || done[r - (long)from])
+            continue;
+        done[r - (long)from] = true;
+        struct eng_row_result *rr = &results[r];
+        rr->ok = true;
+        json_t *isnew = json_object_get(res, "new");
+        rr->created = L->mode == RETL_MODE_INSERT ||
+                      (L->mode == RETL_MODE_UPSERT && json_is_true(isnew));
+        const char *id = retl_json_str(res, "id");
+        rr->dest_id = id ? strdup(id) : NULL;
     }
     for (size_t i = from; i < to; i++)
-        done[i - from] = results[i].code != NULL;
+        if (!done[i - from])
+            hs_fail(&results[i], "NO_RESULT",
+                    "HubSpot's answer did not mention this record; it is sent again "
+                    "next run",
+                    NULL);
+}
+
+/* The whole call failed: every row sent gets HubSpot's words. */
+static void fail_call(size_t from, size_t to, const struct hs_resp *resp,
+                      const bool *done, struct eng_row_result *results)
+{
     long s = resp->status;
-    if (s == 200 || s == 201 || s == 207) {
-        size_t k;
-        json_t *err;
-        json_array_foreach (json_object_get(resp->body, "errors"), k, err) {
-            char *fields = NULL;
-            char *code = error_code(err, &fields);
-            const char *cat = retl_json_str(err, "category");
-            const char *m0 = retl_json_str(err, "message");
-            /* The errors table keeps HubSpot's category beside a finer code. */
-            char *msg = NULL;
-            if (cat && code && strcmp(cat, code) != 0 &&
-                asprintf(&msg, "%s: %s", cat, m0 ? m0 : "") < 0)
-                msg = NULL;
-            const json_t *ctx = json_object_get(err, "context");
-            size_t m;
-            json_t *v;
-            json_array_foreach (json_object_get(ctx, "objectWriteTraceId"), m, v) {
-                long r = row_by_trace(json_string_value(v), from, to);
-                if (r >= 0 && !done[r - (long)from]) {
-                    hs_fail(&results[r], code, msg ? msg : m0, fields);
-                    done[r - (long)from] = true;
-                }
-            }
-            json_array_foreach (json_object_get(ctx, "ids"), m, v) {
-                long r = row_by_key(L, b, json_string_value(v), from, to);
-                if (r >= 0 && !done[r - (long)from]) {
-                    hs_fail(&results[r], code, msg ? msg : m0, fields);
-                    done[r - (long)from] = true;
-                }
-            }
-            free(msg);
-            free(code);
-            free(fields);
-        }
-        size_t next_positional = from;
-        json_t *res;
-        json_array_foreach (json_object_get(resp->body, "results"), k, res) {
-            long r = row_by_trace(retl_json_str(res, "objectWriteTraceId"), from, to);
-            if (r < 0 && L->mode == RETL_MODE_UPSERT)
-                r = row_by_key(
-                    L, b,
-                    retl_json_str(json_object_get(res, "properties"), L->id_property),
-                    from, to);
-            if (r < 0 && L->mode == RETL_MODE_UPDATE)
-                r = row_by_key(L, b,
-                               L->id_property
-                                   ? retl_json_str(json_object_get(res, "properties"),
-                                                   L->id_property)
-                                   : retl_json_str(res, "id"),
-                               from, to);
-            if (r < 0 && L->mode == RETL_MODE_INSERT) {
-                /* HubSpot answers creates in input order. */
-                while (next_positional < to && done[next_positional - from])
-                    next_positional++;
-                if (next_positional < to)
-                    r = (long)next_positional;
-            }
-            if (r < 0 || done[r - (long)from])
-                continue;
-            done[r - (long)from] = true;
-            struct eng_row_result *rr = &results[r];
-            rr->ok = true;
-            json_t *isnew = json_object_get(res, "new");
-            rr->created = L->mode == RETL_MODE_INSERT ||
-                          (L->mode == RETL_MODE_UPSERT && json_is_true(isnew));
-            const char *id = retl_json_str(res, "id");
-            rr->dest_id = id ? strdup(id) : NULL;
-        }
-        for (size_t i = from; i < to; i++)
-            if (!done[i - from])
-                hs_fail(&results[i], "NO_RESULT",
-                        "HubSpot's answer did not mention this record; it is sent again "
-                        "next run",
-                        NULL);
-        free(done);
-        return;
-    }
-    /* The whole call failed: every row sent gets HubSpot's words. */
     char *text = hs_error_text(resp);
     char *fields = NULL;
     char *code = NULL;
@@ -314,6 +320,30 @@ void hs_chunk_results(const struct hs_load *L, const struct eng_batch *b, size_t
     free(text);
     free(code);
     free(fields);
+}
+
+void hs_chunk_results(const struct hs_load *L, const struct eng_batch *b, size_t from,
+                      size_t to, const struct hs_resp *resp,
+                      struct eng_row_result *results)
+{
+    /* Rows sent are those not already failed while building the body. */
+    bool *done = calloc(to - from, sizeof *done);
+    if (!done) {
+        for (size_t i = from; i < to; i++)
+            if (!results[i].code)
+                hs_fail(&results[i], "NO_RESULT",
+                        "out of memory reading HubSpot's answer", NULL);
+        return;
+    }
+    for (size_t i = from; i < to; i++)
+        done[i - from] = results[i].code != NULL;
+    long s = resp->status;
+    if (s == 200 || s == 201 || s == 207) {
+        fail_named(L, b, from, to, resp, done, results);
+        ok_answered(L, b, from, to, resp, done, results);
+    } else {
+        fail_call(from, to, resp, done, results);
+    }
     free(done);
 }
 
