@@ -293,27 +293,30 @@ static void ok_answered(const struct hs_load *L, const struct eng_batch *b, size
                     NULL);
 }
 
+char *hs_call_code(const struct hs_resp *resp, char **fields)
+{
+    long s = resp->status;
+    char c[32];
+    *fields = NULL;
+    if (s == 429)
+        return strdup("RATE_LIMIT");
+    if (s >= 500)
+        return strdup("HTTP_5XX");
+    if (s == 423 || s == 477)
+        return strdup(s == 423 ? "LOCKED" : "MIGRATION_IN_PROGRESS");
+    if (resp->body && retl_json_str(resp->body, "category"))
+        return error_code(resp->body, fields);
+    snprintf(c, sizeof c, "HTTP_%ld", s);
+    return strdup(c);
+}
+
 /* The whole call failed: every row sent gets HubSpot's words. */
 static void fail_call(size_t from, size_t to, const struct hs_resp *resp,
                       const bool *done, struct eng_row_result *results)
 {
-    long s = resp->status;
-    char *text = hs_error_text(resp);
     char *fields = NULL;
-    char *code = NULL;
-    if (s == 429)
-        code = strdup("RATE_LIMIT");
-    else if (s >= 500)
-        code = strdup("HTTP_5XX");
-    else if (s == 423 || s == 477)
-        code = strdup(s == 423 ? "LOCKED" : "MIGRATION_IN_PROGRESS");
-    else if (resp->body && retl_json_str(resp->body, "category"))
-        code = error_code(resp->body, &fields);
-    else {
-        char c[32];
-        snprintf(c, sizeof c, "HTTP_%ld", s);
-        code = strdup(c);
-    }
+    char *code = hs_call_code(resp, &fields);
+    char *text = hs_error_text(resp);
     for (size_t i = from; i < to; i++)
         if (!done[i - from])
             hs_fail(&results[i], code, text, fields);

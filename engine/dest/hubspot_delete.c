@@ -333,21 +333,15 @@ out:
 static void fail_sent(const struct hs_resp *resp, size_t from, size_t to,
                       struct eng_row_result *results)
 {
+    char *fields = NULL;
+    char *code = hs_call_code(resp, &fields);
     char *text = hs_error_text(resp);
-    char code[32];
-    const char *cat = resp->body ? retl_json_str(resp->body, "category") : NULL;
-    if (resp->status == 429)
-        snprintf(code, sizeof code, "RATE_LIMIT");
-    else if (resp->status >= 500)
-        snprintf(code, sizeof code, "HTTP_5XX");
-    else if (cat)
-        snprintf(code, sizeof code, "%.31s", cat);
-    else
-        snprintf(code, sizeof code, "HTTP_%ld", resp->status);
     for (size_t i = from; i < to; i++)
         if (!results[i].code && !results[i].ok)
-            hs_fail(&results[i], code, text, NULL);
+            hs_fail(&results[i], code, text, fields);
     free(text);
+    free(code);
+    free(fields);
 }
 
 /* Clear answers: results by trace id are done; OBJECT_NOT_FOUND means the

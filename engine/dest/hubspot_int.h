@@ -188,4 +188,11 @@ retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
 void hs_fail(struct eng_row_result *r, const char *code, const char *message,
              const char *fields);
 
+/* The code every row of a failed call gets: RATE_LIMIT (429), HTTP_5XX,
+ * LOCKED (423), MIGRATION_IN_PROGRESS (477), else HubSpot's category (or the
+ * finer code inside a "Property values were not valid" message), else
+ * HTTP_<status>. *fields gets the properties named, or NULL. Ownership: the
+ * caller frees the result and *fields. */
+char *hs_call_code(const struct hs_resp *resp, char **fields);
+
 #endif

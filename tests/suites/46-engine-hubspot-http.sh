@@ -160,6 +160,14 @@ show() {
   [ -n "$et" ] && pg_sql -c "SELECT key, code, fields, left(message, 160) FROM $et ORDER BY key LIMIT 5" 2>/dev/null | sed 's/^/  errors: /'
 }
 errq() { pg_sql -c "SELECT $2 FROM $(sum .errorsTable) WHERE key = '$1'"; }
+# forget_ids KEY...: the last run's snapshot forgets the HubSpot ids kept for
+# KEYs, as if they were synced before ids were kept.
+forget_ids() {
+  local snap keys
+  snap=$(sum .errorsTable)
+  keys=$(printf "'%s'," "$@")
+  pg_sql -c "UPDATE ${snap%__errors}__snap SET id = NULL WHERE k IN (${keys%,})" >/dev/null
+}
 
 sql "CREATE SCHEMA src;
 CREATE TABLE src.people (id text PRIMARY KEY, email text, first text, score numeric(8,2), vip boolean,
@@ -420,9 +428,7 @@ check "hubspot Delete: a record someone already deleted counts as deleted (gone:
   test "$RC/$(sum .rows.deleted)/$(sum .rows.failed)" = "0/1/0"
 # A snapshot written before ids were kept: the keys are looked up by the
 # idProperty (one batch/read); one of them someone already deleted (done).
-SNAP=$(sum .errorsTable)
-SNAP=${SNAP%__errors}__snap
-pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k IN ('gone1@example.com', 'gone3@example.com', 'gone6@example.com')" >/dev/null
+forget_ids 'gone1@example.com' 'gone3@example.com' 'gone6@example.com'
 id1=$(hadmin GET records/contacts | jq -r '.results[] | select(.properties.email == "gone1@example.com") | .id')
 hsapi DELETE "/crm/v3/objects/contacts/$id1" >/dev/null
 sql "DELETE FROM src.dl WHERE id IN ('D-1', 'D-3', 'D-6')" >/dev/null
@@ -438,9 +444,7 @@ run hsclr
 check "hubspot Clear: the record stays with every mapped property emptied, the key kept" \
   test "$RC/$(sum .rows.cleared)/$(record contacts '.properties.email == "clear3@example.com"' | jq -c '[.email, (.firstname // ""), (.score // ""), (.external_id // "")]')/$(record contacts '.properties.email == "clear2@example.com"' | jq -r .firstname)" \
   = '0/1/["clear3@example.com","","",""]/Clear2'
-SNAP=$(sum .errorsTable)
-SNAP=${SNAP%__errors}__snap
-pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k = 'clear2@example.com'" >/dev/null
+forget_ids 'clear2@example.com'
 sql "DELETE FROM src.cl WHERE id = 'C-2'" >/dev/null
 run hsclr
 check "hubspot Clear: a key without a kept id is found by idProperty (batch/read) and cleared" \
@@ -466,9 +470,7 @@ sql "UPDATE src.cs SET live = true" >/dev/null
 run hscase
 check "hubspot: a key differing only in case upserts the same record ($(sum .rows.failed) failed)" \
   test "$RC/$(sum .rows.failed)/$(ncase dup.one@example.com)/$(ncase dup.two@example.com)/$(ncase mix@example.com)" = "0/0/1/1/1"
-SNAP=$(sum .errorsTable)
-SNAP=${SNAP%__errors}__snap
-pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k IN ('DUP.TWO@example.com', 'dup.two@EXAMPLE.com', 'mix@example.com')" >/dev/null
+forget_ids 'DUP.TWO@example.com' 'dup.two@EXAMPLE.com' 'mix@example.com'
 arch0=$(hstat .archived)
 sql "UPDATE src.cs SET live = false WHERE id <> 'K-7'" >/dev/null
 run hscase
@@ -482,9 +484,7 @@ echo "  deletes: {mode: Clear, maxPercent: 100}" >>"$W/hscc.yaml"
 run hscc
 sql "UPDATE src.cc SET live = true" >/dev/null
 run hscc
-SNAP=$(sum .errorsTable)
-SNAP=${SNAP%__errors}__snap
-pg_sql -c "UPDATE $SNAP SET id = NULL WHERE k = 'clr.case@example.com'" >/dev/null
+forget_ids 'clr.case@example.com'
 sql "UPDATE src.cc SET live = false WHERE id <> 'Q-3'" >/dev/null
 run hscc
 check "hubspot Clear: two keys differing only in case clear their record once (1 batch/update), both cleared" \

@@ -217,6 +217,43 @@ static void test_body_and_results(void **state)
     hs_props_free(&p);
 }
 
+/* The code of a failed call, shared by writes, deletes and clears. */
+static void test_call_code(void **state)
+{
+    (void)state;
+    static const struct {
+        long status;
+        const char *body, *code, *fields;
+    } t[] = {
+        {429, NULL, "RATE_LIMIT", NULL},
+        {503, "{\"category\":\"VALIDATION_ERROR\"}", "HTTP_5XX", NULL},
+        {423, NULL, "LOCKED", NULL},
+        {477, NULL, "MIGRATION_IN_PROGRESS", NULL},
+        {404, NULL, "HTTP_404", NULL},
+        {400, "{\"category\":\"VALIDATION_ERROR\",\"message\":\"Duplicate IDs\"}",
+         "VALIDATION_ERROR", NULL},
+        {400,
+         "{\"category\":\"VALIDATION_ERROR\",\"message\":\"Property values were not "
+         "valid: [{\\\"error\\\":\\\"INVALID_OPTION\\\",\\\"name\\\":\\\"plan\\\"}]\"}",
+         "INVALID_OPTION", "plan"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        json_error_t je;
+        struct hs_resp r = {.status = t[i].status,
+                            .body = t[i].body ? json_loads(t[i].body, 0, &je) : NULL};
+        char *fields = NULL;
+        char *code = hs_call_code(&r, &fields);
+        assert_string_equal(code, t[i].code);
+        if (t[i].fields)
+            assert_string_equal(fields, t[i].fields);
+        else
+            assert_null(fields);
+        free(code);
+        free(fields);
+        hs_resp_clear(&r);
+    }
+}
+
 static void test_classes(void **state)
 {
     (void)state;
@@ -231,9 +268,8 @@ static void test_classes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_validate),
-        cmocka_unit_test(test_body_and_results),
+        cmocka_unit_test(test_values),           cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_body_and_results), cmocka_unit_test(test_call_code),
         cmocka_unit_test(test_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
