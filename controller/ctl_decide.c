@@ -8,6 +8,7 @@
 #include "common/summary.h"
 #include "controller/ctl_status.h"
 #include "common/timestamp.h"
+#include "common/utf8.h"
 
 static const char *label(const json_t *obj, const char *key)
 {
@@ -174,11 +175,12 @@ void ctl_decide_stall(const struct ctl_outcome *o, bool stuck, struct ctl_stall 
 {
     if (stuck) {
         snprintf(s->reason, sizeof s->reason, "RunPodConfigError");
-        snprintf(s->msg, sizeof s->msg, "%s", o->message);
+        retl_utf8_printf(s->msg, sizeof s->msg, "%s", o->message);
     } else if (o->exit_code == RETL_EXIT_USAGE &&
                strcmp(o->result, retl_result_name(RETL_RESULT_SUCCEEDED))) {
         snprintf(s->reason, sizeof s->reason, "RunRejected");
-        snprintf(s->msg, sizeof s->msg, "the engine rejected the job: %s", o->message);
+        retl_utf8_printf(s->msg, sizeof s->msg, "the engine rejected the job: %s",
+                         o->message);
     }
 }
 
@@ -198,8 +200,8 @@ static void current_stall(const json_t *st, const struct ctl_cond_in *in,
         !strcmp(ctl_cond_status(st, CTL_COND_STALLED), "True") &&
         (!strcmp(sr, "RunPodConfigError") || !strcmp(sr, "RunRejected"))) {
         snprintf(s->reason, sizeof s->reason, "%s", sr);
-        snprintf(s->msg, sizeof s->msg, "%s",
-                 json_string_value(json_object_get(sc, "message")));
+        const char *m = json_string_value(json_object_get(sc, "message"));
+        retl_utf8_printf(s->msg, sizeof s->msg, "%s", m ? m : "");
     }
 }
 

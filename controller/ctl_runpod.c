@@ -230,7 +230,7 @@ static bool read_summary(struct ctl_outcome *o, const char *msg)
     retl_utf8_printf(o->message, sizeof o->message, "%s", m ? m : "");
     const char *why = json_string_value(json_object_get(s, RETL_SUM_REASON));
     if (why)
-        snprintf(o->reason, sizeof o->reason, "%s", why);
+        retl_utf8_printf(o->reason, sizeof o->reason, "%s", why);
     o->summary = s;
     return true;
 }
@@ -249,7 +249,7 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
             return CTL_POD_WAITING;
         outcome_init(o, pod, now);
         snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
-        snprintf(o->reason, sizeof o->reason, "%s", wr);
+        retl_utf8_printf(o->reason, sizeof o->reason, "%s", wr);
         const char *wm = json_string_value(json_object_get(wait, "message"));
         retl_utf8_printf(o->message, sizeof o->message, "run pod cannot start: %s: %s",
                          wr, wm ? wm : "");

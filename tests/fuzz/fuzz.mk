@@ -17,7 +17,7 @@ FUZZ_ENGINE_OBJS = $(call obj,fuzzobj,$(ENGINE_SRCS))
 FUZZ_CTRL_OBJS = $(call obj,fuzzobj,$(CTRL_SRCS))
 FUZZ_COMMON_TARGETS := fuzz_redact fuzz_cron fuzz_tzif
 FUZZ_ENGINE_TARGETS := fuzz_sf_csv fuzz_sf_json
-FUZZ_CTRL_TARGETS := fuzz_watch fuzz_kubeconfig
+FUZZ_CTRL_TARGETS := fuzz_watch fuzz_kubeconfig fuzz_pod_outcome
 $(addprefix $(BUILD)/fuzz/,$(FUZZ_COMMON_TARGETS)): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $^ $(LDLIBS)

@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/spec.h"
 #include "controller/ctl_runpod.h"
+#include "controller/ctl_status.h"
 
 static const char *const rj_text =
     "{\"apiVersion\": \"retl.io/v1alpha1\", \"kind\": \"ReverseEtlJob\","
@@ -334,6 +335,24 @@ static void test_observe(void **state)
         CTL_POD_STUCK);
     assert_string_equal(o.reason, "ImagePullBackOff");
     assert_non_null(strstr(o.message, "localhost/nope:1"));
+    ctl_outcome_free(&o);
+
+    /* A summary reason longer than the field, cut inside a UTF-8 sequence
+     * (found by fuzz_pod_outcome): it is cut before the sequence, so the run
+     * entry still has a valid string (a broken one was dropped silently). */
+    assert_int_equal(
+        observe("{\"status\": {\"phase\": \"Failed\", \"containerStatuses\": "
+                "[{\"state\": {\"terminated\": {\"exitCode\": 1, \"message\": "
+                "\"{\\\"result\\\": \\\"Failed\\\", \\\"reason\\\": \\\""
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xc3\xa9"
+                "\\\"}\"}}}]}}",
+                &o),
+        CTL_POD_FINISHED);
+    assert_int_equal(strlen(o.reason), 62);
+    struct ctl_run_ref ref = {.run = 1, .pod = "p", .trigger = "Manual"};
+    json_t *entry = ctl_run_entry(&ref, &o);
+    assert_string_equal(json_string_value(json_object_get(entry, "reason")), o.reason);
+    json_decref(entry);
     ctl_outcome_free(&o);
 }
 
