@@ -164,6 +164,9 @@ retl_err eng_dl_sql_create_meta(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st);
 retl_err eng_dl_sql_create_errors(const struct eng_dialect *d, struct retl_buf *b,
                                   const struct eng_state *st);
+/* Adds a text column to an errors table made before it had it (class, h). */
+retl_err eng_dl_sql_errors_add(const struct eng_dialect *d, struct retl_buf *b,
+                               const struct eng_state *st, const char *column);
 retl_err eng_dl_sql_create_snap(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st);
 retl_err eng_dl_sql_create_batch(const struct eng_dialect *d, struct retl_buf *b,
@@ -208,15 +211,33 @@ retl_err eng_dl_sql_diff_select(const struct eng_dialect *d, struct retl_buf *b,
 /* One row: I, U, D counts of the delta. */
 retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b,
                                  const struct eng_state *st);
-/* Deletes error rows whose key is not to be sent in this run. */
+/* Deletes error rows whose key is not to be sent in this run (nor skipped
+ * as failing permanently, nor, with dels, a propagated delete). */
 retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b,
-                                 const struct eng_state *st);
-/* The rows to send: op, k, c1..cn. */
+                                 const struct eng_state *st, bool dels);
+/* The rows to send: op, k, c1..cn; with dels the deleted keys too (op D,
+ * values NULL). */
 retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
-                               const struct eng_state *st);
+                               const struct eng_state *st, bool dels);
+/* One row: how many error rows are of class permanent. */
+retl_err eng_dl_sql_permanent_count(const struct eng_dialect *d, struct retl_buf *b,
+                                    const struct eng_state *st);
+/* The delta rows to send whose key failed permanently: k, the error's row
+ * hash, c1..cn. */
+retl_err eng_dl_sql_permanent_rows(const struct eng_dialect *d, struct retl_buf *b,
+                                   const struct eng_state *st);
+/* Marks the delta rows of keys[0..n) P (not sent: failing permanently,
+ * unchanged). n <= ENG_DL_VALUES_ROWS. */
+retl_err eng_dl_sql_permanent_skip(const struct eng_dialect *d, struct retl_buf *b,
+                                   const struct eng_state *st, const char *const *keys,
+                                   size_t n);
+/* One row: the keys the destination holds from this job (status L). */
+retl_err eng_dl_sql_synced_count(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st);
 
-/* One batch's outcome. rows[i] holds the key, ok, code, message, fields and
- * the row as JSON (strings, NULL allowed except the key). */
+/* One batch's outcome. rows[i] holds the key, ok, code, message, fields,
+ * the row as JSON, the operation (NULL: the job's), the failure class and
+ * the row hash (strings, NULL allowed except the key). */
 struct eng_dl_outcome {
     const char *key;
     bool ok;
@@ -224,6 +245,9 @@ struct eng_dl_outcome {
     const char *message;
     const char *fields;
     const char *row_json;
+    const char *op;
+    const char *cls;
+    const char *h;
 };
 /* "DELETE FROM batch". */
 retl_err eng_dl_sql_batch_clear(const struct eng_dialect *d, struct retl_buf *b,
@@ -233,16 +257,18 @@ retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b
                                  const struct eng_state *st,
                                  const struct eng_dl_outcome *rows, size_t n);
 /* The statements applying the batch table (after clear and inserts), in
- * order, into b[0..ENG_DL_COMMIT_STMTS). now is an ISO 8601 UTC text. */
-#define ENG_DL_COMMIT_STMTS 5
+ * order, into b[0..*n), *n <= ENG_DL_COMMIT_STMTS (one more with clear:
+ * cleared keys stay as gone). now is an ISO 8601 UTC text. */
+#define ENG_DL_COMMIT_STMTS 6
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,
-                           const char *now);
+                           const char *now, bool clear, size_t *n);
 /* Marks the delta's deleted keys G in snap. */
 retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st);
 /* Error rows: run, key, operation, code, message, fields, row,
- * first_failed, last_failed, attempts; ordered by key, at most limit. */
+ * first_failed, last_failed, attempts, class; ordered by key, at most
+ * limit. */
 retl_err eng_dl_sql_errors_list(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st, size_t limit);
 /* One row: how many error rows. */

@@ -138,8 +138,17 @@ retl_err eng_dl_sql_create_errors(const struct eng_dialect *d, struct retl_buf *
         {"first_failed", 'T', NULL},
         {"last_failed", 'T', NULL},
         {"attempts", 'I', NULL},
+        {"class", 'T', NULL},
+        {"h", 'T', NULL},
     };
     return CREATE(d, b, st, st->n.errors, defs);
+}
+
+retl_err eng_dl_sql_errors_add(const struct eng_dialect *d, struct retl_buf *b,
+                               const struct eng_state *st, const char *column)
+{
+    return eng_sql_fmt(X(d, st), b, "ALTER TABLE {errors} ADD %I %s", column,
+                       d->text_type);
 }
 
 retl_err eng_dl_sql_create_snap(const struct eng_dialect *d, struct retl_buf *b,
@@ -171,6 +180,7 @@ retl_err eng_dl_sql_create_batch(const struct eng_dialect *d, struct retl_buf *b
         {"k", 'K', NULL},       {"ok", 'F', NULL},           {"code", 'T', NULL},
         {"message", 'T', NULL}, {"fields", 'T', NULL},       {"row_json", 'T', NULL},
         {"origin", 'F', NULL},  {"first_failed", 'T', NULL}, {"attempts", 'I', NULL},
+        {"op", 'T', NULL},      {"cls", 'T', NULL},          {"h", 'T', NULL},
     };
     char t[ENG_IDENT_MAX + 1];
     eng_dl_batch_name(st, t);
@@ -275,14 +285,15 @@ retl_err eng_dl_sql_stage_count(const struct eng_dialect *d, struct retl_buf *b,
                        "0 END), 0) FROM {stage}");
 }
 
-/* The delta rows to send (I, U): the lean delta also has N rows. Written as
+/* The delta rows to send (I, U): the lean delta also has N rows, and P are
+ * rows left out as failing permanently (unchanged). Written as
  * exclusions, which the planner estimates as most of the delta, so that a
  * commit's join with the batch stays a hash join (IN ('I', 'U') on the
  * unanalysed delta looked like 1% of it and made a nested loop: 50 times
  * slower at 100k rows). */
 static const char *sent(const struct eng_dialect *d)
 {
-    return eng_dl_lean(d) ? "NOT IN ('D', 'N')" : "<> 'D'";
+    return eng_dl_lean(d) ? "NOT IN ('D', 'N', 'P')" : "NOT IN ('D', 'P')";
 }
 
 retl_err eng_dl_sql_dups(const struct eng_dialect *d, struct retl_buf *b,
@@ -409,20 +420,62 @@ retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b
                        "{delta}");
 }
 
+/* Error rows stay for the keys still to send, those skipped as failing
+ * permanently (P) and, with propagated deletes, the deleted ones (D). */
 retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b,
-                                 const struct eng_state *st)
+                                 const struct eng_state *st, bool dels)
 {
+    const char *keep = eng_dl_lean(d) ? (dels ? "<> 'N'" : "NOT IN ('D', 'N')")
+                                      : (dels ? "IS NOT NULL" : "<> 'D'");
     return eng_sql_fmt(X(d, st), b,
                        "DELETE FROM {errors} WHERE {key} NOT IN (SELECT {k} FROM {delta} "
                        "WHERE {op} %s)",
-                       sent(d));
+                       keep);
 }
 
 retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
-                               const struct eng_state *st)
+                               const struct eng_state *st, bool dels)
 {
+    const char *rows = !dels ? sent(d) : eng_dl_lean(d) ? "NOT IN ('N', 'P')" : "<> 'P'";
     return eng_sql_fmt(X(d, st), b, "SELECT {op}, {k}{c*} FROM {delta} WHERE {op} %s",
-                       sent(d));
+                       rows);
+}
+
+retl_err eng_dl_sql_permanent_count(const struct eng_dialect *d, struct retl_buf *b,
+                                    const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b,
+                       "SELECT COUNT(*) FROM {errors} WHERE {class} = 'permanent'");
+}
+
+retl_err eng_dl_sql_permanent_rows(const struct eng_dialect *d, struct retl_buf *b,
+                                   const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b,
+                       "SELECT {d.k}, {e.h}{d.c*} FROM {delta} AS d INNER JOIN {errors} "
+                       "AS e ON {e.key} = {d.k} WHERE {e.class} = 'permanent' AND {d.op} "
+                       "IN ('I', 'U')");
+}
+
+retl_err eng_dl_sql_permanent_skip(const struct eng_dialect *d, struct retl_buf *b,
+                                   const struct eng_state *st, const char *const *keys,
+                                   size_t n)
+{
+    retl_err rc;
+    RETL_TRY(eng_sql_fmt(X(d, st), b, "UPDATE {delta} SET {op} = 'P' WHERE {k} IN ("));
+    for (size_t i = 0; i < n; i++) {
+        RETL_TRY(retl_buf_adds(b, i ? ", " : ""));
+        RETL_TRY(eng_dl_literal(d, b, keys[i]));
+    }
+    RETL_TRY(retl_buf_adds(b, ")"));
+out:
+    return rc;
+}
+
+retl_err eng_dl_sql_synced_count(const struct eng_dialect *d, struct retl_buf *b,
+                                 const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b, "SELECT COUNT(*) FROM {snap} WHERE {st} = 'L'");
 }
 
 retl_err eng_dl_sql_batch_clear(const struct eng_dialect *d, struct retl_buf *b,
@@ -444,16 +497,19 @@ retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b
     retl_err rc;
     RETL_TRY(eng_sql_fmt(X(d, st), b,
                          "INSERT INTO {batch} ({k}, {ok}, {code}, {message}, {fields}, "
-                         "{row_json}, {origin}) VALUES "));
+                         "{row_json}, {op}, {cls}, {h}, {origin}) VALUES "));
     for (size_t i = 0; i < n; i++) {
         const struct eng_dl_outcome *r = &rows[i];
-        const char *v[] = {r->code, r->message, r->fields, r->row_json};
+        const char *v[] = {r->code, r->message, r->fields, r->row_json,
+                           r->op,   r->cls,     r->h};
         RETL_TRY(retl_buf_adds(b, i ? ",\n(" : "\n("));
         RETL_TRY(eng_dl_literal(d, b, r->key));
         RETL_TRY(retl_buf_adds(b, r->ok ? ", 't'" : ", 'f'"));
+        /* A success keeps only its operation (v[4]: Clear marks its keys
+         * gone). */
         for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) {
             RETL_TRY(retl_buf_adds(b, ", "));
-            RETL_TRY(lit_or_null(d, b, r->ok ? NULL : v[j]));
+            RETL_TRY(lit_or_null(d, b, r->ok && j != 4 ? NULL : v[j]));
         }
         RETL_TRY(retl_buf_adds(b, ", 'n')"));
     }
@@ -478,13 +534,20 @@ static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
         " AND {ok} = 'f'"),
     /* 3: every key of the batch leaves errors ... */
     "DELETE FROM {errors} WHERE {key} IN " BATCH_KEYS(""),
-    /* 4: ... and the failing ones come back with attempts + 1. */
+    /* 4: ... and the failing ones come back with attempts + 1, their
+     * operation (the job's, or delete / clear), class and row hash. */
     "INSERT INTO {errors} ({key}, {run}, {operation}, {code}, {message}, {fields}, "
     "{row}, "
-    "{first_failed}, {last_failed}, {attempts}) SELECT {b.k}, %lld, %L, {b.code}, "
+    "{first_failed}, {last_failed}, {attempts}, {class}, {h}) SELECT {b.k}, %lld, "
+    "COALESCE({b.op}, %L), {b.code}, "
     "{b.message}, {b.fields}, {b.row_json}, COALESCE({p.first_failed}, %L), %L, "
-    "COALESCE({p.attempts}, 0) + 1 FROM {batch} AS b LEFT JOIN {batch} AS p ON {p.k} = "
+    "COALESCE({p.attempts}, 0) + 1, {b.cls}, {b.h} FROM {batch} AS b LEFT JOIN {batch} "
+    "AS p ON {p.k} = "
     "{b.k} AND {p.origin} = 'e' WHERE {b.origin} = 'n' AND {b.ok} = 'f'",
+    /* 5 (Clear only): cleared keys stay in the snapshot as gone from the
+     * query (G): cleared once, sent again if they come back. */
+    "INSERT INTO {snap} ({k}, {st}) SELECT {k}, 'G' FROM {batch} WHERE {origin} = 'n' "
+    "AND {ok} = 't' AND {op} = 'clear'",
 };
 
 /* Step 1 of the lean snapshot: the hash instead of the values. */
@@ -494,10 +557,11 @@ static const char commit_lean[] =
 
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,
-                           const char *now)
+                           const char *now, bool clear, size_t *n)
 {
     retl_err rc = RETL_E_OK;
-    for (size_t i = 0; i < ENG_DL_COMMIT_STMTS; i++)
+    *n = clear ? ENG_DL_COMMIT_STMTS : ENG_DL_COMMIT_STMTS - 1;
+    for (size_t i = 0; i < *n; i++)
         RETL_TRY(eng_sql_fmt(X(d, st), &b[i],
                              i == 1 && eng_dl_lean(d) ? commit_lean : commit_stmts[i],
                              run, op, now, now));
@@ -516,7 +580,7 @@ retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
 
 #define ERROR_COLS                                                                       \
     "{run}, {key}, {operation}, {code}, {message}, {fields}, {row}, {first_failed}, "    \
-    "{last_failed}, {attempts}"
+    "{last_failed}, {attempts}, COALESCE({class}, 'transient')"
 
 retl_err eng_dl_sql_errors_list(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st, size_t limit)

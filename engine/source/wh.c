@@ -7,6 +7,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "common/log.h"
 #include "common/timestamp.h"
 
@@ -14,6 +16,8 @@
 #define NBUF_FIXED (1 + ENG_DL_COMMIT_STMTS)
 #define SCRATCH_MAX (512u << 20)
 #define SMALL_ROWS 100000u
+/* Keys of unchanged rows failing permanently, skipped in one run. */
+#define SKIP_KEYS_MAX (64u << 20)
 
 struct wh {
     const struct eng_wh_driver *drv;
@@ -23,6 +27,9 @@ struct wh {
     char **real; /* the query's own name of each state column */
     size_t nreal;
     char *query; /* lean dialects: the job's query, read by diff */
+    /* "delete" | "clear": spec.deletes propagated (D rows are sent, saved
+     * batch by batch); NULL: Ignore */
+    const char *del_op;
     struct retl_buf sql;
     /* delta reading */
     bool streaming;
@@ -322,6 +329,9 @@ retl_err eng_wh_describe(void *ctx, const struct retl_job *job, struct eng_state
     struct retl_buf q;
     retl_buf_init(&q, ENG_DL_SQL_MAX);
     free_real(w);
+    w->del_op = job->deletes == RETL_DELETES_DELETE  ? "delete"
+                : job->deletes == RETL_DELETES_CLEAR ? "clear"
+                                                     : NULL;
     RETL_TRY(eng_dl_job_query(w->dl, &q, job));
     SQL(w, eng_dl_sql_describe(w->dl, &w->sql, retl_buf_str(&q)));
     rc = w->drv->query(w->conn, retl_buf_str(&w->sql), 0, &r, eb);
@@ -420,18 +430,20 @@ static retl_err upgrade_batch(struct wh *w, const struct eng_state *st, const ch
 {
     retl_err rc;
     bool have = false;
-    long long old = 0;
+    long long cls = 0;
     struct eng_dl_params p;
     RETL_TRY(exists(w, st, batch, &have, eb));
     if (!have)
         goto out;
-    SQL(w, eng_dl_sql_column_exists(w->dl, &w->sql, st->n.schema, batch, "ph", &p));
-    RETL_TRY(count_p(w, &p, &old, eb));
-    if (old == 0)
+    /* Neither those nor the batch tables before failure classes have cls
+     * (nor op, h). */
+    SQL(w, eng_dl_sql_column_exists(w->dl, &w->sql, st->n.schema, batch, "cls", &p));
+    RETL_TRY(count_p(w, &p, &cls, eb));
+    if (cls > 0)
         goto out;
     SQL(w, eng_dl_sql_drop(w->dl, &w->sql, st, batch));
     RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
-    RETL_LOG_INFO("state: batch table upgraded to the readable column names",
+    RETL_LOG_INFO("state: batch table upgraded (made again with the current columns)",
                   RF_S("table", batch));
 out:
     return rc;
@@ -468,6 +480,57 @@ static retl_err column_exists(struct wh *w, const struct eng_state *st, const ch
     *yes = n > 0;
 out:
     return rc;
+}
+
+/* An errors table made before failure classes gets class and row hash in
+ * place (nullable: a NULL class is transient). h is added last, so its
+ * presence means both are there; a crash between the two (Snowflake
+ * commits each ALTER by itself) resumes here. */
+static retl_err upgrade_errors(struct wh *w, const struct eng_state *st,
+                               struct retl_errbuf *eb)
+{
+    retl_err rc;
+    bool have_h = false, have_cls = false;
+    RETL_TRY(column_exists(w, st, st->n.errors, "h", &have_h, eb));
+    if (have_h)
+        goto out;
+    RETL_TRY(column_exists(w, st, st->n.errors, "class", &have_cls, eb));
+    if (!have_cls) {
+        SQL(w, eng_dl_sql_errors_add(w->dl, &w->sql, st, "class"));
+        RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
+    }
+    SQL(w, eng_dl_sql_errors_add(w->dl, &w->sql, st, "h"));
+    RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
+    RETL_LOG_INFO("state: errors table upgraded in place (failure class, row hash)",
+                  RF_S("table", st->n.errors));
+out:
+    return rc;
+}
+
+/* The row hash of a failed row, kept in errors.h: SHA-256 (hex) of the
+ * canonical values vals[0..n), each written "<length>:<value>" and NULL as
+ * "~", so that NULL and '' differ. Computed here, not in the warehouse,
+ * so every dialect (SQLite has no hash function) compares the same way. */
+static retl_err row_hash(const char *const *vals, size_t n, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        char len[32];
+        int m = vals[i] ? snprintf(len, sizeof len, "%zu:", strlen(vals[i]))
+                        : snprintf(len, sizeof len, "~");
+        ok = EVP_DigestUpdate(c, len, (size_t)m) == 1 &&
+             (!vals[i] || EVP_DigestUpdate(c, vals[i], strlen(vals[i])) == 1);
+    }
+    ok = ok && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(c);
+    if (!ok)
+        return RETL_E_INTERNAL;
+    for (unsigned int i = 0; i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return RETL_E_OK;
 }
 
 /* A snapshot written by the wide code (k, st, c1..cn) becomes lean in
@@ -526,6 +589,7 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags
     char batch[ENG_IDENT_MAX + 1];
     RETL_TRY(ensure_meta(w, st, eb));
     RETL_TRY(ensure(w, st, st->n.errors, eng_dl_sql_create_errors, eb));
+    RETL_TRY(upgrade_errors(w, st, eb));
     eng_dl_batch_name(st, batch);
     RETL_TRY(upgrade_batch(w, st, batch, eb));
     RETL_TRY(ensure(w, st, batch, eng_dl_sql_create_batch, eb));
@@ -671,6 +735,98 @@ out:
     return rc;
 }
 
+/* Marks P (not sent) the delta rows whose key failed permanently with the
+ * same values (row hash), unless a retry was requested; *n gets how many.
+ * The keys are collected first and marked after the read, so no statement
+ * writes the delta while another connection reads it. */
+static retl_err skip_permanent(struct wh *w, const struct eng_state *st, long long *n,
+                               struct retl_errbuf *eb)
+{
+    retl_err rc;
+    long long perm = 0;
+    size_t nc = 0, nkeys = 0;
+    bool streaming = false, canon = w->dl->id != ENG_DL_POSTGRES;
+    struct retl_buf keys, vals;
+    const char **list = NULL, **cv = NULL;
+    long *off = NULL;
+    retl_buf_init(&keys, SKIP_KEYS_MAX);
+    retl_buf_init(&vals, SCRATCH_MAX);
+    *n = 0;
+    if (w->flags & ENG_SRC_RETRY_FAILED)
+        return RETL_E_OK;
+    SQL(w, eng_dl_sql_permanent_count(w->dl, &w->sql, st));
+    RETL_TRY(count(w, retl_buf_str(&w->sql), &perm, eb));
+    if (perm == 0)
+        goto out;
+    cv = calloc(st->ncols, sizeof *cv);
+    off = calloc(st->ncols, sizeof *off);
+    if (!cv || !off) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    SQL(w, eng_dl_sql_permanent_rows(w->dl, &w->sql, st));
+    RETL_TRY(w->drv->stream_open(w->conn, retl_buf_str(&w->sql), &nc, eb));
+    streaming = true;
+    if (nc != st->ncols + 1) {
+        rc =
+            retl_errf(eb, RETL_E_INTERNAL, "source: permanent failures: %zu columns", nc);
+        goto out;
+    }
+    for (;;) {
+        size_t nr = 0;
+        const char *const *raw = NULL;
+        RETL_TRY(w->drv->stream_fetch(w->conn, ENG_DL_VALUES_ROWS, &nr, &raw, eb));
+        if (nr == 0)
+            break;
+        for (size_t i = 0; i < nr; i++) {
+            const char *const *row = raw + i * nc;
+            char h[65];
+            retl_buf_reset(&vals);
+            for (size_t j = 1; j < st->ncols; j++) {
+                off[j] = -1;
+                if (canon)
+                    RETL_TRY(
+                        eng_dl_canon_value(st->cols[j].type, row[1 + j], &vals, &off[j]));
+            }
+            for (size_t j = 1; j < st->ncols; j++)
+                cv[j] = off[j] < 0 ? row[1 + j] : vals.data + off[j];
+            RETL_TRY(row_hash(cv + 1, st->ncols - 1, h));
+            if (!row[0] || !row[1] || strcmp(row[1], h) != 0)
+                continue;
+            RETL_TRY(retl_buf_add(&keys, row[0], strlen(row[0]) + 1));
+            nkeys++;
+        }
+    }
+    w->drv->stream_close(w->conn);
+    streaming = false;
+    list = calloc(nkeys ? nkeys : 1, sizeof *list);
+    if (!list) {
+        rc = RETL_E_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0, at = 0; i < nkeys; i++) {
+        list[i] = keys.data + at;
+        at += strlen(list[i]) + 1;
+    }
+    for (size_t from = 0; from < nkeys; from += ENG_DL_VALUES_ROWS) {
+        size_t m = nkeys - from < ENG_DL_VALUES_ROWS ? nkeys - from : ENG_DL_VALUES_ROWS;
+        SQL(w, eng_dl_sql_permanent_skip(w->dl, &w->sql, st, list + from, m));
+        RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
+    }
+    *n = (long long)nkeys;
+out:
+    if (streaming)
+        w->drv->stream_close(w->conn);
+    if (rc == RETL_E_TOO_BIG)
+        rc = retl_errf(eb, rc, "source: too many rows failing permanently to skip");
+    retl_buf_free(&keys);
+    retl_buf_free(&vals);
+    free(list);
+    free(cv);
+    free(off);
+    return rc;
+}
+
 retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
                      enum eng_diff how, struct eng_delta_counts *c,
                      struct retl_errbuf *eb)
@@ -699,6 +855,7 @@ retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
         rc = retl_err_wrap(eb, rc, lean ? "source: query failed" : "source: delta");
         goto out;
     }
+    RETL_TRY(skip_permanent(w, st, &c->skipped_permanent, eb));
     if (lean)
         SQL(w, eng_dl_sql_lean_counts(w->dl, &w->sql, st));
     else
@@ -720,8 +877,17 @@ retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
     /* Lean Insert mode checks the new keys here (no stage to check). */
     if (mode != RETL_MODE_INSERT || lean)
         RETL_TRY(dup_check(w, st, true, eb));
+    /* The guard's base: the query's rows that are neither new, changed nor
+     * skipped are synced keys, as are the deleted ones; the exact count
+     * (status L) when deletes are propagated and some would be. */
+    long long lb = c->extracted - c->new_keys - c->changed - c->skipped_permanent;
+    c->synced = (lb > 0 ? lb : 0) + c->deleted;
+    if (w->del_op && c->deleted > 0) {
+        SQL(w, eng_dl_sql_synced_count(w->dl, &w->sql, st));
+        RETL_TRY(count(w, retl_buf_str(&w->sql), &c->synced, eb));
+    }
     if (!keep_state(w)) {
-        SQL(w, eng_dl_sql_errors_prune(w->dl, &w->sql, st));
+        SQL(w, eng_dl_sql_errors_prune(w->dl, &w->sql, st, w->del_op != NULL));
         RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
     }
 out:
@@ -745,7 +911,7 @@ retl_err eng_wh_delta_open(void *ctx, const struct eng_state *st, struct retl_er
     w->types[0] = ENG_T_TEXT;
     for (size_t i = 0; i < st->ncols; i++)
         w->types[i + 1] = st->cols[i].type;
-    SQL(w, eng_dl_sql_delta_read(w->dl, &w->sql, st));
+    SQL(w, eng_dl_sql_delta_read(w->dl, &w->sql, st, w->del_op != NULL));
     RETL_TRY(w->drv->stream_open(w->conn, retl_buf_str(&w->sql), &nc, eb));
     w->streaming = true;
     if (nc != w->ntypes)
@@ -833,6 +999,7 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
     if (rc)
         return rc;
     struct eng_dl_outcome *o = NULL;
+    char(*hs)[65] = NULL;
     char now[RETL_TIME_LEN];
     size_t nins = (ch->nrows + ENG_DL_VALUES_ROWS - 1) / ENG_DL_VALUES_ROWS;
     size_t stride = ch->ncols + 1;
@@ -844,16 +1011,28 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
         base = (size_t)(ch->cells - w->cells) / stride;
     retl_time_fmt(time(NULL), now, sizeof now);
     o = calloc(ch->nrows ? ch->nrows : 1, sizeof *o);
-    if (!o)
+    hs = calloc(ch->nrows ? ch->nrows : 1, sizeof *hs);
+    if (!o || !hs) {
+        free(o);
+        free(hs);
         return RETL_E_NOMEM;
+    }
     for (size_t i = 0; i < ch->nrows; i++) {
         const char *const *row = ch->cells + i * stride + 1;
+        bool del = ch->cells[i * stride] && ch->cells[i * stride][0] == 'D';
         o[i].key = base != SIZE_MAX ? w->rawkeys[base + i] : row[0];
         o[i].ok = res[i].ok;
         o[i].code = res[i].code;
         o[i].message = res[i].message;
         o[i].fields = res[i].fields;
+        o[i].op = del ? w->del_op : NULL;
         if (!res[i].ok) {
+            o[i].cls = eng_fail_class_name(res[i].cls);
+            /* The hash of the values sent; a delete sent none. */
+            if (!del) {
+                RETL_TRY(row_hash(row + 1, ch->ncols - 1, hs[i]));
+                o[i].h = hs[i];
+            }
             o[i].row_json = row_json(st, row);
             if (!o[i].row_json) {
                 rc = RETL_E_NOMEM;
@@ -861,6 +1040,7 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
             }
         }
     }
+    size_t nc = 0;
     RETL_TRY(bufs(w, NBUF_FIXED + nins));
     RETL_TRY(eng_dl_sql_batch_clear(w->dl, &w->bufs[0], st));
     for (size_t k = 0; k < nins; k++) {
@@ -869,8 +1049,9 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
             ch->nrows - from < ENG_DL_VALUES_ROWS ? ch->nrows - from : ENG_DL_VALUES_ROWS;
         RETL_TRY(eng_dl_sql_batch_insert(w->dl, &w->bufs[1 + k], st, o + from, n));
     }
-    RETL_TRY(eng_dl_sql_commit(w->dl, &w->bufs[1 + nins], st, run, op, now));
-    rc = run_bufs(w, NBUF_FIXED + nins, true, eb);
+    RETL_TRY(eng_dl_sql_commit(w->dl, &w->bufs[1 + nins], st, run, op, now,
+                               w->del_op && !strcmp(w->del_op, "clear"), &nc));
+    rc = run_bufs(w, 1 + nins + nc, true, eb);
     if (rc)
         rc = retl_err_wrap(eb, rc, "source: saving the batch");
 out:
@@ -879,6 +1060,7 @@ out:
     for (size_t i = 0; o && i < ch->nrows; i++)
         free((char *)o[i].row_json);
     free(o);
+    free(hs);
     return rc;
 }
 
@@ -891,13 +1073,18 @@ retl_err eng_wh_finish(void *ctx, const struct eng_state *st, struct retl_errbuf
         w->streaming = false;
     }
     RETL_TRY(bufs(w, 5));
-    RETL_TRY(eng_dl_sql_finish(w->dl, &w->bufs[0], st));
-    RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[1], st, st->n.delta));
-    RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[2], st, st->n.stage));
+    /* Propagated deletes were saved batch by batch (a failed one stays
+     * synced, to be tried again): only ignored ones are marked gone here. */
+    size_t at = w->del_op ? 0 : 1;
+    if (!w->del_op)
+        RETL_TRY(eng_dl_sql_finish(w->dl, &w->bufs[0], st));
+    RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[at], st, st->n.delta));
+    RETL_TRY(eng_dl_sql_drop(w->dl, &w->bufs[at + 1], st, st->n.stage));
     /* A reset is complete once its whole delta is recorded: only the
-     * marker's DELETE (bufs[3]) runs, its INSERT (bufs[4]) does not. */
-    RETL_TRY(eng_dl_sql_meta_set(w->dl, &w->bufs[3], &w->bufs[4], st, "reset", ""));
-    RETL_TRY(run_bufs(w, 4, true, eb));
+     * marker's DELETE (bufs[at + 2]) runs, its INSERT does not. */
+    RETL_TRY(
+        eng_dl_sql_meta_set(w->dl, &w->bufs[at + 2], &w->bufs[at + 3], st, "reset", ""));
+    RETL_TRY(run_bufs(w, at + 3, true, eb));
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: statement too large");
@@ -938,6 +1125,8 @@ retl_err eng_wh_errors(void *ctx, const struct eng_state *st, size_t limit, json
                 cell(&r, i, 4), "fields", cell(&r, i, 5), "row", json_null(),
                 "firstFailure", cell(&r, i, 7), "lastFailure", cell(&r, i, 8), "attempts",
                 (json_int_t)(attempts ? strtoll(attempts, NULL, 10) : 0));
+            if (o)
+                json_object_set_new(o, "class", cell(&r, i, 10));
             json_t *row = row_json ? json_loads(row_json, 0, NULL) : NULL;
             if (o && row)
                 json_object_set_new(o, "row", row);
@@ -953,6 +1142,23 @@ retl_err eng_wh_errors(void *ctx, const struct eng_state *st, size_t limit, json
 out:
     eng_wh_result_free(&r);
     json_decref(arr);
+    return rc;
+}
+
+retl_err eng_wh_failing_permanent(void *ctx, const struct eng_state *st, long long *n,
+                                  struct retl_errbuf *eb)
+{
+    struct wh *w = ctx;
+    retl_err rc;
+    bool have = false;
+    long long got = 0;
+    RETL_TRY(exists(w, st, st->n.errors, &have, eb));
+    if (have) {
+        SQL(w, eng_dl_sql_permanent_count(w->dl, &w->sql, st));
+        RETL_TRY(count(w, retl_buf_str(&w->sql), &got, eb));
+    }
+    *n = got;
+out:
     return rc;
 }
 

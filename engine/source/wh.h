@@ -79,12 +79,15 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
 retl_err eng_wh_finish(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
 retl_err eng_wh_errors(void *ctx, const struct eng_state *st, size_t limit, json_t **out,
                        long long *total, struct retl_errbuf *eb);
+retl_err eng_wh_failing_permanent(void *ctx, const struct eng_state *st, long long *n,
+                                  struct retl_errbuf *eb);
 retl_err eng_wh_drop_state(void *ctx, const struct eng_state *st, struct retl_errbuf *eb);
 void eng_wh_close(void *ctx);
 
 /* Fills the vtable entries after open and type with the eng_wh_* ones. */
 #define ENG_WH_OPS                                                                       \
-    .lock = eng_wh_lock, .describe = eng_wh_describe, .state_init = eng_wh_state_init,   \
+    .deletes = true, .lock = eng_wh_lock, .describe = eng_wh_describe,                   \
+    .state_init = eng_wh_state_init, .failing_permanent = eng_wh_failing_permanent,      \
     .stage = eng_wh_stage, .diff = eng_wh_diff, .delta_open = eng_wh_delta_open,         \
     .delta_fetch = eng_wh_delta_fetch, .commit = eng_wh_commit, .finish = eng_wh_finish, \
     .errors = eng_wh_errors, .drop_state = eng_wh_drop_state, .close = eng_wh_close

@@ -245,12 +245,25 @@ scenario() {
   run "$b" run
   check "$t: row error: run succeeds with one failed row" eq "$RC/$(rows failed)" "0/1"
   check "$t: row error: the rest of the batch loaded" eq "$(D -c "SELECT count(*) FROM app_$n.items WHERE id IN (21, 22) AND name = 'fine'")" 2
+  check "$t: row error: summary failingRowsPermanent 1" eq "$(jq_ "$LAST" "d['failingRowsPermanent']")" 1
   run "$b" errors --json
-  check "$t: errors lists key 20 with SQLSTATE 23514 and the row" eq "$(jq_ "$LAST" "(d[0]['key'], d[0]['code'], d[0]['attempts'], float(d[0]['row']['price']))")" "('20', '23514', 1, -500.0)"
+  check "$t: errors lists key 20 with SQLSTATE 23514, class permanent and the row" eq "$(jq_ "$LAST" "(d[0]['key'], d[0]['code'], d[0]['attempts'], d[0]['class'], float(d[0]['row']['price']))")" "('20', '23514', 1, 'permanent', -500.0)"
+  run "$b" errors
+  check "$t: errors output shows the class" grep -q "permanent" <<<"$OUT"
+  # 6a. a permanent failure is not sent again while the row is unchanged
   run "$b" run
-  check "$t: failed row retried on the next run (attempts 2)" eq "$(rows changed)/$(rows failed)" "1/1"
+  check "$t: permanent failure, row unchanged: not sent (skippedPermanent 1)" eq "$RC/$(rows changed)/$(rows skippedPermanent)/$(rows failed)" "0/0/1/0"
+  run "$b" plan
+  check "$t: plan counts skippedPermanent" eq "$(jq_ "$LAST" "(d['changed'], d['skippedPermanent'])")" "(0, 1)"
+  run "$b" errors --json
+  check "$t: the skipped row keeps its error (attempts 1)" eq "$(jq_ "$LAST" "(len(d), d[0]['attempts'])")" "(1, 1)"
+  run "$b" run --retry-failed
+  check "$t: --retry-failed sends it again (attempts 2)" eq "$(rows changed)/$(rows failed)/$(rows skippedPermanent)" "1/1/0"
   run "$b" errors --json
   check "$t: attempts counted" eq "$(jq_ "$LAST" "(d[0]['attempts'], d[0]['firstFailure'] <= d[0]['lastFailure'])")" "(2, True)"
+  both "$b" "UPDATE items SET name = 'still bad price' WHERE id = 20" >/dev/null
+  run "$b" run
+  check "$t: a permanent failure is sent again once the row changes (attempts 3)" eq "$(rows changed)/$(rows failed)/$(run "$b" errors --json; jq_ "$LAST" "d[0]['attempts']")" "1/1/3"
   both "$b" "UPDATE items SET price = 5 WHERE id = 20" >/dev/null
   run "$b" run
   check "$t: fixed row syncs" eq "$(rows failed)/$(rows updated)" "0/1"
@@ -358,6 +371,127 @@ lean_upgrade() {
   check "$b: then nothing to send" eq "$RC/$(rows changed)" "0/0"
 }
 
+# st_sql B SQL: runs SQL on backend B's state tables, %P naming their prefix
+st_sql() {
+  case $1 in
+    odbc-sqlite) sqlite3 "$W/src.db" "${2//%P/retl_t__}" ;;
+    odbc-pg) pg_sql -d src_odbc -c "${2//%P/retl.t__}" ;;
+    sqlserver) pg_sql -d src_mssql -c "${2//%P/retl.t__}" ;;
+    snowflake) pg_sql -d src_snow -c "${2//%P/retl.t__}" ;;
+  esac
+}
+# djob B NAME QUERY MODE [maxPercent] [batchSize]: a job B-NAME with
+# spec.deletes into the destination table app_B.NAME
+djob() {
+  local b=$1 name=$2 q=$3 mode=$4 pct=${5:-20} bs=${6:-3}
+  {
+    echo "apiVersion: retl.io/v1alpha1"
+    echo "kind: ReverseEtlJob"
+    echo "metadata: {name: $b-$name, namespace: t}"
+    echo "spec:"
+    echo "  source: {type: $(stype "$b"), secretRef: {name: $b}, query: \"$q\"}"
+    echo "  destination: {type: postgres, secretRef: {name: app}, object: app_${b//-/_}.$name}"
+    echo "  mode: Upsert"
+    echo "  key: {source: id, destination: id}"
+    echo "  mappings:"
+    echo "    - {source: name, destination: name}"
+    echo "  batchSize: $bs"
+    echo "  deletes: {mode: $mode, maxPercent: $pct}"
+  } >"$W/$b-$name.yaml"
+}
+
+# deletes B: issue 13's tracked mirror for a warehouse source: only keys the
+# job synced leave the destination, after the destination confirmed, with
+# the guard; Clear; a rejected delete; SIGKILL during delete batches.
+deletes() {
+  local b=$1 n="${1//-/_}" t=$1 del=del clr=clr jd="$1-del" jc="$1-clr" sd="${1//-/_}_del"
+  src "$b" "CREATE TABLE dsrc (id INTEGER PRIMARY KEY, name TEXT)" >/dev/null
+  src "$b" "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 20) INSERT INTO dsrc SELECT x, 'n' || x FROM g" >/dev/null
+  D -c "CREATE TABLE app_$n.$del (id int PRIMARY KEY, name text)" -c "INSERT INTO app_$n.$del VALUES (1000, 'typed by someone else')" >/dev/null
+  model() { # the model plus the record someone else made, as the destination should be
+    diff <(src "$b" "SELECT id || ':' || name FROM dsrc UNION ALL SELECT '1000:typed by someone else' ORDER BY 1") \
+         <(D -c "SELECT id || ':' || name FROM app_$n.$del ORDER BY 1") >/dev/null
+  }
+  djob "$b" "$del" "SELECT id, name FROM dsrc" Delete 20
+  run "$jd" run
+  check "$t: deletes: a first run deletes nothing (not even rows it does not know)" eq "$RC/$(rows deleted)/$(D -c "SELECT count(*) FROM app_$n.$del")" "0/0/21"
+  src "$b" "DELETE FROM dsrc WHERE id IN (2, 4, 6, 8, 10)" >/dev/null
+  run "$jd" plan
+  check "$t: deletes: plan shows 5 of 20 synced keys and that the guard trips" eq "$(jq_ "$LAST" "(d['deleted'], d['synced'], d['guardTrips'], d['deletes'])")" "(5, 20, True, 'Delete')"
+  run "$jd" run
+  check "$t: deletes: 25% > maxPercent 20 fails before writing (exit 1, DeleteGuard, both numbers)" \
+    eq "$RC/$(jq_ "$LAST" "d['reason']")/$(jq_ "$LAST" "'5 of 20' in d['message'] and 'maxPercent 20' in d['message']")/$(D -c "SELECT count(*) FROM app_$n.$del")" "1/DeleteGuard/True/21"
+  src "$b" "INSERT INTO dsrc VALUES (10, 'n10')" >/dev/null
+  run "$jd" plan
+  check "$t: deletes: exactly maxPercent (4 of 20) passes the guard in plan" eq "$(jq_ "$LAST" "(d['deleted'], d['synced'], d['guardTrips'])")" "(4, 20, False)"
+  run "$jd" run
+  check "$t: deletes: exactly maxPercent deletes the 4 records, nothing else" \
+    eq "$RC/$(rows deleted)/$(D -c "SELECT string_agg(id::text, ',' ORDER BY id) FROM app_$n.$del WHERE id IN (2, 4, 6, 8, 10, 1000)")" "0/4/10,1000"
+  check "$t: deletes: deleted keys leave the snapshot" eq "$(st_sql "$b" "SELECT count(*) FROM %P${sd}__snap WHERE k IN ('2', '4', '6', '8')")" 0
+  run "$jd" run
+  check "$t: deletes: nothing left to delete next run" eq "$RC/$(rows deleted)/$(rows changed)" "0/0/0"
+  src "$b" "INSERT INTO dsrc VALUES (2, 'back')" >/dev/null
+  run "$jd" run
+  check "$t: deletes: a deleted key that comes back is inserted again" eq "$(rows inserted)/$(D -c "SELECT name FROM app_$n.$del WHERE id = 2")" "1/back"
+  D -c "DELETE FROM app_$n.$del WHERE id = 12" >/dev/null
+  src "$b" "DELETE FROM dsrc WHERE id = 12" >/dev/null
+  run "$jd" run
+  check "$t: deletes: a record already gone counts as deleted" eq "$RC/$(rows deleted)/$(rows failed)" "0/1/0"
+  D -c "CREATE TABLE app_$n.${del}_child (id int PRIMARY KEY, parent int REFERENCES app_$n.$del (id))" -c "INSERT INTO app_$n.${del}_child VALUES (1, 14)" >/dev/null
+  src "$b" "DELETE FROM dsrc WHERE id IN (14, 15)" >/dev/null
+  run "$jd" run
+  check "$t: deletes: a rejected delete fails alone, into errors as operation delete (23503, transient)" \
+    eq "$(rows deleted)/$(rows failed)/$(run "$jd" errors --json; jq_ "$LAST" "(d[0]['key'], d[0]['operation'], d[0]['code'], d[0]['class'])")/$(D -c "SELECT count(*) FROM app_$n.$del WHERE id IN (14, 15)")" \
+    "1/1/('14', 'delete', '23503', 'transient')/1"
+  # an errors table from before failure classes is upgraded in place
+  st_sql "$b" "ALTER TABLE %P${sd}__errors DROP COLUMN h" >/dev/null
+  st_sql "$b" "ALTER TABLE %P${sd}__errors DROP COLUMN class" >/dev/null
+  run "$jd" run
+  check "$t: deletes: the failed delete is tried again next run (attempts 2), errors table upgraded in place" \
+    eq "$RC/$(rows failed)/$(rows changed)/$(run "$jd" errors --json; jq_ "$LAST" "(d[0]['attempts'], d[0]['class'])")/$(grep -c "errors table upgraded in place" "$W/$jd.log")" "0/1/1/(2, 'transient')/1"
+  D -c "DELETE FROM app_$n.${del}_child" >/dev/null
+  run "$jd" run
+  check "$t: deletes: once possible, it is deleted and leaves errors" eq "$(rows deleted)/$(run "$jd" errors --json; jq_ "$LAST" "len(d)")/$(D -c "SELECT count(*) FROM app_$n.$del WHERE id = 14")" "1/0/0"
+  check "$t: deletes: destination equals the model, plus the record someone else created" model
+  # SIGKILL during delete batches, then a rerun: destination = model
+  src "$b" "WITH RECURSIVE g(x) AS (SELECT 2000 UNION ALL SELECT x + 1 FROM g WHERE x < 4999) INSERT INTO dsrc SELECT x, 'bulk ' || x FROM g" >/dev/null
+  djob "$b" "$del" "SELECT id, name FROM dsrc" Delete 100 100
+  run "$jd" run
+  check "$t: deletes: 3000 more rows synced" eq "$RC/$(rows inserted)" "0/3000"
+  src "$b" "DELETE FROM dsrc WHERE id >= 2000" >/dev/null
+  "$ENGINE" run -f "$W/$jd.yaml" -f "$W/secrets.yaml" >/dev/null 2>"$W/$jd.kill.log" &
+  local pid=$! left=3000
+  for _ in $(seq 1 1200); do
+    left=$(D -c "SELECT count(*) FROM app_$n.$del WHERE id >= 2000" 2>/dev/null || echo 3000)
+    [ "${left:-3000}" -le 2000 ] && break
+    sleep 0.05
+  done
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  left=$(D -c "SELECT count(*) FROM app_$n.$del WHERE id >= 2000")
+  check "$t: deletes: killed during the delete batches (partial progress)" test "$left" -gt 0 -a "$left" -lt 3000
+  case $b in
+    odbc-sqlite | snowflake) st_sql "$b" "UPDATE %P${sd}__meta SET v = '0000000001 killed' WHERE k = 'run_lock'" >/dev/null ;;
+  esac
+  run "$jd" run
+  check "$t: deletes: the rerun after SIGKILL deletes the rest, each at most once more than a batch" \
+    eq "$RC/$(test "$(rows deleted)" -ge "$left" -a "$(rows deleted)" -le $((left + 100)) && echo ok)" "0/ok"
+  check "$t: deletes: after the killed run and the rerun, destination equals the model" model
+  run "$jd" run
+  check "$t: deletes: then nothing to do" eq "$RC/$(rows changed)/$(rows deleted)" "0/0/0"
+  # Clear: mapped columns set to NULL once, the row stays, sent again if it returns
+  D -c "CREATE TABLE app_$n.$clr (id int PRIMARY KEY, name text)" >/dev/null
+  djob "$b" "$clr" "SELECT id, name FROM dsrc" Clear 100 100
+  run "$jc" run
+  src "$b" "DELETE FROM dsrc WHERE id IN (3, 7)" >/dev/null
+  run "$jc" run
+  check "$t: clear: 2 rows cleared, kept, key intact" eq "$RC/$(rows cleared)/$(rows deleted)/$(D -c "SELECT string_agg(id || ':' || coalesce(name, '-'), ',' ORDER BY id) FROM app_$n.$clr WHERE id IN (1, 3, 7)")" "0/2/0/1:n1,3:-,7:-"
+  run "$jc" run
+  check "$t: clear: cleared once, not again" eq "$RC/$(rows cleared)/$(rows changed)" "0/0/0"
+  src "$b" "INSERT INTO dsrc VALUES (3, 'back')" >/dev/null
+  run "$jc" run
+  check "$t: clear: a cleared key that comes back is written again" eq "$RC/$(rows updated)/$(D -c "SELECT name FROM app_$n.$clr WHERE id = 3")" "0/1/back"
+}
+
 for b in $BACKENDS; do
   scenario "$b"
   # 11. cleanup drops every state table of the job
@@ -366,6 +500,7 @@ for b in $BACKENDS; do
   run "$b" cleanup
   check "$b: cleanup exits 0 and drops the job's state tables" eq "$RC/$(state_tables "$b")" "0/0"
   case $b in sqlserver | snowflake) lean_upgrade "$b" ;; esac
+  deletes "$b"
 done
 
 # --- backend specifics ----------------------------------------------------------

@@ -357,37 +357,45 @@ static void sqlite_and_pg_statements(void **s)
     lacks("DISTINCT");
     retl_buf_reset(&b);
     eng_dl_sql_dups(dl(ENG_DL_SQLITE), &b, &st, true);
-    assert_string_equal(out(), "SELECT \"k\" FROM \"retl_t__items__delta\" WHERE "
-                               "\"op\" <> 'D' AND \"k\" IS NOT NULL GROUP BY \"k\" "
-                               "HAVING COUNT(*) > 1 ORDER BY \"k\" LIMIT 5");
+    assert_string_equal(out(),
+                        "SELECT \"k\" FROM \"retl_t__items__delta\" WHERE "
+                        "\"op\" NOT IN ('D', 'P') AND \"k\" IS NOT NULL GROUP BY \"k\" "
+                        "HAVING COUNT(*) > 1 ORDER BY \"k\" LIMIT 5");
 }
 
 static void commit_statements(void **s)
 {
     (void)s;
     const struct eng_dialect *d = dl(ENG_DL_TSQL);
-    struct eng_dl_outcome o[2] = {
+    struct eng_dl_outcome o[3] = {
         {.key = "1", .ok = true},
         {.key = "2",
          .ok = false,
          .code = "23514",
          .message = "it's ü",
          .fields = "price",
-         .row_json = "{\"id\":\"2\"}"},
+         .row_json = "{\"id\":\"2\"}",
+         .cls = "permanent",
+         .h = "ab12"},
+        {.key = "3", .ok = true, .op = "clear", .code = "ignored"},
     };
     retl_buf_reset(&b);
-    eng_dl_sql_batch_insert(d, &b, &st, o, 2);
+    eng_dl_sql_batch_insert(d, &b, &st, o, 3);
     assert_string_equal(
         out(), "INSERT INTO [retl].[t__items__batch] ([k], [ok], [code], "
-               "[message], [fields], [row_json], [origin]) VALUES \n('1', 't', NULL, "
-               "NULL, "
-               "NULL, NULL, 'n'),\n('2', 'f', '23514', N'it''s ü', 'price', "
-               "'{\"id\":\"2\"}', 'n')");
+               "[message], [fields], [row_json], [op], [cls], [h], [origin]) VALUES "
+               "\n('1', 't', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'n'),"
+               "\n('2', 'f', '23514', N'it''s ü', 'price', '{\"id\":\"2\"}', NULL, "
+               "'permanent', 'ab12', 'n'),"
+               "\n('3', 't', NULL, NULL, NULL, NULL, 'clear', NULL, NULL, 'n')");
     struct retl_buf c[ENG_DL_COMMIT_STMTS];
+    size_t nc = 0;
     for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
         retl_buf_init(&c[i], ENG_DL_SQL_MAX);
-    assert_int_equal(eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z"),
-                     RETL_E_OK);
+    assert_int_equal(
+        eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z", false, &nc),
+        RETL_E_OK);
+    assert_int_equal(nc, ENG_DL_COMMIT_STMTS - 1);
     assert_string_equal(retl_buf_str(&c[0]),
                         "DELETE FROM [retl].[t__items__snap] WHERE [k] IN "
                         "(SELECT [k] FROM [retl].[t__items__batch] WHERE [origin] "
@@ -399,16 +407,71 @@ static void commit_statements(void **s)
     assert_non_null(strstr(retl_buf_str(&c[2]), "'f', 'e', e.[first_failed], "
                                                 "e.[attempts]"));
     assert_non_null(strstr(retl_buf_str(&c[4]),
-                           ", 7, 'upsert', b.[code], b.[message], b.[fields], "
-                           "b.[row_json], COALESCE(p.[first_failed], "
+                           ", 7, COALESCE(b.[op], 'upsert'), b.[code], b.[message], "
+                           "b.[fields], b.[row_json], COALESCE(p.[first_failed], "
                            "'2026-01-01T00:00:00Z'), '2026-01-01T00:00:00Z', "
-                           "COALESCE(p.[attempts], 0) + 1"));
+                           "COALESCE(p.[attempts], 0) + 1, b.[cls], b.[h]"));
+    assert_string_equal(retl_buf_str(&c[5]), "");
+    /* Clear: cleared keys come back into the snapshot as gone (G). */
+    for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
+        retl_buf_reset(&c[i]);
+    assert_int_equal(
+        eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z", true, &nc),
+        RETL_E_OK);
+    assert_int_equal(nc, ENG_DL_COMMIT_STMTS);
+    assert_string_equal(retl_buf_str(&c[5]),
+                        "INSERT INTO [retl].[t__items__snap] ([k], [st]) SELECT [k], 'G' "
+                        "FROM [retl].[t__items__batch] WHERE [origin] = 'n' AND [ok] = "
+                        "'t' AND [op] = 'clear'");
     for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++) {
         const char *t = retl_buf_str(&c[i]);
         assert_null(strstr(t, "MERGE"));
         assert_null(strstr(t, "UPDATE"));
         retl_buf_free(&c[i]);
     }
+}
+
+/* Propagated deletes and skipped permanent failures (issue 13): which delta
+ * rows are read and which keys keep their error rows. */
+static void delete_statements(void **s)
+{
+    (void)s;
+    const struct eng_dialect *t = dl(ENG_DL_TSQL), *q = dl(ENG_DL_SQLITE);
+    retl_buf_reset(&b);
+    eng_dl_sql_delta_read(t, &b, &st, false);
+    has("WHERE [op] NOT IN ('D', 'N', 'P')");
+    retl_buf_reset(&b);
+    eng_dl_sql_delta_read(t, &b, &st, true);
+    has("WHERE [op] NOT IN ('N', 'P')");
+    retl_buf_reset(&b);
+    eng_dl_sql_delta_read(q, &b, &st, true);
+    has("WHERE \"op\" <> 'P'");
+    retl_buf_reset(&b);
+    eng_dl_sql_errors_prune(t, &b, &st, true);
+    has("WHERE [op] <> 'N')");
+    retl_buf_reset(&b);
+    eng_dl_sql_errors_prune(q, &b, &st, false);
+    has("WHERE \"op\" <> 'D')");
+    retl_buf_reset(&b);
+    eng_dl_sql_permanent_rows(t, &b, &st);
+    assert_string_equal(out(), "SELECT d.[k], e.[h], d.[c1], d.[c2] FROM "
+                               "[retl].[t__items__delta] AS d INNER JOIN "
+                               "[retl].[t__items__errors] AS e ON e.[key] = d.[k] WHERE "
+                               "e.[class] = 'permanent' AND d.[op] IN ('I', 'U')");
+    const char *keys[] = {"1", "it's"};
+    retl_buf_reset(&b);
+    eng_dl_sql_permanent_skip(t, &b, &st, keys, 2);
+    assert_string_equal(out(), "UPDATE [retl].[t__items__delta] SET [op] = 'P' WHERE "
+                               "[k] IN ('1', 'it''s')");
+    retl_buf_reset(&b);
+    eng_dl_sql_errors_add(q, &b, &st, "class");
+    assert_string_equal(out(),
+                        "ALTER TABLE \"retl_t__items__errors\" ADD \"class\" TEXT");
+    retl_buf_reset(&b);
+    eng_dl_sql_synced_count(t, &b, &st);
+    assert_string_equal(out(),
+                        "SELECT COUNT(*) FROM [retl].[t__items__snap] WHERE [st] = "
+                        "'L'");
 }
 
 static void rebase_statements(void **s)
@@ -475,6 +538,7 @@ int main(void)
         cmocka_unit_test(snowflake_statements),
         cmocka_unit_test(sqlite_and_pg_statements),
         cmocka_unit_test(commit_statements),
+        cmocka_unit_test(delete_statements),
         cmocka_unit_test(rebase_statements),
         cmocka_unit_test(lean_statements),
         cmocka_unit_test(stage_statement),
