@@ -358,6 +358,11 @@ static retl_err read_rows(struct snow *s, size_t max, size_t *n, struct retl_err
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: result chunk larger than %u bytes", ARENA_MAX);
+    else if (rc == RETL_E_PARSE)
+        rc = retl_errf(eb, rc,
+                       "source: Snowflake returned a date or time outside any year "
+                       "it holds (result row %zu)",
+                       got + 1);
     return rc;
 }
 

@@ -29,7 +29,8 @@ retl_err eng_snow_jwt(const char *pem, const char *account, const char *user, lo
  * -> YYYY-MM-DD; TIMESTAMP_NTZ/LTZ "seconds.fraction" -> "YYYY-MM-DD
  * HH:MM:SS[.fraction]" (LTZ with +00:00); TIMESTAMP_TZ "seconds.fraction
  * offset" (offset in minutes + 1440) -> local time with +HH:MM; everything
- * else unchanged. */
+ * else unchanged. RETL_E_PARSE for a date or time number far outside any
+ * year Snowflake holds (a garbled answer, never wrapped into a wrong date). */
 retl_err eng_snow_cell(const char *type, const char *in, struct retl_buf *b);
 
 #endif

@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,12 @@ out:
     return rc;
 }
 
+/* Bounds of what a cell may say (far beyond Snowflake's years 0-9999, far
+ * within what the date arithmetic can hold). */
+#define SNOW_MAX_DAYS 100000000LL /* about 273,000 years */
+#define SNOW_MAX_SECONDS (SNOW_MAX_DAYS * 86400LL)
+#define SNOW_MAX_OFFSET_MIN 2880L /* TIMESTAMP_TZ: +-1440 around 1440 */
+
 /* days since 1970-01-01 -> civil date (Howard Hinnant's algorithm). */
 static void civil(long long z, int *y, unsigned *m, unsigned *d)
 {
@@ -89,7 +96,13 @@ static void civil(long long z, int *y, unsigned *m, unsigned *d)
 static retl_err ts_text(const char *in, long off_min, struct retl_buf *b)
 {
     char *end = NULL;
+    errno = 0;
     long long s = strtoll(in, &end, 10);
+    /* Snowflake's range is years 0-9999; anything far outside is a garbled
+     * answer, and the arithmetic below must not overflow on it. */
+    if (errno || end == in || s < -SNOW_MAX_SECONDS || s > SNOW_MAX_SECONDS ||
+        off_min < -SNOW_MAX_OFFSET_MIN || off_min > SNOW_MAX_OFFSET_MIN)
+        return RETL_E_PARSE;
     const char *frac = "";
     size_t fl = 0;
     bool neg = in[0] == '-';
@@ -142,8 +155,12 @@ retl_err eng_snow_cell(const char *type, const char *in, struct retl_buf *b)
     const char *t = type ? type : "";
     if (strcasecmp(t, "date") == 0) {
         char *end = NULL;
+        errno = 0;
         long long days = strtoll(in, &end, 10);
-        if (end && !*end) {
+        if (end != in && !*end &&
+            (errno || days < -SNOW_MAX_DAYS || days > SNOW_MAX_DAYS))
+            return RETL_E_PARSE;
+        if (end != in && !*end) {
             int y;
             unsigned m, d;
             civil(days, &y, &m, &d);
@@ -158,7 +175,10 @@ retl_err eng_snow_cell(const char *type, const char *in, struct retl_buf *b)
         return rc ? rc : retl_buf_addc(b, '\0');
     } else if (strcasecmp(t, "timestamp_tz") == 0) {
         const char *sp = strchr(in, ' ');
-        long off = sp ? strtol(sp + 1, NULL, 10) - 1440 : 0;
+        long off = sp ? strtol(sp + 1, NULL, 10) : 1440;
+        if (off < 0 || off > SNOW_MAX_OFFSET_MIN)
+            return RETL_E_PARSE;
+        off -= 1440;
         rc = ts_text(in, off, b);
         if (!rc) {
             long a = off < 0 ? -off : off;

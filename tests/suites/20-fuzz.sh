@@ -8,7 +8,7 @@ set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
 secs=${RETL_FUZZ_SECONDS:-10}
 P=0 F=0
-for t in yaml spec redact cron tzif watch kubeconfig sf_csv sf_json pod_outcome; do
+for t in yaml spec redact cron tzif watch kubeconfig sf_csv sf_json pod_outcome snow_cell; do
   work=build/fuzz/corpus-$t
   mkdir -p "$work"
   cp -n tests/fuzz/corpus/$t/* "$work"/ 2>/dev/null
