@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs each libFuzzer target for a short, fixed time from its seed corpus
 # (tests/fuzz/corpus/<target>): the YAML and spec parsers, the redactor, cron
-# and time zone files, the watch-event stream, kubeconfig loading, and the
-# Salesforce Bulk CSV and Collections JSON results. A crash, leak or timeout
-# fails the target (the reproducer stays in build/fuzz/).
+# and time zone files, the watch-event stream, kubeconfig loading, the
+# Salesforce Bulk CSV and Collections JSON results, a run pod with its
+# termination summary (read into the job's status), and Snowflake result
+# cells. A crash, leak or timeout fails the target (the reproducer stays in
+# build/fuzz/).
 set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
 secs=${RETL_FUZZ_SECONDS:-10}
