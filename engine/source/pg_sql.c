@@ -96,17 +96,17 @@ retl_err eng_pg_sql_meta_set(struct retl_buf *b, const struct eng_state *st,
                        k, v);
 }
 
-/* "SELECT <k, c1..cn as staged> FROM (query) AS q": comparable types are
- * staged as they are (cheap, and equal values compare equal); the others as
- * canonical text. */
-static retl_err stage_select(struct retl_buf *b, const struct eng_state *st,
-                             const char *query)
+/* "SELECT <k, c1..cn as staged> FROM (query) AS q" (with key_only the key
+ * alone): comparable types are staged as they are (cheap, and equal values
+ * compare equal); the others as canonical text. */
+static retl_err staged(struct retl_buf *b, const struct eng_state *st, const char *query,
+                       bool key_only)
 {
     retl_err rc;
     struct retl_buf col;
     retl_buf_init(&col, 1024);
     RETL_TRY(retl_buf_adds(b, "SELECT "));
-    for (size_t i = 0; i < st->ncols; i++) {
+    for (size_t i = 0; i < (key_only ? 1 : st->ncols); i++) {
         const struct eng_scol *c = &st->cols[i];
         retl_buf_reset(&col);
         RETL_TRY(eng_sql_fmt(X(st), &col, "q.%I", c->name));
@@ -125,6 +125,12 @@ static retl_err stage_select(struct retl_buf *b, const struct eng_state *st,
 out:
     retl_buf_free(&col);
     return rc;
+}
+
+static retl_err stage_select(struct retl_buf *b, const struct eng_state *st,
+                             const char *query)
+{
+    return staged(b, st, query, false);
 }
 
 retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
@@ -155,7 +161,9 @@ out:
 
 retl_err eng_pg_sql_snap_empty(struct retl_buf *b, const struct eng_state *st)
 {
-    return eng_sql_fmt(X(st), b, "SELECT NOT EXISTS (SELECT 1 FROM {snap})");
+    return eng_sql_fmt(X(st), b,
+                       "SELECT NOT EXISTS (SELECT 1 FROM {snap}), NOT EXISTS (SELECT 1 "
+                       "FROM {errors})");
 }
 
 retl_err eng_pg_sql_key_count(struct retl_buf *b, const struct eng_state *st, bool delta)
@@ -189,6 +197,44 @@ retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bo
         "SELECT count(*) FILTER (WHERE k IS NULL), (SELECT string_agg(k::text, "
         "', ') FROM (SELECT k FROM {stage} WHERE k IS NOT NULL GROUP BY k "
         "HAVING count(*) > 1 ORDER BY k LIMIT 5) AS d) FROM {stage}");
+}
+
+/* Text keys count by their bytes (see eng_pg_sql_key_count). */
+static const char *key_collate(const struct eng_state *st)
+{
+    const char *t = col_type(st, 0);
+    bool text = !strcmp(t, "text") || !strcmp(t, "varchar") || !strcmp(t, "bpchar");
+    return text ? " COLLATE \"C\"" : "";
+}
+
+retl_err eng_pg_sql_key_count_query(struct retl_buf *b, const struct eng_state *st,
+                                    const char *query)
+{
+    retl_err rc;
+    /* Only the key is read: a flattened query reads no other column. */
+    RETL_TRY(eng_sql_fmt(X(st), b,
+                         "SELECT count(*) FILTER (WHERE k IS NULL), count(k), "
+                         "count(DISTINCT k%s) FROM (",
+                         key_collate(st)));
+    RETL_TRY(staged(b, st, query, true));
+    RETL_TRY(retl_buf_adds(b, ") AS s"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_key_check_query(struct retl_buf *b, const struct eng_state *st,
+                                    const char *query)
+{
+    retl_err rc;
+    RETL_TRY(retl_buf_adds(b, "WITH s AS MATERIALIZED ("));
+    RETL_TRY(staged(b, st, query, true));
+    RETL_TRY(retl_buf_adds(
+        b,
+        ") SELECT count(*) FILTER (WHERE k IS NULL), (SELECT string_agg(k::text, ', ') "
+        "FROM (SELECT k FROM s WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1 "
+        "ORDER BY k LIMIT 5) AS d) FROM s"));
+out:
+    return rc;
 }
 
 /* "<pre>'<schema>.<rows>'::regclass<post>": the job's row counter. */
@@ -472,6 +518,14 @@ out:
     return rc;
 }
 
+/* An error row of a key that failed before: the latest failure, one more
+ * attempt. */
+#define ERRORS_AGAIN                                                                     \
+    " ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, operation = "                  \
+    "EXCLUDED.operation, code = EXCLUDED.code, message = EXCLUDED.message, fields = "    \
+    "EXCLUDED.fields, \"row\" = EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, "  \
+    "attempts = e.attempts + 1, class = EXCLUDED.class, h = EXCLUDED.h"
+
 /* A failed batch, in order: failed new keys leave the snapshot again;
  * failed changed keys stay known (Update mode may still address them) but
  * no longer loaded, so the next run sends them again whatever their values
@@ -495,11 +549,7 @@ out:
     "first_failed, last_failed, attempts, class, h) SELECT b.k, %lld, %s, b.code, "      \
     "b.message, b.fields, json_object(ARRAY[%s]::text[], "                               \
     "ARRAY[{=d.*}]::text[])::jsonb, now(), now(), 1, b.cls, d.h FROM "                   \
-    "pg_temp.retl_batch AS b, {delta} AS d WHERE " R                                     \
-    " AND b.k = {=d.k} ON CONFLICT (key) DO UPDATE SET run = EXCLUDED.run, operation = " \
-    "EXCLUDED.operation, code = EXCLUDED.code, message = EXCLUDED.message, fields = "    \
-    "EXCLUDED.fields, \"row\" = EXCLUDED.\"row\", last_failed = EXCLUDED.last_failed, "  \
-    "attempts = e.attempts + 1, class = EXCLUDED.class, h = EXCLUDED.h"
+    "pg_temp.retl_batch AS b, {delta} AS d WHERE " R " AND b.k = {=d.k}" ERRORS_AGAIN
 
 /* The batch's propagated deletes that succeeded: Delete forgets the key (a
  * key that comes back is new), Clear keeps it as gone from the source (G,
@@ -555,6 +605,60 @@ out:
     retl_buf_free(&nulls);
     retl_buf_free(&names);
     retl_buf_free(&opx);
+    return rc;
+}
+
+retl_err eng_pg_sql_stream_cursor(struct retl_buf *b, const struct eng_state *st,
+                                  const char *query)
+{
+    retl_err rc;
+    /* The layout of eng_pg_sql_delta_cursor, then the key as its type's own
+     * text (what COPY into the snapshot reads back exactly) and the hash. */
+    RETL_TRY(
+        eng_sql_fmt(X(st), b,
+                    "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT 'I'::text AS op, "
+                    "{=s.*}, NULL::text AS id, s.k::text AS nk, {hash:s} AS h FROM ("));
+    RETL_TRY(stage_select(b, st, query));
+    RETL_TRY(retl_buf_adds(b, ") AS s"));
+out:
+    return rc;
+}
+
+retl_err eng_pg_sql_stream_copy(struct retl_buf *b, const struct eng_state *st)
+{
+    return eng_sql_fmt(X(st), b, "COPY {snap} (k, st, h) FROM STDIN");
+}
+
+retl_err eng_pg_sql_stream_tables(struct retl_buf *b, const struct eng_state *st)
+{
+    return eng_sql_fmt(
+        X(st), b,
+        "CREATE TEMP TABLE IF NOT EXISTS retl_fail (k text, nk %s, h bigint, code text, "
+        "message text, fields text, cls text, \"row\" text) ON COMMIT DELETE ROWS;\n"
+        "CREATE TEMP TABLE IF NOT EXISTS retl_sids (k %s, id text) ON COMMIT DELETE ROWS",
+        col_type(st, 0), col_type(st, 0));
+}
+
+retl_err eng_pg_sql_stream_commit(struct retl_buf *b, const struct eng_state *st,
+                                  long long run, const char *op, bool failed, bool ids)
+{
+    retl_err rc = RETL_E_OK;
+    /* A streamed sync starts with no error row, and each key comes once:
+     * the successes have none to leave. */
+    if (failed)
+        RETL_TRY(eng_sql_fmt(
+            X(st), b,
+            "DELETE FROM {snap} AS o USING pg_temp.retl_fail AS f WHERE o.k = f.nk;\n"
+            "INSERT INTO {errors} AS e (key, run, operation, code, message, fields, "
+            "\"row\", first_failed, last_failed, attempts, class, h) SELECT f.k, %lld, "
+            "%L, f.code, f.message, f.fields, f.\"row\"::jsonb, now(), now(), 1, f.cls, "
+            "f.h FROM pg_temp.retl_fail AS f" ERRORS_AGAIN ";\n",
+            run, op));
+    if (ids)
+        RETL_TRY(eng_sql_fmt(X(st), b,
+                             "UPDATE {snap} AS o SET id = i.id FROM pg_temp.retl_sids AS "
+                             "i WHERE o.k = i.k;\n"));
+out:
     return rc;
 }
 

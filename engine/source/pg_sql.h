@@ -56,7 +56,7 @@ retl_err eng_pg_sql_stage(struct retl_buf *b, const struct eng_state *st,
  * of eng_pg_sql_diff) straight from the query, without a stage or a join. */
 retl_err eng_pg_sql_stage_delta(struct retl_buf *b, const struct eng_state *st,
                                 const char *query);
-/* One row: whether the snapshot has no row at all. */
+/* One row: whether the snapshot has no row at all, whether errors has none. */
 retl_err eng_pg_sql_snap_empty(struct retl_buf *b, const struct eng_state *st);
 /* One row: NULL keys, non-NULL keys, distinct keys, over the same rows as
  * eng_pg_sql_key_check (the cheap test; the check names the duplicates). */
@@ -64,6 +64,12 @@ retl_err eng_pg_sql_key_count(struct retl_buf *b, const struct eng_state *st, bo
 /* One row: NULL keys, up to 5 duplicated keys joined by ", " (NULL when
  * none), over the whole stage or over the rows of the delta to be sent. */
 retl_err eng_pg_sql_key_check(struct retl_buf *b, const struct eng_state *st, bool delta);
+/* The same two over the query itself (a first sync that streams it: see
+ * engine/source/pg_first.c), only its key column read. */
+retl_err eng_pg_sql_key_count_query(struct retl_buf *b, const struct eng_state *st,
+                                    const char *query);
+retl_err eng_pg_sql_key_check_query(struct retl_buf *b, const struct eng_state *st,
+                                    const char *query);
 /* The delta table (op, k, h, c1..cn) from the stage table, or with query
  * (join and hash strategies only) straight from the query, each query row
  * counted on the job's row counter: one statement, no stage written. */
@@ -128,6 +134,24 @@ retl_err eng_pg_sql_snap_write(struct retl_buf *b, const struct eng_state *st,
 retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *st,
                                    long long run, const char *op, const char *del_op,
                                    const char *first, const char *last, bool failed);
+/* A streamed first sync (engine/source/pg_first.c), with no delta table:
+ * the cursor over the query in eng_pg_sql_delta_cursor's layout (op 'I', the
+ * state columns as canonical text, a NULL record id) followed by the key as
+ * its type's own text (nk) and the row hash (h). */
+retl_err eng_pg_sql_stream_cursor(struct retl_buf *b, const struct eng_state *st,
+                                  const char *query);
+/* COPY of a streamed batch's (nk, 'H', h) into the snapshot. */
+retl_err eng_pg_sql_stream_copy(struct retl_buf *b, const struct eng_state *st);
+/* The session temp tables a streamed batch's outcome is copied into:
+ * retl_fail (k canonical, nk, h, code, message, fields, cls, row as JSON
+ * text) for its failed rows, retl_sids (nk, id) for its record ids. */
+retl_err eng_pg_sql_stream_tables(struct retl_buf *b, const struct eng_state *st);
+/* Completes a streamed batch (its rows are in the snapshot, status H): with
+ * failed, the keys in retl_fail leave the snapshot and are upserted into
+ * errors; with ids, the record ids in retl_sids are stored. Each statement
+ * ends in ";\n" (nothing when neither). */
+retl_err eng_pg_sql_stream_commit(struct retl_buf *b, const struct eng_state *st,
+                                  long long run, const char *op, bool failed, bool ids);
 /* Marks the delta's deleted keys G in the snapshot, then
  * eng_pg_sql_scratch_drop. */
 retl_err eng_pg_sql_finish(struct retl_buf *b, const struct eng_state *st);

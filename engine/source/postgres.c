@@ -11,62 +11,24 @@
 #include "common/env.h"
 #include "common/log.h"
 #include "engine/base/pg.h"
+#include "engine/source/pg_int.h"
 #include "engine/source/pg_plan.h"
 #include "engine/source/pg_sql.h"
 #include "engine/source/source.h"
 
-#define COPY_MAX (256u << 20)
-
-struct pgsrc {
-    PGconn *w;                     /* writer */
-    PGconn *r;                     /* reader: delta cursor */
-    const struct eng_secrets *sec; /* borrowed: lives as long as the run */
-    unsigned flags;
-    PGresult *chunk;
-    const char **cells;
-    size_t cells_cap;
-    const char **ids; /* per chunk row: the record id of a D row */
-    size_t ids_cap;
-    const char *del_op; /* "delete" | "clear": deletes propagated; else NULL */
-    double max_pct;     /* spec.deletes.maxPercent */
-    struct retl_buf sql;
-    struct retl_buf copy;
-    bool ahead;          /* the next FETCH is already on its way */
-    long long extracted; /* rows staged this run */
-    long long saved;     /* rows that entered the snapshot this run */
-    bool delta_ready;    /* stage built the delta itself (empty snapshot) */
-    bool gone;           /* the delta holds deleted keys (op D) */
-    char *query;         /* staging left to diff (one statement); owned */
-    bool values;         /* the snapshot keeps values (not the hash strategy) */
-    bool written;        /* prewrite's statements are in flight on w */
-    PGresult *kept_ids;  /* prewrite: (delta ctid, kept id) of changed keys */
-    bool pending;        /* a batch's state transaction is in flight on w */
-    long long pending_ok;
-    char tid_first[32]; /* physical range of the last chunk */
-    char tid_last[32];
-};
-
-static bool dry(const struct pgsrc *s)
-{
-    return (s->flags & ENG_SRC_DRY) != 0;
-}
-
 static retl_err tx(struct pgsrc *s, const char *verb, struct retl_errbuf *eb)
 {
-    if (dry(s))
+    if (pgs_dry(s))
         return RETL_E_OK;
     return eng_pg_exec(s->w, verb, NULL, "source", eb);
 }
 
-static void rollback(struct pgsrc *s)
+void pgs_rollback(struct pgsrc *s)
 {
-    if (!dry(s) && PQstatus(s->w) == CONNECTION_OK &&
+    if (!pgs_dry(s) && PQstatus(s->w) == CONNECTION_OK &&
         PQtransactionStatus(s->w) != PQTRANS_IDLE)
         PQclear(PQexec(s->w, "ROLLBACK"));
 }
-
-/* Builds a statement into s->sql (reset first) with builder fn. */
-#define SQL(s, call) ENG_SQL_BUILD(&(s)->sql, call)
 
 static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *sec,
                         unsigned flags, void **ctx, struct retl_errbuf *eb)
@@ -87,7 +49,7 @@ static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *se
     /* work_mem stays the warehouse's: the lean snapshot side of the diff is
      * small, and a larger work_mem made the planner trade a merge join on the
      * key's index for a slower in-memory hash join. */
-    if (dry(s))
+    if (pgs_dry(s))
         RETL_TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
     *ctx = s;
     return RETL_E_OK;
@@ -244,7 +206,7 @@ static retl_err pg_state_init(void *ctx, const struct eng_state *st, unsigned fl
     SQL(s, eng_pg_sql_state_ddl(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     RETL_TRY(exists(s, st, st->n.snap, &have_snap, eb));
-    if (have_snap && !dry(s)) {
+    if (have_snap && !pgs_dry(s)) {
         SQL(s, eng_pg_sql_snap_upgrade(&s->sql, st));
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     }
@@ -281,24 +243,34 @@ out:
     PQclear(r);
     retl_buf_free(&fp);
     if (rc)
-        rollback(s);
+        pgs_rollback(s);
     return rc;
 }
 
-/* Fails on NULL or duplicate keys, naming them. */
-static retl_err key_check(struct pgsrc *s, const struct eng_state *st, bool delta,
-                          struct retl_errbuf *eb)
+retl_err pgs_key_check(struct pgsrc *s, PGconn *conn, const struct eng_state *st,
+                       bool delta, const char *query, long long *rows,
+                       struct retl_errbuf *eb)
 {
     retl_err rc;
     PGresult *r = NULL;
-    SQL(s, eng_pg_sql_key_count(&s->sql, st, delta));
-    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
-    if (eng_pg_ll(r, 0, 0) == 0 && eng_pg_ll(r, 0, 1) == eng_pg_ll(r, 0, 2))
+    const char *what = query ? "source: query failed" : "source";
+    if (query)
+        SQL(s, eng_pg_sql_key_count_query(&s->sql, st, query));
+    else
+        SQL(s, eng_pg_sql_key_count(&s->sql, st, delta));
+    RETL_TRY(eng_pg_exec(conn, retl_buf_str(&s->sql), &r, what, eb));
+    if (eng_pg_ll(r, 0, 0) == 0 && eng_pg_ll(r, 0, 1) == eng_pg_ll(r, 0, 2)) {
+        if (rows)
+            *rows = eng_pg_ll(r, 0, 1);
         goto out;
+    }
     PQclear(r);
     r = NULL;
-    SQL(s, eng_pg_sql_key_check(&s->sql, st, delta));
-    RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
+    if (query)
+        SQL(s, eng_pg_sql_key_check_query(&s->sql, st, query));
+    else
+        SQL(s, eng_pg_sql_key_check(&s->sql, st, delta));
+    RETL_TRY(eng_pg_exec(conn, retl_buf_str(&s->sql), &r, what, eb));
     if (eng_pg_ll(r, 0, 0) > 0) {
         rc = retl_errf(eb, RETL_E_SOURCE,
                        "source: key column \"%s\" is NULL in %lld row(s); "
@@ -342,8 +314,21 @@ static retl_err pg_stage(void *ctx, const struct retl_job *job,
     SQL(s, eng_pg_sql_snap_empty(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), &r, "source", eb));
     bool first = PQgetvalue(r, 0, 0)[0] == 't';
+    bool clean = first && PQgetvalue(r, 0, 1)[0] == 't';
     PQclear(r);
     r = NULL;
+    /* A first sync with no error row left from an earlier run: diff decides,
+     * once it knows the strategy, whether the query is streamed (pg_first.c)
+     * or staged into the delta. */
+    if (clean) {
+        free(s->first_query);
+        if (!(s->first_query = strdup(retl_buf_str(&q)))) {
+            rc = RETL_E_NOMEM;
+            goto out;
+        }
+        *extracted = 0; /* diff counts them */
+        goto out;
+    }
     /* Nothing synced yet: every row is new, so the query goes straight into
      * the delta (one table written instead of two, no join). Otherwise, but
      * for Insert mode (which checks every key), diff joins the query itself
@@ -368,7 +353,7 @@ static retl_err pg_stage(void *ctx, const struct retl_job *job,
      * be sent (diff), which costs a fraction: a duplicated key whose rows are
      * all unchanged and synced sends nothing, so it harms nothing. */
     if (job->mode == RETL_MODE_INSERT)
-        RETL_TRY(key_check(s, st, first, eb));
+        RETL_TRY(pgs_key_check(s, s->w, st, first, NULL, NULL, eb));
     *extracted = n;
     s->extracted = n;
 out:
@@ -441,6 +426,21 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
     retl_err rc;
     PGresult *r = NULL;
     s->values = how != ENG_DIFF_HASH;
+    if (s->first_query && how == ENG_DIFF_HASH) {
+        /* Streamed: the snapshot keeps (key, hash) only, which the cursor
+         * computes as it reads the query, so nothing is materialised. The
+         * join and except strategies keep each row's typed values, which
+         * would have to travel back from canonical text: they stage. */
+        s->stream = true;
+        rc = pgf_diff(s, st, c, eb);
+        goto out;
+    }
+    if (s->first_query) {
+        SQL(s, eng_pg_sql_stage_delta(&s->sql, st, s->first_query));
+        RETL_TRY(stage_run(s, &s->extracted, eb));
+        s->delta_ready = true;
+        c->extracted = s->extracted;
+    }
     if (s->query && how == ENG_DIFF_EXCEPT) {
         /* EXCEPT reads the staged rows twice: stage them after all. */
         SQL(s, eng_pg_sql_stage(&s->sql, st, s->query));
@@ -470,7 +470,7 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
         SQL(s, eng_pg_sql_diff(&s->sql, st, mode, how, NULL));
         RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source: delta", eb));
     }
-    RETL_TRY(key_check(s, st, true, eb));
+    RETL_TRY(pgs_key_check(s, s->w, st, true, NULL, NULL, eb));
     RETL_TRY(skip_permanent(s, st, &c->skipped_permanent, eb));
     if (s->delta_ready) {
         /* Straight from the query into an empty snapshot: every row is new. */
@@ -492,7 +492,7 @@ static retl_err pg_diff(void *ctx, const struct eng_state *st, enum retl_mode mo
     lb = (lb > 0 ? lb : 0) + c->deleted;
     c->synced = lb;
     if (s->del_op && c->deleted > 0 &&
-        (dry(s) ||
+        (pgs_dry(s) ||
          (s->max_pct < 100 && (double)c->deleted * 100.0 > s->max_pct * (double)lb))) {
         PQclear(r);
         r = NULL;
@@ -514,6 +514,8 @@ static retl_err pg_delta_open(void *ctx, const struct eng_state *st,
 {
     struct pgsrc *s = ctx;
     retl_err rc;
+    if (s->stream)
+        return pgf_delta_open(s, st, eb);
     SQL(s, eng_pg_sql_batch_table(&s->sql, st));
     RETL_TRY(eng_pg_exec(s->w, retl_buf_str(&s->sql), NULL, "source", eb));
     RETL_TRY(eng_pg_connect(s->sec, "source", &s->r, eb));
@@ -557,13 +559,16 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     }
     if (PQntuples(s->chunk) > 0)
         s->ahead = PQsendQuery(s->r, q) == 1;
-    /* op, k, c1..cn, id, ctid: id and ctid stay here, the rest goes out */
+    /* op, k, c1..cn, id, then ctid (or streamed: the key's own text and the
+     * hash): these stay here, the rest goes out */
     size_t nr = (size_t)PQntuples(s->chunk), nf = (size_t)PQnfields(s->chunk);
-    if (nf < 4) {
+    size_t tail = s->stream ? 3 : 2;
+    if (nf < 2 + tail) {
         rc = retl_errf(eb, RETL_E_INTERNAL, "source: unexpected delta shape");
         goto out;
     }
-    size_t nc = nf - 2;
+    size_t nc = nf - tail;
+    s->fetched += (long long)nr;
     if (nr > s->ids_cap) {
         const char **p = realloc(s->ids, nr * sizeof *p);
         if (!p) {
@@ -593,7 +598,7 @@ static retl_err pg_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
                                        : PQgetvalue(s->chunk, (int)i, (int)j);
         }
     }
-    if (nr) {
+    if (nr && !s->stream) {
         snprintf(s->tid_first, sizeof s->tid_first, "%s",
                  PQgetvalue(s->chunk, 0, (int)nc + 1));
         snprintf(s->tid_last, sizeof s->tid_last, "%s",
@@ -631,7 +636,7 @@ static void chunk_ops(const struct eng_chunk *ch, bool *ins, bool *upd)
 
 /* Collects the outcome of what is in flight on w; with keep, the first
  * result holding rows is kept there. Ownership: the caller PQclears *keep. */
-static retl_err collect(struct pgsrc *s, PGresult **keep, struct retl_errbuf *eb)
+retl_err pgs_collect(struct pgsrc *s, PGresult **keep, struct retl_errbuf *eb)
 {
     retl_err rc = RETL_E_OK;
     PGresult *r;
@@ -656,8 +661,10 @@ static retl_err pg_prewrite(void *ctx, const struct eng_state *st,
     struct pgsrc *s = ctx;
     retl_err rc;
     bool ins, upd;
-    if (dry(s) || ch->nrows == 0)
+    if (pgs_dry(s) || ch->nrows == 0)
         return RETL_E_OK;
+    if (s->stream)
+        return pgf_prewrite(s, st, ch, eb);
     chunk_ops(ch, &ins, &upd);
     retl_buf_reset(&s->sql);
     RETL_TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
@@ -682,6 +689,8 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
     struct pgsrc *s = ctx;
     retl_err rc = RETL_E_OK;
     struct retl_buf *c = &s->copy;
+    if (s->stream)
+        return pgf_commit(s, st, run, op, ch, res, eb);
     retl_buf_reset(c);
     /* Values are already in the delta table: only failures travel back. */
     for (size_t i = 0; i < ch->nrows; i++) {
@@ -703,7 +712,7 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
     if (!s->written)
         RETL_TRY(pg_prewrite(ctx, st, ch, eb));
     s->written = false;
-    RETL_TRY(collect(s, &s->kept_ids, eb));
+    RETL_TRY(pgs_collect(s, &s->kept_ids, eb));
     bool failed = c->len > 0;
     if (failed)
         RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_batch FROM STDIN", c->data,
@@ -758,7 +767,7 @@ out:
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
         rc = retl_errf(eb, rc, "source: batch too large to save");
     if (rc)
-        rollback(s);
+        pgs_rollback(s);
     return rc;
 }
 
@@ -768,9 +777,9 @@ static retl_err pg_commit_wait(void *ctx, struct retl_errbuf *eb)
     if (!s->pending)
         return RETL_E_OK;
     s->pending = false;
-    retl_err rc = collect(s, NULL, eb);
+    retl_err rc = pgs_collect(s, NULL, eb);
     if (rc)
-        rollback(s);
+        pgs_rollback(s);
     else
         s->saved += s->pending_ok;
     return rc;
@@ -781,6 +790,12 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
     struct pgsrc *s = ctx;
     retl_err rc;
     RETL_TRY(pg_commit_wait(ctx, eb));
+    /* The stream and its key check read one snapshot: only a query whose
+     * result varies by itself (random(), LIMIT without ORDER BY) differs. */
+    if (s->stream && s->fetched != s->extracted)
+        RETL_LOG_WARN("the query returned a different number of rows when streamed "
+                      "than when its keys were checked: it is not deterministic",
+                      RF_I("checked", s->extracted), RF_I("streamed", s->fetched));
     PQclear(s->chunk);
     s->chunk = NULL;
     if (s->r) {
@@ -805,7 +820,7 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
      * the next run's diff (best effort: autovacuum gets there too). Later
      * statistics barely move (a lean row is a key and a hash) and ANALYZE
      * would take most of the time. */
-    if (!dry(s) && s->saved >= 10000 && s->saved * 10 >= s->extracted) {
+    if (!pgs_dry(s) && s->saved >= 10000 && s->saved * 10 >= s->extracted) {
         retl_buf_reset(&s->sql);
         if (!retl_buf_adds(&s->sql, s->delta_ready ? "VACUUM (ANALYZE) " : "VACUUM ") &&
             !eng_pg_qname(&s->sql, st->n.schema, st->n.snap))
@@ -813,7 +828,7 @@ static retl_err pg_finish(void *ctx, const struct eng_state *st, struct retl_err
     }
 out:
     if (rc)
-        rollback(s);
+        pgs_rollback(s);
     return rc;
 }
 
@@ -910,13 +925,14 @@ static void pg_close(void *ctx)
     if (s->r)
         PQfinish(s->r);
     if (s->w) {
-        if (dry(s) && PQstatus(s->w) == CONNECTION_OK)
+        if (pgs_dry(s) && PQstatus(s->w) == CONNECTION_OK)
             PQclear(PQexec(s->w, "ROLLBACK"));
         PQfinish(s->w);
     }
     free(s->cells);
     free(s->ids);
     free(s->query);
+    free(s->first_query);
     retl_buf_free(&s->sql);
     retl_buf_free(&s->copy);
     free(s);

@@ -676,6 +676,50 @@ S -c "DELETE FROM tk_src WHERE name = '4'"
 run tk run
 check "text keys differing in case only are distinct" eq "$RC/$(rows inserted)" "0/3"
 
+# 16e. a first sync streams the query: no delta table, (key, hash) copied into
+# the snapshot batch by batch; failed rows saved by key, NULL keys refused
+# before anything is sent; the join strategy still stages (old path)
+S -c "CREATE TABLE fs_ddl (tbl text)" \
+  -c "CREATE FUNCTION fs_ddl_log() RETURNS event_trigger LANGUAGE plpgsql AS \$\$BEGIN INSERT INTO public.fs_ddl SELECT object_identity FROM pg_event_trigger_ddl_commands() WHERE object_type = 'table'; END\$\$" \
+  -c "CREATE EVENT TRIGGER fs_ddl ON ddl_command_end EXECUTE FUNCTION fs_ddl_log()" \
+  -c "CREATE TABLE fs_src (id timestamptz, name text, price numeric)" \
+  -c "INSERT INTO fs_src SELECT timestamptz '2024-01-01 00:00:00.123456+00' + g * interval '1 hour', 'n' || g, CASE WHEN g % 50 = 7 THEN -5 ELSE g END FROM generate_series(1, 200) g" >/dev/null
+D -c "CREATE TABLE app.fs (id timestamptz PRIMARY KEY, name text, price numeric CHECK (price > -1))"
+job fs Upsert "SELECT id, name, price FROM fs_src" app.fs id "name:name price:price" "  batchSize: 30"
+run fs run
+check "streamed first sync: 200 extracted, 196 inserted, the 4 bad prices failed" \
+  eq "$RC/$(rows extracted)/$(rows changed)/$(rows inserted)/$(rows failed)" "0/200/200/196/4"
+check "streamed first sync: the engine says the query is streamed" grep -q 'the query is streamed, no delta table' "$W/fs.log"
+check "streamed first sync: no delta or stage table was created" \
+  eq "$(S -c "SELECT count(*) FROM fs_ddl WHERE tbl LIKE 'retl.t__fs__%' AND tbl NOT LIKE '%__snap' AND tbl NOT LIKE '%__errors' AND tbl NOT LIKE '%__meta'")" 0
+check "streamed first sync: the snapshot holds the 196 loaded keys (status H, a hash each)" \
+  eq "$(S -c "SELECT count(*) || ' ' || count(h) || ' ' || min(st) || max(st) FROM retl.t__fs__snap")" "196 196 HH"
+check "streamed first sync: destination equals the good rows (timestamptz keys exact)" \
+  diff <(S -c "COPY (SELECT id, name, price FROM fs_src WHERE price > -1 ORDER BY id) TO STDOUT") \
+  <(D -c "COPY (SELECT id, name, price FROM app.fs ORDER BY id) TO STDOUT")
+check "streamed first sync: the failed rows are in errors by canonical key, class permanent, row and hash kept" \
+  eq "$(S -c "SELECT count(*) || ' ' || count(h) || ' ' || min(class) || ' ' || min(code) FROM retl.t__fs__errors")/$(S -c "SELECT (\"row\"->>'price') || ' ' || (\"row\"->>'name') FROM retl.t__fs__errors ORDER BY key LIMIT 1")/$(S -c "SELECT key FROM retl.t__fs__errors ORDER BY key LIMIT 1")" \
+  "4 4 permanent 23514/-5 n7/2024-01-01 07:00:00.123456+00:00"
+run fs run
+check "after a streamed first sync the incremental diff agrees: nothing changed, the 4 failed rows skipped as permanent" \
+  eq "$RC/$(rows changed)/$(rows skippedPermanent)" "0/0/4"
+S -c "UPDATE fs_src SET price = 1 WHERE name = 'n7'" >/dev/null
+run fs run
+check "a failed row of the streamed sync is sent once it changes" eq "$RC/$(rows changed)/$(rows inserted)" "0/1/1"
+check "destination equals the source's good rows" eq "$(D -c "SELECT count(*) FROM app.fs")/$(S -c "SELECT count(*) FROM fs_src WHERE price > -1")" "197/197"
+S -c "INSERT INTO fs_src VALUES (NULL, 'no key', 1)" >/dev/null
+job fsn Upsert "SELECT id, name, price FROM fs_src" app.fs id "name:name price:price"
+D -c "TRUNCATE app.fs"
+run fsn run
+check "streamed first sync: a NULL key fails the run before anything is sent" \
+  eq "$RC/$(grep -c 'key column \\"id\\" is NULL in 1 row(s)' <<<"$LAST")/$(D -c "SELECT count(*) FROM app.fs")/$(S -c "SELECT count(*) FROM retl.t__fsn__snap")" "1/1/0/0"
+S -c "DELETE FROM fs_src WHERE id IS NULL" -c "TRUNCATE fs_ddl" >/dev/null
+job fsj Upsert "SELECT id, name, price FROM fs_src WHERE price > -1" app.fs id "name:name price:price"
+run fsj run --diff-strategy join
+check "join strategy first sync stages the delta (old path) and loads every row" \
+  eq "$RC/$(rows inserted)/$(S -c "SELECT count(*) FROM fs_ddl WHERE tbl = 'retl.t__fsj__delta'")" "0/197/1"
+S -c "DROP EVENT TRIGGER fs_ddl" >/dev/null
+
 # 16b. the run lock: a run waits for a run that still holds it (a killed run's
 # server backend keeps it until its statement ends), up to RETL_LOCK_WAIT_S
 hold_lock() { S -c "SELECT pg_advisory_lock(hashtextextended('retl retl.t__items', 0)), pg_sleep($1)" >/dev/null; }

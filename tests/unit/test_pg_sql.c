@@ -331,7 +331,8 @@ static void fast_paths_sql(void **st)
     retl_buf_reset(&b);
     eng_pg_sql_snap_empty(&b, &s);
     assert_string_equal(out(),
-                        "SELECT NOT EXISTS (SELECT 1 FROM \"retl\".\"ns__job__snap\")");
+                        "SELECT NOT EXISTS (SELECT 1 FROM \"retl\".\"ns__job__snap\"), "
+                        "NOT EXISTS (SELECT 1 FROM \"retl\".\"ns__job__errors\")");
 }
 
 static void commit_sql(void **st)
@@ -419,6 +420,53 @@ static void commit_sql(void **st)
     assert_non_null(strstr(out(), "AND o.id IS DISTINCT FROM i.id"));
 }
 
+/* The streamed first sync: keys checked over the query itself, the cursor
+ * with the key's own text and the hash, its batch saved by key. */
+static void stream_sql(void **st)
+{
+    (void)st;
+    struct eng_state s;
+    mkstate(&s);
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_key_count_query(&b, &s, "SELECT * FROM t"), RETL_E_OK);
+    assert_string_equal(out(), "SELECT count(*) FILTER (WHERE k IS NULL), count(k), "
+                               "count(DISTINCT k) FROM (SELECT q.\"id\" AS k FROM (\n"
+                               "SELECT * FROM t\n) AS q) AS s");
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_key_check_query(&b, &s, "SELECT * FROM t"), RETL_E_OK);
+    assert_non_null(strstr(out(), "WITH s AS MATERIALIZED (SELECT q.\"id\" AS k FROM"));
+    assert_non_null(strstr(out(), "GROUP BY k HAVING count(*) > 1 ORDER BY k LIMIT 5"));
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_stream_cursor(&b, &s, "SELECT * FROM t"), RETL_E_OK);
+    assert_non_null(strstr(out(), "DECLARE retl_delta NO SCROLL CURSOR FOR SELECT "
+                                  "'I'::text AS op, (s.k)::text, "));
+    assert_non_null(strstr(out(), ", NULL::text AS id, s.k::text AS nk, "
+                                  "hash_record_extended(ROW(s.c1, s.c2), 0) AS h FROM "
+                                  "(SELECT q.\"id\" AS k, "));
+    assert_null(strstr(out(), "ns__job__delta"));
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_stream_copy(&b, &s), RETL_E_OK);
+    assert_string_equal(out(), "COPY \"retl\".\"ns__job__snap\" (k, st, h) FROM STDIN");
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_stream_tables(&b, &s), RETL_E_OK);
+    assert_non_null(strstr(out(), "retl_fail (k text, nk int4, h bigint,"));
+    assert_non_null(strstr(out(), "retl_sids (k int4, id text)"));
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_stream_commit(&b, &s, 42, "upsert", false, false),
+                     RETL_E_OK);
+    assert_string_equal(out(), "");
+    assert_int_equal(eng_pg_sql_stream_commit(&b, &s, 42, "upsert", true, true),
+                     RETL_E_OK);
+    assert_non_null(strstr(out(), "DELETE FROM \"retl\".\"ns__job__snap\" AS o USING "
+                                  "pg_temp.retl_fail AS f WHERE o.k = f.nk;\n"));
+    assert_non_null(strstr(out(), "SELECT f.k, 42, 'upsert', f.code, f.message, "
+                                  "f.fields, f.\"row\"::jsonb, now(), now(), 1, f.cls, "
+                                  "f.h FROM pg_temp.retl_fail AS f ON CONFLICT (key) DO "
+                                  "UPDATE SET"));
+    assert_non_null(strstr(out(), "UPDATE \"retl\".\"ns__job__snap\" AS o SET id = i.id "
+                                  "FROM pg_temp.retl_sids AS i WHERE o.k = i.k;\n"));
+}
+
 static void state_sql(void **st)
 {
     (void)st;
@@ -478,19 +526,13 @@ static void too_big(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(quoting),
-        cmocka_unit_test(copy_fields),
-        cmocka_unit_test(types),
-        cmocka_unit_test(canon),
-        cmocka_unit_test(typed_columns),
-        cmocka_unit_test(stage_sql),
-        cmocka_unit_test(job_query),
-        cmocka_unit_test(diff_sql),
-        cmocka_unit_test(commit_sql),
-        cmocka_unit_test(fast_paths_sql),
-        cmocka_unit_test(state_sql),
-        cmocka_unit_test(too_big),
-        cmocka_unit_test(numeric_sign_hash),
+        cmocka_unit_test(quoting),       cmocka_unit_test(copy_fields),
+        cmocka_unit_test(types),         cmocka_unit_test(canon),
+        cmocka_unit_test(typed_columns), cmocka_unit_test(stage_sql),
+        cmocka_unit_test(job_query),     cmocka_unit_test(diff_sql),
+        cmocka_unit_test(commit_sql),    cmocka_unit_test(fast_paths_sql),
+        cmocka_unit_test(state_sql),     cmocka_unit_test(stream_sql),
+        cmocka_unit_test(too_big),       cmocka_unit_test(numeric_sign_hash),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
