@@ -285,15 +285,16 @@ retl_err eng_dl_sql_stage_count(const struct eng_dialect *d, struct retl_buf *b,
                        "0 END), 0) FROM {stage}");
 }
 
-/* The delta rows to send (I, U): the lean delta also has N rows, and P are
- * rows left out as failing permanently (unchanged). Written as
- * exclusions, which the planner estimates as most of the delta, so that a
+/* The delta rows to send (I, U): the lean delta also has its C row (the
+ * query's row count), and P are rows left out as failing permanently
+ * (unchanged). Written as exclusions, which the planner estimates as most of
+ * the delta, so that a
  * commit's join with the batch stays a hash join (IN ('I', 'U') on the
  * unanalysed delta looked like 1% of it and made a nested loop: 50 times
  * slower at 100k rows). */
 static const char *sent(const struct eng_dialect *d)
 {
-    return eng_dl_lean(d) ? "NOT IN ('D', 'N', 'P')" : "NOT IN ('D', 'P')";
+    return eng_dl_lean(d) ? "NOT IN ('C', 'D', 'P')" : "NOT IN ('D', 'P')";
 }
 
 retl_err eng_dl_sql_dups(const struct eng_dialect *d, struct retl_buf *b,
@@ -425,7 +426,7 @@ retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b
 retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b,
                                  const struct eng_state *st, bool dels)
 {
-    const char *keep = eng_dl_lean(d) ? (dels ? "<> 'N'" : "NOT IN ('D', 'N')")
+    const char *keep = eng_dl_lean(d) ? (dels ? "<> 'C'" : "NOT IN ('C', 'D')")
                                       : (dels ? "IS NOT NULL" : "<> 'D'");
     return eng_sql_fmt(X(d, st), b,
                        "DELETE FROM {errors} WHERE {key} NOT IN (SELECT {k} FROM {delta} "
@@ -436,7 +437,7 @@ retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b
 retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
                                const struct eng_state *st, bool dels)
 {
-    const char *rows = !dels ? sent(d) : eng_dl_lean(d) ? "NOT IN ('N', 'P')" : "<> 'P'";
+    const char *rows = !dels ? sent(d) : eng_dl_lean(d) ? "NOT IN ('C', 'P')" : "<> 'P'";
     return eng_sql_fmt(X(d, st), b, "SELECT {op}, {k}{c*} FROM {delta} WHERE {op} %s",
                        rows);
 }
@@ -553,7 +554,7 @@ static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
 /* Step 1 of the lean snapshot: the hash instead of the values. */
 static const char commit_lean[] =
     "INSERT INTO {snap} ({k}, {st}, {h}) SELECT {dl.k}, 'L', {dl.h} FROM {delta} AS dl "
-    "WHERE {dl.op} NOT IN ('D', 'N') AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'");
+    "WHERE {dl.op} NOT IN ('C', 'D') AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'");
 
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,

@@ -66,28 +66,32 @@ out:
 }
 
 /* The delta in one statement: the query's canonical rows (s, with their
- * hash) fully joined with the snapshot (o). op is I (new key, or a NULL
- * key, which the caller rejects), U (changed), N (unchanged: key and hash
- * only, so the delta counts the query's rows) or D (a loaded key gone);
- * snapshot rows alone that were not loaded are left out. Values are kept
- * for I and U rows only. */
+ * hash) fully joined with the snapshot (o), and one C row. op is I (new
+ * key, or a NULL key, which the caller rejects), U (changed) or D (a loaded
+ * key gone); unchanged rows (N) and snapshot rows alone that were not loaded
+ * (X) are not written. The C row's n counts the query's rows with a second
+ * read of it in the same statement, which the warehouse answers without the
+ * canonical text or the hash (a COUNT(*) of a table comes from metadata or
+ * the narrowest index). The statement reads one snapshot of the data in
+ * PostgreSQL and Snowflake, and in SQL Server under READ_COMMITTED_SNAPSHOT
+ * or SNAPSHOT; under locking READ COMMITTED a row written by another session
+ * during the statement may be seen by one read only (the rows sent are
+ * unaffected). Writing a key-and-hash row per unchanged row to count them
+ * cost more than the diff's join, and a window count over the join (one
+ * read) buffered every row as well (engine/README.md). */
 retl_err eng_dl_sql_lean_diff(const struct eng_dialect *d, struct retl_buf *b,
                               const struct eng_state *st, enum retl_mode mode,
                               const char *const *real, const char *query)
 {
     retl_err rc;
     struct retl_buf sel;
-    char c[32];
     retl_buf_init(&sel, ENG_DL_SQL_MAX);
-    RETL_TRY(eng_sql_fmt(X(d, st), b, "SELECT {x.op}, {x.k}, {x.h}"));
-    for (size_t i = 1; i < st->ncols; i++) {
-        snprintf(c, sizeof c, "c%zu", i);
-        RETL_TRY(eng_sql_fmt(
-            X(d, st), b, ", CASE WHEN {x.op} IN ('I', 'U') THEN x.%I END AS %I", c, c));
-    }
-    RETL_TRY(eng_sql_fmt(X(d, st), b,
-                         " FROM (SELECT CASE WHEN {o.k} IS NULL THEN 'I' WHEN {s.k} IS "
-                         "NULL THEN CASE WHEN {o.st} = 'L' THEN 'D' ELSE 'X' END"));
+    RETL_TRY(
+        eng_sql_fmt(X(d, st), b,
+                    "SELECT {x.op}, {x.k}, {x.h}{x.c*}, CAST(NULL AS %s) AS {n} FROM "
+                    "(SELECT CASE WHEN {o.k} IS NULL THEN 'I' WHEN {s.k} IS NULL THEN "
+                    "CASE WHEN {o.st} = 'L' THEN 'D' ELSE 'X' END",
+                    d->int_type));
     if (mode != RETL_MODE_INSERT) {
         RETL_TRY(eng_sql_fmt(X(d, st), b, " WHEN {o.st} <> 'L'"));
         if (st->ncols > 1)
@@ -104,12 +108,16 @@ retl_err eng_dl_sql_lean_diff(const struct eng_dialect *d, struct retl_buf *b,
     RETL_TRY(
         eng_sql_fmt(X(d, st), b,
                     ") AS z) AS s FULL JOIN {snap} AS o ON {o.k} = {s.k}) AS x WHERE "
-                    "{x.op} <> 'X'"));
+                    "{x.op} NOT IN ('N', 'X')\nUNION ALL\nSELECT 'C', NULL, NULL"));
+    for (size_t i = 1; i < st->ncols; i++)
+        RETL_TRY(retl_buf_adds(b, ", NULL"));
+    RETL_TRY(retl_buf_printf(b, ", COUNT(*) FROM (\n%s\n) AS q", query));
 out:
     retl_buf_free(&sel);
     return rc;
 }
 
+/* The C row's n is the query's row count; a NULL key can only be an I row. */
 retl_err eng_dl_sql_lean_counts(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st)
 {
@@ -118,8 +126,8 @@ retl_err eng_dl_sql_lean_counts(const struct eng_dialect *d, struct retl_buf *b,
         "SELECT COALESCE(SUM(CASE WHEN {op} = 'I' THEN 1 ELSE 0 END), 0), "
         "COALESCE(SUM(CASE WHEN {op} = 'U' THEN 1 ELSE 0 END), 0), "
         "COALESCE(SUM(CASE WHEN {op} = 'D' THEN 1 ELSE 0 END), 0), "
-        "COALESCE(SUM(CASE WHEN {op} <> 'D' THEN 1 ELSE 0 END), 0), "
-        "COALESCE(SUM(CASE WHEN {op} <> 'D' AND {k} IS NULL THEN 1 ELSE 0 END), 0) FROM "
+        "COALESCE(MAX({n}), 0), "
+        "COALESCE(SUM(CASE WHEN {op} = 'I' AND {k} IS NULL THEN 1 ELSE 0 END), 0) FROM "
         "{delta}");
 }
 

@@ -197,7 +197,7 @@ scenario() {
   check "$t: types (numeric, bool, date, timestamp fractions)" eq "$(D -c "SELECT price || '|' || active || '|' || d || '|' || ts FROM app_$n.items WHERE id = 1")" "12.50|true|2024-02-29|2024-01-01 10:00:00.123456"
   # 3. nothing changed
   run "$b" run
-  check "$t: unchanged run sends nothing" eq "$RC/$(rows changed)" "0/0"
+  check "$t: unchanged run sends nothing and counts every row" eq "$RC/$(rows changed)/$(rows extracted)" "0/0/1200"
   # 3b. the run lock where the warehouse has no session locks (issue 16): a
   # lease row in the meta table; a run while another holds it is refused
   case $b in
@@ -226,7 +226,7 @@ scenario() {
   check "$t: plan loads nothing" eq "$(D -c "SELECT count(*) FROM app_$n.items WHERE id = 2000")" 0
   run "$b" run
   check "$t: incremental run exits 0" eq "$RC" 0
-  check "$t: incremental inserted/updated/deleted 1/2/1" eq "$(rows inserted)/$(rows updated)/$(rows deleted)" "1/2/1"
+  check "$t: incremental inserted/updated/deleted 1/2/1, extracted 1200" eq "$(rows inserted)/$(rows updated)/$(rows deleted)/$(rows extracted)" "1/2/1/1200"
   check "$t: destination equals source after incremental run (delete not propagated)" same "$b"
   # 5. EXCEPT strategy
   both "$b" "UPDATE items SET price = price + 1 WHERE id BETWEEN 10 AND 14" >/dev/null

@@ -304,15 +304,22 @@ static void lean_statements(void **s)
     assert_int_equal(
         eng_dl_sql_lean_diff(t, &b, &st, RETL_MODE_UPSERT, real, "SELECT * FROM items"),
         RETL_E_OK);
-    has("SELECT x.[op], x.[k], x.[h], CASE WHEN x.[op] IN ('I', 'U') THEN x.[c1] END "
-        "AS [c1]");
+    has("SELECT x.[op], x.[k], x.[h], x.[c1], x.[c2], CAST(NULL AS BIGINT) AS [n] FROM "
+        "(SELECT CASE WHEN o.[k] IS NULL THEN 'I'");
     has(" WHEN o.[st] <> 'L' OR o.[h] IS NULL OR o.[h] <> s.[h] THEN 'U' ELSE 'N' END");
+    /* unchanged rows are not written; the C row counts the query's rows */
     has("FROM (\nSELECT * FROM items\n) AS q) AS z) AS s FULL JOIN "
-        "[retl].[t__items__snap] AS o ON o.[k] = s.[k]) AS x WHERE x.[op] <> 'X'");
+        "[retl].[t__items__snap] AS o ON o.[k] = s.[k]) AS x WHERE x.[op] NOT IN ('N', "
+        "'X')\nUNION ALL\nSELECT 'C', NULL, NULL, NULL, NULL, COUNT(*) FROM (\nSELECT * "
+        "FROM items\n) AS q");
     lacks("__stage");
     retl_buf_reset(&b);
     eng_dl_sql_lean_diff(t, &b, &st, RETL_MODE_INSERT, real, "SELECT * FROM items");
     lacks("THEN 'U'");
+    retl_buf_reset(&b);
+    eng_dl_sql_lean_counts(sf, &b, &st);
+    has("COALESCE(MAX(\"n\"), 0)");
+    has("WHEN \"op\" = 'I' AND \"k\" IS NULL THEN 1");
     retl_buf_reset(&b);
     eng_dl_sql_lean_fill_h(t, &b, &st);
     assert_string_equal(out(), "UPDATE [retl].[t__items__snap] SET [h] = "
@@ -403,7 +410,7 @@ static void commit_statements(void **s)
     assert_non_null(strstr(retl_buf_str(&c[1]),
                            "INSERT INTO [retl].[t__items__snap] ([k], [st], [h]) SELECT "
                            "dl.[k], 'L', dl.[h] FROM [retl].[t__items__delta] AS dl "
-                           "WHERE dl.[op] NOT IN ('D', 'N')"));
+                           "WHERE dl.[op] NOT IN ('C', 'D')"));
     assert_non_null(strstr(retl_buf_str(&c[2]), "'f', 'e', e.[first_failed], "
                                                 "e.[attempts]"));
     assert_non_null(strstr(retl_buf_str(&c[4]),
@@ -439,16 +446,20 @@ static void delete_statements(void **s)
     const struct eng_dialect *t = dl(ENG_DL_TSQL), *q = dl(ENG_DL_SQLITE);
     retl_buf_reset(&b);
     eng_dl_sql_delta_read(t, &b, &st, false);
-    has("WHERE [op] NOT IN ('D', 'N', 'P')");
+    has("WHERE [op] NOT IN ('C', 'D', 'P')");
     retl_buf_reset(&b);
     eng_dl_sql_delta_read(t, &b, &st, true);
-    has("WHERE [op] NOT IN ('N', 'P')");
+    has("WHERE [op] NOT IN ('C', 'P')");
     retl_buf_reset(&b);
     eng_dl_sql_delta_read(q, &b, &st, true);
     has("WHERE \"op\" <> 'P'");
     retl_buf_reset(&b);
     eng_dl_sql_errors_prune(t, &b, &st, true);
-    has("WHERE [op] <> 'N')");
+    has("WHERE [op] <> 'C')");
+    retl_buf_reset(&b);
+    /* the C row's NULL key must not reach NOT IN (it would keep every row) */
+    eng_dl_sql_errors_prune(t, &b, &st, false);
+    has("WHERE [op] NOT IN ('C', 'D'))");
     retl_buf_reset(&b);
     eng_dl_sql_errors_prune(q, &b, &st, false);
     has("WHERE \"op\" <> 'D')");

