@@ -9,7 +9,10 @@
 #   e2e_suite_abort             the suite's closing line for a failed start.
 #   rj JOB JSONPATH / is JOB JSONPATH VALUE / kr ARGS... (kubectl retl; sets
 #       OUT and RC) / sql SQL, for the jobs of namespace $NS.
+#   pgjob, and retl_job / sf_job of tests/lib/jobs.sh: job manifests.
 # shellcheck shell=bash
+# shellcheck source=tests/lib/jobs.sh
+source "${BASH_SOURCE[0]%/*}/jobs.sh"
 
 e2e_suite_abort() {
   echo "${P:-0} passed, $((${F:-0} + 1)) failed"
@@ -97,18 +100,8 @@ YAML
 }
 
 # pgjob NAME QUERY TABLE MAPPINGS [EXTRA]: the manifest of an Upsert job by
-# id from the warehouse into PostgreSQL table crm.TABLE.
+# id from the warehouse into PostgreSQL table crm.TABLE; EXTRA: more fields
+# of spec.
 pgjob() {
-  cat <<YAML
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: $1, namespace: $NS}
-spec:
-  source: {type: postgres, secretRef: {name: warehouse}, query: "$2"}
-  destination: {type: postgres, secretRef: {name: crm}, object: crm.$3}
-  mode: Upsert
-  key: {source: id, destination: id}
-  mappings: $4
-${5:-}
-YAML
+  retl_job "$1" "$NS" warehouse "$2" postgres crm "object: crm.$3" Upsert id:id "$4" "${5:-}"
 }

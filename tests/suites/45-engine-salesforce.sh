@@ -37,6 +37,8 @@ trap cleanup EXIT
 
 # shellcheck source=tests/lib/checks.sh
 source tests/lib/checks.sh
+# shellcheck source=tests/lib/jobs.sh
+source tests/lib/jobs.sh
 
 # ---- servers ----
 pg_start || { echo "0 passed, 1 failed"; exit 1; }
@@ -136,40 +138,11 @@ EOF
 # job NAME OBJECT MODE API KEYSRC KEYDST QUERY MAPPINGS [SECRET]
 # MAPPINGS: "src:Dest,src:Dest"; KEYDST may be empty (Insert).
 job() {
-  local name=$1 obj=$2 mode=$3 api=$4 ksrc=$5 kdst=$6 query=$7 maps=$8 sec=${9:-sf}
-  {
-    echo "apiVersion: retl.io/v1alpha1"
-    echo "kind: ReverseEtlJob"
-    echo "metadata: {name: $name, namespace: t45}"
-    echo "spec:"
-    echo "  source: {type: postgres, secretRef: {name: wh}, query: \"$query\"}"
-    echo "  destination: {type: salesforce, secretRef: {name: $sec}, object: $obj, api: $api}"
-    echo "  mode: $mode"
-    if [ -n "$kdst" ]; then
-      echo "  key: {source: $ksrc, destination: $kdst}"
-    else
-      echo "  key: {source: $ksrc}"
-    fi
-    echo "  mappings:"
-    local m
-    IFS=, read -ra ms <<<"$maps"
-    for m in "${ms[@]}"; do echo "    - {source: ${m%%:*}, destination: ${m#*:}}"; done
-  } >"$W/$name.yaml"
+  sf_job "$1" t45 wh "$7" "${9:-sf}" "$2, api: $4" "$3" "$5${6:+:$6}" "$8" >"$W/$1.yaml"
 }
 
-# run NAME: runs the engine; RC, and OUT (the summary JSON) are set.
-RUNS=0
-run() {
-  RUNS=$((RUNS + 1))
-  "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$RUNS.out" 2>"$W/$1.$RUNS.err"
-  RC=$?
-  OUT=$(tail -n 1 "$W/$1.$RUNS.out")
-  if grep -q 'ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:' "$W/$1.$RUNS.err"; then
-    echo "sanitizer report in $1 run $RUNS:"
-    grep -A 20 'Sanitizer\|runtime error' "$W/$1.$RUNS.err" | head -40
-    RC=99
-  fi
-}
+# run NAME: engine_run (tests/lib/jobs.sh): RC, OUT (the summary JSON), LAST_ERR.
+run() { engine_run "$1"; }
 sum() { jq -r "$1" <<<"$OUT"; }
 show() { echo "  rc=$RC summary=$OUT"; tail -n 3 "$W/$1.$RUNS.err" | sed 's/^/  /'; }
 errtab() { sum .errorsTable; }
@@ -538,19 +511,8 @@ check "class: resent with RETL_RETRY_FAILED=1 over Bulk too (sf__Error parsed, c
 sql "CREATE TABLE src.nul (id text PRIMARY KEY, name text, score numeric);
 INSERT INTO src.nul SELECT 'N-' || g, 'Null ' || g, 5 FROM generate_series(1, 4) g" >/dev/null
 nuljob() { # nuljob NAME API NULLS KEYS
-  cat >"$W/$1.yaml" <<EOF
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: $1, namespace: t45}
-spec:
-  source: {type: postgres, secretRef: {name: wh}, query: "SELECT id, name, score FROM src.nul WHERE id IN ($4)"}
-  destination: {type: salesforce, secretRef: {name: sf}, object: Account, api: $2}
-  mode: Upsert
-  key: {source: id, destination: External_Id__c}
-  mappings:
-    - {source: name, destination: Name}
-    - {source: score, destination: Score__c, nulls: $3}
-EOF
+  sf_job "$1" t45 wh "SELECT id, name, score FROM src.nul WHERE id IN ($4)" sf "Account, api: $2" \
+    Upsert id:External_Id__c "[{source: name, destination: Name}, {source: score, destination: Score__c, nulls: $3}]" >"$W/$1.yaml"
 }
 nuljob nul-rs rest Skip "'N-1'"
 nuljob nul-rw rest Write "'N-2'"
@@ -571,20 +533,8 @@ other=$(sfapi POST /sobjects/Account '{"Name":"Typed by a rep","External_Id__c":
 sql "CREATE TABLE src.sfdel (id text PRIMARY KEY, name text, score numeric);
 INSERT INTO src.sfdel SELECT 'SD-' || g, 'Del ' || g, g FROM generate_series(1, 10) g" >/dev/null
 deljob() { # deljob NAME MODE
-  cat >"$W/$1.yaml" <<EOF
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: $1, namespace: t45}
-spec:
-  source: {type: postgres, secretRef: {name: wh}, query: "SELECT id, name, score FROM src.sfdel"}
-  destination: {type: salesforce, secretRef: {name: sf}, object: Account, api: rest}
-  mode: Upsert
-  key: {source: id, destination: External_Id__c}
-  mappings:
-    - {source: name, destination: Name}
-    - {source: score, destination: Score__c}
-  deletes: {mode: $2, maxPercent: 30}
-EOF
+  sf_job "$1" t45 wh "SELECT id, name, score FROM src.sfdel" sf "Account, api: rest" Upsert id:External_Id__c \
+    name:Name,score:Score__c "deletes: {mode: $2, maxPercent: 30}" >"$W/$1.yaml"
 }
 deljob sfdel Delete
 run sfdel
@@ -639,20 +589,8 @@ sfapi POST /sobjects/Account '{"Name":"Rep typed too","External_Id__c":"BD-OTHER
 sql "CREATE TABLE src.sfbd (id text PRIMARY KEY, name text, score numeric);
 INSERT INTO src.sfbd SELECT 'BD-' || g, 'Bulk del ' || g, g FROM generate_series(1, 300) g" >/dev/null
 bdjob() { # bdjob MODE API
-  cat >"$W/sfbd.yaml" <<EOF
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: sfbd, namespace: t45}
-spec:
-  source: {type: postgres, secretRef: {name: wh}, query: "SELECT id, name, score FROM src.sfbd"}
-  destination: {type: salesforce, secretRef: {name: sf}, object: Account, api: $2}
-  mode: Upsert
-  key: {source: id, destination: External_Id__c}
-  mappings:
-    - {source: name, destination: Name}
-    - {source: score, destination: Score__c}
-  deletes: {mode: $1, maxPercent: 50}
-EOF
+  sf_job sfbd t45 wh "SELECT id, name, score FROM src.sfbd" sf "Account, api: $2" Upsert id:External_Id__c \
+    name:Name,score:Score__c "deletes: {mode: $1, maxPercent: 50}" >"$W/sfbd.yaml"
 }
 bdcount() { soql "SELECT COUNT() FROM Account WHERE External_Id__c LIKE 'BD-%'" | jq -r .totalSize; }
 bdjob Delete auto
@@ -743,19 +681,8 @@ CREATE TABLE src.lkb (id text PRIMARY KEY, last text, acct text);
 INSERT INTO src.lkb SELECT 'LB-' || g, 'Lkb' || g, 'A-' || g FROM generate_series(1, 5) g;
 INSERT INTO src.lkb VALUES ('LB-9', 'Lkb9', 'A-BULK-LATER')" >/dev/null
 lkjob() { # lkjob NAME API TABLE LOOKUP_FIELD DEST
-  cat >"$W/$1.yaml" <<EOF
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: $1, namespace: t45}
-spec:
-  source: {type: postgres, secretRef: {name: wh}, query: "SELECT id, last, acct FROM src.$3"}
-  destination: {type: salesforce, secretRef: {name: sf}, object: Contact, api: $2}
-  mode: Insert
-  key: {source: id}
-  mappings:
-    - {source: last, destination: LastName}
-    - {source: acct, destination: ${5:-AccountId}, lookup: {object: Account, field: $4}}
-EOF
+  sf_job "$1" t45 wh "SELECT id, last, acct FROM src.$3" sf "Contact, api: $2" Insert id \
+    "[{source: last, destination: LastName}, {source: acct, destination: ${5:-AccountId}, lookup: {object: Account, field: $4}}]" >"$W/$1.yaml"
 }
 acct_id() { soql "SELECT Id FROM Account WHERE External_Id__c = '$1'" | jq -r '.records[0].Id'; }
 ct_acct() { soql "SELECT AccountId FROM Contact WHERE LastName = '$1'" | jq -r '.records[0].AccountId'; }

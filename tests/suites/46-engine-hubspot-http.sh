@@ -29,6 +29,8 @@ cleanup() {
 trap cleanup EXIT
 # shellcheck source=tests/lib/checks.sh
 source "$ROOT/tests/lib/checks.sh"
+# shellcheck source=tests/lib/jobs.sh
+source "$ROOT/tests/lib/jobs.sh"
 
 pg_start || { echo "0 passed, 1 failed"; exit 1; }
 # start VAR BINARY ARGS...: starts a server, sets VAR to its base URL.
@@ -124,35 +126,11 @@ EOF
 
 # job NAME TYPE SECRET OBJECT MODE KEYSRC KEYDST QUERY MAPPINGS [EXTRA-DEST-YAML] [BATCH]
 job() {
-  local name=$1 type=$2 sec=$3 obj=$4 mode=$5 ksrc=$6 kdst=$7 query=$8 maps=$9 extra=${10:-} batch=${11:-}
-  {
-    echo "apiVersion: retl.io/v1alpha1"
-    echo "kind: ReverseEtlJob"
-    echo "metadata: {name: $name, namespace: t46}"
-    echo "spec:"
-    echo "  source: {type: postgres, secretRef: {name: wh}, query: \"$query\"}"
-    echo "  destination: {type: $type, secretRef: {name: $sec}${obj:+, object: $obj}${extra:+, $extra}}"
-    echo "  mode: $mode"
-    if [ -n "$kdst" ]; then echo "  key: {source: $ksrc, destination: $kdst}"; else echo "  key: {source: $ksrc}"; fi
-    [ -n "$batch" ] && echo "  batchSize: $batch"
-    echo "  mappings:"
-    local m
-    IFS=, read -ra ms <<<"$maps"
-    for m in "${ms[@]}"; do echo "    - {source: ${m%%:*}, destination: ${m#*:}}"; done
-  } >"$W/$name.yaml"
+  local df=${4:+object: $4}
+  df=${df:+$df${10:+, }}${10:-}
+  retl_job "$1" t46 wh "$8" "$2" "$3" "$df" "$5" "$6${7:+:$7}" "$9" ${11:+"batchSize: ${11}"} >"$W/$1.yaml"
 }
-RUNS=0
-run() {
-  RUNS=$((RUNS + 1))
-  "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.$RUNS.out" 2>"$W/$1.$RUNS.err"
-  RC=$?
-  OUT=$(tail -n 1 "$W/$1.$RUNS.out")
-  LAST_ERR=$W/$1.$RUNS.err
-  if grep -q 'ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:' "$LAST_ERR"; then
-    echo "sanitizer report in $1 run $RUNS:"; grep -A 20 'Sanitizer\|runtime error' "$LAST_ERR" | head -40
-    RC=99
-  fi
-}
+run() { engine_run "$1"; }
 sum() { jq -r "$1" <<<"$OUT"; }
 show() {
   echo "  rc=$RC summary=$OUT"; tail -n 4 "$LAST_ERR" | sed 's/^/  /'

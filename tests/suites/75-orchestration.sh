@@ -36,17 +36,8 @@ out=$(pgjob twice "SELECT id, name FROM analytics.accounts" misc "[{source: name
 check "CRD: the same job twice in spec.after is refused (list map keyed by name)" grep -qi "duplicate" <<<"$out"
 
 # ---- a chain of three: accounts (Salesforce) -> contacts -> scores ----------
-cat <<EOF | kubectl apply -f - >/dev/null
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: accounts, namespace: $NS}
-spec:
-  source: {type: postgres, secretRef: {name: warehouse}, query: "SELECT id, name, score FROM analytics.accounts"}
-  destination: {type: salesforce, secretRef: {name: salesforce}, object: Account}
-  mode: Upsert
-  key: {source: id, destination: External_Id__c}
-  mappings: [{source: name, destination: Name}, {source: score, destination: Score__c}]
-EOF
+sf_job accounts "$NS" warehouse "SELECT id, name, score FROM analytics.accounts" salesforce Account Upsert \
+  id:External_Id__c name:Name,score:Score__c | kubectl apply -f - >/dev/null
 pgjob contacts "SELECT id, name FROM analytics.accounts" contacts "[{source: name, destination: name}]" "  after: [{name: accounts}]" | kubectl apply -f - >/dev/null
 pgjob scores "SELECT id, score FROM analytics.accounts" scores "[{source: score, destination: score}]" "  after: [{name: contacts}]" | kubectl apply -f - >/dev/null
 check "kubectl wait --for=condition=Ready on each job of the chain" \

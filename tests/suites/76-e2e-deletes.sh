@@ -39,44 +39,17 @@ curl -s -X POST -H "Authorization: Bearer $tok" -H 'Content-Type: application/js
   -d '{"Name": "Hand-made by sales", "External_Id__c": "SALES-1"}' \
   "$SIM_URL/services/data/v62.0/sobjects/Account" >/dev/null
 
-cat >"$E2E_DIR/jobs.yaml" <<EOF
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: accounts, namespace: $NS}
-spec:
-  source: {type: postgres, secretRef: {name: warehouse}, query: "SELECT id, name FROM analytics.accounts"}
-  destination: {type: salesforce, secretRef: {name: salesforce}, object: Account}
-  mode: Upsert
-  key: {source: id, destination: External_Id__c}
-  mappings: [{source: name, destination: Name}]
-  deletes: {mode: Delete, maxPercent: 25}
----
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: contacts, namespace: $NS}
-spec:
-  after: [{name: accounts}]
-  source: {type: postgres, secretRef: {name: warehouse}, query: "SELECT id, last, account FROM analytics.contacts"}
-  destination: {type: salesforce, secretRef: {name: salesforce}, object: Contact}
-  mode: Insert
-  key: {source: id}
-  mappings:
-    - {source: last, destination: LastName}
-    - {source: account, destination: AccountId, lookup: {object: Account, field: External_Id__c}}
-  deletes: {mode: Delete}
----
-apiVersion: retl.io/v1alpha1
-kind: ReverseEtlJob
-metadata: {name: mirror, namespace: $NS}
-spec:
-  after: [{name: accounts}]
-  source: {type: postgres, secretRef: {name: warehouse}, query: "SELECT id, name FROM analytics.accounts"}
-  destination: {type: postgres, secretRef: {name: crm}, object: crm.accounts}
-  mode: Upsert
-  key: {source: id, destination: id}
-  mappings: [{source: name, destination: name}]
-  deletes: {mode: Delete, maxPercent: 25}
-EOF
+{
+  sf_job accounts "$NS" warehouse "SELECT id, name FROM analytics.accounts" salesforce Account Upsert \
+    id:External_Id__c name:Name "deletes: {mode: Delete, maxPercent: 25}"
+  echo ---
+  sf_job contacts "$NS" warehouse "SELECT id, last, account FROM analytics.contacts" salesforce Contact Insert id \
+    "[{source: last, destination: LastName}, {source: account, destination: AccountId, lookup: {object: Account, field: External_Id__c}}]" \
+    "after: [{name: accounts}]" "deletes: {mode: Delete}"
+  echo ---
+  retl_job mirror "$NS" warehouse "SELECT id, name FROM analytics.accounts" postgres crm "object: crm.accounts" Upsert \
+    id:id name:name "after: [{name: accounts}]" "deletes: {mode: Delete, maxPercent: 25}"
+} >"$E2E_DIR/jobs.yaml"
 check "kubectl apply of jobs with deletes and a lookup" kubectl apply -f "$E2E_DIR/jobs.yaml"
 kubectl -n $NS wait --for=condition=Ready rj/accounts rj/contacts rj/mirror --timeout=30s >/dev/null
 
