@@ -193,6 +193,17 @@ static void list_ext_ids(const struct sf_describe *d, char *out, size_t n)
         snprintf(out, n, "none");
 }
 
+/* "WHERE: field F on O is not an external id field (external ids: ...)". */
+static void not_external_id(struct retl_problems *probs, const char *where,
+                            const struct sf_describe *d, const struct sf_field *f)
+{
+    char ids[512];
+    list_ext_ids(d, ids, sizeof ids);
+    retl_problem_add(probs,
+                     "%s: field %s on %s is not an external id field (external ids: %s)",
+                     where, f->name, d->object, ids);
+}
+
 void sf_validate(const struct sf_describe *d, const struct retl_job *job,
                  const struct eng_col *cols, size_t ncols,
                  const struct sf_field **fields_out, struct retl_problems *probs)
@@ -240,12 +251,7 @@ void sf_validate(const struct sf_describe *d, const struct retl_job *job,
                                  "not Id; use mode Update to match on Id",
                                  path);
             } else if (!f->external_id && !f->id_lookup) {
-                char ids[512];
-                list_ext_ids(d, ids, sizeof ids);
-                retl_problem_add(probs,
-                                 "%s: field %s on %s is not an external id "
-                                 "field (external ids: %s)",
-                                 path, f->name, d->object, ids);
+                not_external_id(probs, path, d, f);
             }
             continue;
         }
@@ -323,12 +329,9 @@ void sf_validate_lookup(const struct retl_job *job, const struct eng_col *c,
         retl_problem_add(probs, "%s.lookup.field: field %s does not exist on %s", path,
                          c->lookup_field, parent->object);
     } else if (!pf->external_id && !pf->id_lookup) {
-        char ids[512];
-        list_ext_ids(parent, ids, sizeof ids);
-        retl_problem_add(probs,
-                         "%s.lookup.field: field %s on %s is not an external id field "
-                         "(external ids: %s)",
-                         path, pf->name, parent->object, ids);
+        char where[256];
+        snprintf(where, sizeof where, "%s.lookup.field", path);
+        not_external_id(probs, where, parent, pf);
     }
 }
 
