@@ -9,6 +9,8 @@
 #     SPEC-LINE    one more field of spec each, e.g. "deletes: {mode: Delete, maxPercent: 25}"
 #   sf_job NAME NAMESPACE SOURCE-SECRET QUERY SF-SECRET OBJECT MODE KEY MAPPINGS [SPEC-LINE...]
 #     a Salesforce job: DEST-FIELDS "object: OBJECT" (OBJECT may go on: "Account, api: bulk")
+#   retl_secret NAME NAMESPACE STRING-DATA: a Secret manifest led by "---";
+#     STRING-DATA is a YAML flow mapping, e.g. '{url: "x", password: "y"}'
 #   engine_run NAME: runs $ENGINE on $W/NAME.yaml with $W/secrets.yaml; sets RC,
 #     OUT (the summary JSON: the last line of stdout) and LAST_ERR (the log);
 #     RC 99 when the (sanitized) engine reported a sanitizer error.
@@ -40,6 +42,10 @@ retl_job() {
     [ -n "$l" ] && echo "  ${l#"${l%%[![:space:]]*}"}"
   done
   return 0
+}
+
+retl_secret() {
+  printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: %s}\nstringData: %s\n' "$1" "$2" "$3"
 }
 
 sf_job() {

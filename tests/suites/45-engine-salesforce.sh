@@ -101,38 +101,12 @@ stringData:
   privateKey: |
 EOF
   sed 's/^/    /' "$W/key.pem"
-  cat <<EOF
----
-apiVersion: v1
-kind: Secret
-metadata: {name: sfcc, namespace: t45}
-stringData: {loginUrl: "$S1", clientId: 3MVG9.retl, clientSecret: s3cret-value}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: sfbad, namespace: t45}
-stringData: {loginUrl: "$S1", clientId: 3MVG9.retl, clientSecret: wrong-secret-value}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: sfttl, namespace: t45}
-stringData: {loginUrl: "$S2", clientId: 3MVG9.retl, clientSecret: other-secret-value}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: sfrt, namespace: t45}
-stringData: {loginUrl: "$S2", clientId: 3MVG9.retl, refreshToken: refresh-token-value}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: sfpw, namespace: t45}
-stringData: {loginUrl: "$S2", clientId: 3MVG9.retl, clientSecret: pw-client-secret, username: u@acme.com, password: pw-password-value}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: sftls, namespace: t45}
-stringData: {instanceUrl: "$S3", clientId: 3MVG9.retl, clientSecret: tls-secret-value}
-EOF
+  retl_secret sfcc t45 "{loginUrl: \"$S1\", clientId: 3MVG9.retl, clientSecret: s3cret-value}"
+  retl_secret sfbad t45 "{loginUrl: \"$S1\", clientId: 3MVG9.retl, clientSecret: wrong-secret-value}"
+  retl_secret sfttl t45 "{loginUrl: \"$S2\", clientId: 3MVG9.retl, clientSecret: other-secret-value}"
+  retl_secret sfrt t45 "{loginUrl: \"$S2\", clientId: 3MVG9.retl, refreshToken: refresh-token-value}"
+  retl_secret sfpw t45 "{loginUrl: \"$S2\", clientId: 3MVG9.retl, clientSecret: pw-client-secret, username: u@acme.com, password: pw-password-value}"
+  retl_secret sftls t45 "{instanceUrl: \"$S3\", clientId: 3MVG9.retl, clientSecret: tls-secret-value}"
 } >"$W/secrets.yaml"
 
 # job NAME OBJECT MODE API KEYSRC KEYDST QUERY MAPPINGS [SECRET]

@@ -72,56 +72,17 @@ record() { # TYPE JQ-SELECT -> the record's properties
 }
 
 {
-  cat <<EOF
-apiVersion: v1
-kind: Secret
-metadata: {name: wh, namespace: t46}
-stringData: {url: "$PG_URL", password: "$PGPASSWORD"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: hs, namespace: t46}
-stringData: {accessToken: "$TOKEN", baseUrl: "$H"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: hsl, namespace: t46}
-stringData: {accessToken: "$TOKEN", baseUrl: "$HL"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: hsbad, namespace: t46}
-stringData: {accessToken: pat-na1-wrong-token-value, baseUrl: "$H"}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: rcv, namespace: t46}
-stringData:
-  url: "$R/hook"
-  bearerToken: rcv-bearer-token
-  hmacSecret: hmac-suite-secret
-  headers: '{"X-Tenant": "acme"}'
----
-apiVersion: v1
-kind: Secret
-metadata: {name: rcvbad, namespace: t46}
-stringData: {url: "$R/hook", bearerToken: rcv-bearer-token, hmacSecret: not-the-right-secret}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: rcvtls, namespace: t46}
-stringData:
-  url: "$RT/hook"
-  caCert: |
-EOF
+  retl_secret wh t46 "{url: \"$PG_URL\", password: \"$PGPASSWORD\"}"
+  retl_secret hs t46 "{accessToken: \"$TOKEN\", baseUrl: \"$H\"}"
+  retl_secret hsl t46 "{accessToken: \"$TOKEN\", baseUrl: \"$HL\"}"
+  retl_secret hsbad t46 "{accessToken: pat-na1-wrong-token-value, baseUrl: \"$H\"}"
+  retl_secret rcv t46 "{url: \"$R/hook\", bearerToken: rcv-bearer-token, hmacSecret: hmac-suite-secret, headers: '{\"X-Tenant\": \"acme\"}'}"
+  retl_secret rcvbad t46 "{url: \"$R/hook\", bearerToken: rcv-bearer-token, hmacSecret: not-the-right-secret}"
+  retl_secret rcvtls t46 "
+  url: \"$RT/hook\"
+  caCert: |"
   sed 's/^/    /' "$W/tls/ca.pem"
-  cat <<EOF
----
-apiVersion: v1
-kind: Secret
-metadata: {name: rcvtlsnoca, namespace: t46}
-stringData: {url: "$RT/hook"}
-EOF
+  retl_secret rcvtlsnoca t46 "{url: \"$RT/hook\"}"
 } >"$W/secrets.yaml"
 
 # job NAME TYPE SECRET OBJECT MODE KEYSRC KEYDST QUERY MAPPINGS [EXTRA-DEST-YAML] [BATCH]
