@@ -139,8 +139,10 @@ load_phase() {
 }
 
 echo "rows: $N (Account upsert by External_Id__c, 6 columns); $REPEAT rounds, medians reported"
-run initial RETL_SF_BULK_THRESHOLD=2000
+run initial RETL_SF_BULK_THRESHOLD=2000 RETL_LOG_LEVEL=info
 fmt "retl initial load (auto -> bulk)" "$SECS" "$CALLS" "$(jq -c '{api,bulkJobs,rows:.rows.inserted}' <<<"$SUMMARY")"
+# A first sync's state commit also writes every new key's record Id.
+phases initial
 
 RB_S=() RL_S=() RB_C=() JS_S=() JS_C=() RR_S=() RR_C=()
 for r in $(seq "$REPEAT"); do
