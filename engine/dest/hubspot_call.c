@@ -146,6 +146,79 @@ static void take_body(struct hs_resp *out, const struct retl_http_resp *hr)
         out->raw = strndup(s, n < HS_RAW_MAX ? n : HS_RAW_MAX);
 }
 
+static void count_retry(struct hs_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->retried++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* A 429, whose answer is moved into resp. Returns LIMIT when the daily limit
+ * is reached (the run stops), OK with *again set when the call is to be
+ * retried after the window (every in-flight call waits: the window is
+ * shared), OK with *again clear on the last attempt (resp is the answer). */
+static retl_err rate_limited(struct hs_conn *c, enum hs_endpoint ep,
+                             struct retl_http_resp *hr, long retry_after, int attempt,
+                             bool last, struct hs_resp *resp, bool *again,
+                             struct retl_errbuf *eb)
+{
+    *again = false;
+    hs_resp_clear(resp);
+    take_body(resp, hr);
+    const char *policy = retl_json_str(resp->body, "policyName");
+    if (policy && strcmp(policy, "DAILY") == 0) {
+        char *t = hs_error_text(resp);
+        retl_err rc = retl_errf(eb, RETL_E_LIMIT,
+                                "HubSpot daily API limit reached (%s); the run stops and "
+                                "the rest is sent next run",
+                                t ? t : "429 DAILY");
+        free(t);
+        return rc;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->rate_limited++;
+    long window = c->rl.interval_ms ? c->rl.interval_ms : 10000;
+    pthread_mutex_unlock(&c->mu);
+    if (last)
+        return RETL_E_OK;
+    long wait = retry_after >= 0 ? retry_after : window;
+    RETL_LOG_WARN("hubspot rate limited (429), waiting", RF_S("endpoint", ep_names[ep]),
+                  RF_S("policy", policy ? policy : ""), RF_I("waitMs", wait),
+                  RF_I("attempt", attempt));
+    eng_ratelimit_block(&c->rl, wait);
+    *again = true;
+    return RETL_E_OK;
+}
+
+/* The pause before retrying a 423 / 477 / 5xx answer: backoff, at least 2 s
+ * for 423 (HubSpot's advice), at least what Retry-After says. */
+static long status_delay(long status, long retry_after, int attempt)
+{
+    long d = retl_http_backoff_ms(status == 423 ? 2000 : 500, 15000, attempt,
+                                  (double)rand() / RAND_MAX);
+    if (status == 423 && d < 2000)
+        d = 2000;
+    return retry_after > d ? retry_after : d;
+}
+
+/* The final answer in resp; a 2xx whose body is not JSON leaves the batch's
+ * outcome unknown, which fails it (resp cleared). */
+static retl_err final_answer(enum hs_endpoint ep, const struct retl_http_resp *hr,
+                             struct hs_resp *resp, struct retl_errbuf *eb)
+{
+    resp->status = hr->status;
+    if (resp->status < 200 || resp->status >= 300 || !resp->raw)
+        return RETL_E_OK;
+    const char *ct = retl_http_resp_header(hr, "Content-Type");
+    retl_err rc = retl_errf(
+        eb, RETL_E_DEST,
+        "HubSpot answered %ld to %s with a body that is not JSON (%s): %.200s; "
+        "the batch's outcome is unknown, so nothing of it is recorded as synced",
+        resp->status, ep_names[ep], ct ? ct : "no Content-Type", resp->raw);
+    hs_resp_clear(resp);
+    return rc;
+}
+
 retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char *method,
                  const char *path, const char *body, bool idempotent,
                  struct hs_resp *resp, struct retl_errbuf *eb)
@@ -178,9 +251,7 @@ retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char 
             RETL_LOG_WARN("hubspot call failed, retrying", RF_S("endpoint", ep_names[ep]),
                           RF_S("error", eb ? eb->msg : ""), RF_I("attempt", attempt),
                           RF_I("delayMs", d));
-            pthread_mutex_lock(&c->mu);
-            c->retried++;
-            pthread_mutex_unlock(&c->mu);
+            count_retry(c);
             retl_sleep_ms(d);
             continue;
         }
@@ -188,31 +259,11 @@ retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char 
         long ra = retl_http_parse_retry_after(retl_http_resp_header(&hr, "Retry-After"),
                                               (long)time(NULL));
         if (hr.status == 429) {
-            hs_resp_clear(resp);
-            take_body(resp, &hr);
-            const char *policy = retl_json_str(resp->body, "policyName");
-            if (policy && strcmp(policy, "DAILY") == 0) {
-                char *t = hs_error_text(resp);
-                rc = retl_errf(eb, RETL_E_LIMIT,
-                               "HubSpot daily API limit reached (%s); the run stops and "
-                               "the rest is sent next run",
-                               t ? t : "429 DAILY");
-                free(t);
+            bool again;
+            if ((rc = rate_limited(c, ep, &hr, ra, attempt, last, resp, &again, eb)))
                 goto out;
-            }
-            pthread_mutex_lock(&c->mu);
-            c->rate_limited++;
-            long window = c->rl.interval_ms ? c->rl.interval_ms : 10000;
-            pthread_mutex_unlock(&c->mu);
-            if (last)
-                goto parsed;
-            /* Everyone waits: the window is shared by all in-flight calls. */
-            long wait = ra >= 0 ? ra : window;
-            RETL_LOG_WARN("hubspot rate limited (429), waiting",
-                          RF_S("endpoint", ep_names[ep]),
-                          RF_S("policy", policy ? policy : ""), RF_I("waitMs", wait),
-                          RF_I("attempt", attempt));
-            eng_ratelimit_block(&c->rl, wait);
+            if (!again)
+                break; /* the last attempt's answer is in resp */
             retl_http_resp_free(&hr);
             continue;
         }
@@ -221,40 +272,20 @@ retl_err hs_call(struct hs_conn *c, int client, enum hs_endpoint ep, const char 
          * was done. */
         bool unprocessed = hr.status == 423 || hr.status == 477;
         if (status_retryable(hr.status) && !last && (idempotent || unprocessed)) {
-            long d = retl_http_backoff_ms(hr.status == 423 ? 2000 : 500, 15000, attempt,
-                                          (double)rand() / RAND_MAX);
-            if (hr.status == 423 && d < 2000)
-                d = 2000;
-            if (ra > d)
-                d = ra;
+            long d = status_delay(hr.status, ra, attempt);
             RETL_LOG_WARN("hubspot answered a retryable status, retrying",
                           RF_S("endpoint", ep_names[ep]), RF_I("status", hr.status),
                           RF_I("attempt", attempt), RF_I("delayMs", d));
-            pthread_mutex_lock(&c->mu);
-            c->retried++;
-            pthread_mutex_unlock(&c->mu);
+            count_retry(c);
             retl_http_resp_free(&hr);
             retl_sleep_ms(d);
             continue;
         }
+        hs_resp_clear(resp);
+        take_body(resp, &hr);
         break;
     }
-    hs_resp_clear(resp);
-    take_body(resp, &hr);
-parsed:
-    resp->status = hr.status;
-    if (resp->status >= 200 && resp->status < 300 && resp->raw) {
-        rc = retl_errf(
-            eb, RETL_E_DEST,
-            "HubSpot answered %ld to %s with a body that is not JSON (%s): %.200s; "
-            "the batch's outcome is unknown, so nothing of it is recorded as synced",
-            resp->status, ep_names[ep],
-            retl_http_resp_header(&hr, "Content-Type")
-                ? retl_http_resp_header(&hr, "Content-Type")
-                : "no Content-Type",
-            resp->raw);
-        hs_resp_clear(resp);
-    }
+    rc = final_answer(ep, &hr, resp, eb);
 out:
     retl_http_resp_free(&hr);
     free(url);
