@@ -112,90 +112,80 @@ static long unresolved_row(const struct hs_load *L, const struct eng_batch *b,
     return -1;
 }
 
-/* One batch/read by idProperty for rows need[0..n): found ids go to
- * owned[row] (heap) and ids[row]; keys HubSpot names as not found are done
- * (nothing to delete or clear); a failed call, or a key the answer does not
- * mention, fails its row (transient: looked up again next run). */
-static retl_err read_chunk(const struct hs_load *L, const struct eng_batch *b,
-                           const size_t *need, size_t n, const char **ids, char **owned,
-                           struct eng_row_result *results, struct retl_errbuf *eb)
+/* The batch/read body for the keys of rows need[0..n), or NULL when out of
+ * memory. A key that is not UTF-8 cannot be held by any HubSpot record: its
+ * row is done. *nsent counts the keys sent. Ownership: caller frees. */
+static char *read_body(const struct hs_load *L, const struct eng_batch *b,
+                       const size_t *need, size_t n, struct eng_row_result *results,
+                       size_t *nsent)
 {
     json_t *root = json_object(), *inputs = json_array(), *props = json_array();
-    char *path = NULL, *body = NULL;
-    struct hs_resp resp = {0};
-    retl_err e = RETL_E_OK;
+    char *out = NULL;
+    *nsent = 0;
     if (!root || !inputs || !props) {
         json_decref(inputs);
         json_decref(props);
-        e = RETL_E_NOMEM;
         goto out;
     }
     if (json_object_set_new(root, "inputs", inputs) ||
         json_object_set_new(root, "properties", props) ||
         json_object_set_new(root, "propertiesWithHistory", json_array()) ||
         json_object_set_new(root, "idProperty", json_string(L->id_property)) ||
-        json_array_append_new(props, json_string(L->id_property))) {
-        e = RETL_E_NOMEM;
+        json_array_append_new(props, json_string(L->id_property)))
         goto out;
-    }
     for (size_t k = 0; k < n; k++) {
         json_t *in = json_object();
         json_t *id = json_string(b->rows[need[k]].key);
-        if (!id) { /* not UTF-8: no HubSpot record can hold it */
+        if (!id) {
             json_decref(in);
             ok_row(&results[need[k]]);
             continue;
         }
-        if (!in || json_object_set_new(in, "id", id) ||
-            json_array_append_new(inputs, in)) {
-            e = RETL_E_NOMEM;
+        if (!in || json_object_set_new(in, "id", id) || json_array_append_new(inputs, in))
             goto out;
-        }
+        (*nsent)++;
     }
-    if (!json_array_size(inputs))
-        goto out;
-    body = json_dumps(root, JSON_COMPACT);
-    if (!body || asprintf(&path, "/crm/v3/objects/%s/batch/read", L->object) < 0) {
-        e = RETL_E_NOMEM;
-        goto out;
-    }
-    e = hs_call(L->conn, 0, HS_EP_READ, "POST", path, body, true, &resp, eb);
-    if (e)
-        goto out;
-    if (resp.status == 401 || resp.status == 403) {
-        e = hs_auth_error(&resp, eb);
-        goto out;
-    }
-    if (resp.status != 200 && resp.status != 207) {
-        char *t = hs_error_text(&resp);
-        char code[32];
-        snprintf(code, sizeof code, "%s",
-                 resp.status == 429   ? "RATE_LIMIT"
-                 : resp.status >= 500 ? "HTTP_5XX"
-                                      : "LOOKUP_FAILED");
+    out = json_dumps(root, JSON_COMPACT);
+out:
+    json_decref(root);
+    return out;
+}
+
+/* A batch/read answer: found ids go to owned[row] (heap) and ids[row]; keys
+ * HubSpot names as not found are done (nothing to delete or clear); a failed
+ * call, or a key the answer does not mention, fails its row (transient:
+ * looked up again next run). */
+static retl_err read_answer(const struct hs_load *L, const struct eng_batch *b,
+                            const size_t *need, size_t n, const struct hs_resp *resp,
+                            const char **ids, char **owned,
+                            struct eng_row_result *results)
+{
+    if (resp->status != 200 && resp->status != 207) {
+        char *t = hs_error_text(resp);
+        const char *code = resp->status == 429   ? "RATE_LIMIT"
+                           : resp->status >= 500 ? "HTTP_5XX"
+                                                 : "LOOKUP_FAILED";
         for (size_t k = 0; k < n; k++)
             if (!results[need[k]].ok)
                 hs_fail(&results[need[k]], code, t ? t : "batch/read failed", NULL);
         free(t);
-        goto out;
+        return RETL_E_OK;
     }
     size_t i;
     json_t *res;
-    json_array_foreach (json_object_get(resp.body, "results"), i, res) {
+    json_array_foreach (json_object_get(resp->body, "results"), i, res) {
         const char *v = retl_json_str(json_object_get(res, "properties"), L->id_property);
         const char *id = retl_json_str(res, "id");
         long r = unresolved_row(L, b, ids, results, need, n, v);
         if (r < 0 || !id || !*id)
             continue;
-        if (!(owned[r] = strdup(id))) {
-            e = RETL_E_NOMEM;
-            goto out;
-        }
+        if (!(owned[r] = strdup(id)))
+            return RETL_E_NOMEM;
         ids[r] = owned[r];
     }
     /* Keys no record holds (OBJECT_NOT_FOUND): nothing to delete or clear. */
     json_t *err, *v;
-    json_array_foreach (json_object_get(resp.body, "errors"), i, err) {
+    json_array_foreach (json_object_get(resp->body, "errors"), i, err) {
         const char *cat = retl_json_str(err, "category");
         size_t m;
         if (!cat || strcmp(cat, "OBJECT_NOT_FOUND") != 0)
@@ -213,11 +203,36 @@ static retl_err read_chunk(const struct hs_load *L, const struct eng_batch *b,
                     "HubSpot's batch/read by idProperty did not mention this key; it is "
                     "looked up again next run",
                     NULL);
+    return RETL_E_OK;
+}
+
+/* One batch/read by idProperty for rows need[0..n) (read_answer says what
+ * each row gets); 401/403 fails the run. */
+static retl_err read_chunk(const struct hs_load *L, const struct eng_batch *b,
+                           const size_t *need, size_t n, const char **ids, char **owned,
+                           struct eng_row_result *results, struct retl_errbuf *eb)
+{
+    char *path = NULL;
+    struct hs_resp resp = {0};
+    retl_err e = RETL_E_OK;
+    size_t nsent;
+    char *body = read_body(L, b, need, n, results, &nsent);
+    if (!body || asprintf(&path, "/crm/v3/objects/%s/batch/read", L->object) < 0) {
+        path = NULL;
+        e = RETL_E_NOMEM;
+        goto out;
+    }
+    if (!nsent)
+        goto out;
+    e = hs_call(L->conn, 0, HS_EP_READ, "POST", path, body, true, &resp, eb);
+    if (!e && (resp.status == 401 || resp.status == 403))
+        e = hs_auth_error(&resp, eb);
+    if (!e)
+        e = read_answer(L, b, need, n, &resp, ids, owned, results);
 out:
     hs_resp_clear(&resp);
     free(body);
     free(path);
-    json_decref(root);
     return e;
 }
 
