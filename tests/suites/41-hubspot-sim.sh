@@ -74,6 +74,11 @@ if [ -x "$sim" ]; then
   u=$(head -n 1 "$work/u2")
   check "--state keeps records across a restart" \
     bash -c "curl -sS -H 'Authorization: Bearer pat-t' '$u/crm/v3/objects/contacts/kept@example.com?idProperty=email&properties=firstname' | grep -q '\"firstname\":\"Kept\"'"
+  rd='{"idProperty":"email","properties":["email"],"inputs":[{"id":"KEPT@Example.com"}'
+  check "batch/read by email matches case-insensitively (HubSpot emails are)" \
+    bash -c "curl -sS -H 'Authorization: Bearer pat-t' -H 'Content-Type: application/json' -d '$rd]}' '$u/crm/v3/objects/contacts/batch/read' | jq -e '.results[0].properties.email == \"kept@example.com\"' >/dev/null"
+  check "batch/read by email: two ids differing only in case are duplicate ids (400 VALIDATION_ERROR)" \
+    bash -c "curl -sS -H 'Authorization: Bearer pat-t' -H 'Content-Type: application/json' -d '$rd,{\"id\":\"kept@example.com\"}]}' '$u/crm/v3/objects/contacts/batch/read' | jq -e '.category == \"VALIDATION_ERROR\" and (.message | startswith(\"Duplicate IDs\"))' >/dev/null"
   check "--access-token: another token is refused with 401" \
     bash -c "[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer pat-other' '$u/crm/v3/objects/contacts') = 401 ]"
   stop_last TERM
