@@ -164,6 +164,9 @@ retl_err eng_dl_sql_create_meta(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st);
 retl_err eng_dl_sql_create_errors(const struct eng_dialect *d, struct retl_buf *b,
                                   const struct eng_state *st);
+/* Adds the record id column to a snapshot made before it had it. */
+retl_err eng_dl_sql_snap_add_id(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st);
 /* Adds a text column to an errors table made before it had it (class, h). */
 retl_err eng_dl_sql_errors_add(const struct eng_dialect *d, struct retl_buf *b,
                                const struct eng_state *st, const char *column);
@@ -216,7 +219,8 @@ retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b
 retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b,
                                  const struct eng_state *st, bool dels);
 /* The rows to send: op, k, c1..cn; with dels the deleted keys too (op D,
- * values NULL). */
+ * values NULL) and a last column, the record id the snapshot kept for a D
+ * row. */
 retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
                                const struct eng_state *st, bool dels);
 /* One row: how many error rows are of class permanent. */
@@ -236,8 +240,9 @@ retl_err eng_dl_sql_synced_count(const struct eng_dialect *d, struct retl_buf *b
                                  const struct eng_state *st);
 
 /* One batch's outcome. rows[i] holds the key, ok, code, message, fields,
- * the row as JSON, the operation (NULL: the job's), the failure class and
- * the row hash (strings, NULL allowed except the key). */
+ * the row as JSON, the operation (NULL: the job's), the failure class, the
+ * row hash and the destination's record id of a success (strings, NULL
+ * allowed except the key). */
 struct eng_dl_outcome {
     const char *key;
     bool ok;
@@ -248,6 +253,7 @@ struct eng_dl_outcome {
     const char *op;
     const char *cls;
     const char *h;
+    const char *id;
 };
 /* "DELETE FROM batch". */
 retl_err eng_dl_sql_batch_clear(const struct eng_dialect *d, struct retl_buf *b,
@@ -258,11 +264,12 @@ retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b
                                  const struct eng_dl_outcome *rows, size_t n);
 /* The statements applying the batch table (after clear and inserts), in
  * order, into b[0..*n), *n <= ENG_DL_COMMIT_STMTS (one more with clear:
- * cleared keys stay as gone). now is an ISO 8601 UTC text. */
+ * cleared keys stay as gone). With ids the snapshot keeps the batch's
+ * record ids. now is an ISO 8601 UTC text. */
 #define ENG_DL_COMMIT_STMTS 6
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,
-                           const char *now, bool clear, size_t *n);
+                           const char *now, bool clear, bool ids, size_t *n);
 /* Marks the delta's deleted keys G in snap. */
 retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st);

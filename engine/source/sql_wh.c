@@ -151,13 +151,25 @@ retl_err eng_dl_sql_errors_add(const struct eng_dialect *d, struct retl_buf *b,
                        d->text_type);
 }
 
+retl_err eng_dl_sql_snap_add_id(const struct eng_dialect *d, struct retl_buf *b,
+                                const struct eng_state *st)
+{
+    return eng_sql_fmt(X(d, st), b, "ALTER TABLE {snap} ADD {id} %s", d->text_type);
+}
+
 retl_err eng_dl_sql_create_snap(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st)
 {
-    static const struct coldef defs[] = {
-        {"k", 'K', " NOT NULL PRIMARY KEY"}, {"st", 'F', " NOT NULL"}, {"c*", 'T', NULL}};
-    static const struct coldef lean[] = {
-        {"k", 'K', " NOT NULL PRIMARY KEY"}, {"st", 'F', " NOT NULL"}, {"h", 'H', NULL}};
+    /* id: the destination's record id from the key's last write (NULL for
+     * destinations without ids), which deletes address records by. */
+    static const struct coldef defs[] = {{"k", 'K', " NOT NULL PRIMARY KEY"},
+                                         {"st", 'F', " NOT NULL"},
+                                         {"c*", 'T', NULL},
+                                         {"id", 'T', NULL}};
+    static const struct coldef lean[] = {{"k", 'K', " NOT NULL PRIMARY KEY"},
+                                         {"st", 'F', " NOT NULL"},
+                                         {"h", 'H', NULL},
+                                         {"id", 'T', NULL}};
     if (eng_dl_lean(d))
         return CREATE(d, b, st, st->n.snap, lean);
     return CREATE(d, b, st, st->n.snap, defs);
@@ -181,6 +193,7 @@ retl_err eng_dl_sql_create_batch(const struct eng_dialect *d, struct retl_buf *b
         {"message", 'T', NULL}, {"fields", 'T', NULL},       {"row_json", 'T', NULL},
         {"origin", 'F', NULL},  {"first_failed", 'T', NULL}, {"attempts", 'I', NULL},
         {"op", 'T', NULL},      {"cls", 'T', NULL},          {"h", 'T', NULL},
+        {"id", 'T', NULL},
     };
     char t[ENG_IDENT_MAX + 1];
     eng_dl_batch_name(st, t);
@@ -237,12 +250,14 @@ retl_err eng_dl_sql_rebase(const struct eng_dialect *d, struct retl_buf *b, size
         return RETL_E_INVALID;
     eng_dl_keys_name(st, keys);
     RETL_TRY(eng_dl_sql_drop(d, &b[0], st, keys));
-    RETL_TRY(eng_sql_fmt(X(d, st), &sel, "SELECT {k} FROM {snap}"));
+    RETL_TRY(eng_sql_fmt(X(d, st), &sel, "SELECT {k}, {id} FROM {snap}"));
     RETL_TRY(eng_dl_sql_create_as(d, &b[1], st, keys, retl_buf_str(&sel)));
     RETL_TRY(eng_sql_fmt(X(d, st), &b[2], "DROP TABLE {snap}"));
     RETL_TRY(eng_dl_sql_create_snap(d, &b[3], st));
-    RETL_TRY(eng_sql_fmt(X(d, st), &b[4],
-                         "INSERT INTO {snap} ({k}, {st}) SELECT {k}, 'K' FROM {keys}"));
+    RETL_TRY(
+        eng_sql_fmt(X(d, st), &b[4],
+                    "INSERT INTO {snap} ({k}, {st}, {id}) SELECT {k}, 'K', {id} FROM "
+                    "{keys}"));
     RETL_TRY(eng_dl_sql_drop(d, &b[5], st, keys));
     RETL_TRY(eng_sql_fmt(X(d, st), &b[6], "DELETE FROM {errors}"));
 out:
@@ -437,9 +452,15 @@ retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b
 retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
                                const struct eng_state *st, bool dels)
 {
-    const char *rows = !dels ? sent(d) : eng_dl_lean(d) ? "NOT IN ('C', 'P')" : "<> 'P'";
-    return eng_sql_fmt(X(d, st), b, "SELECT {op}, {k}{c*} FROM {delta} WHERE {op} %s",
-                       rows);
+    if (!dels)
+        return eng_sql_fmt(X(d, st), b, "SELECT {op}, {k}{c*} FROM {delta} WHERE {op} %s",
+                           sent(d));
+    /* A join, not a correlated subquery: Snowflake evaluates only those it
+     * can decorrelate. */
+    return eng_sql_fmt(X(d, st), b,
+                       "SELECT {d.op}, {d.k}{d.c*}, {o.id} FROM {delta} AS d LEFT JOIN "
+                       "{snap} AS o ON {d.op} = 'D' AND {o.k} = {d.k} WHERE {d.op} %s",
+                       eng_dl_lean(d) ? "NOT IN ('C', 'P')" : "<> 'P'");
 }
 
 retl_err eng_dl_sql_permanent_count(const struct eng_dialect *d, struct retl_buf *b,
@@ -498,19 +519,20 @@ retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b
     retl_err rc;
     RETL_TRY(eng_sql_fmt(X(d, st), b,
                          "INSERT INTO {batch} ({k}, {ok}, {code}, {message}, {fields}, "
-                         "{row_json}, {op}, {cls}, {h}, {origin}) VALUES "));
+                         "{row_json}, {op}, {cls}, {h}, {id}, {origin}) VALUES "));
     for (size_t i = 0; i < n; i++) {
         const struct eng_dl_outcome *r = &rows[i];
         const char *v[] = {r->code, r->message, r->fields, r->row_json,
-                           r->op,   r->cls,     r->h};
+                           r->op,   r->cls,     r->h,      r->id};
         RETL_TRY(retl_buf_adds(b, i ? ",\n(" : "\n("));
         RETL_TRY(eng_dl_literal(d, b, r->key));
         RETL_TRY(retl_buf_adds(b, r->ok ? ", 't'" : ", 'f'"));
         /* A success keeps only its operation (v[4]: Clear marks its keys
-         * gone). */
+         * gone) and record id (v[7]); a failure no id. */
         for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) {
+            bool keep = r->ok ? j == 4 || j == 7 : j != 7;
             RETL_TRY(retl_buf_adds(b, ", "));
-            RETL_TRY(lit_or_null(d, b, r->ok && j != 4 ? NULL : v[j]));
+            RETL_TRY(lit_or_null(d, b, keep ? v[j] : NULL));
         }
         RETL_TRY(retl_buf_adds(b, ", 'n')"));
     }
@@ -556,16 +578,30 @@ static const char commit_lean[] =
     "INSERT INTO {snap} ({k}, {st}, {h}) SELECT {dl.k}, 'L', {dl.h} FROM {delta} AS dl "
     "WHERE {dl.op} NOT IN ('C', 'D') AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'");
 
+/* Step 1 when the destination returned record ids: kept with the row. */
+static const char commit_ids[] =
+    "INSERT INTO {snap} ({k}, {st}{c*}, {id}) SELECT {dl.k}, 'L'{dl.c*}, {b.id} FROM "
+    "{delta} AS dl INNER JOIN {batch} AS b ON {b.k} = {dl.k} WHERE {b.origin} = 'n' AND "
+    "{b.ok} = 't' AND {dl.op} <> 'D'";
+static const char commit_ids_lean[] =
+    "INSERT INTO {snap} ({k}, {st}, {h}, {id}) SELECT {dl.k}, 'L', {dl.h}, {b.id} FROM "
+    "{delta} AS dl INNER JOIN {batch} AS b ON {b.k} = {dl.k} WHERE {b.origin} = 'n' AND "
+    "{b.ok} = 't' AND {dl.op} NOT IN ('C', 'D')";
+
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,
-                           const char *now, bool clear, size_t *n)
+                           const char *now, bool clear, bool ids, size_t *n)
 {
     retl_err rc = RETL_E_OK;
     *n = clear ? ENG_DL_COMMIT_STMTS : ENG_DL_COMMIT_STMTS - 1;
-    for (size_t i = 0; i < *n; i++)
-        RETL_TRY(eng_sql_fmt(X(d, st), &b[i],
-                             i == 1 && eng_dl_lean(d) ? commit_lean : commit_stmts[i],
-                             run, op, now, now));
+    for (size_t i = 0; i < *n; i++) {
+        const char *t = commit_stmts[i];
+        if (i == 1 && ids)
+            t = eng_dl_lean(d) ? commit_ids_lean : commit_ids;
+        else if (i == 1 && eng_dl_lean(d))
+            t = commit_lean;
+        RETL_TRY(eng_sql_fmt(X(d, st), &b[i], t, run, op, now, now));
+    }
 out:
     return rc;
 }

@@ -40,6 +40,9 @@ struct wh {
     size_t cells_cap;
     const char **rawkeys; /* the delta's own key text, per chunk row */
     size_t rawkeys_cap;
+    /* with propagated deletes: the record id kept for each D row */
+    bool with_ids;
+    const char **ids;
     struct retl_buf scratch;
     /* commit */
     struct retl_buf *bufs;
@@ -435,9 +438,9 @@ static retl_err upgrade_batch(struct wh *w, const struct eng_state *st, const ch
     RETL_TRY(exists(w, st, batch, &have, eb));
     if (!have)
         goto out;
-    /* Neither those nor the batch tables before failure classes have cls
-     * (nor op, h). */
-    SQL(w, eng_dl_sql_column_exists(w->dl, &w->sql, st->n.schema, batch, "cls", &p));
+    /* Neither those nor the batch tables before failure classes and record
+     * ids have id (nor op, cls, h). */
+    SQL(w, eng_dl_sql_column_exists(w->dl, &w->sql, st->n.schema, batch, "id", &p));
     RETL_TRY(count_p(w, &p, &cls, eb));
     if (cls > 0)
         goto out;
@@ -533,6 +536,24 @@ static retl_err row_hash(const char *const *vals, size_t n, char out[65])
     return RETL_E_OK;
 }
 
+/* A snapshot made before record ids were kept gets the id column in place
+ * (nullable: a delete finds a key without one through the destination). */
+static retl_err upgrade_snap_id(struct wh *w, const struct eng_state *st,
+                                struct retl_errbuf *eb)
+{
+    retl_err rc;
+    bool have = false;
+    RETL_TRY(column_exists(w, st, st->n.snap, "id", &have, eb));
+    if (have)
+        goto out;
+    SQL(w, eng_dl_sql_snap_add_id(w->dl, &w->sql, st));
+    RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
+    RETL_LOG_INFO("state: snapshot upgraded in place (destination record ids)",
+                  RF_S("table", st->n.snap));
+out:
+    return rc;
+}
+
 /* A snapshot written by the wide code (k, st, c1..cn) becomes lean in
  * place, nothing re-sent: h is added and filled from the stored values,
  * which are the canonical text the query's rows are hashed from, then the
@@ -596,6 +617,8 @@ retl_err eng_wh_state_init(void *ctx, const struct eng_state *st, unsigned flags
     RETL_TRY(exists(w, st, st->n.snap, &have_snap, eb));
     if (have_snap && eng_dl_lean(w->dl))
         RETL_TRY(upgrade_snap(w, st, eb));
+    if (have_snap)
+        RETL_TRY(upgrade_snap_id(w, st, eb));
     SQL(w, eng_dl_sql_meta_get(w->dl, &w->sql, st, "fingerprint", &p));
     RETL_TRY(query_p(w, &p, 1, &r, eb));
     bool same = r.nrows == 1 && r.cells[0] && strcmp(r.cells[0], st->fingerprint) == 0;
@@ -911,12 +934,14 @@ retl_err eng_wh_delta_open(void *ctx, const struct eng_state *st, struct retl_er
     w->types[0] = ENG_T_TEXT;
     for (size_t i = 0; i < st->ncols; i++)
         w->types[i + 1] = st->cols[i].type;
-    SQL(w, eng_dl_sql_delta_read(w->dl, &w->sql, st, w->del_op != NULL));
+    w->with_ids = w->del_op != NULL;
+    SQL(w, eng_dl_sql_delta_read(w->dl, &w->sql, st, w->with_ids));
     RETL_TRY(w->drv->stream_open(w->conn, retl_buf_str(&w->sql), &nc, eb));
     w->streaming = true;
-    if (nc != w->ntypes)
+    if (nc != w->ntypes + w->with_ids)
         rc = retl_errf(eb, RETL_E_INTERNAL,
-                       "source: the delta has %zu columns, expected %zu", nc, w->ntypes);
+                       "source: the delta has %zu columns, expected %zu", nc,
+                       w->ntypes + w->with_ids);
 out:
     return rc;
 }
@@ -926,7 +951,7 @@ retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
 {
     struct wh *w = ctx;
     retl_err rc;
-    size_t nr = 0, nc = w->ntypes;
+    size_t nr = 0, nc = w->ntypes, rs = nc + w->with_ids;
     const char *const *raw = NULL;
     if (!w->streaming)
         return retl_errf(eb, RETL_E_INTERNAL, "source: delta not open");
@@ -946,19 +971,25 @@ retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     }
     if (nr > w->rawkeys_cap) {
         const char **k = realloc(w->rawkeys, nr * sizeof *k);
-        if (!k) {
+        if (k)
+            w->rawkeys = k;
+        const char **d = k ? realloc(w->ids, nr * sizeof *d) : NULL;
+        if (d)
+            w->ids = d;
+        if (!k || !d) {
             rc = RETL_E_NOMEM;
             goto out;
         }
-        w->rawkeys = k;
         w->rawkeys_cap = nr;
     }
     retl_buf_reset(&w->scratch);
     bool canon = w->dl->id != ENG_DL_POSTGRES;
+    /* raw rows have rs columns: the nc of the chunk, then the record id */
     for (size_t i = 0; i < nr * nc; i++) {
+        const char *v = raw[(i / nc) * rs + i % nc];
         w->offs[i] = -1;
         if (canon) {
-            rc = eng_dl_canon_value(w->types[i % nc], raw[i], &w->scratch, &w->offs[i]);
+            rc = eng_dl_canon_value(w->types[i % nc], v, &w->scratch, &w->offs[i]);
             if (rc) {
                 rc = retl_errf(eb, rc, "source: delta chunk too large");
                 goto out;
@@ -966,12 +997,16 @@ retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
         }
     }
     for (size_t i = 0; i < nr * nc; i++)
-        w->cells[i] = w->offs[i] < 0 ? raw[i] : w->scratch.data + w->offs[i];
-    for (size_t i = 0; i < nr; i++)
-        w->rawkeys[i] = raw[i * nc + 1];
+        w->cells[i] =
+            w->offs[i] < 0 ? raw[(i / nc) * rs + i % nc] : w->scratch.data + w->offs[i];
+    for (size_t i = 0; i < nr; i++) {
+        w->rawkeys[i] = raw[i * rs + 1];
+        w->ids[i] = w->with_ids ? raw[i * rs + nc] : NULL;
+    }
     out->nrows = nr;
     out->ncols = nc - 1;
     out->cells = w->cells;
+    out->ids = w->with_ids ? w->ids : NULL;
 out:
     return rc;
 }
@@ -1000,6 +1035,7 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
         return rc;
     struct eng_dl_outcome *o = NULL;
     char(*hs)[65] = NULL;
+    bool ids = false;
     char now[RETL_TIME_LEN];
     size_t nins = (ch->nrows + ENG_DL_VALUES_ROWS - 1) / ENG_DL_VALUES_ROWS;
     size_t stride = ch->ncols + 1;
@@ -1026,6 +1062,8 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
         o[i].message = res[i].message;
         o[i].fields = res[i].fields;
         o[i].op = del ? w->del_op : NULL;
+        o[i].id = res[i].ok && !del ? res[i].dest_id : NULL;
+        ids = ids || o[i].id;
         if (!res[i].ok) {
             o[i].cls = eng_fail_class_name(res[i].cls);
             /* The hash of the values sent; a delete sent none. */
@@ -1050,7 +1088,7 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
         RETL_TRY(eng_dl_sql_batch_insert(w->dl, &w->bufs[1 + k], st, o + from, n));
     }
     RETL_TRY(eng_dl_sql_commit(w->dl, &w->bufs[1 + nins], st, run, op, now,
-                               w->del_op && !strcmp(w->del_op, "clear"), &nc));
+                               w->del_op && !strcmp(w->del_op, "clear"), ids, &nc));
     rc = run_bufs(w, 1 + nins + nc, true, eb);
     if (rc)
         rc = retl_err_wrap(eb, rc, "source: saving the batch");
@@ -1211,6 +1249,7 @@ void eng_wh_close(void *ctx)
     free(w->cells);
     free(w->offs);
     free(w->rawkeys);
+    free(w->ids);
     retl_buf_free(&w->sql);
     retl_buf_free(&w->scratch);
     for (size_t i = 0; i < w->nbufs; i++)

@@ -11,6 +11,7 @@ ROOT=${RETL_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$ROOT"
 ENGINE=${ENGINE:-$ROOT/build/san/bin/retl-engine}
 TDSSIM=${TDSSIM:-$ROOT/build/bin/tds-sim}
+SFSIM=${SFSIM:-$ROOT/build/bin/salesforce-sim}
 SNOWSIM=${SNOWSIM:-$ROOT/build/bin/snowflake-sim}
 BACKENDS=${BACKENDS:-odbc-pg odbc-sqlite sqlserver snowflake}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -20,7 +21,7 @@ source "$ROOT/tests/lib/pg.sh"
 # shellcheck source=../lib/checks.sh
 source "$ROOT/tests/lib/checks.sh"
 
-for b in "$ENGINE" "$TDSSIM" "$SNOWSIM"; do
+for b in "$ENGINE" "$TDSSIM" "$SNOWSIM" "$SFSIM"; do
   [ -x "$b" ] || { echo "missing $b (make test-build)"; echo "0 passed, 1 failed"; exit 1; }
 done
 ODBC_DIR=${ODBC_DIR:-/usr/lib/x86_64-linux-gnu/odbc}
@@ -51,14 +52,20 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/other.pem"
 "$SNOWSIM" -pg "$PGURL_BASE/src_snow" -public-key "$W/key.pub" -account ACME -user RETL_SVC \
   -partition-rows 250 -async-every 4 -addr-file "$W/snow.addr" 2>"$W/snowflake-sim.log" &
 PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$W/tds.addr" ] && [ -s "$W/snow.addr" ] && break; sleep 0.05; done
+# salesforce-sim: a destination that returns record ids (deletes by kept Id)
+echo '{"objects": {"Account": {"fields": [{"name": "External_Id__c", "type": "string", "length": 64, "externalId": true, "unique": true}]}}}' >"$W/sf-schema.json"
+SF_SECRET="sf-$RANDOM$RANDOM"
+"$SFSIM" --schema "$W/sf-schema.json" --client-secret "$SF_SECRET" >"$W/sf.url" 2>"$W/salesforce-sim.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$W/tds.addr" ] && [ -s "$W/snow.addr" ] && [ -s "$W/sf.url" ] && break; sleep 0.05; done
 TDS_PORT=$(cut -d: -f2 <"$W/tds.addr")
 SNOW_URL=$(cat "$W/snow.addr")
+SF_URL=$(head -n 1 "$W/sf.url")
 
 # --- secrets ------------------------------------------------------------------
-python3 - "$W" "$PGPORT" "$PGPASSWORD" "$TDS_PORT" "$MSSQL_PW" "$SNOW_URL" "$ODBC_DIR" <<'PY'
+python3 - "$W" "$PGPORT" "$PGPASSWORD" "$TDS_PORT" "$MSSQL_PW" "$SNOW_URL" "$ODBC_DIR" "$SF_URL" "$SF_SECRET" <<'PY'
 import json, sys
-w, port, pw, tds, mpw, snow, odbc = sys.argv[1:]
+w, port, pw, tds, mpw, snow, odbc, sf, sfsec = sys.argv[1:]
 def secret(name, data):
     return json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data})
 docs = [
@@ -70,6 +77,7 @@ docs = [
     secret("snowflake", {"account": "acme.eu-central-1", "user": "retl_svc", "privateKey": open(f"{w}/key.pem").read(),
                          "warehouse": "WH", "database": "SHOP", "role": "RETL", "endpoint": snow}),
     secret("snowflake-badkey", {"account": "acme", "user": "retl_svc", "privateKey": open(f"{w}/other.pem").read(), "endpoint": snow}),
+    secret("sf", {"loginUrl": sf, "clientId": "3MVG9.retl", "clientSecret": sfsec}),
 ]
 open(f"{w}/secrets.yaml", "w").write("\n---\n".join(docs) + "\n")
 PY
@@ -353,13 +361,13 @@ lean_upgrade() {
   local total
   total=$(src "$b" "SELECT count(*) FROM items")
   check "$b: lean snapshot: first sync sends every row" eq "$RC/$(rows changed)" "0/$total"
-  check "$b: lean snapshot holds key, status and hash only" eq "$(pg_sql -d $db -c "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_schema = 'retl' AND table_name = 't__${name}__snap'")" "h,k,st"
+  check "$b: lean snapshot holds key, status, hash and record id only" eq "$(pg_sql -d $db -c "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_schema = 'retl' AND table_name = 't__${name}__snap'")" "h,id,k,st"
   pg_sql -d $db -c "DROP TABLE $snap" \
     -c "CREATE TABLE $snap (k varchar(450) NOT NULL PRIMARY KEY, st varchar(8) NOT NULL, c1 text)" \
     -c "INSERT INTO $snap SELECT id::text, 'L', CASE WHEN id = 2 THEN 'stale value' ELSE name END FROM items" >/dev/null
   run "$name" run
   check "$b: a wide snapshot is upgraded in place: only the stale row is sent" eq "$RC/$(rows changed)" "0/1"
-  check "$b: the upgraded snapshot is lean" eq "$(pg_sql -d $db -c "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_schema = 'retl' AND table_name = 't__${name}__snap'")" "h,k,st"
+  check "$b: the upgraded snapshot is lean (and has the record id column)" eq "$(pg_sql -d $db -c "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_schema = 'retl' AND table_name = 't__${name}__snap'")" "h,id,k,st"
   check "$b: the upgrade was logged" grep -q "snapshot upgraded in place" "$W/$name.log"
   both "$b" "UPDATE items SET name = NULL WHERE id = 3" >/dev/null
   run "$name" run
@@ -492,6 +500,49 @@ deletes() {
   check "$t: clear: a cleared key that comes back is written again" eq "$RC/$(rows updated)/$(D -c "SELECT name FROM app_$n.$clr WHERE id = 3")" "0/1/back"
 }
 
+# sf_deletes B: a warehouse source into Salesforce keeps each record Id the
+# destination returned and deletes by it (no lookup); a key whose Id the
+# snapshot lacks (state from before Ids were kept) is looked up by its
+# external id first.
+sfstat() { jq_ "$(curl -s "$SF_URL/__admin/stats")" "d['requests'].get('$1', 0)"; }
+sf_deletes() {
+  local b=$1 n="${1//-/_}" j="$1-sf" sj="${1//-/_}_sf"
+  src "$b" "CREATE TABLE sfsrc (id VARCHAR(40) PRIMARY KEY, name VARCHAR(80))" >/dev/null
+  src "$b" "INSERT INTO sfsrc VALUES ('$n-1', 'One'), ('$n-2', 'Two'), ('$n-3', 'Three'), ('$n-4', 'Four')" >/dev/null
+  {
+    echo "apiVersion: retl.io/v1alpha1"
+    echo "kind: ReverseEtlJob"
+    echo "metadata: {name: $j, namespace: t}"
+    echo "spec:"
+    echo "  source: {type: $(stype "$b"), secretRef: {name: $b}, query: \"SELECT id, name FROM sfsrc\"}"
+    echo "  destination: {type: salesforce, secretRef: {name: sf}, object: Account, api: rest}"
+    echo "  mode: Upsert"
+    echo "  key: {source: id, destination: External_Id__c}"
+    echo "  mappings:"
+    echo "    - {source: name, destination: Name}"
+    echo "  deletes: {mode: Delete, maxPercent: 50}"
+  } >"$W/$j.yaml"
+  run "$j" run
+  check "$b: salesforce: first run creates 4 Accounts; the snapshot keeps each record Id" \
+    eq "$RC/$(rows inserted)/$(st_sql "$b" "SELECT count(*) FROM %P${sj}__snap WHERE id LIKE '001%'")" "0/4/4"
+  src "$b" "DELETE FROM sfsrc WHERE id = '$n-1'" >/dev/null
+  local q0 d0
+  q0=$(sfstat "GET query") d0=$(sfstat "DELETE composite/sobjects")
+  run "$j" run
+  check "$b: salesforce: a key gone from the query is deleted by its kept Id (one Collections DELETE, no lookup)" \
+    eq "$RC/$(rows deleted)/$(($(sfstat "GET query") - q0))/$(($(sfstat "DELETE composite/sobjects") - d0))" "0/1/0/1"
+  st_sql "$b" "UPDATE %P${sj}__snap SET id = NULL WHERE k = '$n-2'" >/dev/null
+  src "$b" "DELETE FROM sfsrc WHERE id = '$n-2'" >/dev/null
+  q0=$(sfstat "GET query")
+  run "$j" run
+  check "$b: salesforce: a key without a kept Id is looked up by its external id (1 query), then deleted" \
+    eq "$RC/$(rows deleted)/$(($(sfstat "GET query") - q0))" "0/1/1"
+  local tok
+  tok=$(jq_ "$(curl -s -X POST "$SF_URL/__admin/token")" "d['access_token']")
+  check "$b: salesforce: exactly the two deleted Accounts are gone" \
+    eq "$(jq_ "$(curl -s -G -H "Authorization: Bearer $tok" --data-urlencode "q=SELECT External_Id__c FROM Account WHERE External_Id__c LIKE '$n-%'" "$SF_URL/services/data/v62.0/query")" "','.join(sorted(r['External_Id__c'] for r in d['records']))")" "$n-3,$n-4"
+}
+
 for b in $BACKENDS; do
   scenario "$b"
   # 11. cleanup drops every state table of the job
@@ -501,6 +552,7 @@ for b in $BACKENDS; do
   check "$b: cleanup exits 0 and drops the job's state tables" eq "$RC/$(state_tables "$b")" "0/0"
   case $b in sqlserver | snowflake) lean_upgrade "$b" ;; esac
   deletes "$b"
+  case $b in sqlserver | snowflake) sf_deletes "$b" ;; esac
 done
 
 # --- backend specifics ----------------------------------------------------------

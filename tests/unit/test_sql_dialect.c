@@ -228,10 +228,11 @@ static void tsql_statements(void **s)
     lacks("WITH ");
     retl_buf_reset(&b);
     eng_dl_sql_create_snap(d, &b, &st);
-    /* The lean snapshot: key, status, the row's SHA-256. */
+    /* The lean snapshot: key, status, the row's SHA-256, the record id. */
     assert_string_equal(out(), "CREATE TABLE [retl].[t__items__snap] ([k] "
                                "NVARCHAR(450) NOT NULL PRIMARY KEY, [st] "
-                               "NVARCHAR(8) NOT NULL, [h] VARBINARY(32))");
+                               "NVARCHAR(8) NOT NULL, [h] VARBINARY(32), [id] "
+                               "NVARCHAR(MAX))");
     retl_buf_reset(&b);
     eng_dl_sql_lock(d, &b, "retl retl.t__items");
     assert_string_equal(out(), "DECLARE @r INT; EXEC @r = sp_getapplock @Resource = "
@@ -375,7 +376,7 @@ static void commit_statements(void **s)
     (void)s;
     const struct eng_dialect *d = dl(ENG_DL_TSQL);
     struct eng_dl_outcome o[3] = {
-        {.key = "1", .ok = true},
+        {.key = "1", .ok = true, .id = "001A"},
         {.key = "2",
          .ok = false,
          .code = "23514",
@@ -383,25 +384,27 @@ static void commit_statements(void **s)
          .fields = "price",
          .row_json = "{\"id\":\"2\"}",
          .cls = "permanent",
-         .h = "ab12"},
+         .h = "ab12",
+         .id = "ignored"},
         {.key = "3", .ok = true, .op = "clear", .code = "ignored"},
     };
     retl_buf_reset(&b);
     eng_dl_sql_batch_insert(d, &b, &st, o, 3);
     assert_string_equal(
-        out(), "INSERT INTO [retl].[t__items__batch] ([k], [ok], [code], "
-               "[message], [fields], [row_json], [op], [cls], [h], [origin]) VALUES "
-               "\n('1', 't', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'n'),"
-               "\n('2', 'f', '23514', N'it''s ü', 'price', '{\"id\":\"2\"}', NULL, "
-               "'permanent', 'ab12', 'n'),"
-               "\n('3', 't', NULL, NULL, NULL, NULL, 'clear', NULL, NULL, 'n')");
+        out(),
+        "INSERT INTO [retl].[t__items__batch] ([k], [ok], [code], "
+        "[message], [fields], [row_json], [op], [cls], [h], [id], [origin]) VALUES "
+        "\n('1', 't', NULL, NULL, NULL, NULL, NULL, NULL, NULL, '001A', 'n'),"
+        "\n('2', 'f', '23514', N'it''s ü', 'price', '{\"id\":\"2\"}', NULL, "
+        "'permanent', 'ab12', NULL, 'n'),"
+        "\n('3', 't', NULL, NULL, NULL, NULL, 'clear', NULL, NULL, NULL, 'n')");
     struct retl_buf c[ENG_DL_COMMIT_STMTS];
     size_t nc = 0;
     for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
         retl_buf_init(&c[i], ENG_DL_SQL_MAX);
-    assert_int_equal(
-        eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z", false, &nc),
-        RETL_E_OK);
+    assert_int_equal(eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z",
+                                       false, false, &nc),
+                     RETL_E_OK);
     assert_int_equal(nc, ENG_DL_COMMIT_STMTS - 1);
     assert_string_equal(retl_buf_str(&c[0]),
                         "DELETE FROM [retl].[t__items__snap] WHERE [k] IN "
@@ -422,10 +425,17 @@ static void commit_statements(void **s)
     /* Clear: cleared keys come back into the snapshot as gone (G). */
     for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
         retl_buf_reset(&c[i]);
-    assert_int_equal(
-        eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z", true, &nc),
-        RETL_E_OK);
+    assert_int_equal(eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z",
+                                       true, true, &nc),
+                     RETL_E_OK);
     assert_int_equal(nc, ENG_DL_COMMIT_STMTS);
+    /* ids: the snapshot keeps the record ids the destination returned. */
+    assert_string_equal(
+        retl_buf_str(&c[1]),
+        "INSERT INTO [retl].[t__items__snap] ([k], [st], [h], [id]) SELECT "
+        "dl.[k], 'L', dl.[h], b.[id] FROM [retl].[t__items__delta] AS dl "
+        "INNER JOIN [retl].[t__items__batch] AS b ON b.[k] = dl.[k] WHERE "
+        "b.[origin] = 'n' AND b.[ok] = 't' AND dl.[op] NOT IN ('C', 'D')");
     assert_string_equal(retl_buf_str(&c[5]),
                         "INSERT INTO [retl].[t__items__snap] ([k], [st]) SELECT [k], 'G' "
                         "FROM [retl].[t__items__batch] WHERE [origin] = 'n' AND [ok] = "
@@ -449,10 +459,13 @@ static void delete_statements(void **s)
     has("WHERE [op] NOT IN ('C', 'D', 'P')");
     retl_buf_reset(&b);
     eng_dl_sql_delta_read(t, &b, &st, true);
-    has("WHERE [op] NOT IN ('C', 'P')");
+    assert_string_equal(out(), "SELECT d.[op], d.[k], d.[c1], d.[c2], o.[id] FROM "
+                               "[retl].[t__items__delta] AS d LEFT JOIN "
+                               "[retl].[t__items__snap] AS o ON d.[op] = 'D' AND o.[k] = "
+                               "d.[k] WHERE d.[op] NOT IN ('C', 'P')");
     retl_buf_reset(&b);
     eng_dl_sql_delta_read(q, &b, &st, true);
-    has("WHERE \"op\" <> 'P'");
+    has("WHERE d.\"op\" <> 'P'");
     retl_buf_reset(&b);
     eng_dl_sql_errors_prune(t, &b, &st, true);
     has("WHERE [op] <> 'C')");
@@ -496,10 +509,10 @@ static void rebase_statements(void **s)
                         "DROP TABLE IF EXISTS [retl].[t__items__keys]");
     assert_string_equal(retl_buf_str(&r[1]),
                         "SELECT * INTO [retl].[t__items__keys] FROM (\nSELECT "
-                        "[k] FROM [retl].[t__items__snap]\n) AS x");
+                        "[k], [id] FROM [retl].[t__items__snap]\n) AS x");
     assert_string_equal(retl_buf_str(&r[4]),
-                        "INSERT INTO [retl].[t__items__snap] ([k], [st]) SELECT "
-                        "[k], 'K' FROM [retl].[t__items__keys]");
+                        "INSERT INTO [retl].[t__items__snap] ([k], [st], [id]) SELECT "
+                        "[k], 'K', [id] FROM [retl].[t__items__keys]");
     assert_string_equal(retl_buf_str(&r[6]), "DELETE FROM [retl].[t__items__errors]");
     assert_int_equal(eng_dl_sql_rebase(dl(ENG_DL_TSQL), r, 3, &st), RETL_E_INVALID);
     for (int i = 0; i < 7; i++)
