@@ -500,7 +500,7 @@ deletes() {
   check "$t: clear: a cleared key that comes back is written again" eq "$RC/$(rows updated)/$(D -c "SELECT name FROM app_$n.$clr WHERE id = 3")" "0/1/back"
 }
 
-# sf_deletes B: a warehouse source into Salesforce keeps each record Id the
+# sf_deletes B: a warehouse source (wide or lean snapshot) into Salesforce keeps each record Id the
 # destination returned and deletes by it (no lookup); a key whose Id the
 # snapshot lacks (state from before Ids were kept) is looked up by its
 # external id first.
@@ -552,7 +552,7 @@ for b in $BACKENDS; do
   check "$b: cleanup exits 0 and drops the job's state tables" eq "$RC/$(state_tables "$b")" "0/0"
   case $b in sqlserver | snowflake) lean_upgrade "$b" ;; esac
   deletes "$b"
-  case $b in sqlserver | snowflake) sf_deletes "$b" ;; esac
+  sf_deletes "$b"
 done
 
 # --- backend specifics ----------------------------------------------------------
