@@ -468,8 +468,10 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
         /* The previous batch must be in the state before this one is loaded
          * (at most one batch sent twice) and before its state transaction
          * starts; prewrite then writes this one while the destination loads. */
+        double ts = now_s();
         if ((rc = settle(&pend, eb)))
             goto out;
+        double tp = now_s();
         if (r->src->prewrite && (rc = r->src->prewrite(r->sctx, &r->st, &ch, eb)))
             goto out;
         double tl = now_s();
@@ -537,6 +539,7 @@ static retl_err load_delta(struct run *r, struct retl_summary *s, bool record_on
         }
         eng_results_clear(ls.res, ch.nrows);
         RETL_LOG_DEBUG("batch", RF_I("rows", ch.nrows), RF_I("deletes", nd),
+                       RF_D("settleSeconds", tp - ts), RF_D("prewriteSeconds", tl - tp),
                        RF_D("loadSeconds", tc - tl), RF_D("commitSeconds", now_s() - tc));
         /* A batch the state did not take is not counted: the next run sends
          * it again (at most one batch twice). */

@@ -62,13 +62,15 @@ out:
     return rc;
 }
 
-/* COPY of len bytes of data with copy_sql, sent and not awaited: the server
- * writes while the destination loads; pgs_collect takes its outcome. */
-static retl_err copy_send(struct pgsrc *s, const char *copy_sql, const char *data,
-                          size_t len, struct retl_errbuf *eb)
+/* The statements in s->sql, the last a COPY FROM STDIN, then len bytes of
+ * data, sent and not awaited: the server writes while the destination
+ * loads; pgs_collect takes the COPY's outcome. */
+static retl_err copy_send(struct pgsrc *s, const char *data, size_t len,
+                          struct retl_errbuf *eb)
 {
     retl_err rc = RETL_E_OK;
-    PGresult *r = PQexec(s->w, copy_sql);
+    /* One round trip: PQexec stops at the COPY's result. */
+    PGresult *r = PQexec(s->w, retl_buf_str(&s->sql));
     if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
         rc = eng_pg_fail(s->w, r, "source: saving the batch", eb);
         goto out;
@@ -102,9 +104,10 @@ retl_err pgf_prewrite(struct pgsrc *s, const struct eng_state *st,
                                           : PQgetvalue(s->chunk, (int)i, nk + 1)));
         RETL_TRY(retl_buf_addc(b, '\n'));
     }
-    RETL_TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
-    SQL(s, eng_pg_sql_stream_copy(&s->sql, st));
-    RETL_TRY(copy_send(s, retl_buf_str(&s->sql), b->data, b->len, eb));
+    retl_buf_reset(&s->sql);
+    RETL_TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
+    RETL_TRY(eng_pg_sql_stream_copy(&s->sql, st));
+    RETL_TRY(copy_send(s, b->data, b->len, eb));
     s->written = true;
 out:
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
