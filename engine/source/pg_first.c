@@ -89,25 +89,47 @@ out:
     return rc;
 }
 
-retl_err pgf_prewrite(struct pgsrc *s, const struct eng_state *st,
-                      const struct eng_chunk *ch, struct retl_errbuf *eb)
+/* The chunk's (nk, 'H', h) as COPY text into s->copy; with res, only the
+ * rows that succeeded, each followed by its record id. */
+static retl_err snap_rows(struct pgsrc *s, const struct eng_chunk *ch,
+                          const struct eng_row_result *res)
 {
-    retl_err rc;
+    retl_err rc = RETL_E_OK;
     struct retl_buf *b = &s->copy;
     int nk = nk_col(s);
     retl_buf_reset(b);
     for (size_t i = 0; i < ch->nrows; i++) {
+        if (res && !res[i].ok)
+            continue;
         RETL_TRY(eng_pg_copy_field(b, PQgetvalue(s->chunk, (int)i, nk)));
         RETL_TRY(retl_buf_adds(b, "\tH\t"));
         RETL_TRY(eng_pg_copy_field(b, PQgetisnull(s->chunk, (int)i, nk + 1)
                                           ? NULL
                                           : PQgetvalue(s->chunk, (int)i, nk + 1)));
+        if (res) {
+            RETL_TRY(retl_buf_addc(b, '\t'));
+            RETL_TRY(eng_pg_copy_field(b, res[i].dest_id));
+        }
         RETL_TRY(retl_buf_addc(b, '\n'));
     }
+out:
+    return rc;
+}
+
+retl_err pgf_prewrite(struct pgsrc *s, const struct eng_state *st,
+                      const struct eng_chunk *ch, struct retl_errbuf *eb)
+{
+    retl_err rc;
+    /* A destination that returns record ids (Salesforce): commit copies the
+     * batch's successes with their ids instead, one write per row rather
+     * than a row and then its id. */
+    if (s->ids_back)
+        return RETL_E_OK;
+    RETL_TRY(snap_rows(s, ch, NULL));
     retl_buf_reset(&s->sql);
     RETL_TRY(retl_buf_adds(&s->sql, "BEGIN;\n"));
-    RETL_TRY(eng_pg_sql_stream_copy(&s->sql, st));
-    RETL_TRY(copy_send(s, b->data, b->len, eb));
+    RETL_TRY(eng_pg_sql_stream_copy(&s->sql, st, false));
+    RETL_TRY(copy_send(s, s->copy.data, s->copy.len, eb));
     s->written = true;
 out:
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
@@ -181,22 +203,35 @@ retl_err pgf_commit(struct pgsrc *s, const struct eng_state *st, long long run,
 {
     retl_err rc = RETL_E_OK;
     struct retl_buf *c = &s->copy;
+    bool prewritten = true;
     if (pgs_dry(s))
         return RETL_E_OK;
     if (!s->written)
         RETL_TRY(pgf_prewrite(s, st, ch, eb));
-    s->written = false;
-    RETL_TRY(pgs_collect(s, NULL, eb));
+    if (s->written) {
+        s->written = false;
+        RETL_TRY(pgs_collect(s, NULL, eb));
+    } else {
+        /* Not prewritten: the successes enter the snapshot now, ids and all
+         * (a failed row never entered it). */
+        RETL_TRY(snap_rows(s, ch, res));
+        RETL_TRY(eng_pg_exec(s->w, "BEGIN", NULL, "source", eb));
+        SQL(s, eng_pg_sql_stream_copy(&s->sql, st, true));
+        if (c->len)
+            RETL_TRY(eng_pg_copy_in(s->w, retl_buf_str(&s->sql), c->data, c->len,
+                                    "source: saving the batch", eb));
+        prewritten = false;
+    }
     RETL_TRY(failures(s, st, ch, res));
     bool failed = c->len > 0;
     if (failed)
         RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_fail FROM STDIN", c->data,
                                 c->len, "source: saving the batch", eb));
     /* Record ids the destination returned (Salesforce), which later deletes
-     * address records by. */
+     * address records by, for rows written before the answer. */
     retl_buf_reset(c);
     int nk = nk_col(s);
-    for (size_t i = 0; i < ch->nrows; i++) {
+    for (size_t i = 0; prewritten && i < ch->nrows; i++) {
         if (!res[i].ok || !res[i].dest_id)
             continue;
         RETL_TRY(eng_pg_copy_field(c, PQgetvalue(s->chunk, (int)i, nk)));
@@ -205,6 +240,7 @@ retl_err pgf_commit(struct pgsrc *s, const struct eng_state *st, long long run,
         RETL_TRY(retl_buf_addc(c, '\n'));
     }
     bool ids = c->len > 0;
+    s->ids_back |= ids;
     if (ids)
         RETL_TRY(eng_pg_copy_in(s->w, "COPY pg_temp.retl_sids FROM STDIN", c->data,
                                 c->len, "source: saving the batch", eb));

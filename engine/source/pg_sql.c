@@ -624,9 +624,11 @@ out:
     return rc;
 }
 
-retl_err eng_pg_sql_stream_copy(struct retl_buf *b, const struct eng_state *st)
+retl_err eng_pg_sql_stream_copy(struct retl_buf *b, const struct eng_state *st, bool ids)
 {
-    return eng_sql_fmt(X(st), b, "COPY {snap} (k, st, h) FROM STDIN");
+    return eng_sql_fmt(X(st), b,
+                       ids ? "COPY {snap} (k, st, h, id) FROM STDIN"
+                           : "COPY {snap} (k, st, h) FROM STDIN");
 }
 
 retl_err eng_pg_sql_stream_tables(struct retl_buf *b, const struct eng_state *st)

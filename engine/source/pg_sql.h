@@ -140,8 +140,9 @@ retl_err eng_pg_sql_commit_written(struct retl_buf *b, const struct eng_state *s
  * its type's own text (nk) and the row hash (h). */
 retl_err eng_pg_sql_stream_cursor(struct retl_buf *b, const struct eng_state *st,
                                   const char *query);
-/* COPY of a streamed batch's (nk, 'H', h) into the snapshot. */
-retl_err eng_pg_sql_stream_copy(struct retl_buf *b, const struct eng_state *st);
+/* COPY of a streamed batch's (nk, 'H', h) into the snapshot; with ids,
+ * (nk, 'H', h, id). */
+retl_err eng_pg_sql_stream_copy(struct retl_buf *b, const struct eng_state *st, bool ids);
 /* The session temp tables a streamed batch's outcome is copied into:
  * retl_fail (k canonical, nk, h, code, message, fields, cls, row as JSON
  * text) for its failed rows, retl_sids (nk, id) for its record ids. */

@@ -149,6 +149,11 @@ if [ "$RC" = 0 ] && [ "$(sum .rows.inserted)" = 300 ] && [ "$(sum .api)" = rest 
 else
   fail "upsert/rest"; show acc
 fi
+ASNAP=$(errtab)
+ASNAP=${ASNAP%__errors}__snap
+check "upsert/rest: a first sync of 2 batches keeps every record Id, each with its key (the 2nd batch copied into the snapshot with its Ids)" \
+  diff <(soql "SELECT Id, External_Id__c FROM Account WHERE External_Id__c LIKE 'A-%'" | jq -r '.records[] | "\(.External_Id__c) \(.Id)"' | sort) \
+  <(pg_sql -c "SELECT k || ' ' || id FROM $ASNAP" | sort)
 rec=$(soql "SELECT Id, Score__c, Last_Seen__c, Active__c, Signup__c FROM Account WHERE External_Id__c = 'A-7'")
 check "values: number, datetime in UTC, boolean, date" \
   test "$(jq -c '.records[0] | [.Score__c, .Last_Seen__c, .Active__c, .Signup__c]' <<<"$rec")" \

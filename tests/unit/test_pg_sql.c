@@ -445,8 +445,12 @@ static void stream_sql(void **st)
                                   "(SELECT q.\"id\" AS k, "));
     assert_null(strstr(out(), "ns__job__delta"));
     retl_buf_reset(&b);
-    assert_int_equal(eng_pg_sql_stream_copy(&b, &s), RETL_E_OK);
+    assert_int_equal(eng_pg_sql_stream_copy(&b, &s, false), RETL_E_OK);
     assert_string_equal(out(), "COPY \"retl\".\"ns__job__snap\" (k, st, h) FROM STDIN");
+    retl_buf_reset(&b);
+    assert_int_equal(eng_pg_sql_stream_copy(&b, &s, true), RETL_E_OK);
+    assert_string_equal(out(),
+                        "COPY \"retl\".\"ns__job__snap\" (k, st, h, id) FROM STDIN");
     retl_buf_reset(&b);
     assert_int_equal(eng_pg_sql_stream_tables(&b, &s), RETL_E_OK);
     assert_non_null(strstr(out(), "retl_fail (k text, nk int4, h bigint,"));
