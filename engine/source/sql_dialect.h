@@ -275,9 +275,9 @@ retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st);
 /* Error rows: run, key, operation, code, message, fields, row,
  * first_failed, last_failed, attempts, class; ordered by key, at most
- * limit. */
+ * limit. Without cls the table predates the class column (transient). */
 retl_err eng_dl_sql_errors_list(const struct eng_dialect *d, struct retl_buf *b,
-                                const struct eng_state *st, size_t limit);
+                                const struct eng_state *st, size_t limit, bool cls);
 /* One row: how many error rows. */
 retl_err eng_dl_sql_errors_count(const struct eng_dialect *d, struct retl_buf *b,
                                  const struct eng_state *st);

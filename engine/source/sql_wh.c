@@ -615,20 +615,23 @@ retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
         "WHERE {op} = 'D')");
 }
 
-#define ERROR_COLS                                                                       \
+#define ERROR_COLS(CLASS)                                                                \
     "{run}, {key}, {operation}, {code}, {message}, {fields}, {row}, {first_failed}, "    \
-    "{last_failed}, {attempts}, COALESCE({class}, 'transient')"
+    "{last_failed}, {attempts}, " CLASS
 
 retl_err eng_dl_sql_errors_list(const struct eng_dialect *d, struct retl_buf *b,
-                                const struct eng_state *st, size_t limit)
+                                const struct eng_state *st, size_t limit, bool cls)
 {
-    if (d->top)
-        return eng_sql_fmt(X(d, st), b,
-                           "SELECT TOP (%zu) " ERROR_COLS " FROM {errors} ORDER BY {key}",
-                           limit);
-    return eng_sql_fmt(X(d, st), b,
-                       "SELECT " ERROR_COLS " FROM {errors} ORDER BY {key} LIMIT %zu",
-                       limit);
+    static const char *const top[2] = {
+        "SELECT TOP (%zu) " ERROR_COLS("'transient'") " FROM {errors} ORDER BY {key}",
+        "SELECT TOP (%zu) " ERROR_COLS(
+            "COALESCE({class}, 'transient')") " FROM {errors} "
+                                              "ORDER BY {key}"};
+    static const char *const lim[2] = {
+        "SELECT " ERROR_COLS("'transient'") " FROM {errors} ORDER BY {key} LIMIT %zu",
+        "SELECT " ERROR_COLS("COALESCE({class}, 'transient')") " FROM {errors} ORDER BY "
+                                                               "{key} LIMIT %zu"};
+    return eng_sql_fmt(X(d, st), b, d->top ? top[cls] : lim[cls], limit);
 }
 
 retl_err eng_dl_sql_errors_count(const struct eng_dialect *d, struct retl_buf *b,

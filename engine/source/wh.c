@@ -30,6 +30,8 @@ struct wh {
     /* "delete" | "clear": spec.deletes propagated (D rows are sent, saved
      * batch by batch); NULL: Ignore */
     const char *del_op;
+    /* _errors has class and h (state_init upgraded it) */
+    bool errors_current;
     struct retl_buf sql;
     /* delta reading */
     bool streaming;
@@ -495,8 +497,10 @@ static retl_err upgrade_errors(struct wh *w, const struct eng_state *st,
     retl_err rc;
     bool have_h = false, have_cls = false;
     RETL_TRY(column_exists(w, st, st->n.errors, "h", &have_h, eb));
-    if (have_h)
+    if (have_h) {
+        w->errors_current = true;
         goto out;
+    }
     RETL_TRY(column_exists(w, st, st->n.errors, "class", &have_cls, eb));
     if (!have_cls) {
         SQL(w, eng_dl_sql_errors_add(w->dl, &w->sql, st, "class"));
@@ -504,6 +508,7 @@ static retl_err upgrade_errors(struct wh *w, const struct eng_state *st,
     }
     SQL(w, eng_dl_sql_errors_add(w->dl, &w->sql, st, "h"));
     RETL_TRY(run1(w, retl_buf_str(&w->sql), eb));
+    w->errors_current = true;
     RETL_LOG_INFO("state: errors table upgraded in place (failure class, row hash)",
                   RF_S("table", st->n.errors));
 out:
@@ -1148,9 +1153,14 @@ retl_err eng_wh_errors(void *ctx, const struct eng_state *st, size_t limit, json
         return RETL_E_NOMEM;
     RETL_TRY(exists(w, st, st->n.errors, &have, eb));
     if (have) {
+        /* `errors` on state no run upgraded yet: no class column (all
+         * transient then). */
+        bool cls = w->errors_current;
+        if (!cls)
+            RETL_TRY(column_exists(w, st, st->n.errors, "class", &cls, eb));
         SQL(w, eng_dl_sql_errors_count(w->dl, &w->sql, st));
         RETL_TRY(count(w, retl_buf_str(&w->sql), &n, eb));
-        SQL(w, eng_dl_sql_errors_list(w->dl, &w->sql, st, limit));
+        SQL(w, eng_dl_sql_errors_list(w->dl, &w->sql, st, limit, cls));
         RETL_TRY(w->drv->query(w->conn, retl_buf_str(&w->sql), limit, &r, eb));
         for (size_t i = 0; i < r.nrows; i++) {
             const char *row_json = r.cells[i * r.ncols + 6];
@@ -1190,8 +1200,12 @@ retl_err eng_wh_failing_permanent(void *ctx, const struct eng_state *st, long lo
     retl_err rc;
     bool have = false;
     long long got = 0;
-    RETL_TRY(exists(w, st, st->n.errors, &have, eb));
-    if (have) {
+    if (!w->errors_current) {
+        RETL_TRY(exists(w, st, st->n.errors, &have, eb));
+        if (have)
+            RETL_TRY(column_exists(w, st, st->n.errors, "class", &have, eb));
+    }
+    if (w->errors_current || have) {
         SQL(w, eng_dl_sql_permanent_count(w->dl, &w->sql, st));
         RETL_TRY(count(w, retl_buf_str(&w->sql), &got, eb));
     }

@@ -454,6 +454,8 @@ deletes() {
   # an errors table from before failure classes is upgraded in place
   st_sql "$b" "ALTER TABLE %P${sd}__errors DROP COLUMN h" >/dev/null
   st_sql "$b" "ALTER TABLE %P${sd}__errors DROP COLUMN class" >/dev/null
+  run "$jd" errors --json
+  check "$t: errors lists an errors table from before failure classes (class transient)" eq "$RC/$(jq_ "$LAST" "(d[0]['key'], d[0]['class'])")" "0/('14', 'transient')"
   run "$jd" run
   check "$t: deletes: the failed delete is tried again next run (attempts 2), errors table upgraded in place" \
     eq "$RC/$(rows failed)/$(rows changed)/$(run "$jd" errors --json; jq_ "$LAST" "(d[0]['attempts'], d[0]['class'])")/$(grep -c "errors table upgraded in place" "$W/$jd.log")" "0/1/1/(2, 'transient')/1"

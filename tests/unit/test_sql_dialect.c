@@ -212,8 +212,12 @@ static void tsql_statements(void **s)
                                "WHERE [k] IS NOT NULL GROUP BY [k] HAVING "
                                "COUNT(*) > 1 ORDER BY [k]");
     retl_buf_reset(&b);
-    eng_dl_sql_errors_list(d, &b, &st, 50);
+    eng_dl_sql_errors_list(d, &b, &st, 50, true);
     has("SELECT TOP (50) [run], [key], ");
+    has("[attempts], COALESCE([class], 'transient') FROM");
+    retl_buf_reset(&b);
+    eng_dl_sql_errors_list(d, &b, &st, 50, false);
+    has("[attempts], 'transient' FROM");
     lacks("LIMIT");
     retl_buf_reset(&b);
     eng_dl_sql_diff_select(d, &b, &st, RETL_MODE_UPSERT, ENG_DIFF_JOIN);
