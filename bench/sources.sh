@@ -11,8 +11,9 @@
 # or Snowflake. BENCH_ROWS (default 1000000) and BENCH_PATHS select the work.
 # Each path's own bare SQL, through the same client library and stand-in:
 # one read of the query (psql COPY for postgres, unixODBC's isql with the
-# job's connection string for the ODBC paths and sqlserver; snowflake has no
-# CLI client here, "-"), timed after the incremental run; inc/bare is the
+# job's connection string for the ODBC paths and sqlserver, and for
+# snowflake bench/lib/snow-read.py, a minimal SQL API v2 client: make deps
+# installs no Snowflake client), timed after the incremental run; inc/bare is the
 # incremental run against it, as engine-postgres.sh compares with a COPY read.
 # ENGINE_BEFORE=path/to/an/older/retl-engine runs every path with it too, in
 # the same run right before the current engine (own job, snapshot and
@@ -128,10 +129,14 @@ bare_read() { # path: seconds of one read of the query through its own client, o
     odbc-pg) cs="Driver=$ODBC_DIR/psqlodbca.so;Servername=127.0.0.1;Port=$PGPORT;Database=src;Username=postgres;Password=$PGPASSWORD;SSLmode=disable" ;;
     odbc-sqlite) cs="Driver=$ODBC_DIR/libsqlite3odbc.so;Database=$W/src.db" ;;
     sqlserver) cs="Driver=$ODBC_DIR/libtdsodbc.so;Server=127.0.0.1;Port=$TDSPORT;Database=bench;UID=retl;PWD=bench;TDS_Version=7.4;ClientCharset=UTF-8" ;;
+    snowflake) cs=snowflake ;;
     *) echo -; return ;;
   esac
   t0=$(now)
-  if [ -z "$cs" ]; then
+  if [ "$cs" = snowflake ]; then
+    n=$(python3 "$ROOT/bench/lib/snow-read.py" "$(cat "$W/snow.addr")" bench retl "$W/key.pem" "SELECT * FROM items" 2>"$W/snow-read.err" || echo 0)
+    [ "$n" -ge "$ROWS" ] || { echo "bare read of $1 returned $n rows: $(head -c 300 "$W/snow-read.err")" >&2; echo -; return; }
+  elif [ -z "$cs" ]; then
     pg_sql -d src -c "COPY (SELECT * FROM items) TO STDOUT" >/dev/null
   else
     n=$(echo "SELECT * FROM items" | isql -b -k -e -x0x09 "$cs" 2>"$W/isql.err" | wc -l)
