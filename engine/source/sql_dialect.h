@@ -310,13 +310,16 @@ const char *eng_dl_hash_type(const struct eng_dialect *d);
 retl_err eng_dl_row_hash(const struct eng_dialect *d, struct retl_buf *b,
                          const struct eng_state *st, const char *alias);
 /* The SELECT writing the delta straight from the query (to be materialised
- * with create_as): op (I, U, N unchanged, D), k, h, c1..cn (values of I and
- * U rows only). real[i] is the query's own name of st->cols[i]. */
+ * with create_as): op (I, U, D; N: Insert mode's unchanged rows of keys not
+ * loaded), k, h, c1..cn, st (the matched snapshot row's status). Unchanged
+ * rows of loaded keys are not written. real[i] is the query's own name of
+ * st->cols[i]. */
 retl_err eng_dl_sql_lean_diff(const struct eng_dialect *d, struct retl_buf *b,
                               const struct eng_state *st, enum retl_mode mode,
                               const char *const *real, const char *query);
-/* One row of the lean delta: I, U, D counts, the query's rows, its rows
- * with a NULL key. */
+/* One row of the lean delta: I, U, D counts, the query's rows not matched
+ * to a loaded key (the query's row count less the snapshot's L rows plus
+ * D), its rows with a NULL key. */
 retl_err eng_dl_sql_lean_counts(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st);
 /* Upgrading a wide snapshot in place: add h, fill it from the stored

@@ -300,16 +300,16 @@ retl_err eng_dl_sql_stage_count(const struct eng_dialect *d, struct retl_buf *b,
                        "0 END), 0) FROM {stage}");
 }
 
-/* The delta rows to send (I, U): the lean delta also has its C row (the
- * query's row count), and P are rows left out as failing permanently
- * (unchanged). Written as exclusions, which the planner estimates as most of
- * the delta, so that a
- * commit's join with the batch stays a hash join (IN ('I', 'U') on the
+/* The delta rows to send (I, U): the lean delta also has N rows (Insert
+ * mode's matched keys not loaded), and P are rows left out as failing
+ * permanently (unchanged). Written as exclusions, which the planner
+ * estimates as most of the delta, so that a commit's join with the batch
+ * stays a hash join (IN ('I', 'U') on the
  * unanalysed delta looked like 1% of it and made a nested loop: 50 times
  * slower at 100k rows). */
 static const char *sent(const struct eng_dialect *d)
 {
-    return eng_dl_lean(d) ? "NOT IN ('C', 'D', 'P')" : "NOT IN ('D', 'P')";
+    return eng_dl_lean(d) ? "NOT IN ('D', 'N', 'P')" : "NOT IN ('D', 'P')";
 }
 
 retl_err eng_dl_sql_dups(const struct eng_dialect *d, struct retl_buf *b,
@@ -441,7 +441,7 @@ retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b
 retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b,
                                  const struct eng_state *st, bool dels)
 {
-    const char *keep = eng_dl_lean(d) ? (dels ? "<> 'C'" : "NOT IN ('C', 'D')")
+    const char *keep = eng_dl_lean(d) ? (dels ? "<> 'N'" : "NOT IN ('D', 'N')")
                                       : (dels ? "IS NOT NULL" : "<> 'D'");
     return eng_sql_fmt(X(d, st), b,
                        "DELETE FROM {errors} WHERE {key} NOT IN (SELECT {k} FROM {delta} "
@@ -460,7 +460,7 @@ retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
     return eng_sql_fmt(X(d, st), b,
                        "SELECT {d.op}, {d.k}{d.c*}, {o.id} FROM {delta} AS d LEFT JOIN "
                        "{snap} AS o ON {d.op} = 'D' AND {o.k} = {d.k} WHERE {d.op} %s",
-                       eng_dl_lean(d) ? "NOT IN ('C', 'P')" : "<> 'P'");
+                       eng_dl_lean(d) ? "NOT IN ('N', 'P')" : "<> 'P'");
 }
 
 retl_err eng_dl_sql_permanent_count(const struct eng_dialect *d, struct retl_buf *b,
@@ -576,7 +576,7 @@ static const char *const commit_stmts[ENG_DL_COMMIT_STMTS] = {
 /* Step 1 of the lean snapshot: the hash instead of the values. */
 static const char commit_lean[] =
     "INSERT INTO {snap} ({k}, {st}, {h}) SELECT {dl.k}, 'L', {dl.h} FROM {delta} AS dl "
-    "WHERE {dl.op} NOT IN ('C', 'D') AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'");
+    "WHERE {dl.op} NOT IN ('D', 'N') AND {dl.k} IN " BATCH_KEYS(" AND {ok} = 't'");
 
 /* Step 1 when the destination returned record ids: kept with the row. */
 static const char commit_ids[] =
@@ -586,7 +586,7 @@ static const char commit_ids[] =
 static const char commit_ids_lean[] =
     "INSERT INTO {snap} ({k}, {st}, {h}, {id}) SELECT {dl.k}, 'L', {dl.h}, {b.id} FROM "
     "{delta} AS dl INNER JOIN {batch} AS b ON {b.k} = {dl.k} WHERE {b.origin} = 'n' AND "
-    "{b.ok} = 't' AND {dl.op} NOT IN ('C', 'D')";
+    "{b.ok} = 't' AND {dl.op} NOT IN ('D', 'N')";
 
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,

@@ -66,19 +66,14 @@ out:
 }
 
 /* The delta in one statement: the query's canonical rows (s, with their
- * hash) fully joined with the snapshot (o), and one C row. op is I (new
- * key, or a NULL key, which the caller rejects), U (changed) or D (a loaded
- * key gone); unchanged rows (N) and snapshot rows alone that were not loaded
- * (X) are not written. The C row's n counts the query's rows with a second
- * read of it in the same statement, which the warehouse answers without the
- * canonical text or the hash (a COUNT(*) of a table comes from metadata or
- * the narrowest index). The statement reads one snapshot of the data in
- * PostgreSQL and Snowflake, and in SQL Server under READ_COMMITTED_SNAPSHOT
- * or SNAPSHOT; under locking READ COMMITTED a row written by another session
- * during the statement may be seen by one read only (the rows sent are
- * unaffected). Writing a key-and-hash row per unchanged row to count them
- * cost more than the diff's join, and a window count over the join (one
- * read) buffered every row as well (engine/README.md). */
+ * hash) fully joined with the snapshot (o). op is I (new key, or a NULL key,
+ * which the caller rejects), U (changed), D (a loaded key gone) or N
+ * (unchanged); st is the matched snapshot row's status. Unchanged rows of
+ * loaded keys (N, st L: nearly every row of an incremental run) and
+ * snapshot rows alone that were not loaded (X) are not written: the query's
+ * row count comes from the snapshot instead (eng_dl_sql_lean_counts), so
+ * the query is read once. Insert mode's N rows of keys not loaded are
+ * written (they are not counted by the snapshot's L rows). */
 retl_err eng_dl_sql_lean_diff(const struct eng_dialect *d, struct retl_buf *b,
                               const struct eng_state *st, enum retl_mode mode,
                               const char *const *real, const char *query)
@@ -86,12 +81,10 @@ retl_err eng_dl_sql_lean_diff(const struct eng_dialect *d, struct retl_buf *b,
     retl_err rc;
     struct retl_buf sel;
     retl_buf_init(&sel, ENG_DL_SQL_MAX);
-    RETL_TRY(
-        eng_sql_fmt(X(d, st), b,
-                    "SELECT {x.op}, {x.k}, {x.h}{x.c*}, CAST(NULL AS %s) AS {n} FROM "
-                    "(SELECT CASE WHEN {o.k} IS NULL THEN 'I' WHEN {s.k} IS NULL THEN "
-                    "CASE WHEN {o.st} = 'L' THEN 'D' ELSE 'X' END",
-                    d->int_type));
+    RETL_TRY(eng_sql_fmt(X(d, st), b,
+                         "SELECT {x.op}, {x.k}, {x.h}{x.c*}, {x.st} FROM (SELECT CASE "
+                         "WHEN {o.k} IS NULL THEN 'I' WHEN {s.k} IS NULL THEN CASE WHEN "
+                         "{o.st} = 'L' THEN 'D' ELSE 'X' END"));
     if (mode != RETL_MODE_INSERT) {
         RETL_TRY(eng_sql_fmt(X(d, st), b, " WHEN {o.st} <> 'L'"));
         if (st->ncols > 1)
@@ -100,7 +93,7 @@ retl_err eng_dl_sql_lean_diff(const struct eng_dialect *d, struct retl_buf *b,
     }
     RETL_TRY(eng_sql_fmt(X(d, st), b,
                          " ELSE 'N' END AS {op}, COALESCE({s.k}, {o.k}) AS "
-                         "{k}, {s.h} AS {h}{s.c*} FROM (SELECT z.*, "));
+                         "{k}, {s.h} AS {h}{s.c*}, {o.st} AS {st} FROM (SELECT z.*, "));
     RETL_TRY(eng_dl_row_hash(d, b, st, "z"));
     RETL_TRY(eng_sql_fmt(X(d, st), b, " AS {h} FROM ("));
     RETL_TRY(eng_dl_sql_stage_select(d, &sel, st, real, query));
@@ -108,16 +101,19 @@ retl_err eng_dl_sql_lean_diff(const struct eng_dialect *d, struct retl_buf *b,
     RETL_TRY(
         eng_sql_fmt(X(d, st), b,
                     ") AS z) AS s FULL JOIN {snap} AS o ON {o.k} = {s.k}) AS x WHERE "
-                    "{x.op} NOT IN ('N', 'X')\nUNION ALL\nSELECT 'C', NULL, NULL"));
-    for (size_t i = 1; i < st->ncols; i++)
-        RETL_TRY(retl_buf_adds(b, ", NULL"));
-    RETL_TRY(retl_buf_printf(b, ", COUNT(*) FROM (\n%s\n) AS q", query));
+                    "{x.op} <> 'X' AND ({x.op} <> 'N' OR {x.st} <> 'L')"));
 out:
     retl_buf_free(&sel);
     return rc;
 }
 
-/* The C row's n is the query's row count; a NULL key can only be an I row. */
+/* Column 3 is the query's rows not matched to a loaded key (st NULL: new
+ * keys; st not L: keys kept from a baseline or gone before). The query's
+ * row count is that plus the loaded keys it matched, which are the
+ * snapshot's L rows less the D rows (eng_wh_diff adds them). A key the
+ * query repeats among unchanged rows is counted once: the run stays
+ * correct (such duplicates are allowed as before, see eng_dl_sql_dups), only
+ * rows.extracted is short by the repeats. A NULL key can only be an I row. */
 retl_err eng_dl_sql_lean_counts(const struct eng_dialect *d, struct retl_buf *b,
                                 const struct eng_state *st)
 {
@@ -126,7 +122,8 @@ retl_err eng_dl_sql_lean_counts(const struct eng_dialect *d, struct retl_buf *b,
         "SELECT COALESCE(SUM(CASE WHEN {op} = 'I' THEN 1 ELSE 0 END), 0), "
         "COALESCE(SUM(CASE WHEN {op} = 'U' THEN 1 ELSE 0 END), 0), "
         "COALESCE(SUM(CASE WHEN {op} = 'D' THEN 1 ELSE 0 END), 0), "
-        "COALESCE(MAX({n}), 0), "
+        "COALESCE(SUM(CASE WHEN {op} <> 'D' AND ({st} IS NULL OR {st} <> 'L') THEN 1 "
+        "ELSE 0 END), 0), "
         "COALESCE(SUM(CASE WHEN {op} = 'I' AND {k} IS NULL THEN 1 ELSE 0 END), 0) FROM "
         "{delta}");
 }

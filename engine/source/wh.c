@@ -893,12 +893,17 @@ retl_err eng_wh_diff(void *ctx, const struct eng_state *st, enum retl_mode mode,
     c->changed = ll(&r, 1);
     c->deleted = ll(&r, 2);
     if (lean) {
-        c->extracted = ll(&r, 3);
-        if (ll(&r, 4) > 0) {
+        /* The loaded keys the query matched are not in the delta: the
+         * snapshot's L rows less those gone (D). */
+        long long loaded = 0, nulls = ll(&r, 4), other = ll(&r, 3);
+        SQL(w, eng_dl_sql_synced_count(w->dl, &w->sql, st));
+        RETL_TRY(count(w, retl_buf_str(&w->sql), &loaded, eb));
+        c->extracted = other + loaded - c->deleted;
+        if (nulls > 0) {
             rc = retl_errf(eb, RETL_E_SOURCE,
                            "source: key column \"%s\" is NULL in %lld row(s); "
                            "every row needs a key",
-                           st->cols[0].name, ll(&r, 4));
+                           st->cols[0].name, nulls);
             goto out;
         }
     }
