@@ -177,6 +177,8 @@ run run --resync --reset
 check "--resync with --reset is refused (exit 2)" eq "$RC" 2
 check "--help names the flags and their env" \
   eq "$("$ENGINE" --help | grep -c -e '--resync.*RETL_RESYNC=1' -e '--reset.*RETL_RESET=1' -e '--retry-failed.*RETL_RETRY_FAILED=1')" 3
+check "--help says what each command does" \
+  eq "$("$ENGINE" --help | grep -cE '^  (run|plan|errors|describe|cleanup) +[a-z]')" 5
 
 echo "$P passed, $F failed"
 [ "$F" -eq 0 ]
