@@ -4,14 +4,18 @@
 # and time zone files, the watch-event stream, kubeconfig loading, the
 # Salesforce Bulk CSV and Collections JSON results, a run pod with its
 # termination summary (read into the job's status), Snowflake result cells,
-# and HubSpot's property list with a value converted for each property. A
-# crash, leak or timeout fails the target (the reproducer stays in
-# build/fuzz/).
+# HubSpot's property list with a value converted for each property, and the
+# network answers checked for their invariants: a Salesforce describe, a
+# Salesforce OAuth token answer (out parameters untouched on error), a
+# HubSpot batch answer and the http destination's answer (every row exactly
+# one outcome). A crash, leak, failed invariant or timeout fails the target
+# (the reproducer stays in build/fuzz/).
 set -uo pipefail
 cd "${RETL_ROOT:-$(dirname "$0")/../..}"
 secs=${RETL_FUZZ_SECONDS:-10}
 P=0 F=0
-for t in yaml spec redact cron tzif watch kubeconfig sf_csv sf_json pod_outcome snow_cell hs_value; do
+for t in yaml spec redact cron tzif watch kubeconfig sf_csv sf_json pod_outcome snow_cell hs_value \
+  sf_describe hs_results http_answer sf_token; do
   work=build/fuzz/corpus-$t
   mkdir -p "$work"
   cp -n tests/fuzz/corpus/$t/* "$work"/ 2>/dev/null
