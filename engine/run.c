@@ -225,6 +225,8 @@ static retl_err run_prepare(struct run *r, unsigned flags, struct eng_delta_coun
     atomic_store(&r->prog.phase, "connecting");
     if (c->retry_failed)
         flags |= ENG_SRC_RETRY_FAILED;
+    if (r->dst->record_ids)
+        flags |= ENG_SRC_DEST_IDS;
     if ((rc = r->src->open(job, c->src_sec, flags, &r->sctx, eb)))
         return rc;
     if ((rc = r->src->lock(r->sctx, &r->st, eb)))

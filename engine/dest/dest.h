@@ -56,6 +56,10 @@ struct eng_dest_ops {
      * reference; a row whose parent does not exist fails alone, transient
      * (LOOKUP_NOT_FOUND or the destination's own code). */
     bool can_lookup;
+    /* Whether load sets dest_id on the rows it writes: a source may then save
+     * a batch's new keys with their ids at commit rather than write them
+     * before the load and add the ids after. */
+    bool record_ids;
     /* Adds backend figures to the run summary object (API calls, limits).
      * May be NULL. */
     void (*summary)(void *ctx, json_t *summary);

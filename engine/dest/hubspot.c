@@ -279,6 +279,7 @@ const struct eng_dest_ops eng_dest_hubspot = {
     .close = hs_close,
     .can_delete = true,
     .can_clear = true,
+    .record_ids = true,
 };
 
 ENG_DEST_REGISTER(eng_dest_hubspot);

@@ -379,6 +379,7 @@ const struct eng_dest_ops eng_dest_salesforce = {
     .can_delete = true,
     .can_clear = true,
     .can_lookup = true,
+    .record_ids = true,
     .summary = sf_summary,
     .close = sf_close,
 };

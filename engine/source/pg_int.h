@@ -44,7 +44,7 @@ struct pgsrc {
     char *first_query;
     bool stream;       /* the delta is the query itself, streamed */
     long long fetched; /* rows the stream returned */
-    bool ids_back;     /* the destination returned record ids */
+    bool ids_back;     /* the destination returns record ids */
 };
 
 static inline bool pgs_dry(const struct pgsrc *s)

@@ -43,6 +43,7 @@ static retl_err pg_open(const struct retl_job *job, const struct eng_secrets *se
                 : job->deletes == RETL_DELETES_CLEAR ? "clear"
                                                      : NULL;
     s->max_pct = job->deletes_max_percent;
+    s->ids_back = (flags & ENG_SRC_DEST_IDS) != 0;
     retl_buf_init(&s->sql, ENG_PG_SQL_MAX);
     retl_buf_init(&s->copy, COPY_MAX);
     RETL_TRY(eng_pg_connect(sec, "source", &s->w, eb));

@@ -66,6 +66,8 @@ struct eng_chunk {
 /* --retry-failed: rows that failed permanently are sent again even when
  * unchanged (without it diff leaves them out: skipped_permanent). */
 #define ENG_SRC_RETRY_FAILED 2u
+/* The destination returns record ids (eng_dest_ops.record_ids). */
+#define ENG_SRC_DEST_IDS 4u
 
 /* state_init flags (requests) and results. */
 #define ENG_STATE_RESYNC 1u    /* request: a new baseline (--resync) */
