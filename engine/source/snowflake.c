@@ -332,24 +332,8 @@ static retl_err read_rows(struct snow *s, size_t max, size_t *n, struct retl_err
             continue;
         }
         json_t *row = json_array_get(s->data, s->row++);
-        for (size_t c = 0; c < nc; c++) {
-            json_t *v = json_array_get(row, c);
-            long *off = &s->offs[got * nc + c];
-            if (!v || json_is_null(v)) {
-                *off = -1;
-                continue;
-            }
-            *off = (long)s->arena.len;
-            const char *t = json_string_value(json_array_get(s->types, c));
-            if (json_is_string(v)) {
-                RETL_TRY(eng_snow_cell(t, json_string_value(v), &s->arena));
-            } else {
-                char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-                rc = txt ? eng_snow_cell("text", txt, &s->arena) : RETL_E_NOMEM;
-                free(txt);
-                RETL_TRY(rc);
-            }
-        }
+        RETL_TRY(eng_snow_row(s->types, row, got + 1, &s->arena,
+                              nc ? &s->offs[got * nc] : NULL, eb));
         got++;
     }
     for (size_t i = 0; i < got * nc; i++)
@@ -358,11 +342,6 @@ static retl_err read_rows(struct snow *s, size_t max, size_t *n, struct retl_err
 out:
     if (rc == RETL_E_TOO_BIG)
         rc = retl_errf(eb, rc, "source: result chunk larger than %u bytes", ARENA_MAX);
-    else if (rc == RETL_E_PARSE)
-        rc = retl_errf(eb, rc,
-                       "source: Snowflake returned a date or time outside any year "
-                       "it holds (result row %zu)",
-                       got + 1);
     return rc;
 }
 

@@ -4,6 +4,7 @@
 #ifndef ENG_SNOWFLAKE_INT_H
 #define ENG_SNOWFLAKE_INT_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "common/buf.h"
@@ -32,5 +33,16 @@ retl_err eng_snow_jwt(const char *pem, const char *account, const char *user, lo
  * else unchanged. RETL_E_PARSE for a date or time number far outside any
  * year Snowflake holds (a garbled answer, never wrapped into a wrong date). */
 retl_err eng_snow_cell(const char *type, const char *in, struct retl_buf *b);
+
+/* Appends the cells of one jsonv2 result row (row number rownum, for
+ * messages) to b, each converted by eng_snow_cell for its column's type
+ * (types: an array of type names, one per column): offs[c] gets the cell's
+ * offset in b, or -1 for SQL NULL. A cell that is not a string is kept as
+ * its JSON text. RETL_E_PARSE when the row is not an array of exactly one
+ * cell per column (a garbled answer never becomes NULLs that would overwrite
+ * destination values) or holds a date out of range; b may then hold part of
+ * the row. */
+retl_err eng_snow_row(const json_t *types, const json_t *row, size_t rownum,
+                      struct retl_buf *b, long *offs, struct retl_errbuf *eb);
 
 #endif

@@ -189,3 +189,38 @@ retl_err eng_snow_cell(const char *type, const char *in, struct retl_buf *b)
     rc = retl_buf_adds(b, in);
     return rc ? rc : retl_buf_addc(b, '\0');
 }
+
+retl_err eng_snow_row(const json_t *types, const json_t *row, size_t rownum,
+                      struct retl_buf *b, long *offs, struct retl_errbuf *eb)
+{
+    size_t nc = json_array_size(types);
+    if (!json_is_array(row) || json_array_size(row) != nc)
+        return retl_errf(eb, RETL_E_PARSE,
+                         "source: Snowflake result row %zu is not an array of %zu "
+                         "cells (got %s of %zu)",
+                         rownum, nc, json_is_array(row) ? "an array" : "no array",
+                         json_array_size(row));
+    retl_err rc = RETL_E_OK;
+    for (size_t c = 0; c < nc && !rc; c++) {
+        const json_t *v = json_array_get(row, c);
+        if (json_is_null(v)) {
+            offs[c] = -1;
+            continue;
+        }
+        offs[c] = (long)b->len;
+        const char *t = json_string_value(json_array_get(types, c));
+        if (json_is_string(v)) {
+            rc = eng_snow_cell(t, json_string_value(v), b);
+        } else {
+            char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            rc = txt ? eng_snow_cell("text", txt, b) : RETL_E_NOMEM;
+            free(txt);
+        }
+    }
+    if (rc == RETL_E_PARSE)
+        rc = retl_errf(eb, rc,
+                       "source: Snowflake returned a date or time outside any year "
+                       "it holds (result row %zu)",
+                       rownum);
+    return rc;
+}

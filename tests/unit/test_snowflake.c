@@ -190,6 +190,43 @@ static void cells_out_of_range(void **s)
     bad_cell("timestamp_tz", "0.0 -1");
 }
 
+/* One result row: cells converted by their column's type, null as -1, a
+ * number kept as its JSON text; a row that is not one cell per column is a
+ * parse error (it used to read as NULLs for the missing cells, which an
+ * update would then write over the destination's values). */
+static void rows(void **s)
+{
+    (void)s;
+    json_t *types = json_pack("[s,s,s]", "date", "text", "fixed");
+    struct retl_buf b;
+    struct retl_errbuf eb = {{0}};
+    long offs[3] = {7, 7, 7};
+    retl_buf_init(&b, 4096);
+    json_t *row = json_loads("[\"19782\", null, 12]", 0, NULL);
+    assert_int_equal(eng_snow_row(types, row, 1, &b, offs, &eb), RETL_E_OK);
+    assert_string_equal(b.data + offs[0], "2024-02-29");
+    assert_int_equal(offs[1], -1);
+    assert_string_equal(b.data + offs[2], "12");
+    json_decref(row);
+    const char *bad[] = {"[\"1\", null]", "[\"1\", null, \"2\", \"3\"]", "{\"a\": 1}",
+                         "\"19782\"", "[]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        retl_buf_reset(&b);
+        row = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(row);
+        assert_int_equal(eng_snow_row(types, row, 5, &b, offs, &eb), RETL_E_PARSE);
+        assert_non_null(strstr(eb.msg, "row 5 is not an array of 3 cells"));
+        json_decref(row);
+    }
+    row = json_loads("[\"99999999999\", \"x\", \"1\"]", 0, NULL);
+    assert_int_equal(eng_snow_row(types, row, 2, &b, offs, &eb), RETL_E_PARSE);
+    assert_non_null(strstr(eb.msg, "outside any year it holds (result row 2)"));
+    json_decref(row);
+    assert_int_equal(eng_snow_row(types, NULL, 3, &b, offs, &eb), RETL_E_PARSE);
+    retl_buf_free(&b);
+    json_decref(types);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +235,7 @@ int main(void)
         cmocka_unit_test(bad_key),
         cmocka_unit_test(cells),
         cmocka_unit_test(cells_out_of_range),
+        cmocka_unit_test(rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
