@@ -686,6 +686,9 @@ S -c "CREATE TABLE fs_ddl (tbl text)" \
   -c "INSERT INTO fs_src SELECT timestamptz '2024-01-01 00:00:00.123456+00' + g * interval '1 hour', 'n' || g, CASE WHEN g % 50 = 7 THEN -5 ELSE g END FROM generate_series(1, 200) g" >/dev/null
 D -c "CREATE TABLE app.fs (id timestamptz PRIMARY KEY, name text, price numeric CHECK (price > -1))"
 job fs Upsert "SELECT id, name, price FROM fs_src" app.fs id "name:name price:price" "  batchSize: 30"
+run fs plan
+check "plan of a streamed first sync: 200 extracted and to send, nothing written" \
+  eq "$RC/$(jq_ "$LAST" "(d['extracted'], d['changed'])")/$(S -c "SELECT to_regclass('retl.t__fs__snap') IS NULL")/$(D -c "SELECT count(*) FROM app.fs")" "0/(200, 200)/t/0"
 run fs run
 check "streamed first sync: 200 extracted, 196 inserted, the 4 bad prices failed" \
   eq "$RC/$(rows extracted)/$(rows changed)/$(rows inserted)/$(rows failed)" "0/200/200/196/4"
