@@ -334,6 +334,7 @@ static void fail_row(struct eng_row_result *r, const char *code, const char *msg
     free(r->message);
     r->ok = false;
     r->code = strdup(code);
+    r->cls = http_code_class(code);
     r->message = strdup(msg ? msg : "");
 }
 
@@ -365,6 +366,15 @@ void http_apply_answer(const struct eng_batch *b, long status, const char *body,
     }
     (void)status;
     json_decref(j);
+}
+
+enum eng_fail_class http_code_class(const char *code)
+{
+    /* A 4xx other than 429 (401/403 fail the run) is the receiver refusing
+     * the records: it repeats until they change (DESIGN.md 8.2). */
+    if (code && !http_code_transient(code) && !strncmp(code, "HTTP_4", 6))
+        return ENG_FAIL_PERMANENT;
+    return ENG_FAIL_BY_CODE;
 }
 
 bool http_code_transient(const char *code)

@@ -21,8 +21,12 @@ retl_err http_signature(const char *secret, const char *body, size_t len, char o
  * name its key with an error. */
 void http_apply_answer(const struct eng_batch *b, long status, const char *body,
                        struct eng_row_result *results);
-/* The failure class of an http destination code: 429 / 5xx / a bad answer
- * are transient, other 4xx permanent. */
+/* Whether an http destination code may pass on a retry: 429, 5xx, a bad
+ * answer. */
 bool http_code_transient(const char *code);
+/* The failure class a failed record gets: HTTP_4xx (not 429) permanent;
+ * anything else by the engine's table (REJECTED, BAD_RESPONSE, 429, 5xx:
+ * transient). */
+enum eng_fail_class http_code_class(const char *code);
 
 #endif

@@ -9,6 +9,22 @@
 #include "common/log.h"
 #include "engine/dest/hubspot_int.h"
 
+/* The failure class of a HubSpot code (DESIGN.md 8.1): limits, locks and
+ * server errors are transient; the record's own data errors (a property
+ * value, a missing record, a duplicate unique value, another 4xx) are
+ * permanent, so they are not resent until the row changes. Anything else
+ * goes by the engine's table (unknown codes: transient). */
+static enum eng_fail_class hs_class(const char *code)
+{
+    if (hs_code_transient(code))
+        return ENG_FAIL_TRANSIENT;
+    if (!strncmp(code, "INVALID_", 8) || !strcmp(code, "VALIDATION_ERROR") ||
+        !strcmp(code, "OBJECT_NOT_FOUND") || !strcmp(code, "CONFLICT") ||
+        !strncmp(code, "HTTP_4", 6))
+        return ENG_FAIL_PERMANENT;
+    return ENG_FAIL_BY_CODE;
+}
+
 void hs_fail(struct eng_row_result *r, const char *code, const char *message,
              const char *fields)
 {
@@ -20,6 +36,7 @@ void hs_fail(struct eng_row_result *r, const char *code, const char *message,
     r->created = false;
     r->dest_id = NULL;
     r->code = strdup(code ? code : "ERROR");
+    r->cls = hs_class(code ? code : "ERROR");
     r->message = strdup(message ? message : "");
     r->fields = fields ? strdup(fields) : NULL;
 }

@@ -184,7 +184,8 @@ void hs_chunk_results(const struct hs_load *L, const struct eng_batch *b, size_t
 retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
                          struct eng_row_result *results, struct retl_errbuf *eb);
 
-/* Fails result r with code/message (copied); fields may be NULL. */
+/* Fails result r with code/message (copied) and the code's failure class;
+ * fields may be NULL. */
 void hs_fail(struct eng_row_result *r, const char *code, const char *message,
              const char *fields);
 

@@ -101,6 +101,8 @@ static void test_answer(void **state)
     assert_false(res[1].ok);
     assert_string_equal(res[1].code, "REJECTED");
     assert_string_equal(res[1].message, "no such customer");
+    assert_int_equal(res[1].cls, ENG_FAIL_BY_CODE); /* REJECTED: transient */
+    assert_int_equal(eng_fail_classify(res[1].code), ENG_FAIL_TRANSIENT);
     eng_results_clear(res, 2);
     http_apply_answer(&b, 204, "", res);
     assert_true(res[0].ok && res[1].ok);
@@ -109,11 +111,18 @@ static void test_answer(void **state)
     http_apply_answer(&b, 200, "{\"results\":\"oops\"}", res);
     assert_string_equal(res[0].code, "BAD_RESPONSE");
     assert_true(http_code_transient(res[0].code));
+    assert_int_equal(eng_fail_classify(res[0].code), ENG_FAIL_TRANSIENT);
     eng_results_clear(res, 2);
     assert_true(http_code_transient("HTTP_503"));
     assert_true(http_code_transient("HTTP_429"));
     assert_false(http_code_transient("HTTP_400"));
     assert_false(http_code_transient("REJECTED"));
+    /* A refusal (4xx) is permanent: not resent until the record changes. */
+    assert_int_equal(http_code_class("HTTP_400"), ENG_FAIL_PERMANENT);
+    assert_int_equal(http_code_class("HTTP_422"), ENG_FAIL_PERMANENT);
+    assert_int_equal(http_code_class("HTTP_429"), ENG_FAIL_BY_CODE);
+    assert_int_equal(http_code_class("HTTP_503"), ENG_FAIL_BY_CODE);
+    assert_int_equal(http_code_class("REJECTED"), ENG_FAIL_BY_CODE);
 }
 
 int main(void)

@@ -178,6 +178,9 @@ static void test_body_and_results(void **state)
     assert_true(strncmp(res[3].message,
                         "VALIDATION_ERROR: Property values were not valid", 48) == 0);
     assert_string_equal(res[1].code, "INVALID_OPTION");
+    /* Data errors are permanent: not resent until the row changes. */
+    assert_int_equal(res[3].cls, ENG_FAIL_PERMANENT);
+    assert_int_equal(res[1].cls, ENG_FAIL_PERMANENT);
     eng_results_clear(res, 4);
     /* A whole-call 400: every row sent fails with HubSpot's words; a row the
      * answer does not mention is never counted as synced. */
@@ -188,6 +191,7 @@ static void test_body_and_results(void **state)
     assert_false(res[0].ok);
     assert_string_equal(res[0].code, "NO_RESULT");
     assert_true(hs_code_transient(res[0].code));
+    assert_int_equal(res[0].cls, ENG_FAIL_TRANSIENT);
     eng_results_clear(res, 4);
     hs_resp_clear(&r);
     r.status = 400;
@@ -200,6 +204,7 @@ static void test_body_and_results(void **state)
     assert_string_equal(res[0].message, "400 VALIDATION_ERROR: Unable to perform "
                                         "update/upsert by non-unique 0-1 property x");
     assert_false(hs_code_transient(res[0].code));
+    assert_int_equal(res[0].cls, ENG_FAIL_PERMANENT);
     eng_results_clear(res, 4);
     hs_resp_clear(&r);
     /* NULL clears a property, unless its mapping says nulls: Skip. */
