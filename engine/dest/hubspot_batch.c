@@ -35,8 +35,12 @@ void hs_fail(struct eng_row_result *r, const char *code, const char *message,
     r->ok = false;
     r->created = false;
     r->dest_id = NULL;
-    r->code = strdup(code ? code : "ERROR");
-    r->cls = hs_class(code ? code : "ERROR");
+    /* An answer with an empty category must not leave an empty code (the
+     * errors table and the class go by it). */
+    if (!code || !*code)
+        code = "ERROR";
+    r->code = strdup(code);
+    r->cls = hs_class(code);
     r->message = strdup(message ? message : "");
     r->fields = fields ? strdup(fields) : NULL;
 }
