@@ -239,13 +239,16 @@ retl_err sf_token_parse(long status, const char *body, char **token, char **inst
                           "instance_url");
             goto out;
         }
-        *token = strdup(t);
-        *instance_url = strdup(u);
-        if (!*token || !*instance_url) {
-            free(*token);
-            free(*instance_url);
+        /* Out parameters are set only on success: never a freed pointer. */
+        char *tok = strdup(t), *inst = strdup(u);
+        if (!tok || !inst) {
+            free(tok);
+            free(inst);
             e = RETL_E_NOMEM;
+            goto out;
         }
+        *token = tok;
+        *instance_url = inst;
         goto out;
     }
     const char *err = json_string_value(json_object_get(j, "error"));
