@@ -151,14 +151,9 @@ out:
     return out;
 }
 
-/* A batch/read answer: found ids go to owned[row] (heap) and ids[row]; keys
- * HubSpot names as not found are done (nothing to delete or clear); a failed
- * call, or a key the answer does not mention, fails its row (transient:
- * looked up again next run). */
-static retl_err read_answer(const struct hs_load *L, const struct eng_batch *b,
-                            const size_t *need, size_t n, const struct hs_resp *resp,
-                            const char **ids, char **owned,
-                            struct eng_row_result *results)
+retl_err hs_read_answer(const struct hs_load *L, const struct eng_batch *b,
+                        const size_t *need, size_t n, const struct hs_resp *resp,
+                        const char **ids, char **owned, struct eng_row_result *results)
 {
     if (resp->status != 200 && resp->status != 207) {
         char *t = hs_error_text(resp);
@@ -206,7 +201,7 @@ static retl_err read_answer(const struct hs_load *L, const struct eng_batch *b,
     return RETL_E_OK;
 }
 
-/* One batch/read by idProperty for rows need[0..n) (read_answer says what
+/* One batch/read by idProperty for rows need[0..n) (hs_read_answer says what
  * each row gets); 401/403 fails the run. */
 static retl_err read_chunk(const struct hs_load *L, const struct eng_batch *b,
                            const size_t *need, size_t n, const char **ids, char **owned,
@@ -228,7 +223,7 @@ static retl_err read_chunk(const struct hs_load *L, const struct eng_batch *b,
     if (!e && (resp.status == 401 || resp.status == 403))
         e = hs_auth_error(&resp, eb);
     if (!e)
-        e = read_answer(L, b, need, n, &resp, ids, owned, results);
+        e = hs_read_answer(L, b, need, n, &resp, ids, owned, results);
 out:
     hs_resp_clear(&resp);
     free(body);

@@ -184,6 +184,15 @@ void hs_chunk_results(const struct hs_load *L, const struct eng_batch *b, size_t
 retl_err hs_delete_batch(const struct hs_load *L, const struct eng_batch *b,
                          struct eng_row_result *results, struct retl_errbuf *eb);
 
+/* A batch/read answer for the rows need[0..n) (looked up by idProperty):
+ * found ids go to owned[row] (heap, freed by the caller) and ids[row]; keys
+ * HubSpot names as not found are done (nothing to delete or clear); a failed
+ * call, or a key the answer does not mention, fails its row (transient:
+ * looked up again next run). NOMEM is the only error. Exposed for tests. */
+retl_err hs_read_answer(const struct hs_load *L, const struct eng_batch *b,
+                        const size_t *need, size_t n, const struct hs_resp *resp,
+                        const char **ids, char **owned, struct eng_row_result *results);
+
 /* Fails result r with code/message (copied) and the code's failure class;
  * fields may be NULL. */
 void hs_fail(struct eng_row_result *r, const char *code, const char *message,

@@ -18,7 +18,7 @@ FUZZ_CTRL_OBJS = $(call obj,fuzzobj,$(CTRL_SRCS))
 FUZZ_COMMON_TARGETS := fuzz_redact fuzz_cron fuzz_tzif
 FUZZ_ENGINE_TARGETS := fuzz_sf_csv fuzz_sf_json fuzz_snow_cell fuzz_hs_value \
   fuzz_sf_describe fuzz_hs_results fuzz_http_answer fuzz_sf_token fuzz_snow_result \
-  fuzz_sf_bulk_apply
+  fuzz_sf_bulk_apply fuzz_hs_read
 FUZZ_CTRL_TARGETS := fuzz_watch fuzz_kubeconfig fuzz_pod_outcome
 $(addprefix $(BUILD)/fuzz/,$(FUZZ_COMMON_TARGETS)): $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_COMMON_OBJS)
 	@mkdir -p $(@D)

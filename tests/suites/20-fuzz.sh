@@ -7,8 +7,8 @@
 # HubSpot's property list with a value converted for each property, and the
 # network answers checked for their invariants: a Salesforce describe, a
 # Salesforce OAuth token answer (out parameters untouched on error), a
-# HubSpot batch answer, a Salesforce Bulk result CSV and the http
-# destination's answer (every row exactly one outcome), and a Snowflake
+# HubSpot batch answer and batch/read lookup, a Salesforce Bulk result CSV
+# and the http destination's answer (every row exactly one outcome), and a Snowflake
 # statement answer read row by row (one cell per column or an error). A
 # crash, leak, failed invariant or timeout fails the target (the reproducer
 # stays in build/fuzz/).
@@ -17,7 +17,7 @@ cd "${RETL_ROOT:-$(dirname "$0")/../..}"
 secs=${RETL_FUZZ_SECONDS:-10}
 P=0 F=0
 for t in yaml spec redact cron tzif watch kubeconfig sf_csv sf_json pod_outcome snow_cell hs_value \
-  sf_describe hs_results http_answer sf_token snow_result sf_bulk_apply; do
+  sf_describe hs_results http_answer sf_token snow_result sf_bulk_apply hs_read; do
   work=build/fuzz/corpus-$t
   mkdir -p "$work"
   cp -n tests/fuzz/corpus/$t/* "$work"/ 2>/dev/null
