@@ -303,11 +303,11 @@ enum ctl_pod_phase ctl_pod_observe(const json_t *pod, time_t now, struct ctl_out
                          "spec.runTemplate.resources.limits.memory");
     } else if (pr) {
         snprintf(o->result, sizeof o->result, "%s", retl_result_name(RETL_RESULT_FAILED));
-        snprintf(o->reason, sizeof o->reason, "%s", pr);
+        retl_utf8_printf(o->reason, sizeof o->reason, "%s", pr);
         retl_utf8_printf(o->message, sizeof o->message, "run pod failed: %s: %s", pr,
                          pm ? pm : "");
     } else {
-        snprintf(o->reason, sizeof o->reason, "%s", tr ? tr : "NoSummary");
+        retl_utf8_printf(o->reason, sizeof o->reason, "%s", tr ? tr : "NoSummary");
         if (msg && *msg)
             retl_utf8_printf(o->message, sizeof o->message, "exit code %d: %s",
                              o->exit_code, msg);
