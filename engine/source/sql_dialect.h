@@ -219,8 +219,9 @@ retl_err eng_dl_sql_delta_counts(const struct eng_dialect *d, struct retl_buf *b
 retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b,
                                  const struct eng_state *st, bool dels);
 /* The rows to send: op, k, c1..cn; with dels the deleted keys too (op D,
- * values NULL) and a last column, the record id the snapshot kept for a D
- * row. */
+ * values NULL) and a column, the record id the snapshot kept for a D row;
+ * lean dialects then a last column, the row hash as text (for the commit's
+ * ENG_DL_COMMIT_BATCH_H). */
 retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
                                const struct eng_state *st, bool dels);
 /* One row: how many error rows are of class permanent. */
@@ -263,13 +264,21 @@ retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b
                                  const struct eng_state *st,
                                  const struct eng_dl_outcome *rows, size_t n);
 /* The statements applying the batch table (after clear and inserts), in
- * order, into b[0..*n), *n <= ENG_DL_COMMIT_STMTS (one more with clear:
- * cleared keys stay as gone). With ids the snapshot keeps the batch's
- * record ids. now is an ISO 8601 UTC text. */
+ * order, into b[0..*n), *n <= ENG_DL_COMMIT_STMTS (one more with
+ * ENG_DL_COMMIT_CLEAR: cleared keys stay as gone). With ENG_DL_COMMIT_IDS the
+ * snapshot keeps the batch's record ids. With ENG_DL_COMMIT_BATCH_H (lean
+ * only) every success but a delete has its row hash, as read by
+ * eng_dl_sql_delta_read, in the batch's h: the snapshot rows come from the
+ * batch, not from a join with the delta. now is an ISO 8601 UTC text. */
 #define ENG_DL_COMMIT_STMTS 6
+enum {
+    ENG_DL_COMMIT_CLEAR = 1,
+    ENG_DL_COMMIT_IDS = 2,
+    ENG_DL_COMMIT_BATCH_H = 4,
+};
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,
-                           const char *now, bool clear, bool ids, size_t *n);
+                           const char *now, unsigned flags, size_t *n);
 /* Marks the delta's deleted keys G in snap. */
 retl_err eng_dl_sql_finish(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st);

@@ -452,15 +452,28 @@ retl_err eng_dl_sql_errors_prune(const struct eng_dialect *d, struct retl_buf *b
 retl_err eng_dl_sql_delta_read(const struct eng_dialect *d, struct retl_buf *b,
                                const struct eng_state *st, bool dels)
 {
+    retl_err rc;
+    bool lean = eng_dl_lean(d);
+    RETL_TRY(eng_sql_fmt(X(d, st), b,
+                         dels ? "SELECT {d.op}, {d.k}{d.c*}, {o.id}"
+                              : "SELECT {d.op}, {d.k}{d.c*}"));
+    /* The lean hash as text: T-SQL's VARBINARY as hex digits (style 2, read
+     * back the same way at commit), Snowflake's is hex text already. */
+    if (lean && d->id == ENG_DL_TSQL)
+        RETL_TRY(eng_sql_fmt(X(d, st), b, ", CONVERT(NVARCHAR(MAX), {d.h}, 2)"));
+    else if (lean)
+        RETL_TRY(eng_sql_fmt(X(d, st), b, ", {d.h}"));
     if (!dels)
-        return eng_sql_fmt(X(d, st), b, "SELECT {op}, {k}{c*} FROM {delta} WHERE {op} %s",
-                           sent(d));
-    /* A join, not a correlated subquery: Snowflake evaluates only those it
-     * can decorrelate. */
-    return eng_sql_fmt(X(d, st), b,
-                       "SELECT {d.op}, {d.k}{d.c*}, {o.id} FROM {delta} AS d LEFT JOIN "
-                       "{snap} AS o ON {d.op} = 'D' AND {o.k} = {d.k} WHERE {d.op} %s",
-                       eng_dl_lean(d) ? "NOT IN ('N', 'P')" : "<> 'P'");
+        RETL_TRY(eng_sql_fmt(X(d, st), b, " FROM {delta} AS d WHERE {d.op} %s", sent(d)));
+    else
+        /* A join, not a correlated subquery: Snowflake evaluates only those
+         * it can decorrelate. */
+        RETL_TRY(eng_sql_fmt(X(d, st), b,
+                             " FROM {delta} AS d LEFT JOIN {snap} AS o ON {d.op} = 'D' "
+                             "AND {o.k} = {d.k} WHERE {d.op} %s",
+                             lean ? "NOT IN ('N', 'P')" : "<> 'P'"));
+out:
+    return rc;
 }
 
 retl_err eng_dl_sql_permanent_count(const struct eng_dialect *d, struct retl_buf *b,
@@ -528,9 +541,10 @@ retl_err eng_dl_sql_batch_insert(const struct eng_dialect *d, struct retl_buf *b
         RETL_TRY(eng_dl_literal(d, b, r->key));
         RETL_TRY(retl_buf_adds(b, r->ok ? ", 't'" : ", 'f'"));
         /* A success keeps only its operation (v[4]: Clear marks its keys
-         * gone) and record id (v[7]); a failure no id. */
+         * gone), lean hash (v[6], when set) and record id (v[7]); a failure
+         * no id. */
         for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) {
-            bool keep = r->ok ? j == 4 || j == 7 : j != 7;
+            bool keep = r->ok ? j == 4 || j == 6 || j == 7 : j != 7;
             RETL_TRY(retl_buf_adds(b, ", "));
             RETL_TRY(lit_or_null(d, b, keep ? v[j] : NULL));
         }
@@ -588,17 +602,37 @@ static const char commit_ids_lean[] =
     "{delta} AS dl INNER JOIN {batch} AS b ON {b.k} = {dl.k} WHERE {b.origin} = 'n' AND "
     "{b.ok} = 't' AND {dl.op} NOT IN ('D', 'N')";
 
+/* Step 1 of the lean snapshot when the batch's successes carry the delta's
+ * hash as text (h; op NULL: not a delete): from the batch table alone. The
+ * join with the delta above reads the whole delta once per batch, so a
+ * first sync of n rows in batches of b read n*n/b delta rows. */
+static const char *const commit_lean_batch[2][2] = {
+    {"INSERT INTO {snap} ({k}, {st}, {h}) SELECT {k}, 'L', CONVERT(VARBINARY(32), {h}, "
+     "2) "
+     "FROM {batch} WHERE {origin} = 'n' AND {ok} = 't' AND {op} IS NULL",
+     "INSERT INTO {snap} ({k}, {st}, {h}, {id}) SELECT {k}, 'L', CONVERT(VARBINARY(32), "
+     "{h}, 2), {id} FROM {batch} WHERE {origin} = 'n' AND {ok} = 't' AND {op} IS NULL"},
+    {"INSERT INTO {snap} ({k}, {st}, {h}) SELECT {k}, 'L', {h} FROM {batch} WHERE "
+     "{origin} = 'n' AND {ok} = 't' AND {op} IS NULL",
+     "INSERT INTO {snap} ({k}, {st}, {h}, {id}) SELECT {k}, 'L', {h}, {id} FROM {batch} "
+     "WHERE {origin} = 'n' AND {ok} = 't' AND {op} IS NULL"},
+};
+
 retl_err eng_dl_sql_commit(const struct eng_dialect *d, struct retl_buf *b,
                            const struct eng_state *st, long long run, const char *op,
-                           const char *now, bool clear, bool ids, size_t *n)
+                           const char *now, unsigned flags, size_t *n)
 {
     retl_err rc = RETL_E_OK;
-    *n = clear ? ENG_DL_COMMIT_STMTS : ENG_DL_COMMIT_STMTS - 1;
+    bool ids = flags & ENG_DL_COMMIT_IDS;
+    bool lean = eng_dl_lean(d);
+    *n = flags & ENG_DL_COMMIT_CLEAR ? ENG_DL_COMMIT_STMTS : ENG_DL_COMMIT_STMTS - 1;
     for (size_t i = 0; i < *n; i++) {
         const char *t = commit_stmts[i];
-        if (i == 1 && ids)
-            t = eng_dl_lean(d) ? commit_ids_lean : commit_ids;
-        else if (i == 1 && eng_dl_lean(d))
+        if (i == 1 && lean && (flags & ENG_DL_COMMIT_BATCH_H))
+            t = commit_lean_batch[d->id != ENG_DL_TSQL][ids];
+        else if (i == 1 && ids)
+            t = lean ? commit_ids_lean : commit_ids;
+        else if (i == 1 && lean)
             t = commit_lean;
         RETL_TRY(eng_sql_fmt(X(d, st), &b[i], t, run, op, now, now));
     }

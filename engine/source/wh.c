@@ -45,6 +45,10 @@ struct wh {
     /* with propagated deletes: the record id kept for each D row */
     bool with_ids;
     const char **ids;
+    /* lean: the delta's row hash as text, per chunk row (the commit copies
+     * it into the batch table instead of joining the delta) */
+    bool with_h;
+    const char **hashes;
     struct retl_buf scratch;
     /* commit */
     struct retl_buf *bufs;
@@ -945,13 +949,14 @@ retl_err eng_wh_delta_open(void *ctx, const struct eng_state *st, struct retl_er
     for (size_t i = 0; i < st->ncols; i++)
         w->types[i + 1] = st->cols[i].type;
     w->with_ids = w->del_op != NULL;
+    w->with_h = eng_dl_lean(w->dl);
     SQL(w, eng_dl_sql_delta_read(w->dl, &w->sql, st, w->with_ids));
     RETL_TRY(w->drv->stream_open(w->conn, retl_buf_str(&w->sql), &nc, eb));
     w->streaming = true;
-    if (nc != w->ntypes + w->with_ids)
+    if (nc != w->ntypes + w->with_ids + w->with_h)
         rc = retl_errf(eb, RETL_E_INTERNAL,
                        "source: the delta has %zu columns, expected %zu", nc,
-                       w->ntypes + w->with_ids);
+                       w->ntypes + w->with_ids + w->with_h);
 out:
     return rc;
 }
@@ -961,7 +966,7 @@ retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
 {
     struct wh *w = ctx;
     retl_err rc;
-    size_t nr = 0, nc = w->ntypes, rs = nc + w->with_ids;
+    size_t nr = 0, nc = w->ntypes, rs = nc + w->with_ids + w->with_h;
     const char *const *raw = NULL;
     if (!w->streaming)
         return retl_errf(eb, RETL_E_INTERNAL, "source: delta not open");
@@ -986,7 +991,10 @@ retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
         const char **d = k ? realloc(w->ids, nr * sizeof *d) : NULL;
         if (d)
             w->ids = d;
-        if (!k || !d) {
+        const char **h = d ? realloc(w->hashes, nr * sizeof *h) : NULL;
+        if (h)
+            w->hashes = h;
+        if (!k || !d || !h) {
             rc = RETL_E_NOMEM;
             goto out;
         }
@@ -994,7 +1002,8 @@ retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     }
     retl_buf_reset(&w->scratch);
     bool canon = w->dl->id != ENG_DL_POSTGRES;
-    /* raw rows have rs columns: the nc of the chunk, then the record id */
+    /* raw rows have rs columns: the nc of the chunk, then the record id,
+     * then the lean hash */
     for (size_t i = 0; i < nr * nc; i++) {
         const char *v = raw[(i / nc) * rs + i % nc];
         w->offs[i] = -1;
@@ -1012,6 +1021,7 @@ retl_err eng_wh_delta_fetch(void *ctx, size_t max, struct eng_chunk *out,
     for (size_t i = 0; i < nr; i++) {
         w->rawkeys[i] = raw[i * rs + 1];
         w->ids[i] = w->with_ids ? raw[i * rs + nc] : NULL;
+        w->hashes[i] = w->with_h ? raw[i * rs + nc + w->with_ids] : NULL;
     }
     out->nrows = nr;
     out->ncols = nc - 1;
@@ -1055,6 +1065,8 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
     if (w->cells && ch->cells >= w->cells && ch->cells < w->cells + w->cells_cap &&
         stride == w->ntypes)
         base = (size_t)(ch->cells - w->cells) / stride;
+    /* Otherwise the snapshot rows come from a join with the delta. */
+    bool batch_h = w->with_h && base != SIZE_MAX;
     retl_time_fmt(time(NULL), now, sizeof now);
     o = calloc(ch->nrows ? ch->nrows : 1, sizeof *o);
     hs = calloc(ch->nrows ? ch->nrows : 1, sizeof *hs);
@@ -1074,6 +1086,9 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
         o[i].op = del ? w->del_op : NULL;
         o[i].id = res[i].ok && !del ? res[i].dest_id : NULL;
         ids = ids || o[i].id;
+        /* The delta's own hash of the values sent, for the snapshot. */
+        if (res[i].ok && !del && batch_h)
+            o[i].h = w->hashes[base + i];
         if (!res[i].ok) {
             o[i].cls = eng_fail_class_name(res[i].cls);
             /* The hash of the values sent; a delete sent none. */
@@ -1097,8 +1112,10 @@ retl_err eng_wh_commit(void *ctx, const struct eng_state *st, long long run,
             ch->nrows - from < ENG_DL_VALUES_ROWS ? ch->nrows - from : ENG_DL_VALUES_ROWS;
         RETL_TRY(eng_dl_sql_batch_insert(w->dl, &w->bufs[1 + k], st, o + from, n));
     }
-    RETL_TRY(eng_dl_sql_commit(w->dl, &w->bufs[1 + nins], st, run, op, now,
-                               w->del_op && !strcmp(w->del_op, "clear"), ids, &nc));
+    unsigned flags =
+        (w->del_op && !strcmp(w->del_op, "clear") ? ENG_DL_COMMIT_CLEAR : 0) |
+        (ids ? ENG_DL_COMMIT_IDS : 0) | (batch_h ? ENG_DL_COMMIT_BATCH_H : 0);
+    RETL_TRY(eng_dl_sql_commit(w->dl, &w->bufs[1 + nins], st, run, op, now, flags, &nc));
     rc = run_bufs(w, 1 + nins + nc, true, eb);
     if (rc)
         rc = retl_err_wrap(eb, rc, "source: saving the batch");
@@ -1269,6 +1286,7 @@ void eng_wh_close(void *ctx)
     free(w->offs);
     free(w->rawkeys);
     free(w->ids);
+    free(w->hashes);
     retl_buf_free(&w->sql);
     retl_buf_free(&w->scratch);
     for (size_t i = 0; i < w->nbufs; i++)

@@ -407,9 +407,9 @@ static void commit_statements(void **s)
     size_t nc = 0;
     for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
         retl_buf_init(&c[i], ENG_DL_SQL_MAX);
-    assert_int_equal(eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z",
-                                       false, false, &nc),
-                     RETL_E_OK);
+    assert_int_equal(
+        eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z", 0, &nc),
+        RETL_E_OK);
     assert_int_equal(nc, ENG_DL_COMMIT_STMTS - 1);
     assert_string_equal(retl_buf_str(&c[0]),
                         "DELETE FROM [retl].[t__items__snap] WHERE [k] IN "
@@ -431,7 +431,7 @@ static void commit_statements(void **s)
     for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
         retl_buf_reset(&c[i]);
     assert_int_equal(eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z",
-                                       true, true, &nc),
+                                       ENG_DL_COMMIT_CLEAR | ENG_DL_COMMIT_IDS, &nc),
                      RETL_E_OK);
     assert_int_equal(nc, ENG_DL_COMMIT_STMTS);
     /* ids: the snapshot keeps the record ids the destination returned. */
@@ -441,6 +441,44 @@ static void commit_statements(void **s)
         "dl.[k], 'L', dl.[h], b.[id] FROM [retl].[t__items__delta] AS dl "
         "INNER JOIN [retl].[t__items__batch] AS b ON b.[k] = dl.[k] WHERE "
         "b.[origin] = 'n' AND b.[ok] = 't' AND dl.[op] NOT IN ('D', 'N')");
+    /* The batch carries the hashes: the snapshot rows come from it alone
+     * (the delta is not read), the T-SQL hash back from its hex text. */
+    for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
+        retl_buf_reset(&c[i]);
+    assert_int_equal(eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z",
+                                       ENG_DL_COMMIT_BATCH_H, &nc),
+                     RETL_E_OK);
+    assert_string_equal(
+        retl_buf_str(&c[1]),
+        "INSERT INTO [retl].[t__items__snap] ([k], [st], [h]) SELECT [k], "
+        "'L', CONVERT(VARBINARY(32), [h], 2) FROM "
+        "[retl].[t__items__batch] WHERE [origin] = 'n' AND [ok] = 't' "
+        "AND [op] IS NULL");
+    for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
+        assert_null(strstr(retl_buf_str(&c[i]), "delta"));
+    for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
+        retl_buf_reset(&c[i]);
+    assert_int_equal(
+        eng_dl_sql_commit(
+            dl(ENG_DL_SNOWFLAKE), c, &st, 7, "upsert", "2026-01-01T00:00:00Z",
+            ENG_DL_COMMIT_CLEAR | ENG_DL_COMMIT_IDS | ENG_DL_COMMIT_BATCH_H, &nc),
+        RETL_E_OK);
+    assert_non_null(
+        strstr(retl_buf_str(&c[1]), "SELECT \"k\", 'L', \"h\", \"id\" FROM "));
+    assert_non_null(strstr(retl_buf_str(&c[1]), "AND \"op\" IS NULL"));
+    /* A batch without the hashes (the wide dialects) keeps the delta join. */
+    for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
+        retl_buf_reset(&c[i]);
+    assert_int_equal(eng_dl_sql_commit(dl(ENG_DL_SQLITE), c, &st, 7, "upsert",
+                                       "2026-01-01T00:00:00Z", ENG_DL_COMMIT_BATCH_H,
+                                       &nc),
+                     RETL_E_OK);
+    assert_non_null(strstr(retl_buf_str(&c[1]), "__delta\" AS dl"));
+    for (int i = 0; i < ENG_DL_COMMIT_STMTS; i++)
+        retl_buf_reset(&c[i]);
+    assert_int_equal(eng_dl_sql_commit(d, c, &st, 7, "upsert", "2026-01-01T00:00:00Z",
+                                       ENG_DL_COMMIT_CLEAR | ENG_DL_COMMIT_IDS, &nc),
+                     RETL_E_OK);
     assert_string_equal(retl_buf_str(&c[5]),
                         "INSERT INTO [retl].[t__items__snap] ([k], [st]) SELECT [k], 'G' "
                         "FROM [retl].[t__items__batch] WHERE [origin] = 'n' AND [ok] = "
@@ -461,10 +499,12 @@ static void delete_statements(void **s)
     const struct eng_dialect *t = dl(ENG_DL_TSQL), *q = dl(ENG_DL_SQLITE);
     retl_buf_reset(&b);
     eng_dl_sql_delta_read(t, &b, &st, false);
-    has("WHERE [op] NOT IN ('D', 'N', 'P')");
+    has("CONVERT(NVARCHAR(MAX), d.[h], 2) FROM [retl].[t__items__delta] AS d WHERE "
+        "d.[op] NOT IN ('D', 'N', 'P')");
     retl_buf_reset(&b);
     eng_dl_sql_delta_read(t, &b, &st, true);
-    assert_string_equal(out(), "SELECT d.[op], d.[k], d.[c1], d.[c2], o.[id] FROM "
+    assert_string_equal(out(), "SELECT d.[op], d.[k], d.[c1], d.[c2], o.[id], "
+                               "CONVERT(NVARCHAR(MAX), d.[h], 2) FROM "
                                "[retl].[t__items__delta] AS d LEFT JOIN "
                                "[retl].[t__items__snap] AS o ON d.[op] = 'D' AND o.[k] = "
                                "d.[k] WHERE d.[op] NOT IN ('N', 'P')");
