@@ -47,14 +47,9 @@ for p in $PATHS; do
   done
 done
 
-"$TDSSIM" -pg "$PGB/src_mssql" -user retl -password bench -addr-file "$W/tds.addr" 2>"$W/tds.log" &
-PIDS+=($!)
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$W/key.pem" 2>/dev/null
-openssl pkey -in "$W/key.pem" -pubout -out "$W/key.pub"
-"$SNOWSIM" -pg "$PGB/src_snow" -public-key "$W/key.pub" -account BENCH -user RETL \
-  -partition-rows 20000 -addr-file "$W/snow.addr" 2>"$W/snow.log" &
-PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$W/tds.addr" ] && [ -s "$W/snow.addr" ] && break; sleep 0.05; done
+# shellcheck source=lib/wh-sims.sh
+source "$ROOT/bench/lib/wh-sims.sh"
+wh_sims_start
 python3 - "$W" "$PGPORT" "$PGPASSWORD" "$(cut -d: -f2 <"$W/tds.addr")" "$(cat "$W/snow.addr")" <<'PY'
 import json, sys
 w, port, pw, tds, snow = sys.argv[1:]
