@@ -246,16 +246,7 @@ retl_err pgf_commit(struct pgsrc *s, const struct eng_state *st, long long run,
                                 c->len, "source: saving the batch", eb));
     SQL(s, eng_pg_sql_stream_commit(&s->sql, st, run, op, failed, ids));
     RETL_TRY(retl_buf_adds(&s->sql, "COMMIT"));
-    /* Sent, not awaited: the server saves this batch while the next one is
-     * fetched and loaded; commit_wait collects the outcome. */
-    if (PQsendQuery(s->w, retl_buf_str(&s->sql)) != 1) {
-        rc = eng_pg_fail(s->w, NULL, "source: saving the batch", eb);
-        goto out;
-    }
-    s->pending = true;
-    s->pending_ok = 0;
-    for (size_t i = 0; i < ch->nrows; i++)
-        s->pending_ok += res[i].ok;
+    RETL_TRY(pgs_send_state(s, res, ch->nrows, eb));
 out:
     if (rc == RETL_E_TOO_BIG || rc == RETL_E_NOMEM)
         rc = retl_errf(eb, rc, "source: batch too large to save");

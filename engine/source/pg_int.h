@@ -61,6 +61,12 @@ void pgs_rollback(struct pgsrc *s);
  * first result holding rows is kept there. Ownership: the caller PQclears
  * *keep. */
 retl_err pgs_collect(struct pgsrc *s, PGresult **keep, struct retl_errbuf *eb);
+/* Sends the batch's state transaction in s->sql (ending in COMMIT) and does
+ * not wait: the server saves this batch while the next one is fetched and
+ * loaded; pgs_collect takes the outcome. res[0..n) are the batch's results
+ * (their successes are counted when the commit lands). */
+retl_err pgs_send_state(struct pgsrc *s, const struct eng_row_result *res, size_t n,
+                        struct retl_errbuf *eb);
 /* Fails on NULL or duplicate keys, naming them, on connection c: over the
  * stage (or with delta the rows of the delta to send), or with query over
  * the query itself. *rows (when not NULL) gets the number of keys checked. */

@@ -637,6 +637,18 @@ static void chunk_ops(const struct eng_chunk *ch, bool *ins, bool *upd)
 
 /* Collects the outcome of what is in flight on w; with keep, the first
  * result holding rows is kept there. Ownership: the caller PQclears *keep. */
+retl_err pgs_send_state(struct pgsrc *s, const struct eng_row_result *res, size_t n,
+                        struct retl_errbuf *eb)
+{
+    if (PQsendQuery(s->w, retl_buf_str(&s->sql)) != 1)
+        return eng_pg_fail(s->w, NULL, "source: saving the batch", eb);
+    s->pending = true;
+    s->pending_ok = 0;
+    for (size_t i = 0; i < n; i++)
+        s->pending_ok += res[i].ok;
+    return RETL_E_OK;
+}
+
 retl_err pgs_collect(struct pgsrc *s, PGresult **keep, struct retl_errbuf *eb)
 {
     retl_err rc = RETL_E_OK;
@@ -752,16 +764,7 @@ static retl_err pg_commit(void *ctx, const struct eng_state *st, long long run,
     RETL_TRY(eng_pg_sql_commit_written(&s->sql, st, run, op, s->del_op, s->tid_first,
                                        s->tid_last, failed));
     RETL_TRY(retl_buf_adds(&s->sql, ";\nCOMMIT"));
-    /* Sent, not awaited: the server saves this batch while the next one is
-     * fetched and loaded; pg_commit_wait collects the outcome. */
-    if (PQsendQuery(s->w, retl_buf_str(&s->sql)) != 1) {
-        rc = eng_pg_fail(s->w, NULL, "source: saving the batch", eb);
-        goto out;
-    }
-    s->pending = true;
-    s->pending_ok = 0;
-    for (size_t i = 0; i < ch->nrows; i++)
-        s->pending_ok += res[i].ok;
+    RETL_TRY(pgs_send_state(s, res, ch->nrows, eb));
 out:
     PQclear(s->kept_ids);
     s->kept_ids = NULL;
