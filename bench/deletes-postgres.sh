@@ -45,11 +45,10 @@ EOS
   "$ENGINE" run -f "$W/$t.yaml" -f "$W/secrets.yaml" >/dev/null 2>"$W/$t.log"
 done
 run_timed() { # job -> seconds
-  local t0 t1
+  local t0
   t0=$(now)
   "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.out" 2>>"$W/$1.log"
-  t1=$(now)
-  echo "$t1 - $t0" | bc
+  since "$t0"
 }
 ONE=$((ROWS / 100))
 declare -a TU TD
@@ -65,7 +64,6 @@ for r in $(seq 1 "$ROUNDS"); do
   fi
   echo "round $r: 1% updates ${TU[-1]} s, 1% deletes ${TD[-1]} s (load $(load); deleted $(python3 -c "import json,sys; print(json.loads(open('$W/del.out').read().splitlines()[-1])['rows']['deleted'])"))"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mu=$(median "${TU[@]}") md=$(median "${TD[@]}")
 echo "incremental run, $ROWS rows: 1% updates median $mu s, 1% deletes median $md s, deletes/updates $(echo "scale=2; $md / $mu" | bc)"
 n=$(D -c "SELECT count(*) FROM public.items_del")

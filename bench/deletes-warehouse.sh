@@ -34,8 +34,8 @@ trap cleanup EXIT
 pg_start "shared_buffers=256MB" "max_wal_size=4GB" >/dev/null
 PGB="postgresql://postgres:$PGPASSWORD@127.0.0.1:$PGPORT"
 pg_sql -c "CREATE DATABASE src_mssql" -c "CREATE DATABASE src_snow" -c "CREATE DATABASE dst" >/dev/null
-load() { cut -d' ' -f1 /proc/loadavg; }
-now() { date +%s.%N; }
+# shellcheck source=lib/measure.sh
+source "$ROOT/bench/lib/measure.sh"
 
 COLS="id int PRIMARY KEY, name text, score numeric(12,4), seen timestamp"
 GEN="SELECT g, 'name ' || g, g / 7.0, timestamp '2020-01-01' + g * interval '1 minute' FROM generate_series(1, $ROWS) g"
@@ -87,10 +87,9 @@ run_timed() { # job -> seconds
   local t0
   t0=$(now)
   "$ENGINE" run -f "$W/$1.yaml" -f "$W/secrets.yaml" >"$W/$1.out" 2>>"$W/$1.log"
-  awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'
+  since "$t0"
 }
 rows() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['rows'][sys.argv[2]])" "$W/$1.out" "$2"; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ONE=$((ROWS / 100))
 fail=0
 for p in $PATHS; do

@@ -56,7 +56,6 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 
 echo "engine-postgres: $ROWS x 10 columns, PostgreSQL $(pg_sql -c 'SHOW server_version'), $(nproc) cores"
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 ROUNDS=${BENCH_ROUNDS:-3}
 
 timed small-first run -f "$W/small.yaml" -f "$W/secrets.yaml"

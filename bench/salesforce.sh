@@ -116,7 +116,8 @@ change() { pg_sql -c "UPDATE src.accts SET score = score + 1, name = name || '.'
 fmt() { printf '%-42s %7.2f s %7.0f rows/s %4s API calls  %s\n' "$1" "$2" "$(echo "$N / $2" | bc -l)" "$3" "$4"; }
 
 REPEAT=${RETL_BENCH_REPEAT:-3}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# shellcheck source=lib/measure.sh
+source bench/lib/measure.sh
 # phases LABEL: where a Bulk run's time went, from the engine's log.
 phases() {
   jq -rs '

@@ -99,7 +99,8 @@ spec:
 $(for c in name email score active born updated_at; do echo "    - {source: $c, destination: $c}"; done)
 EOF
 }
-now() { date +%s.%N; }
+# shellcheck source=lib/measure.sh
+source "$ROOT/bench/lib/measure.sh"
 phase() { grep -oP "\"$2\":\K[0-9.eE+-]+" "$1" | tail -n 1; } # 1.2e-05 too
 runjob() { # path tag: sets SEC, STAGE, DIFF, CHANGED, RSS (MiB)
   local t0 t1

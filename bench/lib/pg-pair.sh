@@ -15,9 +15,8 @@ PAIR_GEN="SELECT g, 'name ' || g, 'user' || g || '@example.com', (g % 10000) / 7
 
 S() { pg_sql -d src "$@"; }
 D() { pg_sql -d dst "$@"; }
-load() { cut -d' ' -f1 /proc/loadavg; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.3f", b-a}'; }
+# shellcheck source=measure.sh
+source "$ROOT/bench/lib/measure.sh"
 
 pair_start() {
   pg_start "shared_buffers=256MB" "$@" >/dev/null
